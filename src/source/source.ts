@@ -1,0 +1,36 @@
+import type { Position } from '../log/position.ts';
+import type { Cell, Row } from '../decode/row.ts';
+import type { TableSchema } from '../decode/table-schema.ts';
+
+/**
+ * The contract between a source database and the rest of the pipeline.
+ *
+ *   source DB ──► ChangeSource.snapshot() ──► rows of each table at position P
+ *             └─► ChangeSource.stream(after P) ──► begin · change* · commit, in commit order
+ *                              ▲
+ *   sink commits epoch ending at C ── acknowledge(C) ──┘ (source may now discard the log up to C)
+ *
+ * Messages of one transaction are contiguous; transactions arrive in commit order; every change
+ * carries nothing but its table and row, the commit carries the position. A `heartbeat` is a
+ * commit with no changes: it only advances the resolved position.
+ */
+export type ChangeMessage =
+  | { readonly tag: 'begin'; readonly commitTimeMs: number }
+  | { readonly tag: 'relation'; readonly table: TableSchema }
+  | { readonly tag: 'insert'; readonly table: TableSchema; readonly row: Row }
+  | {
+      readonly tag: 'update';
+      readonly table: TableSchema;
+      /** The new row; cells may be UNCHANGED (TOAST not in the WAL). */
+      readonly row: Cell[];
+      /** The old key (or old full row for keyless tables) when it may differ from the new one. */
+      readonly old: Row | null;
+    }
+  | { readonly tag: 'delete'; readonly table: TableSchema; /** Key columns (others null), or the full row when keyless. */ readonly old: Row }
+  | { readonly tag: 'truncate'; readonly tables: readonly TableSchema[] }
+  | { readonly tag: 'commit'; readonly position: Position; readonly commitTimeMs: number };
+
+export interface SnapshotChunk {
+  readonly table: TableSchema;
+  readonly rows: Row[];
+}

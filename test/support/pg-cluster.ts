@@ -1,0 +1,119 @@
+/**
+ * Starts a private PostgreSQL cluster for tests and benchmarks: its own data directory in a temp
+ * dir, 127.0.0.1 only, a non-default port, wal_level=logical, password auth over TCP (so the
+ * wrong-password test is real). PostgreSQL 15 from Debian by default; initdb refuses root, so as
+ * root it runs as the `postgres` user.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+export interface PgCluster {
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly binDir: string;
+  /** postgres://user:password@127.0.0.1:port/dbname */
+  url(dbname: string): string;
+  stop(): Promise<void>;
+}
+
+export interface StartClusterOptions {
+  port: number;
+  binDir?: string;
+  /** Extra postgresql.conf lines. */
+  settings?: Record<string, string | number>;
+  walLevel?: 'logical' | 'replica';
+}
+
+const DEFAULT_BIN = '/usr/lib/postgresql/15/bin';
+
+function asPostgresArgs(cmd: string, args: string[]): [string, string[]] {
+  const isRoot = process.getuid?.() === 0;
+  return isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+}
+
+export async function startCluster(options: StartClusterOptions): Promise<PgCluster> {
+  const binDir = options.binDir ?? DEFAULT_BIN;
+  if (!existsSync(join(binDir, 'initdb'))) {
+    throw new Error(`PostgreSQL binaries not found in ${binDir} (expected PostgreSQL 15 from Debian)`);
+  }
+  const user = 'tidemark';
+  const password = 'tidemark-test-pw';
+  const dir = mkdtempSync(join(tmpdir(), 'tidemark-pg-'));
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) execFileSync('chown', ['postgres:postgres', dir]);
+  chmodSync(dir, 0o700);
+  const dataDir = join(dir, 'data');
+  const pwFile = join(dir, 'pw');
+  writeFileSync(pwFile, password);
+  if (isRoot) execFileSync('chown', ['postgres:postgres', pwFile]);
+  const [initCmd, initArgs] = asPostgresArgs(join(binDir, 'initdb'), [
+    '-D', dataDir, '-U', user, `--pwfile=${pwFile}`, '-A', 'scram-sha-256', '--auth-local=trust',
+    '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
+  ]);
+  execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  const settings: Record<string, string | number> = {
+    listen_addresses: "'127.0.0.1'",
+    port: options.port,
+    unix_socket_directories: `'${dir}'`,
+    wal_level: options.walLevel ?? 'logical',
+    max_replication_slots: 64,
+    max_wal_senders: 64,
+    max_connections: 400,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    shared_buffers: "'256MB'",
+    max_wal_size: "'4GB'",
+    wal_sender_timeout: "'60s'",
+    logging_collector: 'off',
+    ...options.settings,
+  };
+  appendFileSync(
+    join(dataDir, 'postgresql.conf'),
+    Object.entries(settings)
+      .map(([k, v]) => `${k} = ${v}\n`)
+      .join(''),
+  );
+  const [cmd, args] = asPostgresArgs(join(binDir, 'postgres'), ['-D', dataDir]);
+  const proc: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-8000);
+  });
+  const url = (db: string) => `postgres://${user}:${password}@127.0.0.1:${options.port}/${db}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`PostgreSQL exited during start:\n${stderr}`);
+    const c = new pg.Client({ connectionString: url('postgres') });
+    try {
+      await c.connect();
+      await c.end();
+      break;
+    } catch (err) {
+      await c.end().catch(() => {});
+      if (Date.now() > deadline) throw new Error(`PostgreSQL did not start: ${String(err)}\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    port: options.port,
+    user,
+    password,
+    binDir,
+    url,
+    async stop() {
+      if (proc.exitCode === null) {
+        // SIGINT = fast shutdown; wait for exit so the port is free.
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGINT');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
