@@ -74,8 +74,9 @@ export interface Epoch {
 }
 
 /**
- * The net effect of an epoch on one table. Apply in this order: truncate, deletes, upserts,
- * partial updates. The sets are disjoint by key, so the order among keys does not matter.
+ * The net effect of an epoch on one table. Apply in this order: truncate; partial updates that
+ * have a `fromKey` (they read the old row as it was when the epoch began); deletes; upserts;
+ * partial updates without `fromKey`. Deletes, upserts and partial updates are disjoint by key.
  */
 export interface TableChanges {
   readonly table: TableSchema;
@@ -88,8 +89,8 @@ export interface TableChanges {
   /**
    * Keyed tables: updates of rows that exist downstream where some cells are UNCHANGED (TOAST
    * values the source did not log): only the other columns are written. `fromKey`, when set, is
-   * the old key of a key-changing update: the unchanged cells are read from that row, which is
-   * then deleted.
+   * the old key of a key-changing update: the row is inserted under its new key with the
+   * unchanged cells copied from the row at `fromKey` (whose removal is a separate delete).
    */
   readonly partialUpdates: readonly PartialUpdate[];
   /** Keyless tables: the net count of each distinct row (+n insert n copies, −n delete n). */

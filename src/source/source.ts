@@ -23,8 +23,14 @@ export type ChangeMessage =
       readonly table: TableSchema;
       /** The new row; cells may be UNCHANGED (TOAST not in the WAL). */
       readonly row: Cell[];
-      /** The old key (or old full row for keyless tables) when it may differ from the new one. */
+      /**
+       * The old row as the source logged it, when it did: only the key cells (others null) if
+       * the key changed, or the whole row under REPLICA IDENTITY FULL. Null when the key did not
+       * change and the table logs only keys.
+       */
       readonly old: Row | null;
+      /** True when `old` is the whole old row (REPLICA IDENTITY FULL). */
+      readonly oldIsFull: boolean;
     }
   | { readonly tag: 'delete'; readonly table: TableSchema; /** Key columns (others null), or the full row when keyless. */ readonly old: Row }
   | { readonly tag: 'truncate'; readonly tables: readonly TableSchema[] }

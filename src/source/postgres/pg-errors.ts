@@ -1,0 +1,67 @@
+import { TidemarkError, type TidemarkErrorOptions } from '../../errors/tidemark-error.ts';
+import type { ErrorCode } from '../../errors/codes.ts';
+import { maskUri } from '../../errors/mask.ts';
+
+/** The fields PostgreSQL puts in an ErrorResponse, as node-postgres and our wire client expose them. */
+export interface PgServerError {
+  code?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+  severity?: string;
+}
+
+/**
+ * Wraps an error from a PostgreSQL connection (server ErrorResponse or socket error) exactly
+ * once, at the boundary, into a TidemarkError with the right code and retriability. `where`
+ * says which connection (`source`, `sink`) and `uri` is masked before it is shown.
+ */
+export function wrapPgError(
+  err: unknown,
+  where: { role: 'source' | 'sink'; uri?: string; action?: string },
+): TidemarkError {
+  if (err instanceof TidemarkError) return err;
+  const e = (err ?? {}) as PgServerError & { errno?: string; syscall?: string };
+  const target = `${where.role}${where.uri ? ` ${maskUri(where.uri)}` : ''}`;
+  const action = where.action ? ` while ${where.action}` : '';
+  const server = e.message ? `: ${e.message}${e.detail ? ` (${e.detail})` : ''}` : '';
+  const detail = `${target}${action}${server}`;
+  const opts = (code: ErrorCode, extra: TidemarkErrorOptions = {}) =>
+    new TidemarkError(code, { detail, cause: err, ...extra });
+  const sysCode = (err as { code?: string })?.code;
+  switch (sysCode) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ETIMEDOUT':
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return opts('CONNECT_REFUSED', { detail: `${target}${action}: ${sysCode}` });
+    case '28P01':
+    case '28000':
+      return opts('AUTH_FAILED');
+    case '3D000':
+      return opts('DATABASE_NOT_FOUND');
+    case '42501':
+      return opts('PERMISSION_DENIED');
+    case '55006':
+      return opts('SOURCE_SLOT_IN_USE');
+    case '57P01': // admin_shutdown
+    case '57P02':
+    case '57P03': // cannot_connect_now (starting up)
+    case '53300': // too_many_connections
+    case '08006':
+    case '08001':
+    case '08003':
+    case '40001': // serialization_failure
+    case '40P01': // deadlock
+      return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'CONNECT_REFUSED', { retriable: true });
+  }
+  if (/wal_level/i.test(e.message ?? '')) return opts('SOURCE_WAL_LEVEL');
+  if (/Connection terminated|connection lost|socket hang up/i.test(e.message ?? '')) {
+    return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'SOURCE_STREAM_ENDED', { retriable: true });
+  }
+  if (where.role === 'sink')
+    return opts('SINK_WRITE_FAILED', { retriable: !sysCode || !/^(22|23|42)/.test(sysCode) });
+  return opts('INTERNAL', { retriable: false });
+}

@@ -1,0 +1,153 @@
+/**
+ * Reads the initial snapshot of the selected tables in parallel chunks, every reader inside the
+ * same exported snapshot (the one the replication slot was created with), so the rows equal the
+ * source at exactly the slot's consistent point.
+ *
+ *   slot created ── snapshot "S" ──► reader 1: SET TRANSACTION SNAPSHOT S; COPY chunk … ─┐
+ *                                 ├► reader 2: …                                         ├─► bounded queue ─► sink
+ *                                 └► reader N: …                                         ┘
+ *
+ * Keyed tables are cut into primary-key ranges (any key type: the boundaries are read back as
+ * text and compared with a row comparison in the key's own type and collation); keyless tables
+ * into ranges of heap pages (TID range scans).
+ */
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
+import type { SnapshotRows } from '../../sink/sink.ts';
+import { BoundedQueue } from '../../runtime/bounded-queue.ts';
+import { CopyTextDecoder } from './copy-text.ts';
+import { sessionOptions } from './session-settings.ts';
+import { wrapPgError } from './pg-errors.ts';
+
+export interface SnapshotReadOptions {
+  url: string;
+  snapshotName: string;
+  tables: readonly TableSchema[];
+  parallelism: number;
+  chunkRows: number;
+  /** Rows per emitted batch. */
+  batchRows?: number;
+  /** Bytes of rows buffered between the readers and the consumer. */
+  bufferBytes?: number;
+}
+
+interface Chunk {
+  table: TableSchema;
+  where: string;
+}
+
+const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
+
+export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<SnapshotRows> {
+  const clients: pg.Client[] = [];
+  const queue = new BoundedQueue<SnapshotRows>({ capacityBytes: opts.bufferBytes ?? 32 * 1024 * 1024 });
+  try {
+    const n = Math.max(1, opts.parallelism);
+    for (let i = 0; i < n; i++) {
+      const c = new pg.Client({ connectionString: opts.url, options: sessionOptions(), types: rawText });
+      clients.push(c);
+      await c.connect();
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await c.query(`SET TRANSACTION SNAPSHOT '${opts.snapshotName.replaceAll("'", "''")}'`);
+    }
+    const chunks: Chunk[] = [];
+    for (const t of opts.tables) chunks.push(...(await planChunks(clients[0]!, t, opts.chunkRows)));
+    let next = 0;
+    const worker = async (client: pg.Client) => {
+      for (;;) {
+        const chunk = chunks[next++];
+        if (!chunk) return;
+        await copyChunk(client, chunk, opts.batchRows ?? 2000, queue);
+      }
+    };
+    const workers = Promise.all(clients.map(worker)).then(
+      () => queue.close(),
+      (err: unknown) =>
+        queue.fail(wrapPgError(err, { role: 'source', uri: opts.url, action: 'reading the snapshot' })),
+    );
+    yield* queue;
+    await workers;
+  } catch (err) {
+    throw wrapPgError(err, { role: 'source', uri: opts.url, action: 'reading the snapshot' });
+  } finally {
+    queue.fail(new Error('snapshot reader closed'));
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  }
+}
+
+async function copyChunk(
+  client: pg.Client,
+  chunk: Chunk,
+  batchRows: number,
+  queue: BoundedQueue<SnapshotRows>,
+) {
+  const cols = chunk.table.columns.map((c) => quoteIdent(c.name)).join(', ');
+  const sql = `COPY (SELECT ${cols} FROM ONLY ${quoteTable(chunk.table)} WHERE ${chunk.where}) TO STDOUT`;
+  const stream = client.query(copyTo(sql));
+  const decoder = new CopyTextDecoder();
+  let batch: SnapshotRows['rows'] extends readonly (infer R)[] ? R[] : never = [];
+  let bytes = 0;
+  for await (const data of stream as AsyncIterable<Buffer>) {
+    bytes += data.length;
+    for (const row of decoder.push(data)) batch.push(row);
+    if (batch.length >= batchRows) {
+      await queue.push({ table: chunk.table, rows: batch }, bytes);
+      batch = [];
+      bytes = 0;
+    }
+  }
+  decoder.end();
+  if (batch.length > 0) await queue.push({ table: chunk.table, rows: batch }, bytes);
+}
+
+/** Cuts a table into chunks of about `chunkRows` rows. */
+async function planChunks(client: pg.Client, t: TableSchema, chunkRows: number): Promise<Chunk[]> {
+  const { rows: est } = await client.query<{ tuples: string; pages: string }>(
+    `SELECT greatest(reltuples, 0)::bigint AS tuples,
+            (pg_relation_size(oid) / current_setting('block_size')::int)::bigint AS pages
+       FROM pg_class WHERE oid = $1`,
+    [t.relationId],
+  );
+  const tuples = Number(est[0]?.tuples ?? 0);
+  const pages = Number(est[0]?.pages ?? 0);
+  if (t.keyless) {
+    if (pages <= 1 || tuples <= chunkRows) return [{ table: t, where: 'true' }];
+    const pagesPerChunk = Math.max(1, Math.floor((pages * chunkRows) / Math.max(tuples, 1)));
+    const out: Chunk[] = [];
+    for (let p = 0; p < pages; p += pagesPerChunk) {
+      const hi = p + pagesPerChunk >= pages ? '' : ` AND ctid < '(${p + pagesPerChunk},0)'::tid`;
+      out.push({ table: t, where: `ctid >= '(${p},0)'::tid${hi}` });
+    }
+    return out;
+  }
+  if (tuples <= chunkRows) return [{ table: t, where: 'true' }];
+  const keyCols = t.keyColumns.map((i) => t.columns[i]!);
+  const keyList = keyCols.map((c) => quoteIdent(c.name)).join(', ');
+  const { rows: bounds } = await client.query<string[]>({
+    text: `SELECT ${keyList} FROM (SELECT ${keyList}, row_number() OVER (ORDER BY ${keyList}) AS rn
+             FROM ONLY ${quoteTable(t)}) s WHERE rn % $1 = 0 ORDER BY ${keyList}`,
+    values: [chunkRows],
+    rowMode: 'array',
+  } satisfies pg.QueryArrayConfig);
+  const keyRow = `ROW(${keyList})`;
+  const literal = (vals: string[]) =>
+    `ROW(${vals.map((v, i) => `${quoteLiteral(v)}::${keyCols[i]!.typeName}`).join(', ')})`;
+  const out: Chunk[] = [];
+  let lower: string | null = null;
+  for (const b of bounds) {
+    const upper = literal(b);
+    out.push({
+      table: t,
+      where: lower === null ? `${keyRow} <= ${upper}` : `${keyRow} > ${lower} AND ${keyRow} <= ${upper}`,
+    });
+    lower = upper;
+  }
+  out.push({ table: t, where: lower === null ? 'true' : `${keyRow} > ${lower}` });
+  return out;
+}
+
+/** A SQL string literal (standard_conforming_strings is on in our sessions). */
+export function quoteLiteral(v: string): string {
+  return `'${v.replaceAll("'", "''")}'`;
+}
