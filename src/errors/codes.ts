@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { message: 'Invalid config', retriable: false, hint: 'Fix the key named above; see the config reference in README.md.' },
   CONFIG_ENV_MISSING: { message: 'Config refers to an environment variable that is not set', retriable: false, hint: 'Export the variable before starting, or write the value in the file.' },
   CLI_USAGE: { message: 'Invalid command line', retriable: false, hint: 'Run `tidemark --help`.' },
+  DEMO_POSTGRES_FAILED: { message: 'The demo PostgreSQL could not be started', retriable: false, hint: 'Another server may use the port (pass --port) or the data directory (pass --data-dir); see the detail.' },
   POSITION_INVALID: { message: 'Invalid position', retriable: false, hint: 'Positions are written the way the source prints them.' },
 
   // Connecting
@@ -29,6 +30,9 @@ export const ERROR_CODES = {
   SOURCE_SLOT_LOST: { message: 'The replication slot is gone or invalidated', retriable: false, hint: 'The source dropped or invalidated the slot: recreate the changefeed to take a new snapshot.' },
   SOURCE_PROTOCOL: { message: 'Unexpected data in the replication stream', retriable: false, hint: 'This is a bug or an unsupported server; report it with the detail.' },
   SOURCE_UNSUPPORTED_TYPE: { message: 'Unsupported column type', retriable: false, hint: 'Exclude the table or change the column type.' },
+  SOURCE_SLOT_AHEAD: { message: 'The replication slot is ahead of the checkpoint in the sink', retriable: false, hint: 'Another consumer advanced the slot, or the sink was restored from an older backup: changes in between are lost to this changefeed. Reset it: drop the sink tables and the tidemark.checkpoints row to take a new snapshot.' },
+  SOURCE_TABLES_CHANGED: { message: 'The table selection changed after the snapshot', retriable: false, hint: 'Adding tables to a running changefeed is not supported yet: create a new changefeed (new id) for the added tables, or reset this one.' },
+  SOURCE_SCHEMA_CHANGED: { message: 'A source table changed shape in a way Tidemark cannot follow', retriable: true, hint: 'Tidemark re-reads the catalog and retries; if it persists, pause writes to the table while its DDL is replicated.' },
   SOURCE_STREAM_ENDED: { message: 'The replication stream ended unexpectedly', retriable: true, hint: 'The source restarted or the connection dropped; Tidemark reconnects.' },
 
   // Sink
@@ -36,6 +40,24 @@ export const ERROR_CODES = {
   SINK_WRITE_FAILED: { message: 'Writing to the sink failed', retriable: true, hint: 'Check the sink database; Tidemark retries from the last checkpoint.' },
   SINK_SCHEMA_MISMATCH: { message: 'Sink table does not match the source table', retriable: false, hint: 'Drop or fix the sink table so its columns and key match the source.' },
   SINK_CHECKPOINT_AHEAD: { message: 'Sink checkpoint is ahead of the source slot', retriable: false, hint: 'The sink was written by another changefeed or the source was restored; use a new sink or changefeed id.' },
+  SINK_UNSUPPORTED_TYPE: { message: 'The sink cannot store a column type', retriable: false, hint: 'Exclude the column or table, cast it in a view, or use a sink that maps the type (see the sink README).' },
+  SINK_VALUE_OUT_OF_RANGE: { message: 'A value does not fit the sink column it maps to', retriable: false, hint: 'The detail names the column and value; change the column type in the source or the sink, or exclude the column.' },
+
+  // Typed values (decode/)
+  VALUE_INVALID_TEXT: { message: 'Invalid text form for the type', retriable: false, hint: 'The value is not in the form PostgreSQL prints (DateStyle=ISO, IntervalStyle=postgres); this is a bug or an unsupported session setting.' },
+  VALUE_DIVISION_BY_ZERO: { message: 'Division by zero', retriable: false, hint: 'Guard the divisor in the view (NULLIF(x, 0)).' },
+  VALUE_OUT_OF_RANGE: { message: 'Value out of range', retriable: false, hint: 'The result does not fit the type; widen the type in the view.' },
+
+  // Views (SQL front end)
+  VIEW_INVALID: { message: 'Invalid view definition', retriable: false, hint: 'Fix the SQL at the position named above.' },
+  VIEW_UNSUPPORTED: { message: 'Unsupported construct in a view', retriable: false, hint: 'Rewrite the view with the supported subset listed in src/sql/README.md.' },
+  VIEW_RUNTIME: { message: 'Evaluating a view failed', retriable: false, hint: 'A row made an expression of the view fail (as PostgreSQL would); fix the data or guard the expression.' },
+
+  // Dataflow (incremental views)
+  DATAFLOW_GRAPH_INVALID: { message: 'Invalid dataflow graph', retriable: false, hint: 'This is a planner bug; report it with the detail.' },
+  DATAFLOW_EPOCH_ORDER: { message: 'Dataflow epochs out of order', retriable: false, hint: 'Epochs are stepped and committed one at a time, in increasing order.' },
+  DATAFLOW_UNSUPPORTED_VALUE: { message: 'Value cannot be keyed, ordered or stored by the dataflow', retriable: false, hint: 'Give the value class canonical()/sortKey() and register a codec tag for it (src/dataflow/value-codec.ts).' },
+  DATAFLOW_STATE_CORRUPT: { message: 'Dataflow state cannot be read', retriable: false, hint: 'The state directory was written by another version or damaged; delete it to rebuild the views from a snapshot.' },
 
   // Runtime
   CHANGEFEED_FAILED: { message: 'Changefeed failed', retriable: false, hint: 'See the cause.' },

@@ -1,0 +1,333 @@
+/**
+ * The PostgreSQL source of one changefeed.
+ *
+ *   prepare()          catalog ─► TableSchema[] ; publication tidemark_<id> made to match
+ *   createSnapshot()   CREATE_REPLICATION_SLOT … (SNAPSHOT 'export') ─► consistent point P + snapshot S
+ *   readSnapshot(S)    parallel chunked COPY inside S (snapshot-reader.ts)
+ *   stream(after C)    START_REPLICATION SLOT … LOGICAL C ─► pgoutput ─► ChangeMessage, commits ≤ C dropped
+ *   acknowledge(C)     slot may discard WAL up to C (only ever a checkpoint durable downstream)
+ *
+ * A heartbeat (`pg_logical_emit_message`, transactional) is written when the stream has been
+ * quiet for `heartbeatIntervalMs`, so an idle source still produces commits and the checkpoint —
+ * and with it the slot — keeps advancing.
+ */
+import pg from 'pg';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
+import type { TableSchema } from '../../decode/table-schema.ts';
+import { quoteTable } from '../../decode/table-schema.ts';
+import type { Row } from '../../decode/row.ts';
+import type { ChangeMessage } from '../source.ts';
+import type { SnapshotRows } from '../../sink/sink.ts';
+import { describeTables, resolveTables } from './catalog.ts';
+import { Lsn } from './lsn.ts';
+import { wrapPgError } from './pg-errors.ts';
+import { ReplicationConnection } from './replication-connection.ts';
+import type { ReplicationEvent } from './pgoutput-messages.ts';
+import { readSnapshot } from './snapshot-reader.ts';
+import { sessionOptions, SESSION_SETTINGS } from './session-settings.ts';
+
+export interface PostgresSourceOptions {
+  url: string;
+  changefeedId: string;
+  tables: readonly string[];
+  snapshot: { parallelism: number; chunkRows: number };
+  heartbeatIntervalMs: number;
+}
+
+export interface SlotState {
+  readonly exists: boolean;
+  readonly confirmedFlush: Lsn | null;
+  readonly activePid: number | null;
+  readonly invalid: boolean;
+}
+
+/** Slot and publication are named after the changefeed: `tidemark_<id>` with `-` as `_`. */
+export function sourceObjectName(changefeedId: string): string {
+  return `tidemark_${changefeedId.replace(/-/g, '_')}`;
+}
+
+export class PostgresSource {
+  readonly slotName: string;
+  readonly publicationName: string;
+  private client: pg.Client | null = null;
+  private repl: ReplicationConnection | null = null;
+  private tablesByOid = new Map<number, TableSchema>();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private lastActivityMs = Date.now();
+  private closed = false;
+  /** The source's WAL end as last seen (keepalive or heartbeat query), for lag in bytes. */
+  walEnd: Lsn | null = null;
+
+  constructor(private readonly options: PostgresSourceOptions) {
+    this.slotName = sourceObjectName(options.changefeedId);
+    this.publicationName = this.slotName;
+  }
+
+  private async sql(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const c = new pg.Client({ connectionString: this.options.url, options: sessionOptions() });
+    c.on('error', () => {}); // surfaced by the next query
+    try {
+      await c.connect();
+    } catch (err) {
+      await c.end().catch(() => {});
+      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: 'connecting' });
+    }
+    this.client = c;
+    return c;
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values?: unknown[], action?: string) {
+    const c = await this.sql();
+    try {
+      return await c.query<R>(text, values);
+    } catch (err) {
+      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: action ?? 'querying the catalog' });
+    }
+  }
+
+  /**
+   * Checks the server, resolves the table selection and describes the tables. Creates nothing.
+   * `published` is the set of tables the changefeed's publication held before (null: none yet).
+   */
+  async prepare(): Promise<{ tables: TableSchema[]; published: Set<string> | null }> {
+    const { rows: wal } = await this.query<{ wal_level: string }>(`SELECT current_setting('wal_level') AS wal_level`);
+    if (wal[0]?.wal_level !== 'logical') {
+      throw new TidemarkError('SOURCE_WAL_LEVEL', { detail: `wal_level is '${wal[0]?.wal_level}' on the source` });
+    }
+    const c = await this.sql();
+    let tables: TableSchema[];
+    try {
+      tables = await describeTables(c, await resolveTables(c, this.options.tables));
+    } catch (err) {
+      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: 'reading the catalog' });
+    }
+    for (const t of tables) this.tablesByOid.set(t.relationId, t);
+    const { rows: pub } = await this.query<{ tables: string[] | null }>(
+      `SELECT (SELECT array_agg(format('%I.%I', schemaname, tablename)) FROM pg_publication_tables WHERE pubname = $1) AS tables,
+              EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS exists`,
+      [this.publicationName],
+    );
+    const row = pub[0] as { tables: string[] | null; exists?: boolean } | undefined;
+    const published = row?.exists ? new Set(row.tables ?? []) : null;
+    return { tables, published };
+  }
+
+  /** Creates or alters the publication to publish exactly `tables` (with truncates). */
+  async syncPublication(tables: readonly TableSchema[], published: Set<string> | null): Promise<void> {
+    const list = tables.map(quoteTable).join(', ');
+    const name = `"${this.publicationName}"`;
+    const wanted = new Set(tables.map((t) => `${t.schema}.${t.name}`));
+    const same = published !== null && published.size === wanted.size && [...wanted].every((t) => published.has(t));
+    if (same) return;
+    const sql = published === null ? `CREATE PUBLICATION ${name} FOR TABLE ${list}` : `ALTER PUBLICATION ${name} SET TABLE ${list}`;
+    await this.query(sql, undefined, 'creating the publication');
+  }
+
+  async slotState(): Promise<SlotState> {
+    const { rows } = await this.query<{ confirmed: string | null; pid: number | null; status: string | null }>(
+      `SELECT confirmed_flush_lsn::text AS confirmed, active_pid AS pid, wal_status AS status
+         FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`,
+      [this.slotName],
+    );
+    const r = rows[0];
+    if (!r) return { exists: false, confirmedFlush: null, activePid: null, invalid: false };
+    return {
+      exists: true,
+      confirmedFlush: r.confirmed ? Lsn.parse(r.confirmed) : null,
+      activePid: r.pid,
+      invalid: r.status === 'lost',
+    };
+  }
+
+  async dropSlot(): Promise<void> {
+    await this.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`,
+      [this.slotName],
+      'dropping the replication slot',
+    );
+  }
+
+  async dropPublication(): Promise<void> {
+    await this.query(`DROP PUBLICATION IF EXISTS "${this.publicationName}"`, undefined, 'dropping the publication');
+  }
+
+  /**
+   * Creates the slot with an exported snapshot and reads the tables inside it. The replication
+   * connection that exported the snapshot stays open and idle until the snapshot is read, since
+   * the snapshot lives only as long as it does.
+   */
+  async createSnapshot(tables: readonly TableSchema[]): Promise<{ position: Lsn; rows: AsyncGenerator<SnapshotRows> }> {
+    const conn = await this.replication();
+    const slot = await conn.createLogicalSlot({ slotName: this.slotName, snapshot: 'export' });
+    if (!slot.snapshotName) throw new TidemarkError('INTERNAL', { detail: 'slot created without an exported snapshot' });
+    const inner = readSnapshot({
+      url: this.options.url,
+      snapshotName: slot.snapshotName,
+      tables,
+      parallelism: this.options.snapshot.parallelism,
+      chunkRows: this.options.snapshot.chunkRows,
+    });
+    const self = this;
+    async function* rows(): AsyncGenerator<SnapshotRows> {
+      try {
+        yield* inner;
+      } finally {
+        await self.closeReplication();
+      }
+    }
+    return { position: slot.consistentPoint, rows: rows() };
+  }
+
+  private async replication(): Promise<ReplicationConnection> {
+    if (this.repl) return this.repl;
+    this.repl = await ReplicationConnection.connect({
+      url: this.options.url,
+      applicationName: `tidemark:${this.options.changefeedId}`,
+      sessionSettings: { ...SESSION_SETTINGS },
+    });
+    return this.repl;
+  }
+
+  private async closeReplication(): Promise<void> {
+    const r = this.repl;
+    this.repl = null;
+    await r?.close();
+  }
+
+  /**
+   * Streams committed transactions after `after`, in commit order. Transactions whose commit
+   * position is at or before `after` are dropped here: the sink already holds them.
+   */
+  async *stream(after: Lsn): AsyncGenerator<ChangeMessage> {
+    const conn = await this.replication();
+    const events = conn.startReplication({
+      slotName: this.slotName,
+      startLsn: after,
+      publicationNames: [this.publicationName],
+      messages: true,
+    });
+    this.startHeartbeats();
+    let skipping = false;
+    for await (const item of events as AsyncIterable<ReplicationEvent | ReplicationEvent[]>) {
+      const batch = Array.isArray(item) ? item : [item];
+      for (const ev of batch) {
+        switch (ev.tag) {
+          case 'keepalive':
+            if (!this.walEnd || ev.walEnd.compare(this.walEnd) > 0) this.walEnd = ev.walEnd;
+            break;
+          case 'begin':
+            this.lastActivityMs = Date.now();
+            skipping = ev.finalLsn.compare(after) <= 0;
+            if (!skipping) yield { tag: 'begin', commitTimeMs: ev.commitTimeMs };
+            break;
+          case 'commit':
+            if (!skipping) yield { tag: 'commit', position: ev.commitLsn, commitTimeMs: ev.commitTimeMs };
+            skipping = false;
+            break;
+          case 'relation': {
+            const table = await this.tableFor(ev);
+            if (!skipping) yield { tag: 'relation', table };
+            break;
+          }
+          case 'insert':
+            if (!skipping) yield { tag: 'insert', table: this.known(ev.relationId), row: ev.row };
+            break;
+          case 'update':
+            if (!skipping) {
+              yield {
+                tag: 'update',
+                table: this.known(ev.relationId),
+                row: ev.row,
+                old: ev.old as Row | null,
+                oldIsFull: ev.oldKind === 'full',
+              };
+            }
+            break;
+          case 'delete':
+            if (!skipping) yield { tag: 'delete', table: this.known(ev.relationId), old: ev.old };
+            break;
+          case 'truncate':
+            if (!skipping) yield { tag: 'truncate', tables: ev.relationIds.map((id) => this.known(id)) };
+            break;
+          case 'origin':
+          case 'type':
+          case 'message':
+            break;
+        }
+      }
+    }
+    if (!this.closed) throw new TidemarkError('SOURCE_STREAM_ENDED', { detail: `slot ${this.slotName}` });
+  }
+
+  /** The sink holds everything up to `position`: the slot may release WAL before it. */
+  acknowledge(position: Lsn): void {
+    this.repl?.setFlushed(position);
+  }
+
+  private known(relationId: number): TableSchema {
+    const t = this.tablesByOid.get(relationId);
+    if (!t) throw new TidemarkError('SOURCE_PROTOCOL', { detail: `change for relation ${relationId} before its Relation message` });
+    return t;
+  }
+
+  /** The schema for a Relation message: the catalog's when it agrees, else rebuilt from both. */
+  private async tableFor(ev: Extract<ReplicationEvent, { tag: 'relation' }>): Promise<TableSchema> {
+    const prev = this.tablesByOid.get(ev.relationId);
+    const same = (t: TableSchema) =>
+      t.schema === ev.schema &&
+      t.name === ev.name &&
+      t.columns.length === ev.columns.length &&
+      t.columns.every((c, i) => c.name === ev.columns[i]!.name && c.typeOid === ev.columns[i]!.typeOid && c.typeMod === ev.columns[i]!.typeMod);
+    if (prev && same(prev)) return prev;
+    const c = await this.sql();
+    const [fresh] = await describeTables(c, [
+      { oid: ev.relationId, schema: ev.schema, name: ev.name, replident: ev.replicaIdentity },
+    ]).catch((err: unknown) => {
+      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: `describing ${ev.schema}.${ev.name}` });
+    });
+    if (!fresh || !same(fresh)) {
+      throw new TidemarkError('SOURCE_SCHEMA_CHANGED', {
+        detail: `${ev.schema}.${ev.name} changed again before its earlier change was replicated`,
+      });
+    }
+    this.tablesByOid.set(ev.relationId, fresh);
+    return fresh;
+  }
+
+  private startHeartbeats(): void {
+    if (this.heartbeat) return;
+    const every = this.options.heartbeatIntervalMs;
+    let busy = false;
+    this.heartbeat = setInterval(() => {
+      if (busy || this.closed) return;
+      busy = true;
+      const quiet = Date.now() - this.lastActivityMs >= every;
+      const sql = quiet
+        ? `SELECT pg_current_wal_lsn()::text AS lsn, pg_logical_emit_message(true, 'tidemark.heartbeat', '')`
+        : `SELECT pg_current_wal_lsn()::text AS lsn`;
+      this.query<{ lsn: string }>(sql, undefined, 'writing a heartbeat')
+        .then(({ rows }) => {
+          const l = rows[0]?.lsn ? Lsn.parse(rows[0].lsn) : null;
+          if (l && (!this.walEnd || l.compare(this.walEnd) > 0)) this.walEnd = l;
+        })
+        .catch(() => {
+          // A failed heartbeat only delays progress; the stream reports real connection loss.
+        })
+        .finally(() => {
+          busy = false;
+        });
+    }, Math.max(50, Math.floor(every / 2)));
+    this.heartbeat.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    await this.closeReplication().catch(() => {});
+    const c = this.client;
+    this.client = null;
+    await c?.end().catch(() => {});
+  }
+}
