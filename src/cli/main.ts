@@ -1,5 +1,72 @@
-/** Entry point of the `tidemark` command; returns the process exit code. */
+import { TidemarkError } from '../errors/tidemark-error.ts';
+import type { CliContext } from './cli-context.ts';
+import { runDemoCommand } from './commands/demo.ts';
+import { runStart } from './commands/start.ts';
+import { runStatus } from './commands/status.ts';
+import { USAGE, version } from './help.ts';
+import { loadRuntime } from './runtime-adapter.ts';
+
+/**
+ * Entry point of the `tidemark` command; returns the process exit code: 0 ok, 1 runtime failure,
+ * 2 usage or config error. SIGINT/SIGTERM ask long-running commands to stop gracefully; a second
+ * signal exits at once.
+ */
 export async function main(argv: string[]): Promise<number> {
-  console.log('tidemark', argv.join(' '));
-  return 0;
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await runCli(argv, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+      cwd: process.cwd(),
+      shutdown: controller.signal,
+      loadRuntime,
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+const COMMANDS: Record<string, (args: string[], ctx: CliContext) => Promise<number>> = {
+  start: runStart,
+  status: runStatus,
+  demo: runDemoCommand,
+};
+
+/** Runs one command line against the given context; never throws. */
+export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+      ctx.stdout.write(USAGE);
+      return first === undefined ? 2 : 0;
+    }
+    if (first === '--version' || first === '-V') {
+      ctx.stdout.write(`tidemark ${version()}\n`);
+      return 0;
+    }
+    const command = COMMANDS[first];
+    if (!command) {
+      throw new TidemarkError('CLI_USAGE', {
+        detail: first.startsWith('-') ? `unknown option ${first}` : `unknown command "${first}"`,
+      });
+    }
+    return await command(rest, ctx);
+  } catch (err) {
+    const e =
+      err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+    ctx.stderr.write(`error: ${e.format()}\n`);
+    return isUsageError(e) ? 2 : 1;
+  }
+}
+
+function isUsageError(e: TidemarkError): boolean {
+  return e.code === 'CLI_USAGE' || e.code.startsWith('CONFIG_');
 }

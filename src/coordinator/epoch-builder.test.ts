@@ -26,7 +26,7 @@ function applyEpoch(down: Map<string, Row>, bag: Row[], e: Epoch): Row[] {
       if (tc.truncate) bag = [];
       for (const d of tc.rowDeltas) {
         if (d.count > 0) for (let i = 0; i < d.count; i++) bag.push(d.row);
-        else for (let i = 0, _ = seen.deltaDelete++; i < -d.count; i++) {
+        else for (let i = 0, _ = seen.deltaDelete++; i < -d.count; i++, void _) {
           const at = bag.findIndex((r) => JSON.stringify(r) === JSON.stringify(d.row));
           expect(at, 'delete of a row that is not there').toBeGreaterThanOrEqual(0);
           bag.splice(at, 1);

@@ -8,6 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import pg from 'pg';
 
 export interface PgCluster {
@@ -33,6 +34,19 @@ const DEFAULT_BIN = '/usr/lib/postgresql/15/bin';
 function asPostgresArgs(cmd: string, args: string[]): [string, string[]] {
   const isRoot = process.getuid?.() === 0;
   return isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+}
+
+/** The first port from `from` that nothing listens on (a stale cluster may hold the default). */
+export async function freePort(from: number): Promise<number> {
+  for (let port = from; port < from + 100; port++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port in ${from}..${from + 99}`);
 }
 
 export async function startCluster(options: StartClusterOptions): Promise<PgCluster> {
@@ -107,12 +121,18 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
     url,
     async stop() {
       if (proc.exitCode === null) {
-        // SIGINT = fast shutdown; wait for exit so the port is free.
+        // As root the child is `runuser`, which does not forward signals: stop the postmaster
+        // itself with pg_ctl (fast shutdown) and wait, so the port is free afterwards.
         const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGINT');
+        const [ctl, ctlArgs] = asPostgresArgs(join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+        try {
+          execFileSync(ctl, ctlArgs, { stdio: 'ignore', timeout: 30_000 });
+        } catch {
+          proc.kill('SIGKILL');
+        }
         await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-        if (proc.exitCode === null) proc.kill('SIGKILL');
       }
+      proc.stderr?.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+
+export const USAGE = `tidemark — keeps derived data exactly in step with PostgreSQL
+
+Usage:
+  tidemark start --config FILE             run every changefeed in FILE until Ctrl-C
+  tidemark status --config FILE [--json]   show each changefeed's position and lag
+  tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N]
+                                           a local PostgreSQL with a live workload, replicated
+  tidemark --help | --version
+
+Options:
+  -c, --config FILE    the YAML config (see docs/config-reference.md)
+  --json               machine-readable output (status)
+  -h, --help           this text
+  -V, --version        the version
+
+Environment:
+  TIDEMARK_LOG_LEVEL   debug | info | warn | error (default info)
+  \${VAR} in the config is replaced by the variable's value.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+`;
+
+export const COMMAND_USAGE: Record<string, string> = {
+  start:
+    'Usage: tidemark start --config FILE\n\nRuns every changefeed of FILE; Ctrl-C (SIGINT) or SIGTERM stops them gracefully.\n',
+  status:
+    "Usage: tidemark status --config FILE [--json]\n\nReads each changefeed's state from its databases and prints one line each (or JSON).\n",
+  demo:
+    'Usage: tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N]\n\n' +
+    'Starts PostgreSQL (data in DIR/pg, default .tidemark/demo), a sample schema with a live\n' +
+    'workload, and one changefeed replicating it to the `replica` database (or DIR/replica.db).\n' +
+    'Running it again resumes. Ctrl-C stops everything cleanly.\n',
+};
+
+/** The package version, read from package.json (two levels up from src/cli and dist/cli). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? '0.0.0';
+}

@@ -1,0 +1,104 @@
+/**
+ * The validated, defaulted configuration of changefeeds, as the runtime receives it. Produced by
+ * `cli/load-config.ts` from YAML, or by `defineChangefeed()` in code (tests, the demo).
+ */
+
+/** One changefeed: a source, the tables it selects, the views over them, one sink, options. */
+export interface ChangefeedConfig {
+  /** `[a-z0-9][a-z0-9_-]{0,40}`; names the slot and publication (see `replicationNameFor`). */
+  id: string;
+  /** postgres:// URI, environment variables already substituted. */
+  source: string;
+  /** URI; its scheme picks the sink. */
+  sink: string;
+  /** `schema.table`, `table` (= `public.table`), or glob patterns (`*`, `?`) like `sales.*`. */
+  tables: string[];
+  /** Derived tables maintained incrementally; may be empty. */
+  views: { name: string; sql: string }[];
+  epoch: { intervalMs: number; maxRows: number; maxBytes: number };
+  heartbeatIntervalMs: number;
+  snapshot: { parallelism: number; chunkRows: number };
+  memoryQuotaBytes: number;
+}
+
+export interface TidemarkConfig {
+  changefeeds: ChangefeedConfig[];
+}
+
+const MiB = 1024 * 1024;
+
+/** Defaults for every optional key; `docs/config-reference.md` lists the same values. */
+export const CHANGEFEED_DEFAULTS = {
+  views: [] as { name: string; sql: string }[],
+  epoch: { intervalMs: 100, maxRows: 100_000, maxBytes: 64 * MiB },
+  heartbeatIntervalMs: 1000,
+  snapshot: { parallelism: 4, chunkRows: 50_000 },
+  memoryQuotaBytes: 256 * MiB,
+} as const;
+
+export const CHANGEFEED_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,40}$/;
+
+/** What a caller must give; everything else has a default. Nested objects may be partial. */
+export interface ChangefeedInput {
+  id: string;
+  source: string;
+  sink: string;
+  tables: string[];
+  views?: { name: string; sql: string }[];
+  epoch?: Partial<ChangefeedConfig['epoch']>;
+  heartbeatIntervalMs?: number;
+  snapshot?: Partial<ChangefeedConfig['snapshot']>;
+  memoryQuotaBytes?: number;
+}
+
+/** Applies the defaults. Does not validate: `cli/load-config.ts` does that for user input. */
+export function defineChangefeed(input: ChangefeedInput): ChangefeedConfig {
+  const d = CHANGEFEED_DEFAULTS;
+  return {
+    id: input.id,
+    source: input.source,
+    sink: input.sink,
+    tables: [...input.tables],
+    views: (input.views ?? d.views).map((v) => ({ ...v })),
+    epoch: { ...d.epoch, ...input.epoch },
+    heartbeatIntervalMs: input.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
+    snapshot: { ...d.snapshot, ...input.snapshot },
+    memoryQuotaBytes: input.memoryQuotaBytes ?? d.memoryQuotaBytes,
+  };
+}
+
+/** The replication slot and publication name of a changefeed: `tidemark_<id, - → _>`. */
+export function replicationNameFor(id: string): string {
+  return `tidemark_${id.replaceAll('-', '_')}`;
+}
+
+/** Splits a `tables` entry into schema and table (or their patterns); no dot means `public`. */
+export function splitTablePattern(pattern: string): { schema: string; name: string } {
+  const dot = pattern.indexOf('.');
+  return dot < 0
+    ? { schema: 'public', name: pattern }
+    : { schema: pattern.slice(0, dot), name: pattern.slice(dot + 1) };
+}
+
+/** True when the pattern has glob characters (so it may match many tables, or none). */
+export function isTablePattern(pattern: string): boolean {
+  return /[*?]/.test(pattern);
+}
+
+/**
+ * Whether a `tables` entry selects the table `schema.name`. `*` matches any run of characters,
+ * `?` exactly one; matching is case-sensitive, like quoted PostgreSQL identifiers, since the
+ * names compared are the catalog's.
+ */
+export function matchTable(pattern: string, schema: string, name: string): boolean {
+  const p = splitTablePattern(pattern);
+  return globMatch(p.schema, schema) && globMatch(p.name, name);
+}
+
+function globMatch(glob: string, text: string): boolean {
+  const re = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${re}$`, 's').test(text);
+}

@@ -1,0 +1,187 @@
+/**
+ * What a running changefeed publishes about itself, and how the CLI shows it: one compact line per
+ * changefeed, redrawn in place on a terminal (`LiveStatus`), printed every few seconds otherwise.
+ */
+export interface ChangefeedStatus {
+  id: string;
+  phase: 'starting' | 'snapshot' | 'streaming' | 'paused' | 'stopping' | 'stopped' | 'failed';
+  /** Source changes per second over the last few seconds. */
+  rowsPerSec: number;
+  /** Rows copied so far in the snapshot. */
+  snapshotRows: number;
+  /** Last committed epoch. */
+  epoch: number;
+  /** Position text. */
+  resolved: string | null;
+  checkpoint: string | null;
+  /** now − source commit time of the oldest change not yet committed downstream (0 when caught up). */
+  lagMs: number | null;
+  /** Source WAL end − checkpoint. */
+  lagBytes: number | null;
+  error: { code: string; message: string; hint: string } | null;
+}
+
+export type ChangefeedPhase = ChangefeedStatus['phase'];
+
+/** A status with nothing known yet, for a changefeed that is starting. */
+export function initialStatus(id: string): ChangefeedStatus {
+  return {
+    id,
+    phase: 'starting',
+    rowsPerSec: 0,
+    snapshotRows: 0,
+    epoch: 0,
+    resolved: null,
+    checkpoint: null,
+    lagMs: null,
+    lagBytes: null,
+    error: null,
+  };
+}
+
+/**
+ * `orders  streaming  1,204 rows/s  epoch 512  resolved 0/1A2B3C4  checkpoint 0/1A2B3A0  lag 85 ms · 4.1 KiB`
+ * `idWidth` pads the id so several lines align.
+ */
+export function renderStatusLine(s: ChangefeedStatus, options: { idWidth?: number } = {}): string {
+  const parts = [s.id.padEnd(options.idWidth ?? 0), s.phase.padEnd(9)];
+  if (s.phase === 'snapshot') parts.push(`${formatCount(s.snapshotRows)} rows copied`);
+  parts.push(`${formatCount(Math.round(s.rowsPerSec))} rows/s`);
+  parts.push(`epoch ${s.epoch}`);
+  parts.push(`resolved ${s.resolved ?? '–'}`);
+  parts.push(`checkpoint ${s.checkpoint ?? '–'}`);
+  parts.push(
+    `lag ${s.lagMs === null ? '–' : formatDurationMs(s.lagMs)} · ${s.lagBytes === null ? '–' : formatBytes(s.lagBytes)}`,
+  );
+  if (s.error) parts.push(`error ${s.error.code}: ${s.error.message}`);
+  return parts.join('  ');
+}
+
+/** 1234567 → `1,234,567`. */
+export function formatCount(n: number): string {
+  return Math.trunc(n)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** Binary units, one decimal from KiB up: `512 B`, `4.1 KiB`, `64.0 MiB`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = Math.max(0, n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Milliseconds below 10 s (`850 ms`), then seconds (`42.3 s`), then minutes (`12m05s`). */
+export function formatDurationMs(ms: number): string {
+  const v = Math.max(0, Math.round(ms));
+  if (v < 10_000) return `${v} ms`;
+  if (v < 60_000) return `${(v / 1000).toFixed(1)} s`;
+  const totalS = Math.floor(v / 1000);
+  return `${Math.floor(totalS / 60)}m${String(totalS % 60).padStart(2, '0')}s`;
+}
+
+/** A stream the status is drawn on (stdout). */
+export interface StatusStream {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface LiveStatusOptions {
+  out: StatusStream;
+  /** Defaults to `out.isTTY`. */
+  tty?: boolean;
+  /** Redraw period on a terminal; default 250 ms (4 Hz). */
+  redrawIntervalMs?: number;
+  /** Period of plain lines when not a terminal; default 5 s. */
+  plainIntervalMs?: number;
+  /** Called before each draw for fresh statuses (e.g. `changefeed.status()`). */
+  poll?: () => readonly ChangefeedStatus[];
+  /** Clock in ms, for tests. */
+  nowMs?: () => number;
+}
+
+/**
+ * Shows one line per changefeed. On a terminal the block is redrawn in place (cursor up + clear
+ * line) about four times a second; otherwise the lines are printed every five seconds, so a log
+ * file gets a steady, readable record. Other output to the same terminal (logs) must go through
+ * `interleave()` so the block is cleared first and redrawn after.
+ */
+export class LiveStatus {
+  private readonly statuses = new Map<string, ChangefeedStatus>();
+  private readonly tty: boolean;
+  private readonly now: () => number;
+  private drawnLines = 0;
+  private lastPlainMs = -Infinity;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly opts: LiveStatusOptions) {
+    this.tty = opts.tty ?? opts.out.isTTY === true;
+    this.now = opts.nowMs ?? Date.now;
+  }
+
+  /** Records the latest status of one changefeed; shown at the next draw. */
+  update(s: ChangefeedStatus): void {
+    this.statuses.set(s.id, s);
+  }
+
+  /** Starts periodic drawing. Idempotent. */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.draw(), this.tty ? (this.opts.redrawIntervalMs ?? 250) : 1000);
+    this.timer.unref();
+    this.draw();
+  }
+
+  /** Stops drawing and leaves the final lines on screen (printed once more when not a TTY). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.draw({ force: true });
+    this.drawnLines = 0;
+  }
+
+  /** The current lines, aligned. */
+  lines(): string[] {
+    for (const s of this.opts.poll?.() ?? []) this.update(s);
+    const all = [...this.statuses.values()];
+    const idWidth = Math.max(0, ...all.map((s) => s.id.length));
+    return all.map((s) => renderStatusLine(s, { idWidth }));
+  }
+
+  /** Draws now if due: always on a TTY, every `plainIntervalMs` otherwise (or when forced). */
+  draw(options: { force?: boolean } = {}): void {
+    const lines = this.lines();
+    if (lines.length === 0) return;
+    if (this.tty) {
+      const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
+      const shrunk = lines.length < this.drawnLines ? '\x1b[J' : '';
+      this.opts.out.write(up + lines.map((l) => `\x1b[2K${l}\n`).join('') + shrunk);
+      this.drawnLines = lines.length;
+      return;
+    }
+    const now = this.now();
+    if (!options.force && now - this.lastPlainMs < (this.opts.plainIntervalMs ?? 5000)) return;
+    this.lastPlainMs = now;
+    this.opts.out.write(lines.map((l) => `${l}\n`).join(''));
+  }
+
+  /** A stream for other output (logs) that keeps the status block at the bottom of a terminal. */
+  interleave(stream: StatusStream): StatusStream {
+    if (!this.tty) return stream;
+    return {
+      isTTY: stream.isTTY === true,
+      write: (text: string) => {
+        if (this.drawnLines > 0) this.opts.out.write(`\x1b[${this.drawnLines}A\x1b[J`);
+        this.drawnLines = 0;
+        const r = stream.write(text);
+        if (this.timer) this.draw();
+        return r;
+      },
+    };
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * Effectively-once sink into a NATS JetStream stream
+ * (`nats://[user:pw@]host:4222/<stream>?subject=<template>&format=<format>`).
+ *
+ *   epoch ──► one message per row change on `subject` (template with {schema} {table}
+ *             {changefeed} {stream}; default `{stream}.{schema}.{table}`), each with a
+ *             Nats-Msg-Id = hash(changefeed, position, table, op, key) ──► await every ack
+ *         ──► marker on `_tidemark.{stream}.{changefeed}`: {"epoch","position",…} (the checkpoint)
+ *
+ * Like TiCDC's resolved events, a consumer applies the changes it has seen up to a marker; the
+ * changes after the last marker belong to an epoch not yet committed. `open()` reads the
+ * checkpoint back from the last message on the marker subject. A crash before the marker makes
+ * the runtime replay the epoch: the same Msg-Ids are dropped by the stream's duplicate window
+ * (created with 10 minutes; a replay later than that is delivered again, hence
+ * effectively-once). Formats: `nats-formats.ts`.
+ */
+import { createHash } from 'node:crypto';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import type { Cell, Row } from '../../decode/row.ts';
+import type { TableSchema } from '../../decode/table-schema.ts';
+import { maskUri } from '../../errors/mask.ts';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
+import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
+
+export interface NatsSinkOptions {
+  readonly uri: string;
+  readonly changefeedId: string;
+}
+
+const FORMATS: readonly NatsFormat[] = ['tidemark-json', 'debezium-json', 'canal-json'];
+const DUPLICATE_WINDOW_NS = 10 * 60 * 1e9;
+const MAX_IN_FLIGHT = 8000;
+
+export function createNatsSink(options: NatsSinkOptions): NatsSink {
+  return new NatsSink(options);
+}
+
+export class NatsSink implements Sink {
+  readonly guarantee = 'effectively-once' as const;
+  readonly #uri: string;
+  readonly #changefeedId: string;
+  readonly #server: string;
+  readonly #user: string;
+  readonly #pass: string;
+  readonly #stream: string;
+  readonly #template: string;
+  readonly #format: NatsFormat;
+  #nc: NatsConnection | null = null;
+  #js: JetStreamClient | null = null;
+  #inFlight: Promise<PubAck>[] = [];
+
+  constructor(options: NatsSinkOptions) {
+    this.#uri = options.uri;
+    this.#changefeedId = options.changefeedId;
+    const bad = (why: string) =>
+      new TidemarkError('CONFIG_INVALID', { detail: `sink URI ${maskUri(options.uri)}: ${why}` });
+    let u: URL;
+    try {
+      u = new URL(options.uri);
+    } catch {
+      throw bad('not a URI');
+    }
+    this.#stream = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    if (u.protocol !== 'nats:' || !/^[A-Za-z0-9_-]+$/.test(this.#stream)) {
+      throw bad('expected nats://host:port/<stream> (stream name: letters, digits, _ and -)');
+    }
+    const format = u.searchParams.get('format') ?? 'tidemark-json';
+    if (!FORMATS.includes(format as NatsFormat)) throw bad(`format must be one of ${FORMATS.join(', ')}`);
+    this.#format = format as NatsFormat;
+    this.#template = u.searchParams.get('subject') ?? '{stream}.{schema}.{table}';
+    this.#server = `${u.hostname}:${u.port || '4222'}`;
+    this.#user = decodeURIComponent(u.username);
+    this.#pass = decodeURIComponent(u.password);
+  }
+
+  get #markerSubject(): string {
+    return `_tidemark.${this.#stream}.${token(this.#changefeedId)}`;
+  }
+
+  /** Connects, creates the stream if missing (data subjects + marker subject), reads the last marker. */
+  async open(): Promise<Checkpoint | null> {
+    const nc = await this.#io('connecting', () =>
+      connect({ servers: this.#server, ...(this.#user ? { user: this.#user, pass: this.#pass } : {}) }),
+    );
+    this.#nc = nc;
+    this.#js = jetstream(nc);
+    return this.#io('reading the checkpoint marker', async () => {
+      const jsm = await jetstreamManager(nc);
+      const wildcard = this.#template
+        .replace(/\{(schema|table)\}/g, '*')
+        .replace('{stream}', this.#stream)
+        .replace('{changefeed}', token(this.#changefeedId));
+      const subjects = [wildcard, this.#markerSubject];
+      const info = await jsm.streams.info(this.#stream).catch(() => null);
+      if (!info) {
+        await jsm.streams.add({ name: this.#stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS });
+      } else if (!subjects.every((s) => info.config.subjects?.includes(s))) {
+        const merged = [...new Set([...(info.config.subjects ?? []), ...subjects])];
+        await jsm.streams.update(this.#stream, { subjects: merged });
+      }
+      const last = await jsm.streams.getMessage(this.#stream, { last_by_subj: this.#markerSubject });
+      if (!last) return null;
+      const marker = last.json<{ epoch: number; position: string }>();
+      return { position: marker.position, epoch: marker.epoch };
+    });
+  }
+
+  /** Publishes every snapshot row, awaits all acks, then the epoch-0 marker. */
+  async writeSnapshot(
+    tables: readonly TableSchema[],
+    chunks: AsyncIterable<SnapshotRows>,
+    at: Checkpoint,
+  ): Promise<void> {
+    const ctx = this.#context(at, Date.now());
+    const encoders = new Map<TableSchema, MessageEncoder>();
+    const encoder = (t: TableSchema) =>
+      encoders.get(t) ?? encoders.set(t, new MessageEncoder(t, this.#format)).get(t)!;
+    await this.#io('publishing the snapshot', async () => {
+      for (const t of tables) encoder(t);
+      const ordinals = new Map<TableSchema, number>();
+      for await (const chunk of chunks) {
+        for (const r of chunk.rows) {
+          // Equal rows of a keyless table need distinct Msg-Ids: number them in snapshot order.
+          const n = chunk.table.keyless ? (ordinals.get(chunk.table) ?? 0) + 1 : 0;
+          if (chunk.table.keyless) ordinals.set(chunk.table, n);
+          await this.#publish(chunk.table, encoder(chunk.table), 'snapshot', r, null, ctx, n);
+        }
+      }
+      await this.#marker(ctx);
+    });
+  }
+
+  /** Publishes the epoch's changes (apply order), awaits all acks, then the marker. */
+  async commitEpoch(epoch: Epoch): Promise<void> {
+    const ctx = this.#context(epoch.checkpoint, epoch.commitTimeMs);
+    await this.#io(`publishing epoch ${epoch.checkpoint.epoch}`, async () => {
+      for (const tc of epoch.tables) await this.#publishChanges(tc, ctx);
+      await this.#marker(ctx);
+    });
+  }
+
+  async close(): Promise<void> {
+    const nc = this.#nc;
+    this.#nc = null;
+    this.#js = null;
+    this.#inFlight = [];
+    if (nc) await nc.close().catch(() => {});
+  }
+
+  async #publishChanges(tc: TableChanges, ctx: ChangeContext): Promise<void> {
+    const t = tc.table;
+    const enc = new MessageEncoder(t, this.#format);
+    if (tc.truncate) await this.#publish(t, enc, 'truncate', null, null, ctx);
+    for (const k of tc.deletes) await this.#publish(t, enc, 'delete', k, null, ctx);
+    for (const r of tc.upserts) await this.#publish(t, enc, 'upsert', r, null, ctx);
+    for (const pu of tc.partialUpdates) {
+      // Formats without a from-key field get the key change as a delete of the old key first.
+      if (pu.fromKey && this.#format !== 'tidemark-json')
+        await this.#publish(t, enc, 'delete', pu.fromKey, null, ctx);
+      await this.#publish(t, enc, 'partial', pu.row, pu.fromKey, ctx);
+    }
+    for (const d of tc.rowDeltas) {
+      for (let copy = 0; copy < Math.abs(d.count); copy++) {
+        await this.#publish(t, enc, d.count > 0 ? 'insert' : 'delete', d.row, null, ctx, copy);
+      }
+    }
+  }
+
+  async #publish(
+    t: TableSchema,
+    enc: MessageEncoder,
+    kind: ChangeKind,
+    row: readonly Cell[] | null,
+    fromKey: Row | null,
+    ctx: ChangeContext,
+    /** Tells apart messages that are otherwise equal (copies of a keyless row). */
+    ordinal = 0,
+  ): Promise<void> {
+    const js = this.#requireOpen();
+    const identity = t.keyColumns.length > 0 && row ? t.keyColumns.map((i) => row[i] ?? null) : row;
+    const id = createHash('sha256')
+      .update(JSON.stringify([this.#changefeedId, ctx.position, t.schema, t.name, kind, identity, ordinal]))
+      .digest('base64url');
+    const subject = this.#template
+      .replaceAll('{stream}', this.#stream)
+      .replaceAll('{changefeed}', token(this.#changefeedId))
+      .replaceAll('{schema}', token(t.schema))
+      .replaceAll('{table}', token(t.name));
+    const ack = js.publish(subject, enc.encode(kind, row, fromKey, ctx), { msgID: id });
+    ack.catch(() => {}); // observed in #drain; this only keeps an early failure from going unhandled
+    this.#inFlight.push(ack);
+    if (this.#inFlight.length >= MAX_IN_FLIGHT) await this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    const pending = this.#inFlight;
+    this.#inFlight = [];
+    await Promise.all(pending);
+  }
+
+  /** Only after every change of the epoch is acknowledged (stored) by the stream. */
+  async #marker(ctx: ChangeContext): Promise<void> {
+    await this.#drain();
+    const h = headers();
+    h.set('Tidemark-Epoch', String(ctx.epoch));
+    const body = JSON.stringify({
+      changefeed: this.#changefeedId,
+      epoch: ctx.epoch,
+      position: ctx.position,
+      commit_ts_ms: ctx.commitTimeMs,
+    });
+    await this.#requireOpen().publish(this.#markerSubject, body, {
+      msgID: `marker:${this.#changefeedId}:${ctx.epoch}`,
+      headers: h,
+    });
+  }
+
+  #context(cp: Checkpoint, commitTimeMs: number): ChangeContext {
+    return { changefeedId: this.#changefeedId, position: cp.position, epoch: cp.epoch, commitTimeMs };
+  }
+
+  #requireOpen(): JetStreamClient {
+    if (!this.#js) throw new TidemarkError('INTERNAL', { detail: 'NATS sink used before open()' });
+    return this.#js;
+  }
+
+  async #io<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.#inFlight = [];
+      throw wrapNatsError(err, this.#uri, action);
+    }
+  }
+}
+
+/** A subject token: NATS separators and wildcards replaced. */
+function token(name: string): string {
+  return name.replace(/[.*>\s]/g, '_');
+}
+
+function wrapNatsError(err: unknown, uri: string, action: string): TidemarkError {
+  if (err instanceof TidemarkError) return err;
+  const e = err as { name?: string; message?: string; code?: string };
+  const detail = `sink ${maskUri(uri)} while ${action}: ${e.message ?? String(err)}`;
+  if (/authorization|authentication/i.test(`${e.name} ${e.message}`))
+    return new TidemarkError('AUTH_FAILED', { detail, cause: err });
+  if (/ECONNREFUSED|CONNECTION_REFUSED|connection refused/i.test(`${e.code} ${e.message}`)) {
+    return new TidemarkError('CONNECT_REFUSED', { detail, cause: err });
+  }
+  return new TidemarkError('SINK_WRITE_FAILED', { detail, cause: err });
+}

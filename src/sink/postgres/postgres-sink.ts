@@ -1,0 +1,258 @@
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
+import { wrapPgError } from '../../source/postgres/pg-errors.ts';
+import type { Checkpoint, Epoch, Sink, SnapshotRows } from '../sink.ts';
+import { planTableChanges, tableStatements, type TablePlan } from './apply-plan.ts';
+import { CHECKPOINT_DDL, checkpointUpsert, readCheckpoint } from './checkpoint-table.ts';
+import { CopyWriter } from './copy-writer.ts';
+import { StageTables, stageFrom, stagedChars, valuesFrom } from './staging.ts';
+import { TargetTables } from './target-tables.ts';
+
+/**
+ * The PostgreSQL sink: every epoch is one transaction that applies the epoch's changes in bulk
+ * and upserts the changefeed's row in `tidemark.checkpoints`.
+ *
+ *   small epoch:  BEGIN; DDL?; DELETE … USING (VALUES …); INSERT … ON CONFLICT …; checkpoint; COMMIT
+ *                 ── one simple query, one round trip
+ *   large epoch:  BEGIN; DDL?; CREATE TEMP stage? ─► COPY stage ×tables ─► apply from stage;
+ *                 checkpoint; COMMIT
+ *
+ * The inline path is the default up to 2,000 rows: measured on 3-column upserts it costs one
+ * round trip (~1.7 ms per 5-row epoch against ~9 ms via COPY) and is as fast as COPY at 2,000
+ * rows; at 20k–100k rows COPY staging is 2–3× faster.
+ *
+ * Values travel in PostgreSQL text form and are converted by the column types' own input
+ * functions, so the session pins every setting that changes a type's text form.
+ */
+export interface PostgresSinkOptions {
+  readonly uri: string;
+  readonly changefeedId: string;
+  /** Epochs staging at most this many rows and characters go inline (VALUES), larger ones by COPY. */
+  readonly inlineMaxRows?: number;
+  readonly inlineMaxChars?: number;
+}
+
+const SESSION_SQL = [
+  'SET DateStyle = ISO',
+  "SET TimeZone = 'UTC'",
+  'SET IntervalStyle = postgres',
+  'SET extra_float_digits = 3',
+  'SET bytea_output = hex',
+  "SET client_encoding = 'UTF8'",
+  'SET standard_conforming_strings = on',
+  // Unqualified names resolve only to the catalog and public; the sink qualifies everything else.
+  'SET search_path = public',
+].join('; ');
+
+export class PostgresSink implements Sink {
+  readonly guarantee = 'exactly-once';
+  private readonly uri: string;
+  private readonly changefeedId: string;
+  private readonly inlineMaxRows: number;
+  private readonly inlineMaxChars: number;
+  private readonly tables = new TargetTables();
+  private readonly stages = new StageTables();
+  private client: pg.Client | null = null;
+  /** Set when a connection was lost: the last epoch may have committed without our knowing. */
+  private reconnected = false;
+  private closed = false;
+
+  constructor(options: PostgresSinkOptions) {
+    this.uri = options.uri;
+    this.changefeedId = options.changefeedId;
+    this.inlineMaxRows = options.inlineMaxRows ?? 2_000;
+    this.inlineMaxChars = options.inlineMaxChars ?? 1_000_000;
+  }
+
+  /** Connects, creates `tidemark.checkpoints` if missing, and returns this changefeed's row. */
+  async open(): Promise<Checkpoint | null> {
+    const client = await this.connection();
+    try {
+      await client.query(CHECKPOINT_DDL.join('; '));
+      const at = await readCheckpoint(client, this.changefeedId);
+      this.reconnected = false;
+      return at;
+    } catch (err) {
+      throw wrapPgError(err, { role: 'sink', uri: this.uri, action: 'reading the checkpoint' });
+    }
+  }
+
+  /** One transaction: create, truncate and COPY every table, upsert checkpoint `at`, commit. */
+  async writeSnapshot(
+    tables: readonly TableSchema[],
+    chunks: AsyncIterable<SnapshotRows>,
+    at: Checkpoint,
+  ): Promise<void> {
+    const client = await this.connection();
+    let copy: CopyWriter | null = null;
+    try {
+      const ddl: string[] = [];
+      for (const t of tables) ddl.push(...(await this.tables.prepare(client, t)));
+      const truncate = tables.length > 0 ? [`TRUNCATE ${tables.map(quoteTable).join(', ')}`] : [];
+      await client.query(['BEGIN', ...ddl, ...truncate].join(';\n'));
+      const seen = new Set(tables.map(qualifiedName));
+      let current: string | null = null;
+      const it = chunks[Symbol.asyncIterator]();
+      for (;;) {
+        let next: IteratorResult<SnapshotRows>;
+        try {
+          next = await it.next();
+        } catch (err) {
+          throw new SnapshotInputFailed(err);
+        }
+        if (next.done) break;
+        const chunk = next.value;
+        const name = qualifiedName(chunk.table);
+        if (name !== current || copy === null) {
+          await copy?.end();
+          copy = null;
+          if (!seen.has(name)) {
+            // A table the caller did not list up front: treat it the same way, mid-transaction.
+            seen.add(name);
+            const more = await this.tables.prepare(client, chunk.table);
+            await client.query([...more, `TRUNCATE ${quoteTable(chunk.table)}`].join(';\n'));
+          }
+          copy = new CopyWriter(client.query(copyFrom(copyIntoTable(chunk.table))));
+          current = name;
+        }
+        for (const row of chunk.rows) await copy.write(row);
+      }
+      await copy?.end();
+      copy = null;
+      await client.query(`${checkpointUpsert(this.changefeedId, at)};\nCOMMIT`);
+      this.committed();
+    } catch (err) {
+      copy?.abort(err instanceof Error ? err : new Error('snapshot aborted'));
+      await this.rollback(client);
+      // The caller's own iterator failed: hand its error back as it was, not as a sink failure.
+      if (err instanceof SnapshotInputFailed) throw err.cause;
+      throw wrapPgError(err, { role: 'sink', uri: this.uri, action: 'writing the snapshot' });
+    }
+  }
+
+  /** One transaction: the epoch's changes, table by table, then its checkpoint; see class doc. */
+  async commitEpoch(epoch: Epoch): Promise<void> {
+    const client = await this.connection();
+    if (this.reconnected && (await this.alreadyCommitted(client, epoch.checkpoint))) return;
+    try {
+      const ddl: string[] = [];
+      const plans: TablePlan[] = [];
+      for (const changes of epoch.tables) {
+        ddl.push(...(await this.tables.prepare(client, changes.table)));
+        plans.push(planTableChanges(changes));
+      }
+      const groups = plans.flatMap((p) => p.groups);
+      const rows = groups.reduce((n, g) => n + g.rows.length, 0);
+      const finish = [checkpointUpsert(this.changefeedId, epoch.checkpoint), 'COMMIT'];
+      if (rows <= this.inlineMaxRows && stagedChars(groups) <= this.inlineMaxChars) {
+        const apply = plans.flatMap((p) => tableStatements(p, (g) => valuesFrom(p.table, g)));
+        await client.query(['BEGIN', ...ddl, ...apply, ...finish].join(';\n'));
+      } else {
+        // Tables with only a truncate need no stage.
+        const staged = plans.map((p) => ({
+          plan: p,
+          stage: p.groups.length ? this.stages.tableFor(p.table) : null,
+        }));
+        const creates = staged.flatMap(({ stage }) => (stage?.create ? [stage.create] : []));
+        await client.query(['BEGIN', ...ddl, ...creates].join(';\n'));
+        for (const { plan, stage } of staged) {
+          if (stage === null) continue;
+          const copy = new CopyWriter(client.query(copyFrom(`COPY pg_temp.${stage.name} FROM STDIN`)));
+          try {
+            for (const g of plan.groups) for (const r of g.rows) await copy.write(r);
+            await copy.end();
+          } catch (err) {
+            copy.abort(err instanceof Error ? err : new Error('staging aborted'));
+            throw err;
+          }
+        }
+        const apply = staged.flatMap(({ plan, stage }) =>
+          tableStatements(plan, (g) => stageFrom(stage?.name ?? '', g)),
+        );
+        await client.query([...apply, ...finish].join(';\n'));
+      }
+      this.committed();
+    } catch (err) {
+      await this.rollback(client);
+      throw wrapPgError(err, {
+        role: 'sink',
+        uri: this.uri,
+        action: `committing epoch ${epoch.checkpoint.epoch}`,
+      });
+    }
+  }
+
+  /** Ends the connection; idempotent. An open transaction is rolled back by the server. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.discard();
+  }
+
+  private async connection(): Promise<pg.Client> {
+    if (this.closed) {
+      throw wrapPgError(new Error('the sink is closed'), { role: 'sink', uri: this.uri });
+    }
+    if (this.client) return this.client;
+    const client = new pg.Client({ connectionString: this.uri });
+    // An idle connection that dies must not crash the process: drop it, reconnect on next use.
+    client.on('error', () => {
+      if (this.client === client) void this.discard();
+    });
+    try {
+      await client.connect();
+      await client.query(SESSION_SQL);
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw wrapPgError(err, { role: 'sink', uri: this.uri, action: 'connecting' });
+    }
+    this.client = client;
+    return client;
+  }
+
+  private async alreadyCommitted(client: pg.Client, at: Checkpoint): Promise<boolean> {
+    try {
+      const stored = await readCheckpoint(client, this.changefeedId);
+      this.reconnected = false;
+      return stored !== null && stored.epoch === at.epoch && stored.position === at.position;
+    } catch (err) {
+      throw wrapPgError(err, { role: 'sink', uri: this.uri, action: 'reading the checkpoint' });
+    }
+  }
+
+  private committed(): void {
+    this.tables.committed();
+    this.stages.committed();
+  }
+
+  private async rollback(client: pg.Client): Promise<void> {
+    this.tables.forget({ all: false });
+    this.stages.forget({ all: false });
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      await this.discard();
+    }
+  }
+
+  /** Drops the connection; everything remembered about it goes too. */
+  private async discard(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.client = null;
+    this.reconnected = true;
+    this.tables.forget({ all: true });
+    this.stages.forget({ all: true });
+    await client.end().catch(() => {});
+  }
+}
+
+class SnapshotInputFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super('snapshot input failed');
+  }
+}
+
+function copyIntoTable(table: TableSchema): string {
+  return `COPY ${quoteTable(table)} (${table.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
+}

@@ -1,0 +1,65 @@
+import { qualifiedName, type TableSchema } from '../../decode/table-schema.ts';
+import { stageColumns, type StageGroup } from './apply-plan.ts';
+import { quoteLiteral } from './sql-text.ts';
+
+/**
+ * Where an epoch's staged rows (apply-plan.ts) live while the apply statements read them:
+ *
+ * - small epochs: inline `(VALUES …) AS s(…)` lists, so BEGIN, the changes, the checkpoint and
+ *   COMMIT travel as one simple query, one round trip;
+ * - large epochs: one temp table per target table and shape, all text, `ON COMMIT DELETE ROWS`,
+ *   created once per connection and filled by COPY. Not shared between tables of the same width,
+ *   so two tables of one epoch never see each other's rows.
+ */
+export class StageTables {
+  private readonly created = new Map<string, string>();
+  private readonly pending = new Map<string, string>();
+  private counter = 0;
+
+  /**
+   * The temp table for `table`'s shape and, when it does not exist on this connection yet, the
+   * statement creating it (to run inside the epoch's transaction).
+   */
+  tableFor(table: TableSchema): { name: string; create: string | null } {
+    const shape = `${qualifiedName(table)}/${table.columns.length}/${table.keyColumns.length}`;
+    const known = this.created.get(shape) ?? this.pending.get(shape);
+    if (known !== undefined) return { name: known, create: null };
+    const name = `tidemark_stage_${++this.counter}`;
+    this.pending.set(shape, name);
+    const cols = stageColumns(table).map((c) => `${c} text`);
+    return {
+      name,
+      create: `CREATE TEMP TABLE IF NOT EXISTS ${name} (${cols.join(', ')}) ON COMMIT DELETE ROWS`,
+    };
+  }
+
+  /** The epoch committed: tables created in it exist from now on. */
+  committed(): void {
+    for (const [k, v] of this.pending) this.created.set(k, v);
+    this.pending.clear();
+  }
+
+  /** The epoch rolled back (its CREATEs with it), or the connection was replaced. */
+  forget(options: { all: boolean }): void {
+    this.pending.clear();
+    if (options.all) this.created.clear();
+  }
+}
+
+/** Reads the group's rows of the temp table `name` as `s`. */
+export function stageFrom(name: string, group: StageGroup): string {
+  return `(SELECT * FROM pg_temp.${name} WHERE op = '${group.op}' AND mask IS NOT DISTINCT FROM ${quoteLiteral(group.mask || null)}) AS s`;
+}
+
+/** The group's rows as an inline VALUES list named `s`. */
+export function valuesFrom(table: TableSchema, group: StageGroup): string {
+  const rows = group.rows.map((r) => `(${r.map(quoteLiteral).join(', ')})`);
+  return `(VALUES ${rows.join(', ')}) AS s(${stageColumns(table).join(', ')})`;
+}
+
+/** Characters of SQL an inline VALUES list for these rows takes, near enough to pick a path. */
+export function stagedChars(groups: readonly StageGroup[]): number {
+  let n = 0;
+  for (const g of groups) for (const r of g.rows) for (const c of r) n += (c?.length ?? 4) + 4;
+  return n;
+}

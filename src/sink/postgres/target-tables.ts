@@ -1,0 +1,135 @@
+import type pg from 'pg';
+import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
+import { quoteLiteral } from './sql-text.ts';
+
+interface SinkColumn {
+  readonly name: string;
+  readonly type: string;
+  readonly isKey: boolean;
+}
+
+const COLUMNS_SQL = `
+SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       coalesce(a.attnum = ANY (i.indkey), false) AS "isKey"
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary
+WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`;
+
+const ENUMS_SQL = `
+SELECT n.nspname AS schema, t.typname AS name
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE (n.nspname, t.typname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
+
+/**
+ * Makes target tables match their source schema, and remembers which shapes it has checked so
+ * that steady-state epochs run no catalog query. `prepare` returns DDL for the caller's
+ * transaction; `committed` / `forget` keep the memory in step with what that transaction did.
+ *
+ * Maintains the invariant that a remembered signature was verified (or created) by a committed
+ * transaction on this database.
+ */
+export class TargetTables {
+  private readonly verified = new Map<string, string>();
+  private readonly pending = new Map<string, string>();
+  private readonly pendingEnums = new Set<string>();
+
+  /**
+   * DDL that makes `table` exist with the source's columns: nothing when already verified; else
+   * one catalog query, then CREATE SCHEMA / TYPE / TABLE, or ALTER TABLE … ADD COLUMN for columns
+   * the source added. Throws SINK_SCHEMA_MISMATCH if the sink table has other columns or key.
+   */
+  async prepare(client: pg.Client, table: TableSchema): Promise<string[]> {
+    const key = qualifiedName(table);
+    const sig = signature(table);
+    if (this.verified.get(key) === sig || this.pending.get(key) === sig) return [];
+    const { rows } = await client.query<SinkColumn>(COLUMNS_SQL, [table.schema, table.name]);
+    const ddl = rows.length === 0 ? await this.createDdl(client, table) : alterDdl(table, rows);
+    this.pending.set(key, sig);
+    return ddl;
+  }
+
+  /** The transaction that ran the DDL committed. */
+  committed(): void {
+    for (const [k, v] of this.pending) this.verified.set(k, v);
+    this.pending.clear();
+    this.pendingEnums.clear();
+  }
+
+  /** The transaction rolled back; `all` also drops what was verified (a new connection). */
+  forget(options: { all: boolean }): void {
+    this.pending.clear();
+    this.pendingEnums.clear();
+    if (options.all) this.verified.clear();
+  }
+
+  private async createDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
+    const ddl: string[] = [];
+    const schemas = new Set([table.schema, ...table.enums.map((e) => e.schema)]);
+    for (const s of schemas) ddl.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`);
+    const wanted = table.enums.filter((e) => !this.pendingEnums.has(qualifiedName(e)));
+    if (wanted.length > 0) {
+      const { rows } = await client.query<{ schema: string; name: string }>(ENUMS_SQL, [
+        wanted.map((e) => e.schema),
+        wanted.map((e) => e.name),
+      ]);
+      const existing = new Set(rows.map((r) => qualifiedName(r)));
+      for (const e of wanted) {
+        if (existing.has(qualifiedName(e))) continue;
+        this.pendingEnums.add(qualifiedName(e));
+        ddl.push(`CREATE TYPE ${quoteTable(e)} AS ENUM (${e.labels.map(quoteLiteral).join(', ')})`);
+      }
+    }
+    const cols = table.columns.map(
+      (c) => `${quoteIdent(c.name)} ${c.typeName}${c.nullable ? '' : ' NOT NULL'}`,
+    );
+    const keys = table.keyColumns.map((k) => quoteIdent(table.columns[k]?.name ?? ''));
+    if (keys.length > 0 && !table.keyless) cols.push(`PRIMARY KEY (${keys.join(', ')})`);
+    ddl.push(`CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (${cols.join(', ')})`);
+    return ddl;
+  }
+}
+
+/**
+ * Columns the sink lacks are added (a later schema of the same table); anything else that
+ * differs is a mismatch. Added columns are nullable: rows already in the sink have no value.
+ */
+function alterDdl(table: TableSchema, existing: readonly SinkColumn[]): string[] {
+  const byName = new Map(existing.map((c) => [c.name, c]));
+  const problems: string[] = [];
+  const add: string[] = [];
+  table.columns.forEach((c, i) => {
+    const have = byName.get(c.name);
+    byName.delete(c.name);
+    if (!have) add.push(`ADD COLUMN ${quoteIdent(c.name)} ${c.typeName}`);
+    else if (!sameType(have.type, c.typeName))
+      problems.push(`${c.name} is ${have.type}, source has ${c.typeName}`);
+    else if (have.isKey !== (table.keyColumns.includes(i) && !table.keyless)) {
+      problems.push(`${c.name} is ${have.isKey ? '' : 'not '}in the sink's primary key`);
+    }
+  });
+  for (const extra of byName.values()) problems.push(`${extra.name} (${extra.type}) is not in the source`);
+  if (problems.length > 0) {
+    throw new TidemarkError('SINK_SCHEMA_MISMATCH', {
+      detail: `${qualifiedName(table)}: ${problems.join('; ')}`,
+    });
+  }
+  return add.length > 0 ? [`ALTER TABLE ${quoteTable(table)} ${add.join(', ')}`] : [];
+}
+
+/** format_type() output; the schema prefix is optional because it depends on search_path. */
+function sameType(sink: string, source: string): boolean {
+  const bare = (t: string) => t.replace(/^("[^"]+"|[a-z_][a-z0-9_$]*)\./, '');
+  return sink === source || bare(sink) === bare(source);
+}
+
+function signature(table: TableSchema): string {
+  return JSON.stringify([
+    table.columns.map((c) => [c.name, c.typeName, c.nullable]),
+    table.keyColumns,
+    table.keyless,
+  ]);
+}

@@ -1,0 +1,197 @@
+/**
+ * Exactly-once sink into one SQLite file (`sqlite:///abs/path/file.db`).
+ *
+ *   writeSnapshot / commitEpoch ──► BEGIN IMMEDIATE
+ *                                   ├─ create / alter target tables
+ *                                   ├─ truncate · deletes · upserts · partial updates · row deltas
+ *                                   ├─ upsert tidemark_checkpoints(changefeed, position, epoch)
+ *                                   └─ COMMIT   (data and checkpoint visible together)
+ *
+ * WAL journal mode, so readers keep reading the last committed epoch while one is written.
+ * Tables of schema `public` keep their name; others are named `schema.table` (one identifier).
+ */
+import Database from 'better-sqlite3';
+import type { TableSchema } from '../../decode/table-schema.ts';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
+import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { SqliteTableWriter, sqliteTableName } from './sqlite-table-writer.ts';
+
+export interface SqliteSinkOptions {
+  /** `sqlite:///abs/path/file.db` */
+  readonly uri: string;
+  /** The changefeed's id: the key of its row in `tidemark_checkpoints`. */
+  readonly changefeedId: string;
+}
+
+export function sqlitePathFromUri(uri: string): string {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch (cause) {
+    throw new TidemarkError('CONFIG_INVALID', { detail: `sink URI is not a URI: ${uri}`, cause });
+  }
+  if (u.protocol !== 'sqlite:' || !u.pathname.startsWith('/') || u.pathname === '/') {
+    throw new TidemarkError('CONFIG_INVALID', {
+      detail: `sink URI ${uri}: expected sqlite:///absolute/path/file.db`,
+    });
+  }
+  return decodeURIComponent(u.pathname);
+}
+
+export function createSqliteSink(options: SqliteSinkOptions): SqliteSink {
+  return new SqliteSink(options);
+}
+
+export class SqliteSink implements Sink {
+  readonly guarantee = 'exactly-once' as const;
+  readonly #path: string;
+  readonly #changefeedId: string;
+  #db: Database.Database | null = null;
+  readonly #writers = new Map<string, SqliteTableWriter>();
+
+  constructor(options: SqliteSinkOptions) {
+    this.#path = sqlitePathFromUri(options.uri);
+    this.#changefeedId = options.changefeedId;
+  }
+
+  /** Opens (creating) the file, switches to WAL, creates `tidemark_checkpoints`, reads ours. */
+  async open(): Promise<Checkpoint | null> {
+    const db = this.#guard('opening the database', () => {
+      const db = new Database(this.#path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL'); // durable at checkpoint in WAL mode, safe against crashes
+      db.pragma('busy_timeout = 10000');
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (
+           changefeed TEXT PRIMARY KEY, position TEXT NOT NULL, epoch INTEGER NOT NULL, committed_at TEXT NOT NULL)`,
+      );
+      return db;
+    });
+    this.#db = db;
+    return this.#readCheckpoint(db);
+  }
+
+  /** One SQLite transaction: create/verify tables, empty them, insert every row, checkpoint. */
+  async writeSnapshot(
+    tables: readonly TableSchema[],
+    chunks: AsyncIterable<SnapshotRows>,
+    at: Checkpoint,
+  ): Promise<void> {
+    const db = this.#requireOpen();
+    this.#guard('beginning the snapshot', () => db.exec('BEGIN IMMEDIATE'));
+    try {
+      this.#guard('creating tables', () => {
+        for (const t of tables) this.#writer(db, t, { create: 'strict' }).truncate();
+      });
+      for await (const chunk of chunks) {
+        this.#guard(`writing snapshot rows of ${chunk.table.schema}.${chunk.table.name}`, () => {
+          const w = this.#writer(db, chunk.table, { create: 'strict' });
+          if (chunk.table.keyless) for (const r of chunk.rows) w.insertCopies(r, 1);
+          else w.upsert(chunk.rows);
+        });
+      }
+      this.#guard('writing the checkpoint', () => this.#writeCheckpoint(db, at));
+      this.#guard('committing the snapshot', () => db.exec('COMMIT'));
+    } catch (err) {
+      this.#rollback(db);
+      throw err;
+    }
+  }
+
+  /** One SQLite transaction per epoch, including the checkpoint row. */
+  async commitEpoch(epoch: Epoch): Promise<void> {
+    const db = this.#requireOpen();
+    this.#guard('beginning the epoch', () => db.exec('BEGIN IMMEDIATE'));
+    try {
+      const current = this.#readCheckpoint(db);
+      if (current && current.epoch >= epoch.checkpoint.epoch) {
+        throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
+          detail: `sqlite sink ${this.#path}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${current.epoch} at ${current.position})`,
+        });
+      }
+      this.#guard(`applying epoch ${epoch.checkpoint.epoch}`, () => {
+        for (const tc of epoch.tables) this.#apply(db, tc);
+        this.#writeCheckpoint(db, epoch.checkpoint);
+        db.exec('COMMIT');
+      });
+    } catch (err) {
+      this.#rollback(db);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const db = this.#db;
+    this.#db = null;
+    this.#writers.clear();
+    if (db?.open) db.close();
+  }
+
+  #apply(db: Database.Database, tc: TableChanges): void {
+    const w = this.#writer(db, tc.table, { create: 'evolve' });
+    if (tc.truncate) w.truncate();
+    if (tc.deletes.length > 0) w.deleteByKey(tc.deletes);
+    if (tc.upserts.length > 0) w.upsert(tc.upserts);
+    for (const pu of tc.partialUpdates) w.partialUpdate(pu.row, pu.fromKey);
+    for (const d of tc.rowDeltas) {
+      if (d.count > 0) w.insertCopies(d.row, d.count);
+      else if (d.count < 0) w.deleteCopies(d.row, -d.count);
+    }
+  }
+
+  #writer(
+    db: Database.Database,
+    table: TableSchema,
+    opts: { create: 'strict' | 'evolve' },
+  ): SqliteTableWriter {
+    const name = sqliteTableName(table);
+    let w = this.#writers.get(name);
+    if (!w || !w.sameShape(table)) {
+      w = new SqliteTableWriter(db, table);
+      w.ensureTable(opts.create);
+      this.#writers.set(name, w);
+    }
+    return w;
+  }
+
+  #readCheckpoint(db: Database.Database): Checkpoint | null {
+    const row = db
+      .prepare('SELECT position, epoch FROM tidemark_checkpoints WHERE changefeed = ?')
+      .get(this.#changefeedId) as { position: string; epoch: number } | undefined;
+    return row ? { position: row.position, epoch: Number(row.epoch) } : null;
+  }
+
+  #writeCheckpoint(db: Database.Database, cp: Checkpoint): void {
+    db.prepare(
+      `INSERT INTO tidemark_checkpoints (changefeed, position, epoch, committed_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(changefeed) DO UPDATE SET position = excluded.position, epoch = excluded.epoch,
+         committed_at = excluded.committed_at`,
+    ).run(this.#changefeedId, cp.position, cp.epoch, new Date().toISOString());
+  }
+
+  #rollback(db: Database.Database): void {
+    // Writers cache statements and the verified shape; a rolled-back ALTER invalidates both.
+    this.#writers.clear();
+    if (db.inTransaction) db.exec('ROLLBACK');
+  }
+
+  #requireOpen(): Database.Database {
+    if (!this.#db) throw new TidemarkError('INTERNAL', { detail: 'sqlite sink used before open()' });
+    return this.#db;
+  }
+
+  #guard<T>(action: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof TidemarkError) throw err;
+      const code = (err as { code?: string }).code ?? '';
+      const retriable = code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_IOERR';
+      throw new TidemarkError(code === 'SQLITE_CANTOPEN' ? 'CONNECT_REFUSED' : 'SINK_WRITE_FAILED', {
+        detail: `sqlite sink ${this.#path} while ${action}: ${(err as Error).message}`,
+        cause: err,
+        retriable,
+      });
+    }
+  }
+}

@@ -1,0 +1,289 @@
+import { UNCHANGED, type Cell } from '../../decode/row.ts';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
+import { Lsn } from './lsn.ts';
+import type {
+  KeepaliveMessage,
+  PgoutputMessage,
+  RelationColumn,
+  ReplicaIdentity,
+  XLogData,
+} from './pgoutput-messages.ts';
+
+/**
+ * Decodes the replication stream's CopyData bodies: the XLogData/keepalive envelope, then the
+ * pgoutput protocol-version-1 message inside. No I/O, no state: every message stands alone
+ * (relation metadata is the caller's to keep). Text cells are decoded straight from the received
+ * buffer with `toString('utf8', start, end)`; no payload is copied.
+ *
+ * Any malformed input (unknown type byte, a length past the end, binary tuple data) throws
+ * SOURCE_PROTOCOL naming the byte and its offset in the message.
+ */
+
+/** Milliseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
+const PG_EPOCH_MS = 946_684_800_000;
+const PG_EPOCH_US = PG_EPOCH_MS * 1000;
+
+/** Decodes a CopyData body of the replication stream: XLogData ('w') or primary keepalive ('k'). */
+export function decodeCopyData(body: Buffer): XLogData | KeepaliveMessage {
+  const kind = body[0];
+  if (kind === 0x77 && body.length >= 25) {
+    return {
+      tag: 'xlog',
+      walStart: readLsn(body, 1),
+      walEnd: readLsn(body, 9),
+      sendTimeMs: pgTimeMs(readPgMicros(body, 17)),
+      payload: body.subarray(25),
+    };
+  }
+  if (kind === 0x6b && body.length >= 18) {
+    return {
+      tag: 'keepalive',
+      walEnd: readLsn(body, 1),
+      sendTimeMs: pgTimeMs(readPgMicros(body, 9)),
+      replyRequested: body[17] === 1,
+    };
+  }
+  throw protocolError(
+    `unknown or short replication message (byte ${describeByte(kind)}, ${body.length} bytes)`,
+    0,
+  );
+}
+
+/** Decodes one pgoutput message (the payload of an XLogData). */
+export function decodePgoutput(buf: Buffer): PgoutputMessage {
+  const r = new Reader(buf);
+  try {
+    return decodeMessage(r);
+  } catch (err) {
+    if (err instanceof TidemarkError) throw err;
+    throw protocolError(`message ${describeByte(buf[0])} is truncated`, r.pos, err);
+  }
+}
+
+function decodeMessage(r: Reader): PgoutputMessage {
+  const type = r.u8();
+  switch (type) {
+    case 0x42: {
+      // B
+      const finalLsn = r.lsn();
+      const us = r.pgMicros();
+      return {
+        tag: 'begin',
+        finalLsn,
+        commitTimeMs: pgTimeMs(us),
+        commitTimeUs: us + PG_EPOCH_US,
+        xid: r.u32(),
+      };
+    }
+    case 0x43: {
+      // C
+      const flags = r.u8();
+      const commitLsn = r.lsn();
+      const endLsn = r.lsn();
+      const us = r.pgMicros();
+      return {
+        tag: 'commit',
+        flags,
+        commitLsn,
+        endLsn,
+        commitTimeMs: pgTimeMs(us),
+        commitTimeUs: us + PG_EPOCH_US,
+      };
+    }
+    case 0x4f: // O
+      return { tag: 'origin', originLsn: r.lsn(), name: r.cstring() };
+    case 0x52: // R
+      return decodeRelation(r);
+    case 0x59: // Y
+      return { tag: 'type', typeOid: r.u32(), schema: r.cstring(), name: r.cstring() };
+    case 0x49: {
+      // I
+      const relationId = r.u32();
+      r.expect(0x4e, 'N');
+      return { tag: 'insert', relationId, row: decodeTuple(r, false) as (string | null)[] };
+    }
+    case 0x55: {
+      // U
+      const relationId = r.u32();
+      let sub = r.u8();
+      let oldKind: 'key' | 'full' | null = null;
+      let old: Cell[] | null = null;
+      if (sub === 0x4b || sub === 0x4f) {
+        oldKind = sub === 0x4b ? 'key' : 'full';
+        old = decodeTuple(r, true);
+        sub = r.u8();
+      }
+      if (sub !== 0x4e) throw protocolError(`update expects N, got ${describeByte(sub)}`, r.pos - 1);
+      return { tag: 'update', relationId, oldKind, old, row: decodeTuple(r, true) };
+    }
+    case 0x44: {
+      // D
+      const relationId = r.u32();
+      const sub = r.u8();
+      if (sub !== 0x4b && sub !== 0x4f)
+        throw protocolError(`delete expects K or O, got ${describeByte(sub)}`, r.pos - 1);
+      const oldKind = sub === 0x4b ? 'key' : 'full';
+      return { tag: 'delete', relationId, oldKind, old: decodeTuple(r, false) as (string | null)[] };
+    }
+    case 0x54: {
+      // T
+      const count = r.u32();
+      const options = r.u8();
+      const relationIds: number[] = new Array<number>(count);
+      for (let i = 0; i < count; i++) relationIds[i] = r.u32();
+      return {
+        tag: 'truncate',
+        cascade: (options & 1) !== 0,
+        restartIdentity: (options & 2) !== 0,
+        relationIds,
+      };
+    }
+    case 0x4d: {
+      // M
+      const flags = r.u8();
+      const lsn = r.lsn();
+      const prefix = r.cstring();
+      const length = r.u32();
+      return { tag: 'message', transactional: (flags & 1) !== 0, lsn, prefix, content: r.bytes(length) };
+    }
+    default:
+      throw protocolError(`unknown pgoutput message type ${describeByte(type)}`, 0);
+  }
+}
+
+function decodeRelation(r: Reader): PgoutputMessage {
+  const relationId = r.u32();
+  const schema = r.cstring();
+  const name = r.cstring();
+  const identityByte = r.u8();
+  const replicaIdentity = String.fromCharCode(identityByte);
+  if (!'dnfi'.includes(replicaIdentity)) {
+    throw protocolError(`unknown replica identity ${describeByte(identityByte)}`, r.pos - 1);
+  }
+  const count = r.u16();
+  const columns: RelationColumn[] = new Array<RelationColumn>(count);
+  for (let i = 0; i < count; i++) {
+    const flags = r.u8();
+    columns[i] = { isKey: (flags & 1) !== 0, name: r.cstring(), typeOid: r.u32(), typeMod: r.i32() };
+  }
+  return {
+    tag: 'relation',
+    relationId,
+    schema,
+    name,
+    replicaIdentity: replicaIdentity as ReplicaIdentity,
+    columns,
+  };
+}
+
+function decodeTuple(r: Reader, allowUnchanged: boolean): Cell[] {
+  const buf = r.buf;
+  const count = r.u16();
+  const cells: Cell[] = new Array<Cell>(count);
+  let pos = r.pos;
+  for (let i = 0; i < count; i++) {
+    const kind = buf[pos];
+    if (kind === 0x74) {
+      // t: Int32 length + text
+      const len = buf.readInt32BE(pos + 1);
+      const start = pos + 5;
+      const end = start + len;
+      if (len < 0 || end > buf.length)
+        throw protocolError(`column ${i + 1} length ${len} runs past the message`, pos);
+      cells[i] = buf.toString('utf8', start, end);
+      pos = end;
+    } else if (kind === 0x6e) {
+      cells[i] = null;
+      pos += 1;
+    } else if (kind === 0x75 && allowUnchanged) {
+      cells[i] = UNCHANGED;
+      pos += 1;
+    } else if (kind === 0x62) {
+      throw protocolError(`column ${i + 1} is in binary format, which Tidemark never requests`, pos);
+    } else {
+      throw protocolError(`unexpected tuple column kind ${describeByte(kind)} in column ${i + 1}`, pos);
+    }
+  }
+  r.pos = pos;
+  return cells;
+}
+
+/** A cursor over one message; bounds are enforced by Buffer's readers (RangeError → truncated). */
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+  u8(): number {
+    if (this.pos >= this.buf.length) throw new RangeError('end of message');
+    return this.buf[this.pos++]!;
+  }
+  u16(): number {
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  i32(): number {
+    const v = this.buf.readInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  lsn(): Lsn {
+    const v = readLsn(this.buf, this.pos);
+    this.pos += 8;
+    return v;
+  }
+  pgMicros(): number {
+    const v = readPgMicros(this.buf, this.pos);
+    this.pos += 8;
+    return v;
+  }
+  cstring(): string {
+    const end = this.buf.indexOf(0, this.pos);
+    if (end < 0) throw protocolError('unterminated string', this.pos);
+    const s = this.buf.toString('utf8', this.pos, end);
+    this.pos = end + 1;
+    return s;
+  }
+  bytes(length: number): Buffer {
+    const end = this.pos + length;
+    if (end > this.buf.length) throw protocolError(`${length} bytes run past the message`, this.pos);
+    const b = this.buf.subarray(this.pos, end);
+    this.pos = end;
+    return b;
+  }
+  expect(byte: number, name: string): void {
+    const at = this.pos;
+    const got = this.u8();
+    if (got !== byte) throw protocolError(`expected ${name}, got ${describeByte(got)}`, at);
+  }
+}
+
+function readLsn(buf: Buffer, pos: number): Lsn {
+  return Lsn.fromBigInt(buf.readBigUInt64BE(pos));
+}
+
+/** Microseconds since 2000-01-01 as a double: exact (two 32-bit halves, no bigint) below 2^53. */
+function readPgMicros(buf: Buffer, pos: number): number {
+  return buf.readInt32BE(pos) * 4_294_967_296 + buf.readUInt32BE(pos + 4);
+}
+
+function pgTimeMs(pgMicros: number): number {
+  return Math.floor(pgMicros / 1000) + PG_EPOCH_MS;
+}
+
+function describeByte(b: number | undefined): string {
+  if (b === undefined) return '<end>';
+  const ch = b >= 0x20 && b < 0x7f ? ` '${String.fromCharCode(b)}'` : '';
+  return `0x${b.toString(16).padStart(2, '0')}${ch}`;
+}
+
+function protocolError(what: string, offset: number, cause?: unknown): TidemarkError {
+  return new TidemarkError('SOURCE_PROTOCOL', {
+    detail: `${what} at offset ${offset}`,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}

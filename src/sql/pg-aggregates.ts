@@ -1,0 +1,79 @@
+/**
+ * The dataflow's AggregateFunction (dataflow/aggregate-function.ts) with PostgreSQL's semantics:
+ * sum(int2/int4) → bigint, sum(int8/numeric) → exact numeric, avg → numeric with numeric_div's
+ * scale, min/max in PostgreSQL's order, string_agg in the order of its argument.
+ */
+import { Numeric } from '../decode/numeric.ts';
+import type { AggregateFunction } from '../dataflow/aggregate-function.ts';
+import type { AggregateCall } from './plan.ts';
+import { checkInt, SqlRuntimeError, toNumeric } from './value-ops.ts';
+
+const ZERO = Numeric.fromBigInt(0n);
+
+export function pgAggregate(call: AggregateCall): AggregateFunction {
+  const argKind = call.argType?.kind ?? 'int8';
+  switch (call.name) {
+    case 'count':
+      return {
+        kind: 'invertible',
+        init: () => [0n],
+        add: (acc, _v, w) => [(acc[0] as bigint) + BigInt(w)],
+        result: (acc) => acc[0] ?? 0n,
+      };
+    case 'sum':
+    case 'avg': {
+      // Accumulator: [non-null count, exact sum as numeric]; floats sum as numbers.
+      const float = argKind === 'float4' || argKind === 'float8';
+      if (argKind === 'interval')
+        throw new SqlRuntimeError(`${call.name}(interval) is not supported incrementally`);
+      return {
+        kind: 'invertible',
+        init: () => [0n, float ? 0 : ZERO],
+        add: (acc, v, w) => {
+          const n = (acc[0] as bigint) + BigInt(w);
+          if (float) return [n, (acc[1] as number) + (v as number) * w];
+          return [n, (acc[1] as Numeric).add(toNumeric(argKind, v).mul(Numeric.fromBigInt(BigInt(w))))];
+        },
+        result: (acc) => {
+          const n = acc[0] as bigint;
+          if (n === 0n) return null;
+          if (float)
+            return call.name === 'avg'
+              ? (acc[1] as number) / Number(n)
+              : argKind === 'float4'
+                ? Math.fround(acc[1] as number)
+                : acc[1]!;
+          const s = acc[1] as Numeric;
+          if (call.name === 'avg') return s.div(Numeric.fromBigInt(n));
+          if (call.resultType.kind === 'int8')
+            return checkInt('int8', s.coefficient / 10n ** BigInt(s.scale));
+          return s;
+        },
+      };
+    }
+    case 'bool_and':
+    case 'bool_or':
+      return {
+        kind: 'invertible',
+        init: () => [0n, 0n],
+        add: (acc, v, w) =>
+          v === true ? [(acc[0] as bigint) + BigInt(w), acc[1]!] : [acc[0]!, (acc[1] as bigint) + BigInt(w)],
+        result: (acc) => {
+          const t = acc[0] as bigint;
+          const f = acc[1] as bigint;
+          if (t + f === 0n) return null;
+          return call.name === 'bool_and' ? f === 0n : t > 0n;
+        },
+      };
+    case 'min':
+      return { kind: 'ordered', reads: 'first', result: (vs) => vs[0] ?? null };
+    case 'max':
+      return { kind: 'ordered', reads: 'last', result: (vs) => vs[0] ?? null };
+    case 'string_agg':
+      return {
+        kind: 'ordered',
+        reads: 'all',
+        result: (vs) => (vs.length === 0 ? null : vs.join(call.delimiter ?? '')),
+      };
+  }
+}

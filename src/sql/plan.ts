@@ -1,0 +1,89 @@
+/**
+ * The logical plan of a view: a tree of relational nodes whose expressions are already compiled
+ * to closures over the node's input row. Every node lists its output columns with their SQL
+ * types; rows are `Value[]` in that order.
+ *
+ *   Scan(table) ─► Filter ─► Join ─► Aggregate ─► Filter(HAVING) ─► Project ─► Distinct ─► TopN
+ *                                 (UnionAll at any level; subqueries nest whole trees)
+ */
+import type { ColumnSchema, TableSchema } from '../decode/table-schema.ts';
+import type { RowFn } from './scope.ts';
+import type { SqlType } from './sql-type.ts';
+
+export interface PlanColumn {
+  readonly name: string;
+  readonly type: SqlType;
+}
+
+export interface SortKey {
+  readonly fn: RowFn;
+  readonly descending: boolean;
+  /** PostgreSQL's default: NULLS LAST ascending, NULLS FIRST descending. */
+  readonly nullsFirst: boolean;
+}
+
+export type AggregateName = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'bool_and' | 'bool_or' | 'string_agg';
+
+export interface AggregateCall {
+  readonly name: AggregateName;
+  /** count(*): counts rows, `args` is empty. */
+  readonly star: boolean;
+  readonly distinct: boolean;
+  /** Argument expressions over the aggregate's input row (string_agg: value, delimiter). */
+  readonly args: readonly RowFn[];
+  readonly argType: SqlType | undefined;
+  readonly resultType: SqlType;
+  /** string_agg: the constant delimiter. */
+  readonly delimiter?: string;
+  /** string_agg: order of the values (by the value itself; ascending when not given). */
+  readonly descending?: boolean;
+}
+
+interface Base {
+  readonly columns: readonly PlanColumn[];
+}
+
+export type PlanNode =
+  | (Base & { readonly kind: 'scan'; readonly table: TableSchema })
+  | (Base & { readonly kind: 'filter'; readonly input: PlanNode; readonly predicate: RowFn })
+  | (Base & { readonly kind: 'project'; readonly input: PlanNode; readonly exprs: readonly RowFn[] })
+  | (Base & {
+      readonly kind: 'join';
+      readonly joinType: 'inner' | 'left' | 'right' | 'full';
+      readonly left: PlanNode;
+      readonly right: PlanNode;
+      /** Equi-join keys: `leftKey[i](leftRow)` = `rightKey[i](rightRow)`; NULL never matches. */
+      readonly leftKey: readonly RowFn[];
+      readonly rightKey: readonly RowFn[];
+    })
+  | (Base & {
+      readonly kind: 'aggregate';
+      readonly input: PlanNode;
+      /** Output row = group values, then one value per aggregate. No groups = one global row. */
+      readonly groupBy: readonly RowFn[];
+      readonly aggregates: readonly AggregateCall[];
+    })
+  | (Base & { readonly kind: 'distinct'; readonly input: PlanNode })
+  | (Base & { readonly kind: 'union-all'; readonly inputs: readonly PlanNode[] })
+  | (Base & {
+      readonly kind: 'top-n';
+      readonly input: PlanNode;
+      /** Empty: one partition (ORDER BY … LIMIT). */
+      readonly partitionBy: readonly RowFn[];
+      /** Ties are broken by the whole row, so the result is deterministic. */
+      readonly orderBy: readonly SortKey[];
+      readonly limit: number;
+      readonly offset: number;
+      /** Appends the 1-based row number within the partition (row_number()) as a last column. */
+      readonly rowNumber: boolean;
+    });
+
+export interface ViewPlan {
+  readonly name: string;
+  readonly outputColumns: readonly ColumnSchema[];
+  /** Output columns forming a key; empty = rows are a multiset (the whole row with multiplicity). */
+  readonly key: readonly number[];
+  /** Base tables read, each once, in first-reference order. */
+  readonly inputs: readonly TableSchema[];
+  readonly root: PlanNode;
+}

@@ -1,0 +1,129 @@
+import { describe, expect, test } from 'vitest';
+import { planView } from './planner.ts';
+import { testCatalog } from './test-catalog.ts';
+import { TidemarkError } from '../errors/tidemark-error.ts';
+
+const plan = (sql: string) => planView({ name: 'v', sql, catalog: testCatalog });
+
+async function refusal(sql: string): Promise<TidemarkError> {
+  try {
+    await plan(sql);
+  } catch (err) {
+    expect(err).toBeInstanceOf(TidemarkError);
+    return err as TidemarkError;
+  }
+  throw new Error(`accepted: ${sql}`);
+}
+
+describe('planView', () => {
+  test('infers output types, names and key for an aggregate over a join', async () => {
+    const p =
+      await plan(`SELECT c.region, count(*) AS orders, sum(o.amount) AS revenue, sum(o.qty) AS q, avg(o.customer_id) AS a
+      FROM orders o JOIN customers c ON o.customer_id = c.id
+      WHERE o.status <> 'cancelled'
+      GROUP BY c.region`);
+    expect(p.outputColumns.map((c) => [c.name, c.typeName])).toEqual([
+      ['region', 'text'],
+      ['orders', 'bigint'],
+      ['revenue', 'numeric'],
+      ['q', 'bigint'],
+      ['a', 'numeric'],
+    ]);
+    expect(p.key).toEqual([0]);
+    expect(p.inputs.map((t) => t.name)).toEqual(['orders', 'customers']);
+  });
+
+  test('keeps base keys through projections and inner joins', async () => {
+    expect((await plan('SELECT status, id FROM orders')).key).toEqual([1]);
+    expect(
+      (await plan('SELECT o.id, c.id AS cid FROM orders o JOIN customers c ON o.customer_id = c.id')).key,
+    ).toEqual([0, 1]);
+    expect((await plan('SELECT DISTINCT status FROM orders')).key).toEqual([0]);
+    expect((await plan('SELECT status FROM orders UNION ALL SELECT region FROM customers')).key).toEqual([]);
+  });
+
+  test('sum(bigint) is numeric, count is bigint, string_agg is text', async () => {
+    const p = await plan(
+      "SELECT sum(big) AS s, count(DISTINCT status) AS n, string_agg(status, ',' ORDER BY status) AS l, max(amount) AS m FROM orders",
+    );
+    expect(p.outputColumns.map((c) => c.typeName)).toEqual(['numeric', 'bigint', 'text', 'numeric']);
+  });
+
+  test.each([
+    [
+      'SELECT id FROM orders WHERE id IN (SELECT id FROM customers)',
+      'VIEW_UNSUPPORTED',
+      'at 1:32: subqueries in expressions',
+    ],
+    ['WITH x AS (SELECT 1) SELECT * FROM orders', 'VIEW_UNSUPPORTED', 'WITH (common table expressions)'],
+    ['SELECT o.id FROM orders o JOIN customers c ON o.id < c.id', 'VIEW_UNSUPPORTED', 'non-equi join'],
+    [
+      'SELECT o.id FROM orders o LEFT JOIN customers c ON o.customer_id = c.id AND c.vip',
+      'VIEW_UNSUPPORTED',
+      'at 1:77: a non-equality condition in an outer join',
+    ],
+    ['SELECT id, now() FROM orders', 'VIEW_UNSUPPORTED', 'at 1:12: volatile function now()'],
+    ['SELECT id, random() FROM orders', 'VIEW_UNSUPPORTED', 'volatile function random()'],
+    [
+      'SELECT generate_series(1, id) FROM orders',
+      'VIEW_UNSUPPORTED',
+      'set-returning function generate_series()',
+    ],
+    ['SELECT id, rank() OVER (ORDER BY id) FROM orders', 'VIEW_UNSUPPORTED', 'window function rank()'],
+    [
+      'SELECT * FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM orders) s',
+      'VIEW_UNSUPPORTED',
+      'row_number() without an outer filter rn <= N',
+    ],
+    ['SELECT status, count(*) FROM orders GROUP BY ROLLUP (status)', 'VIEW_UNSUPPORTED', 'GROUPING SETS'],
+    ['SELECT o.id FROM orders o, LATERAL (SELECT 1) x', 'VIEW_UNSUPPORTED', 'comma-separated FROM'],
+    ['SELECT id FROM orders LIMIT 3', 'VIEW_UNSUPPORTED', 'LIMIT/OFFSET without ORDER BY'],
+    ['SELECT id FROM orders INTERSECT SELECT id FROM customers', 'VIEW_UNSUPPORTED', 'INTERSECT'],
+    ['SELECT nope FROM orders', 'VIEW_INVALID', 'at 1:8: column "nope" does not exist'],
+    [
+      'SELECT id FROM orders o JOIN customers c ON o.customer_id = c.id',
+      'VIEW_INVALID',
+      'column reference "id" is ambiguous',
+    ],
+    ['SELECT id FROM missing', 'VIEW_INVALID', 'at 1:16: relation "missing" does not exist'],
+    ['SELECT status + 1 FROM orders', 'VIEW_INVALID', 'operator does not exist: text + integer'],
+    [
+      'SELECT status, count(*) FROM orders',
+      'VIEW_INVALID',
+      'column "status" must appear in the GROUP BY clause',
+    ],
+    [
+      'SELECT id FROM orders WHERE count(*) > 1',
+      'VIEW_INVALID',
+      'aggregate functions are not allowed in WHERE',
+    ],
+    ['SELECT id FROM\n  orders WHERE', 'VIEW_INVALID', 'syntax error at end of input'],
+    ['SELECT id, id FROM orders', 'VIEW_INVALID', 'column "id" specified more than once'],
+    ['SELECT 1; SELECT 2', 'VIEW_INVALID', 'exactly one SELECT'],
+    ['DELETE FROM orders', 'VIEW_UNSUPPORTED', 'a view must be a SELECT'],
+  ])('refuses %s', async (sql, code, message) => {
+    const err = await refusal(sql);
+    expect(err.code).toBe(code);
+    expect(err.message).toContain('view "v"');
+    expect(err.message).toContain(message);
+    expect(err.hint.length).toBeGreaterThan(0);
+  });
+
+  test('positions count lines and columns', async () => {
+    const err = await refusal('SELECT id,\n       bogus\nFROM orders');
+    expect(err.message).toContain('at 2:8: column "bogus" does not exist');
+  });
+
+  test('accepts the row_number() top-n pattern and ORDER BY … LIMIT', async () => {
+    const p = await plan(
+      `SELECT * FROM (SELECT id, status, row_number() OVER (PARTITION BY status ORDER BY amount DESC, id) AS rn FROM orders) s WHERE rn <= 2`,
+    );
+    expect(p.outputColumns.map((c) => [c.name, c.typeName])).toEqual([
+      ['id', 'integer'],
+      ['status', 'text'],
+      ['rn', 'bigint'],
+    ]);
+    const q = await plan('SELECT id, amount FROM orders ORDER BY amount DESC, id LIMIT 3 OFFSET 1');
+    expect(q.root.kind).toBe('top-n');
+  });
+});

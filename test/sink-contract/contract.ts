@@ -1,0 +1,185 @@
+/**
+ * The contract every sink must pass (src/sink/sink.ts), run per sink:
+ *
+ *   describeSinkContract('sqlite', async () => ({ create, read, … }));
+ *
+ * `create()` returns a new sink instance on the same store (to test restarts), `read()` returns
+ * a table's rows in PostgreSQL text form as the store holds them.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Row } from '../../src/decode/row.ts';
+import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
+import type { Sink, SnapshotRows } from '../../src/sink/sink.ts';
+import { TidemarkError } from '../../src/errors/tidemark-error.ts';
+import {
+  chunksOf,
+  col,
+  contractEpochs,
+  contractTables,
+  expectedContent,
+  snapshotRows,
+  sortRows,
+  table,
+} from './fixtures.ts';
+import { allTypes, allTypesRows, normalizeRows } from './types-fixture.ts';
+import { runThroughput } from './throughput.ts';
+
+export interface SinkUnderTest {
+  /** A new sink instance writing to the same store as every other instance of this test. */
+  create(): Sink;
+  /** The table's rows as stored, converted back to PostgreSQL text forms. */
+  read(table: TableSchema): Promise<Row[]>;
+  /** True when a snapshot that fails midway leaves nothing visible. */
+  readonly atomicSnapshot: boolean;
+  /** True when an existing target table with other columns is detected. */
+  readonly detectsSchemaMismatch: boolean;
+  /** A column type the sink cannot map, if any. */
+  readonly unmappable?: ColumnSchema;
+  /** A sink with a wrong password in its URI, and the password, if the store authenticates. */
+  readonly wrongPassword?: { create(): Sink; password: string };
+}
+
+export type SinkFactory = () => Promise<SinkUnderTest>;
+
+export function describeSinkContract(name: string, factory: SinkFactory): void {
+  describe(`sink contract: ${name}`, () => {
+    it('applies snapshot and epochs; a new instance resumes from the exact checkpoint', async () => {
+      const sut = await factory();
+      const sink = sut.create();
+      try {
+        expect(await sink.open()).toBeNull();
+        await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), {
+          position: '0/1000000',
+          epoch: 0,
+        });
+        const epochs = contractEpochs();
+        await sink.commitEpoch(epochs[0]!);
+        const afterOne = expectedContent(snapshotRows(), epochs.slice(0, 1));
+        for (const t of contractTables) expect(sortRows(await sut.read(t))).toEqual(afterOne.get(key(t)));
+        await sink.commitEpoch(epochs[1]!);
+      } finally {
+        await sink.close();
+        await sink.close();
+      }
+      const expected = expectedContent(snapshotRows(), contractEpochs());
+      for (const t of contractTables)
+        expect(sortRows(await sut.read(t)), key(t)).toEqual(expected.get(key(t)));
+      const again = sut.create();
+      try {
+        expect(await again.open()).toEqual({ position: '0/1000200', epoch: 2 });
+      } finally {
+        await again.close();
+      }
+    });
+
+    it('declares its guarantee', async () => {
+      const sink = (await factory()).create();
+      expect(['exactly-once', 'effectively-once']).toContain(sink.guarantee);
+      await sink.close();
+    });
+
+    it('round-trips every type through its mapping', async () => {
+      const sut = await factory();
+      const sink = sut.create();
+      try {
+        await sink.open();
+        await sink.writeSnapshot([allTypes], chunksOf([{ table: allTypes, rows: allTypesRows }]), cp(0));
+      } finally {
+        await sink.close();
+      }
+      expect(normalizeRows(allTypes, await sut.read(allTypes))).toEqual(
+        normalizeRows(allTypes, allTypesRows),
+      );
+    });
+
+    it('a failed snapshot leaves no checkpoint (and no rows where the store is atomic)', async () => {
+      const sut = await factory();
+      const sink = sut.create();
+      async function* failing(): AsyncIterable<SnapshotRows> {
+        yield { table: contractTables[0]!, rows: [['1', 'a', '1.00', null]] };
+        throw new Error('snapshot reader failed');
+      }
+      try {
+        await sink.open();
+        await expect(sink.writeSnapshot(contractTables, failing(), cp(0))).rejects.toThrow(
+          'snapshot reader failed',
+        );
+      } finally {
+        await sink.close();
+      }
+      const again = sut.create();
+      try {
+        expect(await again.open()).toBeNull();
+      } finally {
+        await again.close();
+      }
+      if (sut.atomicSnapshot) expect(await sut.read(contractTables[0]!).catch(() => [])).toEqual([]);
+    });
+
+    it('reports a clear error for an unmappable column type', async (ctx) => {
+      const sut = await factory();
+      if (!sut.unmappable) return ctx.skip();
+      const bad = table('public', 'bad_types', [col('id', 23, 'integer', { key: true }), sut.unmappable]);
+      const sink = sut.create();
+      try {
+        await sink.open();
+        const err = await sink.writeSnapshot([bad], chunksOf([]), cp(0)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TidemarkError);
+        expect((err as TidemarkError).code).toBe('SINK_UNSUPPORTED_TYPE');
+        expect((err as TidemarkError).message).toContain('bad_types');
+        expect((err as TidemarkError).message).toContain(sut.unmappable.name);
+        expect((err as TidemarkError).message).toContain(sut.unmappable.typeName);
+      } finally {
+        await sink.close();
+      }
+    });
+
+    it('refuses a snapshot into an existing table with other columns', async (ctx) => {
+      const sut = await factory();
+      if (!sut.detectsSchemaMismatch) return ctx.skip();
+      const first = sut.create();
+      const t = contractTables[0]!;
+      const changed = { ...t, columns: [...t.columns, col('extra', 25, 'text')] };
+      try {
+        await first.open();
+        await first.writeSnapshot([changed], chunksOf([]), cp(0));
+      } finally {
+        await first.close();
+      }
+      const second = sut.create();
+      try {
+        await second.open();
+        await expect(second.writeSnapshot([t], chunksOf([]), cp(0))).rejects.toMatchObject({
+          code: 'SINK_SCHEMA_MISMATCH',
+        });
+      } finally {
+        await second.close();
+      }
+    });
+
+    it('answers a wrong password with AUTH_FAILED, without the password', async (ctx) => {
+      const sut = await factory();
+      if (!sut.wrongPassword) return ctx.skip();
+      const sink = sut.wrongPassword.create();
+      const err = await sink.open().catch((e: unknown) => e);
+      await sink.close();
+      expect(err).toBeInstanceOf(TidemarkError);
+      expect((err as TidemarkError).code).toBe('AUTH_FAILED');
+      expect(JSON.stringify((err as TidemarkError).toJSON())).not.toContain(sut.wrongPassword.password);
+      expect((err as TidemarkError).message).not.toContain(sut.wrongPassword.password);
+    });
+
+    it('prints rows/s for 100k upserts', async () => {
+      const sut = await factory();
+      await runThroughput(name, sut.create(), 100_000);
+    });
+  });
+}
+
+function key(t: TableSchema): string {
+  return `${t.schema}.${t.name}`;
+}
+
+function cp(epoch: number): { position: string; epoch: number } {
+  return { position: `0/${(0x1000000 + epoch * 0x100).toString(16).toUpperCase()}`, epoch };
+}

@@ -1,0 +1,123 @@
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Row } from '../../src/decode/row.ts';
+import type { TableSchema } from '../../src/decode/table-schema.ts';
+import { createNatsSink } from '../../src/sink/nats/nats-sink.ts';
+import { startNats, type NatsServer } from '../support/nats.ts';
+import { describeSinkContract } from './contract.ts';
+import { chunksOf, contractEpochs, contractTables, snapshotRows } from './fixtures.ts';
+import { jsonRecord, replayRecords } from './file-readback.ts';
+import { parseJsonExact } from './json-readback.ts';
+
+const PORT = Number(process.env.TIDEMARK_TEST_NATS_PORT ?? 4322);
+let nats: NatsServer;
+
+beforeAll(async () => {
+  nats = await startNats({ port: PORT });
+});
+afterAll(async () => {
+  await nats?.stop();
+});
+
+function freshStream(): string {
+  return `t_${randomBytes(5).toString('hex')}`;
+}
+
+describeSinkContract('nats (tidemark-json)', async () => {
+  const stream = freshStream();
+  const uri = nats.url(stream);
+  return {
+    create: () => createNatsSink({ uri, changefeedId: 'feed-1' }),
+    read: (t) => readStream(stream, t),
+    atomicSnapshot: true,
+    detectsSchemaMismatch: false,
+    wrongPassword: {
+      create: () =>
+        createNatsSink({ uri: uri.replace(`:${nats.password}@`, ':Wrong-Nats-Pw@'), changefeedId: 'feed-1' }),
+      password: 'Wrong-Nats-Pw',
+    },
+  };
+});
+
+describe('nats sink', () => {
+  it('a replayed epoch is de-duplicated by Msg-Id; formats carry their documented fields', async () => {
+    const stream = freshStream();
+    for (const format of ['debezium-json', 'canal-json', 'tidemark-json']) {
+      const sink = createNatsSink({
+        uri: nats.url(stream, `format=${format}&subject={stream}.${format}.{table}`),
+        changefeedId: format,
+      });
+      try {
+        await sink.open();
+        await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), {
+          position: '0/1000000',
+          epoch: 0,
+        });
+        await sink.commitEpoch(contractEpochs()[0]!);
+      } finally {
+        await sink.close();
+      }
+    }
+    const before = await messages(stream);
+    // A crash after publishing but before the marker: the runtime replays the same epoch.
+    const replay = createNatsSink({
+      uri: nats.url(stream, 'format=tidemark-json&subject={stream}.tidemark-json.{table}'),
+      changefeedId: 'tidemark-json',
+    });
+    try {
+      expect(await replay.open()).toEqual({ position: '0/1000100', epoch: 1 });
+      await replay.commitEpoch(contractEpochs()[0]!);
+    } finally {
+      await replay.close();
+    }
+    expect((await messages(stream)).length).toBe(before.length);
+    const deb = before.filter((m) => m.subject.includes('debezium')).map((m) => JSON.parse(m.data));
+    expect(deb.find((m) => m.op === 'd')).toMatchObject({
+      before: { id: 2 },
+      after: null,
+      source: { lsn: '0/1000100', table: 'items' },
+    });
+    expect(deb.find((m) => m.op === 'r' && m.after.id === 1)).toMatchObject({
+      after: { name: 'apple', price: '1.50' },
+    });
+    const canal = before.filter((m) => m.subject.includes('canal')).map((m) => JSON.parse(m.data));
+    expect(canal.find((m) => m.type === 'DELETE')).toMatchObject({
+      database: 'public',
+      table: 'items',
+      pkNames: ['id'],
+      data: [{ id: '2' }],
+    });
+    const markers = before.filter((m) => m.subject.startsWith('_tidemark.'));
+    expect(markers.map((m) => JSON.parse(m.data).epoch).sort()).toEqual([0, 0, 0, 1, 1, 1]);
+  });
+});
+
+async function messages(stream: string): Promise<{ subject: string; data: string; seq: number }[]> {
+  const nc = await connect({ servers: `127.0.0.1:${PORT}`, user: nats.user, pass: nats.password });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(stream).catch(() => null);
+    const out: { subject: string; data: string; seq: number }[] = [];
+    for (let seq = info?.state.first_seq ?? 1; info && seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(stream, { seq });
+      if (m) out.push({ subject: m.subject, data: m.string(), seq });
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Replays tidemark-json messages up to the last marker (a consumer's view of committed epochs). */
+async function readStream(stream: string, t: TableSchema): Promise<Row[]> {
+  const all = await messages(stream);
+  const lastMarker = all.findLastIndex((m) => m.subject.startsWith('_tidemark.'));
+  const committed = all.slice(0, lastMarker + 1).filter((m) => !m.subject.startsWith('_tidemark.'));
+  const records = committed
+    .map((m) => parseJsonExact(m.data) as { table: { schema: string; name: string } })
+    .filter((o) => o.table.schema === t.schema && o.table.name === t.name)
+    .map((o) => jsonRecord(o, t));
+  return replayRecords(t, records);
+}

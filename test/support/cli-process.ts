@@ -1,0 +1,38 @@
+/**
+ * Runs the real `tidemark` CLI as a child process — the built one (`bin/tidemark.js` → `dist/`,
+ * built by `npm test` before vitest runs), exactly as users run it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface CliProcess {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+}
+
+export function runCli(args: string[], options: { env?: Record<string, string> } = {}): CliProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/tidemark.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, TIDEMARK_LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  child.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
+  return { child, output: () => out, exited };
+}
+
+/** Writes a config file for the given YAML text and returns its path. */
+export function writeConfig(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tidemark-cfg-'));
+  const path = join(dir, 'tidemark.yaml');
+  writeFileSync(path, yaml);
+  return path;
+}

@@ -1,0 +1,134 @@
+/**
+ * A private MariaDB instance for tests: its own datadir and socket in a temp dir, 127.0.0.1 on a
+ * given port, a password user (so the wrong-password test is real). Installs Debian's
+ * `mariadb-server` if `mariadbd` is missing. Use:
+ *
+ *   const maria = await startMariaDb({ port: 33306 });   // beforeAll
+ *   const db = await maria.freshDatabase();              // per test: { name, url }
+ *   await maria.stop();                                  // afterAll
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { onTestFinished } from 'vitest';
+
+export interface MariaDb {
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  url(database: string): string;
+  /** A new empty database, dropped when the test finishes. */
+  freshDatabase(label?: string): Promise<{ name: string; url: string }>;
+  /** Runs SQL as root over the socket. */
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+const MARIADBD = '/usr/sbin/mariadbd';
+
+export function ensureMariaDbInstalled(): void {
+  if (existsSync(MARIADBD)) return;
+  execFileSync(
+    'flock',
+    ['/tmp/apt.lock', 'sh', '-c', 'apt-get update && apt-get install -y mariadb-server'],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    },
+  );
+}
+
+export async function startMariaDb(options: { port: number }): Promise<MariaDb> {
+  ensureMariaDbInstalled();
+  const dir = mkdtempSync(join(tmpdir(), 'tidemark-maria-'));
+  const dataDir = join(dir, 'data');
+  const socket = join(dir, 'mysqld.sock');
+  const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
+  execFileSync(
+    'mariadb-install-db',
+    [`--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asRoot],
+    { stdio: 'pipe' },
+  );
+  const errLog = join(dir, 'error.log');
+  const proc: ChildProcess = spawn(
+    MARIADBD,
+    [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      `--socket=${socket}`,
+      `--port=${options.port}`,
+      '--bind-address=127.0.0.1',
+      `--pid-file=${join(dir, 'mysqld.pid')}`,
+      `--log-error=${errLog}`,
+      '--innodb-buffer-pool-size=128M',
+      '--innodb-flush-log-at-trx-commit=2',
+      '--skip-log-bin',
+      '--max-connections=200',
+      ...asRoot,
+    ],
+    { stdio: 'ignore' },
+  );
+  const root = () =>
+    mysql.createConnection({ socketPath: socket, user: 'root', password: '', multipleStatements: true });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`mariadbd exited during start:\n${tail(errLog)}`);
+    try {
+      const c = await root();
+      await c.end();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`mariadbd did not start: ${String(err)}\n${tail(errLog)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const user = 'tidemark';
+  const password = 'tidemark-maria-pw';
+  const query = async (sql: string, params?: unknown[]) => {
+    const c = await root();
+    try {
+      return (await c.query(sql, params))[0];
+    } finally {
+      await c.end();
+    }
+  };
+  await query(
+    `CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY '${password}'; GRANT ALL ON *.* TO '${user}'@'127.0.0.1';`,
+  );
+  const url = (database: string) => `mysql://${user}:${password}@127.0.0.1:${options.port}/${database}`;
+  return {
+    port: options.port,
+    user,
+    password,
+    url,
+    query,
+    async freshDatabase(label = 'db') {
+      const name = `t_${label.replace(/\W/g, '_').slice(0, 20)}_${randomBytes(5).toString('hex')}`;
+      await query(`CREATE DATABASE \`${name}\``);
+      onTestFinished(async () => {
+        await query(`DROP DATABASE IF EXISTS \`${name}\``);
+      });
+      return { name, url: url(name) };
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function tail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').slice(-4000);
+  } catch {
+    return '';
+  }
+}
