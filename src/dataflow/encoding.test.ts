@@ -1,6 +1,8 @@
 /** Row keys, order keys and the stored value codec (whose format is persisted: golden test). */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Numeric } from '../decode/numeric.ts';
+import { PgDate, PgInterval, PgTimestamp } from '../decode/temporal.ts';
 import { JsonText, OpaqueText, PgArray, type Value } from '../decode/value.ts';
 import { orderKeyOf, orderToken } from './order-key.ts';
 import { rowKey } from './row-key.ts';
@@ -97,8 +99,18 @@ describe('value codec', () => {
       new JsonText('{"a": 1}'),
       new OpaqueText('10:00', 'time'),
       new PgArray([1, null, new PgArray(['x'], 25)], 1007, [0]),
+      Numeric.parse('-12.50'),
+      Numeric.NAN,
+      PgDate.parse('2024-02-29'),
+      PgDate.INFINITY,
+      PgTimestamp.parse('2024-01-02 03:04:05.5', { withTimeZone: false }),
+      PgTimestamp.parse('2024-01-02 03:04:05+00', { withTimeZone: true }),
+      PgTimestamp.infinity(-1, { withTimeZone: true }),
+      PgInterval.parse('1 year -2 mons +3 days -04:05:06.5'),
     ];
-    expect(decodeRow(encodeRow(classes))).toEqual(classes);
+    const back = decodeRow(encodeRow(classes));
+    expect(back.map(String)).toEqual(classes.map(String));
+    expect(back.map((v) => v?.constructor.name)).toEqual(classes.map((v) => v?.constructor.name));
   });
 
   it('keeps its persisted format (changing it needs a state migration)', () => {
@@ -113,9 +125,14 @@ describe('value codec', () => {
       new Uint8Array([1, 2]),
       new JsonText('[]'),
       new PgArray([1], 1007),
+      Numeric.parse('1.50'),
+      PgDate.parse('2000-01-03'),
+      PgTimestamp.fromMicros(5n, { withTimeZone: true }),
+      new PgInterval(1, 2, 3n),
     ];
     expect(encodeRow(row)).toBe(
-      '[null,true,1.5,["f","-0"],["f","NaN"],["i","12"],"text",["x","AQI="],["json","[]"],["array",[1007,[1]]]]',
+      '[null,true,1.5,["f","-0"],["f","NaN"],["i","12"],"text",["x","AQI="],["json","[]"],["array",[1007,[1]]],' +
+        '["num","1.50"],["date",2],["tstz","5"],["iv",[1,2,"3"]]]',
     );
   });
 

@@ -7,11 +7,15 @@
  *   bigint                                                  → ["i", "123"]
  *   Uint8Array                                              → ["x", base64]
  *   class values                                            → [tag, payload] from the codec registry
+ *     numeric "num": text · date "date": days | "±infinity" · timestamp[tz] "ts"/"tstz": µs text
+ *     or "±infinity" · interval "iv": [months, days, µs text]
  *
  * Class values register a tag once (`registerValueCodec`), e.g. the decode stage for Numeric and
  * the temporal types. The persisted format is guarded by a golden test (value-codec.test.ts):
  * change it only together with a state migration.
  */
+import { Numeric } from '../decode/numeric.ts';
+import { PgDate, PgInterval, PgTimestamp } from '../decode/temporal.ts';
 import { JsonText, OpaqueText, PgArray, type Value } from '../decode/value.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 
@@ -127,5 +131,47 @@ registerValueCodec({
   decode: (p) => {
     const [oid, elements, bounds] = p as [number, Json[], number[] | undefined];
     return new PgArray(elements.map(decodeValue), oid, ...(bounds === undefined ? [] : [bounds]));
+  },
+});
+registerValueCodec({
+  tag: 'num',
+  is: (v) => v instanceof Numeric,
+  encode: (v) => (v as Numeric).toString(),
+  decode: (p) => Numeric.parse(p as string),
+});
+registerValueCodec({
+  tag: 'date',
+  is: (v) => v instanceof PgDate,
+  encode: (v) => {
+    const d = (v as PgDate).days;
+    return Number.isFinite(d) ? d : String(d).toLowerCase();
+  },
+  decode: (p) => (typeof p === 'number' ? PgDate.fromDays(p) : PgDate.parse(p as string)),
+});
+for (const withTimeZone of [false, true]) {
+  registerValueCodec({
+    tag: withTimeZone ? 'tstz' : 'ts',
+    is: (v) => v instanceof PgTimestamp && v.withTimeZone === withTimeZone,
+    encode: (v) => {
+      const t = v as PgTimestamp;
+      return t.special ?? t.micros.toString();
+    },
+    decode: (p) => {
+      if (p === 'infinity' || p === '-infinity')
+        return PgTimestamp.infinity(p === 'infinity' ? 1 : -1, { withTimeZone });
+      return PgTimestamp.fromMicros(BigInt(p as string), { withTimeZone });
+    },
+  });
+}
+registerValueCodec({
+  tag: 'iv',
+  is: (v) => v instanceof PgInterval,
+  encode: (v) => {
+    const i = v as PgInterval;
+    return [i.months, i.days, i.micros.toString()];
+  },
+  decode: (p) => {
+    const [months, days, micros] = p as [number, number, string];
+    return new PgInterval(months, days, BigInt(micros));
   },
 });

@@ -24,6 +24,15 @@ function pow10(n: number): bigint {
   return POW10[n]!;
 }
 
+/** Keeps sort-key exponents positive: numeric exponents stay within ±(131072 + 16383). */
+const SORT_EXPONENT_BIAS = 1_000_000;
+
+function mirrorDigits(digits: string): string {
+  let out = '';
+  for (let i = 0; i < digits.length; i++) out += String.fromCharCode(105 - digits.charCodeAt(i));
+  return out;
+}
+
 function invalid(text: string): TidemarkError {
   return new TidemarkError('VALUE_INVALID_TEXT', { detail: `"${text}" is not a numeric` });
 }
@@ -155,6 +164,24 @@ export class Numeric {
   /** A string equal for equal values (1.0 and 1.00 give `1`), for hashing and grouping. */
   canonical(): string {
     return this.stripped().toString();
+  }
+
+  /**
+   * A string whose plain order is PostgreSQL's order of numerics (-Infinity < negatives < 0 <
+   * positives < Infinity < NaN), equal for equal values: the decimal exponent, then the digits,
+   * mirrored for negatives so a larger magnitude sorts first.
+   */
+  sortKey(): string {
+    if (this.special === '-Infinity') return '0';
+    if (this.special === 'Infinity') return '4';
+    if (this.special === 'NaN') return '5';
+    if (this.coefficient === 0n) return '2';
+    const neg = this.coefficient < 0n;
+    const digits = (neg ? -this.coefficient : this.coefficient).toString().replace(/0+$/, '');
+    // value = 0.<digits> × 10^exponent
+    const exponent = (neg ? -this.coefficient : this.coefficient).toString().length - this.scale;
+    const body = String(exponent + SORT_EXPONENT_BIAS).padStart(7, '0') + digits;
+    return neg ? '1' + mirrorDigits(body) + '~' : '3' + body + '!';
   }
 
   /** The nearest double (correctly rounded). */

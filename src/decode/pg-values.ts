@@ -24,7 +24,10 @@ const ENUM_HINT = 'enum:';
 export function typeHintFor(column: ColumnSchema, enums: readonly EnumType[]): string {
   const isArray = column.typeName.endsWith('[]');
   const base = isArray ? column.typeName.slice(0, -2) : column.typeName;
-  const isEnum = enums.some((e) => base === `${e.schema}.${e.name}` || base === e.name);
+  const quoted = (n: string) => `"${n.replaceAll('"', '""')}"`;
+  const isEnum = enums.some(
+    (e) => base === `${e.schema}.${e.name}` || base === e.name || base === `${quoted(e.schema)}.${quoted(e.name)}`,
+  );
   return isEnum ? `${ENUM_HINT}${column.typeName}` : column.typeName;
 }
 

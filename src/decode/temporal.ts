@@ -52,6 +52,12 @@ function isoYear(year: number): string {
   return (year < 0 ? '-' : '+') + String(Math.abs(year)).padStart(6, '0');
 }
 
+// Biases that make sort keys non-negative over PostgreSQL's whole ranges (dates reach ±2^31
+// days, timestamps ±2^63 µs, interval spans ±(2^31 × 30 days + 2^31 days + 2^63 µs)).
+const DATE_SORT_BIAS = 2_200_000_000;
+const MICROS_SORT_BIAS = 10n ** 19n;
+const SPAN_SORT_BIAS = 10n ** 22n;
+
 const DATE_RE = /^(\d{4,})-(\d\d)-(\d\d)$/;
 
 /** A `date`: days since 2000-01-01, or ±Infinity for `infinity` / `-infinity`. */
@@ -121,6 +127,13 @@ export class PgDate {
 
   compare(other: PgDate): number {
     return this.days < other.days ? -1 : this.days > other.days ? 1 : 0;
+  }
+
+  /** A string whose plain order is PostgreSQL's date order (-infinity first, infinity last). */
+  sortKey(): string {
+    if (this.days === -Infinity) return '0';
+    if (this.days === Infinity) return '2';
+    return '1' + String(this.days + DATE_SORT_BIAS).padStart(10, '0');
   }
 
   equals(other: PgDate): boolean {
@@ -248,6 +261,13 @@ export class PgTimestamp {
     return Math.abs(n) <= JS_DATE_LIMIT_MS ? new Date(n) : undefined;
   }
 
+  /** A string whose plain order is PostgreSQL's timestamp order (-infinity first, infinity last). */
+  sortKey(): string {
+    if (this.special === '-infinity') return '0';
+    if (this.special === 'infinity') return '2';
+    return '1' + (this.micros + MICROS_SORT_BIAS).toString().padStart(20, '0');
+  }
+
   compare(other: PgTimestamp): number {
     const a = rank(this);
     const b = rank(other);
@@ -361,6 +381,11 @@ export class PgInterval {
   /** The total PostgreSQL compares and hashes: (months × 30 + days) days + micros. */
   spanMicros(): bigint {
     return BigInt(this.months * 30 + this.days) * USECS_PER_DAY + this.micros;
+  }
+
+  /** A string whose plain order is PostgreSQL's interval order (by `spanMicros`). */
+  sortKey(): string {
+    return (this.spanMicros() + SPAN_SORT_BIAS).toString().padStart(24, '0');
   }
 
   compare(other: PgInterval): number {

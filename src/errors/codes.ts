@@ -59,6 +59,22 @@ export const ERROR_CODES = {
   DATAFLOW_UNSUPPORTED_VALUE: { message: 'Value cannot be keyed, ordered or stored by the dataflow', retriable: false, hint: 'Give the value class canonical()/sortKey() and register a codec tag for it (src/dataflow/value-codec.ts).' },
   DATAFLOW_STATE_CORRUPT: { message: 'Dataflow state cannot be read', retriable: false, hint: 'The state directory was written by another version or damaged; delete it to rebuild the views from a snapshot.' },
 
+  // Server and HTTP API (server/, api/)
+  API_BAD_REQUEST: { message: 'Invalid request', retriable: false, hint: 'Fix the field named in the detail; see docs/operations.md or /api/openapi.json.' },
+  API_UNAUTHORIZED: { message: 'Missing or wrong bearer token', retriable: false, hint: 'Send `Authorization: Bearer <token>` with the token the server was started with (--token-file or TIDEMARK_API_TOKEN).' },
+  API_NOT_FOUND: { message: 'Not found', retriable: false, hint: 'List the changefeeds with `tidemark changefeed list` or GET /api/v1/changefeeds.' },
+  API_CONFLICT: { message: 'Conflicts with the current state', retriable: false, hint: 'Use another id, or remove the existing changefeed first.' },
+  API_UNREACHABLE: { message: 'Cannot reach the Tidemark server', retriable: true, hint: 'Check --server (e.g. http://127.0.0.1:8300) and that `tidemark server` is running.' },
+  SERVER_TOKEN_REQUIRED: { message: 'A bearer token is required to listen on a non-loopback address', retriable: false, hint: 'Pass --token-file FILE or set TIDEMARK_API_TOKEN, or bind 127.0.0.1.' },
+  SERVER_METADATA: { message: 'The metadata store cannot be used', retriable: false, hint: 'Check that --data-dir is writable and not used by another `tidemark server`.' },
+  SERVER_LISTEN_FAILED: { message: 'The server cannot listen on the address', retriable: false, hint: 'Another process may use the port; pass another --addr.' },
+
+  // Change log (log/)
+  CHANGELOG_CORRUPT: { message: 'The change log cannot be read', retriable: false, hint: "The log directory named in the detail is damaged or was written by another version: stop Tidemark, delete that directory and start again; the source is then re-read from the slowest changefeed's checkpoint." },
+  CHANGELOG_MISSING: { message: 'The change log is missing', retriable: false, hint: 'The log directory named in the detail was removed or its disk is not mounted: restore it, or let Tidemark recreate it (the source is then re-read from the slot).' },
+  CHANGELOG_DISK_FULL: { message: 'The change log is out of disk space', retriable: true, hint: 'Free space on the disk of the log directory or raise its size limit; a slow or stopped changefeed holds the log back (see its lag).' },
+  CHANGELOG_BEHIND: { message: 'The change log no longer holds the changes a reader needs', retriable: false, hint: "The changefeed's checkpoint is older than the start of the local log (cleaned or never read): reset the changefeed to take a new snapshot." },
+
   // Runtime
   CHANGEFEED_FAILED: { message: 'Changefeed failed', retriable: false, hint: 'See the cause.' },
   INTERNAL: { message: 'Internal error', retriable: false, hint: 'This is a bug; please report it with the detail.' },

@@ -40,8 +40,19 @@ export interface Changefeed {
 export interface StartChangefeedOptions {
   logger: Logger;
   onStatus?: (s: ChangefeedStatus) => void;
-  /** Observes every committed epoch (tests, metrics). */
-  onEpochCommitted?: (e: Epoch) => void;
+  /** Observes every committed epoch (tests, metrics); must not throw or block. */
+  onEpochCommitted?: (e: Epoch, info: EpochCommitInfo) => void;
+  /** Observes every error the changefeed meets, retried or not (metrics: errors by code). */
+  onError?: (e: TidemarkError, info: { retrying: boolean }) => void;
+}
+
+export interface EpochCommitInfo {
+  /** Wall time of `sink.commitEpoch`. */
+  readonly commitMs: number;
+  /** Now − source commit time of the epoch's last transaction: commit-to-visible latency. */
+  readonly visibleLagMs: number;
+  /** Approximate bytes of row text in the epoch (before collapsing). */
+  readonly bytes: number;
 }
 
 export function startChangefeed(cfg: ChangefeedConfig, opts: StartChangefeedOptions): Changefeed {
@@ -108,6 +119,7 @@ class ChangefeedRunner implements Changefeed {
       } catch (err) {
         const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
         this.update({ error: { code: e.code, message: e.message, hint: e.hint } });
+        this.opts.onError?.(e, { retrying: !this.stopping && isRetriable(e) });
         if (this.stopping) {
           this.update({ phase: 'stopped' });
           return;
@@ -215,14 +227,16 @@ class ChangefeedRunner implements Changefeed {
       this.st.lagMs = oldest === null ? 0 : Math.max(0, Date.now() - oldest);
       this.st.lagBytes = wal && cp ? Math.max(0, Number(wal.minus(cp))) : null;
     };
-    const commit = (e: Epoch, oldestMs: number | null) => {
+    const commit = (e: Epoch, oldestMs: number | null, bytes: number) => {
       inflightOldestMs = oldestMs;
+      const started = Date.now();
       inflight = sink
         .commitEpoch(e)
         .then(() => {
           source.acknowledge(Lsn.parse(e.checkpoint.position));
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });
-          this.opts.onEpochCommitted?.(e);
+          const now = Date.now();
+          this.opts.onEpochCommitted?.(e, { commitMs: now - started, visibleLagMs: Math.max(0, now - e.commitTimeMs), bytes });
         })
         .catch((err: unknown) => {
           failure ??= err;
@@ -239,9 +253,10 @@ class ChangefeedRunner implements Changefeed {
       const due = force || builder.changes >= maxRows || builder.bytes >= maxBytes || Date.now() - lastCutMs >= intervalMs;
       if (!due) return;
       const oldest = builder.oldestCommitMs;
+      const bytes = builder.bytes;
       const e = builder.cut(++epochNo)!;
       lastCutMs = Date.now();
-      commit(e, oldest);
+      commit(e, oldest, bytes);
     };
     const timer = setInterval(() => {
       maybeCut();

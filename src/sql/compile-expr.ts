@@ -25,6 +25,8 @@ import { locationOf, nodeKind, strings } from './ast.ts';
 import { outputText } from './casts.ts';
 import { coerce, constant, unifyCompiled } from './coerce.ts';
 import { AGGREGATES, scalarFunction } from './functions.ts';
+// Registers the temporal casts and functions (date_trunc, extract, date_part).
+import './temporal-ops.ts';
 import type { Compiled, ExprContext, RowFn, ScopeColumn } from './scope.ts';
 import { isNumericFamily, sqlType, typeFromName, type SqlType } from './sql-type.ts';
 import { arith, compareValues, negate, type ArithOp } from './value-ops.ts';

@@ -21,7 +21,7 @@ import {
   sortRows,
   table,
 } from './fixtures.ts';
-import { allTypes, allTypesRows, normalizeRows } from './types-fixture.ts';
+import { loadAllTypes, normalizeRows, project } from './types-fixture.ts';
 import { runThroughput } from './throughput.ts';
 
 export interface SinkUnderTest {
@@ -33,6 +33,13 @@ export interface SinkUnderTest {
   readonly atomicSnapshot: boolean;
   /** True when an existing target table with other columns is detected. */
   readonly detectsSchemaMismatch: boolean;
+  /** True when the store reads back the source's text forms byte for byte. */
+  readonly exactText: boolean;
+  /**
+   * Columns of the all-types table (`test/support/all-types.ts`) the store cannot hold exactly:
+   * each must be refused with SINK_UNSUPPORTED_TYPE or SINK_VALUE_OUT_OF_RANGE naming the column.
+   */
+  readonly rejectsTypes?: readonly string[];
   /** A column type the sink cannot map, if any. */
   readonly unmappable?: ColumnSchema;
   /** A sink with a wrong password in its URI, and the password, if the store authenticates. */
@@ -78,18 +85,42 @@ export function describeSinkContract(name: string, factory: SinkFactory): void {
       await sink.close();
     });
 
-    it('round-trips every type through its mapping', async () => {
+    it('round-trips every type of ALL_TYPES, or refuses it with a clear error', async () => {
       const sut = await factory();
+      const all = await loadAllTypes();
+      const rejected = sut.rejectsTypes ?? [];
+      for (const column of rejected) {
+        const one = project(all, `all_types_${column}`, [column]);
+        const sink = sut.create();
+        try {
+          expect(await sink.open()).toBeNull();
+          const err = await sink
+            .writeSnapshot([one.table], chunksOf([{ table: one.table, rows: one.rows }]), cp(0))
+            .catch((e: unknown) => e);
+          expect(err, column).toBeInstanceOf(TidemarkError);
+          expect(['SINK_UNSUPPORTED_TYPE', 'SINK_VALUE_OUT_OF_RANGE'], column).toContain(
+            (err as TidemarkError).code,
+          );
+          expect((err as TidemarkError).message).toContain(column);
+        } finally {
+          await sink.close();
+        }
+      }
+      const kept = all.table.columns.map((c) => c.name).filter((n) => n !== 'id' && !rejected.includes(n));
+      const { table: t, rows } = project(all, 'all_types', kept);
       const sink = sut.create();
       try {
-        await sink.open();
-        await sink.writeSnapshot([allTypes], chunksOf([{ table: allTypes, rows: allTypesRows }]), cp(0));
+        expect(await sink.open()).toBeNull();
+        await sink.writeSnapshot([t], chunksOf([{ table: t, rows }]), cp(0));
       } finally {
         await sink.close();
       }
-      expect(normalizeRows(allTypes, await sut.read(allTypes))).toEqual(
-        normalizeRows(allTypes, allTypesRows),
-      );
+      const got = normalizeRows(t, await sut.read(t), { exact: sut.exactText });
+      const want = normalizeRows(t, rows, { exact: sut.exactText });
+      expect(got.length).toBe(want.length);
+      for (const [r, row] of want.entries())
+        for (const [i, cell] of row.entries())
+          expect(got[r]?.[i], `row ${r} ${t.columns[i]!.name}`).toEqual(cell);
     });
 
     it('a failed snapshot leaves no checkpoint (and no rows where the store is atomic)', async () => {

@@ -32,6 +32,7 @@ describeSinkContract('nats (tidemark-json)', async () => {
     create: () => createNatsSink({ uri, changefeedId: 'feed-1' }),
     read: (t) => readStream(stream, t),
     atomicSnapshot: true,
+    exactText: false,
     detectsSchemaMismatch: false,
     wrongPassword: {
       create: () =>

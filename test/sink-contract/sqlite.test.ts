@@ -18,6 +18,7 @@ describeSinkContract('sqlite', async () => {
     create: () => createSqliteSink({ uri: `sqlite://${path}`, changefeedId: 'feed-1' }),
     read: async (t: TableSchema) => readSqlite(path, t),
     atomicSnapshot: true,
+    exactText: true,
     detectsSchemaMismatch: true,
   };
 });

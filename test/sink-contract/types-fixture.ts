@@ -1,104 +1,58 @@
 /**
- * One column per PostgreSQL type family, in the text forms PostgreSQL prints (TimeZone=UTC,
- * DateStyle=ISO), and a comparison that tolerates only each store's documented re-formatting
- * (trailing zeros of numerics and fractions, JSON whitespace, char padding).
+ * The type round-trip input of the sink contract: the shared all-types table
+ * (`test/support/all-types.ts`, `ALL_TYPES`) created in a real PostgreSQL, described by the
+ * source's own catalog code and read in the source session's text forms — exactly what a sink
+ * receives from a changefeed. Plus a comparison that tolerates only each store's documented
+ * re-formatting (trailing zeros of numerics and fractions, JSON whitespace, char padding).
  */
+import pg from 'pg';
 import type { Row } from '../../src/decode/row.ts';
 import type { TableSchema } from '../../src/decode/table-schema.ts';
-import { pgTypeKind } from '../../src/sink/sqlite/pg-type-kind.ts';
-import { pgArrayToJson } from '../../src/sink/mysql/pg-array.ts';
-import { col, table } from './fixtures.ts';
+import { describeTables, resolveTables } from '../../src/source/postgres/catalog.ts';
+import { sessionOptions } from '../../src/source/postgres/session-settings.ts';
+import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';
+import { pgArrayToJson } from '../../src/sink/shared/pg-array-json.ts';
+import { allTypesInsertSql, allTypesSetupSql } from '../support/all-types.ts';
+import { freshDatabase } from '../support/db.ts';
 
-const base = table('public', 'all_types', [
-  col('id', 23, 'integer', { key: true }),
-  col('c_bool', 16, 'boolean'),
-  col('c_int2', 21, 'smallint'),
-  col('c_int4', 23, 'integer'),
-  col('c_int8', 20, 'bigint'),
-  col('c_float4', 700, 'real'),
-  col('c_float8', 701, 'double precision'),
-  col('c_numeric', 1700, 'numeric(20,6)'),
-  col('c_numeric_any', 1700, 'numeric'),
-  col('c_text', 25, 'text'),
-  col('c_varchar', 1043, 'character varying(20)'),
-  col('c_char', 1042, 'character(3)'),
-  col('c_bytea', 17, 'bytea'),
-  col('c_json', 114, 'json'),
-  col('c_jsonb', 3802, 'jsonb'),
-  col('c_uuid', 2950, 'uuid'),
-  col('c_date', 1082, 'date'),
-  col('c_ts', 1114, 'timestamp without time zone'),
-  col('c_tstz', 1184, 'timestamp with time zone'),
-  col('c_time', 1083, 'time without time zone'),
-  col('c_interval', 1186, 'interval'),
-  col('c_int4_arr', 1007, 'integer[]'),
-  col('c_text_arr', 1009, 'text[]'),
-  col('c_mood', 98765, 'mood'),
-  col('c_inet', 869, 'inet'),
-]);
+export interface AllTypes {
+  readonly table: TableSchema;
+  readonly rows: Row[];
+}
 
-export const allTypes: TableSchema = {
-  ...base,
-  enums: [{ schema: 'public', name: 'mood', labels: ['happy', 'sad'] }],
-};
+/** Creates and fills `public.all_types` in a fresh source database; returns schema and text rows. */
+export async function loadAllTypes(): Promise<AllTypes> {
+  const db = await freshDatabase('all_types');
+  for (const sql of [...allTypesSetupSql(), ...allTypesInsertSql()]) await db.query(sql);
+  const c = new pg.Client({
+    connectionString: db.url,
+    options: sessionOptions(),
+    types: { getTypeParser: () => (v: string) => v },
+  });
+  await c.connect();
+  try {
+    const [table] = await describeTables(c, await resolveTables(c, ['public.all_types']));
+    const r = await c.query({ text: 'SELECT * FROM public.all_types ORDER BY id', rowMode: 'array' });
+    return { table: table!, rows: r.rows as Row[] };
+  } finally {
+    await c.end();
+  }
+}
 
-export const allTypesRows: Row[] = [
-  [
-    '1',
-    't',
-    '-32768',
-    '-2147483648',
-    '-9223372036854775808',
-    '1.5',
-    '3.141592653589793',
-    '12345678901234.123456',
-    '123.456',
-    'hello',
-    'abc',
-    'ab ',
-    '\\x00ff10',
-    '{"a": 1}',
-    '{"a": 1, "b": [true, null]}',
-    'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-    '2024-02-29',
-    '2024-02-29 12:34:56.123456',
-    '2024-02-29 12:34:56.123456+00',
-    '12:34:56.5',
-    '1 day 02:00:00',
-    '{1,2,NULL}',
-    '{a,"b c","d\\"e",NULL}',
-    'happy',
-    '192.168.0.1/24',
-  ],
-  [
-    '2',
-    'f',
-    '32767',
-    '2147483647',
-    '9223372036854775807',
-    '-3.25',
-    '1e+100',
-    '-0.000001',
-    '0.00001',
-    'ünïcødé 🎉 "q" \\ \' `x`',
-    '',
-    'xyz',
-    '\\x',
-    '[]',
-    '{}',
-    '00000000-0000-0000-0000-000000000000',
-    '1999-12-31',
-    '2000-01-01 00:00:00',
-    '1999-12-31 23:00:00+00',
-    '00:00:00',
-    '-00:00:01',
-    '{}',
-    '{"",x}',
-    'sad',
-    '::1',
-  ],
-  ['3', ...Array.from({ length: base.columns.length - 1 }, () => null)],
-];
+/** The table restricted to `id` and the columns named (rows cut to match). */
+export function project(all: AllTypes, name: string, columns: readonly string[]): AllTypes {
+  const keep = all.table.columns.flatMap((c, i) => (c.name === 'id' || columns.includes(c.name) ? [i] : []));
+  const cols = keep.map((i) => all.table.columns[i]!);
+  return {
+    table: {
+      ...all.table,
+      name,
+      columns: cols,
+      keyColumns: cols.flatMap((c, i) => (c.isKey ? [i] : [])),
+    },
+    rows: all.rows.map((r) => keep.map((i) => r[i] ?? null)),
+  };
+}
 
 /** A comparable form of a cell: equal for values the column's store mapping must keep equal. */
 export function normalizeCell(t: TableSchema, colIndex: number, cell: string | null): unknown {
@@ -131,6 +85,9 @@ function micros(ts: string): string {
   return (m?.[1] ?? '').replace(/0+$/, '');
 }
 
-export function normalizeRows(t: TableSchema, rows: Row[]): unknown[][] {
-  return rows.map((r) => r.map((c, i) => normalizeCell(t, i, c))).sort((a, b) => Number(a[0]) - Number(b[0]));
+/** Rows as comparable cells, sorted by `id`; `exact` compares the text forms unchanged. */
+export function normalizeRows(t: TableSchema, rows: Row[], options: { exact: boolean }): unknown[][] {
+  return rows
+    .map((r) => (options.exact ? [...r] : r.map((c, i) => normalizeCell(t, i, c))))
+    .sort((a, b) => Number(a[0]) - Number(b[0]));
 }

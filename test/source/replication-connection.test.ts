@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { UNCHANGED } from '../../src/decode/row.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
@@ -299,6 +300,27 @@ describe('ReplicationConnection', () => {
       ReplicationConnection.connect({ url: refused.toString(), applicationName: 't' }),
       'CONNECT_REFUSED',
     );
+  });
+
+  it('gives up with CONNECT_REFUSED when a server accepts but never answers', async () => {
+    const accepted: Socket[] = [];
+    const silent = createServer((s) => void accepted.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      for (const s of accepted) s.destroy();
+      return new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+    const { port } = silent.address() as AddressInfo;
+    const err = await expectCode(
+      ReplicationConnection.connect({
+        url: `postgres://u:pw@127.0.0.1:${port}/db`,
+        applicationName: 't',
+        connectTimeoutMs: 200,
+      }),
+      'CONNECT_REFUSED',
+    );
+    expect(err.message).toMatch(/no answer within 200 ms/);
+    expect(err.message).not.toContain(':pw@');
   });
 
   it('sends session settings in the startup packet', async () => {

@@ -1,9 +1,5 @@
 /** The view definitions the oracle test checks; each covers a supported construct. */
-/**
- * `blocked`: the view keeps Numeric or PgTimestamp values in dataflow state, which the dataflow's
- * value codec / order keys do not support yet (DATAFLOW_UNSUPPORTED_VALUE); run as test.todo.
- */
-export const VIEWS: readonly { name: string; sql: string; blocked?: boolean }[] = [
+export const VIEWS: readonly { name: string; sql: string }[] = [
   { name: 'scan_all', sql: 'SELECT * FROM orders' },
   {
     name: 'project_expr',
@@ -43,17 +39,14 @@ export const VIEWS: readonly { name: string; sql: string; blocked?: boolean }[] 
     sql: 'SELECT status, count(*) AS n, count(amount) AS na FROM orders GROUP BY status',
   },
   {
-    blocked: true,
     name: 'sum_avg',
     sql: 'SELECT status, sum(amount) AS s, avg(amount) AS a, sum(qty) AS sq, avg(qty) AS aq, sum(big) AS sb FROM orders GROUP BY status',
   },
   {
-    blocked: true,
     name: 'min_max',
     sql: 'SELECT customer_id, min(amount) AS lo, max(amount) AS hi, min(ts) AS first, max(status) AS ms FROM orders GROUP BY customer_id',
   },
   {
-    blocked: true,
     name: 'count_distinct',
     sql: 'SELECT customer_id, count(DISTINCT status) AS n, sum(DISTINCT qty) AS sq FROM orders GROUP BY customer_id',
   },
@@ -66,33 +59,27 @@ export const VIEWS: readonly { name: string; sql: string; blocked?: boolean }[] 
     sql: "SELECT region, string_agg(name, ',' ORDER BY name) AS names FROM customers GROUP BY region",
   },
   {
-    blocked: true,
     name: 'global_agg',
     sql: 'SELECT count(*) AS n, sum(amount) AS s, max(id) AS m FROM orders',
   },
   {
-    blocked: true,
     name: 'having',
     sql: 'SELECT customer_id, count(*) AS n FROM orders GROUP BY customer_id HAVING count(*) > 2 AND sum(amount) > 0',
   },
   { name: 'group_expr', sql: 'SELECT qty % 3 AS bucket, count(*) AS n FROM orders GROUP BY qty % 3' },
   {
-    blocked: true,
     name: 'inner_join',
     sql: 'SELECT o.id, c.name, o.amount FROM orders o JOIN customers c ON o.customer_id = c.id',
   },
   {
-    blocked: true,
     name: 'left_join',
     sql: 'SELECT o.id, c.region FROM orders o LEFT JOIN customers c ON o.customer_id = c.id',
   },
   {
-    blocked: true,
     name: 'right_join',
     sql: 'SELECT o.id AS oid, c.id AS cid FROM orders o RIGHT JOIN customers c ON o.customer_id = c.id',
   },
   {
-    blocked: true,
     name: 'full_join',
     sql: 'SELECT o.id AS oid, c.id AS cid, c.vip FROM orders o FULL JOIN customers c ON o.customer_id = c.id',
   },
@@ -101,12 +88,10 @@ export const VIEWS: readonly { name: string; sql: string; blocked?: boolean }[] 
     sql: 'SELECT t.tag, o.status FROM tags t JOIN (SELECT id AS order_id, status FROM orders) o USING (order_id)',
   },
   {
-    blocked: true,
     name: 'three_way_join',
     sql: 'SELECT c.region, t.tag, count(*) AS n FROM orders o JOIN customers c ON o.customer_id = c.id JOIN tags t ON t.order_id = o.id GROUP BY c.region, t.tag',
   },
   {
-    blocked: true,
     name: 'region_revenue',
     sql: "SELECT c.region, count(*) AS orders, sum(o.amount) AS revenue FROM orders o JOIN customers c ON o.customer_id = c.id WHERE o.status <> 'cancelled' GROUP BY c.region",
   },
@@ -118,13 +103,11 @@ export const VIEWS: readonly { name: string; sql: string; blocked?: boolean }[] 
     sql: 'SELECT s.status, s.n * 2 AS n2 FROM (SELECT status, count(*) AS n FROM orders GROUP BY status) s WHERE s.n > 1',
   },
   {
-    blocked: true,
     name: 'top_n',
     sql: 'SELECT id, amount FROM orders ORDER BY amount DESC NULLS LAST, id LIMIT 5',
   },
   { name: 'top_n_offset', sql: 'SELECT id, status FROM orders ORDER BY id LIMIT 4 OFFSET 2' },
   {
-    blocked: true,
     name: 'top_n_per_group',
     sql: 'SELECT * FROM (SELECT id, status, amount, row_number() OVER (PARTITION BY status ORDER BY amount DESC, id) AS rn FROM orders) s WHERE rn <= 2',
   },

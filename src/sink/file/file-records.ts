@@ -15,7 +15,7 @@
 import type { Cell, Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import type { TableChanges } from '../sink.ts';
-import { jsonEncoders, rowToJson, unchangedColumns, type JsonEncoder } from './json-values.ts';
+import { jsonEncoders, rowToJson, unchangedColumns, type JsonEncoder } from '../shared/json-values.ts';
 
 export type FileFormat = 'jsonl' | 'csv';
 

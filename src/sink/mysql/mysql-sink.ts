@@ -161,10 +161,17 @@ export class MysqlSink implements Sink {
   async #apply(conn: mysql.Connection, tc: TableChanges): Promise<void> {
     const w = this.#writer(tc.table);
     if (tc.truncate) await w.truncate(conn);
+    // Key-moving partial updates read the old row as the epoch found it: before the deletes.
+    const moves = tc.partialUpdates.filter((pu) => pu.fromKey !== null);
+    for (const pu of moves) {
+      await w.partialUpdate(conn, pu.row, pu.fromKey);
+      await this.#spend(conn, 1);
+    }
     await this.#inSlices(tc.deletes, (keys) => w.deleteByKey(conn, keys));
     await this.#inSlices(tc.upserts, (rows) => w.upsert(conn, rows));
     for (const pu of tc.partialUpdates) {
-      await w.partialUpdate(conn, pu.row, pu.fromKey);
+      if (pu.fromKey !== null) continue;
+      await w.partialUpdate(conn, pu.row, null);
       await this.#spend(conn, 1);
     }
     for (const d of tc.rowDeltas) {

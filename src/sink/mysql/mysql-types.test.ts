@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { mysqlColumnType, timestamptzToUtc } from './mysql-types.ts';
-import { pgArrayToJson } from './pg-array.ts';
+import { pgArrayToJson } from '../shared/pg-array-json.ts';
 
 function column(name: string, typeOid: number, typeName: string, isKey = false): ColumnSchema {
   return { name, typeOid, typeMod: -1, typeName, isKey, nullable: !isKey };

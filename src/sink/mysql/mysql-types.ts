@@ -19,16 +19,16 @@
  * | timestamp / date / time     | DATETIME(6) / DATE / TIME(6) |                                    |
  * | json, jsonb                 | JSON                   |                                          |
  * | uuid                        | CHAR(36)               |                                          |
- * | arrays                      | JSON                   | nested JSON arrays (see pg-array.ts)     |
+ * | arrays                      | JSON                   | nested JSON arrays (see shared/pg-array-json.ts)     |
  * | enums                       | VARCHAR(255)           |                                          |
  * | interval, inet, cidr, macaddr, money, timetz, xml, bit, varbit, tsvector, pg_lsn | LONGTEXT | PostgreSQL text form |
  * | anything else (geometric, ranges, composites, domains) | refused |                             |
  */
 import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { arrayElementKind } from '../file/json-values.ts';
-import { byteaFromText, charLength, numericPrecision, pgTypeKind } from '../sqlite/pg-type-kind.ts';
-import { pgArrayToJson } from './pg-array.ts';
+import { arrayElementKind } from '../shared/json-values.ts';
+import { byteaFromText, charLength, numericPrecision, pgTypeKind } from '../shared/pg-type-kind.ts';
+import { pgArrayToJson } from '../shared/pg-array-json.ts';
 
 export type MysqlValue = string | number | Buffer | null;
 export type MysqlConverter = (text: string) => MysqlValue;

@@ -15,7 +15,7 @@
  */
 import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
-import { jsonEncoders, rowToJson, unchangedColumns, type JsonEncoder } from '../file/json-values.ts';
+import { jsonEncoders, rowToJson, unchangedColumns, type JsonEncoder } from '../shared/json-values.ts';
 
 export type NatsFormat = 'tidemark-json' | 'debezium-json' | 'canal-json';
 export type ChangeKind = 'snapshot' | 'upsert' | 'partial' | 'delete' | 'insert' | 'truncate';

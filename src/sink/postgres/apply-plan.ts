@@ -96,14 +96,15 @@ export function planTableChanges(changes: TableChanges): TablePlan {
     if (count !== 0)
       add(count > 0 ? 'i' : 'r', '', [count > 0 ? 'i' : 'r', null, String(count), ...row, ...noKey]);
   }
-  const order: StageOp[] = ['d', 'u', 'p', 'm', 'r', 'i'];
+  // Moves read the old rows as they were when the epoch began, so they go before the deletes.
+  const order: StageOp[] = ['m', 'd', 'u', 'p', 'r', 'i'];
   const sorted = [...groups.values()].sort((a, b) => order.indexOf(a.op) - order.indexOf(b.op));
   return { table, truncate: changes.truncate, groups: sorted };
 }
 
 /**
- * The statements applying `plan`, in the contract's order (truncate, deletes, upserts, partial
- * updates, row deltas). `from(group)` gives the FROM item that reads the group's rows as `s`.
+ * The statements applying `plan`, in the contract's order (truncate, key-moving partial updates,
+ * deletes, upserts, partial updates, row deltas). `from(group)` gives the FROM item that reads the group's rows as `s`.
  */
 export function tableStatements(plan: TablePlan, from: (group: StageGroup) => string): string[] {
   const t = plan.table;
@@ -138,16 +139,12 @@ function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
       ];
     }
     case 'm': {
-      // The new row takes its UNCHANGED cells from the old one; then the old row goes, unless the
-      // "move" kept the key (compared as typed values: '1.0' and '1.00' are the same numeric).
+      // The new row takes its UNCHANGED cells from the old one; the old row's removal is a
+      // separate delete in the same epoch (sink.ts), applied after all moves.
       const values = t.columns.map((_, i) => (g.mask[i] === '1' ? `o.${cols[i]}` : cast(i))).join(', ');
-      const oldKey = keyIdx.map((k, j) => cast(k, `k${j}`)).join(', ');
-      const newKey = keyIdx.map((k) => cast(k)).join(', ');
       return [
         `INSERT INTO ${target} AS t (${cols.join(', ')}) SELECT ${values} FROM ${src}, ${target} AS o ` +
           `WHERE ${keyMatch('o', (j) => `k${j}`)} ${onConflict}`,
-        `DELETE FROM ${target} AS t USING ${src} WHERE ${keyMatch('t', (j) => `k${j}`)} ` +
-          `AND ROW(${newKey}) IS DISTINCT FROM ROW(${oldKey})`,
       ];
     }
     case 'i':

@@ -7,7 +7,7 @@ import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { cellConverters, sqliteAffinity, type SqliteValue } from './sqlite-types.ts';
-import { pgTypeKind } from './pg-type-kind.ts';
+import { pgTypeKind } from '../shared/pg-type-kind.ts';
 
 /** SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32. */
 const MAX_VARIABLES = 32766;

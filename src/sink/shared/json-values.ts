@@ -15,8 +15,8 @@
  */
 import { UNCHANGED, type Cell } from '../../decode/row.ts';
 import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
-import { pgArrayToJson, type ArrayElementKind } from '../mysql/pg-array.ts';
-import { byteaFromText, pgTypeKind } from '../sqlite/pg-type-kind.ts';
+import { pgArrayToJson, type ArrayElementKind } from './pg-array-json.ts';
+import { byteaFromText, pgTypeKind } from './pg-type-kind.ts';
 
 export type JsonEncoder = (text: string) => string;
 

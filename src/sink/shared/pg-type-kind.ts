@@ -3,6 +3,8 @@
  * Shared by the SQLite, MySQL, file and NATS sinks; decided by type OID for built-in types, by
  * `typeName` for arrays (`…[]`) and for enums (matched against `TableSchema.enums`).
  */
+import { decodeCell, encodeText } from '../../decode/pg-values.ts';
+import { PgTypeOid } from '../../decode/pg-type-oids.ts';
 import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
 
 export type PgTypeKind =
@@ -28,29 +30,30 @@ export type PgTypeKind =
   | 'enum'
   | 'other';
 
+const O = PgTypeOid;
 const BY_OID: ReadonlyMap<number, PgTypeKind> = new Map<number, PgTypeKind>([
-  [16, 'bool'],
-  [17, 'bytea'],
-  [18, 'bpchar'], // "char"
-  [19, 'text'], // name
-  [20, 'int8'],
-  [21, 'int2'],
-  [23, 'int4'],
-  [25, 'text'],
-  [26, 'int8'], // oid: unsigned 32-bit, does not fit int4
-  [114, 'json'],
-  [700, 'float4'],
-  [701, 'float8'],
-  [1042, 'bpchar'],
-  [1043, 'varchar'],
-  [1082, 'date'],
-  [1083, 'time'],
-  [1114, 'timestamp'],
-  [1184, 'timestamptz'],
-  [1186, 'interval'],
-  [1700, 'numeric'],
-  [2950, 'uuid'],
-  [3802, 'json'],
+  [O.bool, 'bool'],
+  [O.bytea, 'bytea'],
+  [O.char, 'bpchar'],
+  [O.name, 'text'],
+  [O.int8, 'int8'],
+  [O.int2, 'int2'],
+  [O.int4, 'int4'],
+  [O.text, 'text'],
+  [O.oid, 'int8'], // unsigned 32-bit, does not fit int4
+  [O.json, 'json'],
+  [O.float4, 'float4'],
+  [O.float8, 'float8'],
+  [O.bpchar, 'bpchar'],
+  [O.varchar, 'varchar'],
+  [O.date, 'date'],
+  [O.time, 'time'],
+  [O.timestamp, 'timestamp'],
+  [O.timestamptz, 'timestamptz'],
+  [O.interval, 'interval'],
+  [O.numeric, 'numeric'],
+  [O.uuid, 'uuid'],
+  [O.jsonb, 'json'],
 ]);
 
 export function pgTypeKind(column: ColumnSchema, table: Pick<TableSchema, 'enums'>): PgTypeKind {
@@ -80,31 +83,13 @@ export function charLength(column: ColumnSchema): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** bytea's text form (`\x0a1b…`, hex output) as bytes. */
+/** bytea's hex text form (`\\x0a1b…`, what the source session prints) as bytes. */
 export function byteaFromText(text: string): Buffer {
-  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex');
-  return byteaFromEscape(text);
-}
-
-/** The legacy `escape` output (bytea_output = escape): octal escapes and doubled backslashes. */
-function byteaFromEscape(text: string): Buffer {
-  const out: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 0x5c) {
-      out.push(c);
-    } else if (text[i + 1] === '\\') {
-      out.push(0x5c);
-      i++;
-    } else {
-      out.push(parseInt(text.slice(i + 1, i + 4), 8));
-      i += 3;
-    }
-  }
-  return Buffer.from(out);
+  const bytes = decodeCell(text, PgTypeOid.bytea) as Uint8Array;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Bytes back to bytea's hex text form. */
 export function byteaToText(bytes: Uint8Array): string {
-  return `\\x${Buffer.from(bytes).toString('hex')}`;
+  return encodeText(bytes) ?? '';
 }

@@ -1,0 +1,52 @@
+/**
+ * Peak resident memory (VmHWM) of this process or of a child, from /proc. Linux only; figures
+ * are null elsewhere. The peak of this process can be reset (`clear_refs` = 5) so that each
+ * phase of a benchmark reports its own peak.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** VmHWM of `pid` (default: this process) in bytes, or null if unreadable (exited, not Linux). */
+export function peakRssBytes(pid: number | 'self' = 'self'): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resets this process's peak to its current RSS; returns false when the kernel refuses. */
+export function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Samples the peak RSS of another process every `intervalMs` until stopped; `stop()` returns the
+ * largest value seen (a process's VmHWM vanishes with it, so it is read while it runs).
+ */
+export function samplePeakRss(options: { pid: () => number | null; intervalMs: number }): { stop(): number | null } {
+  let peak: number | null = null;
+  const read = () => {
+    const pid = options.pid();
+    const v = pid === null ? null : peakRssBytes(pid);
+    if (v !== null) peak = Math.max(peak ?? 0, v);
+  };
+  const timer = setInterval(read, options.intervalMs);
+  read();
+  return {
+    stop() {
+      clearInterval(timer);
+      read();
+      return peak;
+    },
+  };
+}
+
+export function mib(bytes: number | null): number {
+  return bytes === null ? Number.NaN : bytes / 1024 ** 2;
+}

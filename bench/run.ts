@@ -1,0 +1,97 @@
+/**
+ * `npm run bench [-- <name>…] [--rows N]`: runs the named benchmarks (all by default), each
+ * against its own private servers, and prints every figure beside its same-run baseline.
+ *
+ *   header (machine facts) ─► benchmark 1 … n (progress, table, notes) ─► summary table
+ */
+import { existsSync } from 'node:fs';
+import type { BenchOptions, BenchResult } from './report.ts';
+import { figureTable } from './report.ts';
+import { machineFacts } from './machine.ts';
+
+type Runner = (options: BenchOptions) => Promise<BenchResult | null>;
+
+/** A benchmark another engineer may add as `bench/<file>`: run if present, else `missing` is printed. */
+function optional(file: string, missing: string): Runner {
+  return async (options) => {
+    const url = new URL(`./${file}`, import.meta.url);
+    if (!existsSync(url)) {
+      options.log(missing);
+      return null;
+    }
+    const mod: unknown = await import(url.href);
+    const runFn = (mod as { run?: unknown }).run;
+    if (typeof runFn !== 'function') {
+      options.log(`${file} has no run() export`);
+      return null;
+    }
+    const out: unknown = await (runFn as (o: BenchOptions) => Promise<unknown>)(options);
+    return isBenchResult(out) ? out : null;
+  };
+}
+
+function isBenchResult(x: unknown): x is BenchResult {
+  return typeof x === 'object' && x !== null && 'figures' in x && Array.isArray((x as BenchResult).figures);
+}
+
+const BENCHMARKS: Readonly<Record<string, Runner>> = {
+  replication: async (o) => (await import('./replication.ts')).run(o),
+  sinks: async (o) => (await import('./sinks.ts')).run(o),
+  views: optional('views.ts', 'views benchmark not available'),
+  changelog: optional('changelog.ts', 'changelog benchmark: not implemented yet'),
+};
+
+function parseArgs(argv: readonly string[]): { names: string[]; rows: number | null } {
+  const names: string[] = [];
+  let rows: number | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--rows' || a.startsWith('--rows=')) {
+      const v = a === '--rows' ? argv[++i] : a.slice('--rows='.length);
+      rows = Number(v);
+      if (!Number.isInteger(rows) || rows <= 0) throw new Error(`--rows needs a positive integer, got ${v}`);
+    } else if (a === '--help' || a === '-h') {
+      console.log(`usage: npm run bench [-- <${Object.keys(BENCHMARKS).join('|')}>…] [--rows N]`);
+      process.exit(0);
+    } else if (Object.hasOwn(BENCHMARKS, a)) {
+      names.push(a);
+    } else {
+      throw new Error(`unknown benchmark "${a}"; known: ${Object.keys(BENCHMARKS).join(', ')}`);
+    }
+  }
+  return { names: names.length > 0 ? names : Object.keys(BENCHMARKS), rows };
+}
+
+async function main(): Promise<void> {
+  const { names, rows } = parseArgs(process.argv.slice(2));
+  console.log('# Tidemark benchmarks');
+  for (const f of machineFacts()) console.log(`  ${f}`);
+  console.log(`  benchmarks: ${names.join(', ')}${rows === null ? '' : `; --rows ${rows}`}`);
+  const results: BenchResult[] = [];
+  const failed: string[] = [];
+  for (const name of names) {
+    console.log(`\n## ${name}`);
+    const t0 = Date.now();
+    const log = (line: string) => console.log(`  [${name} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
+    try {
+      const r = await BENCHMARKS[name]!({ rows, log });
+      if (r) {
+        results.push(r);
+        console.log(figureTable([r]));
+        for (const n of r.notes) console.log(`  - ${n}`);
+      }
+    } catch (err) {
+      failed.push(name);
+      console.log(`  FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+    console.log(`  (${name} took ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  console.log('\n## summary');
+  console.log(results.length > 0 ? figureTable(results) : '  no figures');
+  if (failed.length > 0) {
+    console.log(`\nfailed: ${failed.join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

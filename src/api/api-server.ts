@@ -1,0 +1,197 @@
+/**
+ * The HTTP face of `tidemark server` (node:http, JSON): the changefeed API under /api/v1, health
+ * and readiness, Prometheus metrics, the OpenAPI document and the dashboard's static files.
+ *
+ * Auth: with a token, every request but /healthz and the dashboard's static files (code, no data)
+ * must carry `Authorization: Bearer <token>`. Without one the server only listens on loopback.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { TidemarkError } from '../errors/tidemark-error.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { ChangefeedManager } from '../server/changefeed-manager.ts';
+import { readJson, sendError, sendJson, sendText } from './http-util.ts';
+import { isLoopback, type ListenAddress } from './listen-address.ts';
+import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { serveStatic } from './static-files.ts';
+
+export interface ApiServerOptions {
+  manager: ChangefeedManager;
+  logger: Logger;
+  address: ListenAddress;
+  /** Required unless `address.host` is loopback. */
+  token?: string;
+  /** The built dashboard (`dist/ui`); the dashboard routes answer 404 without it. */
+  uiDir?: string;
+  /** False until the manager has restored the stored changefeeds: /readyz answers 503. */
+  isReady: () => boolean;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: { id: string; query: URLSearchParams }) => Promise<void>;
+
+interface Route {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** OpenAPI path template. */
+  path: string;
+  handler: Handler;
+}
+
+/** Every API route; `openapi.json` documents each (checked by a test). */
+export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[] {
+  return [
+    { method: 'GET', path: '/healthz', handler: async (_q, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: async (_q, res) => sendJson(res, isReady() ? 200 : 503, { status: isReady() ? 'ready' : 'starting' }),
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: async (_q, res) => sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', m.metrics.render()),
+    },
+    { method: 'GET', path: '/api/openapi.json', handler: async (_q, res) => sendJson(res, 200, OPENAPI_DOCUMENT) },
+    {
+      method: 'GET',
+      path: '/api/v1/changefeeds',
+      handler: async (_q, res) => sendJson(res, 200, { changefeeds: m.list() }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/changefeeds',
+      handler: async (req, res, { query }) =>
+        sendJson(res, 201, m.create(await readJson(req), { paused: query.get('paused') === 'true' })),
+    },
+    { method: 'GET', path: '/api/v1/changefeeds/{id}', handler: async (_q, res, { id }) => sendJson(res, 200, m.get(id)) },
+    {
+      method: 'PATCH',
+      path: '/api/v1/changefeeds/{id}',
+      handler: async (req, res, { id }) => sendJson(res, 200, await m.update(id, await readJson(req))),
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/changefeeds/{id}',
+      handler: async (_q, res, { id, query }) => {
+        const dropSlot = query.get('dropSlot') === 'true';
+        await m.remove(id, { dropSlot });
+        sendJson(res, 200, { id, removed: true, droppedSlot: dropSlot });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/changefeeds/{id}/pause',
+      handler: async (_q, res, { id }) => sendJson(res, 200, await m.pause(id)),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/changefeeds/{id}/resume',
+      handler: async (_q, res, { id }) => sendJson(res, 200, m.resume(id)),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/changefeeds/{id}/samples',
+      handler: async (_q, res, { id, query }) => {
+        const since = query.get('sinceMs');
+        if (since !== null && !/^\d+$/.test(since)) {
+          throw new TidemarkError('API_BAD_REQUEST', { detail: `sinceMs: expected milliseconds since the Unix epoch, got ${JSON.stringify(since)}` });
+        }
+        sendJson(res, 200, { samples: m.samples(id, since === null ? undefined : Number(since)) });
+      },
+    },
+  ];
+}
+
+export interface RunningApiServer {
+  readonly server: Server;
+  /** `http://host:port` as bound (the real port when 0 was asked). */
+  readonly url: string;
+  /** Stops accepting requests and closes open connections. */
+  close(): Promise<void>;
+}
+
+/** Listens; throws SERVER_TOKEN_REQUIRED before binding a non-loopback address without a token. */
+export async function startApiServer(opts: ApiServerOptions): Promise<RunningApiServer> {
+  if (!isLoopback(opts.address.host) && !opts.token) {
+    throw new TidemarkError('SERVER_TOKEN_REQUIRED', { detail: `--addr ${opts.address.host}:${opts.address.port}` });
+  }
+  const routes = apiRoutes(opts.manager, opts.isReady);
+  const expected = opts.token === undefined ? undefined : Buffer.from(`Bearer ${opts.token}`);
+  const log = opts.logger.child({ component: 'api' });
+
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+      if (e.code === 'INTERNAL') log.error('request failed', { method: req.method, path: req.url, error: e });
+      if (!res.headersSent) sendError(res, e);
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    log.debug('request', { method: req.method, path });
+    const matched = match(routes, req.method ?? 'GET', path);
+    const isStatic = !matched && !path.startsWith('/api/') && req.method === 'GET';
+    if (expected && path !== '/healthz' && !isStatic) {
+      const got = Buffer.from(req.headers.authorization ?? '');
+      if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+        throw new TidemarkError('API_UNAUTHORIZED');
+      }
+    }
+    if (matched === 'method') {
+      throw new TidemarkError('API_BAD_REQUEST', { detail: `${req.method} is not allowed on ${path}` });
+    }
+    if (matched) return matched.route.handler(req, res, { id: matched.id, query: url.searchParams });
+    if (isStatic && opts.uiDir && (await serveStatic(res, opts.uiDir, path))) return;
+    throw new TidemarkError('API_NOT_FOUND', { detail: `no route ${req.method} ${path}` });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(new TidemarkError('SERVER_LISTEN_FAILED', { detail: `${opts.address.host}:${opts.address.port}: ${err.message}`, cause: err })),
+    );
+    server.listen(opts.address.port, opts.address.host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return {
+    server,
+    url: `http://${host}:${a.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function match(routes: Route[], method: string, path: string): { route: Route; id: string } | 'method' | undefined {
+  let pathMatched = false;
+  for (const route of routes) {
+    const id = matchPath(route.path, path);
+    if (id === undefined) continue;
+    pathMatched = true;
+    if (route.method === method) return { route, id };
+  }
+  return pathMatched ? 'method' : undefined;
+}
+
+/** The `{id}` of a template match ('' when there is none), undefined when the path does not match. */
+function matchPath(template: string, path: string): string | undefined {
+  const t = template.split('/');
+  const p = path.split('/');
+  if (t.length !== p.length) return undefined;
+  let id = '';
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === '{id}') {
+      try {
+        id = decodeURIComponent(p[i] ?? '');
+      } catch {
+        return undefined;
+      }
+    } else if (t[i] !== p[i]) return undefined;
+  }
+  return id;
+}

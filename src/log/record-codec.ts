@@ -1,0 +1,241 @@
+/**
+ * The value bytes of one change-log record (one ChangeMessage). Tables are referred to by a
+ * schema id the log interns (change-log.ts), so a row costs its cells and a few bytes more.
+ *
+ *   begin     01 | commitTimeMs f64 LE
+ *   relation  02 | schemaId varint
+ *   insert    03 | schemaId varint | cells(row)
+ *   update    04 | schemaId varint | flags u8 (1 = old present, 2 = old is full) | cells(row) | cells(old)?
+ *   delete    05 | schemaId varint | cells(old)
+ *   truncate  06 | n varint | schemaId varint × n
+ *   commit    07 | commitTimeMs f64 LE          (the position is the record's key)
+ *
+ *   cells     n varint | cell × n ;  cell = varint h: 0 NULL, 1 UNCHANGED, h ≥ 2: h − 2 UTF-8 bytes follow
+ *
+ * Varints are unsigned LEB128 (7 bits a byte, low first), at most 5 bytes here.
+ */
+import { UNCHANGED, type Cell } from '../decode/row.ts';
+
+export const TAG = {
+  begin: 1,
+  relation: 2,
+  insert: 3,
+  update: 4,
+  delete: 5,
+  truncate: 6,
+  commit: 7,
+} as const;
+
+export type RecordTag = keyof typeof TAG;
+
+/** A decoded record with tables still as schema ids; the reader resolves them. */
+export type LogRecord =
+  | { readonly tag: 'begin'; readonly commitTimeMs: number }
+  | { readonly tag: 'relation'; readonly schemaId: number }
+  | { readonly tag: 'insert'; readonly schemaId: number; readonly row: Cell[] }
+  | {
+      readonly tag: 'update';
+      readonly schemaId: number;
+      readonly row: Cell[];
+      readonly old: Cell[] | null;
+      readonly oldIsFull: boolean;
+    }
+  | { readonly tag: 'delete'; readonly schemaId: number; readonly old: Cell[] }
+  | { readonly tag: 'truncate'; readonly schemaIds: number[] }
+  | { readonly tag: 'commit'; readonly commitTimeMs: number };
+
+/** Thrown by decode on malformed bytes; the log wraps it with the key into CHANGELOG_CORRUPT. */
+export class RecordFormatError extends Error {}
+
+/** A growable output buffer, reused across records to avoid an allocation per row. */
+export class RecordWriter {
+  private buf = Buffer.allocUnsafe(4096);
+  private pos = 0;
+
+  /** Encodes one record and returns a copy of its bytes. */
+  encode(rec: LogRecord): Buffer {
+    this.pos = 0;
+    this.byte(TAG[rec.tag]);
+    switch (rec.tag) {
+      case 'begin':
+      case 'commit':
+        this.ensure(8);
+        this.buf.writeDoubleLE(rec.commitTimeMs, this.pos);
+        this.pos += 8;
+        break;
+      case 'relation':
+        this.varint(rec.schemaId);
+        break;
+      case 'insert':
+        this.varint(rec.schemaId);
+        this.cells(rec.row);
+        break;
+      case 'update':
+        this.varint(rec.schemaId);
+        this.byte((rec.old ? 1 : 0) | (rec.oldIsFull ? 2 : 0));
+        this.cells(rec.row);
+        if (rec.old) this.cells(rec.old);
+        break;
+      case 'delete':
+        this.varint(rec.schemaId);
+        this.cells(rec.old);
+        break;
+      case 'truncate':
+        this.varint(rec.schemaIds.length);
+        for (const id of rec.schemaIds) this.varint(id);
+        break;
+    }
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  private byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  private varint(n: number): void {
+    this.ensure(5);
+    let v = n >>> 0;
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  private cells(cells: readonly Cell[]): void {
+    this.varint(cells.length);
+    for (const c of cells) {
+      if (c === null) this.varint(0);
+      else if (c === UNCHANGED) this.varint(1);
+      else {
+        const len = Buffer.byteLength(c, 'utf8');
+        this.varint(len + 2);
+        this.ensure(len);
+        this.pos += this.buf.write(c, this.pos, 'utf8');
+      }
+    }
+  }
+}
+
+/** The tag of a record, without decoding the rest. */
+export function recordTag(bytes: Uint8Array): RecordTag {
+  switch (bytes[0]) {
+    case 1:
+      return 'begin';
+    case 2:
+      return 'relation';
+    case 3:
+      return 'insert';
+    case 4:
+      return 'update';
+    case 5:
+      return 'delete';
+    case 6:
+      return 'truncate';
+    case 7:
+      return 'commit';
+    default:
+      throw new RecordFormatError(`unknown record tag ${bytes[0]}`);
+  }
+}
+
+class Cursor {
+  pos = 0;
+  constructor(readonly bytes: Buffer) {}
+
+  byte(): number {
+    const b = this.bytes[this.pos++];
+    if (b === undefined) throw new RecordFormatError('record ends early');
+    return b;
+  }
+
+  varint(): number {
+    let v = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const b = this.byte();
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+    throw new RecordFormatError('varint too long');
+  }
+
+  double(): number {
+    if (this.pos + 8 > this.bytes.length) throw new RecordFormatError('record ends early');
+    const v = this.bytes.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  cells(): Cell[] {
+    const n = this.varint();
+    const out: Cell[] = new Array<Cell>(n);
+    for (let i = 0; i < n; i++) {
+      const h = this.varint();
+      if (h === 0) out[i] = null;
+      else if (h === 1) out[i] = UNCHANGED;
+      else {
+        const end = this.pos + h - 2;
+        if (end > this.bytes.length) throw new RecordFormatError('cell runs past the record');
+        out[i] = this.bytes.toString('utf8', this.pos, end);
+        this.pos = end;
+      }
+    }
+    return out;
+  }
+}
+
+/** The schema id of a row record (insert, update, delete, relation), or null for the others. */
+export function recordSchemaId(bytes: Buffer): number | null {
+  const tag = recordTag(bytes);
+  if (tag === 'begin' || tag === 'commit' || tag === 'truncate') return null;
+  const c = new Cursor(bytes);
+  c.pos = 1;
+  return c.varint();
+}
+
+export function decodeRecord(bytes: Buffer): LogRecord {
+  const tag = recordTag(bytes);
+  const c = new Cursor(bytes);
+  c.pos = 1;
+  let rec: LogRecord;
+  switch (tag) {
+    case 'begin':
+    case 'commit':
+      rec = { tag, commitTimeMs: c.double() };
+      break;
+    case 'relation':
+      rec = { tag, schemaId: c.varint() };
+      break;
+    case 'insert':
+      rec = { tag, schemaId: c.varint(), row: c.cells() };
+      break;
+    case 'update': {
+      const schemaId = c.varint();
+      const flags = c.byte();
+      const row = c.cells();
+      const old = flags & 1 ? c.cells() : null;
+      rec = { tag, schemaId, row, old, oldIsFull: (flags & 2) !== 0 };
+      break;
+    }
+    case 'delete':
+      rec = { tag, schemaId: c.varint(), old: c.cells() };
+      break;
+    case 'truncate': {
+      const n = c.varint();
+      const schemaIds: number[] = [];
+      for (let i = 0; i < n; i++) schemaIds.push(c.varint());
+      rec = { tag, schemaIds };
+      break;
+    }
+  }
+  if (c.pos !== bytes.length) throw new RecordFormatError(`${bytes.length - c.pos} trailing bytes`);
+  return rec;
+}

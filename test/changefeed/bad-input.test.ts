@@ -1,0 +1,135 @@
+/**
+ * Bad input gets a clear error — what, where, how to fix — and nothing is half-created: no slot,
+ * no publication on the source, no replicated table in the sink. Credentials never leak.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { freshDatabase, type TestDatabase } from '../support/db.ts';
+import { testConfig, withClient, waitForCatchUp } from '../support/changefeed.ts';
+import { freePort, startCluster } from '../support/pg-cluster.ts';
+import { runCli, writeConfig } from '../support/cli-process.ts';
+import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
+import { silentLogger } from '../../src/runtime/logger.ts';
+import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
+
+async function failure(feed: Changefeed): Promise<TidemarkError> {
+  try {
+    await feed.done;
+  } catch (err) {
+    return err as TidemarkError;
+  }
+  throw new Error('changefeed did not fail');
+}
+
+/** Waits until a retrying changefeed reports an error with `code` in its status. */
+async function statusError(feed: Changefeed, code: string): Promise<{ code: string; message: string; hint: string }> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const e = feed.status().error;
+    if (e?.code === code) return e;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no ${code} in status: ${JSON.stringify(feed.status())}`);
+}
+
+async function expectNothingCreated(src: TestDatabase, dst: TestDatabase): Promise<void> {
+  const slots = await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`);
+  expect(slots.rows).toEqual([]);
+  const pubs = await src.query(`SELECT pubname FROM pg_publication`);
+  expect(pubs.rows).toEqual([]);
+  const tables = await dst.query(
+    `SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'tidemark')`,
+  );
+  expect(tables.rows).toEqual([]);
+}
+
+describe('bad input', () => {
+  it('a table without key or REPLICA IDENTITY FULL is refused, naming the table and both fixes', async () => {
+    const src = await freshDatabase('bad_src');
+    const dst = await freshDatabase('bad_dst');
+    await src.query(`CREATE TABLE good (id int primary key); CREATE TABLE "Weird Name" (a int, b text)`);
+    const feed = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['good', 'public.Weird Name'] }), { logger: silentLogger });
+    const err = await failure(feed);
+    expect(err.code).toBe('SOURCE_TABLE_NO_KEY');
+    expect(err.message).toContain('public.Weird Name has no primary key');
+    expect(err.hint).toContain('ADD PRIMARY KEY');
+    expect(err.hint).toContain('ALTER TABLE "public"."Weird Name" REPLICA IDENTITY FULL');
+    await expectNothingCreated(src, dst);
+  });
+
+  it('a missing table is refused by name', async () => {
+    const src = await freshDatabase('bad_src');
+    const dst = await freshDatabase('bad_dst');
+    await src.query(`CREATE TABLE present (id int primary key)`);
+    const feed = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['present', 'sales.absent'] }), { logger: silentLogger });
+    const err = await failure(feed);
+    expect(err.code).toBe('SOURCE_TABLE_NOT_FOUND');
+    expect(err.message).toContain('table sales.absent (from tables: "sales.absent") does not exist');
+    await expectNothingCreated(src, dst);
+  });
+
+  it('a wrong password fails with AUTH_FAILED and the password appears nowhere', async () => {
+    const src = await freshDatabase('bad_src');
+    const dst = await freshDatabase('bad_dst');
+    await src.query(`CREATE TABLE t (id int primary key)`);
+    for (const which of ['source', 'sink'] as const) {
+      const bad = (which === 'source' ? src.url : dst.url).replace(/:[^:@/]+@/, ':Sup3rSecret-pw@');
+      const cfg = testConfig({ source: which === 'source' ? bad : src.url, sink: which === 'sink' ? bad : dst.url, tables: ['t'] });
+      const err = await failure(startChangefeed(cfg, { logger: silentLogger }));
+      expect(err.code).toBe('AUTH_FAILED');
+      expect(err.message).toContain(`${which} postgres://tidemark:***@127.0.0.1`);
+      expect(JSON.stringify(err.toJSON()) + err.message + err.hint).not.toContain('Sup3rSecret');
+    }
+    await expectNothingCreated(src, dst);
+  });
+
+  it('an unreachable host is reported (and retried) with a clear error', async () => {
+    const src = await freshDatabase('bad_src');
+    const dst = await freshDatabase('bad_dst');
+    const port = await freePort(59900);
+    const cfg = testConfig({ source: `postgres://u:pw@127.0.0.1:${port}/app`, sink: dst.url, tables: ['t'] });
+    const feed = startChangefeed(cfg, { logger: silentLogger });
+    const e = await statusError(feed, 'CONNECT_REFUSED');
+    expect(e.message).toContain(`source postgres://u:***@127.0.0.1:${port}/app while connecting: ECONNREFUSED`);
+    expect(e.hint).toContain('server is running');
+    await feed.stop();
+    await expectNothingCreated(src, dst);
+  });
+
+  it('a source without wal_level=logical is refused with the setting to change', async () => {
+    const cluster = await startCluster({ port: await freePort(55300), walLevel: 'replica' });
+    onTestFinished(() => cluster.stop());
+    const dst = await freshDatabase('bad_dst');
+    await withClient(cluster.url('postgres'), (c) => c.query('CREATE TABLE t (id int primary key)'));
+    const feed = startChangefeed(testConfig({ source: cluster.url('postgres'), sink: dst.url, tables: ['t'] }), { logger: silentLogger });
+    const err = await failure(feed);
+    expect(err.code).toBe('SOURCE_WAL_LEVEL');
+    expect(err.message).toContain("wal_level is 'replica'");
+    expect(err.hint).toContain('wal_level = logical');
+  });
+
+  it('a slot held by another consumer is reported as SOURCE_SLOT_IN_USE and retried until free', async () => {
+    const src = await freshDatabase('bad_src');
+    const dst = await freshDatabase('bad_dst');
+    await src.query(`CREATE TABLE t (id int primary key); INSERT INTO t VALUES (1)`);
+    const cfg = testConfig({ source: src.url, sink: dst.url, tables: ['t'] });
+    const first = startChangefeed(cfg, { logger: silentLogger });
+    await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
+    const second = startChangefeed(cfg, { logger: silentLogger });
+    const e = await statusError(second, 'SOURCE_SLOT_IN_USE');
+    expect(e.message).toContain('tidemark_test');
+    expect(e.hint).toContain('Stop the other consumer');
+    await first.stop();
+    await src.query(`INSERT INTO t VALUES (2)`);
+    // Once the first consumer is gone, the second takes over from the checkpoint.
+    await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
+    expect((await dst.query('SELECT count(*)::int AS n FROM t')).rows[0]?.n).toBe(2);
+    await second.stop();
+  });
+
+  it('an invalid config file exits 2 naming the file, the line and the key', async () => {
+    const path = writeConfig(`changefeeds:\n  - id: a\n    source: postgres://x@127.0.0.1/db\n    sink: postgres://x@127.0.0.1/db2\n    tables: [t]\n    epoch: { intervalMs: fast }\n`);
+    const p = runCli(['start', '--config', path]);
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toMatch(/tidemark\.yaml:6.*changefeeds\[0\]\.epoch\.intervalMs/);
+  });
+});

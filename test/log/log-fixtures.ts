@@ -1,0 +1,59 @@
+/** Shared helpers for change-log tests: a temp log directory, tables, and reading N messages. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { ChangeMessage } from '../../src/source/source.ts';
+
+export function tempLogDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tidemark-log-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'log');
+}
+
+export function table(name: string, relationId: number): TableSchema {
+  return {
+    schema: 'public',
+    name,
+    relationId,
+    columns: [
+      { name: 'id', typeOid: 23, typeMod: -1, typeName: 'integer', isKey: true, nullable: false },
+      { name: 'v', typeOid: 25, typeMod: -1, typeName: 'text', isKey: false, nullable: true },
+    ],
+    keyColumns: [0],
+    keyless: false,
+    enums: [],
+  };
+}
+
+/** Takes exactly `n` messages from an endless stream, then closes the iterator. */
+export async function take(stream: AsyncIterable<ChangeMessage>, n: number): Promise<ChangeMessage[]> {
+  const out: ChangeMessage[] = [];
+  if (n === 0) return out;
+  for await (const m of stream) {
+    out.push(m);
+    if (out.length >= n) break;
+  }
+  return out;
+}
+
+/** A message as plain data (positions as text, tables as names) for equality checks. */
+export function plain(m: ChangeMessage): unknown {
+  switch (m.tag) {
+    case 'commit':
+      return { tag: m.tag, position: m.position.toString() };
+    case 'begin':
+      return { tag: m.tag };
+    case 'relation':
+      return { tag: m.tag, table: m.table.name };
+    case 'truncate':
+      return { tag: m.tag, tables: m.tables.map((t) => t.name) };
+    case 'insert':
+      return { tag: m.tag, table: m.table.name, row: m.row };
+    case 'update':
+      return { tag: m.tag, table: m.table.name, row: m.row, old: m.old, oldIsFull: m.oldIsFull };
+    case 'delete':
+      return { tag: m.tag, table: m.table.name, old: m.old };
+  }
+}
