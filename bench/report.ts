@@ -63,6 +63,7 @@ export function figureTable(results: readonly BenchResult[]): string {
         f.baselineName,
         formatNumber(f.baseline),
         Number.isFinite(x) ? `${x.toFixed(2)}x` : 'n/a',
+      ]);
     }
   }
   return formatTable(rows);

@@ -27,12 +27,15 @@ export async function loadAllTypes(): Promise<AllTypes> {
   const c = new pg.Client({
     connectionString: db.url,
     options: sessionOptions(),
-    types: { getTypeParser: () => (v: string) => v },
   });
   await c.connect();
   try {
     const [table] = await describeTables(c, await resolveTables(c, ['public.all_types']));
-    const r = await c.query({ text: 'SELECT * FROM public.all_types ORDER BY id', rowMode: 'array' });
+    const r = await c.query({
+      text: 'SELECT * FROM public.all_types ORDER BY id',
+      rowMode: 'array',
+      types: { getTypeParser: () => (v: string) => v },
+    });
     return { table: table!, rows: r.rows as Row[] };
   } finally {
     await c.end();

@@ -116,4 +116,41 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
     name: 'greatest_between',
     sql: "SELECT id, greatest(qty, 10) AS g, least(qty, 10) AS l, qty BETWEEN 5 AND 10 AS b, status IS DISTINCT FROM 'new' AS d FROM orders",
   },
+  {
+    name: 'date_trunc_group',
+    sql: "SELECT date_trunc('month', ts) AS m, count(*) AS n, sum(amount) AS s FROM orders GROUP BY date_trunc('month', ts)",
+  },
+  {
+    name: 'date_trunc_units',
+    sql: "SELECT id, date_trunc('week', ts) AS w, date_trunc('day', tz) AS dz, date_trunc('quarter', d) AS q, date_trunc('hour', ts) AS h, date_trunc('year', tz) AS y, date_trunc('decade', d) AS dec FROM orders",
+  },
+  {
+    name: 'extract_fields',
+    sql: 'SELECT id, extract(year from ts) AS y, extract(dow from d) AS dow, extract(epoch from tz) AS e, extract(doy from d) AS doy, extract(epoch from dur) AS de, extract(hour from dur) AS dh, extract(second from tz) AS sec, extract(quarter from d) AS q, extract(week from ts) AS wk FROM orders',
+  },
+  {
+    name: 'date_part',
+    sql: "SELECT id, date_part('month', ts) AS m, date_part('day', d) AS dd, date_part('minute', tz) AS mi, date_part('day', dur) AS dud, date_part('hour', d) AS dh FROM orders",
+  },
+  {
+    name: 'temporal_casts',
+    sql: 'SELECT id, ts::date AS td, d::timestamp AS dt, d::timestamptz AS dtz, tz::timestamp AS tzt, tz::date AS tzd, ts::text AS tt, dur::text AS dut, CAST(ts AS timestamptz) AS ttz, d::text AS dtext FROM orders',
+  },
+  {
+    name: 'temporal_literals',
+    sql: "SELECT id, status, '2024-02-01'::date AS lit FROM orders WHERE ts >= '2024-02-01' AND (d < DATE '2023-07-01' OR dur > interval '1 day' OR tz < timestamptz '2024-01-15 12:00+00' OR ts::date = '2024-03-03')",
+  },
+  {
+    name: 'temporal_aggs',
+    sql: 'SELECT status, min(d) AS d0, max(tz) AS t1, max(dur) AS lm, min(ts) AS t0, count(DISTINCT d) AS nd FROM orders GROUP BY status',
+  },
+  { name: 'group_by_date', sql: 'SELECT d, count(*) AS n, max(ts) AS last FROM orders GROUP BY d' },
+  {
+    name: 'top_n_temporal',
+    sql: 'SELECT id, tz, d FROM orders ORDER BY tz DESC NULLS LAST, id LIMIT 3',
+  },
+  {
+    name: 'top_n_by_date',
+    sql: 'SELECT * FROM (SELECT id, status, d, row_number() OVER (PARTITION BY status ORDER BY d, id) AS rn FROM orders) s WHERE rn <= 2',
+  },
 ];

@@ -21,7 +21,7 @@ type TextRow = (string | null)[];
 const SCHEMA = `
   CREATE TABLE customers (id int PRIMARY KEY, region text, name text NOT NULL, vip boolean);
   CREATE TABLE orders (id int PRIMARY KEY, customer_id int, amount numeric(12,2), status text NOT NULL,
-                       qty smallint, big bigint, ts timestamp);
+                       qty smallint, big bigint, ts timestamp, d date, tz timestamptz, dur interval);
   CREATE TABLE tags (order_id int, tag text);`;
 
 const COLUMNS: Record<string, [string, string, boolean][]> = {
@@ -39,6 +39,9 @@ const COLUMNS: Record<string, [string, string, boolean][]> = {
     ['qty', 'smallint', false],
     ['big', 'bigint', false],
     ['ts', 'timestamp without time zone', false],
+    ['d', 'date', false],
+    ['tz', 'timestamp with time zone', false],
+    ['dur', 'interval', false],
   ],
   tags: [
     ['order_id', 'integer', false],
@@ -105,6 +108,24 @@ function randomRow(table: string, id: number, r: () => number): TextRow {
       maybe(
         `2024-0${1 + Math.floor(r() * 3)}-${String(day).padStart(2, '0')} ${String(Math.floor(r() * 24)).padStart(2, '0')}:30:00`,
       ),
+      maybe(
+        r() < 0.06
+          ? pick(['infinity', '-infinity'])
+          : `2023-${String(1 + Math.floor(r() * 12)).padStart(2, '0')}-${String(day).padStart(2, '0')}`,
+      ),
+      maybe(
+        `2024-01-${String(day).padStart(2, '0')} ${String(Math.floor(r() * 24)).padStart(2, '0')}:${String(Math.floor(r() * 60)).padStart(2, '0')}:07.25+00`,
+      ),
+      maybe(
+        pick([
+          '1 day',
+          '02:00:00',
+          '1 mon 3 days',
+          '-00:30:00',
+          '1 year 2 mons 3 days 04:05:06.5',
+          '45 days',
+        ]),
+      ),
     ];
   }
   return [maybe(String(1 + Math.floor(r() * 40))), pick(['a', 'b', 'c'])];
@@ -140,6 +161,7 @@ async function runCase(
   const r = rng(seed);
   const out = new Map<string, number>();
   const client = await db.connect();
+  await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'`);
   for (let batch = 0; batch < 8; batch++) {
     const changes = new Map<string, Change[]>();
     const stmts: string[] = [];

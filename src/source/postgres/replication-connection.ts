@@ -52,11 +52,12 @@ export class ReplicationConnection {
     });
     socket.on('close', () => {
       if (!this.closing) {
-        this.fail(
-          new TidemarkError('SOURCE_STREAM_ENDED', {
-            detail: `the server closed the connection (${maskUri(url)})`,
-          }),
-        );
+        const err = new TidemarkError('SOURCE_STREAM_ENDED', {
+          detail: `the server closed the connection (${maskUri(url)})`,
+        });
+        this.fail(err);
+        // Also a stream whose START_REPLICATION was still queued when the socket went away.
+        this.stream?.end(err);
       }
       this.handler = null;
     });
@@ -202,7 +203,13 @@ export class ReplicationConnection {
     const sql = `START_REPLICATION SLOT ${quoteIdent(opts.slotName)} LOGICAL ${opts.startLsn.toString()} (${options.join(', ')})`;
     // Queued behind earlier requests; from then on every frame belongs to the stream.
     this.queue = this.queue.then(() => {
-      if (stream !== this.stream || this.closing) return;
+      if (this.closing) return;
+      if (this.socket.destroyed) {
+        stream.end(
+          new TidemarkError('SOURCE_STREAM_ENDED', { detail: 'the connection closed before streaming' }),
+        );
+        return;
+      }
       this.handler = { onFrame: (f) => stream.onFrame(f), onError: (e) => stream.end(e) };
       this.socket.write(encodeQuery(sql));
     });
@@ -233,8 +240,8 @@ export class ReplicationConnection {
         new TidemarkError('SOURCE_STREAM_ENDED', { detail: 'the connection was closed' }),
       );
       this.handler = null;
-      if (!this.socket.destroyed) this.socket.end(encodeTerminate());
-      this.socket.resume();
+      // Terminate, then drop whatever the server still sends rather than reading a backlog.
+      if (!this.socket.destroyed) this.socket.end(encodeTerminate(), () => this.socket.destroy());
     }
     await this.closed;
   }
@@ -279,8 +286,8 @@ export class ReplicationConnection {
     }
     const run = () =>
       new Promise<T>((resolve, reject) => {
-        if (this.closing) {
-          reject(new TidemarkError('SOURCE_STREAM_ENDED', { detail: `${action} after close()` }));
+        if (this.closing || this.socket.destroyed) {
+          reject(new TidemarkError('SOURCE_STREAM_ENDED', { detail: `${action} on a closed connection` }));
           return;
         }
         const finish: Finish<T> = (err, value) => {
