@@ -60,13 +60,13 @@ describe.each(modes)('PostgresSink epochs via $mode', ({ inlineMaxRows }) => {
         over,
       ]);
 
-      // A key-changing update: 1 → 10, unchanged cells read from row 1.
+      // A key-changing update: 1 → 10, unchanged cells read from row 1 (as the epoch found it),
+      // whose removal is the epoch's separate delete (sink.ts).
       const moved = richRow(10, 'moved').map((c, i) => (i === 4 || i === 6 ? UNCHANGED : c));
       moved[5] = '{"new": 1}';
+      const oldKey = ['1', ...Array(10).fill(null)];
       await sink.commitEpoch(
-        epoch(3, [
-          changes(rich, { partialUpdates: [{ row: moved, fromKey: ['1', ...Array(10).fill(null)] }] }),
-        ]),
+        epoch(3, [changes(rich, { deletes: [oldKey], partialUpdates: [{ row: moved, fromKey: oldKey }] })]),
       );
       const expected = richRow(10, 'moved');
       expected[5] = '{"new": 1}';
