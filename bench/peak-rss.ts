@@ -29,7 +29,9 @@ export function resetPeakRss(): boolean {
  * Samples the peak RSS of another process every `intervalMs` until stopped; `stop()` returns the
  * largest value seen (a process's VmHWM vanishes with it, so it is read while it runs).
  */
-export function samplePeakRss(options: { pid: () => number | null; intervalMs: number }): { stop(): number | null } {
+export function samplePeakRss(options: { pid: () => number | null; intervalMs: number }): {
+  stop(): number | null;
+} {
   let peak: number | null = null;
   const read = () => {
     const pid = options.pid();

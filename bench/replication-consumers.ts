@@ -22,6 +22,8 @@ import { MARKER_ID } from './replication-workload.ts';
 export interface DrainResult {
   readonly ms: number;
   readonly peakRssBytes: number | null;
+  /** Tidemark only: epochs committed and the largest one in source changes. */
+  readonly epochs?: { count: number; maxChanges: number };
 }
 
 /** A running changefeed whose committed epochs can be awaited by number of source changes. */
@@ -79,7 +81,12 @@ export async function drainTidemark(cfg: ChangefeedConfig, changes: number): Pro
   const w = watchFeed(cfg);
   try {
     await w.untilChanges(changes);
-    return { ms: Date.now() - t0, peakRssBytes: peakRssBytes() };
+    const maxChanges = Math.max(0, ...w.epochs.map((e) => e.changes));
+    return {
+      ms: Date.now() - t0,
+      peakRssBytes: peakRssBytes(),
+      epochs: { count: w.epochs.length, maxChanges },
+    };
   } finally {
     await w.feed.stop();
   }

@@ -10,7 +10,8 @@
 import type pg from 'pg';
 import { sleep } from './bench-cluster.ts';
 
-export const ITEMS_DDL = 'CREATE TABLE public.items (id bigint PRIMARY KEY, grp int NOT NULL, payload text NOT NULL)';
+export const ITEMS_DDL =
+  'CREATE TABLE public.items (id bigint PRIMARY KEY, grp int NOT NULL, payload text NOT NULL)';
 export const MARKER_ID = -1;
 
 export interface WorkloadShape {
@@ -24,7 +25,10 @@ export function workloadChanges(w: WorkloadShape): number {
   return 2 * w.rows + 1;
 }
 
-export async function runWorkload(c: pg.Client, w: WorkloadShape): Promise<{ insertMs: number; updateMs: number }> {
+export async function runWorkload(
+  c: pg.Client,
+  w: WorkloadShape,
+): Promise<{ insertMs: number; updateMs: number }> {
   const t0 = Date.now();
   for (let lo = 1; lo <= w.rows; lo += w.txnRows) {
     const hi = Math.min(w.rows, lo + w.txnRows - 1);

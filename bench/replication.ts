@@ -15,7 +15,13 @@ import { defineChangefeed } from '../src/runtime/changefeed-config.ts';
 import type { BenchFigure, BenchOptions, BenchResult } from './report.ts';
 import { createDatabase, quantile, startBenchCluster, withClient } from './bench-cluster.ts';
 import { drainRecvlogical, drainSubscription, drainTidemark, watchFeed } from './replication-consumers.ts';
-import { ITEMS_DDL, pacedLatency, runWorkload, workloadChanges, type WorkloadShape } from './replication-workload.ts';
+import {
+  ITEMS_DDL,
+  pacedLatency,
+  runWorkload,
+  workloadChanges,
+  type WorkloadShape,
+} from './replication-workload.ts';
 import { mib } from './peak-rss.ts';
 import pg from 'pg';
 
@@ -43,7 +49,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   }
 }
 
-async function measure(cluster: PgCluster, shape: WorkloadShape, options: BenchOptions, notes: string[]): Promise<BenchFigure[]> {
+async function measure(
+  cluster: PgCluster,
+  shape: WorkloadShape,
+  options: BenchOptions,
+  notes: string[],
+): Promise<BenchFigure[]> {
   const srcUrl = await createDatabase(cluster, 'bench_src');
   const tmUrl = await createDatabase(cluster, 'bench_tidemark');
   const subUrl = await createDatabase(cluster, 'bench_sub');
@@ -71,27 +82,57 @@ async function measure(cluster: PgCluster, shape: WorkloadShape, options: BenchO
     const wl = await runWorkload(src, shape);
     const endLsn = (await src.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
     const changes = workloadChanges(shape);
-    notes.push(`workload written in ${((wl.insertMs + wl.updateMs) / 1000).toFixed(1)} s (inserts ${(wl.insertMs / 1000).toFixed(1)} s, updates ${(wl.updateMs / 1000).toFixed(1)} s); WAL end ${endLsn}`);
+    notes.push(
+      `workload written in ${((wl.insertMs + wl.updateMs) / 1000).toFixed(1)} s (inserts ${(wl.insertMs / 1000).toFixed(1)} s, updates ${(wl.updateMs / 1000).toFixed(1)} s); WAL end ${endLsn}`,
+    );
 
     options.log('drain: tidemark');
     const tm = await drainTidemark(cfg, changes);
     options.log(`drain: tidemark ${tm.ms} ms; pg_recvlogical`);
-    const recv = await drainRecvlogical({ cluster, dbname: 'bench_src', slot: 'bench_recv', publication: 'bench_pub', endLsn });
+    if (tm.epochs) {
+      notes.push(
+        `tidemark drain: ${tm.epochs.count} epochs, the largest ${tm.epochs.maxChanges.toLocaleString('en-US')} source changes`,
+      );
+    }
+    const recv = await drainRecvlogical({
+      cluster,
+      dbname: 'bench_src',
+      slot: 'bench_recv',
+      publication: 'bench_pub',
+      endLsn,
+    });
     await src.query(`SELECT pg_drop_replication_slot('bench_recv')`);
     options.log(`drain: pg_recvlogical ${recv.ms} ms; subscription`);
-    const sub = await drainSubscription({ subscriberUrl: subUrl, subscription: 'bench_sub', timeoutMs: 600_000 });
+    const sub = await drainSubscription({
+      subscriberUrl: subUrl,
+      subscription: 'bench_sub',
+      timeoutMs: 600_000,
+    });
     options.log(`drain: subscription ${sub.ms} ms`);
 
     const perSec = (ms: number) => (changes * 1000) / ms;
     const figures: BenchFigure[] = [];
     const thr = (baselineName: string, ms: number): BenchFigure => ({
-      metric: 'drain throughput', unit: 'rows/s', tidemark: perSec(tm.ms), baseline: perSec(ms), baselineName, higherIsBetter: true,
+      metric: 'drain throughput',
+      unit: 'rows/s',
+      tidemark: perSec(tm.ms),
+      baseline: perSec(ms),
+      baselineName,
+      higherIsBetter: true,
     });
     const rss = (baselineName: string, bytes: number | null): BenchFigure => ({
-      metric: 'peak RSS', unit: 'MiB', tidemark: mib(tm.peakRssBytes), baseline: mib(bytes), baselineName, higherIsBetter: false,
+      metric: 'peak RSS',
+      unit: 'MiB',
+      tidemark: mib(tm.peakRssBytes),
+      baseline: mib(bytes),
+      baselineName,
+      higherIsBetter: false,
     });
     figures.push(thr('pg_recvlogical', recv.ms), thr('subscription', sub.ms));
-    figures.push(rss('pg_recvlogical', recv.peakRssBytes), rss('subscription apply worker', sub.peakRssBytes));
+    figures.push(
+      rss('pg_recvlogical', recv.peakRssBytes),
+      rss('subscription apply worker', sub.peakRssBytes),
+    );
 
     figures.push(...(await latency(srcUrl, subUrl, tmUrl, cfg, options, notes)));
     return figures;
@@ -141,8 +182,12 @@ async function latency(
       `tidemark onEpochCommitted visibleLagMs over ${lags.length} epochs: p50 ${quantile(lags, 0.5)} ms, p99 ${quantile(lags, 0.99)} ms (last transaction of each epoch only)`,
     );
     const lat = (q: number): BenchFigure => ({
-      metric: `commit-to-visible p${q * 100} @10k rows/s`, unit: 'ms',
-      tidemark: quantile(tm.latenciesMs, q), baseline: quantile(sub.latenciesMs, q), baselineName: 'subscription', higherIsBetter: false,
+      metric: `commit-to-visible p${q * 100} @10k rows/s`,
+      unit: 'ms',
+      tidemark: quantile(tm.latenciesMs, q),
+      baseline: quantile(sub.latenciesMs, q),
+      baselineName: 'subscription',
+      higherIsBetter: false,
     });
     return [lat(0.5), lat(0.99)];
   } finally {

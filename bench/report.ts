@@ -45,14 +45,20 @@ export function formatNumber(n: number): string {
 export function formatTable(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   const sep = widths.map((w) => '-'.repeat(w)).join('  ');
   const [head, ...body] = rows;
   return [line(head ?? []), sep, ...body.map(line)].join('\n');
 }
 
 export function figureTable(results: readonly BenchResult[]): string {
-  const rows: string[][] = [['benchmark', 'metric', 'tidemark', 'baseline', 'baseline value', 'tidemark/baseline']];
+  const rows: string[][] = [
+    ['benchmark', 'metric', 'tidemark', 'baseline', 'baseline value', 'tidemark/baseline'],
+  ];
   for (const r of results) {
     for (const f of r.figures) {
       const x = ratio(f);

@@ -72,7 +72,8 @@ async function main(): Promise<void> {
   for (const name of names) {
     console.log(`\n## ${name}`);
     const t0 = Date.now();
-    const log = (line: string) => console.log(`  [${name} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
+    const log = (line: string) =>
+      console.log(`  [${name} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
     try {
       const r = await BENCHMARKS[name]!({ rows, log });
       if (r) {
@@ -94,4 +95,9 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exitCode = 2;
+}

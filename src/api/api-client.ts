@@ -23,16 +23,23 @@ export class ApiClient {
     try {
       u = new URL(opts.serverUrl);
     } catch (err) {
-      throw new TidemarkError('CLI_USAGE', { detail: `--server: expected a URL like http://127.0.0.1:8300, got ${JSON.stringify(opts.serverUrl)}`, cause: err });
+      throw new TidemarkError('CLI_USAGE', {
+        detail: `--server: expected a URL like http://127.0.0.1:8300, got ${JSON.stringify(opts.serverUrl)}`,
+        cause: err,
+      });
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new TidemarkError('CLI_USAGE', { detail: `--server: expected an http:// or https:// URL, got ${JSON.stringify(maskUri(opts.serverUrl))}` });
+      throw new TidemarkError('CLI_USAGE', {
+        detail: `--server: expected an http:// or https:// URL, got ${JSON.stringify(maskUri(opts.serverUrl))}`,
+      });
     }
     this.base = u.toString().replace(/\/+$/, '');
   }
 
   list(): Promise<ChangefeedView[]> {
-    return this.request<{ changefeeds: ChangefeedView[] }>('GET', '/api/v1/changefeeds').then((r) => r.changefeeds);
+    return this.request<{ changefeeds: ChangefeedView[] }>('GET', '/api/v1/changefeeds').then(
+      (r) => r.changefeeds,
+    );
   }
   get(id: string): Promise<ChangefeedView> {
     return this.request('GET', `/api/v1/changefeeds/${encodeURIComponent(id)}`);
@@ -49,11 +56,20 @@ export class ApiClient {
   resume(id: string): Promise<ChangefeedView> {
     return this.request('POST', `/api/v1/changefeeds/${encodeURIComponent(id)}/resume`);
   }
-  remove(id: string, options: { dropSlot?: boolean } = {}): Promise<{ id: string; removed: boolean; droppedSlot: boolean }> {
-    return this.request('DELETE', `/api/v1/changefeeds/${encodeURIComponent(id)}${options.dropSlot ? '?dropSlot=true' : ''}`);
+  remove(
+    id: string,
+    options: { dropSlot?: boolean } = {},
+  ): Promise<{ id: string; removed: boolean; droppedSlot: boolean }> {
+    return this.request(
+      'DELETE',
+      `/api/v1/changefeeds/${encodeURIComponent(id)}${options.dropSlot ? '?dropSlot=true' : ''}`,
+    );
   }
   samples(id: string): Promise<Sample[]> {
-    return this.request<{ samples: Sample[] }>('GET', `/api/v1/changefeeds/${encodeURIComponent(id)}/samples`).then((r) => r.samples);
+    return this.request<{ samples: Sample[] }>(
+      'GET',
+      `/api/v1/changefeeds/${encodeURIComponent(id)}/samples`,
+    ).then((r) => r.samples);
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -62,10 +78,17 @@ export class ApiClient {
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     let res: Response;
     try {
-      res = await fetch(this.base + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      res = await fetch(this.base + path, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? String(err);
-      throw new TidemarkError('API_UNREACHABLE', { detail: `${method} ${this.base}${path}: ${cause}`, cause: err });
+      throw new TidemarkError('API_UNREACHABLE', {
+        detail: `${method} ${this.base}${path}: ${cause}`,
+        cause: err,
+      });
     }
     const text = await res.text();
     let parsed: unknown;

@@ -28,7 +28,11 @@ export interface ApiServerOptions {
   isReady: () => boolean;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: { id: string; query: URLSearchParams }) => Promise<void>;
+type Handler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: { id: string; query: URLSearchParams },
+) => Promise<void>;
 
 interface Route {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -44,14 +48,20 @@ export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[]
     {
       method: 'GET',
       path: '/readyz',
-      handler: async (_q, res) => sendJson(res, isReady() ? 200 : 503, { status: isReady() ? 'ready' : 'starting' }),
+      handler: async (_q, res) =>
+        sendJson(res, isReady() ? 200 : 503, { status: isReady() ? 'ready' : 'starting' }),
     },
     {
       method: 'GET',
       path: '/metrics',
-      handler: async (_q, res) => sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', m.metrics.render()),
+      handler: async (_q, res) =>
+        sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', m.metrics.render()),
     },
-    { method: 'GET', path: '/api/openapi.json', handler: async (_q, res) => sendJson(res, 200, OPENAPI_DOCUMENT) },
+    {
+      method: 'GET',
+      path: '/api/openapi.json',
+      handler: async (_q, res) => sendJson(res, 200, OPENAPI_DOCUMENT),
+    },
     {
       method: 'GET',
       path: '/api/v1/changefeeds',
@@ -63,7 +73,11 @@ export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[]
       handler: async (req, res, { query }) =>
         sendJson(res, 201, m.create(await readJson(req), { paused: query.get('paused') === 'true' })),
     },
-    { method: 'GET', path: '/api/v1/changefeeds/{id}', handler: async (_q, res, { id }) => sendJson(res, 200, m.get(id)) },
+    {
+      method: 'GET',
+      path: '/api/v1/changefeeds/{id}',
+      handler: async (_q, res, { id }) => sendJson(res, 200, m.get(id)),
+    },
     {
       method: 'PATCH',
       path: '/api/v1/changefeeds/{id}',
@@ -94,7 +108,9 @@ export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[]
       handler: async (_q, res, { id, query }) => {
         const since = query.get('sinceMs');
         if (since !== null && !/^\d+$/.test(since)) {
-          throw new TidemarkError('API_BAD_REQUEST', { detail: `sinceMs: expected milliseconds since the Unix epoch, got ${JSON.stringify(since)}` });
+          throw new TidemarkError('API_BAD_REQUEST', {
+            detail: `sinceMs: expected milliseconds since the Unix epoch, got ${JSON.stringify(since)}`,
+          });
         }
         sendJson(res, 200, { samples: m.samples(id, since === null ? undefined : Number(since)) });
       },
@@ -113,7 +129,9 @@ export interface RunningApiServer {
 /** Listens; throws SERVER_TOKEN_REQUIRED before binding a non-loopback address without a token. */
 export async function startApiServer(opts: ApiServerOptions): Promise<RunningApiServer> {
   if (!isLoopback(opts.address.host) && !opts.token) {
-    throw new TidemarkError('SERVER_TOKEN_REQUIRED', { detail: `--addr ${opts.address.host}:${opts.address.port}` });
+    throw new TidemarkError('SERVER_TOKEN_REQUIRED', {
+      detail: `--addr ${opts.address.host}:${opts.address.port}`,
+    });
   }
   const routes = apiRoutes(opts.manager, opts.isReady);
   const expected = opts.token === undefined ? undefined : Buffer.from(`Bearer ${opts.token}`);
@@ -121,7 +139,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
 
   const server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => {
-      const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+      const e =
+        err instanceof TidemarkError
+          ? err
+          : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
       if (e.code === 'INTERNAL') log.error('request failed', { method: req.method, path: req.url, error: e });
       if (!res.headersSent) sendError(res, e);
       else res.end();
@@ -150,7 +171,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) =>
-      reject(new TidemarkError('SERVER_LISTEN_FAILED', { detail: `${opts.address.host}:${opts.address.port}: ${err.message}`, cause: err })),
+      reject(
+        new TidemarkError('SERVER_LISTEN_FAILED', {
+          detail: `${opts.address.host}:${opts.address.port}: ${err.message}`,
+          cause: err,
+        }),
+      ),
     );
     server.listen(opts.address.port, opts.address.host, () => resolve());
   });
@@ -167,7 +193,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   };
 }
 
-function match(routes: Route[], method: string, path: string): { route: Route; id: string } | 'method' | undefined {
+function match(
+  routes: Route[],
+  method: string,
+  path: string,
+): { route: Route; id: string } | 'method' | undefined {
   let pathMatched = false;
   for (const route of routes) {
     const id = matchPath(route.path, path);

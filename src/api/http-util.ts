@@ -9,7 +9,8 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new TidemarkError('API_BAD_REQUEST', { detail: 'request body over 1 MiB' });
+    if (size > MAX_BODY_BYTES)
+      throw new TidemarkError('API_BAD_REQUEST', { detail: 'request body over 1 MiB' });
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
@@ -17,7 +18,10 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new TidemarkError('API_BAD_REQUEST', { detail: `body is not valid JSON: ${(err as Error).message}`, cause: err });
+    throw new TidemarkError('API_BAD_REQUEST', {
+      detail: `body is not valid JSON: ${(err as Error).message}`,
+      cause: err,
+    });
   }
 }
 
@@ -45,9 +49,17 @@ export function httpStatusOf(e: TidemarkError): number {
 }
 
 /** `{ error: { code, message, detail?, hint } }`: the one error shape of the API (already masked). */
-export function sendError(res: ServerResponse, e: TidemarkError, extraHeaders: Record<string, string> = {}): void {
+export function sendError(
+  res: ServerResponse,
+  e: TidemarkError,
+  extraHeaders: Record<string, string> = {},
+): void {
   const { code, message, detail, hint } = e.toJSON();
   const status = httpStatusOf(e);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extraHeaders });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...extraHeaders,
+  });
   res.end(JSON.stringify({ error: { code, message, ...(detail === undefined ? {} : { detail }), hint } }));
 }

@@ -9,7 +9,8 @@ describe('parseListenAddress', () => {
   });
 
   it('refuses what is not HOST:PORT', () => {
-    for (const bad of ['8300', 'host', 'h:99999', 'h:x']) expect(() => parseListenAddress(bad)).toThrow(/CLI_USAGE/);
+    for (const bad of ['8300', 'host', 'h:99999', 'h:x'])
+      expect(() => parseListenAddress(bad)).toThrow(/CLI_USAGE/);
   });
 
   it('knows loopback addresses', () => {

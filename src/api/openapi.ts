@@ -5,7 +5,12 @@
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 const errorResponse = (description: string) => ({ description, content: json(ref('Error')) });
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,40}$' } };
+const idParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,40}$' },
+};
 const common = {
   '401': errorResponse('Missing or wrong bearer token (API_UNAUTHORIZED).'),
   '404': errorResponse('No such changefeed (API_NOT_FOUND).'),
@@ -24,24 +29,48 @@ export const OPENAPI_DOCUMENT = {
   security: [{ bearer: [] }],
   paths: {
     '/healthz': {
-      get: { summary: 'Liveness: the process answers.', security: [], responses: { '200': { description: 'Alive.', content: json({ type: 'object' }) } } },
+      get: {
+        summary: 'Liveness: the process answers.',
+        security: [],
+        responses: { '200': { description: 'Alive.', content: json({ type: 'object' }) } },
+      },
     },
     '/readyz': {
       get: {
         summary: 'Readiness: stored changefeeds are restored and the API serves.',
-        responses: { '200': { description: 'Ready.', content: json({ type: 'object' }) }, '503': { description: 'Still starting.' } },
+        responses: {
+          '200': { description: 'Ready.', content: json({ type: 'object' }) },
+          '503': { description: 'Still starting.' },
+        },
       },
     },
     '/metrics': {
-      get: { summary: 'Prometheus metrics (text format 0.0.4); see docs/operations.md.', responses: { '200': { description: 'Exposition.', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+      get: {
+        summary: 'Prometheus metrics (text format 0.0.4); see docs/operations.md.',
+        responses: {
+          '200': { description: 'Exposition.', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+      },
     },
     '/api/openapi.json': {
-      get: { summary: 'This document.', responses: { '200': { description: 'OpenAPI 3 document.', content: json({ type: 'object' }) } } },
+      get: {
+        summary: 'This document.',
+        responses: { '200': { description: 'OpenAPI 3 document.', content: json({ type: 'object' }) } },
+      },
     },
     '/api/v1/changefeeds': {
       get: {
         summary: 'Lists the changefeeds.',
-        responses: { '200': { description: 'All changefeeds.', content: json({ type: 'object', properties: { changefeeds: { type: 'array', items: ref('Changefeed') } } }) }, '401': common['401'] },
+        responses: {
+          '200': {
+            description: 'All changefeeds.',
+            content: json({
+              type: 'object',
+              properties: { changefeeds: { type: 'array', items: ref('Changefeed') } },
+            }),
+          },
+          '401': common['401'],
+        },
       },
       post: {
         summary: 'Creates a changefeed and starts it (or stores it paused with ?paused=true).',
@@ -57,31 +86,64 @@ export const OPENAPI_DOCUMENT = {
     },
     '/api/v1/changefeeds/{id}': {
       parameters: [idParam],
-      get: { summary: 'Definition, state, positions, lag and last error.', responses: { '200': feedResponse('The changefeed.'), ...common } },
+      get: {
+        summary: 'Definition, state, positions, lag and last error.',
+        responses: { '200': feedResponse('The changefeed.'), ...common },
+      },
       patch: {
-        summary: 'Changes keys of the definition (objects merged one level deep, null removes a key); a running changefeed restarts from its checkpoint.',
+        summary:
+          'Changes keys of the definition (objects merged one level deep, null removes a key); a running changefeed restarts from its checkpoint.',
         requestBody: { required: true, content: json(ref('ChangefeedDefinition')) },
         responses: { '200': feedResponse('Updated.'), '400': errorResponse('Invalid change.'), ...common },
       },
       delete: {
-        summary: 'Stops and removes the changefeed; with dropSlot=true also drops its replication slot and publication.',
+        summary:
+          'Stops and removes the changefeed; with dropSlot=true also drops its replication slot and publication.',
         parameters: [{ name: 'dropSlot', in: 'query', schema: { type: 'boolean' } }],
-        responses: { '200': { description: 'Removed.', content: json({ type: 'object', properties: { id: { type: 'string' }, removed: { type: 'boolean' }, droppedSlot: { type: 'boolean' } } }) }, ...common },
+        responses: {
+          '200': {
+            description: 'Removed.',
+            content: json({
+              type: 'object',
+              properties: {
+                id: { type: 'string' },
+                removed: { type: 'boolean' },
+                droppedSlot: { type: 'boolean' },
+              },
+            }),
+          },
+          ...common,
+        },
       },
     },
     '/api/v1/changefeeds/{id}/pause': {
       parameters: [idParam],
-      post: { summary: 'Stops the changefeed gracefully and keeps it paused, across restarts.', responses: { '200': feedResponse('Paused.'), ...common } },
+      post: {
+        summary: 'Stops the changefeed gracefully and keeps it paused, across restarts.',
+        responses: { '200': feedResponse('Paused.'), ...common },
+      },
     },
     '/api/v1/changefeeds/{id}/resume': {
       parameters: [idParam],
-      post: { summary: 'Starts a paused or failed changefeed again, from its sink checkpoint.', responses: { '200': feedResponse('Running.'), ...common } },
+      post: {
+        summary: 'Starts a paused or failed changefeed again, from its sink checkpoint.',
+        responses: { '200': feedResponse('Running.'), ...common },
+      },
     },
     '/api/v1/changefeeds/{id}/samples': {
       parameters: [idParam, { name: 'sinceMs', in: 'query', schema: { type: 'integer' } }],
       get: {
         summary: 'Lag and throughput samples of the last minutes (one per second, oldest first).',
-        responses: { '200': { description: 'Samples.', content: json({ type: 'object', properties: { samples: { type: 'array', items: ref('Sample') } } }) }, ...common },
+        responses: {
+          '200': {
+            description: 'Samples.',
+            content: json({
+              type: 'object',
+              properties: { samples: { type: 'array', items: ref('Sample') } },
+            }),
+          },
+          ...common,
+        },
       },
     },
   },
@@ -95,30 +157,52 @@ export const OPENAPI_DOCUMENT = {
           error: {
             type: 'object',
             required: ['code', 'message', 'hint'],
-            properties: { code: { type: 'string' }, message: { type: 'string' }, detail: { type: 'string' }, hint: { type: 'string' } },
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              detail: { type: 'string' },
+              hint: { type: 'string' },
+            },
           },
         },
       },
       ChangefeedDefinition: {
         type: 'object',
-        description: 'One changefeed in the YAML config form (docs/config-reference.md); ${VAR} is read from the server environment at start.',
+        description:
+          'One changefeed in the YAML config form (docs/config-reference.md); ${VAR} is read from the server environment at start.',
         required: ['id', 'source', 'sink', 'tables'],
         properties: {
           id: { type: 'string' },
           source: { type: 'string', description: 'postgres:// URI' },
           sink: { type: 'string', description: 'URI; the scheme picks the sink' },
           tables: { type: 'array', items: { type: 'string' } },
-          views: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, sql: { type: 'string' } } } },
-          epoch: { type: 'object', properties: { intervalMs: { type: 'integer' }, maxRows: { type: 'integer' }, maxBytes: { oneOf: [{ type: 'integer' }, { type: 'string' }] } } },
+          views: {
+            type: 'array',
+            items: { type: 'object', properties: { name: { type: 'string' }, sql: { type: 'string' } } },
+          },
+          epoch: {
+            type: 'object',
+            properties: {
+              intervalMs: { type: 'integer' },
+              maxRows: { type: 'integer' },
+              maxBytes: { oneOf: [{ type: 'integer' }, { type: 'string' }] },
+            },
+          },
           heartbeatIntervalMs: { type: 'integer' },
-          snapshot: { type: 'object', properties: { parallelism: { type: 'integer' }, chunkRows: { type: 'integer' } } },
+          snapshot: {
+            type: 'object',
+            properties: { parallelism: { type: 'integer' }, chunkRows: { type: 'integer' } },
+          },
           memoryQuotaBytes: { oneOf: [{ type: 'integer' }, { type: 'string' }] },
         },
       },
       Status: {
         type: 'object',
         properties: {
-          phase: { type: 'string', enum: ['starting', 'snapshot', 'streaming', 'paused', 'stopping', 'stopped', 'failed'] },
+          phase: {
+            type: 'string',
+            enum: ['starting', 'snapshot', 'streaming', 'paused', 'stopping', 'stopped', 'failed'],
+          },
           rowsPerSec: { type: 'number' },
           snapshotRows: { type: 'integer' },
           epoch: { type: 'integer' },
@@ -133,9 +217,17 @@ export const OPENAPI_DOCUMENT = {
         properties: {
           id: { type: 'string' },
           state: { type: 'string', enum: ['running', 'paused', 'failed'] },
-          config: { allOf: [ref('ChangefeedDefinition')], nullable: true, description: 'With defaults applied and credentials masked.' },
+          config: {
+            allOf: [ref('ChangefeedDefinition')],
+            nullable: true,
+            description: 'With defaults applied and credentials masked.',
+          },
           status: ref('Status'),
-          lastError: { type: 'object', nullable: true, properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } } },
+          lastError: {
+            type: 'object',
+            nullable: true,
+            properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+          },
           resolvedLagMs: { type: 'number', nullable: true },
           resolvedLagBytes: { type: 'number', nullable: true },
           retainedWalBytes: { type: 'number', nullable: true },

@@ -5,7 +5,7 @@ export const USAGE = `tidemark — keeps derived data exactly in step with Postg
 Usage:
   tidemark start --config FILE             run every changefeed in FILE until Ctrl-C
   tidemark status --config FILE [--json]   show each changefeed's position and lag
-  tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N]
+  tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--rate N] [--seed N]
                                            a local PostgreSQL with a live workload, replicated
   tidemark --help | --version
 
@@ -28,10 +28,13 @@ export const COMMAND_USAGE: Record<string, string> = {
   status:
     "Usage: tidemark status --config FILE [--json]\n\nReads each changefeed's state from its databases and prints one line each (or JSON).\n",
   demo:
-    'Usage: tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N]\n\n' +
+    'Usage: tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--rate N] [--seed N]\n\n' +
     'Starts PostgreSQL (data in DIR/pg, default .tidemark/demo), a sample schema with a live\n' +
     'workload, and one changefeed replicating it to the `replica` database (or DIR/replica.db).\n' +
-    'Running it again resumes. Ctrl-C stops everything cleanly.\n',
+    'Running it again resumes. Ctrl-C stops everything cleanly.\n\n' +
+    '  --port N   PostgreSQL port (default 54320)\n' +
+    '  --rate N   workload row changes per second (default 300)\n' +
+    '  --seed N   workload random seed (default 1)\n',
 };
 
 /** The package version, read from package.json (two levels up from src/cli and dist/cli). */

@@ -1,6 +1,8 @@
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { CliContext } from './cli-context.ts';
+import { runChangefeedCommand } from './commands/changefeed.ts';
 import { runDemoCommand } from './commands/demo.ts';
+import { runServerCommand } from './commands/server.ts';
 import { runStart } from './commands/start.ts';
 import { runStatus } from './commands/status.ts';
 import { USAGE, version } from './help.ts';
@@ -38,6 +40,8 @@ const COMMANDS: Record<string, (args: string[], ctx: CliContext) => Promise<numb
   start: runStart,
   status: runStatus,
   demo: runDemoCommand,
+  server: runServerCommand,
+  changefeed: runChangefeedCommand,
 };
 
 /** Runs one command line against the given context; never throws. */

@@ -7,14 +7,30 @@ import { TidemarkError } from '../errors/tidemark-error.ts';
 import { SortedMap } from './sorted-map.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
 
+/** What rolls the committed state back from `epoch` to `previousEpoch`: each key's prior value. */
+export interface UndoRecord {
+  readonly epoch: number;
+  readonly previousEpoch: number | null;
+  /** Full key → value before `epoch` (undefined: the key was absent). */
+  readonly entries: readonly (readonly [string, string | undefined])[];
+}
+
 /** Committed data of a backend, keyed by the full key `ns|key`. */
 export interface OrderedBackend {
   get(fullKey: string): string | undefined;
   /** Entries from the first key ≥ `from` (or, reversed, from the last key ≤ `from`) onwards. */
   range(from: string, reverse: boolean): Iterable<[string, string]>;
-  /** Applies all writes (undefined = delete) and records the epoch, atomically. */
-  write(writes: Iterable<[string, string | undefined]>, epoch: number): Promise<void>;
+  /**
+   * Applies all writes (undefined = delete), records the epoch (null: none) and replaces the
+   * stored undo record with `undo` (null: none), atomically.
+   */
+  write(
+    writes: Iterable<readonly [string, string | undefined]>,
+    epoch: number | null,
+    undo: UndoRecord | null,
+  ): Promise<void>;
   committedEpoch(): number | null;
+  undoRecord(): UndoRecord | null;
   close(): Promise<void>;
 }
 
@@ -96,9 +112,29 @@ export class EpochWriteBatchStore implements StateStore {
         detail: `cannot commit epoch ${epoch}: the open epoch is ${this.openEpoch ?? 'none'}`,
       });
     }
-    await this.backend.write(this.pending.entries(''), epoch);
+    const writes = [...this.pending.entries('')];
+    const undo: UndoRecord = {
+      epoch,
+      previousEpoch: this.backend.committedEpoch(),
+      entries: writes.map(([key]) => [key, this.backend.get(key)] as const),
+    };
+    await this.backend.write(writes, epoch, undo);
     this.pending.clear();
     this.openEpoch = null;
+  }
+
+  async rollbackLastEpoch(): Promise<void> {
+    const undo = this.backend.undoRecord();
+    if (this.openEpoch !== null || undo === null) {
+      throw new TidemarkError('DATAFLOW_EPOCH_ORDER', {
+        detail: `cannot roll back: ${this.openEpoch !== null ? `epoch ${this.openEpoch} is open` : 'no undo record (nothing committed since the last rollback)'}`,
+      });
+    }
+    await this.backend.write(undo.entries, undo.previousEpoch, null);
+  }
+
+  undoableEpoch(): number | null {
+    return this.backend.undoRecord()?.epoch ?? null;
   }
 
   abortEpoch(): void {

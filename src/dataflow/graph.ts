@@ -136,22 +136,32 @@ export class Graph {
     this.store.beginEpoch(epoch);
     this.openEpoch = epoch;
     try {
-      const results: Change[][] = [];
-      this.nodes.forEach((node, id) => {
-        const op = this.operators[id];
-        const batch =
-          op === null || op === undefined
-            ? (inputs.get(node.inputName ?? '') ?? [])
-            : op.step(node.inputs.map((i) => results[i] ?? []));
-        results.push(consolidate(batch));
-      });
-      const out = new Map<string, Change[]>();
-      for (const [name, id] of this.outputIds) out.set(name, results[id] ?? []);
-      return out;
+      return this.stepInOpenEpoch(inputs);
     } catch (err) {
       this.abort();
       throw err;
     }
+  }
+
+  /**
+   * Runs the nodes over `inputs` inside the store's epoch that the caller has already begun
+   * (`store.beginEpoch`), any number of times per epoch (e.g. once per snapshot chunk); the
+   * caller commits or aborts the store's epoch. Returns every output's consolidated delta. On an
+   * error the store's epoch holds partial writes: the caller must abort it.
+   */
+  stepInOpenEpoch(inputs: ReadonlyMap<string, readonly Change[]>): Map<string, Change[]> {
+    const results: Change[][] = [];
+    this.nodes.forEach((node, id) => {
+      const op = this.operators[id];
+      const batch =
+        op === null || op === undefined
+          ? (inputs.get(node.inputName ?? '') ?? [])
+          : op.step(node.inputs.map((i) => results[i] ?? []));
+      results.push(consolidate(batch));
+    });
+    const out = new Map<string, Change[]>();
+    for (const [name, id] of this.outputIds) out.set(name, results[id] ?? []);
+    return out;
   }
 
   /** Makes the open epoch's state durable. Call after the epoch's output is committed downstream. */

@@ -10,12 +10,17 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { EpochWriteBatchStore, type OrderedBackend } from './epoch-write-batch.ts';
+import { EpochWriteBatchStore, type OrderedBackend, type UndoRecord } from './epoch-write-batch.ts';
 
 const EPOCH_KEY = Buffer.from('meta|epoch', 'utf8');
+/** The undo record of the last committed epoch, one JSON value: {e, p, w: [[key, value|null]…]}. */
+const UNDO_KEY = Buffer.from('meta|undo', 'utf8');
 const MAX_KEY_BYTES = 1978;
 
 class LmdbBackend implements OrderedBackend {
+  /** undefined until read from disk. */
+  private undoCache: UndoRecord | null | undefined = undefined;
+
   constructor(private readonly db: Database<string, Buffer>) {}
 
   get(fullKey: string): string | undefined {
@@ -28,7 +33,11 @@ class LmdbBackend implements OrderedBackend {
     }
   }
 
-  write(writes: Iterable<[string, string | undefined]>, epoch: number): Promise<void> {
+  write(
+    writes: Iterable<readonly [string, string | undefined]>,
+    epoch: number | null,
+    undo: UndoRecord | null,
+  ): Promise<void> {
     this.db.transactionSync(() => {
       for (const [key, value] of writes) {
         const bytes = Buffer.from(key, 'utf8');
@@ -41,14 +50,42 @@ class LmdbBackend implements OrderedBackend {
         if (value === undefined) this.db.removeSync(bytes);
         else this.db.putSync(bytes, value);
       }
-      this.db.putSync(EPOCH_KEY, String(epoch));
+      if (epoch === null) this.db.removeSync(EPOCH_KEY);
+      else this.db.putSync(EPOCH_KEY, String(epoch));
+      if (undo === null) this.db.removeSync(UNDO_KEY);
+      else
+        this.db.putSync(
+          UNDO_KEY,
+          JSON.stringify({
+            e: undo.epoch,
+            p: undo.previousEpoch,
+            w: undo.entries.map(([k, v]) => [k, v ?? null]),
+          }),
+        );
     });
+    this.undoCache = undo;
     return Promise.resolve();
   }
 
   committedEpoch(): number | null {
     const v = this.db.get(EPOCH_KEY);
     return v === undefined ? null : Number(v);
+  }
+
+  undoRecord(): UndoRecord | null {
+    if (this.undoCache !== undefined) return this.undoCache;
+    const text = this.db.get(UNDO_KEY);
+    if (text === undefined) return (this.undoCache = null);
+    try {
+      const j = JSON.parse(text) as { e: number; p: number | null; w: [string, string | null][] };
+      this.undoCache = { epoch: j.e, previousEpoch: j.p, entries: j.w.map(([k, v]) => [k, v ?? undefined]) };
+    } catch (cause) {
+      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
+        detail: 'the undo record is not valid JSON',
+        cause,
+      });
+    }
+    return this.undoCache;
   }
 
   async close(): Promise<void> {

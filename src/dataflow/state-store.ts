@@ -21,7 +21,13 @@
  * Writes are grouped per epoch: `beginEpoch(n)` … reads see the epoch's own writes …
  * `commitEpoch(n)` makes them durable at once, together with `lastCommittedEpoch() = n`;
  * `abortEpoch()` forgets them. So after a crash the state is exactly that of the last committed
- * epoch, which the runtime commits only after the sink has committed the epoch's output.
+ * epoch.
+ *
+ * Undo of one epoch: `commitEpoch(n)` also stores, in the same atomic write, the previous values
+ * of every key epoch n wrote (replacing the undo record of n−1), and `rollbackLastEpoch()`
+ * restores the state of the epoch committed before n. The runtime commits view state BEFORE the
+ * sink commits the epoch's output, so after a crash the state is at the sink's epoch or exactly
+ * one ahead — and then it is rolled back once.
  */
 export interface ScanOptions {
   /** Newest-first (descending key order); defaults to ascending. */
@@ -63,6 +69,17 @@ export interface StateStore {
 
   /** Discards the open epoch's writes (no-op when none is open). */
   abortEpoch(): void;
+
+  /**
+   * Restores the state committed before the last `commitEpoch` (its undo record), making
+   * `lastCommittedEpoch()` the epoch before it (null when it was the first). Durable when the
+   * promise resolves. Precondition: no epoch is open and the last commit was not already rolled
+   * back (one level of undo: fails with DATAFLOW_EPOCH_ORDER otherwise).
+   */
+  rollbackLastEpoch(): Promise<void>;
+
+  /** The epoch the stored undo record would roll back, or null when there is none. */
+  undoableEpoch(): number | null;
 
   /** The last committed epoch, or null for a fresh store. */
   lastCommittedEpoch(): number | null;

@@ -8,7 +8,7 @@
  */
 import type { TableSchema } from '../decode/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { Lsn } from '../source/postgres/lsn.ts';
+import { Lsn } from '../source/postgres/lsn.ts';
 import type { ChangeMessage } from '../source/source.ts';
 import type { ChangeLog } from './change-log.ts';
 import { dataKeyAfter, positionOfKey } from './log-keys.ts';
@@ -21,10 +21,15 @@ export interface ChangeLogReaderOptions {
   readonly memoryQuotaBytes?: number;
   /** The tables whose changes this reader sees (default all). Begin and commit always pass. */
   readonly includes?: (table: TableSchema) => boolean;
+  /**
+   * Asked before each wait for a commit and after each wake-up (`ChangeLog.wakeReaders`):
+   * `'end'` ends the stream, an error is thrown from it, null reads on.
+   */
+  readonly interrupt?: () => 'end' | Error | null;
 }
 
 export interface ChangeLogReaderStats {
-  /** Bytes of records held right now. */
+  /** Bytes of the batch held right now (the quota buffer, or one record larger than it). */
   readonly bufferedBytes: number;
   /** The most ever held at once. */
   readonly maxBufferedBytes: number;
@@ -38,12 +43,15 @@ export class ChangeLogReader {
   private records = 0;
   private readonly quotaBytes: number;
   private readonly included = new Map<number, boolean>();
+  /** Where batches are copied: allocated once, so the reader's memory is its quota. */
+  private readonly buffer: Buffer;
 
   constructor(
     private readonly log: ChangeLog,
     private readonly options: ChangeLogReaderOptions = {},
   ) {
-    this.quotaBytes = Math.max(1, options.memoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES);
+    this.quotaBytes = Math.max(64, options.memoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES);
+    this.buffer = Buffer.allocUnsafe(this.quotaBytes);
   }
 
   stats(): ChangeLogReaderStats {
@@ -70,35 +78,45 @@ export class ChangeLogReader {
     while (!this.log.isClosed) {
       const committed = this.log.committed;
       if (!committed || committed.compare(at) <= 0) {
+        const stop = this.options.interrupt?.() ?? null;
+        if (stop === 'end') return;
+        if (stop) throw stop;
         await this.log.waitForCommitAfter(at);
         continue;
       }
-      const batch = this.log.readRange(from, exclusive, dataKeyAfter(committed), this.quotaBytes);
-      if (batch.length === 0) {
+      const batch = this.log.readBatch(from, exclusive, dataKeyAfter(committed), this.buffer);
+      if (!batch.lastKey) {
         at = committed;
         continue;
       }
-      this.buffered = batch.reduce((n, e) => n + e.key.length + e.value.length, 0);
+      // The buffer is held whole while the batch is decoded; it is this reader's quota.
+      this.buffered = batch.bytes.length;
       this.maxBuffered = Math.max(this.maxBuffered, this.buffered);
-      for (const { key, value } of batch) {
+      let begin = 0;
+      let lastTag: LogRecord['tag'] = 'begin';
+      for (let i = 0; i < batch.ends.length; i++) {
+        const end = batch.ends[i]!;
+        const value = batch.bytes.subarray(begin, end);
+        begin = end;
         this.records++;
-        const rec = this.decode(key, value);
+        const position = batch.positions[i]!;
+        const rec = this.decode(position, value);
+        lastTag = recordTag(value);
         if (rec === null) continue;
         if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
-        const msg = this.toMessage(rec, key, commitTimeMs);
+        const msg = this.toMessage(rec, position, commitTimeMs);
         if (msg) yield msg;
       }
       this.buffered = 0;
-      const last = batch[batch.length - 1]!;
-      from = last.key;
+      from = batch.lastKey;
       exclusive = true;
       // Only a transaction's commit record completes it; mid-transaction `at` stays put.
-      if (recordTag(last.value) === 'commit') at = positionOfKey(last.key);
+      if (lastTag === 'commit') at = positionOfKey(batch.lastKey);
     }
   }
 
   /** The record, or null when it concerns only tables this reader does not include. */
-  private decode(key: Buffer, value: Buffer): LogRecord | null {
+  private decode(position: bigint, value: Buffer): LogRecord | null {
     try {
       const tag = recordTag(value);
       if (this.options.includes && tag !== 'truncate') {
@@ -109,7 +127,7 @@ export class ChangeLogReader {
     } catch (err) {
       if (err instanceof RecordFormatError) {
         throw new TidemarkError('CHANGELOG_CORRUPT', {
-          detail: `record ${key.toString('hex')} in ${this.log.path}: ${err.message}`,
+          detail: `a record of transaction ${Lsn.fromBigInt(position)} in ${this.log.path}: ${err.message}`,
           cause: err,
         });
       }
@@ -126,12 +144,12 @@ export class ChangeLogReader {
     return yes;
   }
 
-  private toMessage(rec: LogRecord, key: Buffer, commitTimeMs: number): ChangeMessage | null {
+  private toMessage(rec: LogRecord, position: bigint, commitTimeMs: number): ChangeMessage | null {
     switch (rec.tag) {
       case 'begin':
         return { tag: 'begin', commitTimeMs: rec.commitTimeMs };
       case 'commit':
-        return { tag: 'commit', position: positionOfKey(key), commitTimeMs: rec.commitTimeMs || commitTimeMs };
+        return { tag: 'commit', position: Lsn.fromBigInt(position), commitTimeMs: rec.commitTimeMs || commitTimeMs };
       case 'relation':
         return { tag: 'relation', table: this.log.schema(rec.schemaId) };
       case 'insert':

@@ -49,7 +49,7 @@ import {
   schemaKey,
 } from './log-keys.ts';
 import { RecordWriter, type LogRecord } from './record-codec.ts';
-import { wrapLmdbError } from './lmdb-errors.ts';
+import { assertLmdbFile, wrapLmdbError } from './lmdb-errors.ts';
 
 const FORMAT_VERSION = 1;
 const DEFAULT_WRITE_BATCH_BYTES = 4 * 1024 * 1024;
@@ -65,6 +65,15 @@ export interface ChangeLogOptions {
   readonly maxDiskBytes?: number;
   /** fsync every commit (survives a machine crash, slower). Default false. */
   readonly fsync?: boolean;
+}
+
+/** Records read for a reader: record i is `bytes[ends[i-1] ?? 0, ends[i])`, committed at `positions[i]`. */
+export interface RecordBatch {
+  readonly bytes: Buffer;
+  readonly ends: readonly number[];
+  readonly positions: readonly bigint[];
+  readonly lastKey: Buffer | null;
+  readonly usedBytes: number;
 }
 
 type ChangeOnly = Exclude<ChangeMessage, { tag: 'begin' } | { tag: 'commit' }>;
@@ -124,6 +133,7 @@ export class ChangeLog {
     if (!existed && options.ifMissing === 'error') {
       throw new TidemarkError('CHANGELOG_MISSING', { detail: `no change log at ${options.path}` });
     }
+    if (existed) assertLmdbFile(file);
     let db: RootDatabase<Buffer, Buffer>;
     try {
       db = open<Buffer, Buffer>({
@@ -255,6 +265,11 @@ export class ChangeLog {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /** Wakes every reader waiting for a commit, so each re-checks its `interrupt` (change-log-reader.ts). */
+  wakeReaders(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -284,6 +299,38 @@ export class ChangeLog {
       throw wrapLmdbError(err, this.path, 'reading');
     }
     return out;
+  }
+
+  /**
+   * Copies committed records in [from, to) into `into` (reused by the reader, so its memory is
+   * exactly its quota), as many as fit; a record larger than `into` comes alone in a buffer of
+   * its own. Returns the record count, their end offsets and positions, and the last key.
+   */
+  readBatch(from: Buffer, exclusiveStart: boolean, to: Buffer, into: Buffer): RecordBatch {
+    let bytes = into;
+    let used = 0;
+    const ends: number[] = [];
+    const positions: bigint[] = [];
+    let lastKey: Buffer | null = null;
+    try {
+      for (const { key, value } of this.db.getRange({ start: from, end: to, exclusiveStart })) {
+        if (used + value.length > into.length) {
+          if (ends.length > 0) break;
+          bytes = Buffer.from(value);
+          used = value.length;
+        } else {
+          value.copy(into, used);
+          used += value.length;
+        }
+        ends.push(used);
+        positions.push(key.readBigUInt64BE(1));
+        lastKey = key;
+        if (bytes !== into) break;
+      }
+    } catch (err) {
+      throw wrapLmdbError(err, this.path, 'reading');
+    }
+    return { bytes, ends, positions, lastKey, usedBytes: used };
   }
 
   /** Registers a reader (or keeps its stored position): it now holds back `clean`. */

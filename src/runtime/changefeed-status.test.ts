@@ -42,7 +42,11 @@ describe('renderStatusLine', () => {
     const failed = renderStatusLine({
       ...streaming,
       phase: 'failed',
-      error: { code: 'SOURCE_SLOT_LOST', message: 'The replication slot is gone', hint: 'h' },
+      error: {
+        code: 'SOURCE_SLOT_LOST',
+        message: 'SOURCE_SLOT_LOST: The replication slot is gone',
+        hint: 'h',
+      },
     });
     expect(failed.startsWith('orders  failed ')).toBe(true);
     expect(failed.endsWith('  error SOURCE_SLOT_LOST: The replication slot is gone')).toBe(true);
@@ -79,6 +83,14 @@ describe('LiveStatus', () => {
     expect(first.startsWith('\x1b[2Korders  streaming')).toBe(true);
     expect(second.startsWith('\x1b[2Kb       starting')).toBe(true);
     expect(chunks[1]?.startsWith('\x1b[2A\x1b[2Korders')).toBe(true);
+  });
+
+  it('cuts lines to the terminal width', () => {
+    const { chunks, out } = capture(true);
+    const live = new LiveStatus({ out: { ...out, columns: 20 } });
+    live.update(streaming);
+    live.draw();
+    expect(chunks[0]).toBe('\x1b[2Korders  streaming …\n');
   });
 
   it('clears the block before interleaved output and keeps it below', () => {

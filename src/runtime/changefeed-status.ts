@@ -53,7 +53,10 @@ export function renderStatusLine(s: ChangefeedStatus, options: { idWidth?: numbe
   parts.push(
     `lag ${s.lagMs === null ? '–' : formatDurationMs(s.lagMs)} · ${s.lagBytes === null ? '–' : formatBytes(s.lagBytes)}`,
   );
-  if (s.error) parts.push(`error ${s.error.code}: ${s.error.message}`);
+  if (s.error) {
+    const m = s.error.message;
+    parts.push(`error ${m.startsWith(`${s.error.code}:`) ? m : `${s.error.code}: ${m}`}`);
+  }
   return parts.join('  ');
 }
 
@@ -89,6 +92,8 @@ export function formatDurationMs(ms: number): string {
 export interface StatusStream {
   write(text: string): unknown;
   readonly isTTY?: boolean;
+  /** Terminal width; lines are cut to it so a wrapped line cannot break the redraw. */
+  readonly columns?: number;
 }
 
 export interface LiveStatusOptions {
@@ -118,10 +123,16 @@ export class LiveStatus {
   private drawnLines = 0;
   private lastPlainMs = -Infinity;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly tracked: { status(): ChangefeedStatus }[] = [];
 
   constructor(private readonly opts: LiveStatusOptions) {
     this.tty = opts.tty ?? opts.out.isTTY === true;
     this.now = opts.nowMs ?? Date.now;
+  }
+
+  /** Reads `source.status()` before every draw, so the lines never lag behind the runtime. */
+  track(source: { status(): ChangefeedStatus }): void {
+    this.tracked.push(source);
   }
 
   /** Records the latest status of one changefeed; shown at the next draw. */
@@ -148,6 +159,7 @@ export class LiveStatus {
   /** The current lines, aligned. */
   lines(): string[] {
     for (const s of this.opts.poll?.() ?? []) this.update(s);
+    for (const t of this.tracked) this.update(t.status());
     const all = [...this.statuses.values()];
     const idWidth = Math.max(0, ...all.map((s) => s.id.length));
     return all.map((s) => renderStatusLine(s, { idWidth }));
@@ -160,7 +172,10 @@ export class LiveStatus {
     if (this.tty) {
       const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
       const shrunk = lines.length < this.drawnLines ? '\x1b[J' : '';
-      this.opts.out.write(up + lines.map((l) => `\x1b[2K${l}\n`).join('') + shrunk);
+      const columns = this.opts.out.columns ?? 0;
+      const width = columns > 10 ? columns : Infinity; // 0 when the pty reports no size
+      const cut = (l: string) => (l.length < width ? l : `${l.slice(0, Math.max(0, width - 2))}…`);
+      this.opts.out.write(up + lines.map((l) => `\x1b[2K${cut(l)}\n`).join('') + shrunk);
       this.drawnLines = lines.length;
       return;
     }

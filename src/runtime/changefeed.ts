@@ -23,6 +23,9 @@ import { PostgresSource } from '../source/postgres/pg-source.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
 import { backoffMs } from './backoff.ts';
+import { ViewStage } from './view-stage.ts';
+import { quoteIdent } from '../decode/table-schema.ts';
+import { resolve } from 'node:path';
 
 export interface Changefeed {
   readonly id: string;
@@ -39,6 +42,8 @@ export interface Changefeed {
 
 export interface StartChangefeedOptions {
   logger: Logger;
+  /** Where local state lives (view state under `state/<id>`); default `.tidemark` in the cwd. */
+  dataDir?: string;
   onStatus?: (s: ChangefeedStatus) => void;
   /** Observes every committed epoch (tests, metrics); must not throw or block. */
   onEpochCommitted?: (e: Epoch, info: EpochCommitInfo) => void;
@@ -151,10 +156,27 @@ class ChangefeedRunner implements Changefeed {
       snapshot: cfg.snapshot,
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
     });
+    let views: ViewStage | null = null;
     try {
       this.update({ phase: 'starting' });
-      const { tables, published } = await source.prepare();
+      // Validate the source first (read-only), so bad input creates nothing anywhere.
+      let { tables, published } = await source.prepare();
+      const replicated = new Set(tables.map((t) => t.relationId));
       let checkpoint = await sink.open();
+      if (cfg.views.length > 0) {
+        views = await ViewStage.open({
+          views: cfg.views,
+          catalog: await source.describeAll(),
+          stateDir: ViewStage.stateDirFor(this.opts.dataDir ?? process.env.TIDEMARK_DATA_DIR ?? resolve('.tidemark'), cfg.id),
+          sinkEpoch: checkpoint?.epoch ?? null,
+        });
+        const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));
+        if (missing.length > 0) ({ tables, published } = await source.prepare(missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)));
+        if (views.needsSnapshot) {
+          this.log.warn('view state does not match the sink checkpoint: taking a new snapshot', { checkpoint });
+          checkpoint = null;
+        }
+      }
       const slot = await source.slotState();
       if (checkpoint === null) {
         if (slot.exists) {
@@ -168,7 +190,9 @@ class ChangefeedRunner implements Changefeed {
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
         const snap = await source.createSnapshot(tables);
         const at = { position: snap.position.toString(), epoch: 0 };
-        await sink.writeSnapshot(tables, this.countSnapshot(snap.rows), at);
+        const sinkTables = [...tables.filter((t) => replicated.has(t.relationId)), ...(views?.viewTables ?? [])];
+        const rows = views ? views.snapshot(snap.rows, replicated) : snap.rows;
+        await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
         checkpoint = at;
         this.log.info('snapshot committed', { rows: this.st.snapshotRows, position: at.position });
       } else {
@@ -195,10 +219,11 @@ class ChangefeedRunner implements Changefeed {
       this.update({ checkpoint: checkpoint.position, resolved: checkpoint.position, epoch: checkpoint.epoch, error: null });
       if (this.stopping) return;
       this.update({ phase: 'streaming' });
-      await this.stream(source, sink, Lsn.parse(checkpoint.position), checkpoint.epoch);
+      await this.stream({ source, sink, views, replicated }, Lsn.parse(checkpoint.position), checkpoint.epoch);
     } finally {
       await source.close();
       await sink.close();
+      await views?.close();
     }
   }
 
@@ -211,7 +236,12 @@ class ChangefeedRunner implements Changefeed {
     }
   }
 
-  private async stream(source: PostgresSource, sink: Sink, after: Lsn, lastEpoch: number): Promise<void> {
+  private async stream(
+    stages: { source: PostgresSource; sink: Sink; views: ViewStage | null; replicated: ReadonlySet<number> },
+    after: Lsn,
+    lastEpoch: number,
+  ): Promise<void> {
+    const { source, sink, views, replicated } = stages;
     const { intervalMs, maxRows, maxBytes } = this.cfg.epoch;
     const builder = new EpochBuilder();
     let epochNo = lastEpoch;
@@ -230,8 +260,12 @@ class ChangefeedRunner implements Changefeed {
     const commit = (e: Epoch, oldestMs: number | null, bytes: number) => {
       inflightOldestMs = oldestMs;
       const started = Date.now();
-      inflight = sink
-        .commitEpoch(e)
+      inflight = (async () => {
+        // Tables read only by views stay out of the sink; the views' changes join the epoch.
+        let tables = e.tables.filter((t) => replicated.has(t.table.relationId));
+        if (views) tables = [...tables, ...(await views.apply(e.checkpoint.epoch, e.tables))];
+        await sink.commitEpoch(tables.length === e.tables.length && !views ? e : { ...e, tables });
+      })()
         .then(() => {
           source.acknowledge(Lsn.parse(e.checkpoint.position));
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });

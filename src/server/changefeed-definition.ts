@@ -26,7 +26,9 @@ export function validateDefinition(
   env: Readonly<Record<string, string | undefined>>,
 ): ChangefeedConfig {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new TidemarkError('API_BAD_REQUEST', { detail: 'expected a JSON object describing one changefeed' });
+    throw new TidemarkError('API_BAD_REQUEST', {
+      detail: 'expected a JSON object describing one changefeed',
+    });
   }
   try {
     const cfg = parseConfig(stringify({ changefeeds: [input] }), { file: 'body', env }).changefeeds[0];
@@ -37,7 +39,10 @@ export function validateDefinition(
     const problems = definitionProblems(err.detail ?? err.message);
     throw new TidemarkError('API_BAD_REQUEST', {
       detail: problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('\n'),
-      hint: err.code === 'CONFIG_ENV_MISSING' ? 'Set the variable in the server environment, or write the value.' : 'Fix the keys named above; see docs/config-reference.md.',
+      hint:
+        err.code === 'CONFIG_ENV_MISSING'
+          ? 'Set the variable in the server environment, or write the value.'
+          : 'Fix the keys named above; see docs/config-reference.md.',
       cause: err,
     });
   }
@@ -47,12 +52,17 @@ export function validateDefinition(
 export function definitionProblems(detail: string): DefinitionProblem[] {
   return detail.split('\n').map((line) => {
     const m = /^body:\d+: (?:changefeeds\[0\]\.?)?([^\s:]*): (.*)$/s.exec(line);
-    return m ? { path: m[1] ?? '', message: m[2] ?? line } : { path: '', message: line.replace(/^body:\d+: /, '') };
+    return m
+      ? { path: m[1] ?? '', message: m[2] ?? line }
+      : { path: '', message: line.replace(/^body:\d+: /, '') };
   });
 }
 
 /** Merges a PATCH body into a definition: objects one level deep (`epoch`, `snapshot`), the rest replaced. */
-export function mergeDefinition(base: ChangefeedDefinition, patch: ChangefeedDefinition): ChangefeedDefinition {
+export function mergeDefinition(
+  base: ChangefeedDefinition,
+  patch: ChangefeedDefinition,
+): ChangefeedDefinition {
   const out: ChangefeedDefinition = { ...base };
   for (const [k, v] of Object.entries(patch)) {
     const old = out[k];

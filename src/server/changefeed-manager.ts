@@ -87,11 +87,16 @@ export class ChangefeedManager {
    */
   async start(seed: readonly ChangefeedConfig[] = []): Promise<void> {
     for (const cfg of seed) {
-      if (this.opts.store.insert(cfg.id, { ...cfg }, 'running')) this.log.info('changefeed seeded from config', { changefeed: cfg.id });
+      if (this.opts.store.insert(cfg.id, { ...cfg }, 'running'))
+        this.log.info('changefeed seeded from config', { changefeed: cfg.id });
     }
     for (const stored of this.opts.store.list()) {
       const feed = this.track(stored.id);
-      feed.status = { ...feed.status, phase: stored.state === 'running' ? 'starting' : stored.state, error: stored.lastError };
+      feed.status = {
+        ...feed.status,
+        phase: stored.state === 'running' ? 'starting' : stored.state,
+        error: stored.lastError,
+      };
       if (stored.state === 'running') this.launch(feed, stored.definition);
       else feed.config = this.tryValidate(stored.definition);
     }
@@ -133,10 +138,13 @@ export class ChangefeedManager {
   async update(id: string, patch: unknown): Promise<ChangefeedView> {
     const stored = this.mustGet(id);
     if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
-      throw new TidemarkError('API_BAD_REQUEST', { detail: 'expected a JSON object with the keys to change' });
+      throw new TidemarkError('API_BAD_REQUEST', {
+        detail: 'expected a JSON object with the keys to change',
+      });
     }
     const p = { ...(patch as ChangefeedDefinition) };
-    if ('id' in p && p.id !== id) throw new TidemarkError('API_BAD_REQUEST', { detail: 'id: cannot be changed' });
+    if ('id' in p && p.id !== id)
+      throw new TidemarkError('API_BAD_REQUEST', { detail: 'id: cannot be changed' });
     const current = this.feeds.get(id)?.config;
     // A masked URI sent back unchanged (read, edit something else, write) keeps the real one.
     for (const k of ['source', 'sink'] as const) {
@@ -277,7 +285,8 @@ export class ChangefeedManager {
   }
 
   private fail(feed: Feed, err: unknown): void {
-    const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+    const e =
+      err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
     if (!this.feeds.has(feed.id) || this.closed) return;
     this.metrics.error(feed.id, e.code);
     this.opts.store.setState(feed.id, 'failed', errorOf(e));
@@ -309,7 +318,12 @@ export class ChangefeedManager {
       config: feed.config && publicConfig(feed.config),
       status,
       lastError: stored.lastError,
-      resolvedLagMs: resolvedLagBytes === null ? null : feed.resolvedBehindSinceMs === null ? 0 : Date.now() - feed.resolvedBehindSinceMs,
+      resolvedLagMs:
+        resolvedLagBytes === null
+          ? null
+          : feed.resolvedBehindSinceMs === null
+            ? 0
+            : Date.now() - feed.resolvedBehindSinceMs,
       resolvedLagBytes,
       retainedWalBytes: feed.retainedWalBytes,
       createdAt: stored.createdAt,

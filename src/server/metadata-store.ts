@@ -62,7 +62,10 @@ export class MetadataStore {
       )`);
       return new MetadataStore(db);
     } catch (err) {
-      throw new TidemarkError('SERVER_METADATA', { detail: `${dataDir}: ${(err as Error).message}`, cause: err });
+      throw new TidemarkError('SERVER_METADATA', {
+        detail: `${dataDir}: ${(err as Error).message}`,
+        cause: err,
+      });
     }
   }
 

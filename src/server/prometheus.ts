@@ -98,7 +98,10 @@ export class Gauge extends Family implements Metric {
 
 export class Histogram implements Metric {
   readonly type = 'histogram' as const;
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly series = new Map<
+    string,
+    { labels: Labels; counts: number[]; sum: number; count: number }
+  >();
 
   constructor(
     readonly name: string,

@@ -17,6 +17,7 @@ export interface ServerOptions {
   /** Defaults to the built dashboard, `dist/ui`. */
   uiDir?: string;
   sampleIntervalMs?: number;
+  walPollIntervalMs?: number;
 }
 
 export interface TidemarkServer {
@@ -38,6 +39,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
     logger: opts.logger,
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.sampleIntervalMs ? { sampleIntervalMs: opts.sampleIntervalMs } : {}),
+    ...(opts.walPollIntervalMs ? { walPollIntervalMs: opts.walPollIntervalMs } : {}),
   });
   let api: RunningApiServer;
   try {
@@ -62,7 +64,11 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
     throw err;
   }
   ready = true;
-  opts.logger.info('server listening', { url: api.url, dataDir: opts.dataDir, changefeeds: manager.list().length });
+  opts.logger.info('server listening', {
+    url: api.url,
+    dataDir: opts.dataDir,
+    changefeeds: manager.list().length,
+  });
   return {
     url: api.url,
     manager,

@@ -25,26 +25,88 @@ const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 export class ServerMetrics {
   readonly registry = new Registry();
   private readonly startedMs = Date.now();
-  private readonly rowsIn = this.registry.counter('tidemark_changefeed_rows_in_total', 'Source row changes committed downstream (before per-key collapsing).');
-  private readonly rowsOut = this.registry.counter('tidemark_changefeed_rows_out_total', 'Rows written to the sink (after per-key collapsing).');
-  private readonly bytesIn = this.registry.counter('tidemark_changefeed_bytes_in_total', 'Approximate bytes of source row text committed downstream.');
-  private readonly bytesOut = this.registry.counter('tidemark_changefeed_bytes_out_total', 'Approximate bytes written to the sink (bytes in scaled by rows out / rows in).');
-  private readonly epochs = this.registry.counter('tidemark_changefeed_epochs_total', 'Epochs committed downstream.');
-  private readonly errors = this.registry.counter('tidemark_changefeed_errors_total', 'Errors met by the changefeed, retried or not, by error code.');
-  private readonly commitLatency = this.registry.histogram('tidemark_changefeed_epoch_commit_seconds', 'Wall time of one downstream epoch commit.', LATENCY_BUCKETS_S);
-  private readonly visibleLatency = this.registry.histogram('tidemark_changefeed_commit_to_visible_seconds', 'Source commit of the last transaction of an epoch to its visibility downstream.', LATENCY_BUCKETS_S);
-  private readonly state = this.registry.gauge('tidemark_changefeed_state', '1 for the state the changefeed is in (running, paused, failed).');
-  private readonly epoch = this.registry.gauge('tidemark_changefeed_epoch', 'Number of the last epoch committed downstream.');
-  private readonly rate = this.registry.gauge('tidemark_changefeed_rows_per_second', 'Source changes per second over the last few seconds.');
-  private readonly snapshotRows = this.registry.gauge('tidemark_changefeed_snapshot_rows', 'Rows copied by the initial snapshot.');
-  private readonly checkpointLagS = this.registry.gauge('tidemark_changefeed_checkpoint_lag_seconds', 'Now − source commit time of the oldest change not yet committed downstream.');
-  private readonly checkpointLagB = this.registry.gauge('tidemark_changefeed_checkpoint_lag_bytes', 'Source WAL end − checkpoint.');
-  private readonly resolvedLagS = this.registry.gauge('tidemark_changefeed_resolved_lag_seconds', 'Time the resolved position has been behind the source WAL end (0 when caught up).');
-  private readonly resolvedLagB = this.registry.gauge('tidemark_changefeed_resolved_lag_bytes', 'Source WAL end − resolved position.');
-  private readonly retainedWal = this.registry.gauge('tidemark_changefeed_retained_wal_bytes', 'WAL the replication slot keeps in the source (current WAL − restart_lsn).');
-  private readonly memory = this.registry.gauge('tidemark_process_memory_bytes', 'Memory of the server process, by kind (rss, heap_used, heap_total, external).');
-  private readonly uptime = this.registry.gauge('tidemark_process_uptime_seconds', 'Seconds since the server started.');
-  private readonly feeds = this.registry.gauge('tidemark_changefeeds', 'Changefeeds known to the server, by state.');
+  private readonly rowsIn = this.registry.counter(
+    'tidemark_changefeed_rows_in_total',
+    'Source row changes committed downstream (before per-key collapsing).',
+  );
+  private readonly rowsOut = this.registry.counter(
+    'tidemark_changefeed_rows_out_total',
+    'Rows written to the sink (after per-key collapsing).',
+  );
+  private readonly bytesIn = this.registry.counter(
+    'tidemark_changefeed_bytes_in_total',
+    'Approximate bytes of source row text committed downstream.',
+  );
+  private readonly bytesOut = this.registry.counter(
+    'tidemark_changefeed_bytes_out_total',
+    'Approximate bytes written to the sink (bytes in scaled by rows out / rows in).',
+  );
+  private readonly epochs = this.registry.counter(
+    'tidemark_changefeed_epochs_total',
+    'Epochs committed downstream.',
+  );
+  private readonly errors = this.registry.counter(
+    'tidemark_changefeed_errors_total',
+    'Errors met by the changefeed, retried or not, by error code.',
+  );
+  private readonly commitLatency = this.registry.histogram(
+    'tidemark_changefeed_epoch_commit_seconds',
+    'Wall time of one downstream epoch commit.',
+    LATENCY_BUCKETS_S,
+  );
+  private readonly visibleLatency = this.registry.histogram(
+    'tidemark_changefeed_commit_to_visible_seconds',
+    'Source commit of the last transaction of an epoch to its visibility downstream.',
+    LATENCY_BUCKETS_S,
+  );
+  private readonly state = this.registry.gauge(
+    'tidemark_changefeed_state',
+    '1 for the state the changefeed is in (running, paused, failed).',
+  );
+  private readonly epoch = this.registry.gauge(
+    'tidemark_changefeed_epoch',
+    'Number of the last epoch committed downstream.',
+  );
+  private readonly rate = this.registry.gauge(
+    'tidemark_changefeed_rows_per_second',
+    'Source changes per second over the last few seconds.',
+  );
+  private readonly snapshotRows = this.registry.gauge(
+    'tidemark_changefeed_snapshot_rows',
+    'Rows copied by the initial snapshot.',
+  );
+  private readonly checkpointLagS = this.registry.gauge(
+    'tidemark_changefeed_checkpoint_lag_seconds',
+    'Now − source commit time of the oldest change not yet committed downstream.',
+  );
+  private readonly checkpointLagB = this.registry.gauge(
+    'tidemark_changefeed_checkpoint_lag_bytes',
+    'Source WAL end − checkpoint.',
+  );
+  private readonly resolvedLagS = this.registry.gauge(
+    'tidemark_changefeed_resolved_lag_seconds',
+    'Time the resolved position has been behind the source WAL end (0 when caught up).',
+  );
+  private readonly resolvedLagB = this.registry.gauge(
+    'tidemark_changefeed_resolved_lag_bytes',
+    'Source WAL end − resolved position.',
+  );
+  private readonly retainedWal = this.registry.gauge(
+    'tidemark_changefeed_retained_wal_bytes',
+    'WAL the replication slot keeps in the source (current WAL − restart_lsn).',
+  );
+  private readonly memory = this.registry.gauge(
+    'tidemark_process_memory_bytes',
+    'Memory of the server process, by kind (rss, heap_used, heap_total, external).',
+  );
+  private readonly uptime = this.registry.gauge(
+    'tidemark_process_uptime_seconds',
+    'Seconds since the server started.',
+  );
+  private readonly feeds = this.registry.gauge(
+    'tidemark_changefeeds',
+    'Changefeeds known to the server, by state.',
+  );
 
   constructor(gauges: () => readonly FeedGauges[]) {
     this.registry.onCollect(() => this.collect(gauges()));
@@ -53,7 +115,8 @@ export class ServerMetrics {
   epochCommitted(id: string, e: Epoch, info: EpochCommitInfo): void {
     const l = { changefeed: id };
     let out = 0;
-    for (const t of e.tables) out += t.deletes.length + t.upserts.length + t.partialUpdates.length + t.rowDeltas.length;
+    for (const t of e.tables)
+      out += t.deletes.length + t.upserts.length + t.partialUpdates.length + t.rowDeltas.length;
     this.rowsIn.inc(l, e.sourceChanges);
     this.rowsOut.inc(l, out);
     this.bytesIn.inc(l, info.bytes);
@@ -70,7 +133,8 @@ export class ServerMetrics {
   /** Forgets a removed changefeed's series. */
   forget(id: string): void {
     const l = { changefeed: id };
-    for (const c of [this.rowsIn, this.rowsOut, this.bytesIn, this.bytesOut, this.epochs, this.errors]) c.remove(l);
+    for (const c of [this.rowsIn, this.rowsOut, this.bytesIn, this.bytesOut, this.epochs, this.errors])
+      c.remove(l);
     this.commitLatency.remove(l);
     this.visibleLatency.remove(l);
   }
@@ -81,14 +145,26 @@ export class ServerMetrics {
   }
 
   private collect(all: readonly FeedGauges[]): void {
-    for (const g of [this.state, this.epoch, this.rate, this.snapshotRows, this.checkpointLagS, this.checkpointLagB, this.resolvedLagS, this.resolvedLagB, this.retainedWal, this.feeds]) {
+    for (const g of [
+      this.state,
+      this.epoch,
+      this.rate,
+      this.snapshotRows,
+      this.checkpointLagS,
+      this.checkpointLagB,
+      this.resolvedLagS,
+      this.resolvedLagB,
+      this.retainedWal,
+      this.feeds,
+    ]) {
       g.reset();
     }
     const counts = { running: 0, paused: 0, failed: 0 };
     for (const f of all) {
       const l = { changefeed: f.id };
       counts[f.state]++;
-      for (const s of ['running', 'paused', 'failed'] as const) this.state.set({ ...l, state: s }, f.state === s ? 1 : 0);
+      for (const s of ['running', 'paused', 'failed'] as const)
+        this.state.set({ ...l, state: s }, f.state === s ? 1 : 0);
       this.epoch.set(l, f.epoch);
       this.rate.set(l, f.rowsPerSec);
       this.snapshotRows.set(l, f.snapshotRows);

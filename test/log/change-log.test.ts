@@ -121,6 +121,7 @@ describe('change log', () => {
 
   it('holds at most memoryQuotaBytes of records per reader', async () => {
     const log = openLog({ path: tempLogDir() });
+    log.startAt(at(0));
     const rows = 20_000;
     appendTxn(log, 10, rows);
     const quota = 64 * 1024;
@@ -135,6 +136,7 @@ describe('change log', () => {
 
   it('filters by table; transactions without changes for the reader still advance it', async () => {
     const log = openLog({ path: tempLogDir() });
+    log.startAt(at(0));
     appendTxn(log, 10, 2, items);
     appendTxn(log, 20, 2, other);
     log.begin(at(30), 30);
@@ -194,6 +196,7 @@ describe('change log', () => {
 
   it('stops appending with CHANGELOG_DISK_FULL at its size limit, keeping what was committed', async () => {
     const log = openLog({ path: tempLogDir(), maxDiskBytes: 2 * 1024 * 1024, writeBatchBytes: 64 * 1024 });
+    log.startAt(at(0));
     appendTxn(log, 10, 10);
     log.begin(at(20), 20);
     expect(() => {

@@ -113,6 +113,7 @@ export function contractEpochs(): Epoch[] {
     sourceChanges: 5,
     tables: [
       changes(items, {
+        deletes: [['4', null, null, null]],
         partialUpdates: [
           { row: ['3', 'fig!', '10.00', UNCHANGED], fromKey: null },
           { row: ['6', 'kiwi', UNCHANGED, UNCHANGED], fromKey: ['4', null, null, null] },
@@ -136,11 +137,18 @@ export function expectedContent(snapshot: SnapshotRows[], epochs: Epoch[]): Map<
     for (const tc of e.tables) {
       const t = tc.table;
       let rows = tc.truncate ? [] : rowsOf(t);
+      // Apply order of TableChanges: key-changing partial updates read the rows as the epoch began.
+      const start = rows;
+      const moved: Row[] = [];
+      for (const pu of tc.partialUpdates.filter((p) => p.fromKey)) {
+        const old = start.find((r) => sameKey(t, r, pu.fromKey!));
+        if (old) moved.push(pu.row.map((c, i) => (c === UNCHANGED ? (old[i] ?? null) : c)));
+      }
+      for (const m of moved) rows = [...rows.filter((r) => !sameKey(t, r, m)), m];
       for (const d of tc.deletes) rows = rows.filter((r) => !sameKey(t, r, d));
       for (const u of tc.upserts) rows = [...rows.filter((r) => !sameKey(t, r, u)), u];
-      for (const pu of tc.partialUpdates) {
-        const from = (pu.fromKey ?? pu.row) as Row;
-        const old = rows.find((r) => sameKey(t, r, from));
+      for (const pu of tc.partialUpdates.filter((p) => !p.fromKey)) {
+        const old = rows.find((r) => sameKey(t, r, pu.row as Row));
         if (!old) continue;
         rows = rows.filter((r) => r !== old);
         rows.push(pu.row.map((c, i) => (c === UNCHANGED ? (old[i] ?? null) : c)));

@@ -1,4 +1,5 @@
 /** Typed JSON (src/sink/shared/json-values.ts) back to PostgreSQL text forms, for reading sinks back. */
+import { encodeText } from '../../src/decode/pg-values.ts';
 import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
 import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';
 
@@ -12,10 +13,11 @@ export function jsonToPgText(value: unknown, column: ColumnSchema, t: TableSchem
   switch (pgTypeKind(column, t)) {
     case 'bool':
       return value === true ? 't' : 'f';
+    case 'float4':
+    case 'float8':
+      return typeof value === 'number' ? encodeText(value, column.typeOid) : String(value);
     case 'bytea':
       return `\\x${Buffer.from(value as string, 'base64').toString('hex')}`;
-    case 'json':
-      return JSON.stringify(value);
     case 'array':
       return jsonArrayToPg(value);
     default:

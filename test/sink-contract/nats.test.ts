@@ -1,15 +1,10 @@
-import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
 import { createNatsSink } from '../../src/sink/nats/nats-sink.ts';
 import { startNats, type NatsServer } from '../support/nats.ts';
 import { describeSinkContract } from './contract.ts';
 import { chunksOf, contractEpochs, contractTables, snapshotRows } from './fixtures.ts';
-import { jsonRecord, replayRecords } from './file-readback.ts';
-import { parseJsonExact } from './json-readback.ts';
+import { readNatsTable, streamMessages } from './readers.ts';
 
 const PORT = Number(process.env.TIDEMARK_TEST_NATS_PORT ?? 4322);
 let nats: NatsServer;
@@ -30,7 +25,7 @@ describeSinkContract('nats (tidemark-json)', async () => {
   const uri = nats.url(stream);
   return {
     create: () => createNatsSink({ uri, changefeedId: 'feed-1' }),
-    read: (t) => readStream(stream, t),
+    read: (t) => readNatsTable({ port: PORT, user: nats.user, password: nats.password, stream }, t),
     atomicSnapshot: true,
     exactText: false,
     detectsSchemaMismatch: false,
@@ -96,29 +91,5 @@ describe('nats sink', () => {
 });
 
 async function messages(stream: string): Promise<{ subject: string; data: string; seq: number }[]> {
-  const nc = await connect({ servers: `127.0.0.1:${PORT}`, user: nats.user, pass: nats.password });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const info = await jsm.streams.info(stream).catch(() => null);
-    const out: { subject: string; data: string; seq: number }[] = [];
-    for (let seq = info?.state.first_seq ?? 1; info && seq <= info.state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage(stream, { seq });
-      if (m) out.push({ subject: m.subject, data: m.string(), seq });
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
-}
-
-/** Replays tidemark-json messages up to the last marker (a consumer's view of committed epochs). */
-async function readStream(stream: string, t: TableSchema): Promise<Row[]> {
-  const all = await messages(stream);
-  const lastMarker = all.findLastIndex((m) => m.subject.startsWith('_tidemark.'));
-  const committed = all.slice(0, lastMarker + 1).filter((m) => !m.subject.startsWith('_tidemark.'));
-  const records = committed
-    .map((m) => parseJsonExact(m.data) as { table: { schema: string; name: string } })
-    .filter((o) => o.table.schema === t.schema && o.table.name === t.name)
-    .map((o) => jsonRecord(o, t));
-  return replayRecords(t, records);
+  return streamMessages({ port: PORT, user: nats.user, password: nats.password, stream });
 }

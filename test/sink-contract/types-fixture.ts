@@ -77,15 +77,10 @@ export function normalizeCell(t: TableSchema, colIndex: number, cell: string | n
     case 'time':
       return cell.includes('.') ? cell.replace(/0+$/, '').replace(/\.$/, '') : cell;
     case 'timestamptz':
-      return new Date(cell.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString() + micros(cell);
+      return cell.replace(/(\.\d*?)0+(?=[+-]\d\d)/, '$1').replace(/\.(?=[+-]\d\d)/, '');
     default:
       return cell;
   }
-}
-
-function micros(ts: string): string {
-  const m = /\.\d{3}(\d{0,3})/.exec(ts);
-  return (m?.[1] ?? '').replace(/0+$/, '');
 }
 
 /** Rows as comparable cells, sorted by `id`; `exact` compares the text forms unchanged. */

@@ -64,13 +64,19 @@ async function readToken(file: string | undefined, env: CliContext['env']): Prom
     try {
       token = await readFile(file, 'utf8');
     } catch (err) {
-      throw new TidemarkError('CLI_USAGE', { detail: `--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, cause: err });
+      throw new TidemarkError('CLI_USAGE', {
+        detail: `--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        cause: err,
+      });
     }
   }
   if (token === undefined) return undefined;
   const t = token.trim();
   if (t.length < 16) {
-    throw new TidemarkError('CLI_USAGE', { detail: 'the API token must have at least 16 characters', hint: 'Generate one: openssl rand -hex 32' });
+    throw new TidemarkError('CLI_USAGE', {
+      detail: 'the API token must have at least 16 characters',
+      hint: 'Generate one: openssl rand -hex 32',
+    });
   }
   return t;
 }

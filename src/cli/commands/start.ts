@@ -52,7 +52,9 @@ export async function runChangefeeds(
   try {
     for (const cfg of configs) {
       const log = logger.child({ changefeed: cfg.id });
-      feeds.push(runtime.startChangefeed(cfg, { logger: log, onStatus: (s) => live.update(s) }));
+      const feed = runtime.startChangefeed(cfg, { logger: log, onStatus: (s) => live.update(s) });
+      feeds.push(feed);
+      live.track(feed);
       log.info('changefeed started', { tables: cfg.tables.join(', '), views: cfg.views.length });
     }
   } catch (err) {

@@ -55,7 +55,9 @@ export async function runDemo(opts: DemoOptions, ctx: CliContext): Promise<numbe
       opts.sink === 'sqlite'
         ? `sqlite://${pathToFileURL(join(opts.dataDir, 'replica.db')).pathname}`
         : server.url('replica');
-    const cfg = defineChangefeed({ id: 'demo', source: server.url('app'), sink, tables: [...DEMO_TABLES] });
+    // One changefeed (and slot) per sink kind: each sink's checkpoint must match its own slot.
+    const id = opts.sink === 'sqlite' ? 'demo-sqlite' : 'demo';
+    const cfg = defineChangefeed({ id, source: server.url('app'), sink, tables: [...DEMO_TABLES] });
     logger.info('demo running: press Ctrl-C to stop', { sink: cfg.sink });
     return await runChangefeeds([cfg], { runtime, logger, live, shutdown: stop.signal, stderr: ctx.stderr });
   } finally {

@@ -48,9 +48,12 @@ export class RecordEncoder {
   /** Lines of one epoch's changes for this table, in apply order. */
   *changes(tc: TableChanges, position: string): Iterable<string> {
     if (tc.truncate) yield this.#line('truncate', null, position, {});
+    // Records in TableChanges' apply order, so a reader replays them line by line.
+    for (const pu of tc.partialUpdates)
+      if (pu.fromKey) yield this.#line('update', pu.row, position, { fromKey: pu.fromKey });
     for (const k of tc.deletes) yield this.#line('delete', k, position, { keyOnly: true });
     for (const r of tc.upserts) yield this.#line('update', r, position, {});
-    for (const pu of tc.partialUpdates) yield this.#line('update', pu.row, position, { fromKey: pu.fromKey });
+    for (const pu of tc.partialUpdates) if (!pu.fromKey) yield this.#line('update', pu.row, position, {});
     for (const d of tc.rowDeltas) {
       const op = d.count > 0 ? 'insert' : 'delete';
       for (let n = Math.abs(d.count); n > 0; n--) yield this.#line(op, d.row, position, {});

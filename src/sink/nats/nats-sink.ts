@@ -153,14 +153,17 @@ export class NatsSink implements Sink {
     const t = tc.table;
     const enc = new MessageEncoder(t, this.#format);
     if (tc.truncate) await this.#publish(t, enc, 'truncate', null, null, ctx);
-    for (const k of tc.deletes) await this.#publish(t, enc, 'delete', k, null, ctx);
-    for (const r of tc.upserts) await this.#publish(t, enc, 'upsert', r, null, ctx);
+    // Messages in TableChanges' apply order, so a consumer replays them one by one.
     for (const pu of tc.partialUpdates) {
+      if (!pu.fromKey) continue;
       // Formats without a from-key field get the key change as a delete of the old key first.
-      if (pu.fromKey && this.#format !== 'tidemark-json')
-        await this.#publish(t, enc, 'delete', pu.fromKey, null, ctx);
+      if (this.#format !== 'tidemark-json') await this.#publish(t, enc, 'delete', pu.fromKey, null, ctx);
       await this.#publish(t, enc, 'partial', pu.row, pu.fromKey, ctx);
     }
+    for (const k of tc.deletes) await this.#publish(t, enc, 'delete', k, null, ctx);
+    for (const r of tc.upserts) await this.#publish(t, enc, 'upsert', r, null, ctx);
+    for (const pu of tc.partialUpdates)
+      if (!pu.fromKey) await this.#publish(t, enc, 'partial', pu.row, null, ctx);
     for (const d of tc.rowDeltas) {
       for (let copy = 0; copy < Math.abs(d.count); copy++) {
         await this.#publish(t, enc, d.count > 0 ? 'insert' : 'delete', d.row, null, ctx, copy);

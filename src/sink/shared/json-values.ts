@@ -9,7 +9,7 @@
  * | numeric                    | string (exact decimal text)                                   |
  * | bool                       | true / false                                                  |
  * | bytea                      | string, base64                                                |
- * | json, jsonb                | embedded JSON value                                           |
+ * | json, jsonb                | string: the JSON text as printed (embedding would make the JSON `null` value indistinguishable from SQL NULL) |
  * | arrays                     | JSON arrays (elements typed the same way; numeric as strings) |
  * | everything else            | string: PostgreSQL's text form (timestamps, uuid, enums, …)   |
  */
@@ -38,8 +38,6 @@ export function jsonEncoder(column: ColumnSchema, table: TableSchema): JsonEncod
       return (t) => (t === 't' ? 'true' : 'false');
     case 'bytea':
       return (t) => JSON.stringify(byteaFromText(t).toString('base64'));
-    case 'json':
-      return (t) => t;
     case 'array': {
       const element = arrayElementKind(column);
       return (t) => pgArrayToJson(t, element);
@@ -55,7 +53,6 @@ export function arrayElementKind(column: ColumnSchema): ArrayElementKind {
   if (/^(smallint|integer|bigint|oid)$/.test(element)) return 'int';
   if (/^(real|double precision)$/.test(element)) return 'float';
   if (element === 'boolean') return 'bool';
-  if (element === 'json' || element === 'jsonb') return 'json';
   return 'text';
 }
 

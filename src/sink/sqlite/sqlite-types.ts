@@ -5,11 +5,12 @@
  * |--------------------------------|---------------|-----------------------------------------------|
  * | int2, int4, int8, oid          | INTEGER       | 64-bit integer (int8 bound as bigint)         |
  * | bool                           | INTEGER       | 1 / 0                                         |
- * | float4, float8                 | REAL          | double; NaN kept as the text 'NaN' (SQLite would turn it into NULL) |
+ * | float4, float8                 | REAL          | double; NaN kept as the text 'NaN' (SQLite would store NULL); -0 reads back as 0 (REAL drops the sign of zero) |
  * | numeric                        | TEXT          | PostgreSQL's text form (exact, no rounding)   |
  * | bytea                          | BLOB          | the bytes                                     |
  * | everything else                | TEXT          | PostgreSQL's text form (timestamps, json, arrays, uuid, enums …) |
  */
+import { encodeText } from '../../decode/pg-values.ts';
 import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
 import { byteaFromText, byteaToText, pgTypeKind, type PgTypeKind } from '../shared/pg-type-kind.ts';
 
@@ -61,16 +62,9 @@ function converter(kind: PgTypeKind): (text: string) => SqliteValue {
 export function sqliteToText(value: unknown, column: ColumnSchema, table: TableSchema): string | null {
   if (value === null || value === undefined) return null;
   const kind = pgTypeKind(column, table);
-  if (kind === 'bool') return Number(value) === 1 ? 't' : 'f';
+  if (kind === 'bool') return encodeText(Number(value) === 1);
   if (kind === 'bytea' && value instanceof Uint8Array) return byteaToText(value);
-  if ((kind === 'float4' || kind === 'float8') && typeof value === 'number') return floatText(value);
+  if ((kind === 'float4' || kind === 'float8') && typeof value === 'number')
+    return encodeText(value, column.typeOid);
   return String(value);
-}
-
-function floatText(n: number): string {
-  if (Number.isNaN(n)) return 'NaN';
-  if (n === Infinity) return 'Infinity';
-  if (n === -Infinity) return '-Infinity';
-  if (Object.is(n, -0)) return '-0';
-  return String(n);
 }

@@ -113,6 +113,7 @@ interface ColumnRow {
 export async function describeTables(
   client: pg.ClientBase,
   tables: readonly { oid: number; schema: string; name: string; replident: string }[],
+  options: { requireKey: boolean } = { requireKey: true },
 ): Promise<TableSchema[]> {
   const oids = tables.map((t) => t.oid);
   const { rows: cols } = await client.query<ColumnRow>(
@@ -160,7 +161,7 @@ export async function describeTables(
       nullable: !c.notnull,
     }));
     const keyColumns = own.flatMap((c, i) => (pk.includes(c.attnum) ? [i] : []));
-    if (keyColumns.length === 0 && t.replident !== 'f') {
+    if (options.requireKey && keyColumns.length === 0 && t.replident !== 'f') {
       throw new TidemarkError('SOURCE_TABLE_NO_KEY', {
         detail: `table ${t.schema}.${t.name} has no primary key and its REPLICA IDENTITY is not FULL, so its updates and deletes cannot be matched downstream`,
         hint: `Add a primary key (ALTER TABLE "${t.schema}"."${t.name}" ADD PRIMARY KEY (…)), or run ALTER TABLE "${t.schema}"."${t.name}" REPLICA IDENTITY FULL to match rows on all columns.`,

@@ -90,7 +90,7 @@ export class PostgresSource {
    * Checks the server, resolves the table selection and describes the tables. Creates nothing.
    * `published` is the set of tables the changefeed's publication held before (null: none yet).
    */
-  async prepare(): Promise<{ tables: TableSchema[]; published: Set<string> | null }> {
+  async prepare(extraTables: readonly string[] = []): Promise<{ tables: TableSchema[]; published: Set<string> | null }> {
     const { rows: wal } = await this.query<{ wal_level: string }>(`SELECT current_setting('wal_level') AS wal_level`);
     if (wal[0]?.wal_level !== 'logical') {
       throw new TidemarkError('SOURCE_WAL_LEVEL', { detail: `wal_level is '${wal[0]?.wal_level}' on the source` });
@@ -98,7 +98,7 @@ export class PostgresSource {
     const c = await this.sql();
     let tables: TableSchema[];
     try {
-      tables = await describeTables(c, await resolveTables(c, this.options.tables));
+      tables = await describeTables(c, await resolveTables(c, [...this.options.tables, ...extraTables]));
     } catch (err) {
       throw wrapPgError(err, { role: 'source', uri: this.options.url, action: 'reading the catalog' });
     }
@@ -111,6 +111,19 @@ export class PostgresSource {
     const row = pub[0] as { tables: string[] | null; exists?: boolean } | undefined;
     const published = row?.exists ? new Set(row.tables ?? []) : null;
     return { tables, published };
+  }
+
+  /**
+   * Every user table of the source, described without requiring a key: the catalog views are
+   * planned against (the tables they read are then selected, and checked, by `prepare`).
+   */
+  async describeAll(): Promise<TableSchema[]> {
+    const c = await this.sql();
+    try {
+      return await describeTables(c, await resolveTables(c, ['*.*']), { requireKey: false });
+    } catch (err) {
+      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: 'reading the catalog' });
+    }
   }
 
   /** Creates or alters the publication to publish exactly `tables` (with truncates). */

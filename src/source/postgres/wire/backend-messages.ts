@@ -148,10 +148,6 @@ export function parseDataRow(body: Buffer): (string | null)[] {
   return row;
 }
 
-export function parseCommandComplete(body: Buffer): string {
-  return body.toString('utf8', 0, Math.max(0, body.length - 1));
-}
-
 function truncated(what: string): TidemarkError {
   return new TidemarkError('SOURCE_PROTOCOL', { detail: `truncated ${what} message` });
 }

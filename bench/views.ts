@@ -1,0 +1,303 @@
+/**
+ * Benchmark `views`: incremental view maintenance throughput and per-epoch latency.
+ *
+ *   PostgreSQL: orders (1M rows), customers (10k) generated with generate_series
+ *     ├─► Tidemark ViewMaintainer (memory store): snapshot, then 100k updates in batches (epochs)
+ *     ├─► REFRESH MATERIALIZED VIEW of the same SQL after each batch (same PostgreSQL)
+ *     └─► @electric-sql/d2ts: the same computation as a differential dataflow (reduce / join)
+ *
+ * Two views: a single-table GROUP BY, and a two-way join + GROUP BY. Every figure is printed
+ * beside its same-run baselines as a ratio. `rows` scales the base table down (default 1M).
+ */
+import { D2, MultiSet, join, map, output, reduce, type IStreamBuilder } from '@electric-sql/d2ts';
+import pg from 'pg';
+import { MemoryStateStore } from '../src/dataflow/memory-state-store.ts';
+import { ViewMaintainer } from '../src/dataflow/view-maintainer.ts';
+import type { Row } from '../src/decode/row.ts';
+import type { TableSchema } from '../src/decode/table-schema.ts';
+import { maskUri } from '../src/errors/mask.ts';
+import type { BenchFigure, BenchResult } from './report.ts';
+
+export interface ViewsBenchOptions {
+  /** A database to create the bench tables in; without it a private cluster is started. */
+  readonly pgUrl?: string;
+  /** Rows of the orders table (default 1,000,000). */
+  readonly rows?: number | null;
+  readonly log: (line: string) => void;
+}
+
+const UPDATES = 100_000;
+const BATCHES = 10;
+const CUSTOMERS = 10_000;
+const REGIONS = 50;
+
+const col = (name: string, typeName: string, typeOid: number, isKey = false) => ({
+  name,
+  typeName,
+  typeOid,
+  typeMod: -1,
+  isKey,
+  nullable: !isKey,
+});
+const ORDERS: TableSchema = {
+  schema: 'public',
+  name: 'orders',
+  relationId: 1,
+  columns: [col('id', 'integer', 23, true), col('customer_id', 'integer', 23), col('amount', 'bigint', 20)],
+  keyColumns: [0],
+  keyless: false,
+  enums: [],
+};
+const CUSTOMERS_T: TableSchema = {
+  schema: 'public',
+  name: 'customers',
+  relationId: 2,
+  columns: [col('id', 'integer', 23, true), col('region', 'text', 25)],
+  keyColumns: [0],
+  keyless: false,
+  enums: [],
+};
+
+const VIEWS = {
+  group: 'SELECT customer_id, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer_id',
+  join: 'SELECT c.region, count(*) AS n, sum(o.amount) AS total FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY c.region',
+} as const;
+type ViewName = keyof typeof VIEWS;
+
+interface Measured {
+  readonly changesPerSec: number;
+  readonly epochMs: number[];
+}
+
+export async function run(opts: ViewsBenchOptions): Promise<BenchResult> {
+  const rows = opts.rows ?? 1_000_000;
+  const log = opts.log;
+  let stop: (() => Promise<void>) | null = null;
+  let url = opts.pgUrl;
+  if (url === undefined) {
+    const { startBenchCluster, createDatabase } = await import('./bench-cluster.ts');
+    const cluster = await startBenchCluster();
+    stop = () => cluster.stop();
+    url = await createDatabase(cluster, 'views_bench');
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const figures: BenchFigure[] = [];
+  const notes: string[] = [
+    `orders ${rows.toLocaleString('en-US')} rows, customers ${CUSTOMERS}, ${UPDATES.toLocaleString('en-US')} updates in ${BATCHES} epochs; memory state store; wall-clock times on a shared machine.`,
+  ];
+  try {
+    log(`views: generating tables in ${maskUri(url)}`);
+    await client.query(`
+      DROP TABLE IF EXISTS orders, customers CASCADE;
+      CREATE TABLE customers (id int PRIMARY KEY, region text);
+      CREATE TABLE orders (id int PRIMARY KEY, customer_id int, amount bigint);
+      INSERT INTO customers SELECT i, 'r' || (i % ${REGIONS}) FROM generate_series(0, ${CUSTOMERS - 1}) i;
+      INSERT INTO orders SELECT i, (i * 7) % ${CUSTOMERS}, (i * 13) % 1000 FROM generate_series(0, ${rows - 1}) i;
+      ANALYZE orders; ANALYZE customers;`);
+    const text = { rowMode: 'array' as const, types: { getTypeParser: () => (v: string) => v } };
+    const orderRows = (await client.query({ text: 'SELECT * FROM orders', ...text })).rows as Row[];
+    const customerRows = (await client.query({ text: 'SELECT * FROM customers', ...text })).rows as Row[];
+    const batches = updateBatches(rows);
+    for (const view of ['group', 'join'] as const) {
+      log(`views: ${view}: Tidemark`);
+      const tm = await runTidemark(view, orderRows, customerRows, batches, log);
+      log(`views: ${view}: REFRESH MATERIALIZED VIEW`);
+      const pgm = await runRefresh(client, view, batches);
+      log(`views: ${view}: d2ts`);
+      const d2 = runD2ts(view, orderRows, customerRows, batches, log);
+      for (const [name, base] of [
+        ['REFRESH MATERIALIZED VIEW', pgm],
+        ['d2ts', d2],
+      ] as const) {
+        figures.push({
+          metric: `${view} changes/s`,
+          tidemark: tm.changesPerSec,
+          baseline: base.changesPerSec,
+          baselineName: name,
+          unit: 'changes/s',
+          higherIsBetter: true,
+        });
+        figures.push({
+          metric: `${view} epoch p50 ms`,
+          tidemark: median(tm.epochMs),
+          baseline: median(base.epochMs),
+          baselineName: name,
+          unit: 'ms',
+          higherIsBetter: false,
+        });
+      }
+      // Restore the base data for the next view.
+      await client.query(
+        `UPDATE orders SET customer_id = (id * 7) % ${CUSTOMERS}, amount = (id * 13) % 1000`,
+      );
+    }
+    for (const f of figures) {
+      log(
+        `views: ${f.metric}: tidemark ${f.tidemark.toFixed(1)} vs ${f.baselineName} ${f.baseline.toFixed(1)} ` +
+          `(ratio ${(f.tidemark / f.baseline).toFixed(2)})`,
+      );
+    }
+  } finally {
+    await client.end();
+    await stop?.();
+  }
+  return { name: 'views', figures, notes };
+}
+
+/** Deterministic updates: each changes one order's customer and amount. */
+function updateBatches(rows: number): Row[][] {
+  const out: Row[][] = [];
+  const per = UPDATES / BATCHES;
+  for (let b = 0; b < BATCHES; b++) {
+    const batch: Row[] = [];
+    const seen = new Set<number>();
+    for (let j = 0; j < per; j++) {
+      const id = ((b * per + j) * 7919) % rows;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      batch.push([String(id), String((id * 11 + b + 1) % CUSTOMERS), String((id * 17 + b) % 1000)]);
+    }
+    out.push(batch);
+  }
+  return out;
+}
+
+async function runTidemark(
+  view: ViewName,
+  orderRows: readonly Row[],
+  customerRows: readonly Row[],
+  batches: readonly Row[][],
+  log: (line: string) => void,
+): Promise<Measured> {
+  const vm = await ViewMaintainer.open({
+    views: [{ name: view, sql: VIEWS[view] }],
+    catalog: [ORDERS, CUSTOMERS_T],
+    store: new MemoryStateStore(),
+  });
+  let t = performance.now();
+  await vm.loadSnapshot({ table: CUSTOMERS_T, rows: customerRows });
+  for (let i = 0; i < orderRows.length; i += 50_000)
+    await vm.loadSnapshot({ table: ORDERS, rows: orderRows.slice(i, i + 50_000) });
+  await vm.finishSnapshot();
+  await vm.commit(0);
+  log(`views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms`);
+  const epochMs: number[] = [];
+  let changes = 0;
+  t = performance.now();
+  for (const [i, batch] of batches.entries()) {
+    const t0 = performance.now();
+    await vm.step(i + 1, [
+      { table: ORDERS, truncate: false, deletes: [], upserts: batch, partialUpdates: [], rowDeltas: [] },
+    ]);
+    await vm.commit(i + 1);
+    epochMs.push(performance.now() - t0);
+    changes += batch.length;
+  }
+  const total = performance.now() - t;
+  await vm.close();
+  return { changesPerSec: (changes / total) * 1000, epochMs };
+}
+
+async function runRefresh(client: pg.Client, view: ViewName, batches: readonly Row[][]): Promise<Measured> {
+  await client.query(
+    `DROP MATERIALIZED VIEW IF EXISTS mv_${view}; CREATE MATERIALIZED VIEW mv_${view} AS ${VIEWS[view]}`,
+  );
+  const epochMs: number[] = [];
+  let changes = 0;
+  const start = performance.now();
+  for (const batch of batches) {
+    const t0 = performance.now();
+    const values = batch.map((r) => `(${r[0]}, ${r[1]}, ${r[2]})`).join(',');
+    await client.query(
+      `UPDATE orders o SET customer_id = v.c, amount = v.a FROM (VALUES ${values}) v(id, c, a) WHERE o.id = v.id`,
+    );
+    await client.query(`REFRESH MATERIALIZED VIEW mv_${view}`);
+    epochMs.push(performance.now() - t0);
+    changes += batch.length;
+  }
+  const total = performance.now() - start;
+  await client.query(`DROP MATERIALIZED VIEW mv_${view}`);
+  return { changesPerSec: (changes / total) * 1000, epochMs };
+}
+
+type Order = [customerId: number, amount: number];
+
+function runD2ts(
+  view: ViewName,
+  orderRows: readonly Row[],
+  customerRows: readonly Row[],
+  batches: readonly Row[][],
+  log: (line: string) => void,
+): Measured {
+  const graph = new D2({ initialFrontier: 0 });
+  const orders = graph.newInput<[number, Order]>();
+  const customers = graph.newInput<[number, string]>();
+  const sumCount = reduce((values: [number, number][]) => {
+    let n = 0;
+    let s = 0;
+    for (const [amount, mult] of values) {
+      n += mult;
+      s += amount * mult;
+    }
+    return n === 0 ? [] : [[[n, s] as [number, number], 1]];
+  });
+  let outputs = 0;
+  const byCustomer = orders.pipe(map(([, o]: [number, Order]) => [o[0], o[1]] as [number, number]));
+  const grouped: IStreamBuilder<[number | string, [number, number]]> =
+    view === 'group'
+      ? byCustomer.pipe(sumCount)
+      : byCustomer.pipe(
+          join(customers),
+          map(([, [amount, region]]) => [region ?? '', amount ?? 0] as [string, number]),
+          sumCount,
+        );
+  grouped.pipe(output(() => outputs++));
+  graph.finalize();
+  const current = new Map<number, Order>();
+  let t = performance.now();
+  customers.sendData(0, new MultiSet(customerRows.map((r) => [[Number(r[0]), r[1] ?? ''], 1])));
+  orders.sendData(
+    0,
+    new MultiSet(
+      orderRows.map((r) => {
+        const o: Order = [Number(r[1]), Number(r[2])];
+        current.set(Number(r[0]), o);
+        return [[Number(r[0]), o], 1];
+      }),
+    ),
+  );
+  orders.sendFrontier(1);
+  customers.sendFrontier(1);
+  graph.run();
+  log(`views: ${view}: d2ts snapshot ${Math.round(performance.now() - t)} ms`);
+  const epochMs: number[] = [];
+  let changes = 0;
+  t = performance.now();
+  for (const [i, batch] of batches.entries()) {
+    const t0 = performance.now();
+    const version = i + 1;
+    const data: [[number, Order], number][] = [];
+    for (const r of batch) {
+      const id = Number(r[0]);
+      const next: Order = [Number(r[1]), Number(r[2])];
+      const prev = current.get(id);
+      if (prev !== undefined) data.push([[id, prev], -1]);
+      data.push([[id, next], 1]);
+      current.set(id, next);
+    }
+    orders.sendData(version, new MultiSet(data));
+    orders.sendFrontier(version + 1);
+    customers.sendFrontier(version + 1);
+    graph.run();
+    epochMs.push(performance.now() - t0);
+    changes += batch.length;
+  }
+  const total = performance.now() - t;
+  return { changesPerSec: (changes / total) * 1000, epochMs };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
+import { defineChangefeed } from '../../runtime/changefeed-config.ts';
+import { LiveStatus, initialStatus } from '../../runtime/changefeed-status.ts';
+import { silentLogger } from '../../runtime/logger.ts';
+import type { Changefeed, ChangefeedRuntime } from '../runtime-adapter.ts';
+import { runChangefeeds } from './start.ts';
+
+/** An in-memory changefeed: `fail()` makes it fail, `stop()` stops it. */
+class FakeFeed implements Changefeed {
+  stopped = false;
+  readonly done: Promise<void>;
+  private settle!: (err?: unknown) => void;
+  constructor(readonly id: string) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err === undefined ? resolve() : reject(err));
+    });
+  }
+  status() {
+    return { ...initialStatus(this.id), phase: this.stopped ? ('stopped' as const) : ('streaming' as const) };
+  }
+  fail(err: unknown) {
+    this.settle(err);
+  }
+  async stop() {
+    this.stopped = true;
+    this.settle();
+  }
+}
+
+function setup(ids: string[]) {
+  const feeds = new Map<string, FakeFeed>();
+  const runtime: ChangefeedRuntime = {
+    startChangefeed(cfg) {
+      const f = new FakeFeed(cfg.id);
+      feeds.set(cfg.id, f);
+      return f;
+    },
+    queryChangefeedStatus: async (cfg) => initialStatus(cfg.id),
+  };
+  const out: string[] = [];
+  const err: string[] = [];
+  const shutdown = new AbortController();
+  const configs = ids.map((id) =>
+    defineChangefeed({ id, source: 'postgres://h/db', sink: 'postgres://h/r', tables: ['t'] }),
+  );
+  const run = runChangefeeds(configs, {
+    runtime,
+    logger: silentLogger,
+    live: new LiveStatus({ out: { write: (t: string) => out.push(t) } }),
+    shutdown: shutdown.signal,
+    stderr: { write: (t: string) => err.push(t) },
+  });
+  return { feeds, run, shutdown, out, err };
+}
+
+describe('runChangefeeds', () => {
+  it('stops every changefeed on a signal and exits 0', async () => {
+    const { feeds, run, shutdown, out } = setup(['a', 'b']);
+    await Promise.resolve();
+    shutdown.abort();
+    expect(await run).toBe(0);
+    expect([...feeds.values()].map((f) => f.stopped)).toEqual([true, true]);
+    expect(out.join('')).toContain('a  stopped');
+  });
+
+  it('reports a failing changefeed, stops the others and exits 1', async () => {
+    const { feeds, run, err } = setup(['a', 'b']);
+    feeds.get('b')?.fail(new TidemarkError('SOURCE_SLOT_LOST', { detail: 'slot tidemark_b' }));
+    expect(await run).toBe(1);
+    expect(feeds.get('a')?.stopped).toBe(true);
+    expect(err.join('')).toContain('changefeed b failed: SOURCE_SLOT_LOST');
+    expect(err.join('')).toContain('hint: The source dropped or invalidated the slot');
+  });
+
+  it('keeps waiting when one changefeed ends by itself', async () => {
+    const { feeds, run, shutdown } = setup(['a', 'b']);
+    await feeds.get('a')?.stop();
+    await new Promise((r) => setTimeout(r, 0));
+    shutdown.abort();
+    expect(await run).toBe(0);
+    expect(feeds.get('b')?.stopped).toBe(true);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * The current rows of one base table, kept in the state store so that collapsed changes can be
+ * turned into weighted changes (an "upsert arrangement", as Materialize keeps for upsert sources):
+ *
+ *   keyed table    <ns>|JSON(key cells)  → JSON(text row)    upsert = −old +new, delete = −old
+ *   keyless table  <ns>|JSON(text row)   → multiplicity      rowDeltas = ±n copies
+ *
+ * Cells stay in text form in state (cheap to store, exact); they are decoded to Values only for
+ * the changes handed to the dataflow. Work per epoch is proportional to the changes, except a
+ * TRUNCATE, which retracts every stored row.
+ */
+import type { Cell, Row as TextRow } from '../decode/row.ts';
+import { UNCHANGED } from '../decode/row.ts';
+import { decodeCell, typeHintFor } from '../decode/pg-values.ts';
+import { qualifiedName, type TableSchema } from '../decode/table-schema.ts';
+import type { Value } from '../decode/value.ts';
+import type { PartialUpdate, TableChanges } from '../sink/sink.ts';
+import { TidemarkError } from '../errors/tidemark-error.ts';
+import type { Change } from './change.ts';
+import type { StateStore } from './state-store.ts';
+
+export class InputArrangement {
+  private readonly oids: readonly number[];
+  private readonly hints: readonly string[];
+  private readonly keyColumns: readonly number[];
+
+  constructor(
+    private readonly store: StateStore,
+    /** The store namespace owned by this table, e.g. `t0`. */
+    private readonly ns: string,
+    readonly table: TableSchema,
+  ) {
+    this.oids = table.columns.map((c) => c.typeOid);
+    this.hints = table.columns.map((c) => typeHintFor(c, table.enums));
+    this.keyColumns = table.keyless ? [] : table.keyColumns;
+  }
+
+  /** Snapshot rows (inside an open store epoch): stored and returned as insertions. */
+  load(rows: readonly TextRow[], out: Change[]): void {
+    for (const row of rows) {
+      if (this.keyColumns.length === 0) this.addKeyless(row, 1, out);
+      else this.upsert(row, out);
+    }
+  }
+
+  /**
+   * One epoch's collapsed changes (inside an open store epoch), applied in the order sink.ts
+   * prescribes; the matching weighted changes are appended to `out`.
+   */
+  apply(changes: TableChanges, out: Change[]): void {
+    // Key-changing partial updates read the old row as it was when the epoch began.
+    const moved: TextRow[] = [];
+    for (const p of changes.partialUpdates) if (p.fromKey !== null) moved.push(this.complete(p, p.fromKey));
+    if (changes.truncate) this.truncate(out);
+    if (this.keyColumns.length === 0) {
+      for (const d of changes.rowDeltas) this.addKeyless(d.row, d.count, out);
+      return;
+    }
+    for (const keyRow of changes.deletes) this.remove(this.keyOf(keyRow), out);
+    for (const row of changes.upserts) this.upsert(row, out);
+    for (const row of moved) this.upsert(row, out);
+    for (const p of changes.partialUpdates) if (p.fromKey === null) this.upsert(this.complete(p, p.row), out);
+  }
+
+  private complete(p: PartialUpdate, keySource: readonly Cell[]): TextRow {
+    const stored = this.store.get(this.ns, this.keyOf(keySource));
+    if (stored === undefined) {
+      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
+        detail: `partial update of ${qualifiedName(this.table)} names a row the views' state does not hold`,
+      });
+    }
+    const old = JSON.parse(stored) as TextRow;
+    return p.row.map((c, i) => (c === UNCHANGED ? (old[i] ?? null) : c));
+  }
+
+  private upsert(row: TextRow, out: Change[]): void {
+    const key = this.keyOf(row);
+    const stored = this.store.get(this.ns, key);
+    if (stored !== undefined) out.push({ row: this.decode(JSON.parse(stored) as TextRow), weight: -1 });
+    this.store.put(this.ns, key, JSON.stringify(row));
+    out.push({ row: this.decode(row), weight: 1 });
+  }
+
+  private remove(key: string, out: Change[]): void {
+    const stored = this.store.get(this.ns, key);
+    if (stored === undefined) return;
+    out.push({ row: this.decode(JSON.parse(stored) as TextRow), weight: -1 });
+    this.store.delete(this.ns, key);
+  }
+
+  private addKeyless(row: TextRow, count: number, out: Change[]): void {
+    if (count === 0) return;
+    const key = JSON.stringify(row);
+    const before = Number(this.store.get(this.ns, key) ?? 0);
+    const after = before + count;
+    if (after < 0) {
+      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
+        detail: `${qualifiedName(this.table)} would hold ${after} copies of a row`,
+      });
+    }
+    if (after === 0) this.store.delete(this.ns, key);
+    else this.store.put(this.ns, key, String(after));
+    out.push({ row: this.decode(row), weight: count });
+  }
+
+  private truncate(out: Change[]): void {
+    for (const [key, value] of this.store.scanPrefix(this.ns, '')) {
+      if (this.keyColumns.length === 0) {
+        out.push({ row: this.decode(JSON.parse(key) as TextRow), weight: -Number(value) });
+      } else {
+        out.push({ row: this.decode(JSON.parse(value) as TextRow), weight: -1 });
+      }
+      this.store.delete(this.ns, key);
+    }
+  }
+
+  private keyOf(row: readonly Cell[]): string {
+    const cells: (string | null)[] = [];
+    for (const i of this.keyColumns) {
+      const c = row[i];
+      cells.push(c === undefined || c === UNCHANGED ? null : c);
+    }
+    return JSON.stringify(cells);
+  }
+
+  private decode(row: TextRow): Value[] {
+    const out = new Array<Value>(row.length);
+    for (let i = 0; i < row.length; i++)
+      out[i] = decodeCell(row[i] ?? null, this.oids[i] ?? 0, this.hints[i]);
+    return out;
+  }
+}
