@@ -90,7 +90,7 @@ export class ChangeLogReader {
         continue;
       }
       // The buffer is held whole while the batch is decoded; it is this reader's quota.
-      this.buffered = batch.bytes.length;
+      this.buffered = batch.usedBytes;
       this.maxBuffered = Math.max(this.maxBuffered, this.buffered);
       let begin = 0;
       let lastTag: LogRecord['tag'] = 'begin';

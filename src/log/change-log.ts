@@ -142,6 +142,7 @@ export class ChangeLog {
         encoding: 'binary',
         noSync: !options.fsync,
         cache: false,
+        remapChunks: true,
       });
     } catch (cause) {
       throw wrapLmdbError(cause, options.path, 'opening');

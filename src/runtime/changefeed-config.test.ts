@@ -34,3 +34,12 @@ describe('defineChangefeed', () => {
     expect(replicationNameFor('my-feed_1')).toBe('tidemark_my_feed_1');
   });
 });
+
+describe('splitTablePattern', () => {
+  it('reads quoted identifiers with dots and quotes in them', async () => {
+    const { splitTablePattern } = await import('./changefeed-config.ts');
+    expect(splitTablePattern('"my.schema"."t ""x"""')).toEqual({ schema: 'my.schema', name: 't "x"' });
+    expect(splitTablePattern('public.Weird Name')).toEqual({ schema: 'public', name: 'Weird Name' });
+    expect(splitTablePattern('orders')).toEqual({ schema: 'public', name: 'orders' });
+  });
+});

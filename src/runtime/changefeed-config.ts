@@ -72,12 +72,28 @@ export function replicationNameFor(id: string): string {
   return `tidemark_${id.replaceAll('-', '_')}`;
 }
 
-/** Splits a `tables` entry into schema and table (or their patterns); no dot means `public`. */
+/**
+ * Splits a `tables` entry into schema and table (or their patterns): `schema.table`, `table`
+ * (= `public.table`); double quotes protect dots and quotes inside names (`"my.schema"."t"`).
+ */
 export function splitTablePattern(pattern: string): { schema: string; name: string } {
-  const dot = pattern.indexOf('.');
-  return dot < 0
-    ? { schema: 'public', name: pattern }
-    : { schema: pattern.slice(0, dot), name: pattern.slice(dot + 1) };
+  const parts: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === '"') {
+      if (quoted && pattern[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else quoted = !quoted;
+    } else if (ch === '.' && !quoted && parts.length === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  parts.push(cur);
+  return parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: 'public', name: parts[0]! };
 }
 
 /** True when the pattern has glob characters (so it may match many tables, or none). */

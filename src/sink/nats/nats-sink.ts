@@ -16,12 +16,13 @@
  */
 import { createHash } from 'node:crypto';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { Cell, Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { AckWindow } from './ack-window.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
 export interface NatsSinkOptions {
@@ -31,7 +32,10 @@ export interface NatsSinkOptions {
 
 const FORMATS: readonly NatsFormat[] = ['tidemark-json', 'debezium-json', 'canal-json'];
 const DUPLICATE_WINDOW_NS = 10 * 60 * 1e9;
+/** Outstanding publish acks (sliding window); see docs/sinks.md for the measurements. */
 const MAX_IN_FLIGHT = 8000;
+/** Per-ack wait: generous, a full window drains behind a slow disk before the last ack arrives. */
+const ACK_TIMEOUT_MS = 60_000;
 
 export function createNatsSink(options: NatsSinkOptions): NatsSink {
   return new NatsSink(options);
@@ -49,7 +53,7 @@ export class NatsSink implements Sink {
   readonly #format: NatsFormat;
   #nc: NatsConnection | null = null;
   #js: JetStreamClient | null = null;
-  #inFlight: Promise<PubAck>[] = [];
+  #acks = new AckWindow({ maxInFlight: MAX_IN_FLIGHT });
 
   constructor(options: NatsSinkOptions) {
     this.#uri = options.uri;
@@ -145,7 +149,7 @@ export class NatsSink implements Sink {
     const nc = this.#nc;
     this.#nc = null;
     this.#js = null;
-    this.#inFlight = [];
+    this.#acks = new AckWindow({ maxInFlight: MAX_IN_FLIGHT });
     if (nc) await nc.close().catch(() => {});
   }
 
@@ -191,21 +195,14 @@ export class NatsSink implements Sink {
       .replaceAll('{changefeed}', token(this.#changefeedId))
       .replaceAll('{schema}', token(t.schema))
       .replaceAll('{table}', token(t.name));
-    const ack = js.publish(subject, enc.encode(kind, row, fromKey, ctx), { msgID: id });
-    ack.catch(() => {}); // observed in #drain; this only keeps an early failure from going unhandled
-    this.#inFlight.push(ack);
-    if (this.#inFlight.length >= MAX_IN_FLIGHT) await this.#drain();
-  }
-
-  async #drain(): Promise<void> {
-    const pending = this.#inFlight;
-    this.#inFlight = [];
-    await Promise.all(pending);
+    await this.#acks.add(
+      js.publish(subject, enc.encode(kind, row, fromKey, ctx), { msgID: id, timeout: ACK_TIMEOUT_MS }),
+    );
   }
 
   /** Only after every change of the epoch is acknowledged (stored) by the stream. */
   async #marker(ctx: ChangeContext): Promise<void> {
-    await this.#drain();
+    await this.#acks.drain();
     const h = headers();
     h.set('Tidemark-Epoch', String(ctx.epoch));
     const body = JSON.stringify({
@@ -233,7 +230,8 @@ export class NatsSink implements Sink {
     try {
       return await fn();
     } catch (err) {
-      this.#inFlight = [];
+      // Acks of the failed attempt may still arrive; the retry counts its own.
+      this.#acks = new AckWindow({ maxInFlight: MAX_IN_FLIGHT });
       throw wrapNatsError(err, this.#uri, action);
     }
   }

@@ -4,6 +4,7 @@
  */
 import type pg from 'pg';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
+import { isTablePattern, matchTable, splitTablePattern } from '../../runtime/changefeed-config.ts';
 import { quoteIdent, type ColumnSchema, type EnumType, type TableSchema } from '../../decode/table-schema.ts';
 
 const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'tidemark')`;
@@ -13,42 +14,6 @@ interface TableRow {
   schema: string;
   name: string;
   replident: string;
-}
-
-/** A selection entry: `schema.table`, `table` (= public.table), or a glob with `*` and `?`. */
-export function parseSelector(entry: string): { schema: string; name: string; isPattern: boolean } {
-  const dot = splitQualified(entry);
-  const schema = dot.length === 2 ? dot[0]! : 'public';
-  const name = dot.length === 2 ? dot[1]! : dot[0]!;
-  return { schema, name, isPattern: /[*?]/.test(entry) };
-}
-
-function splitQualified(entry: string): string[] {
-  const parts: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < entry.length; i++) {
-    const ch = entry[i]!;
-    if (ch === '"') {
-      if (quoted && entry[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else quoted = !quoted;
-    } else if (ch === '.' && !quoted) {
-      parts.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  parts.push(cur);
-  return parts;
-}
-
-function globToRegExp(glob: string): RegExp {
-  const esc = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${esc}$`);
 }
 
 /**
@@ -68,8 +33,8 @@ export async function resolveTables(
   );
   const chosen = new Map<number, TableRow>();
   for (const entry of selection) {
-    const sel = parseSelector(entry);
-    if (!sel.isPattern) {
+    if (!isTablePattern(entry)) {
+      const sel = splitTablePattern(entry);
       const hit = rows.find((r) => r.schema === sel.schema && r.name === sel.name);
       if (!hit) {
         throw new TidemarkError('SOURCE_TABLE_NOT_FOUND', {
@@ -78,9 +43,7 @@ export async function resolveTables(
       }
       chosen.set(hit.oid, hit);
     } else {
-      const s = globToRegExp(sel.schema);
-      const n = globToRegExp(sel.name);
-      for (const r of rows) if (s.test(r.schema) && n.test(r.name)) chosen.set(r.oid, r);
+      for (const r of rows) if (matchTable(entry, r.schema, r.name)) chosen.set(r.oid, r);
     }
   }
   if (chosen.size === 0) {
