@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 export const USAGE = `tidemark — keeps derived data exactly in step with PostgreSQL
 
 Usage:
-  tidemark start --config FILE             run every changefeed in FILE until Ctrl-C
+  tidemark start --config FILE [--data-dir DIR]   run every changefeed in FILE until Ctrl-C
   tidemark status --config FILE [--json]   show each changefeed's position and lag
   tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--rate N] [--seed N]
                                            a local PostgreSQL with a live workload, replicated
@@ -28,7 +28,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 
 export const COMMAND_USAGE: Record<string, string> = {
   start:
-    'Usage: tidemark start --config FILE\n\nRuns every changefeed of FILE; Ctrl-C (SIGINT) or SIGTERM stops them gracefully.\n',
+    'Usage: tidemark start --config FILE [--data-dir DIR]\n\nRuns every changefeed of FILE; Ctrl-C (SIGINT) or SIGTERM stops them gracefully.\n' +
+    '--data-dir holds local state (views); default .tidemark, or $TIDEMARK_DATA_DIR.\n',
   status:
     "Usage: tidemark status --config FILE [--json]\n\nReads each changefeed's state from its databases and prints one line each (or JSON).\n",
   demo:

@@ -65,6 +65,8 @@ export class Numeric {
     readonly special: NumericSpecial | undefined,
   ) {}
 
+  private canonicalText: string | undefined;
+
   /** A finite value `coefficient × 10^-scale`. */
   static of(coefficient: bigint, scale = 0): Numeric {
     if (!Number.isInteger(scale) || scale < 0) throw new RangeError(`numeric scale must be ≥ 0: ${scale}`);
@@ -163,7 +165,8 @@ export class Numeric {
 
   /** A string equal for equal values (1.0 and 1.00 give `1`), for hashing and grouping. */
   canonical(): string {
-    return this.stripped().toString();
+    // Memoized: rows are keyed many times on their way through a dataflow.
+    return (this.canonicalText ??= this.stripped().toString());
   }
 
   /**

@@ -32,7 +32,9 @@ export function pgAggregate(call: AggregateCall): AggregateFunction {
         add: (acc, v, w) => {
           const n = (acc[0] as bigint) + BigInt(w);
           if (float) return [n, (acc[1] as number) + (v as number) * w];
-          return [n, (acc[1] as Numeric).add(toNumeric(argKind, v).mul(Numeric.fromBigInt(BigInt(w))))];
+          const x = toNumeric(argKind, v);
+          const dx = w === 1 ? x : w === -1 ? x.neg() : x.mul(Numeric.fromBigInt(BigInt(w)));
+          return [n, (acc[1] as Numeric).add(dx)];
         },
         result: (acc) => {
           const n = acc[0] as bigint;

@@ -72,7 +72,7 @@ async function workload(db: TestDatabase, seed: number, txns: number): Promise<v
     return s % n;
   };
   for (let i = 0; i < txns; i++) {
-    const stmts: string[] = [];
+    const stmts: string[] = [`INSERT INTO ${TABLES[i % TABLES.length]} VALUES (${100 + i}, 'n${seed}') ON CONFLICT DO NOTHING`];
     for (let k = 0; k < 1 + rnd(4); k++) {
       const t = TABLES[rnd(TABLES.length)]!;
       const id = rnd(50);

@@ -1,3 +1,4 @@
+import { isAbsolute, join } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { LiveStatus } from '../../runtime/changefeed-status.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
@@ -11,6 +12,7 @@ import type { ChangefeedConfig } from '../../runtime/changefeed-config.ts';
 export async function runStart(args: string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs('start', args, {
     config: { type: 'string', short: 'c' },
+    'data-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -23,9 +25,11 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
   const runtime = await ctx.loadRuntime();
   const live = new LiveStatus({ out: ctx.stdout });
   const logger = createLogger({ stream: live.interleave(ctx.stderr) });
+  const dataDir = values['data-dir'] ?? ctx.env.TIDEMARK_DATA_DIR ?? '.tidemark';
   return runChangefeeds(config.changefeeds, {
     runtime,
     logger,
+    dataDir: isAbsolute(dataDir) ? dataDir : join(ctx.cwd, dataDir),
     live,
     shutdown: ctx.shutdown,
     stderr: ctx.stderr,
@@ -44,6 +48,8 @@ export async function runChangefeeds(
     live: LiveStatus;
     shutdown: AbortSignal;
     stderr: { write(text: string): unknown };
+    /** Local state (view state); passed to every changefeed. */
+    dataDir?: string;
   },
 ): Promise<number> {
   const { runtime, logger, live, shutdown } = deps;
@@ -52,7 +58,11 @@ export async function runChangefeeds(
   try {
     for (const cfg of configs) {
       const log = logger.child({ changefeed: cfg.id });
-      const feed = runtime.startChangefeed(cfg, { logger: log, onStatus: (s) => live.update(s) });
+      const feed = runtime.startChangefeed(cfg, {
+        logger: log,
+        onStatus: (s) => live.update(s),
+        ...(deps.dataDir === undefined ? {} : { dataDir: deps.dataDir }),
+      });
       feeds.push(feed);
       live.track(feed);
       log.info('changefeed started', { tables: cfg.tables.join(', '), views: cfg.views.length });
