@@ -12,7 +12,13 @@ import { Lsn } from '../source/postgres/lsn.ts';
 import type { ChangeMessage } from '../source/source.ts';
 import type { ChangeLog } from './change-log.ts';
 import { dataKeyAfter, positionOfKey } from './log-keys.ts';
-import { decodeRecord, recordSchemaId, RecordFormatError, recordTag, type LogRecord } from './record-codec.ts';
+import {
+  decodeRecord,
+  recordSchemaId,
+  RecordFormatError,
+  recordTag,
+  type LogRecord,
+} from './record-codec.ts';
 
 export const DEFAULT_READER_QUOTA_BYTES = 8 * 1024 * 1024;
 
@@ -22,8 +28,9 @@ export interface ChangeLogReaderOptions {
   /** The tables whose changes this reader sees (default all). Begin and commit always pass. */
   readonly includes?: (table: TableSchema) => boolean;
   /**
-   * Asked before each wait for a commit and after each wake-up (`ChangeLog.wakeReaders`):
-   * `'end'` ends the stream, an error is thrown from it, null reads on.
+   * Asked before each wait for a commit, after each wake-up (`ChangeLog.wakeReaders`) and after
+   * each message: `'end'` ends the stream; an error (only acted on at a wait, so committed
+   * records are still served) is thrown from it; null reads on.
    */
   readonly interrupt?: () => 'end' | Error | null;
 }
@@ -106,6 +113,7 @@ export class ChangeLogReader {
         if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
         const msg = this.toMessage(rec, position, commitTimeMs);
         if (msg) yield msg;
+        if (this.options.interrupt?.() === 'end') return;
       }
       this.buffered = 0;
       from = batch.lastKey;
@@ -149,7 +157,11 @@ export class ChangeLogReader {
       case 'begin':
         return { tag: 'begin', commitTimeMs: rec.commitTimeMs };
       case 'commit':
-        return { tag: 'commit', position: Lsn.fromBigInt(position), commitTimeMs: rec.commitTimeMs || commitTimeMs };
+        return {
+          tag: 'commit',
+          position: Lsn.fromBigInt(position),
+          commitTimeMs: rec.commitTimeMs || commitTimeMs,
+        };
       case 'relation':
         return { tag: 'relation', table: this.log.schema(rec.schemaId) };
       case 'insert':

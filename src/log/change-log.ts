@@ -118,7 +118,10 @@ export class ChangeLog {
       try {
         schema = JSON.parse(value.toString('utf8')) as TableSchema;
       } catch (cause) {
-        throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} in ${path} is not JSON`, cause });
+        throw new TidemarkError('CHANGELOG_CORRUPT', {
+          detail: `schema ${id} in ${path} is not JSON`,
+          cause,
+        });
       }
       this.schemasById.set(id, schema);
       this.schemaIdsByJson.set(value.toString('utf8'), id);
@@ -151,7 +154,9 @@ export class ChangeLog {
       const format = db.get(metaKey('format'));
       if (format === undefined) {
         if (existed && db.getKeysCount({ limit: 1 }) > 0) {
-          throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `${options.path} has data but no format record` });
+          throw new TidemarkError('CHANGELOG_CORRUPT', {
+            detail: `${options.path} has data but no format record`,
+          });
         }
         const v = Buffer.alloc(4);
         v.writeUInt32BE(FORMAT_VERSION);
@@ -201,9 +206,14 @@ export class ChangeLog {
    */
   begin(position: Lsn, commitTimeMs: number): void {
     this.assertOpen();
-    if (this.txn) throw new TidemarkError('INTERNAL', { detail: `begin(${position}) inside transaction ${this.txn.position}` });
+    if (this.txn)
+      throw new TidemarkError('INTERNAL', {
+        detail: `begin(${position}) inside transaction ${this.txn.position}`,
+      });
     if (this.committedPos && position.compare(this.committedPos) <= 0) {
-      throw new TidemarkError('INTERNAL', { detail: `begin(${position}) at or before the log's end ${this.committedPos}` });
+      throw new TidemarkError('INTERNAL', {
+        detail: `begin(${position}) at or before the log's end ${this.committedPos}`,
+      });
     }
     if (this.coveredFromPos === null) this.startAt(Lsn.fromBigInt(position.value - 1n));
     this.txn = { position, seq: 0, spilled: false };
@@ -212,7 +222,8 @@ export class ChangeLog {
 
   /** Appends one change of the open transaction; may write buffered records out (not visible yet). */
   append(msg: ChangeOnly): void {
-    if (!this.txn) throw new TidemarkError('INTERNAL', { detail: `append(${msg.tag}) outside a transaction` });
+    if (!this.txn)
+      throw new TidemarkError('INTERNAL', { detail: `append(${msg.tag}) outside a transaction` });
     switch (msg.tag) {
       case 'relation':
         this.push({ tag: 'relation', schemaId: this.schemaId(msg.table) });
@@ -221,7 +232,13 @@ export class ChangeLog {
         this.push({ tag: 'insert', schemaId: this.schemaId(msg.table), row: msg.row });
         break;
       case 'update':
-        this.push({ tag: 'update', schemaId: this.schemaId(msg.table), row: msg.row, old: msg.old, oldIsFull: msg.oldIsFull });
+        this.push({
+          tag: 'update',
+          schemaId: this.schemaId(msg.table),
+          row: msg.row,
+          old: msg.old,
+          oldIsFull: msg.oldIsFull,
+        });
         break;
       case 'delete':
         this.push({ tag: 'delete', schemaId: this.schemaId(msg.table), old: msg.old });
@@ -262,7 +279,8 @@ export class ChangeLog {
 
   /** Resolves once a transaction after `position` is committed, or the log is closed. */
   waitForCommitAfter(position: Lsn): Promise<void> {
-    if (this.closed || (this.committedPos && this.committedPos.compare(position) > 0)) return Promise.resolve();
+    if (this.closed || (this.committedPos && this.committedPos.compare(position) > 0))
+      return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -280,14 +298,20 @@ export class ChangeLog {
     const s = this.schemasById.get(id);
     if (s) return s;
     const raw = this.db.get(schemaKey(id));
-    if (!raw) throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} missing from ${this.path}` });
+    if (!raw)
+      throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} missing from ${this.path}` });
     const parsed = JSON.parse(raw.toString('utf8')) as TableSchema;
     this.schemasById.set(id, parsed);
     return parsed;
   }
 
   /** Up to `maxBytes` (at least one) committed records in [from, to), raw. For the reader. */
-  readRange(from: Buffer, exclusiveStart: boolean, to: Buffer, maxBytes: number): { key: Buffer; value: Buffer }[] {
+  readRange(
+    from: Buffer,
+    exclusiveStart: boolean,
+    to: Buffer,
+    maxBytes: number,
+  ): { key: Buffer; value: Buffer }[] {
     const out: { key: Buffer; value: Buffer }[] = [];
     let bytes = 0;
     try {
@@ -475,7 +499,10 @@ export class ChangeLog {
   private readMeta(name: 'committed' | 'coveredFrom'): Lsn | null {
     const v = this.db.get(metaKey(name));
     if (v === undefined) return null;
-    if (v.length !== 8) throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `meta ${name} in ${this.path} has ${v.length} bytes` });
+    if (v.length !== 8)
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `meta ${name} in ${this.path} has ${v.length} bytes`,
+      });
     return decodeLsn(v);
   }
 

@@ -36,7 +36,11 @@ export function wrapLmdbError(err: unknown, path: string, action: string): Tidem
   if (/ENOSPC|No space left|MDB_MAP_FULL|MDB_MAP_RESIZED|EDQUOT/i.test(text)) {
     return new TidemarkError('CHANGELOG_DISK_FULL', { detail, cause: err });
   }
-  if (/MDB_INVALID|MDB_CORRUPTED|MDB_VERSION_MISMATCH|MDB_PAGE_NOTFOUND|MDB_BAD|not an LMDB|Invalid argument/i.test(text)) {
+  if (
+    /MDB_INVALID|MDB_CORRUPTED|MDB_VERSION_MISMATCH|MDB_PAGE_NOTFOUND|MDB_BAD|not an LMDB|Invalid argument/i.test(
+      text,
+    )
+  ) {
     return new TidemarkError('CHANGELOG_CORRUPT', { detail, cause: err });
   }
   if (/ENOENT/i.test(text)) return new TidemarkError('CHANGELOG_MISSING', { detail, cause: err });

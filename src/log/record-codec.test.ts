@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { UNCHANGED, type Cell } from '../decode/row.ts';
-import { decodeRecord, recordSchemaId, RecordFormatError, RecordWriter, type LogRecord } from './record-codec.ts';
+import {
+  decodeRecord,
+  recordSchemaId,
+  RecordFormatError,
+  RecordWriter,
+  type LogRecord,
+} from './record-codec.ts';
 import { wrapLmdbError } from './lmdb-errors.ts';
 
-const cell: fc.Arbitrary<Cell> = fc.oneof(fc.constant(null), fc.constant(UNCHANGED), fc.string({ unit: 'binary' }));
+const cell: fc.Arbitrary<Cell> = fc.oneof(
+  fc.constant(null),
+  fc.constant(UNCHANGED),
+  fc.string({ unit: 'binary' }),
+);
 const cells = fc.array(cell, { maxLength: 12 });
 const id = fc.integer({ min: 0, max: 2 ** 32 - 1 });
 const record: fc.Arbitrary<LogRecord> = fc.oneof(
@@ -39,7 +49,13 @@ describe('record codec', () => {
   it('is compact: a 3-column insert costs its text plus 6 bytes', () => {
     const bytes = new RecordWriter().encode({ tag: 'insert', schemaId: 7, row: ['42', null, 'hello'] });
     expect(bytes.length).toBe(1 + 1 + 1 + (1 + 2) + 1 + (1 + 5));
-    const upd = new RecordWriter().encode({ tag: 'update', schemaId: 7, row: [UNCHANGED], old: null, oldIsFull: false });
+    const upd = new RecordWriter().encode({
+      tag: 'update',
+      schemaId: 7,
+      row: [UNCHANGED],
+      old: null,
+      oldIsFull: false,
+    });
     expect(decodeRecord(upd)).toMatchObject({ row: [UNCHANGED] });
   });
 
@@ -53,10 +69,15 @@ describe('record codec', () => {
   });
 
   it('classifies LMDB errors', () => {
-    const full = Object.assign(new Error('MDB_MAP_FULL: Environment mapsize limit reached'), { code: -30792 });
+    const full = Object.assign(new Error('MDB_MAP_FULL: Environment mapsize limit reached'), {
+      code: -30792,
+    });
     expect(wrapLmdbError(full, '/x', 'appending').code).toBe('CHANGELOG_DISK_FULL');
     const nospc = Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
-    expect(wrapLmdbError(nospc, '/x', 'appending')).toMatchObject({ code: 'CHANGELOG_DISK_FULL', retriable: true });
+    expect(wrapLmdbError(nospc, '/x', 'appending')).toMatchObject({
+      code: 'CHANGELOG_DISK_FULL',
+      retriable: true,
+    });
     expect(wrapLmdbError(new Error('MDB_INVALID: File is not an LMDB file'), '/x', 'opening').code).toBe(
       'CHANGELOG_CORRUPT',
     );

@@ -333,8 +333,14 @@ class ChangefeedRunner implements Changefeed {
             maybeCut();
             break;
         }
-        // Back-pressure: the next epoch may not outgrow the quota while one is committing.
-        while (inflight && builder.bytes > this.cfg.memoryQuotaBytes) await inflight;
+        // Back-pressure: while one epoch commits, the next may fill only up to its own budget
+        // (and never beyond the memory quota); then reading waits, and the socket pauses.
+        while (
+          inflight &&
+          (builder.bytes > Math.min(this.cfg.memoryQuotaBytes, maxBytes) || builder.changes >= maxRows)
+        ) {
+          await inflight;
+        }
       }
       // Graceful end: finish the epoch in flight, then commit what is complete, nothing partial.
       while (inflight) await inflight;

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { startApiServer, type RunningApiServer } from '../api/api-server.ts';
-import type { ListenAddress } from '../api/listen-address.ts';
+import { isLoopback, type ListenAddress } from '../api/listen-address.ts';
+import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { ChangefeedManager } from './changefeed-manager.ts';
@@ -32,6 +33,11 @@ export interface TidemarkServer {
  * changefeeds, seeds new ones from the config, then serves the API and dashboard.
  */
 export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
+  if (!isLoopback(opts.address.host) && !opts.token) {
+    throw new TidemarkError('SERVER_TOKEN_REQUIRED', {
+      detail: `--addr ${opts.address.host}:${opts.address.port}`,
+    });
+  }
   const store = MetadataStore.open(opts.dataDir);
   let ready = false;
   const manager = new ChangefeedManager({

@@ -51,12 +51,18 @@ describe('change log', () => {
     ];
     for (const k of kinds) log.append(k as Exclude<ChangeMessage, { tag: 'begin' | 'commit' }>);
     log.commit(20);
-    const t2 = [{ tag: 'begin', commitTimeMs: 20 }, ...kinds, { tag: 'commit', position: at(20), commitTimeMs: 20 }];
+    const t2 = [
+      { tag: 'begin', commitTimeMs: 20 },
+      ...kinds,
+      { tag: 'commit', position: at(20), commitTimeMs: 20 },
+    ];
     const t3 = appendTxn(log, 30, 1);
     const all = [...t1, ...t2, ...t3] as ChangeMessage[];
     expect((await take(new ChangeLogReader(log).read(at(1)), all.length)).map(plain)).toEqual(all.map(plain));
     const fromMid = [...t2, ...t3] as ChangeMessage[];
-    expect((await take(new ChangeLogReader(log).read(at(10)), fromMid.length)).map(plain)).toEqual(fromMid.map(plain));
+    expect((await take(new ChangeLogReader(log).read(at(10)), fromMid.length)).map(plain)).toEqual(
+      fromMid.map(plain),
+    );
     expect(log.committed?.toString()).toBe(at(30).toString());
   });
 
@@ -67,7 +73,8 @@ describe('change log', () => {
     const it = reader.read(at(10))[Symbol.asyncIterator]();
     const first = it.next();
     log.begin(at(20), 20);
-    for (let i = 0; i < 1000; i++) log.append({ tag: 'insert', table: items, row: [String(i), 'x'.repeat(40)] });
+    for (let i = 0; i < 1000; i++)
+      log.append({ tag: 'insert', table: items, row: [String(i), 'x'.repeat(40)] });
     expect(log.readRange(dataKey(20n, 0), false, dataKey(21n, 0), 1e9).length).toBeGreaterThan(100);
     let seen = false;
     void first.then(() => (seen = true));
@@ -116,7 +123,14 @@ describe('change log', () => {
     });
     for (let p = 11; p <= 13; p++) expected.push(appendTxn(log, p * 10, 2));
     const results = await Promise.all(reads);
-    starts.forEach((s, i) => expect(results[i]!.map(plain)).toEqual(expected.slice(s / 10).flat().map(plain)));
+    starts.forEach((s, i) =>
+      expect(results[i]!.map(plain)).toEqual(
+        expected
+          .slice(s / 10)
+          .flat()
+          .map(plain),
+      ),
+    );
   });
 
   it('holds at most memoryQuotaBytes of records per reader', async () => {
@@ -167,7 +181,9 @@ describe('change log', () => {
     expect(log.clean(at(50))?.toString()).toBe(at(20).toString());
     expect(log.coveredFrom?.toString()).toBe(at(20).toString());
     expect(log.readRange(dataKey(0n, 0), false, dataKey(21n, 0), 1e9)).toEqual([]);
-    await expect(take(new ChangeLogReader(log).read(at(10)), 1)).rejects.toMatchObject({ code: 'CHANGELOG_BEHIND' });
+    await expect(take(new ChangeLogReader(log).read(at(10)), 1)).rejects.toMatchObject({
+      code: 'CHANGELOG_BEHIND',
+    });
     const rest = await take(new ChangeLogReader(log).read(at(20)), 15);
     expect(rest.at(-1)).toMatchObject({ tag: 'commit', position: at(50) });
     log.acknowledge('a', at(50));
@@ -200,7 +216,8 @@ describe('change log', () => {
     appendTxn(log, 10, 10);
     log.begin(at(20), 20);
     expect(() => {
-      for (let i = 0; i < 100_000; i++) log.append({ tag: 'insert', table: items, row: [String(i), 'y'.repeat(100)] });
+      for (let i = 0; i < 100_000; i++)
+        log.append({ tag: 'insert', table: items, row: [String(i), 'y'.repeat(100)] });
     }).toThrow(/CHANGELOG_DISK_FULL/);
     log.abort();
     expect(log.committed?.toString()).toBe(at(10).toString());

@@ -16,7 +16,11 @@ interface Txn {
   changes: unknown[];
 }
 
-async function startPuller(db: TestDatabase, logDir: string, extra: Partial<PullerOptions> = {}): Promise<Puller> {
+async function startPuller(
+  db: TestDatabase,
+  logDir: string,
+  extra: Partial<PullerOptions> = {},
+): Promise<Puller> {
   const p = await Puller.start({ url: db.url, logDir, heartbeatIntervalMs: 60_000, ...extra });
   onTestFinished(() => p.stop());
   return p;
@@ -40,7 +44,11 @@ async function directStream(db: TestDatabase): Promise<AsyncIterator<ChangeMessa
 }
 
 /** Reads transactions until the one committing at `last`; keeps only those with changes for `tables`. */
-async function readTxns(it: AsyncIterator<ChangeMessage>, last: string, tables?: Set<string>): Promise<Txn[]> {
+async function readTxns(
+  it: AsyncIterator<ChangeMessage>,
+  last: string,
+  tables?: Set<string>,
+): Promise<Txn[]> {
   const out: Txn[] = [];
   let changes: unknown[] = [];
   for (;;) {
@@ -72,13 +80,17 @@ async function workload(db: TestDatabase, seed: number, txns: number): Promise<v
     return s % n;
   };
   for (let i = 0; i < txns; i++) {
-    const stmts: string[] = [`INSERT INTO ${TABLES[i % TABLES.length]} VALUES (${100 + i}, 'n${seed}') ON CONFLICT DO NOTHING`];
+    const stmts: string[] = [
+      `INSERT INTO ${TABLES[i % TABLES.length]} VALUES (${100 + i}, 'n${seed}') ON CONFLICT DO NOTHING`,
+    ];
     for (let k = 0; k < 1 + rnd(4); k++) {
       const t = TABLES[rnd(TABLES.length)]!;
       const id = rnd(50);
       switch (rnd(3)) {
         case 0:
-          stmts.push(`INSERT INTO ${t} VALUES (${id}, 'v${seed}-${i}-${k}') ON CONFLICT (id) DO UPDATE SET v = excluded.v`);
+          stmts.push(
+            `INSERT INTO ${t} VALUES (${id}, 'v${seed}-${i}-${k}') ON CONFLICT (id) DO UPDATE SET v = excluded.v`,
+          );
           break;
         case 1:
           stmts.push(`UPDATE ${t} SET v = v || '+' WHERE id % 7 = ${id % 7}`);
@@ -111,7 +123,10 @@ describe('puller', () => {
     const direct = await directStream(db);
     const puller = await startPuller(db, tempLogDir());
     const start = puller.log.coveredFrom!;
-    const readers = new Map<string, { reader: PullerReader; tables: Set<string>; it: AsyncIterator<ChangeMessage> }>();
+    const readers = new Map<
+      string,
+      { reader: PullerReader; tables: Set<string>; it: AsyncIterator<ChangeMessage> }
+    >();
     for (let i = 0; i < 10; i++) {
       const tables = [TABLES[i % 5]!, TABLES[(i + 2) % 5]!];
       const reader = await puller.addReader({
@@ -120,7 +135,11 @@ describe('puller', () => {
         checkpoint: start,
         memoryQuotaBytes: 4096,
       });
-      readers.set(`r${i}`, { reader, tables: new Set(tables), it: reader.stream(start)[Symbol.asyncIterator]() });
+      readers.set(`r${i}`, {
+        reader,
+        tables: new Set(tables),
+        it: reader.stream(start)[Symbol.asyncIterator](),
+      });
     }
     // Written after every table joined the publication: both paths decode all of it.
     await workload(db, 7, 40);
@@ -189,12 +208,18 @@ describe('puller', () => {
     await db.query(`CREATE TABLE big (id int PRIMARY KEY, v text)`);
     const puller = await startPuller(db, tempLogDir());
     const start = puller.log.coveredFrom!;
-    const reader = await puller.addReader({ id: 'big', tables: [{ schema: 'public', name: 'big' }], checkpoint: start });
+    const reader = await puller.addReader({
+      id: 'big',
+      tables: [{ schema: 'public', name: 'big' }],
+      checkpoint: start,
+    });
     const baseline = rssBytes();
     let peak = baseline;
     const sampler = setInterval(() => (peak = Math.max(peak, rssBytes())), 50);
     onTestFinished(() => clearInterval(sampler));
-    const insert = db.query(`INSERT INTO big SELECT g, repeat('x', 40) || g FROM generate_series(1, 1000000) g`);
+    const insert = db.query(
+      `INSERT INTO big SELECT g, repeat('x', 40) || g FROM generate_series(1, 1000000) g`,
+    );
     let rows = 0;
     let commits = 0;
     for await (const m of reader.stream(start)) {

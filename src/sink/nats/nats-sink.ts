@@ -15,14 +15,14 @@
  * effectively-once). Formats: `nats-formats.ts`.
  */
 import { createHash } from 'node:crypto';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { Cell, Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
-import { AckWindow } from './ack-window.ts';
+import { JetStreamPublisher } from './jetstream-publisher.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
 export interface NatsSinkOptions {
@@ -52,8 +52,7 @@ export class NatsSink implements Sink {
   readonly #template: string;
   readonly #format: NatsFormat;
   #nc: NatsConnection | null = null;
-  #js: JetStreamClient | null = null;
-  #acks = new AckWindow({ maxInFlight: MAX_IN_FLIGHT });
+  #publisher: JetStreamPublisher | null = null;
 
   constructor(options: NatsSinkOptions) {
     this.#uri = options.uri;
@@ -89,7 +88,11 @@ export class NatsSink implements Sink {
       connect({ servers: this.#server, ...(this.#user ? { user: this.#user, pass: this.#pass } : {}) }),
     );
     this.#nc = nc;
-    this.#js = jetstream(nc);
+    this.#publisher = new JetStreamPublisher(nc, {
+      stream: this.#stream,
+      maxInFlight: MAX_IN_FLIGHT,
+      ackTimeoutMs: ACK_TIMEOUT_MS,
+    });
     return this.#io('reading the checkpoint marker', async () => {
       const jsm = await jetstreamManager(nc);
       const wildcard = this.#template
@@ -123,12 +126,20 @@ export class NatsSink implements Sink {
       encoders.get(t) ?? encoders.set(t, new MessageEncoder(t, this.#format)).get(t)!;
     await this.#io('publishing the snapshot', async () => {
       for (const t of tables) encoder(t);
-      const ordinals = new Map<TableSchema, number>();
+      // Equal rows of a keyless table need distinct Msg-Ids: number the copies of each row, so a
+      // retried snapshot reading chunks in another order still sends the same ids.
+      const copies = new Map<TableSchema, Map<string, number>>();
       for await (const chunk of chunks) {
+        const seen = chunk.table.keyless
+          ? (copies.get(chunk.table) ?? copies.set(chunk.table, new Map()).get(chunk.table)!)
+          : null;
         for (const r of chunk.rows) {
-          // Equal rows of a keyless table need distinct Msg-Ids: number them in snapshot order.
-          const n = chunk.table.keyless ? (ordinals.get(chunk.table) ?? 0) + 1 : 0;
-          if (chunk.table.keyless) ordinals.set(chunk.table, n);
+          let n = 0;
+          if (seen) {
+            const k = JSON.stringify(r);
+            n = (seen.get(k) ?? 0) + 1;
+            seen.set(k, n);
+          }
           await this.#publish(chunk.table, encoder(chunk.table), 'snapshot', r, null, ctx, n);
         }
       }
@@ -148,8 +159,8 @@ export class NatsSink implements Sink {
   async close(): Promise<void> {
     const nc = this.#nc;
     this.#nc = null;
-    this.#js = null;
-    this.#acks = new AckWindow({ maxInFlight: MAX_IN_FLIGHT });
+    this.#publisher?.close();
+    this.#publisher = null;
     if (nc) await nc.close().catch(() => {});
   }
 
@@ -185,7 +196,7 @@ export class NatsSink implements Sink {
     /** Tells apart messages that are otherwise equal (copies of a keyless row). */
     ordinal = 0,
   ): Promise<void> {
-    const js = this.#requireOpen();
+    const publisher = this.#requireOpen();
     const identity = t.keyColumns.length > 0 && row ? t.keyColumns.map((i) => row[i] ?? null) : row;
     const id = createHash('sha256')
       .update(JSON.stringify([this.#changefeedId, ctx.position, t.schema, t.name, kind, identity, ordinal]))
@@ -195,35 +206,32 @@ export class NatsSink implements Sink {
       .replaceAll('{changefeed}', token(this.#changefeedId))
       .replaceAll('{schema}', token(t.schema))
       .replaceAll('{table}', token(t.name));
-    await this.#acks.add(
-      js.publish(subject, enc.encode(kind, row, fromKey, ctx), { msgID: id, timeout: ACK_TIMEOUT_MS }),
-    );
+    await publisher.publish(subject, enc.encode(kind, row, fromKey, ctx), id);
   }
 
   /** Only after every change of the epoch is acknowledged (stored) by the stream. */
   async #marker(ctx: ChangeContext): Promise<void> {
-    await this.#acks.drain();
-    const h = headers();
-    h.set('Tidemark-Epoch', String(ctx.epoch));
+    const publisher = this.#requireOpen();
+    await publisher.drain();
     const body = JSON.stringify({
       changefeed: this.#changefeedId,
       epoch: ctx.epoch,
       position: ctx.position,
       commit_ts_ms: ctx.commitTimeMs,
     });
-    await this.#requireOpen().publish(this.#markerSubject, body, {
-      msgID: `marker:${this.#changefeedId}:${ctx.epoch}`,
-      headers: h,
+    await publisher.publish(this.#markerSubject, body, `marker:${this.#changefeedId}:${ctx.epoch}`, {
+      'Tidemark-Epoch': String(ctx.epoch),
     });
+    await publisher.drain();
   }
 
   #context(cp: Checkpoint, commitTimeMs: number): ChangeContext {
     return { changefeedId: this.#changefeedId, position: cp.position, epoch: cp.epoch, commitTimeMs };
   }
 
-  #requireOpen(): JetStreamClient {
-    if (!this.#js) throw new TidemarkError('INTERNAL', { detail: 'NATS sink used before open()' });
-    return this.#js;
+  #requireOpen(): JetStreamPublisher {
+    if (!this.#publisher) throw new TidemarkError('INTERNAL', { detail: 'NATS sink used before open()' });
+    return this.#publisher;
   }
 
   async #io<T>(action: string, fn: () => Promise<T>): Promise<T> {
@@ -231,7 +239,7 @@ export class NatsSink implements Sink {
       return await fn();
     } catch (err) {
       // Acks of the failed attempt may still arrive; the retry counts its own.
-      this.#acks = new AckWindow({ maxInFlight: MAX_IN_FLIGHT });
+      this.#publisher?.reset();
       throw wrapNatsError(err, this.#uri, action);
     }
   }

@@ -14,7 +14,8 @@ export function pullerObjectName(url: string): string {
   } catch (cause) {
     throw new TidemarkError('CONFIG_INVALID', { detail: `source URI ${maskUri(url)} is not a URI`, cause });
   }
-  const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres';
+  const db =
+    decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres';
   const id = `${u.hostname.toLowerCase()}:${u.port || '5432'}/${db}`;
   return `tidemark_src_${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
 }

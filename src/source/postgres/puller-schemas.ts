@@ -22,7 +22,10 @@ export class PullerSchemas {
   /** The schema a change of `relationId` refers to; only after its Relation message. */
   known(relationId: number): TableSchema {
     const t = this.byOid.get(relationId);
-    if (!t) throw new TidemarkError('SOURCE_PROTOCOL', { detail: `change for relation ${relationId} before its Relation message` });
+    if (!t)
+      throw new TidemarkError('SOURCE_PROTOCOL', {
+        detail: `change for relation ${relationId} before its Relation message`,
+      });
     return t;
   }
 
@@ -52,7 +55,10 @@ function sameShape(t: TableSchema, ev: RelationEvent): boolean {
     t.name === ev.name &&
     t.columns.length === ev.columns.length &&
     t.columns.every(
-      (c, i) => c.name === ev.columns[i]!.name && c.typeOid === ev.columns[i]!.typeOid && c.typeMod === ev.columns[i]!.typeMod,
+      (c, i) =>
+        c.name === ev.columns[i]!.name &&
+        c.typeOid === ev.columns[i]!.typeOid &&
+        c.typeMod === ev.columns[i]!.typeMod,
     )
   );
 }

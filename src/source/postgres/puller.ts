@@ -121,9 +121,18 @@ export class Puller implements PullerReaderHost {
       await client.connect().catch((err: unknown) => {
         throw wrapPgError(err, { role: 'source', uri: options.url, action: 'connecting' });
       });
-      const { rows: wal } = await q<{ w: string }>(`SELECT current_setting('wal_level') AS w`, [], 'checking wal_level');
-      if (wal[0]?.w !== 'logical') throw new TidemarkError('SOURCE_WAL_LEVEL', { detail: `wal_level is '${wal[0]?.w}'` });
-      const { rows: pubs } = await q(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [name], 'reading publications');
+      const { rows: wal } = await q<{ w: string }>(
+        `SELECT current_setting('wal_level') AS w`,
+        [],
+        'checking wal_level',
+      );
+      if (wal[0]?.w !== 'logical')
+        throw new TidemarkError('SOURCE_WAL_LEVEL', { detail: `wal_level is '${wal[0]?.w}'` });
+      const { rows: pubs } = await q(
+        `SELECT 1 FROM pg_publication WHERE pubname = $1`,
+        [name],
+        'reading publications',
+      );
       if (pubs.length === 0) await q(`CREATE PUBLICATION "${name}"`, [], 'creating the publication');
       mkdirSync(options.logDir, { recursive: true });
       log = ChangeLog.open({ path: options.logDir, ...options.logOptions });
@@ -142,7 +151,10 @@ export class Puller implements PullerReaderHost {
             hint: 'The slot was dropped behind our back: changes since are lost. Delete the log directory and reset the changefeeds on this source.',
           });
         }
-        const conn = await ReplicationConnection.connect({ url: options.url, applicationName: `tidemark:puller` });
+        const conn = await ReplicationConnection.connect({
+          url: options.url,
+          applicationName: `tidemark:puller`,
+        });
         try {
           const made = await conn.createLogicalSlot({ slotName: name, snapshot: 'nothing' });
           log.startAt(made.consistentPoint);
@@ -152,7 +164,9 @@ export class Puller implements PullerReaderHost {
       } else {
         const confirmed = slot.confirmed ? Lsn.parse(slot.confirmed) : null;
         if (slot.status === 'lost' || !confirmed) {
-          throw new TidemarkError('SOURCE_SLOT_LOST', { detail: `slot ${name} is invalidated (wal_status lost)` });
+          throw new TidemarkError('SOURCE_SLOT_LOST', {
+            detail: `slot ${name} is invalidated (wal_status lost)`,
+          });
         }
         if (resume === null) {
           recreated = true;
@@ -257,9 +271,10 @@ export class Puller implements PullerReaderHost {
 
   private async publish(tables: readonly { schema: string; name: string }[]): Promise<void> {
     const { rows } = await this.client
-      .query<{ t: string }>(`SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = $1`, [
-        this.publicationName,
-      ])
+      .query<{ t: string }>(
+        `SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = $1`,
+        [this.publicationName],
+      )
       .catch((err: unknown) => {
         throw wrapPgError(err, { role: 'source', uri: this.options.url, action: 'reading the publication' });
       });
@@ -269,7 +284,11 @@ export class Puller implements PullerReaderHost {
     await this.client
       .query(`ALTER PUBLICATION "${this.publicationName}" ADD TABLE ${missing.map(quoteTable).join(', ')}`)
       .catch((err: unknown) => {
-        throw wrapPgError(err, { role: 'source', uri: this.options.url, action: 'adding tables to the publication' });
+        throw wrapPgError(err, {
+          role: 'source',
+          uri: this.options.url,
+          action: 'adding tables to the publication',
+        });
       });
   }
 
@@ -280,7 +299,10 @@ export class Puller implements PullerReaderHost {
         await this.pump(() => (attempt = 0));
       } catch (err) {
         this.log.abort();
-        const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+        const e =
+          err instanceof TidemarkError
+            ? err
+            : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
         if (this.stopping) return;
         const retrying = e.retriable;
         this.options.onError?.(e, { retrying });
@@ -337,7 +359,11 @@ export class Puller implements PullerReaderHost {
   }
 
   /** Appends one event to the log; returns whether the rest of its transaction is skipped. */
-  private onEvent(ev: Exclude<ReplicationEvent, { tag: 'relation' }>, schemas: PullerSchemas, skipping: boolean): boolean {
+  private onEvent(
+    ev: Exclude<ReplicationEvent, { tag: 'relation' }>,
+    schemas: PullerSchemas,
+    skipping: boolean,
+  ): boolean {
     if (ev.tag === 'keepalive') {
       if (!this.walEnd || ev.walEnd.compare(this.walEnd) > 0) this.walEnd = ev.walEnd;
       return skipping;
@@ -383,12 +409,14 @@ export class Puller implements PullerReaderHost {
 
   /** A stream error, made precise when the cause is the slot itself (dropped or invalidated). */
   private async explain(err: unknown): Promise<TidemarkError> {
-    const e = err instanceof TidemarkError ? err : wrapPgError(err, { role: 'source', uri: this.options.url });
+    const e =
+      err instanceof TidemarkError ? err : wrapPgError(err, { role: 'source', uri: this.options.url });
     if (this.stopping || e.code === 'CHANGELOG_DISK_FULL' || e.code === 'CHANGELOG_CORRUPT') return e;
     const slot = await this.client
-      .query<{ status: string | null }>(`SELECT wal_status AS status FROM pg_replication_slots WHERE slot_name = $1`, [
-        this.slotName,
-      ])
+      .query<{ status: string | null }>(
+        `SELECT wal_status AS status FROM pg_replication_slots WHERE slot_name = $1`,
+        [this.slotName],
+      )
       .catch(() => null);
     if (slot && (slot.rows.length === 0 || slot.rows[0]?.status === 'lost')) {
       return new TidemarkError('SOURCE_SLOT_LOST', {
