@@ -92,7 +92,7 @@ async function viaSlots(url: string, n: number) {
   for (let i = 0; i < n; i++) {
     const src = new PostgresSource({
       url,
-      changefeedId: `bench-${i}`,
+      changefeedId: `bench-${n}-${i}`,
       tables: ['t'],
       snapshot: { parallelism: 1, chunkRows: 1000 },
       heartbeatIntervalMs: 1000,
@@ -110,6 +110,7 @@ async function viaSlots(url: string, n: number) {
 /** Total rows/s delivered: rows × readers over the time from the first insert to the last row read. */
 async function timed(url: string, rows: number, n: number, consumers: Consumers): Promise<number> {
   const c = new pg.Client({ connectionString: url });
+  c.on('error', () => {}); // surfaced by the next query
   await c.connect();
   const { streams, close } = await consumers(url, n);
   try {

@@ -6,6 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
+import { existsSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Row } from '../../src/decode/row.ts';
@@ -33,7 +34,8 @@ export function readSqlite(path: string, t: TableSchema): Row[] {
 }
 
 export function sqliteCheckpoint(path: string, changefeed: string): Checkpoint | null {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  if (!existsSync(path)) return null;
+  const db = new Database(path, { readonly: true });
   try {
     const row = db
       .prepare('SELECT position, epoch FROM tidemark_checkpoints WHERE changefeed = ?')
