@@ -10,8 +10,14 @@
  * beside its same-run baselines as a ratio. `rows` scales the base table down (default 1M).
  */
 import { D2, MultiSet, join, map, output, reduce, type IStreamBuilder } from '@electric-sql/d2ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { LmdbStateStore } from '../src/dataflow/lmdb-state-store.ts';
 import { MemoryStateStore } from '../src/dataflow/memory-state-store.ts';
+import type { StateStore } from '../src/dataflow/state-store.ts';
 import { ViewMaintainer } from '../src/dataflow/view-maintainer.ts';
 import type { Row } from '../src/decode/row.ts';
 import type { TableSchema } from '../src/decode/table-schema.ts';
@@ -145,6 +151,45 @@ export async function run(opts: ViewsBenchOptions): Promise<BenchResult> {
   return { name: 'views', figures, notes };
 }
 
+export interface CpuBenchOptions {
+  /** Rows of the generated orders table (default 200,000). */
+  readonly rows?: number;
+  readonly store: 'memory' | 'lmdb';
+  readonly views?: readonly ViewName[];
+  readonly log: (line: string) => void;
+}
+
+/**
+ * The same computations without PostgreSQL: base rows generated in JS as the database would
+ * print them, so figures are stable on a loaded machine (Tidemark vs d2ts only).
+ */
+export async function runCpu(opts: CpuBenchOptions): Promise<Record<string, number>> {
+  const rows = opts.rows ?? 200_000;
+  const orderRows: Row[] = [];
+  for (let i = 0; i < rows; i++) orderRows.push([String(i), String((i * 7) % CUSTOMERS), String((i * 13) % 1000)]);
+  const customerRows: Row[] = [];
+  for (let i = 0; i < CUSTOMERS; i++) customerRows.push([String(i), `r${i % REGIONS}`]);
+  const batches = updateBatches(rows);
+  const out: Record<string, number> = {};
+  for (const view of opts.views ?? (['group', 'join'] as const)) {
+    const dir = opts.store === 'lmdb' ? mkdtempSync(joinPath(tmpdir(), 'tidemark-views-bench-')) : null;
+    try {
+      const store = dir === null ? new MemoryStateStore() : LmdbStateStore.open({ path: dir });
+      const tm = await runTidemark(view, orderRows, customerRows, batches, opts.log, store);
+      const d2 = runD2ts(view, orderRows, customerRows, batches, opts.log);
+      opts.log(
+        `views-cpu: ${view} (${opts.store}): tidemark ${Math.round(tm.changesPerSec)} changes/s, ` +
+          `d2ts ${Math.round(d2.changesPerSec)} changes/s, epoch p50 ${median(tm.epochMs).toFixed(1)} ms`,
+      );
+      out[`${view} tidemark`] = tm.changesPerSec;
+      out[`${view} d2ts`] = d2.changesPerSec;
+    } finally {
+      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return out;
+}
+
 /** Deterministic updates: each changes one order's customer and amount. */
 function updateBatches(rows: number): Row[][] {
   const out: Row[][] = [];
@@ -169,11 +214,12 @@ async function runTidemark(
   customerRows: readonly Row[],
   batches: readonly Row[][],
   log: (line: string) => void,
+  store: StateStore = new MemoryStateStore(),
 ): Promise<Measured> {
   const vm = await ViewMaintainer.open({
     views: [{ name: view, sql: VIEWS[view] }],
     catalog: [ORDERS, CUSTOMERS_T],
-    store: new MemoryStateStore(),
+    store,
   });
   let t = performance.now();
   await vm.loadSnapshot({ table: CUSTOMERS_T, rows: customerRows });
@@ -300,4 +346,16 @@ function runD2ts(
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+// `node --import tsx bench/views.ts --cpu [memory|lmdb] [rows] [group|join]`: the CPU-only figures.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [flag, store = 'memory', rows = '200000', view] = process.argv.slice(2);
+  if (flag !== '--cpu') throw new Error('usage: bench/views.ts --cpu [memory|lmdb] [rows] [group|join]');
+  await runCpu({
+    store: store === 'lmdb' ? 'lmdb' : 'memory',
+    rows: Number(rows),
+    ...(view === 'group' || view === 'join' ? { views: [view] } : {}),
+    log: (line) => console.log(line),
+  });
 }

@@ -6,14 +6,31 @@ import type { TableSchema } from '../decode/table-schema.ts';
 import type { Epoch } from '../sink/sink.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 
-const col = (name: string, isKey: boolean) => ({ name, typeOid: 25, typeMod: -1, typeName: 'text', isKey, nullable: !isKey });
+const col = (name: string, isKey: boolean) => ({
+  name,
+  typeOid: 25,
+  typeMod: -1,
+  typeName: 'text',
+  isKey,
+  nullable: !isKey,
+});
 const keyed: TableSchema = {
-  schema: 'public', name: 't', relationId: 1, keyless: false, enums: [],
-  columns: [col('id', true), col('a', false), col('big', false)], keyColumns: [0],
+  schema: 'public',
+  name: 't',
+  relationId: 1,
+  keyless: false,
+  enums: [],
+  columns: [col('id', true), col('a', false), col('big', false)],
+  keyColumns: [0],
 };
 const keyless: TableSchema = {
-  schema: 'public', name: 'k', relationId: 2, keyless: true, enums: [],
-  columns: [col('x', false), col('y', false)], keyColumns: [],
+  schema: 'public',
+  name: 'k',
+  relationId: 2,
+  keyless: true,
+  enums: [],
+  columns: [col('x', false), col('y', false)],
+  keyColumns: [],
 };
 
 /** How often each interesting path was exercised: a property that never reaches a path proves nothing. */
@@ -26,11 +43,12 @@ function applyEpoch(down: Map<string, Row>, bag: Row[], e: Epoch): Row[] {
       if (tc.truncate) bag = [];
       for (const d of tc.rowDeltas) {
         if (d.count > 0) for (let i = 0; i < d.count; i++) bag.push(d.row);
-        else for (let i = 0, _ = seen.deltaDelete++; i < -d.count; i++, void _) {
-          const at = bag.findIndex((r) => JSON.stringify(r) === JSON.stringify(d.row));
-          expect(at, 'delete of a row that is not there').toBeGreaterThanOrEqual(0);
-          bag.splice(at, 1);
-        }
+        else
+          for (let i = 0, _ = seen.deltaDelete++; i < -d.count; i++, void _) {
+            const at = bag.findIndex((r) => JSON.stringify(r) === JSON.stringify(d.row));
+            expect(at, 'delete of a row that is not there').toBeGreaterThanOrEqual(0);
+            bag.splice(at, 1);
+          }
       }
       continue;
     }
@@ -68,8 +86,24 @@ type Op =
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('ins' as const), id: fc.nat(6), a: fc.nat(50) }), weight: 5 },
-  { arbitrary: fc.record({ t: fc.constant('upd' as const), id: fc.nat(6), a: fc.nat(50), toast: fc.boolean() }), weight: 5 },
-  { arbitrary: fc.record({ t: fc.constant('mov' as const), id: fc.nat(6), to: fc.nat(6), toast: fc.boolean() }), weight: 5 },
+  {
+    arbitrary: fc.record({
+      t: fc.constant('upd' as const),
+      id: fc.nat(6),
+      a: fc.nat(50),
+      toast: fc.boolean(),
+    }),
+    weight: 5,
+  },
+  {
+    arbitrary: fc.record({
+      t: fc.constant('mov' as const),
+      id: fc.nat(6),
+      to: fc.nat(6),
+      toast: fc.boolean(),
+    }),
+    weight: 5,
+  },
   { arbitrary: fc.record({ t: fc.constant('del' as const), id: fc.nat(6) }), weight: 3 },
   { arbitrary: fc.record({ t: fc.constant('kins' as const), x: fc.nat(3) }), weight: 3 },
   { arbitrary: fc.record({ t: fc.constant('kdel' as const), x: fc.nat(3) }), weight: 3 },
@@ -153,7 +187,9 @@ describe('EpochBuilder', () => {
                 const e = b.cut(++epoch);
                 if (e) bag = applyEpoch(down, bag, e);
                 expect(new Map([...down].sort())).toEqual(new Map([...truth].sort()));
-                expect([...bag].map((r) => r.join()).sort()).toEqual([...truthBag].map((r) => r.join()).sort());
+                expect([...bag].map((r) => r.join()).sort()).toEqual(
+                  [...truthBag].map((r) => r.join()).sort(),
+                );
               }
               b.beginTransaction();
               break;

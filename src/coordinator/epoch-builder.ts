@@ -108,7 +108,11 @@ export class EpochBuilder {
     if (!hasUnchanged(cells)) {
       this.set(st, kNew, { kind: 'upsert', row: cells as Row });
     } else {
-      this.set(st, kNew, { kind: 'partial', row: cells, fromKey: kOld !== kNew ? (fromKey ?? old!) : fromKey });
+      this.set(st, kNew, {
+        kind: 'partial',
+        row: cells,
+        fromKey: kOld !== kNew ? (fromKey ?? old!) : fromKey,
+      });
     }
   }
 

@@ -13,10 +13,10 @@
 import type { Value } from '../decode/value.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { AggregateFunction } from './aggregate-function.ts';
-import { groupBy, type Change, type Row } from './change.ts';
+import { groupBy, markConsolidated, type Change, type Row } from './change.ts';
 import type { Operator, OperatorState } from './operator.ts';
 import { orderToken } from './order-key.ts';
-import { rowKey } from './row-key.ts';
+import { rowKey, valueToken } from './row-key.ts';
 import { decodeRows, encodeRows } from './value-codec.ts';
 
 export interface AggregateSpec {
@@ -45,11 +45,30 @@ interface GroupState {
   accs: Row[];
 }
 
+/** A group as last stored, decoded; valid while the store still holds exactly `text`. */
+interface CachedGroup {
+  readonly text: string;
+  readonly rows: number;
+  readonly key: Row;
+  readonly lastOutput: Row | null;
+  readonly accs: readonly Row[];
+}
+
+/** Decoded groups kept per operator; the cache is emptied when it reaches this size. */
+const GROUP_CACHE_ENTRIES = 100_000;
+
 const ascending = (v: Value): string => orderToken(v, { descending: false, nullsFirst: false });
 
 export class AggregateOperator implements Operator {
   private readonly groupKey: (row: Row) => Row;
   private readonly global: boolean;
+  private readonly distinctParts: readonly string[];
+  private readonly orderedParts: readonly string[];
+  /**
+   * Saves decoding the group's state on every epoch. Entries are checked against the stored text,
+   * so an aborted or rolled-back epoch can never leave a stale group behind.
+   */
+  private readonly cache = new Map<string, CachedGroup>();
 
   constructor(
     private readonly state: OperatorState,
@@ -64,16 +83,20 @@ export class AggregateOperator implements Operator {
         });
       }
     }
+    this.distinctParts = options.aggregates.map((_, i) => `d${i}`);
+    this.orderedParts = options.aggregates.map((_, i) => `v${i}`);
   }
 
   step([input = []]: readonly (readonly Change[])[]): Change[] {
     const out: Change[] = [];
-    const groups = groupBy(input, (row) => rowKey(this.groupKey(row)));
+    const groupKey = this.groupKey;
+    const groups = groupBy(input, (row) => rowKey(groupKey(row)));
     if (this.global && !groups.has(rowKey([])) && this.state.get('g', rowKey([])) === undefined) {
       groups.set(rowKey([]), []);
     }
     for (const [gk, changes] of groups) this.stepGroup(gk, changes, out);
-    return out;
+    // One change per touched group, whose rows differ: already consolidated.
+    return markConsolidated(out);
   }
 
   private stepGroup(gk: string, changes: readonly Change[], out: Change[]): void {
@@ -81,35 +104,43 @@ export class AggregateOperator implements Operator {
     const g = this.load(gk, changes);
     for (const c of changes) {
       g.rows += c.weight;
-      specs.forEach((spec, i) => {
+      for (let i = 0; i < specs.length; i++) {
+        const spec = specs[i] as AggregateSpec;
         const value = spec.arg === undefined ? null : spec.arg(c.row);
-        if (spec.arg !== undefined && value === null) return;
+        if (spec.arg !== undefined && value === null) continue;
         let weight = c.weight;
         if (spec.distinct === true) {
-          const [before, after] = this.state.addCount(`d${i}`, gk + rowKey([value]), weight);
+          const part = this.distinctParts[i] as string;
+          const [before, after] = this.state.addCount(part, gk + rowKey([value]), weight);
           weight = (after > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
-          if (weight === 0) return;
+          if (weight === 0) continue;
         }
         if (spec.fn.kind === 'invertible') {
           g.accs[i] = spec.fn.add(g.accs[i] ?? spec.fn.init(), value, weight);
         } else {
           const order = (spec.orderKey ?? ascending)(value);
-          this.state.addRow(`v${i}`, gk + order + rowKey([value]), [value], weight);
+          this.state.addRow(this.orderedParts[i] as string, gk + order + rowKey([value]), [value], weight);
         }
-      });
+      }
     }
-    const output =
-      g.rows > 0 || this.global ? [...g.key, ...specs.map((spec, i) => this.result(spec, i, gk, g))] : null;
-    if (g.lastOutput !== null && (output === null || rowKey(output) !== rowKey(g.lastOutput))) {
-      out.push({ row: g.lastOutput, weight: -1 });
+    let output: Row | null = null;
+    if (g.rows > 0 || this.global) {
+      const row: Value[] = [...g.key];
+      for (let i = 0; i < specs.length; i++) row.push(this.result(specs[i] as AggregateSpec, i, gk, g));
+      output = row;
     }
-    if (output !== null && (g.lastOutput === null || rowKey(output) !== rowKey(g.lastOutput))) {
-      out.push({ row: output, weight: 1 });
-    }
+    const last = g.lastOutput;
+    const changed = last === null || output === null || !sameRow(output, last);
+    if (changed && last !== null) out.push({ row: last, weight: -1 });
+    if (changed && output !== null) out.push({ row: output, weight: 1 });
     if (output === null) {
       this.state.delete('g', gk);
+      this.cache.delete(gk);
     } else {
-      this.state.put('g', gk, encodeRows([[g.rows, output !== null], g.key, output, ...g.accs]));
+      const text = encodeRows([[g.rows, true], g.key, output, ...g.accs]);
+      this.state.put('g', gk, text);
+      if (this.cache.size >= GROUP_CACHE_ENTRIES) this.cache.clear();
+      this.cache.set(gk, { text, rows: g.rows, key: g.key, lastOutput: output, accs: g.accs });
     }
   }
 
@@ -122,6 +153,16 @@ export class AggregateOperator implements Operator {
         key: first === undefined ? [] : this.groupKey(first.row),
         lastOutput: null,
         accs: this.options.aggregates.map((a) => (a.fn.kind === 'invertible' ? a.fn.init() : [])),
+      };
+    }
+    const cached = this.cache.get(gk);
+    if (cached !== undefined && cached.text === stored) {
+      // Copies: an AggregateFunction may update its accumulator in place.
+      return {
+        rows: cached.rows,
+        key: cached.key,
+        lastOutput: cached.lastOutput,
+        accs: cached.accs.map((a) => [...a]),
       };
     }
     const [head = [], key = [], lastOutput = [], ...accs] = decodeRows(stored);
@@ -140,4 +181,20 @@ export class AggregateOperator implements Operator {
     const extreme = this.state.scanRows(`v${i}`, gk, { reverse: fn.reads === 'last', limit: 1 });
     return fn.result(extreme.map((c) => c.row[0] ?? null));
   }
+}
+
+/** Equal as rows of a view (rowKey equality), without building the keys for primitives. */
+function sameRow(a: Row, b: Row): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ?? null;
+    const y = b[i] ?? null;
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) {
+      if (typeof x === 'number' && typeof y === 'number' && Number.isNaN(x) && Number.isNaN(y)) continue;
+      return false;
+    }
+    if (valueToken(x) !== valueToken(y)) return false;
+  }
+  return true;
 }

@@ -15,8 +15,28 @@ export interface Change {
   readonly weight: number;
 }
 
-/** Sums the weights of equal rows and drops the rows whose weights cancel out. */
+/** Batches whose producer guarantees they are consolidated (see `markConsolidated`). */
+const knownConsolidated = new WeakSet<readonly Change[]>();
+
+/**
+ * Marks a batch its producer knows to be consolidated (distinct rows, no zero weight), so that
+ * `consolidate` hands it back as is instead of keying every row. The batch must not change after.
+ */
+export function markConsolidated<T extends readonly Change[]>(changes: T): T {
+  knownConsolidated.add(changes);
+  return changes;
+}
+
+/**
+ * Sums the weights of equal rows and drops the rows whose weights cancel out. A batch marked by
+ * `markConsolidated` is returned itself (callers must not modify the result).
+ */
 export function consolidate(changes: Iterable<Change>): Change[] {
+  if (Array.isArray(changes)) {
+    const batch = changes as Change[];
+    if (knownConsolidated.has(batch)) return batch;
+    if (batch.length <= 1) return batch.length === 1 && batch[0]?.weight !== 0 ? [...batch] : [];
+  }
   const byKey = new Map<string, { row: Row; weight: number }>();
   for (const c of changes) {
     if (c.weight === 0) continue;

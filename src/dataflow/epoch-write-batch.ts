@@ -4,7 +4,7 @@
  * committed reads and one atomic batch write (`OrderedBackend`).
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { SortedMap } from './sorted-map.ts';
+import { NsTable } from './ns-table.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
 
 /** What rolls the committed state back from `epoch` to `previousEpoch`: each key's prior value. */
@@ -39,56 +39,68 @@ const TOMBSTONE = undefined;
 /** Higher than every character our keys use after a scanned prefix (they are BMP characters). */
 const PREFIX_END = '\uffff';
 
+/** Committed values kept in memory in front of the backend (point reads of hot keys). */
+const READ_CACHE_ENTRIES = 200_000;
+
 export class EpochWriteBatchStore implements StateStore {
-  private readonly pending = new SortedMap<string | undefined>();
+  /** The open epoch's writes, per namespace (undefined: deleted). */
+  private readonly pending = new Map<string, NsTable<string | undefined>>();
+  /** Committed values by full key (undefined: absent); emptied when full and on rollback. */
+  private readonly readCache = new Map<string, string | undefined>();
   private openEpoch: number | null = null;
 
   constructor(private readonly backend: OrderedBackend) {}
 
   get(ns: string, key: string): string | undefined {
-    const full = `${ns}|${key}`;
-    if (this.pending.has(full)) return this.pending.get(full);
-    return this.backend.get(full);
+    const table = this.pending.get(ns);
+    if (table !== undefined && table.has(key)) return table.get(key);
+    return this.committed(`${ns}|${key}`);
   }
 
   put(ns: string, key: string, value: string): void {
     this.requireOpen('put');
-    this.pending.set(`${ns}|${key}`, value);
+    this.pendingTable(ns).set(key, value);
   }
 
   delete(ns: string, key: string): void {
     this.requireOpen('delete');
-    this.pending.set(`${ns}|${key}`, TOMBSTONE);
+    this.pendingTable(ns).set(key, TOMBSTONE);
   }
 
   scanPrefix(ns: string, prefix: string, options: ScanOptions = {}): [string, string][] {
     const full = `${ns}|${prefix}`;
     const reverse = options.reverse ?? false;
     const limit = options.limit ?? Infinity;
-    const from = reverse ? full + PREFIX_END : full;
     const out: [string, string][] = [];
     if (limit <= 0) return out;
-    const a = this.pending.entries(from, { reverse })[Symbol.iterator]();
-    const b = this.backend.range(from, reverse)[Symbol.iterator]();
-    let x = nextInPrefix(a, full);
-    let y = nextInPrefix(b, full);
+    const table = this.pending.get(ns);
+    const a =
+      table === undefined || table.size === 0
+        ? null
+        : table.entries(reverse ? prefix + PREFIX_END : prefix, { reverse })[Symbol.iterator]();
+    const b = this.backend.range(reverse ? full + PREFIX_END : full, reverse)[Symbol.iterator]();
     const strip = ns.length + 1;
+    let x = a === null ? null : nextInPrefix(a, prefix);
+    let y = nextInPrefix(b, full);
+    let yKey = y === null ? '' : y[0].slice(strip);
     while (x !== null || y !== null) {
       let take: [string, string | undefined];
-      if (y === null || (x !== null && (reverse ? x[0] > y[0] : x[0] < y[0]))) {
+      if (y === null || (x !== null && (reverse ? x[0] > yKey : x[0] < yKey))) {
         take = x as [string, string | undefined];
-        x = nextInPrefix(a, full);
-      } else if (x === null || x[0] !== y[0]) {
-        take = y;
-        y = nextInPrefix(b, full);
+        x = nextInPrefix(a as Iterator<[string, string | undefined]>, prefix);
       } else {
-        // Same key: the epoch's write wins over the committed value.
-        take = x;
-        x = nextInPrefix(a, full);
+        if (x === null || x[0] !== yKey) {
+          take = [yKey, y[1]];
+        } else {
+          // Same key: the epoch's write wins over the committed value.
+          take = x;
+          x = nextInPrefix(a as Iterator<[string, string | undefined]>, prefix);
+        }
         y = nextInPrefix(b, full);
+        yKey = y === null ? '' : y[0].slice(strip);
       }
       if (take[1] === TOMBSTONE) continue;
-      out.push([take[0].slice(strip), take[1]]);
+      out.push([take[0], take[1]]);
       if (out.length >= limit) break;
     }
     // Close the backend's cursor when the scan stopped early.
@@ -112,13 +124,23 @@ export class EpochWriteBatchStore implements StateStore {
         detail: `cannot commit epoch ${epoch}: the open epoch is ${this.openEpoch ?? 'none'}`,
       });
     }
-    const writes = [...this.pending.entries('')];
-    const undo: UndoRecord = {
-      epoch,
-      previousEpoch: this.backend.committedEpoch(),
-      entries: writes.map(([key]) => [key, this.backend.get(key)] as const),
-    };
-    await this.backend.write(writes, epoch, undo);
+    const writes: [string, string | undefined][] = [];
+    const prior: [string, string | undefined][] = [];
+    for (const [ns, table] of this.pending) {
+      for (const [key, value] of table.all()) {
+        const full = `${ns}|${key}`;
+        writes.push([full, value]);
+        prior.push([full, this.committed(full)]);
+      }
+    }
+    const undo: UndoRecord = { epoch, previousEpoch: this.backend.committedEpoch(), entries: prior };
+    try {
+      await this.backend.write(writes, epoch, undo);
+    } catch (err) {
+      this.readCache.clear();
+      throw err;
+    }
+    for (const [full, value] of writes) if (this.readCache.has(full)) this.readCache.set(full, value);
     this.pending.clear();
     this.openEpoch = null;
   }
@@ -130,6 +152,7 @@ export class EpochWriteBatchStore implements StateStore {
         detail: `cannot roll back: ${this.openEpoch !== null ? `epoch ${this.openEpoch} is open` : 'no undo record (nothing committed since the last rollback)'}`,
       });
     }
+    this.readCache.clear();
     await this.backend.write(undo.entries, undo.previousEpoch, null);
   }
 
@@ -148,7 +171,24 @@ export class EpochWriteBatchStore implements StateStore {
 
   async close(): Promise<void> {
     this.abortEpoch();
+    this.readCache.clear();
     await this.backend.close();
+  }
+
+  private committed(full: string): string | undefined {
+    const cache = this.readCache;
+    const cached = cache.get(full);
+    if (cached !== undefined || cache.has(full)) return cached;
+    const value = this.backend.get(full);
+    if (cache.size >= READ_CACHE_ENTRIES) cache.clear();
+    cache.set(full, value);
+    return value;
+  }
+
+  private pendingTable(ns: string): NsTable<string | undefined> {
+    let table = this.pending.get(ns);
+    if (table === undefined) this.pending.set(ns, (table = new NsTable()));
+    return table;
   }
 
   private requireOpen(what: string): void {

@@ -31,6 +31,12 @@ export interface NodeRef {
 
 interface NodeSpec {
   readonly inputs: readonly number[];
+  /**
+   * Whether the node's output is consolidated before its consumers see it. Stateless nodes
+   * (filter, map, union all) hand theirs on as they are, since every operator is linear in its
+   * input; stateful nodes, graph inputs and outputs are consolidated.
+   */
+  readonly consolidate: boolean;
   /** Null for a graph input. */
   readonly make: ((state: OperatorState) => Operator) | null;
   readonly inputName?: string;
@@ -50,15 +56,15 @@ export class GraphBuilder {
   }
 
   filter(input: NodeRef, options: FilterOptions): NodeRef {
-    return this.add([input], () => new FilterOperator(options));
+    return this.add([input], () => new FilterOperator(options), undefined, false);
   }
 
   map(input: NodeRef, options: MapOptions): NodeRef {
-    return this.add([input], () => new MapOperator(options));
+    return this.add([input], () => new MapOperator(options), undefined, false);
   }
 
   unionAll(inputs: readonly NodeRef[]): NodeRef {
-    return this.add(inputs, () => new UnionAllOperator());
+    return this.add(inputs, () => new UnionAllOperator(), undefined, false);
   }
 
   distinct(input: NodeRef): NodeRef {
@@ -89,15 +95,23 @@ export class GraphBuilder {
     const operators = this.nodes.map((n, id) =>
       n.make === null ? null : n.make(new OperatorState(store, `n${id}`)),
     );
-    return new Graph(store, this.nodes, operators, new Map(this.inputs), new Map(this.outputs));
+    const outputIds = new Set(this.outputs.values());
+    const nodes = this.nodes.map((n, id) => (outputIds.has(id) ? { ...n, consolidate: true } : n));
+    return new Graph(store, nodes, operators, new Map(this.inputs), new Map(this.outputs));
   }
 
-  private add(inputs: readonly NodeRef[], make: NodeSpec['make'], inputName?: string): NodeRef {
+  private add(
+    inputs: readonly NodeRef[],
+    make: NodeSpec['make'],
+    inputName?: string,
+    consolidate = true,
+  ): NodeRef {
     for (const i of inputs) this.check(i);
     const id = this.nodes.length;
     this.nodes.push({
       inputs: inputs.map((i) => i.id),
       make,
+      consolidate,
       ...(inputName === undefined ? {} : { inputName }),
     });
     return { id };
@@ -150,17 +164,17 @@ export class Graph {
    * error the store's epoch holds partial writes: the caller must abort it.
    */
   stepInOpenEpoch(inputs: ReadonlyMap<string, readonly Change[]>): Map<string, Change[]> {
-    const results: Change[][] = [];
+    const results: (readonly Change[])[] = [];
     this.nodes.forEach((node, id) => {
       const op = this.operators[id];
       const batch =
         op === null || op === undefined
           ? (inputs.get(node.inputName ?? '') ?? [])
           : op.step(node.inputs.map((i) => results[i] ?? []));
-      results.push(consolidate(batch));
+      results.push(node.consolidate ? consolidate(batch) : batch);
     });
     const out = new Map<string, Change[]>();
-    for (const [name, id] of this.outputIds) out.set(name, results[id] ?? []);
+    for (const [name, id] of this.outputIds) out.set(name, (results[id] as Change[] | undefined) ?? []);
     return out;
   }
 

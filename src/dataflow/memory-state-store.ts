@@ -1,5 +1,5 @@
 /**
- * The in-memory StateStore: one ordered map, written through. Nothing survives the process; use
+ * The in-memory StateStore: one table per namespace (ns-table.ts), written through. Nothing survives the process; use
  * it for tests, benchmarks and views whose state is small. See state-store.ts for the contract.
  *
  * Unlike the overlay of epoch-write-batch.ts, writes go straight into the map and the first write
@@ -8,58 +8,62 @@
  * scans never merge two maps, and a commit is O(1).
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { SortedMap } from './sorted-map.ts';
+import { NsTable } from './ns-table.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
 
 /** Higher than every character our keys use after a scanned prefix (they are BMP characters). */
 const PREFIX_END = '\uffff';
 
+/** Per namespace table: key → value before the epoch (undefined: absent). */
+type PriorValues = Map<NsTable<string>, Map<string, string | undefined>>;
+
 interface Undo {
   readonly epoch: number;
   readonly previousEpoch: number | null;
-  /** Full key → value before the epoch (undefined: absent). */
-  readonly prior: Map<string, string | undefined>;
+  readonly prior: PriorValues;
 }
 
 export class MemoryStateStore implements StateStore {
-  private readonly data = new SortedMap<string>();
+  private readonly tables = new Map<string, NsTable<string>>();
   private committed: number | null = null;
   private openEpoch: number | null = null;
-  private prior = new Map<string, string | undefined>();
+  private prior: PriorValues = new Map();
   private undo: Undo | null = null;
 
   get(ns: string, key: string): string | undefined {
-    return this.data.get(`${ns}|${key}`);
+    return this.tables.get(ns)?.get(key);
   }
 
   put(ns: string, key: string, value: string): void {
     this.requireOpen('put');
-    const full = `${ns}|${key}`;
-    if (!this.prior.has(full)) this.prior.set(full, this.data.get(full));
-    this.data.set(full, value);
+    const table = this.table(ns);
+    const prior = this.priorOf(table);
+    if (!prior.has(key)) prior.set(key, table.get(key));
+    table.set(key, value);
   }
 
   delete(ns: string, key: string): void {
     this.requireOpen('delete');
-    const full = `${ns}|${key}`;
-    if (!this.prior.has(full)) {
-      const before = this.data.get(full);
+    const table = this.tables.get(ns);
+    if (table === undefined) return;
+    const prior = this.priorOf(table);
+    if (!prior.has(key)) {
+      const before = table.get(key);
       if (before === undefined) return;
-      this.prior.set(full, before);
+      prior.set(key, before);
     }
-    this.data.delete(full);
+    table.delete(key);
   }
 
   scanPrefix(ns: string, prefix: string, options: ScanOptions = {}): [string, string][] {
-    const full = `${ns}|${prefix}`;
     const reverse = options.reverse ?? false;
     const limit = options.limit ?? Infinity;
     const out: [string, string][] = [];
-    if (limit <= 0) return out;
-    const strip = ns.length + 1;
-    for (const [k, v] of this.data.entries(reverse ? full + PREFIX_END : full, { reverse })) {
-      if (!k.startsWith(full)) break;
-      out.push([k.slice(strip), v]);
+    const table = this.tables.get(ns);
+    if (limit <= 0 || table === undefined) return out;
+    for (const [k, v] of table.entries(reverse ? prefix + PREFIX_END : prefix, { reverse })) {
+      if (!k.startsWith(prefix)) break;
+      out.push([k, v]);
       if (out.length >= limit) break;
     }
     return out;
@@ -123,10 +127,24 @@ export class MemoryStateStore implements StateStore {
     return Promise.resolve();
   }
 
-  private restore(prior: ReadonlyMap<string, string | undefined>): void {
-    for (const [k, v] of prior) {
-      if (v === undefined) this.data.delete(k);
-      else this.data.set(k, v);
+  private table(ns: string): NsTable<string> {
+    let table = this.tables.get(ns);
+    if (table === undefined) this.tables.set(ns, (table = new NsTable()));
+    return table;
+  }
+
+  private priorOf(table: NsTable<string>): Map<string, string | undefined> {
+    let prior = this.prior.get(table);
+    if (prior === undefined) this.prior.set(table, (prior = new Map()));
+    return prior;
+  }
+
+  private restore(prior: PriorValues): void {
+    for (const [table, values] of prior) {
+      for (const [k, v] of values) {
+        if (v === undefined) table.delete(k);
+        else table.set(k, v);
+      }
     }
   }
 

@@ -1,6 +1,8 @@
 /**
  * What every operator node implements. The graph calls `step` once per epoch on every node, in
- * build order (inputs before consumers), with the consolidated output batches of its inputs.
+ * build order (inputs before consumers), with the output batches of its inputs. Batches from
+ * stateless nodes (filter, map, union all) are not consolidated: an operator must give the same
+ * result for any batch with the same net weights (apply changes one by one, or sum them).
  */
 import type { StateStore } from './state-store.ts';
 import type { Change, Row } from './change.ts';
@@ -9,7 +11,7 @@ import { decodeRow, encodeRow } from './value-codec.ts';
 export interface Operator {
   /**
    * Processes the epoch's input batches (one per input, in input order; empty when an input did
-   * not change) and returns this node's output delta. Called once per epoch, inside the store's
+   * not change; possibly unconsolidated) and returns this node's output delta. Called once per epoch, inside the store's
    * open epoch; all state it keeps goes through its `OperatorState`. May return unconsolidated
    * changes: the graph consolidates them.
    */
@@ -18,21 +20,24 @@ export interface Operator {
 
 /** The slice of the state store that belongs to one node: namespaces `n<id>.<part>`. */
 export class OperatorState {
+  /** part → namespace, built once so the hot path never concatenates. */
+  private readonly namespaces = new Map<string, string>();
+
   constructor(
     private readonly store: StateStore,
     private readonly nodeNs: string,
   ) {}
 
   get(part: string, key: string): string | undefined {
-    return this.store.get(`${this.nodeNs}.${part}`, key);
+    return this.store.get(this.ns(part), key);
   }
 
   put(part: string, key: string, value: string): void {
-    this.store.put(`${this.nodeNs}.${part}`, key, value);
+    this.store.put(this.ns(part), key, value);
   }
 
   delete(part: string, key: string): void {
-    this.store.delete(`${this.nodeNs}.${part}`, key);
+    this.store.delete(this.ns(part), key);
   }
 
   scanPrefix(
@@ -40,7 +45,7 @@ export class OperatorState {
     prefix: string,
     options: { reverse?: boolean; limit?: number } = {},
   ): [string, string][] {
-    return this.store.scanPrefix(`${this.nodeNs}.${part}`, prefix, options);
+    return this.store.scanPrefix(this.ns(part), prefix, options);
   }
 
   /** A stored multiplicity (0 when absent). */
@@ -74,6 +79,12 @@ export class OperatorState {
   /** The rows stored by `addRow` under keys starting with `prefix`, with their counts as weights. */
   scanRows(part: string, prefix: string, options: { reverse?: boolean; limit?: number } = {}): Change[] {
     return this.scanPrefix(part, prefix, options).map(([, v]) => decodeCountedRow(v));
+  }
+
+  private ns(part: string): string {
+    let ns = this.namespaces.get(part);
+    if (ns === undefined) this.namespaces.set(part, (ns = `${this.nodeNs}.${part}`));
+    return ns;
   }
 }
 

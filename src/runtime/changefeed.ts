@@ -122,7 +122,10 @@ class ChangefeedRunner implements Changefeed {
         this.update({ phase: 'stopped' });
         return;
       } catch (err) {
-        const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+        const e =
+          err instanceof TidemarkError
+            ? err
+            : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
         this.update({ error: { code: e.code, message: e.message, hint: e.hint } });
         this.opts.onError?.(e, { retrying: !this.stopping && isRetriable(e) });
         if (this.stopping) {
@@ -167,13 +170,21 @@ class ChangefeedRunner implements Changefeed {
         views = await ViewStage.open({
           views: cfg.views,
           catalog: await source.describeAll(),
-          stateDir: ViewStage.stateDirFor(this.opts.dataDir ?? process.env.TIDEMARK_DATA_DIR ?? resolve('.tidemark'), cfg.id),
+          stateDir: ViewStage.stateDirFor(
+            this.opts.dataDir ?? process.env.TIDEMARK_DATA_DIR ?? resolve('.tidemark'),
+            cfg.id,
+          ),
           sinkEpoch: checkpoint?.epoch ?? null,
         });
         const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));
-        if (missing.length > 0) ({ tables, published } = await source.prepare(missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)));
+        if (missing.length > 0)
+          ({ tables, published } = await source.prepare(
+            missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`),
+          ));
         if (views.needsSnapshot) {
-          this.log.warn('view state does not match the sink checkpoint: taking a new snapshot', { checkpoint });
+          this.log.warn('view state does not match the sink checkpoint: taking a new snapshot', {
+            checkpoint,
+          });
           checkpoint = null;
         }
       }
@@ -190,7 +201,10 @@ class ChangefeedRunner implements Changefeed {
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
         const snap = await source.createSnapshot(tables);
         const at = { position: snap.position.toString(), epoch: 0 };
-        const sinkTables = [...tables.filter((t) => replicated.has(t.relationId)), ...(views?.viewTables ?? [])];
+        const sinkTables = [
+          ...tables.filter((t) => replicated.has(t.relationId)),
+          ...(views?.viewTables ?? []),
+        ];
         const rows = views ? views.snapshot(snap.rows, replicated) : snap.rows;
         await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
         checkpoint = at;
@@ -216,10 +230,19 @@ class ChangefeedRunner implements Changefeed {
         }
         await source.syncPublication(tables, published);
       }
-      this.update({ checkpoint: checkpoint.position, resolved: checkpoint.position, epoch: checkpoint.epoch, error: null });
+      this.update({
+        checkpoint: checkpoint.position,
+        resolved: checkpoint.position,
+        epoch: checkpoint.epoch,
+        error: null,
+      });
       if (this.stopping) return;
       this.update({ phase: 'streaming' });
-      await this.stream({ source, sink, views, replicated }, Lsn.parse(checkpoint.position), checkpoint.epoch);
+      await this.stream(
+        { source, sink, views, replicated },
+        Lsn.parse(checkpoint.position),
+        checkpoint.epoch,
+      );
     } finally {
       await source.close();
       await sink.close();
@@ -229,7 +252,11 @@ class ChangefeedRunner implements Changefeed {
 
   private async *countSnapshot(rows: AsyncGenerator<SnapshotRows>): AsyncGenerator<SnapshotRows> {
     for await (const chunk of rows) {
-      if (this.stopping) throw new TidemarkError('CHANGEFEED_FAILED', { detail: 'stopped during the snapshot', retriable: true });
+      if (this.stopping)
+        throw new TidemarkError('CHANGEFEED_FAILED', {
+          detail: 'stopped during the snapshot',
+          retriable: true,
+        });
       this.rateCount += chunk.rows.length;
       this.st.snapshotRows += chunk.rows.length;
       yield chunk;
@@ -270,7 +297,11 @@ class ChangefeedRunner implements Changefeed {
           source.acknowledge(Lsn.parse(e.checkpoint.position));
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });
           const now = Date.now();
-          this.opts.onEpochCommitted?.(e, { commitMs: now - started, visibleLagMs: Math.max(0, now - e.commitTimeMs), bytes });
+          this.opts.onEpochCommitted?.(e, {
+            commitMs: now - started,
+            visibleLagMs: Math.max(0, now - e.commitTimeMs),
+            bytes,
+          });
         })
         .catch((err: unknown) => {
           failure ??= err;
@@ -284,7 +315,11 @@ class ChangefeedRunner implements Changefeed {
     };
     const maybeCut = (force = false) => {
       if (failure !== null || inflight || builder.isInTransaction || !builder.hasCommitted) return;
-      const due = force || builder.changes >= maxRows || builder.bytes >= maxBytes || Date.now() - lastCutMs >= intervalMs;
+      const due =
+        force ||
+        builder.changes >= maxRows ||
+        builder.bytes >= maxBytes ||
+        Date.now() - lastCutMs >= intervalMs;
       if (!due) return;
       const oldest = builder.oldestCommitMs;
       const bytes = builder.bytes;
@@ -292,10 +327,13 @@ class ChangefeedRunner implements Changefeed {
       lastCutMs = Date.now();
       commit(e, oldest, bytes);
     };
-    const timer = setInterval(() => {
-      maybeCut();
-      refreshLag();
-    }, Math.max(10, Math.min(intervalMs, 100)));
+    const timer = setInterval(
+      () => {
+        maybeCut();
+        refreshLag();
+      },
+      Math.max(10, Math.min(intervalMs, 100)),
+    );
 
     const it = source.stream(after)[Symbol.asyncIterator]();
     const stopped = this.stopSignal.then(() => 'stop' as const);

@@ -22,7 +22,12 @@ export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<Chan
     await client.connect().catch((err: unknown) => {
       throw wrapPgError(err, { role: 'source', uri: cfg.source, action: 'connecting' });
     });
-    const { rows } = await client.query<{ active: boolean; wal: string; confirmed: string | null; ts: Date | null }>(
+    const { rows } = await client.query<{
+      active: boolean;
+      wal: string;
+      confirmed: string | null;
+      ts: Date | null;
+    }>(
       `SELECT pg_current_wal_lsn()::text AS wal,
               (SELECT active FROM pg_replication_slots WHERE slot_name = $1) AS active,
               (SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1) AS confirmed`,

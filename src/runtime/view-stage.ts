@@ -39,7 +39,10 @@ export class ViewStage {
       mkdirSync(opts.stateDir, { recursive: true });
       const store = LmdbStateStore.open({ path: opts.stateDir });
       try {
-        return { store, maintainer: await ViewMaintainer.open({ views: opts.views, catalog: opts.catalog, store }) };
+        return {
+          store,
+          maintainer: await ViewMaintainer.open({ views: opts.views, catalog: opts.catalog, store }),
+        };
       } catch (err) {
         await store.close();
         throw err;
@@ -77,7 +80,10 @@ export class ViewStage {
    * tables are yielded, and at the end the views' initial rows follow. The view state is
    * committed (epoch 0) when the last chunk has been taken, before the sink commits.
    */
-  async *snapshot(chunks: AsyncIterable<SnapshotRows>, replicated: ReadonlySet<number>): AsyncGenerator<SnapshotRows> {
+  async *snapshot(
+    chunks: AsyncIterable<SnapshotRows>,
+    replicated: ReadonlySet<number>,
+  ): AsyncGenerator<SnapshotRows> {
     const inputs = new Set(this.inputTables.map((t) => t.relationId));
     for await (const c of chunks) {
       if (inputs.has(c.table.relationId)) await this.maintainer.loadSnapshot(c);

@@ -32,7 +32,11 @@ export interface Sink {
    * Called only after `open()` returned null. `chunks` is consumed at the sink's own pace
    * (back-pressure); if it throws, nothing is committed.
    */
-  writeSnapshot(tables: readonly TableSchema[], chunks: AsyncIterable<SnapshotRows>, at: Checkpoint): Promise<void>;
+  writeSnapshot(
+    tables: readonly TableSchema[],
+    chunks: AsyncIterable<SnapshotRows>,
+    at: Checkpoint,
+  ): Promise<void>;
 
   /**
    * Applies one epoch and advances the checkpoint to `epoch.checkpoint`, atomically. Target tables

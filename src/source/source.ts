@@ -32,7 +32,11 @@ export type ChangeMessage =
       /** True when `old` is the whole old row (REPLICA IDENTITY FULL). */
       readonly oldIsFull: boolean;
     }
-  | { readonly tag: 'delete'; readonly table: TableSchema; /** Key columns (others null), or the full row when keyless. */ readonly old: Row }
+  | {
+      readonly tag: 'delete';
+      readonly table: TableSchema;
+      /** Key columns (others null), or the full row when keyless. */ readonly old: Row;
+    }
   | { readonly tag: 'truncate'; readonly tables: readonly TableSchema[] }
   | { readonly tag: 'commit'; readonly position: Position; readonly commitTimeMs: number };
 

@@ -14,11 +14,12 @@ export function pgAggregate(call: AggregateCall): AggregateFunction {
   const argKind = call.argType?.kind ?? 'int8';
   switch (call.name) {
     case 'count':
+      // The count is a JS number (exact far beyond any table); older state holds a bigint.
       return {
         kind: 'invertible',
-        init: () => [0n],
-        add: (acc, _v, w) => [(acc[0] as bigint) + BigInt(w)],
-        result: (acc) => acc[0] ?? 0n,
+        init: () => [0],
+        add: (acc, _v, w) => [Number(acc[0] ?? 0) + w],
+        result: (acc) => BigInt(acc[0] ?? 0),
       };
     case 'sum':
     case 'avg': {
@@ -26,6 +27,7 @@ export function pgAggregate(call: AggregateCall): AggregateFunction {
       const float = argKind === 'float4' || argKind === 'float8';
       if (argKind === 'interval')
         throw new SqlRuntimeError(`${call.name}(interval) is not supported incrementally`);
+      if (argKind === 'int2' || argKind === 'int4' || argKind === 'int8') return integerSum(call);
       return {
         kind: 'invertible',
         init: () => [0n, float ? 0 : ZERO],
@@ -78,4 +80,41 @@ export function pgAggregate(call: AggregateCall): AggregateFunction {
         result: (vs) => (vs.length === 0 ? null : vs.join(call.delimiter ?? '')),
       };
   }
+}
+
+/**
+ * sum/avg over int2/int4/int8: accumulator [count, exact integer sum], the sum a JS number while
+ * it is a safe integer and a bigint beyond (no Numeric arithmetic per change). Older state holds
+ * [bigint count, Numeric sum]; both forms are read.
+ */
+function integerSum(call: AggregateCall): AggregateFunction {
+  return {
+    kind: 'invertible',
+    init: () => [0, 0],
+    add: (acc, v, w) => {
+      const n = Number(acc[0] ?? 0) + w;
+      const s = acc[1] ?? 0;
+      if (typeof s === 'number') {
+        const x = typeof v === 'number' ? v : Number(v as bigint);
+        const next = s + x * w;
+        if (Number.isSafeInteger(next) && Number.isSafeInteger(x * w)) return [n, next];
+      }
+      return [n, integerOf(s) + integerOf(v) * BigInt(w)];
+    },
+    result: (acc) => {
+      const n = Number(acc[0] ?? 0);
+      if (n === 0) return null;
+      const s = integerOf(acc[1] ?? 0);
+      if (call.name === 'avg') return Numeric.fromBigInt(s).div(Numeric.fromBigInt(BigInt(n)));
+      if (call.resultType.kind === 'int8') return checkInt('int8', s);
+      return Numeric.fromBigInt(s);
+    },
+  };
+}
+
+function integerOf(v: unknown): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(v);
+  const x = v as Numeric;
+  return x.coefficient / 10n ** BigInt(x.scale);
 }

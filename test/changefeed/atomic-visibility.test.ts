@@ -22,9 +22,17 @@ describe('atomic visibility', () => {
       INSERT INTO savings SELECT g, 1000 FROM generate_series(1, ${N}) g;
     `);
     const total = 2 * N * 1000;
-    const feed = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['checking', 'savings'], epoch: { intervalMs: 10 } }), {
-      logger: silentLogger,
-    });
+    const feed = startChangefeed(
+      testConfig({
+        source: src.url,
+        sink: dst.url,
+        tables: ['checking', 'savings'],
+        epoch: { intervalMs: 10 },
+      }),
+      {
+        logger: silentLogger,
+      },
+    );
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'test' });
     const writers = await Promise.all([src.connect(), src.connect()]);
     const reader = await dst.connect();

@@ -21,7 +21,10 @@ async function failure(feed: Changefeed): Promise<TidemarkError> {
 }
 
 /** Waits until a retrying changefeed reports an error with `code` in its status. */
-async function statusError(feed: Changefeed, code: string): Promise<{ code: string; message: string; hint: string }> {
+async function statusError(
+  feed: Changefeed,
+  code: string,
+): Promise<{ code: string; message: string; hint: string }> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const e = feed.status().error;
@@ -32,7 +35,9 @@ async function statusError(feed: Changefeed, code: string): Promise<{ code: stri
 }
 
 async function expectNothingCreated(src: TestDatabase, dst: TestDatabase): Promise<void> {
-  const slots = await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`);
+  const slots = await src.query(
+    `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`,
+  );
   expect(slots.rows).toEqual([]);
   const pubs = await src.query(`SELECT pubname FROM pg_publication`);
   expect(pubs.rows).toEqual([]);
@@ -47,7 +52,10 @@ describe('bad input', () => {
     const src = await freshDatabase('bad_src');
     const dst = await freshDatabase('bad_dst');
     await src.query(`CREATE TABLE good (id int primary key); CREATE TABLE "Weird Name" (a int, b text)`);
-    const feed = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['good', 'public.Weird Name'] }), { logger: silentLogger });
+    const feed = startChangefeed(
+      testConfig({ source: src.url, sink: dst.url, tables: ['good', 'public.Weird Name'] }),
+      { logger: silentLogger },
+    );
     const err = await failure(feed);
     expect(err.code).toBe('SOURCE_TABLE_NO_KEY');
     expect(err.message).toContain('public.Weird Name has no primary key');
@@ -60,7 +68,10 @@ describe('bad input', () => {
     const src = await freshDatabase('bad_src');
     const dst = await freshDatabase('bad_dst');
     await src.query(`CREATE TABLE present (id int primary key)`);
-    const feed = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['present', 'sales.absent'] }), { logger: silentLogger });
+    const feed = startChangefeed(
+      testConfig({ source: src.url, sink: dst.url, tables: ['present', 'sales.absent'] }),
+      { logger: silentLogger },
+    );
     const err = await failure(feed);
     expect(err.code).toBe('SOURCE_TABLE_NOT_FOUND');
     expect(err.message).toContain('table sales.absent (from tables: "sales.absent") does not exist');
@@ -73,7 +84,11 @@ describe('bad input', () => {
     await src.query(`CREATE TABLE t (id int primary key)`);
     for (const which of ['source', 'sink'] as const) {
       const bad = (which === 'source' ? src.url : dst.url).replace(/:[^:@/]+@/, ':Sup3rSecret-pw@');
-      const cfg = testConfig({ source: which === 'source' ? bad : src.url, sink: which === 'sink' ? bad : dst.url, tables: ['t'] });
+      const cfg = testConfig({
+        source: which === 'source' ? bad : src.url,
+        sink: which === 'sink' ? bad : dst.url,
+        tables: ['t'],
+      });
       const err = await failure(startChangefeed(cfg, { logger: silentLogger }));
       expect(err.code).toBe('AUTH_FAILED');
       expect(err.message).toContain(`${which} postgres://tidemark:***@127.0.0.1`);
@@ -89,7 +104,9 @@ describe('bad input', () => {
     const cfg = testConfig({ source: `postgres://u:pw@127.0.0.1:${port}/app`, sink: dst.url, tables: ['t'] });
     const feed = startChangefeed(cfg, { logger: silentLogger });
     const e = await statusError(feed, 'CONNECT_REFUSED');
-    expect(e.message).toContain(`source postgres://u:***@127.0.0.1:${port}/app while connecting: ECONNREFUSED`);
+    expect(e.message).toContain(
+      `source postgres://u:***@127.0.0.1:${port}/app while connecting: ECONNREFUSED`,
+    );
     expect(e.hint).toContain('server is running');
     await feed.stop();
     await expectNothingCreated(src, dst);
@@ -100,7 +117,10 @@ describe('bad input', () => {
     onTestFinished(() => cluster.stop());
     const dst = await freshDatabase('bad_dst');
     await withClient(cluster.url('postgres'), (c) => c.query('CREATE TABLE t (id int primary key)'));
-    const feed = startChangefeed(testConfig({ source: cluster.url('postgres'), sink: dst.url, tables: ['t'] }), { logger: silentLogger });
+    const feed = startChangefeed(
+      testConfig({ source: cluster.url('postgres'), sink: dst.url, tables: ['t'] }),
+      { logger: silentLogger },
+    );
     const err = await failure(feed);
     expect(err.code).toBe('SOURCE_WAL_LEVEL');
     expect(err.message).toContain("wal_level is 'replica'");
@@ -127,7 +147,9 @@ describe('bad input', () => {
   });
 
   it('an invalid config file exits 2 naming the file, the line and the key', async () => {
-    const path = writeConfig(`changefeeds:\n  - id: a\n    source: postgres://x@127.0.0.1/db\n    sink: postgres://x@127.0.0.1/db2\n    tables: [t]\n    epoch: { intervalMs: fast }\n`);
+    const path = writeConfig(
+      `changefeeds:\n  - id: a\n    source: postgres://x@127.0.0.1/db\n    sink: postgres://x@127.0.0.1/db2\n    tables: [t]\n    epoch: { intervalMs: fast }\n`,
+    );
     const p = runCli(['start', '--config', path]);
     expect(await p.exited).toBe(2);
     expect(p.output()).toMatch(/tidemark\.yaml:6.*changefeeds\[0\]\.epoch\.intervalMs/);

@@ -44,9 +44,16 @@ describe('crash recovery', () => {
         await writer.query('BEGIN');
         await writer.query('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [a, amount]);
         await writer.query('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [b, amount]);
-        await writer.query('INSERT INTO ledger VALUES ($1, $2, $3), ($1, $4, $5)', [txns, a, -amount, b, amount]);
+        await writer.query('INSERT INTO ledger VALUES ($1, $2, $3), ($1, $4, $5)', [
+          txns,
+          a,
+          -amount,
+          b,
+          amount,
+        ]);
         if (txns % 10 === 0) await writer.query('DELETE FROM accounts WHERE id = $1', [a]);
-        if (txns % 10 === 5) await writer.query('INSERT INTO accounts VALUES ($1, 0, NULL) ON CONFLICT DO NOTHING', [a]);
+        if (txns % 10 === 5)
+          await writer.query('INSERT INTO accounts VALUES ($1, 0, NULL) ON CONFLICT DO NOTHING', [a]);
         await writer.query('COMMIT');
       }
     })();
@@ -80,7 +87,9 @@ changefeeds:
     expect(epochsSeen.size).toBeGreaterThan(5);
     expect(txns).toBeGreaterThan(100);
     await expectSameTables(src.url, dst.url, ['accounts', 'ledger']);
-    const dup = await dst.query('SELECT count(*)::int AS n FROM (SELECT txn, account FROM ledger GROUP BY 1, 2 HAVING count(*) > 1) d');
+    const dup = await dst.query(
+      'SELECT count(*)::int AS n FROM (SELECT txn, account FROM ledger GROUP BY 1, 2 HAVING count(*) > 1) d',
+    );
     expect(dup.rows[0]?.n).toBe(0);
   });
 });

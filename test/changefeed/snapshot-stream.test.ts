@@ -30,12 +30,19 @@ describe('PostgreSQL → PostgreSQL changefeed', () => {
         await writer.query(`INSERT INTO events VALUES ('w', gen_random_uuid(), $1, '{"w":true}')`, [n]);
         if (n % 5 === 0) await writer.query('DELETE FROM accounts WHERE id = $1', [((n * 13) % 5000) + 1]);
         if (n % 3 === 0) await writer.query(`INSERT INTO nokey VALUES ($1, 'dup')`, [n % 4]);
-        if (n % 11 === 0) await writer.query(`DELETE FROM nokey WHERE ctid = (SELECT ctid FROM nokey WHERE a = $1 LIMIT 1)`, [n % 4]);
+        if (n % 11 === 0)
+          await writer.query(`DELETE FROM nokey WHERE ctid = (SELECT ctid FROM nokey WHERE a = $1 LIMIT 1)`, [
+            n % 4,
+          ]);
         await writer.query('COMMIT');
       }
     })();
     await new Promise((r) => setTimeout(r, 200));
-    const cfg = testConfig({ source: src.url, sink: dst.url, tables: ['public.accounts', 'events', 'public.nokey'] });
+    const cfg = testConfig({
+      source: src.url,
+      sink: dst.url,
+      tables: ['public.accounts', 'events', 'public.nokey'],
+    });
     const feed = startChangefeed(cfg, { logger: silentLogger });
     await new Promise((r) => setTimeout(r, 1500));
     stop = true;

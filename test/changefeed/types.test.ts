@@ -33,7 +33,9 @@ describe('type parity', () => {
       for await (const chunk of snap.rows) for (const r of chunk.rows) snapRows.set(r[0]!, r);
       expect(snapRows.size).toBe(ALL_TYPES_ROW_COUNT);
       // The same values again under new ids, now through the stream.
-      await db.query(`INSERT INTO all_types SELECT id + 1000, ${ALL_TYPES.map((c) => c.column).join(', ')} FROM all_types`);
+      await db.query(
+        `INSERT INTO all_types SELECT id + 1000, ${ALL_TYPES.map((c) => c.column).join(', ')} FROM all_types`,
+      );
       const streamed = new Map<string, Row>();
       for await (const m of source.stream(snap.position)) {
         if (m.tag === 'insert') streamed.set(String(Number(m.row[0]) - 1000), m.row);
@@ -66,14 +68,18 @@ describe('type parity', () => {
     const cfg = testConfig({ source: src.url, sink: dst.url, tables: ['all_types'] });
     const feed = startChangefeed(cfg, { logger: silentLogger });
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
-    await src.query(`INSERT INTO all_types SELECT id + 1000, ${ALL_TYPES.map((c) => c.column).join(', ')} FROM all_types`);
+    await src.query(
+      `INSERT INTO all_types SELECT id + 1000, ${ALL_TYPES.map((c) => c.column).join(', ')} FROM all_types`,
+    );
     await src.query(`UPDATE all_types SET id = id + 5000 WHERE id < 1000`);
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     await feed.stop();
     await expectSameTables(src.url, dst.url, ['all_types']);
     // Column types downstream are the source's.
     const typesOf = (db: typeof src) =>
-      db.query(`SELECT attname, format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'all_types'::regclass AND attnum > 0 ORDER BY attnum`);
+      db.query(
+        `SELECT attname, format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'all_types'::regclass AND attnum > 0 ORDER BY attnum`,
+      );
     expect((await typesOf(dst)).rows).toEqual((await typesOf(src)).rows);
   });
 
@@ -91,7 +97,9 @@ describe('type parity', () => {
     // Title-only updates (body not in the WAL), one of them moving the key too.
     await src.query(`UPDATE docs SET title = title || '!' WHERE id <= 10`);
     await src.query(`UPDATE docs SET id = id + 100, title = 'moved' WHERE id = 3`);
-    await src.query(`BEGIN; UPDATE docs SET title = 'a' WHERE id = 5; UPDATE docs SET title = 'b' WHERE id = 5; COMMIT`);
+    await src.query(
+      `BEGIN; UPDATE docs SET title = 'a' WHERE id = 5; UPDATE docs SET title = 'b' WHERE id = 5; COMMIT`,
+    );
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     await feed.stop();
     await expectSameTables(src.url, dst.url, ['docs']);

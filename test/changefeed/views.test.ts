@@ -34,18 +34,38 @@ async function workload(db: TestDatabase, rounds: number, seed: number): Promise
   const next = () => (x = (x * 1103515245 + 12345) % 2 ** 31);
   for (let i = 0; i < rounds; i++) {
     await c.query('BEGIN');
-    await c.query(`INSERT INTO orders VALUES ($1, $2, $3, 'new') ON CONFLICT DO NOTHING`, [100000 + next(), 1 + (next() % 220), (next() % 5000) / 100]);
+    await c.query(`INSERT INTO orders VALUES ($1, $2, $3, 'new') ON CONFLICT DO NOTHING`, [
+      100000 + next(),
+      1 + (next() % 220),
+      (next() % 5000) / 100,
+    ]);
     await c.query(`UPDATE orders SET status = 'cancelled' WHERE id = $1`, [1 + (next() % 5000)]);
-    await c.query(`UPDATE orders SET amount = amount + 1, customer_id = $2 WHERE id = $1`, [1 + (next() % 5000), 1 + (next() % 200)]);
+    await c.query(`UPDATE orders SET amount = amount + 1, customer_id = $2 WHERE id = $1`, [
+      1 + (next() % 5000),
+      1 + (next() % 200),
+    ]);
     await c.query(`DELETE FROM orders WHERE id = $1`, [1 + (next() % 5000)]);
-    if (i % 7 === 0) await c.query(`UPDATE customers SET region = $2 WHERE id = $1`, [1 + (next() % 200), ['north', 'south', 'east', 'west', 'central'][next() % 5]]);
-    if (i % 13 === 0) await c.query(`INSERT INTO customers VALUES ($1, 'new', 'central') ON CONFLICT DO NOTHING`, [200 + (next() % 20)]);
+    if (i % 7 === 0)
+      await c.query(`UPDATE customers SET region = $2 WHERE id = $1`, [
+        1 + (next() % 200),
+        ['north', 'south', 'east', 'west', 'central'][next() % 5],
+      ]);
+    if (i % 13 === 0)
+      await c.query(`INSERT INTO customers VALUES ($1, 'new', 'central') ON CONFLICT DO NOTHING`, [
+        200 + (next() % 20),
+      ]);
     await c.query('COMMIT');
   }
 }
 
-async function expectViewEqualsOracle(src: TestDatabase, dst: TestDatabase, view: string, sql: string): Promise<void> {
-  const text = async (db: TestDatabase, q: string) => (await db.query(`SELECT v::text AS r FROM (${q}) v ORDER BY 1`)).rows.map((r) => r.r);
+async function expectViewEqualsOracle(
+  src: TestDatabase,
+  dst: TestDatabase,
+  view: string,
+  sql: string,
+): Promise<void> {
+  const text = async (db: TestDatabase, q: string) =>
+    (await db.query(`SELECT v::text AS r FROM (${q}) v ORDER BY 1`)).rows.map((r) => r.r);
   expect(await text(dst, `SELECT * FROM ${view}`), view).toEqual(await text(src, sql));
 }
 
@@ -63,7 +83,10 @@ describe('views', () => {
         { name: 'customer_totals', sql: CUSTOMER_TOTALS },
       ],
     });
-    const feed = startChangefeed(cfg, { logger: silentLogger, dataDir: mkdtempSync(join(tmpdir(), 'tm-views-')) });
+    const feed = startChangefeed(cfg, {
+      logger: silentLogger,
+      dataDir: mkdtempSync(join(tmpdir(), 'tm-views-')),
+    });
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     await expectViewEqualsOracle(src, dst, 'region_revenue', REGION_REVENUE);
     await workload(src, 150, 7);
@@ -80,8 +103,17 @@ describe('views', () => {
     const src = await freshDatabase('viewatom_src');
     const dst = await freshDatabase('viewatom_dst');
     await shop(src);
-    const cfg = testConfig({ source: src.url, sink: dst.url, tables: ['orders'], views: [{ name: 'customer_totals', sql: CUSTOMER_TOTALS }], epoch: { intervalMs: 10 } });
-    const feed = startChangefeed(cfg, { logger: silentLogger, dataDir: mkdtempSync(join(tmpdir(), 'tm-views-')) });
+    const cfg = testConfig({
+      source: src.url,
+      sink: dst.url,
+      tables: ['orders'],
+      views: [{ name: 'customer_totals', sql: CUSTOMER_TOTALS }],
+      epoch: { intervalMs: 10 },
+    });
+    const feed = startChangefeed(cfg, {
+      logger: silentLogger,
+      dataDir: mkdtempSync(join(tmpdir(), 'tm-views-')),
+    });
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     const reader = await dst.connect();
     let stop = false;
@@ -125,11 +157,17 @@ changefeeds:
     views:
       - name: region_revenue
         sql: |
-${REGION_REVENUE.split('\n').map((l) => '          ' + l.trim()).join('\n')}
+${REGION_REVENUE.split('\n')
+  .map((l) => '          ' + l.trim())
+  .join('\n')}
       - name: customer_totals
         sql: ${CUSTOMER_TOTALS}
 `);
-    const env = { SRC_URL: src.url, DST_URL: dst.url, TIDEMARK_DATA_DIR: mkdtempSync(join(tmpdir(), 'tm-viewcrash-')) };
+    const env = {
+      SRC_URL: src.url,
+      DST_URL: dst.url,
+      TIDEMARK_DATA_DIR: mkdtempSync(join(tmpdir(), 'tm-viewcrash-')),
+    };
     let stop = false;
     const writing = (async () => {
       let seed = 100;

@@ -105,7 +105,7 @@ async function workload(db: TestDatabase, seed: number, txns: number): Promise<v
 }
 
 async function lastCommit(db: TestDatabase): Promise<string> {
-  const { rows } = await db.query<{ l: string }>(`SELECT pg_current_wal_lsn()::text AS l`);
+  const { rows } = await db.query<{ l: string }>(`SELECT pg_current_wal_insert_lsn()::text AS l`);
   return rows[0]!.l;
 }
 

@@ -28,8 +28,8 @@ function target(format: 'jsonl' | 'csv'): E2eTarget {
 }
 
 describe('end to end into files', () => {
-  it('SIGKILL 8 times under load (jsonl): no loss, no duplicates', { timeout: 300_000 }, async () => {
-    await crashRecovery(target('jsonl'), { kills: 8, seed: 424242 });
+  it('SIGKILL 10 times under load (jsonl): no loss, no duplicates', { timeout: 300_000 }, async () => {
+    await crashRecovery(target('jsonl'), { kills: 10, seed: 424242 });
   });
 
   it(

@@ -17,8 +17,8 @@ function target(): E2eTarget {
 }
 
 describe('end to end into sqlite', () => {
-  it('SIGKILL 8 times under load: no loss, no duplicates', { timeout: 300_000 }, async () => {
-    await crashRecovery(target(), { kills: 8, seed: 20261121 });
+  it('SIGKILL 10 times under load: no loss, no duplicates', { timeout: 300_000 }, async () => {
+    await crashRecovery(target(), { kills: 10, seed: 20261121 });
   });
 
   it(

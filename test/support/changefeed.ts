@@ -4,10 +4,16 @@
  */
 import { expect } from 'vitest';
 import pg from 'pg';
-import { defineChangefeed, type ChangefeedConfig, type ChangefeedInput } from '../../src/runtime/changefeed-config.ts';
+import {
+  defineChangefeed,
+  type ChangefeedConfig,
+  type ChangefeedInput,
+} from '../../src/runtime/changefeed-config.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 
-export function testConfig(input: Partial<ChangefeedInput> & Pick<ChangefeedInput, 'source' | 'sink' | 'tables'>): ChangefeedConfig {
+export function testConfig(
+  input: Partial<ChangefeedInput> & Pick<ChangefeedInput, 'source' | 'sink' | 'tables'>,
+): ChangefeedConfig {
   return defineChangefeed({
     id: input.id ?? 'test',
     heartbeatIntervalMs: 100,
@@ -28,21 +34,34 @@ export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T
 }
 
 export async function currentLsn(url: string): Promise<Lsn> {
-  return withClient(url, async (c) => Lsn.parse((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l));
+  return withClient(url, async (c) =>
+    Lsn.parse((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l),
+  );
 }
 
 /** Reads the changefeed's checkpoint row from a PostgreSQL sink (null if none). */
-export async function sinkCheckpoint(sinkUrl: string, id: string): Promise<{ position: string; epoch: number } | null> {
+export async function sinkCheckpoint(
+  sinkUrl: string,
+  id: string,
+): Promise<{ position: string; epoch: number } | null> {
   return withClient(sinkUrl, async (c) => {
     const exists = await c.query(`SELECT to_regclass('tidemark.checkpoints') AS t`);
     if (!exists.rows[0].t) return null;
-    const r = await c.query('SELECT position, epoch::int AS epoch FROM tidemark.checkpoints WHERE changefeed = $1', [id]);
+    const r = await c.query(
+      'SELECT position, epoch::int AS epoch FROM tidemark.checkpoints WHERE changefeed = $1',
+      [id],
+    );
     return r.rows[0] ?? null;
   });
 }
 
 /** Waits until the sink's checkpoint passes the source's current WAL position (bounded wait). */
-export async function waitForCatchUp(opts: { sourceUrl: string; sinkUrl: string; id: string; timeoutMs?: number }): Promise<void> {
+export async function waitForCatchUp(opts: {
+  sourceUrl: string;
+  sinkUrl: string;
+  id: string;
+  timeoutMs?: number;
+}): Promise<void> {
   const target = await currentLsn(opts.sourceUrl);
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {

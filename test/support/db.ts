@@ -15,7 +15,10 @@ import pg from 'pg';
 export interface TestDatabase {
   readonly name: string;
   readonly url: string;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   /** A new client of its own (for concurrent readers and writers); closed after the test. */
   connect(): Promise<pg.Client>;
 }
@@ -73,7 +76,10 @@ export async function dropDatabase(name: string): Promise<void> {
   );
   for (let i = 0; i < 50; i++) {
     try {
-      await adminQuery(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+      await adminQuery(
+        `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`,
+        [name],
+      );
       await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       return;
     } catch {

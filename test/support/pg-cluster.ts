@@ -65,8 +65,18 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
   writeFileSync(pwFile, password);
   if (isRoot) execFileSync('chown', ['postgres:postgres', pwFile]);
   const [initCmd, initArgs] = asPostgresArgs(join(binDir, 'initdb'), [
-    '-D', dataDir, '-U', user, `--pwfile=${pwFile}`, '-A', 'scram-sha-256', '--auth-local=trust',
-    '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
+    '-D',
+    dataDir,
+    '-U',
+    user,
+    `--pwfile=${pwFile}`,
+    '-A',
+    'scram-sha-256',
+    '--auth-local=trust',
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+    '--no-sync',
   ]);
   execFileSync(initCmd, initArgs, { stdio: 'pipe' });
   const settings: Record<string, string | number> = {
@@ -124,7 +134,14 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
         // As root the child is `runuser`, which does not forward signals: stop the postmaster
         // itself with pg_ctl (fast shutdown) and wait, so the port is free afterwards.
         const exited = new Promise((r) => proc.once('exit', r));
-        const [ctl, ctlArgs] = asPostgresArgs(join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+        const [ctl, ctlArgs] = asPostgresArgs(join(binDir, 'pg_ctl'), [
+          '-D',
+          dataDir,
+          '-m',
+          'fast',
+          '-w',
+          'stop',
+        ]);
         try {
           execFileSync(ctl, ctlArgs, { stdio: 'ignore', timeout: 30_000 });
         } catch {

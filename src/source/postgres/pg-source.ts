@@ -82,7 +82,11 @@ export class PostgresSource {
     try {
       return await c.query<R>(text, values);
     } catch (err) {
-      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: action ?? 'querying the catalog' });
+      throw wrapPgError(err, {
+        role: 'source',
+        uri: this.options.url,
+        action: action ?? 'querying the catalog',
+      });
     }
   }
 
@@ -90,10 +94,16 @@ export class PostgresSource {
    * Checks the server, resolves the table selection and describes the tables. Creates nothing.
    * `published` is the set of tables the changefeed's publication held before (null: none yet).
    */
-  async prepare(extraTables: readonly string[] = []): Promise<{ tables: TableSchema[]; published: Set<string> | null }> {
-    const { rows: wal } = await this.query<{ wal_level: string }>(`SELECT current_setting('wal_level') AS wal_level`);
+  async prepare(
+    extraTables: readonly string[] = [],
+  ): Promise<{ tables: TableSchema[]; published: Set<string> | null }> {
+    const { rows: wal } = await this.query<{ wal_level: string }>(
+      `SELECT current_setting('wal_level') AS wal_level`,
+    );
     if (wal[0]?.wal_level !== 'logical') {
-      throw new TidemarkError('SOURCE_WAL_LEVEL', { detail: `wal_level is '${wal[0]?.wal_level}' on the source` });
+      throw new TidemarkError('SOURCE_WAL_LEVEL', {
+        detail: `wal_level is '${wal[0]?.wal_level}' on the source`,
+      });
     }
     const c = await this.sql();
     let tables: TableSchema[];
@@ -131,14 +141,22 @@ export class PostgresSource {
     const list = tables.map(quoteTable).join(', ');
     const name = `"${this.publicationName}"`;
     const wanted = new Set(tables.map((t) => `${t.schema}.${t.name}`));
-    const same = published !== null && published.size === wanted.size && [...wanted].every((t) => published.has(t));
+    const same =
+      published !== null && published.size === wanted.size && [...wanted].every((t) => published.has(t));
     if (same) return;
-    const sql = published === null ? `CREATE PUBLICATION ${name} FOR TABLE ${list}` : `ALTER PUBLICATION ${name} SET TABLE ${list}`;
+    const sql =
+      published === null
+        ? `CREATE PUBLICATION ${name} FOR TABLE ${list}`
+        : `ALTER PUBLICATION ${name} SET TABLE ${list}`;
     await this.query(sql, undefined, 'creating the publication');
   }
 
   async slotState(): Promise<SlotState> {
-    const { rows } = await this.query<{ confirmed: string | null; pid: number | null; status: string | null }>(
+    const { rows } = await this.query<{
+      confirmed: string | null;
+      pid: number | null;
+      status: string | null;
+    }>(
       `SELECT confirmed_flush_lsn::text AS confirmed, active_pid AS pid, wal_status AS status
          FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`,
       [this.slotName],
@@ -162,7 +180,11 @@ export class PostgresSource {
   }
 
   async dropPublication(): Promise<void> {
-    await this.query(`DROP PUBLICATION IF EXISTS "${this.publicationName}"`, undefined, 'dropping the publication');
+    await this.query(
+      `DROP PUBLICATION IF EXISTS "${this.publicationName}"`,
+      undefined,
+      'dropping the publication',
+    );
   }
 
   /**
@@ -170,10 +192,13 @@ export class PostgresSource {
    * connection that exported the snapshot stays open and idle until the snapshot is read, since
    * the snapshot lives only as long as it does.
    */
-  async createSnapshot(tables: readonly TableSchema[]): Promise<{ position: Lsn; rows: AsyncGenerator<SnapshotRows> }> {
+  async createSnapshot(
+    tables: readonly TableSchema[],
+  ): Promise<{ position: Lsn; rows: AsyncGenerator<SnapshotRows> }> {
     const conn = await this.replication();
     const slot = await conn.createLogicalSlot({ slotName: this.slotName, snapshot: 'export' });
-    if (!slot.snapshotName) throw new TidemarkError('INTERNAL', { detail: 'slot created without an exported snapshot' });
+    if (!slot.snapshotName)
+      throw new TidemarkError('INTERNAL', { detail: 'slot created without an exported snapshot' });
     const inner = readSnapshot({
       url: this.options.url,
       snapshotName: slot.snapshotName,
@@ -181,15 +206,16 @@ export class PostgresSource {
       parallelism: this.options.snapshot.parallelism,
       chunkRows: this.options.snapshot.chunkRows,
     });
-    const self = this;
-    async function* rows(): AsyncGenerator<SnapshotRows> {
-      try {
-        yield* inner;
-      } finally {
-        await self.closeReplication();
-      }
+    return { position: slot.consistentPoint, rows: this.releaseAfter(inner) };
+  }
+
+  /** Yields the snapshot, then closes the connection that keeps its exported snapshot alive. */
+  private async *releaseAfter(rows: AsyncGenerator<SnapshotRows>): AsyncGenerator<SnapshotRows> {
+    try {
+      yield* rows;
+    } finally {
+      await this.closeReplication();
     }
-    return { position: slot.consistentPoint, rows: rows() };
   }
 
   private async replication(): Promise<ReplicationConnection> {
@@ -280,7 +306,10 @@ export class PostgresSource {
 
   private known(relationId: number): TableSchema {
     const t = this.tablesByOid.get(relationId);
-    if (!t) throw new TidemarkError('SOURCE_PROTOCOL', { detail: `change for relation ${relationId} before its Relation message` });
+    if (!t)
+      throw new TidemarkError('SOURCE_PROTOCOL', {
+        detail: `change for relation ${relationId} before its Relation message`,
+      });
     return t;
   }
 
@@ -291,13 +320,22 @@ export class PostgresSource {
       t.schema === ev.schema &&
       t.name === ev.name &&
       t.columns.length === ev.columns.length &&
-      t.columns.every((c, i) => c.name === ev.columns[i]!.name && c.typeOid === ev.columns[i]!.typeOid && c.typeMod === ev.columns[i]!.typeMod);
+      t.columns.every(
+        (c, i) =>
+          c.name === ev.columns[i]!.name &&
+          c.typeOid === ev.columns[i]!.typeOid &&
+          c.typeMod === ev.columns[i]!.typeMod,
+      );
     if (prev && same(prev)) return prev;
     const c = await this.sql();
     const [fresh] = await describeTables(c, [
       { oid: ev.relationId, schema: ev.schema, name: ev.name, replident: ev.replicaIdentity },
     ]).catch((err: unknown) => {
-      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: `describing ${ev.schema}.${ev.name}` });
+      throw wrapPgError(err, {
+        role: 'source',
+        uri: this.options.url,
+        action: `describing ${ev.schema}.${ev.name}`,
+      });
     });
     if (!fresh || !same(fresh)) {
       throw new TidemarkError('SOURCE_SCHEMA_CHANGED', {
@@ -312,25 +350,28 @@ export class PostgresSource {
     if (this.heartbeat) return;
     const every = this.options.heartbeatIntervalMs;
     let busy = false;
-    this.heartbeat = setInterval(() => {
-      if (busy || this.closed) return;
-      busy = true;
-      const quiet = Date.now() - this.lastActivityMs >= every;
-      const sql = quiet
-        ? `SELECT pg_current_wal_lsn()::text AS lsn, pg_logical_emit_message(true, 'tidemark.heartbeat', '')`
-        : `SELECT pg_current_wal_lsn()::text AS lsn`;
-      this.query<{ lsn: string }>(sql, undefined, 'writing a heartbeat')
-        .then(({ rows }) => {
-          const l = rows[0]?.lsn ? Lsn.parse(rows[0].lsn) : null;
-          if (l && (!this.walEnd || l.compare(this.walEnd) > 0)) this.walEnd = l;
-        })
-        .catch(() => {
-          // A failed heartbeat only delays progress; the stream reports real connection loss.
-        })
-        .finally(() => {
-          busy = false;
-        });
-    }, Math.max(50, Math.floor(every / 2)));
+    this.heartbeat = setInterval(
+      () => {
+        if (busy || this.closed) return;
+        busy = true;
+        const quiet = Date.now() - this.lastActivityMs >= every;
+        const sql = quiet
+          ? `SELECT pg_current_wal_lsn()::text AS lsn, pg_logical_emit_message(true, 'tidemark.heartbeat', '')`
+          : `SELECT pg_current_wal_lsn()::text AS lsn`;
+        this.query<{ lsn: string }>(sql, undefined, 'writing a heartbeat')
+          .then(({ rows }) => {
+            const l = rows[0]?.lsn ? Lsn.parse(rows[0].lsn) : null;
+            if (l && (!this.walEnd || l.compare(this.walEnd) > 0)) this.walEnd = l;
+          })
+          .catch(() => {
+            // A failed heartbeat only delays progress; the stream reports real connection loss.
+          })
+          .finally(() => {
+            busy = false;
+          });
+      },
+      Math.max(50, Math.floor(every / 2)),
+    );
     this.heartbeat.unref();
   }
 
