@@ -35,7 +35,7 @@ describe('parseConfig', () => {
         sink: 'postgres://replica@127.0.0.1/replica',
         tables: ['public.orders', 'sales.*'],
         views: [],
-        epoch: { intervalMs: 100, maxRows: 100_000, maxBytes: 64 * 1024 * 1024 },
+        epoch: { intervalMs: 50, maxRows: 100_000, maxBytes: 64 * 1024 * 1024 },
         heartbeatIntervalMs: 1000,
         snapshot: { parallelism: 4, chunkRows: 50_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,

@@ -30,7 +30,7 @@ const MiB = 1024 * 1024;
 /** Defaults for every optional key; `docs/config-reference.md` lists the same values. */
 export const CHANGEFEED_DEFAULTS = {
   views: [] as { name: string; sql: string }[],
-  epoch: { intervalMs: 100, maxRows: 100_000, maxBytes: 64 * MiB },
+  epoch: { intervalMs: 50, maxRows: 100_000, maxBytes: 64 * MiB },
   heartbeatIntervalMs: 1000,
   snapshot: { parallelism: 4, chunkRows: 50_000 },
   memoryQuotaBytes: 256 * MiB,

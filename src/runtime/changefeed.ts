@@ -332,7 +332,7 @@ class ChangefeedRunner implements Changefeed {
         maybeCut();
         refreshLag();
       },
-      Math.max(10, Math.min(intervalMs, 100)),
+      Math.max(5, Math.min(Math.floor(intervalMs / 4), 100)),
     );
 
     const it = source.stream(after)[Symbol.asyncIterator]();
