@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Puller } from '../src/source/postgres/puller.ts';
 import { PostgresSource } from '../src/source/postgres/pg-source.ts';
-import type { ChangeMessage } from '../src/source/source.ts';
+import { eachMessage, type ChangeMessage } from '../src/source/source.ts';
 import { startBenchCluster } from './bench-cluster.ts';
 import type { BenchFigure, BenchResult } from './report.ts';
 
@@ -102,7 +102,7 @@ async function viaSlots(url: string, n: number) {
     await src.syncPublication(tables, published);
     const snap = await src.createSnapshot(tables);
     for await (const chunk of snap.rows) void chunk;
-    streams.push(src.stream(snap.position));
+    streams.push(eachMessage(src.stream(snap.position)));
   }
   return { streams, close: async () => void (await Promise.all(sources.map((s) => s.close()))) };
 }

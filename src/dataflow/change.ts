@@ -27,15 +27,21 @@ export function markConsolidated<T extends readonly Change[]>(changes: T): T {
   return changes;
 }
 
+/** Whether `changes` was marked by `markConsolidated`. */
+export function isMarkedConsolidated(changes: readonly Change[]): boolean {
+  return knownConsolidated.has(changes);
+}
+
 /**
- * Sums the weights of equal rows and drops the rows whose weights cancel out. A batch marked by
- * `markConsolidated` is returned itself (callers must not modify the result).
+ * Sums the weights of equal rows and drops the rows whose weights cancel out. The result is marked
+ * (see `markConsolidated`), and a marked batch is returned itself: callers must not modify it.
  */
 export function consolidate(changes: Iterable<Change>): Change[] {
   if (Array.isArray(changes)) {
     const batch = changes as Change[];
     if (knownConsolidated.has(batch)) return batch;
-    if (batch.length <= 1) return batch.length === 1 && batch[0]?.weight !== 0 ? [...batch] : [];
+    if (batch.length <= 1)
+      return markConsolidated(batch.length === 1 && batch[0]?.weight !== 0 ? [...batch] : []);
   }
   const byKey = new Map<string, { row: Row; weight: number }>();
   for (const c of changes) {
@@ -47,7 +53,7 @@ export function consolidate(changes: Iterable<Change>): Change[] {
   }
   const out: Change[] = [];
   for (const e of byKey.values()) if (e.weight !== 0) out.push(e);
-  return out;
+  return markConsolidated(out);
 }
 
 /** A batch grouped by a key function, each group consolidated. Rows whose key is null are skipped. */

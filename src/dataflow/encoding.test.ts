@@ -8,7 +8,7 @@ import { orderKeyOf, orderToken } from './order-key.ts';
 import { rowKey } from './row-key.ts';
 import { SortedMap } from './sorted-map.ts';
 import { compareValues } from './test-support/reference.ts';
-import { decodeRow, encodeRow } from './value-codec.ts';
+import { decodeRow, decodeRows, encodeRow, encodeRows, encodeValue } from './value-codec.ts';
 
 const scalar: fc.Arbitrary<Value> = fc.oneof(
   fc.constant(null),
@@ -134,6 +134,18 @@ describe('value codec', () => {
       '[null,true,1.5,["f","-0"],["f","NaN"],["i","12"],"text",["x","AQI="],["json","[]"],["array",[1007,[1]]],' +
         '["num","1.50"],["date",2],["tstz","5"],["iv",[1,2,"3"]]]',
     );
+  });
+
+  it('writes several rows exactly as the JSON of their encoded values', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(scalar, { maxLength: 4 }), { maxLength: 4 }), (rows) => {
+        expect(encodeRows(rows)).toBe(JSON.stringify(rows.map((r) => r.map(encodeValue))));
+        expect(decodeRows(encodeRows(rows))).toEqual(rows);
+      }),
+      { seed: 1804, numRuns: 300 },
+    );
+    const classes: Value[] = [Numeric.parse('1.50'), new PgInterval(1, 2, 3n), -0, NaN];
+    expect(encodeRows([classes, []])).toBe(JSON.stringify([classes.map(encodeValue), []]));
   });
 
   it('refuses values it has no codec for', () => {

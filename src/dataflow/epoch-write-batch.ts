@@ -39,14 +39,20 @@ const TOMBSTONE = undefined;
 /** Higher than every character our keys use after a scanned prefix (they are BMP characters). */
 const PREFIX_END = '\uffff';
 
-/** Committed values kept in memory in front of the backend (point reads of hot keys). */
-const READ_CACHE_ENTRIES = 200_000;
+/**
+ * Committed values kept in memory in front of the backend, in two generations of at most this
+ * many entries each: a hit in the old generation moves the entry to the young one, and a full
+ * young generation replaces the old one, so hot keys (aggregate groups) stay while a stream of
+ * one-off reads (base rows) passes through.
+ */
+const READ_CACHE_GENERATION = 100_000;
 
 export class EpochWriteBatchStore implements StateStore {
   /** The open epoch's writes, per namespace (undefined: deleted). */
   private readonly pending = new Map<string, NsTable<string | undefined>>();
-  /** Committed values by full key (undefined: absent); emptied when full and on rollback. */
-  private readonly readCache = new Map<string, string | undefined>();
+  /** Committed values by full key (undefined: absent); emptied on rollback. */
+  private young = new Map<string, string | undefined>();
+  private old = new Map<string, string | undefined>();
   private openEpoch: number | null = null;
 
   constructor(private readonly backend: OrderedBackend) {}
@@ -137,10 +143,10 @@ export class EpochWriteBatchStore implements StateStore {
     try {
       await this.backend.write(writes, epoch, undo);
     } catch (err) {
-      this.readCache.clear();
+      this.clearReadCache();
       throw err;
     }
-    for (const [full, value] of writes) if (this.readCache.has(full)) this.readCache.set(full, value);
+    for (const [full, value] of writes) this.cacheCommitted(full, value);
     this.pending.clear();
     this.openEpoch = null;
   }
@@ -152,7 +158,7 @@ export class EpochWriteBatchStore implements StateStore {
         detail: `cannot roll back: ${this.openEpoch !== null ? `epoch ${this.openEpoch} is open` : 'no undo record (nothing committed since the last rollback)'}`,
       });
     }
-    this.readCache.clear();
+    this.clearReadCache();
     await this.backend.write(undo.entries, undo.previousEpoch, null);
   }
 
@@ -171,18 +177,30 @@ export class EpochWriteBatchStore implements StateStore {
 
   async close(): Promise<void> {
     this.abortEpoch();
-    this.readCache.clear();
+    this.clearReadCache();
     await this.backend.close();
   }
 
   private committed(full: string): string | undefined {
-    const cache = this.readCache;
-    const cached = cache.get(full);
-    if (cached !== undefined || cache.has(full)) return cached;
-    const value = this.backend.get(full);
-    if (cache.size >= READ_CACHE_ENTRIES) cache.clear();
-    cache.set(full, value);
+    const young = this.young.get(full);
+    if (young !== undefined || this.young.has(full)) return young;
+    const old = this.old.get(full);
+    const value = old !== undefined || this.old.has(full) ? old : this.backend.get(full);
+    this.cacheCommitted(full, value);
     return value;
+  }
+
+  private cacheCommitted(full: string, value: string | undefined): void {
+    if (this.young.size >= READ_CACHE_GENERATION) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(full, value);
+  }
+
+  private clearReadCache(): void {
+    this.young = new Map();
+    this.old = new Map();
   }
 
   private pendingTable(ns: string): NsTable<string | undefined> {

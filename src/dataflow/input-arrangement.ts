@@ -45,21 +45,30 @@ export class InputArrangement {
 
   /**
    * One epoch's collapsed changes (inside an open store epoch), applied in the order sink.ts
-   * prescribes; the matching weighted changes are appended to `out`.
+   * prescribes; the matching weighted changes are appended to `out`. Returns true when the
+   * changes it appended are consolidated (each key touched once, no truncate).
    */
-  apply(changes: TableChanges, out: Change[]): void {
+  apply(changes: TableChanges, out: Change[]): boolean {
     // Key-changing partial updates read the old row as it was when the epoch began.
     const moved: TextRow[] = [];
     for (const p of changes.partialUpdates) if (p.fromKey !== null) moved.push(this.complete(p, p.fromKey));
     if (changes.truncate) this.truncate(out);
     if (this.keyColumns.length === 0) {
       for (const d of changes.rowDeltas) this.addKeyless(d.row, d.count, out);
-      return;
+      return false;
     }
-    for (const keyRow of changes.deletes) this.remove(this.keyOf(keyRow), out);
-    for (const row of changes.upserts) this.upsert(row, out);
-    for (const row of moved) this.upsert(row, out);
-    for (const p of changes.partialUpdates) if (p.fromKey === null) this.upsert(this.complete(p, p.row), out);
+    const keys = new Set<string>();
+    const touch = (key: string): string => {
+      keys.add(key);
+      return key;
+    };
+    for (const keyRow of changes.deletes) this.remove(touch(this.keyOf(keyRow)), out);
+    for (const row of changes.upserts) this.upsert(row, out, touch);
+    for (const row of moved) this.upsert(row, out, touch);
+    for (const p of changes.partialUpdates)
+      if (p.fromKey === null) this.upsert(this.complete(p, p.row), out, touch);
+    const touched = changes.deletes.length + changes.upserts.length + changes.partialUpdates.length;
+    return !changes.truncate && keys.size === touched;
   }
 
   private complete(p: PartialUpdate, keySource: readonly Cell[]): TextRow {
@@ -73,11 +82,15 @@ export class InputArrangement {
     return p.row.map((c, i) => (c === UNCHANGED ? (old[i] ?? null) : c));
   }
 
-  private upsert(row: TextRow, out: Change[]): void {
+  private upsert(row: TextRow, out: Change[], touch?: (key: string) => string): void {
     const key = this.keyOf(row);
+    touch?.(key);
     const stored = this.store.get(this.ns, key);
+    const text = JSON.stringify(row);
+    // An update that changes nothing (e.g. a replayed row) is no change for the views.
+    if (stored === text) return;
     if (stored !== undefined) out.push({ row: this.decode(JSON.parse(stored) as TextRow), weight: -1 });
-    this.store.put(this.ns, key, JSON.stringify(row));
+    this.store.put(this.ns, key, text);
     out.push({ row: this.decode(row), weight: 1 });
   }
 

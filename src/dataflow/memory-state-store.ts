@@ -8,64 +8,84 @@
  * scans never merge two maps, and a commit is O(1).
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { NsTable } from './ns-table.ts';
+import { NsTable, type NsEntry } from './ns-table.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
 
-/** Higher than every character our keys use after a scanned prefix (they are BMP characters). */
-const PREFIX_END = '\uffff';
-
-/** Per namespace table: key → value before the epoch (undefined: absent). */
-type PriorValues = Map<NsTable<string>, Map<string, string | undefined>>;
+/** What one epoch overwrote, oldest first: restored newest first, so repeated entries are harmless. */
+interface PriorLog {
+  readonly tables: NsTable<string>[];
+  readonly keys: string[];
+  /** undefined: the key was absent. */
+  readonly values: (string | undefined)[];
+}
 
 interface Undo {
   readonly epoch: number;
   readonly previousEpoch: number | null;
-  readonly prior: PriorValues;
+  readonly prior: PriorLog;
 }
+
+const emptyLog = (): PriorLog => ({ tables: [], keys: [], values: [] });
 
 export class MemoryStateStore implements StateStore {
   private readonly tables = new Map<string, NsTable<string>>();
   private committed: number | null = null;
   private openEpoch: number | null = null;
-  private prior: PriorValues = new Map();
+  /** Numbers the epochs opened by this store: an entry marked with it is logged already. */
+  private sequence = 0;
+  private prior: PriorLog = emptyLog();
   private undo: Undo | null = null;
+  /**
+   * The last key `get` looked up and what it found: operators read a key and then write it, and
+   * the write reuses the lookup. Reset whenever entries are added or removed.
+   */
+  private lastTable: NsTable<string> | null = null;
+  private lastKey = '';
+  private lastEntry: NsEntry<string> | undefined = undefined;
 
   get(ns: string, key: string): string | undefined {
-    return this.tables.get(ns)?.get(key);
+    const table = this.tables.get(ns);
+    if (table === undefined) return undefined;
+    const e = table.entry(key);
+    this.lastTable = table;
+    this.lastKey = key;
+    this.lastEntry = e;
+    return e?.value;
   }
 
   put(ns: string, key: string, value: string): void {
     this.requireOpen('put');
     const table = this.table(ns);
-    const prior = this.priorOf(table);
-    if (!prior.has(key)) prior.set(key, table.get(key));
-    table.set(key, value);
+    const e = table === this.lastTable && key === this.lastKey ? this.lastEntry : table.entry(key);
+    if (e === undefined) {
+      this.log(table, key, undefined);
+      this.lastEntry = table.add(key, value, this.sequence);
+      this.lastTable = table;
+      this.lastKey = key;
+      return;
+    }
+    if (e.mark !== this.sequence) {
+      this.log(table, key, e.value);
+      e.mark = this.sequence;
+    }
+    e.value = value;
   }
 
   delete(ns: string, key: string): void {
     this.requireOpen('delete');
     const table = this.tables.get(ns);
-    if (table === undefined) return;
-    const prior = this.priorOf(table);
-    if (!prior.has(key)) {
-      const before = table.get(key);
-      if (before === undefined) return;
-      prior.set(key, before);
-    }
+    const e = table?.entry(key);
+    if (table === undefined || e === undefined) return;
+    if (e.mark !== this.sequence) this.log(table, key, e.value);
     table.delete(key);
+    this.lastTable = null;
   }
 
   scanPrefix(ns: string, prefix: string, options: ScanOptions = {}): [string, string][] {
-    const reverse = options.reverse ?? false;
-    const limit = options.limit ?? Infinity;
     const out: [string, string][] = [];
+    const limit = options.limit ?? Infinity;
     const table = this.tables.get(ns);
-    if (limit <= 0 || table === undefined) return out;
-    for (const [k, v] of table.entries(reverse ? prefix + PREFIX_END : prefix, { reverse })) {
-      if (!k.startsWith(prefix)) break;
-      out.push([k, v]);
-      if (out.length >= limit) break;
-    }
+    if (limit > 0 && table !== undefined) table.collectPrefix(prefix, options.reverse ?? false, limit, out);
     return out;
   }
 
@@ -76,6 +96,7 @@ export class MemoryStateStore implements StateStore {
       });
     }
     this.openEpoch = epoch;
+    this.sequence++;
   }
 
   commitEpoch(epoch: number): Promise<void> {
@@ -87,7 +108,7 @@ export class MemoryStateStore implements StateStore {
       );
     }
     this.undo = { epoch, previousEpoch: this.committed, prior: this.prior };
-    this.prior = new Map();
+    this.prior = emptyLog();
     this.committed = epoch;
     this.openEpoch = null;
     return Promise.resolve();
@@ -95,8 +116,10 @@ export class MemoryStateStore implements StateStore {
 
   abortEpoch(): void {
     this.restore(this.prior);
-    this.prior = new Map();
+    this.prior = emptyLog();
     this.openEpoch = null;
+    // Entries restored above must be logged again by the next epoch.
+    this.sequence++;
   }
 
   rollbackLastEpoch(): Promise<void> {
@@ -109,6 +132,7 @@ export class MemoryStateStore implements StateStore {
       );
     }
     this.restore(undo.prior);
+    this.sequence++;
     this.committed = undo.previousEpoch;
     this.undo = null;
     return Promise.resolve();
@@ -133,18 +157,20 @@ export class MemoryStateStore implements StateStore {
     return table;
   }
 
-  private priorOf(table: NsTable<string>): Map<string, string | undefined> {
-    let prior = this.prior.get(table);
-    if (prior === undefined) this.prior.set(table, (prior = new Map()));
-    return prior;
+  private log(table: NsTable<string>, key: string, value: string | undefined): void {
+    this.prior.tables.push(table);
+    this.prior.keys.push(key);
+    this.prior.values.push(value);
   }
 
-  private restore(prior: PriorValues): void {
-    for (const [table, values] of prior) {
-      for (const [k, v] of values) {
-        if (v === undefined) table.delete(k);
-        else table.set(k, v);
-      }
+  private restore(prior: PriorLog): void {
+    this.lastTable = null;
+    for (let i = prior.keys.length - 1; i >= 0; i--) {
+      const table = prior.tables[i] as NsTable<string>;
+      const key = prior.keys[i] as string;
+      const value = prior.values[i];
+      if (value === undefined) table.delete(key);
+      else table.set(key, value);
     }
   }
 

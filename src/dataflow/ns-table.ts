@@ -3,19 +3,40 @@
  * into an ordered map (sorted-map.ts) the first time the namespace is scanned, and kept ordered
  * from then on. Namespaces that are never scanned (aggregate groups, join counts) never pay for
  * ordering; the stores keep one table per namespace, so keys are never concatenated with it.
+ *
+ * Values sit in mutable entries, so a caller that looked an entry up can update it without a
+ * second hash lookup (the memory store's write path).
  */
 import { SortedMap } from './sorted-map.ts';
 
+export interface NsEntry<V> {
+  value: V;
+  /** Free for the owner (the memory store: the write sequence that last logged this entry). */
+  mark: number;
+}
+
 export class NsTable<V> {
-  private map: Map<string, V> | null = new Map();
-  private sorted: SortedMap<V> | null = null;
+  private map: Map<string, NsEntry<V>> | null = new Map();
+  private sorted: SortedMap<NsEntry<V>> | null = null;
 
   get size(): number {
     return this.map?.size ?? this.sorted?.size ?? 0;
   }
 
-  get(key: string): V | undefined {
+  entry(key: string): NsEntry<V> | undefined {
     return this.map !== null ? this.map.get(key) : this.sorted?.get(key);
+  }
+
+  /** Adds an entry for `key`, which must be absent. */
+  add(key: string, value: V, mark = 0): NsEntry<V> {
+    const e: NsEntry<V> = { value, mark };
+    if (this.map !== null) this.map.set(key, e);
+    else this.sorted?.set(key, e);
+    return e;
+  }
+
+  get(key: string): V | undefined {
+    return this.entry(key)?.value;
   }
 
   has(key: string): boolean {
@@ -23,8 +44,9 @@ export class NsTable<V> {
   }
 
   set(key: string, value: V): void {
-    if (this.map !== null) this.map.set(key, value);
-    else this.sorted?.set(key, value);
+    const e = this.entry(key);
+    if (e === undefined) this.add(key, value);
+    else e.value = value;
   }
 
   delete(key: string): void {
@@ -33,20 +55,28 @@ export class NsTable<V> {
   }
 
   /** All entries, in no particular order unless the table is already ordered. */
-  all(): IterableIterator<[string, V]> | Generator<[string, V]> {
-    return this.map !== null ? this.map.entries() : this.ordered().entries('');
+  *all(): Generator<[string, V]> {
+    if (this.map !== null) for (const [k, e] of this.map) yield [k, e.value];
+    else for (const [k, e] of this.ordered().entries('')) yield [k, e.value];
   }
 
   /** Ordered entries from `from` (see SortedMap.entries); orders the table for good. */
-  entries(from: string, options: { reverse: boolean }): Generator<[string, V]> {
-    return this.ordered().entries(from, options);
+  *entries(from: string, options: { reverse: boolean }): Generator<[string, V]> {
+    for (const [k, e] of this.ordered().entries(from, options)) yield [k, e.value];
   }
 
-  private ordered(): SortedMap<V> {
+  /** Appends the entries under `prefix` to `out` (see SortedMap.collectPrefix); orders the table. */
+  collectPrefix(prefix: string, reverse: boolean, limit: number, out: [string, V][]): void {
+    const found: [string, NsEntry<V>][] = [];
+    this.ordered().collectPrefix(prefix, reverse, limit, found);
+    for (const [k, e] of found) out.push([k, e.value]);
+  }
+
+  private ordered(): SortedMap<NsEntry<V>> {
     if (this.sorted === null) {
-      const sorted = new SortedMap<V>();
-      const map = this.map ?? new Map<string, V>();
-      for (const key of [...map.keys()].sort()) sorted.set(key, map.get(key) as V);
+      const sorted = new SortedMap<NsEntry<V>>();
+      const map = this.map ?? new Map<string, NsEntry<V>>();
+      for (const key of [...map.keys()].sort()) sorted.set(key, map.get(key) as NsEntry<V>);
       this.sorted = sorted;
       this.map = null;
     }

@@ -108,6 +108,31 @@ export class SortedMap<V> {
     }
   }
 
+  /**
+   * Appends the entries whose key starts with `prefix` to `out`, in key order or reversed, at
+   * most `limit` of them: `entries` without a generator, for the memory store's scans.
+   */
+  collectPrefix(prefix: string, reverse: boolean, limit: number, out: [string, V][]): void {
+    let node: SkipNode<V> | null;
+    if (!reverse) {
+      node = this.findGreaterOrEqual(prefix, null);
+      while (node !== null && out.length < limit && node.key.startsWith(prefix)) {
+        out.push([node.key, node.value]);
+        node = node.next[0] ?? null;
+      }
+      return;
+    }
+    // Our keys use BMP characters below U+FFFF, so the prefix's entries end before prefix + U+FFFF.
+    const from = prefix + '\uffff';
+    node = this.findGreaterOrEqual(from, null);
+    if (node === null) node = this.last();
+    else if (node.key !== from) node = node.prev;
+    while (node !== null && out.length < limit && node.key.startsWith(prefix)) {
+      out.push([node.key, node.value]);
+      node = node.prev;
+    }
+  }
+
   private last(): SkipNode<V> | null {
     let node = this.head;
     for (let i = this.level - 1; i >= 0; i--) {

@@ -89,9 +89,39 @@ export function decodeRow(text: string): Value[] {
   return parsed.map(decodeValue);
 }
 
-/** Several rows (e.g. an aggregate group's key, counts and accumulators) as one stored value. */
+/**
+ * Several rows (e.g. an aggregate group's key, counts and accumulators) as one stored value:
+ * the JSON of `rows.map((r) => r.map(encodeValue))`, written without the intermediate arrays.
+ */
 export function encodeRows(rows: readonly (readonly Value[])[]): string {
-  return JSON.stringify(rows.map((r) => r.map(encodeValue)));
+  let out = '[';
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as readonly Value[];
+    out += i === 0 ? '[' : ',[';
+    for (let j = 0; j < row.length; j++) {
+      if (j > 0) out += ',';
+      out += valueJson(row[j] ?? null);
+    }
+    out += ']';
+  }
+  return out + ']';
+}
+
+/** JSON.stringify(encodeValue(v)), with the common primitives written directly. */
+function valueJson(v: Value): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+      if (Number.isFinite(v) && !Object.is(v, -0)) return String(v);
+      break;
+    case 'bigint':
+      return `["i","${v}"]`;
+    case 'string':
+      return JSON.stringify(v);
+  }
+  return JSON.stringify(encodeValue(v));
 }
 
 export function decodeRows(text: string): Value[][] {

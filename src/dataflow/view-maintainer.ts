@@ -24,10 +24,10 @@ import type { SnapshotRows, TableChanges } from '../sink/sink.ts';
 import { buildViewGraph } from '../sql/build-graph.ts';
 import { planView } from '../sql/planner.ts';
 import type { ViewPlan } from '../sql/plan.ts';
-import type { Change } from './change.ts';
+import { markConsolidated, type Change } from './change.ts';
 import { GraphBuilder, type Graph, type NodeRef } from './graph.ts';
 import { InputArrangement } from './input-arrangement.ts';
-import { rowKey } from './row-key.ts';
+import { rowKey, valueToken } from './row-key.ts';
 import type { StateStore } from './state-store.ts';
 
 export interface ViewDefinition {
@@ -163,6 +163,7 @@ export class ViewMaintainer {
   step(epoch: number, changes: readonly TableChanges[]): Promise<TableChanges[]> {
     this.store.beginEpoch(epoch);
     const inputs = new Map<string, Change[]>();
+    const consolidated = new Map<string, boolean>();
     const out: TableChanges[] = [];
     this.guard(() => {
       for (const tc of changes) {
@@ -171,8 +172,10 @@ export class ViewMaintainer {
         if (arrangement === undefined) continue;
         let list = inputs.get(name);
         if (list === undefined) inputs.set(name, (list = []));
-        arrangement.apply(tc, list);
+        const unique = arrangement.apply(tc, list);
+        consolidated.set(name, unique && !consolidated.has(name));
       }
+      for (const [name, list] of inputs) if (consolidated.get(name) === true) markConsolidated(list);
       const deltas = this.graph.stepInOpenEpoch(inputs);
       for (const o of this.outputs) {
         const tc = this.toTableChanges(o, deltas.get(o.name) ?? []);
@@ -240,8 +243,9 @@ export class ViewMaintainer {
     }
     // A keyed view changes each key by at most −old +new: one upsert, or one delete.
     const byKey = new Map<string, { up: readonly Value[] | null; old: readonly Value[] | null }>();
+    const key0 = o.key.length === 1 ? o.key[0] : undefined;
     for (const c of deltas) {
-      const k = rowKey(o.key.map((i) => c.row[i] ?? null));
+      const k = key0 !== undefined ? valueToken(c.row[key0] ?? null) : rowKey(o.key.map((i) => c.row[i] ?? null));
       let e = byKey.get(k);
       if (e === undefined) byKey.set(k, (e = { up: null, old: null }));
       if (c.weight > 0) e.up = c.row;
@@ -261,7 +265,15 @@ export class ViewMaintainer {
 
   private encode(o: ViewOutput, row: readonly Value[]): TextRow {
     const out = new Array<string | null>(row.length);
-    for (let i = 0; i < row.length; i++) out[i] = encodeText(row[i] ?? null, o.oids[i]);
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i] ?? null;
+      const oid = o.oids[i];
+      // Integral numbers print as themselves below float8_out's exponent form (and not as float4).
+      out[i] =
+        typeof v === 'number' && Number.isInteger(v) && Math.abs(v) < 1e15 && !Object.is(v, -0) && oid !== 700
+          ? String(v)
+          : encodeText(v, oid);
+    }
     return out;
   }
 }

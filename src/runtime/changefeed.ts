@@ -70,6 +70,8 @@ class ChangefeedRunner implements Changefeed {
   private st: ChangefeedStatus;
   private stopping = false;
   private wakeStop: (() => void) | null = null;
+  /** Wakes the stream loop's current wait (a new one per wait, see `stream`). */
+  private wakeStream: (() => void) | null = null;
   private readonly stopSignal: Promise<void>;
   private readonly log: Logger;
   private rateCount = 0;
@@ -98,6 +100,7 @@ class ChangefeedRunner implements Changefeed {
       this.stopping = true;
       this.update({ phase: 'stopping' });
       this.wakeStop?.();
+      this.wakeStream?.();
     }
     await this.done.catch(() => {});
   }
@@ -336,40 +339,42 @@ class ChangefeedRunner implements Changefeed {
     );
 
     const it = source.stream(after)[Symbol.asyncIterator]();
-    const stopped = this.stopSignal.then(() => 'stop' as const);
     try {
       for (;;) {
         if (failure !== null) throw failure;
-        const next = await Promise.race([it.next(), stopped]);
-        if (next === 'stop') break;
-        if (next.done) break;
-        const m = next.value;
-        switch (m.tag) {
-          case 'begin':
-            builder.beginTransaction();
-            break;
-          case 'insert':
-            builder.insert(m.table, m.row);
-            this.rateCount++;
-            break;
-          case 'update':
-            builder.update(m.table, m.row, m.old, m.oldIsFull);
-            this.rateCount++;
-            break;
-          case 'delete':
-            builder.delete(m.table, m.old);
-            this.rateCount++;
-            break;
-          case 'truncate':
-            builder.truncate(m.tables);
-            break;
-          case 'relation':
-            break;
-          case 'commit':
-            builder.commitTransaction(m.position, m.commitTimeMs);
-            this.st.resolved = m.position.toString();
-            maybeCut();
-            break;
+        if (this.stopping) break;
+        // A fresh stop promise per wait: racing one long-lived promise would leave a reaction on
+        // it for every batch, never released (a leak proportional to the stream).
+        const next = await Promise.race([it.next(), new Promise<'stop'>((r) => (this.wakeStream = () => r('stop')))]);
+        if (next === 'stop' || next.done) break;
+        for (const m of next.value) {
+          switch (m.tag) {
+            case 'begin':
+              builder.beginTransaction();
+              break;
+            case 'insert':
+              builder.insert(m.table, m.row);
+              this.rateCount++;
+              break;
+            case 'update':
+              builder.update(m.table, m.row, m.old, m.oldIsFull);
+              this.rateCount++;
+              break;
+            case 'delete':
+              builder.delete(m.table, m.old);
+              this.rateCount++;
+              break;
+            case 'truncate':
+              builder.truncate(m.tables);
+              break;
+            case 'relation':
+              break;
+            case 'commit':
+              builder.commitTransaction(m.position, m.commitTimeMs);
+              this.st.resolved = m.position.toString();
+              maybeCut();
+              break;
+          }
         }
         // Back-pressure: while one epoch commits, the next may fill only up to its own budget
         // (and never beyond the memory quota); then reading waits, and the socket pauses.

@@ -29,7 +29,17 @@ export function buildViewGraph(
         throw runtimeError(plan.name, (err as Error).message, err);
       }
     };
-  const g = (fn: RowFn) => guard(fn);
+  // The per-row wrapper without rest parameters: it runs for every expression of every change.
+  const g =
+    (fn: RowFn): RowFn =>
+    (row) => {
+      try {
+        return fn(row);
+      } catch (err) {
+        if (err instanceof TidemarkError && !err.code.startsWith('VALUE_')) throw err;
+        throw runtimeError(plan.name, (err as Error).message, err);
+      }
+    };
   const build = (node: PlanNode): NodeRef => {
     switch (node.kind) {
       case 'scan': {
@@ -43,16 +53,22 @@ export function buildViewGraph(
         return builder.filter(build(node.input), { predicate: (r) => p(r) as boolean | null });
       }
       case 'project': {
+        const input = build(node.input);
+        const width = node.input.columns.length;
+        const copies = node.copies ?? [];
+        // SELECT of exactly the input columns in order: no operator at all.
+        if (copies.length === width && copies.every((c, i) => c === i)) return input;
         const fns = node.exprs.map(g);
-        return builder.map(build(node.input), { project: (r) => fns.map((f) => f(r)) });
+        const injective = new Set(copies.filter((c) => c !== null)).size === width;
+        return builder.map(input, { project: rowOf(fns), ...(injective ? { injective } : {}) });
       }
       case 'join': {
         const lk = node.leftKey.map(g);
         const rk = node.rightKey.map(g);
         return builder.join(build(node.left), build(node.right), {
           kind: node.joinType,
-          leftKey: (r) => lk.map((f) => f(r)),
-          rightKey: (r) => rk.map((f) => f(r)),
+          leftKey: rowOf(lk),
+          rightKey: rowOf(rk),
           leftWidth: node.left.columns.length,
           rightWidth: node.right.columns.length,
         });
@@ -60,7 +76,7 @@ export function buildViewGraph(
       case 'aggregate': {
         const keys = node.groupBy.map(g);
         return builder.aggregate(build(node.input), {
-          ...(keys.length > 0 ? { groupKey: (r: readonly Value[]) => keys.map((f) => f(r)) } : {}),
+          ...(keys.length > 0 ? { groupKey: rowOf(keys) } : {}),
           aggregates: node.aggregates.map((a) => {
             const arg = a.args[0] ? g(a.args[0]) : undefined;
             const desc = a.descending === true;
@@ -96,6 +112,18 @@ export function buildViewGraph(
   return out;
 }
 
+/** The row of the expressions' values (one or two expressions without a closure per call). */
+function rowOf(fns: readonly RowFn[]): (row: readonly Value[]) => Value[] {
+  const [f, h] = fns;
+  if (fns.length === 1 && f !== undefined) return (r) => [f(r)];
+  if (fns.length === 2 && f !== undefined && h !== undefined) return (r) => [f(r), h(r)];
+  return (r) => {
+    const out = new Array<Value>(fns.length);
+    for (let i = 0; i < fns.length; i++) out[i] = (fns[i] as RowFn)(r);
+    return out;
+  };
+}
+
 function orderKeyFn(keys: readonly SortKey[]): (row: readonly Value[]) => string {
   return (row) => {
     let out = '';
@@ -110,5 +138,19 @@ function guardAggregate<T extends ReturnType<typeof pgAggregate>>(
   guard: <A extends unknown[], R>(f: (...a: A) => R) => (...a: A) => R,
 ): T {
   if (fn.kind === 'ordered') return { ...fn, result: guard(fn.result) };
-  return { ...fn, add: guard(fn.add), result: guard(fn.result) };
+  const result = guard(fn.result);
+  const wrapped = guard((err: unknown): never => {
+    throw err;
+  });
+  return {
+    ...fn,
+    add: (acc, v, w) => {
+      try {
+        return fn.add(acc, v, w);
+      } catch (err) {
+        return wrapped(err);
+      }
+    },
+    result,
+  };
 }

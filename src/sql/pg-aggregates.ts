@@ -5,6 +5,7 @@
  */
 import { Numeric } from '../decode/numeric.ts';
 import type { AggregateFunction } from '../dataflow/aggregate-function.ts';
+import type { Value } from '../decode/value.ts';
 import type { AggregateCall } from './plan.ts';
 import { checkInt, SqlRuntimeError, toNumeric } from './value-ops.ts';
 
@@ -18,8 +19,12 @@ export function pgAggregate(call: AggregateCall): AggregateFunction {
       return {
         kind: 'invertible',
         init: () => [0],
-        add: (acc, _v, w) => [Number(acc[0] ?? 0) + w],
-        result: (acc) => BigInt(acc[0] ?? 0),
+        add: (acc, _v, w) => {
+          // In place: the engine hands each group's accumulator to one fold at a time.
+          (acc as Value[])[0] = Number(acc[0] ?? 0) + w;
+          return acc;
+        },
+        result: (acc) => BigInt((acc[0] ?? 0) as number | bigint),
       };
     case 'sum':
     case 'avg': {
@@ -92,14 +97,19 @@ function integerSum(call: AggregateCall): AggregateFunction {
     kind: 'invertible',
     init: () => [0, 0],
     add: (acc, v, w) => {
-      const n = Number(acc[0] ?? 0) + w;
+      const out = acc as Value[];
+      out[0] = Number(acc[0] ?? 0) + w;
       const s = acc[1] ?? 0;
       if (typeof s === 'number') {
         const x = typeof v === 'number' ? v : Number(v as bigint);
         const next = s + x * w;
-        if (Number.isSafeInteger(next) && Number.isSafeInteger(x * w)) return [n, next];
+        if (Number.isSafeInteger(next) && Number.isSafeInteger(x * w)) {
+          out[1] = next;
+          return out;
+        }
       }
-      return [n, integerOf(s) + integerOf(v) * BigInt(w)];
+      out[1] = integerOf(s) + integerOf(v) * BigInt(w);
+      return out;
     },
     result: (acc) => {
       const n = Number(acc[0] ?? 0);

@@ -46,7 +46,13 @@ interface Base {
 export type PlanNode =
   | (Base & { readonly kind: 'scan'; readonly table: TableSchema })
   | (Base & { readonly kind: 'filter'; readonly input: PlanNode; readonly predicate: RowFn })
-  | (Base & { readonly kind: 'project'; readonly input: PlanNode; readonly exprs: readonly RowFn[] })
+  | (Base & {
+      readonly kind: 'project';
+      readonly input: PlanNode;
+      readonly exprs: readonly RowFn[];
+      /** Per expression, the input column it copies when it is a plain column reference. */
+      readonly copies?: readonly (number | null)[];
+    })
   | (Base & {
       readonly kind: 'join';
       readonly joinType: 'inner' | 'left' | 'right' | 'full';

@@ -239,7 +239,13 @@ function planSimple(
     key?.every((k) => compiled.some((c) => c.column === k)) && rnIndex < 0
       ? key.map((k) => compiled.findIndex((c) => c.column === k))
       : undefined;
-  node = { kind: 'project', input: node, exprs: compiled.map((c) => c.fn), columns };
+  node = {
+    kind: 'project',
+    input: node,
+    exprs: compiled.map((c) => c.fn),
+    copies: compiled.map((c) => c.column ?? null),
+    columns,
+  };
   if (stmt.distinctClause) {
     if (stmt.distinctClause.some((d) => Object.keys(d).length > 0))
       throw unsupported(view, locationOf(stmt.distinctClause[0]), 'DISTINCT ON');

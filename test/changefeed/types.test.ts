@@ -37,9 +37,11 @@ describe('type parity', () => {
         `INSERT INTO all_types SELECT id + 1000, ${ALL_TYPES.map((c) => c.column).join(', ')} FROM all_types`,
       );
       const streamed = new Map<string, Row>();
-      for await (const m of source.stream(snap.position)) {
-        if (m.tag === 'insert') streamed.set(String(Number(m.row[0]) - 1000), m.row);
-        if (streamed.size === ALL_TYPES_ROW_COUNT) break;
+      stream: for await (const batch of source.stream(snap.position)) {
+        for (const m of batch) {
+          if (m.tag === 'insert') streamed.set(String(Number(m.row[0]) - 1000), m.row);
+          if (streamed.size === ALL_TYPES_ROW_COUNT) break stream;
+        }
       }
       const table = tables[0]!;
       for (const [id, a] of snapRows) {

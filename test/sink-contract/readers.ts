@@ -1,16 +1,17 @@
 /**
  * Reading each sink's store back as PostgreSQL text rows, the way a downstream reader would:
- * SQLite and MySQL by SELECT, NATS as a consistent consumer (buffer until the epoch marker, keep
+ * PostgreSQL, SQLite and MySQL by SELECT, NATS as a consistent consumer (buffer until the epoch marker, keep
  * what the marker commits, de-duplicate by Nats-Msg-Id). The file sink's reader is
  * `file-readback.ts`. Shared by the contract suite and the end-to-end tests.
  */
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { existsSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import { quoteTable, type TableSchema } from '../../src/decode/table-schema.ts';
 import type { Checkpoint } from '../../src/sink/sink.ts';
 import { mysqlIdent, mysqlTableName } from '../../src/sink/mysql/mysql-table-writer.ts';
 import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';
@@ -114,17 +115,39 @@ export interface StreamMessage {
   readonly msgId: string | undefined;
 }
 
+/** Every message of the stream, in order (an ordered consumer: one pass, no per-message request). */
 export async function streamMessages(ref: NatsStreamRef): Promise<StreamMessage[]> {
   const nc = await connect({ servers: `127.0.0.1:${ref.port}`, user: ref.user, pass: ref.password });
   try {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(ref.stream).catch(() => null);
     const out: StreamMessage[] = [];
-    for (let seq = info?.state.first_seq ?? 1; info && seq <= info.state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage(ref.stream, { seq });
-      if (m) out.push({ seq, subject: m.subject, data: m.string(), msgId: m.header?.get('Nats-Msg-Id') });
+    if (!info || info.state.messages === 0) return out;
+    const consumer = await jetstream(nc).consumers.get(ref.stream);
+    const messages = await consumer.consume();
+    for await (const m of messages) {
+      out.push({ seq: m.seq, subject: m.subject, data: m.string(), msgId: m.headers?.get('Nats-Msg-Id') });
+      if (m.seq >= info.state.last_seq) break;
     }
     return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The last epoch marker of `changefeed` on the stream (one request), as a checkpoint. */
+export async function natsCheckpoint(ref: NatsStreamRef, changefeed: string): Promise<Checkpoint | null> {
+  const nc = await connect({ servers: `127.0.0.1:${ref.port}`, user: ref.user, pass: ref.password });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(ref.stream).catch(() => null);
+    if (!info) return null;
+    const m = await jsm.streams.getMessage(ref.stream, {
+      last_by_subj: `_tidemark.${ref.stream}.${changefeed}`,
+    });
+    if (!m) return null;
+    const marker = m.json<{ epoch: number; position: string }>();
+    return { position: marker.position, epoch: marker.epoch };
   } finally {
     await nc.close();
   }
@@ -174,4 +197,21 @@ export async function readNatsTable(ref: NatsStreamRef, t: TableSchema): Promise
     .filter((o) => o.table.schema === t.schema && o.table.name === t.name)
     .map((o) => jsonRecord(o, t));
   return replayRecords(t, records);
+}
+
+/** Every column in the text form the source printed (same session settings as the source). */
+export async function readPostgres(url: string, t: TableSchema): Promise<Row[]> {
+  const c = new pg.Client({ connectionString: url, types: { getTypeParser: () => (v: string) => v } });
+  await c.connect();
+  try {
+    await c.query(
+      "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET bytea_output = hex",
+    );
+    const exists = await c.query('SELECT to_regclass($1) AS r', [quoteTable(t)]);
+    if (!exists.rows[0]?.r) return [];
+    const r = await c.query({ text: `SELECT * FROM ${quoteTable(t)}`, rowMode: 'array' });
+    return r.rows as Row[];
+  } finally {
+    await c.end();
+  }
 }

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNats, type NatsServer } from '../support/nats.ts';
 import {
-  committedChanges,
+  natsCheckpoint,
   isMarker,
   readNatsTable,
   streamMessages,
   type NatsStreamRef,
 } from '../sink-contract/readers.ts';
-import { crashRecovery, snapshotAndStream, type E2eTarget } from './workload.ts';
+import { crashRecovery, FEED_ID, snapshotAndStream, type E2eTarget } from './workload.ts';
 
 // Its own server: the contract suite's NATS may run at the same time on its own port.
 const PORT = Number(process.env.TIDEMARK_TEST_E2E_NATS_PORT ?? 4323);
@@ -29,7 +29,7 @@ function target(): { target: E2eTarget; ref: NatsStreamRef } {
     ref,
     target: {
       uri: nats.url(stream),
-      checkpoint: async () => committedChanges(await streamMessages(ref)).checkpoint,
+      checkpoint: () => natsCheckpoint(ref, FEED_ID),
       read: (t) => readNatsTable(ref, t),
     },
   };

@@ -168,9 +168,18 @@ export async function sourceTables(src: TestDatabase): Promise<{ table: TableSch
 export async function expectSinkEqualsSource(src: TestDatabase, target: E2eTarget): Promise<void> {
   for (const { table, rows } of await sourceTables(src)) {
     const got = sortRows(await target.read(table));
-    expect(got.length, `${table.name}: row count`).toBe(rows.length);
+    expect(got.length, `${table.name}: row count; ${rowDiff(rows, got)}`).toBe(rows.length);
     expect(got, `${table.name}: rows`).toEqual(sortRows(rows));
   }
+}
+
+/** Which rows one side has and the other lacks (the first few), for a failure message. */
+function rowDiff(want: Row[], got: Row[]): string {
+  const g = new Set(got.map((r) => JSON.stringify(r)));
+  const w = new Set(want.map((r) => JSON.stringify(r)));
+  const missing = [...w].filter((x) => !g.has(x)).slice(0, 10);
+  const extra = [...g].filter((x) => !w.has(x)).slice(0, 10);
+  return `missing ${missing.join(' ')}; extra ${extra.join(' ')}`;
 }
 
 /**

@@ -5,8 +5,9 @@
  *   {"op":"insert"|"update"|"delete"|"truncate","key":{…}|null,"row":{…}|null,"position":"0/16B3748"}
  *   `update` carries a full row to insert or overwrite by key; a partial update (TOAST columns the
  *   source did not log) adds `"unchanged":["col",…]` (those columns keep their value) and, when
- *   the key changed, `"from_key":{…}` (the row it comes from, then removed). Keyless tables use
- *   `insert`/`delete` with the full row, once per copy. Values: typed JSON (`json-values.ts`).
+ *   the key changed, `"from_key":{…}` (the row to copy those from; its removal is a separate
+ *   `delete`). Records follow TableChanges' apply order. Keyless tables use
+ *   `insert`/`delete` with the full row, once per copy. Values: typed JSON (`../shared/json-values.ts`).
  *
  * csv — RFC 4180, header `op,position,unchanged,from_key,<columns…>`; cells are PostgreSQL text
  *   forms, NULL is an empty unquoted field, the empty string is `""`; `unchanged` and

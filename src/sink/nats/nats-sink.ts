@@ -4,11 +4,13 @@
  *
  *   epoch ──► one message per row change on `subject` (template with {schema} {table}
  *             {changefeed} {stream}; default `{stream}.{schema}.{table}`), each with a
- *             Nats-Msg-Id = hash(changefeed, position, table, op, key) ──► await every ack
+ *             Nats-Msg-Id = hash(changefeed, position, table, op, key), up to MAX_IN_FLIGHT acks
+ *             outstanding (jetstream-publisher.ts) ──► await every ack
  *         ──► marker on `_tidemark.{stream}.{changefeed}`: {"epoch","position",…} (the checkpoint)
  *
- * Like TiCDC's resolved events, a consumer applies the changes it has seen up to a marker; the
- * changes after the last marker belong to an epoch not yet committed. `open()` reads the
+ * Like TiCDC's resolved events, a consumer applies the changes it has buffered when a marker
+ * arrives, those stamped with the marker's position (an epoch cut short by a crash can leave
+ * changes stamped with another; docs/sinks.md has a consumer). `open()` reads the
  * checkpoint back from the last message on the marker subject. A crash before the marker makes
  * the runtime replay the epoch: the same Msg-Ids are dropped by the stream's duplicate window
  * (created with 10 minutes; a replay later than that is delivered again, hence

@@ -235,10 +235,11 @@ export class PostgresSource {
   }
 
   /**
-   * Streams committed transactions after `after`, in commit order. Transactions whose commit
-   * position is at or before `after` are dropped here: the sink already holds them.
+   * Streams committed transactions after `after`, in commit order, a batch at a time (whatever
+   * arrived together on the socket: one await per batch, not per change). Transactions whose
+   * commit position is at or before `after` are dropped here: the sink already holds them.
    */
-  async *stream(after: Lsn): AsyncGenerator<ChangeMessage> {
+  async *stream(after: Lsn): AsyncGenerator<ChangeMessage[]> {
     const conn = await this.replication();
     const events = conn.startReplication({
       slotName: this.slotName,
@@ -248,8 +249,8 @@ export class PostgresSource {
     });
     this.startHeartbeats();
     let skipping = false;
-    for await (const item of events as AsyncIterable<ReplicationEvent | ReplicationEvent[]>) {
-      const batch = Array.isArray(item) ? item : [item];
+    for await (const batch of events) {
+      const out: ChangeMessage[] = [];
       for (const ev of batch) {
         switch (ev.tag) {
           case 'keepalive':
@@ -258,36 +259,36 @@ export class PostgresSource {
           case 'begin':
             this.lastActivityMs = Date.now();
             skipping = ev.finalLsn.compare(after) <= 0;
-            if (!skipping) yield { tag: 'begin', commitTimeMs: ev.commitTimeMs };
+            if (!skipping) out.push({ tag: 'begin', commitTimeMs: ev.commitTimeMs });
             break;
           case 'commit':
-            if (!skipping) yield { tag: 'commit', position: ev.commitLsn, commitTimeMs: ev.commitTimeMs };
+            if (!skipping) out.push({ tag: 'commit', position: ev.commitLsn, commitTimeMs: ev.commitTimeMs });
             skipping = false;
             break;
           case 'relation': {
             const table = await this.tableFor(ev);
-            if (!skipping) yield { tag: 'relation', table };
+            if (!skipping) out.push({ tag: 'relation', table });
             break;
           }
           case 'insert':
-            if (!skipping) yield { tag: 'insert', table: this.known(ev.relationId), row: ev.row };
+            if (!skipping) out.push({ tag: 'insert', table: this.known(ev.relationId), row: ev.row });
             break;
           case 'update':
             if (!skipping) {
-              yield {
+              out.push({
                 tag: 'update',
                 table: this.known(ev.relationId),
                 row: ev.row,
                 old: ev.old as Row | null,
                 oldIsFull: ev.oldKind === 'full',
-              };
+              });
             }
             break;
           case 'delete':
-            if (!skipping) yield { tag: 'delete', table: this.known(ev.relationId), old: ev.old };
+            if (!skipping) out.push({ tag: 'delete', table: this.known(ev.relationId), old: ev.old });
             break;
           case 'truncate':
-            if (!skipping) yield { tag: 'truncate', tables: ev.relationIds.map((id) => this.known(id)) };
+            if (!skipping) out.push({ tag: 'truncate', tables: ev.relationIds.map((id) => this.known(id)) });
             break;
           case 'origin':
           case 'type':
@@ -295,6 +296,7 @@ export class PostgresSource {
             break;
         }
       }
+      if (out.length > 0) yield out;
     }
     if (!this.closed) throw new TidemarkError('SOURCE_STREAM_ENDED', { detail: `slot ${this.slotName}` });
   }

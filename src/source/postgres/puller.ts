@@ -290,10 +290,6 @@ export class Puller implements PullerReaderHost {
           action: 'adding tables to the publication',
         });
       });
-    // A running walsender may keep deciding with the publication it cached (PostgreSQL < 17 can
-    // miss the added tables' changes): reconnect, so changes committed from here on are decoded
-    // with the new membership. The pump resumes after the log's last complete transaction.
-    await this.repl?.close();
   }
 
   private async run(): Promise<void> {
