@@ -166,7 +166,8 @@ export interface CpuBenchOptions {
 export async function runCpu(opts: CpuBenchOptions): Promise<Record<string, number>> {
   const rows = opts.rows ?? 200_000;
   const orderRows: Row[] = [];
-  for (let i = 0; i < rows; i++) orderRows.push([String(i), String((i * 7) % CUSTOMERS), String((i * 13) % 1000)]);
+  for (let i = 0; i < rows; i++)
+    orderRows.push([String(i), String((i * 7) % CUSTOMERS), String((i * 13) % 1000)]);
   const customerRows: Row[] = [];
   for (let i = 0; i < CUSTOMERS; i++) customerRows.push([String(i), `r${i % REGIONS}`]);
   const batches = updateBatches(rows);

@@ -74,7 +74,10 @@ export class MemoryStateStore implements StateStore {
   delete(ns: string, key: string): void {
     this.requireOpen('delete');
     const table = this.tables.get(ns);
-    const e = table?.entry(key);
+    const e =
+      table !== undefined && table === this.lastTable && key === this.lastKey
+        ? this.lastEntry
+        : table?.entry(key);
     if (table === undefined || e === undefined) return;
     if (e.mark !== this.sequence) this.log(table, key, e.value);
     table.delete(key);

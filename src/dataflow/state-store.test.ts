@@ -102,6 +102,50 @@ describe.each(stores)('%s state store contract', (_name, make) => {
   });
 });
 
+describe.each(stores)('%s store: abort and rollback over repeated writes of a key', (_name, make) => {
+  it('restores the committed state after any mix of reads, writes and deletes in an epoch', async () => {
+    const s = make();
+    const ops = fc.sample(
+      fc.array(
+        fc.tuple(fc.nat(3), fc.constantFrom('get', 'put', 'delete', 'put', 'delete', 'get', 'put', 'end')),
+        { minLength: 400, maxLength: 400 },
+      ),
+      { seed: 1702, numRuns: 1 },
+    )[0] as [number, string][];
+    const read = (): [string, string][] => s.scanPrefix('n0.u', '');
+    let committed: [string, string][] = [];
+    let beforeLast: [string, string][] | null = null;
+    let epoch = 1;
+    s.beginEpoch(epoch);
+    for (const [i, [n, op]] of ops.entries()) {
+      const key = `k${n}`;
+      if (op === 'get') s.get('n0.u', key);
+      else if (op === 'put') s.put('n0.u', key, `v${i}`);
+      else if (op === 'delete') s.delete('n0.u', key);
+      else if (i % 3 === 0) {
+        s.abortEpoch();
+        expect(read()).toEqual(committed);
+        s.beginEpoch(epoch);
+      } else if (i % 3 === 1 && beforeLast !== null) {
+        s.abortEpoch();
+        await s.rollbackLastEpoch();
+        expect(read()).toEqual(beforeLast);
+        committed = beforeLast;
+        beforeLast = null;
+        epoch = (s.lastCommittedEpoch() ?? 0) + 1;
+        s.beginEpoch(epoch);
+      } else {
+        const now = read();
+        await s.commitEpoch(epoch);
+        beforeLast = committed;
+        committed = now;
+        s.beginEpoch(++epoch);
+      }
+    }
+    await s.close();
+  });
+});
+
 describe('lmdb state survives close and reopen', () => {
   it('reopened store shows the last committed epoch only', async () => {
     const path = tempDir();

@@ -245,7 +245,8 @@ export class ViewMaintainer {
     const byKey = new Map<string, { up: readonly Value[] | null; old: readonly Value[] | null }>();
     const key0 = o.key.length === 1 ? o.key[0] : undefined;
     for (const c of deltas) {
-      const k = key0 !== undefined ? valueToken(c.row[key0] ?? null) : rowKey(o.key.map((i) => c.row[i] ?? null));
+      const k =
+        key0 !== undefined ? valueToken(c.row[key0] ?? null) : rowKey(o.key.map((i) => c.row[i] ?? null));
       let e = byKey.get(k);
       if (e === undefined) byKey.set(k, (e = { up: null, old: null }));
       if (c.weight > 0) e.up = c.row;

@@ -218,7 +218,9 @@ class ChangefeedRunner implements Changefeed {
             detail: `slot ${source.slotName} is ${slot.exists ? 'invalidated' : 'missing'}, but the sink holds checkpoint ${checkpoint.position}`,
           });
         }
-        if (slot.confirmedFlush && slot.confirmedFlush.compare(Lsn.parse(checkpoint.position)) > 0) {
+        // The slot resumes at most one byte past the checkpoint (right after a snapshot, whose
+        // checkpoint is the consistent point − 1); any further ahead, changes were skipped.
+        if (slot.confirmedFlush && slot.confirmedFlush.minus(Lsn.parse(checkpoint.position)) > 1n) {
           throw new TidemarkError('SOURCE_SLOT_AHEAD', {
             detail: `slot ${source.slotName} confirmed ${slot.confirmedFlush} but the sink's checkpoint is ${checkpoint.position}`,
           });

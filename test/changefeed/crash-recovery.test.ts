@@ -39,7 +39,7 @@ describe('crash recovery', () => {
       while (!stop) {
         txns++;
         const a = 1 + Math.floor(random() * 20000);
-        const b = 1 + Math.floor(random() * 20000);
+        const b = 1 + ((a + Math.floor(random() * 19999)) % 20000); // never a: (txn, account) is unique
         const amount = 1 + Math.floor(random() * 50);
         await writer.query('BEGIN');
         await writer.query('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [a, amount]);

@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type pg from 'pg';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
@@ -27,9 +28,18 @@ async function shop(db: TestDatabase): Promise<void> {
   `);
 }
 
+const writers = new WeakMap<TestDatabase, Promise<pg.Client>>();
+
+/** One writer connection per database, reused by every workload call. */
+function writerFor(db: TestDatabase): Promise<pg.Client> {
+  let w = writers.get(db);
+  if (!w) writers.set(db, (w = db.connect()));
+  return w;
+}
+
 /** A workload touching every path: inserts, updates that move rows between groups, deletes. */
 async function workload(db: TestDatabase, rounds: number, seed: number): Promise<void> {
-  const c = await db.connect();
+  const c = await writerFor(db);
   let x = seed;
   const next = () => (x = (x * 1103515245 + 12345) % 2 ** 31);
   for (let i = 0; i < rounds; i++) {

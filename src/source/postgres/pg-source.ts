@@ -206,7 +206,12 @@ export class PostgresSource {
       parallelism: this.options.snapshot.parallelism,
       chunkRows: this.options.snapshot.chunkRows,
     });
-    return { position: slot.consistentPoint, rows: this.releaseAfter(inner) };
+    // The consistent point P is where decoding starts (`start_decoding_at`): PostgreSQL streams
+    // every commit whose record starts at or after P (SnapBuildXactNeedsSkip: origptr < P is
+    // skipped), and the exported snapshot holds exactly the commits before it. A commit record
+    // can start exactly at P, so the snapshot's checkpoint is P − 1: "every commit ≤ P − 1".
+    const position = Lsn.fromBigInt(slot.consistentPoint.value - 1n);
+    return { position, rows: this.releaseAfter(inner) };
   }
 
   /** Yields the snapshot, then closes the connection that keeps its exported snapshot alive. */
