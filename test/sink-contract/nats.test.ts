@@ -93,3 +93,37 @@ describe('nats sink', () => {
 async function messages(stream: string): Promise<{ subject: string; data: string; seq: number }[]> {
   return streamMessages({ port: PORT, user: nats.user, password: nats.password, stream });
 }
+
+describe('nats routing rules', () => {
+  it('routes tables by pattern to their own subject templates; the first matching rule wins', async () => {
+    const stream = freshStream();
+    const route = (r: string) => `route=${encodeURIComponent(r)}`;
+    const sink = createNatsSink({
+      uri: nats.url(
+        stream,
+        [route('public.item*:{stream}.catalog.{table}'), route('public.*:{stream}.other.{table}')].join('&'),
+      ),
+      changefeedId: 'routed',
+    });
+    try {
+      await sink.open();
+      await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), { position: '0/1000000', epoch: 0 });
+    } finally {
+      await sink.close();
+    }
+    const subjects = [...new Set((await messages(stream)).map((m) => m.subject))].filter(
+      (s) => !s.startsWith('_tidemark.'),
+    );
+    // items matches both rules: the first wins; events the second; shop.order_lines neither,
+    // so it takes the default `subject` template.
+    expect(subjects.sort()).toEqual(
+      [`${stream}.catalog.items`, `${stream}.other.events`, `${stream}.shop.order_lines`].sort(),
+    );
+  });
+
+  it('refuses a malformed rule with a clear error', () => {
+    expect(() =>
+      createNatsSink({ uri: nats.url(freshStream(), 'route=nocolon'), changefeedId: 'x' }),
+    ).toThrow(/route "nocolon": expected <table pattern>:<subject template>/);
+  });
+});

@@ -22,6 +22,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { Cell, Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
+import { matchTable } from '../../runtime/changefeed-config.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
 import { JetStreamPublisher } from './jetstream-publisher.ts';
@@ -52,6 +53,7 @@ export class NatsSink implements Sink {
   readonly #pass: string;
   readonly #stream: string;
   readonly #template: string;
+  readonly #routes: { pattern: string; template: string }[] = [];
   readonly #format: NatsFormat;
   #nc: NatsConnection | null = null;
   #publisher: JetStreamPublisher | null = null;
@@ -75,9 +77,22 @@ export class NatsSink implements Sink {
     if (!FORMATS.includes(format as NatsFormat)) throw bad(`format must be one of ${FORMATS.join(', ')}`);
     this.#format = format as NatsFormat;
     this.#template = u.searchParams.get('subject') ?? '{stream}.{schema}.{table}';
+    // Routing rules: `route=<table pattern>:<subject template>`, repeatable; the first match wins.
+    for (const rule of u.searchParams.getAll('route')) {
+      const colon = rule.indexOf(':');
+      if (colon <= 0 || colon === rule.length - 1) {
+        throw bad(`route "${rule}": expected <table pattern>:<subject template>, e.g. sales.*:sales.{table}`);
+      }
+      this.#routes.push({ pattern: rule.slice(0, colon), template: rule.slice(colon + 1) });
+    }
     this.#server = `${u.hostname}:${u.port || '4222'}`;
     this.#user = decodeURIComponent(u.username);
     this.#pass = decodeURIComponent(u.password);
+  }
+
+  /** The subject template for a table: the first routing rule whose pattern matches, else `subject`. */
+  #templateFor(t: { schema: string; name: string }): string {
+    return this.#routes.find((r) => matchTable(r.pattern, t.schema, t.name))?.template ?? this.#template;
   }
 
   get #markerSubject(): string {
@@ -97,11 +112,16 @@ export class NatsSink implements Sink {
     });
     return this.#io('reading the checkpoint marker', async () => {
       const jsm = await jetstreamManager(nc);
-      const wildcard = this.#template
-        .replace(/\{(schema|table)\}/g, '*')
-        .replace('{stream}', this.#stream)
-        .replace('{changefeed}', token(this.#changefeedId));
-      const subjects = [wildcard, this.#markerSubject];
+      const wildcards = [this.#template, ...this.#routes.map((r) => r.template)].map((t) =>
+        t
+          .replace(/\{(schema|table)\}/g, '*')
+          .replace('{stream}', this.#stream)
+          .replace('{changefeed}', token(this.#changefeedId)),
+      );
+      // JetStream refuses overlapping subjects in one stream: keep only those no other covers.
+      const unique = [...new Set(wildcards)];
+      const kept = unique.filter((w) => !unique.some((o) => o !== w && covers(o, w)));
+      const subjects = [...kept, this.#markerSubject];
       const info = await jsm.streams.info(this.#stream).catch(() => null);
       if (!info) {
         await jsm.streams.add({ name: this.#stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS });
@@ -203,7 +223,7 @@ export class NatsSink implements Sink {
     const id = createHash('sha256')
       .update(JSON.stringify([this.#changefeedId, ctx.position, t.schema, t.name, kind, identity, ordinal]))
       .digest('base64url');
-    const subject = this.#template
+    const subject = this.#templateFor(t)
       .replaceAll('{stream}', this.#stream)
       .replaceAll('{changefeed}', token(this.#changefeedId))
       .replaceAll('{schema}', token(t.schema))
@@ -245,6 +265,18 @@ export class NatsSink implements Sink {
       throw wrapNatsError(err, this.#uri, action);
     }
   }
+}
+
+/** True when every subject matching `b` also matches `a` (token-wise `*`, trailing `>`). */
+function covers(a: string, b: string): boolean {
+  const at = a.split('.');
+  const bt = b.split('.');
+  for (let i = 0; i < at.length; i++) {
+    if (at[i] === '>') return bt.length > i;
+    if (i >= bt.length || (at[i] !== '*' && at[i] !== bt[i]) || (at[i] === '*' && bt[i] === '>'))
+      return false;
+  }
+  return at.length === bt.length;
 }
 
 /** A subject token: NATS separators and wildcards replaced. */
