@@ -52,8 +52,9 @@ describe('/metrics', () => {
     const feed = 'changefeed="load"';
     const deadline = Date.now() + 60_000;
     let after = await scrape();
+    // `|| 0`: before the first epoch the series does not exist yet (NaN, and NaN < 200 is false).
     while (
-      value(after, 'tidemark_changefeed_rows_in_total', feed) -
+      (value(after, 'tidemark_changefeed_rows_in_total', feed) || 0) -
         (value(before, 'tidemark_changefeed_rows_in_total', feed) || 0) <
       200
     ) {

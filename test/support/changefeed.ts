@@ -35,7 +35,10 @@ export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T
 
 export async function currentLsn(url: string): Promise<Lsn> {
   return withClient(url, async (c) =>
-    Lsn.parse((await c.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l),
+    // The insert position, not pg_current_wal_lsn() (the write position): with
+    // synchronous_commit = off the last commits may not be written yet, and a target before them
+    // would let a wait for "caught up" return early.
+    Lsn.parse((await c.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l),
   );
 }
 
