@@ -67,7 +67,8 @@ describe('tidemark changefeed … against a live tidemark server', () => {
       yamlFile,
       `changefeeds:\n  - id: from-yaml\n    source: ${src.url}\n    sink: ${dst2.url}\n    tables: [items]\n    epoch: { intervalMs: 50 }\n`,
     );
-    expect((await tidemark(['changefeed', 'create', ...s, '--config', yamlFile, '--paused'])).code).toBe(0);
+    const fromYaml = await tidemark(['changefeed', 'create', ...s, '--config', yamlFile, '--paused']);
+    expect(fromYaml.code, fromYaml.out).toBe(0);
 
     const list = await tidemark(['changefeed', 'list', ...s]);
     expect(list.code).toBe(0);
