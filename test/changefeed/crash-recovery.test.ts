@@ -8,18 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
 import { expectSameTables, sinkCheckpoint, waitForCatchUp } from '../support/changefeed.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
+import { mulberry32 as rng } from '../../src/cli/demo/workload.ts';
 
 const KILLS = 20;
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('crash recovery', () => {
   it(`SIGKILL ${KILLS} times under load: no loss, no duplicates`, { timeout: 300_000 }, async () => {

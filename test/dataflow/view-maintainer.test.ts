@@ -17,6 +17,7 @@ import type { TableSchema } from '../../src/decode/table-schema.ts';
 import type { PartialUpdate, SnapshotRows, TableChanges } from '../../src/sink/sink.ts';
 import { typeFromName, typeOid } from '../../src/sql/sql-type.ts';
 import { freshDatabase } from '../support/db.ts';
+import { mulberry32 as rng } from '../../src/cli/demo/workload.ts';
 
 const SCHEMA = `
   CREATE TABLE customers (id int PRIMARY KEY, region text, name text NOT NULL);
@@ -78,17 +79,6 @@ const catalog: TableSchema[] = Object.entries(COLUMNS).map(([name, cols], i) => 
   };
 });
 const schemaOf = (t: string) => catalog.find((s) => s.name === t)!;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const lit = (v: string | null) => (v === null ? 'NULL' : `'${v.replaceAll("'", "''")}'`);
 

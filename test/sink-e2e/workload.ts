@@ -21,6 +21,10 @@ import { currentLsn } from '../support/changefeed.ts';
 import { runCli, writeConfig, type CliProcess } from '../support/cli-process.ts';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { sortRows } from '../sink-contract/fixtures.ts';
+import { mulberry32 } from '../../src/cli/demo/workload.ts';
+
+/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
+export const rng = mulberry32;
 
 /** A sink store as the end-to-end tests see it. */
 export interface E2eTarget {
@@ -34,16 +38,6 @@ export interface E2eTarget {
 
 export const FEED_ID = 'e2e';
 const TABLES = ['accounts', 'ledger'];
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function prepareSource(options: { accounts: number }): Promise<TestDatabase> {
   const src = await freshDatabase('e2e_src');

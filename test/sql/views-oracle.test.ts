@@ -15,6 +15,7 @@ import { decodeCell, encodeText } from '../../src/decode/pg-values.ts';
 import type { TableSchema } from '../../src/decode/table-schema.ts';
 import { typeFromName, typeOid } from '../../src/sql/sql-type.ts';
 import { VIEWS } from './views-oracle-cases.ts';
+import { mulberry32 as rng } from '../../src/cli/demo/workload.ts';
 
 type TextRow = (string | null)[];
 
@@ -70,18 +71,6 @@ function tableSchemas(): TableSchema[] {
       enums: [],
     };
   });
-}
-
-/** mulberry32: a small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomRow(table: string, id: number, r: () => number): TextRow {
