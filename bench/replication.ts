@@ -80,7 +80,8 @@ async function measure(
 
     options.log('workload: generating');
     const wl = await runWorkload(src, shape);
-    const endLsn = (await src.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l;
+    const endLsn = (await src.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!
+      .l;
     const changes = workloadChanges(shape);
     notes.push(
       `workload written in ${((wl.insertMs + wl.updateMs) / 1000).toFixed(1)} s (inserts ${(wl.insertMs / 1000).toFixed(1)} s, updates ${(wl.updateMs / 1000).toFixed(1)} s); WAL end ${endLsn}`,

@@ -26,7 +26,8 @@ export function typeHintFor(column: ColumnSchema, enums: readonly EnumType[]): s
   const base = isArray ? column.typeName.slice(0, -2) : column.typeName;
   const quoted = (n: string) => `"${n.replaceAll('"', '""')}"`;
   const isEnum = enums.some(
-    (e) => base === `${e.schema}.${e.name}` || base === e.name || base === `${quoted(e.schema)}.${quoted(e.name)}`,
+    (e) =>
+      base === `${e.schema}.${e.name}` || base === e.name || base === `${quoted(e.schema)}.${quoted(e.name)}`,
   );
   return isEnum ? `${ENUM_HINT}${column.typeName}` : column.typeName;
 }

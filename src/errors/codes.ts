@@ -8,76 +8,276 @@
  */
 export const ERROR_CODES = {
   // Configuration and input
-  CONFIG_NOT_FOUND: { message: 'Config file not found', retriable: false, hint: 'Pass an existing file with --config.' },
-  CONFIG_INVALID: { message: 'Invalid config', retriable: false, hint: 'Fix the key named above; see the config reference in README.md.' },
-  CONFIG_ENV_MISSING: { message: 'Config refers to an environment variable that is not set', retriable: false, hint: 'Export the variable before starting, or write the value in the file.' },
+  CONFIG_NOT_FOUND: {
+    message: 'Config file not found',
+    retriable: false,
+    hint: 'Pass an existing file with --config.',
+  },
+  CONFIG_INVALID: {
+    message: 'Invalid config',
+    retriable: false,
+    hint: 'Fix the key named above; see the config reference in README.md.',
+  },
+  CONFIG_ENV_MISSING: {
+    message: 'Config refers to an environment variable that is not set',
+    retriable: false,
+    hint: 'Export the variable before starting, or write the value in the file.',
+  },
   CLI_USAGE: { message: 'Invalid command line', retriable: false, hint: 'Run `tidemark --help`.' },
-  DEMO_POSTGRES_FAILED: { message: 'The demo PostgreSQL could not be started', retriable: false, hint: 'Another server may use the port (pass --port) or the data directory (pass --data-dir); see the detail.' },
-  POSITION_INVALID: { message: 'Invalid position', retriable: false, hint: 'Positions are written the way the source prints them.' },
+  DEMO_POSTGRES_FAILED: {
+    message: 'The demo PostgreSQL could not be started',
+    retriable: false,
+    hint: 'Another server may use the port (pass --port) or the data directory (pass --data-dir); see the detail.',
+  },
+  POSITION_INVALID: {
+    message: 'Invalid position',
+    retriable: false,
+    hint: 'Positions are written the way the source prints them.',
+  },
 
   // Connecting
-  CONNECT_REFUSED: { message: 'Cannot connect to the database', retriable: true, hint: 'Check that the server is running and that host and port are right.' },
-  AUTH_FAILED: { message: 'Authentication failed', retriable: false, hint: 'Check the user name and password in the connection URI (or the variable it reads).' },
-  DATABASE_NOT_FOUND: { message: 'Database does not exist', retriable: false, hint: 'Create the database or fix its name in the URI.' },
-  PERMISSION_DENIED: { message: 'Permission denied', retriable: false, hint: 'Grant the privilege named in the detail to the user in the URI.' },
+  CONNECT_REFUSED: {
+    message: 'Cannot connect to the database',
+    retriable: true,
+    hint: 'Check that the server is running and that host and port are right.',
+  },
+  AUTH_FAILED: {
+    message: 'Authentication failed',
+    retriable: false,
+    hint: 'Check the user name and password in the connection URI (or the variable it reads).',
+  },
+  DATABASE_NOT_FOUND: {
+    message: 'Database does not exist',
+    retriable: false,
+    hint: 'Create the database or fix its name in the URI.',
+  },
+  PERMISSION_DENIED: {
+    message: 'Permission denied',
+    retriable: false,
+    hint: 'Grant the privilege named in the detail to the user in the URI.',
+  },
 
   // Source (PostgreSQL)
-  SOURCE_WAL_LEVEL: { message: 'The source does not have logical decoding enabled', retriable: false, hint: "Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = 'logical') and restart PostgreSQL." },
-  SOURCE_TABLE_NOT_FOUND: { message: 'Selected table does not exist in the source', retriable: false, hint: 'Create the table, or fix its name or pattern under `tables`.' },
-  SOURCE_NO_TABLES: { message: 'The table selection matches no table', retriable: false, hint: 'Check the names and patterns under `tables`.' },
-  SOURCE_TABLE_NO_KEY: { message: 'Table has neither a primary key nor REPLICA IDENTITY FULL', retriable: false, hint: 'Add a primary key, or run ALTER TABLE … REPLICA IDENTITY FULL.' },
-  SOURCE_SLOT_IN_USE: { message: 'The replication slot is used by another consumer', retriable: true, hint: 'Stop the other consumer (see pg_stat_replication), or give this changefeed another id.' },
-  SOURCE_SLOT_LOST: { message: 'The replication slot is gone or invalidated', retriable: false, hint: 'The source dropped or invalidated the slot: recreate the changefeed to take a new snapshot.' },
-  SOURCE_PROTOCOL: { message: 'Unexpected data in the replication stream', retriable: false, hint: 'This is a bug or an unsupported server; report it with the detail.' },
-  SOURCE_UNSUPPORTED_TYPE: { message: 'Unsupported column type', retriable: false, hint: 'Exclude the table or change the column type.' },
-  SOURCE_SLOT_AHEAD: { message: 'The replication slot is ahead of the checkpoint in the sink', retriable: false, hint: 'Another consumer advanced the slot, or the sink was restored from an older backup: changes in between are lost to this changefeed. Reset it: drop the sink tables and the tidemark.checkpoints row to take a new snapshot.' },
-  SOURCE_TABLES_CHANGED: { message: 'The table selection changed after the snapshot', retriable: false, hint: 'Adding tables to a running changefeed is not supported yet: create a new changefeed (new id) for the added tables, or reset this one.' },
-  SOURCE_SCHEMA_CHANGED: { message: 'A source table changed shape in a way Tidemark cannot follow', retriable: true, hint: 'Tidemark re-reads the catalog and retries; if it persists, pause writes to the table while its DDL is replicated.' },
-  SOURCE_STREAM_ENDED: { message: 'The replication stream ended unexpectedly', retriable: true, hint: 'The source restarted or the connection dropped; Tidemark reconnects.' },
+  SOURCE_WAL_LEVEL: {
+    message: 'The source does not have logical decoding enabled',
+    retriable: false,
+    hint: "Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = 'logical') and restart PostgreSQL.",
+  },
+  SOURCE_TABLE_NOT_FOUND: {
+    message: 'Selected table does not exist in the source',
+    retriable: false,
+    hint: 'Create the table, or fix its name or pattern under `tables`.',
+  },
+  SOURCE_NO_TABLES: {
+    message: 'The table selection matches no table',
+    retriable: false,
+    hint: 'Check the names and patterns under `tables`.',
+  },
+  SOURCE_TABLE_NO_KEY: {
+    message: 'Table has neither a primary key nor REPLICA IDENTITY FULL',
+    retriable: false,
+    hint: 'Add a primary key, or run ALTER TABLE … REPLICA IDENTITY FULL.',
+  },
+  SOURCE_SLOT_IN_USE: {
+    message: 'The replication slot is used by another consumer',
+    retriable: true,
+    hint: 'Stop the other consumer (see pg_stat_replication), or give this changefeed another id.',
+  },
+  SOURCE_SLOT_LOST: {
+    message: 'The replication slot is gone or invalidated',
+    retriable: false,
+    hint: 'The source dropped or invalidated the slot: recreate the changefeed to take a new snapshot.',
+  },
+  SOURCE_PROTOCOL: {
+    message: 'Unexpected data in the replication stream',
+    retriable: false,
+    hint: 'This is a bug or an unsupported server; report it with the detail.',
+  },
+  SOURCE_UNSUPPORTED_TYPE: {
+    message: 'Unsupported column type',
+    retriable: false,
+    hint: 'Exclude the table or change the column type.',
+  },
+  SOURCE_SLOT_AHEAD: {
+    message: 'The replication slot is ahead of the checkpoint in the sink',
+    retriable: false,
+    hint: 'Another consumer advanced the slot, or the sink was restored from an older backup: changes in between are lost to this changefeed. Reset it: drop the sink tables and the tidemark.checkpoints row to take a new snapshot.',
+  },
+  SOURCE_TABLES_CHANGED: {
+    message: 'The table selection changed after the snapshot',
+    retriable: false,
+    hint: 'Adding tables to a running changefeed is not supported yet: create a new changefeed (new id) for the added tables, or reset this one.',
+  },
+  SOURCE_SCHEMA_CHANGED: {
+    message: 'A source table changed shape in a way Tidemark cannot follow',
+    retriable: true,
+    hint: 'Tidemark re-reads the catalog and retries; if it persists, pause writes to the table while its DDL is replicated.',
+  },
+  SOURCE_STREAM_ENDED: {
+    message: 'The replication stream ended unexpectedly',
+    retriable: true,
+    hint: 'The source restarted or the connection dropped; Tidemark reconnects.',
+  },
 
   // Sink
-  SINK_UNSUPPORTED_SCHEME: { message: 'Unsupported sink URI scheme', retriable: false, hint: 'Use one of the schemes listed in README.md.' },
-  SINK_WRITE_FAILED: { message: 'Writing to the sink failed', retriable: true, hint: 'Check the sink database; Tidemark retries from the last checkpoint.' },
-  SINK_SCHEMA_MISMATCH: { message: 'Sink table does not match the source table', retriable: false, hint: 'Drop or fix the sink table so its columns and key match the source.' },
-  SINK_CHECKPOINT_AHEAD: { message: 'Sink checkpoint is ahead of the source slot', retriable: false, hint: 'The sink was written by another changefeed or the source was restored; use a new sink or changefeed id.' },
-  SINK_UNSUPPORTED_TYPE: { message: 'The sink cannot store a column type', retriable: false, hint: 'Exclude the column or table, cast it in a view, or use a sink that maps the type (see the sink README).' },
-  SINK_VALUE_OUT_OF_RANGE: { message: 'A value does not fit the sink column it maps to', retriable: false, hint: 'The detail names the column and value; change the column type in the source or the sink, or exclude the column.' },
+  SINK_UNSUPPORTED_SCHEME: {
+    message: 'Unsupported sink URI scheme',
+    retriable: false,
+    hint: 'Use one of the schemes listed in README.md.',
+  },
+  SINK_WRITE_FAILED: {
+    message: 'Writing to the sink failed',
+    retriable: true,
+    hint: 'Check the sink database; Tidemark retries from the last checkpoint.',
+  },
+  SINK_SCHEMA_MISMATCH: {
+    message: 'Sink table does not match the source table',
+    retriable: false,
+    hint: 'Drop or fix the sink table so its columns and key match the source.',
+  },
+  SINK_CHECKPOINT_AHEAD: {
+    message: 'Sink checkpoint is ahead of the source slot',
+    retriable: false,
+    hint: 'The sink was written by another changefeed or the source was restored; use a new sink or changefeed id.',
+  },
+  SINK_UNSUPPORTED_TYPE: {
+    message: 'The sink cannot store a column type',
+    retriable: false,
+    hint: 'Exclude the column or table, cast it in a view, or use a sink that maps the type (see the sink README).',
+  },
+  SINK_VALUE_OUT_OF_RANGE: {
+    message: 'A value does not fit the sink column it maps to',
+    retriable: false,
+    hint: 'The detail names the column and value; change the column type in the source or the sink, or exclude the column.',
+  },
 
   // Typed values (decode/)
-  VALUE_INVALID_TEXT: { message: 'Invalid text form for the type', retriable: false, hint: 'The value is not in the form PostgreSQL prints (DateStyle=ISO, IntervalStyle=postgres); this is a bug or an unsupported session setting.' },
-  VALUE_DIVISION_BY_ZERO: { message: 'Division by zero', retriable: false, hint: 'Guard the divisor in the view (NULLIF(x, 0)).' },
-  VALUE_OUT_OF_RANGE: { message: 'Value out of range', retriable: false, hint: 'The result does not fit the type; widen the type in the view.' },
+  VALUE_INVALID_TEXT: {
+    message: 'Invalid text form for the type',
+    retriable: false,
+    hint: 'The value is not in the form PostgreSQL prints (DateStyle=ISO, IntervalStyle=postgres); this is a bug or an unsupported session setting.',
+  },
+  VALUE_DIVISION_BY_ZERO: {
+    message: 'Division by zero',
+    retriable: false,
+    hint: 'Guard the divisor in the view (NULLIF(x, 0)).',
+  },
+  VALUE_OUT_OF_RANGE: {
+    message: 'Value out of range',
+    retriable: false,
+    hint: 'The result does not fit the type; widen the type in the view.',
+  },
 
   // Views (SQL front end)
-  VIEW_INVALID: { message: 'Invalid view definition', retriable: false, hint: 'Fix the SQL at the position named above.' },
-  VIEW_UNSUPPORTED: { message: 'Unsupported construct in a view', retriable: false, hint: 'Rewrite the view with the supported subset listed in src/sql/README.md.' },
-  VIEW_RUNTIME: { message: 'Evaluating a view failed', retriable: false, hint: 'A row made an expression of the view fail (as PostgreSQL would); fix the data or guard the expression.' },
+  VIEW_INVALID: {
+    message: 'Invalid view definition',
+    retriable: false,
+    hint: 'Fix the SQL at the position named above.',
+  },
+  VIEW_UNSUPPORTED: {
+    message: 'Unsupported construct in a view',
+    retriable: false,
+    hint: 'Rewrite the view with the supported subset listed in src/sql/README.md.',
+  },
+  VIEW_RUNTIME: {
+    message: 'Evaluating a view failed',
+    retriable: false,
+    hint: 'A row made an expression of the view fail (as PostgreSQL would); fix the data or guard the expression.',
+  },
 
   // Dataflow (incremental views)
-  DATAFLOW_GRAPH_INVALID: { message: 'Invalid dataflow graph', retriable: false, hint: 'This is a planner bug; report it with the detail.' },
-  DATAFLOW_EPOCH_ORDER: { message: 'Dataflow epochs out of order', retriable: false, hint: 'Epochs are stepped and committed one at a time, in increasing order.' },
-  DATAFLOW_UNSUPPORTED_VALUE: { message: 'Value cannot be keyed, ordered or stored by the dataflow', retriable: false, hint: 'Give the value class canonical()/sortKey() and register a codec tag for it (src/dataflow/value-codec.ts).' },
-  DATAFLOW_STATE_CORRUPT: { message: 'Dataflow state cannot be read', retriable: false, hint: 'The state directory was written by another version or damaged; delete it to rebuild the views from a snapshot.' },
+  DATAFLOW_GRAPH_INVALID: {
+    message: 'Invalid dataflow graph',
+    retriable: false,
+    hint: 'This is a planner bug; report it with the detail.',
+  },
+  DATAFLOW_EPOCH_ORDER: {
+    message: 'Dataflow epochs out of order',
+    retriable: false,
+    hint: 'Epochs are stepped and committed one at a time, in increasing order.',
+  },
+  DATAFLOW_UNSUPPORTED_VALUE: {
+    message: 'Value cannot be keyed, ordered or stored by the dataflow',
+    retriable: false,
+    hint: 'Give the value class canonical()/sortKey() and register a codec tag for it (src/dataflow/value-codec.ts).',
+  },
+  DATAFLOW_STATE_CORRUPT: {
+    message: 'Dataflow state cannot be read',
+    retriable: false,
+    hint: 'The state directory was written by another version or damaged; delete it to rebuild the views from a snapshot.',
+  },
 
   // Server and HTTP API (server/, api/)
-  API_BAD_REQUEST: { message: 'Invalid request', retriable: false, hint: 'Fix the field named in the detail; see docs/operations.md or /api/openapi.json.' },
-  API_UNAUTHORIZED: { message: 'Missing or wrong bearer token', retriable: false, hint: 'Send `Authorization: Bearer <token>` with the token the server was started with (--token-file or TIDEMARK_API_TOKEN).' },
-  API_NOT_FOUND: { message: 'Not found', retriable: false, hint: 'List the changefeeds with `tidemark changefeed list` or GET /api/v1/changefeeds.' },
-  API_CONFLICT: { message: 'Conflicts with the current state', retriable: false, hint: 'Use another id, or remove the existing changefeed first.' },
-  API_UNREACHABLE: { message: 'Cannot reach the Tidemark server', retriable: true, hint: 'Check --server (e.g. http://127.0.0.1:8300) and that `tidemark server` is running.' },
-  SERVER_TOKEN_REQUIRED: { message: 'A bearer token is required to listen on a non-loopback address', retriable: false, hint: 'Pass --token-file FILE or set TIDEMARK_API_TOKEN, or bind 127.0.0.1.' },
-  SERVER_METADATA: { message: 'The metadata store cannot be used', retriable: false, hint: 'Check that --data-dir is writable and not used by another `tidemark server`.' },
-  SERVER_LISTEN_FAILED: { message: 'The server cannot listen on the address', retriable: false, hint: 'Another process may use the port; pass another --addr.' },
+  API_BAD_REQUEST: {
+    message: 'Invalid request',
+    retriable: false,
+    hint: 'Fix the field named in the detail; see docs/operations.md or /api/openapi.json.',
+  },
+  API_UNAUTHORIZED: {
+    message: 'Missing or wrong bearer token',
+    retriable: false,
+    hint: 'Send `Authorization: Bearer <token>` with the token the server was started with (--token-file or TIDEMARK_API_TOKEN).',
+  },
+  API_NOT_FOUND: {
+    message: 'Not found',
+    retriable: false,
+    hint: 'List the changefeeds with `tidemark changefeed list` or GET /api/v1/changefeeds.',
+  },
+  API_CONFLICT: {
+    message: 'Conflicts with the current state',
+    retriable: false,
+    hint: 'Use another id, or remove the existing changefeed first.',
+  },
+  API_UNREACHABLE: {
+    message: 'Cannot reach the Tidemark server',
+    retriable: true,
+    hint: 'Check --server (e.g. http://127.0.0.1:8300) and that `tidemark server` is running.',
+  },
+  SERVER_TOKEN_REQUIRED: {
+    message: 'A bearer token is required to listen on a non-loopback address',
+    retriable: false,
+    hint: 'Pass --token-file FILE or set TIDEMARK_API_TOKEN, or bind 127.0.0.1.',
+  },
+  SERVER_METADATA: {
+    message: 'The metadata store cannot be used',
+    retriable: false,
+    hint: 'Check that --data-dir is writable and not used by another `tidemark server`.',
+  },
+  SERVER_LISTEN_FAILED: {
+    message: 'The server cannot listen on the address',
+    retriable: false,
+    hint: 'Another process may use the port; pass another --addr.',
+  },
 
   // Change log (log/)
-  CHANGELOG_CORRUPT: { message: 'The change log cannot be read', retriable: false, hint: "The log directory named in the detail is damaged or was written by another version: stop Tidemark, delete that directory and start again; the source is then re-read from the slowest changefeed's checkpoint." },
-  CHANGELOG_MISSING: { message: 'The change log is missing', retriable: false, hint: 'The log directory named in the detail was removed or its disk is not mounted: restore it, or let Tidemark recreate it (the source is then re-read from the slot).' },
-  CHANGELOG_DISK_FULL: { message: 'The change log is out of disk space', retriable: true, hint: 'Free space on the disk of the log directory or raise its size limit; a slow or stopped changefeed holds the log back (see its lag).' },
-  CHANGELOG_BEHIND: { message: 'The change log no longer holds the changes a reader needs', retriable: false, hint: "The changefeed's checkpoint is older than the start of the local log (cleaned or never read): reset the changefeed to take a new snapshot." },
+  CHANGELOG_CORRUPT: {
+    message: 'The change log cannot be read',
+    retriable: false,
+    hint: "The log directory named in the detail is damaged or was written by another version: stop Tidemark, delete that directory and start again; the source is then re-read from the slowest changefeed's checkpoint.",
+  },
+  CHANGELOG_MISSING: {
+    message: 'The change log is missing',
+    retriable: false,
+    hint: 'The log directory named in the detail was removed or its disk is not mounted: restore it, or let Tidemark recreate it (the source is then re-read from the slot).',
+  },
+  CHANGELOG_DISK_FULL: {
+    message: 'The change log is out of disk space',
+    retriable: true,
+    hint: 'Free space on the disk of the log directory or raise its size limit; a slow or stopped changefeed holds the log back (see its lag).',
+  },
+  CHANGELOG_BEHIND: {
+    message: 'The change log no longer holds the changes a reader needs',
+    retriable: false,
+    hint: "The changefeed's checkpoint is older than the start of the local log (cleaned or never read): reset the changefeed to take a new snapshot.",
+  },
 
   // Runtime
   CHANGEFEED_FAILED: { message: 'Changefeed failed', retriable: false, hint: 'See the cause.' },
-  INTERNAL: { message: 'Internal error', retriable: false, hint: 'This is a bug; please report it with the detail.' },
+  INTERNAL: {
+    message: 'Internal error',
+    retriable: false,
+    hint: 'This is a bug; please report it with the detail.',
+  },
 } as const satisfies Record<string, { message: string; retriable: boolean; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -347,7 +347,10 @@ class ChangefeedRunner implements Changefeed {
         if (this.stopping) break;
         // A fresh stop promise per wait: racing one long-lived promise would leave a reaction on
         // it for every batch, never released (a leak proportional to the stream).
-        const next = await Promise.race([it.next(), new Promise<'stop'>((r) => (this.wakeStream = () => r('stop')))]);
+        const next = await Promise.race([
+          it.next(),
+          new Promise<'stop'>((r) => (this.wakeStream = () => r('stop'))),
+        ]);
         if (next === 'stop' || next.done) break;
         for (const m of next.value) {
           switch (m.tag) {

@@ -46,6 +46,8 @@ export interface SnapshotChunk {
 }
 
 /** One message at a time from a batched stream (tests and tools; the runtime takes batches). */
-export async function* eachMessage(batches: AsyncIterable<readonly ChangeMessage[]>): AsyncGenerator<ChangeMessage> {
+export async function* eachMessage(
+  batches: AsyncIterable<readonly ChangeMessage[]>,
+): AsyncGenerator<ChangeMessage> {
   for await (const batch of batches) yield* batch;
 }

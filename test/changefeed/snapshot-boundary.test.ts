@@ -9,66 +9,76 @@ import { freshDatabase } from '../support/db.ts';
 import { PostgresSource } from '../../src/source/postgres/pg-source.ts';
 
 describe('snapshot → stream boundary', () => {
-  it('loses and repeats nothing when commits land on the consistent point', { timeout: 240_000 }, async () => {
-    const db = await freshDatabase('boundary');
-    await db.query(`CREATE TABLE t (id bigserial PRIMARY KEY, w int NOT NULL)`);
-    const writers = await Promise.all(Array.from({ length: 6 }, () => db.connect()));
-    const ROUNDS = 20;
-    let onBoundary = 0;
-    const deltas: bigint[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      // Writers commit as fast as they can while the slot is created and the snapshot exported.
-      let stop = false;
-      const writing = writers.map(async (w, i) => {
-        // Multi-statement transactions from several sessions: the consistent point is then often
-        // the commit of the last transaction running when the slot was created.
-        while (!stop) await w.query(`BEGIN; INSERT INTO t (w) VALUES (${i}); INSERT INTO t (w) VALUES (${i}); COMMIT`);
-      });
-      const source = new PostgresSource({
-        url: db.url,
-        changefeedId: `boundary_${round}`,
-        tables: ['t'],
-        snapshot: { parallelism: 1, chunkRows: 1_000_000 },
-        heartbeatIntervalMs: 60_000,
-      });
-      try {
-        const { tables, published } = await source.prepare();
-        await source.syncPublication(tables, published);
-        const snap = await source.createSnapshot(tables);
-        stop = true;
-        await Promise.all(writing);
-        const seen = new Map<string, number>();
-        for await (const chunk of snap.rows) for (const r of chunk.rows) seen.set(r[0]!, (seen.get(r[0]!) ?? 0) + 1);
-        const committed = new Set((await db.query<{ id: string }>('SELECT id::text FROM t')).rows.map((r) => r.id));
-        const consistentPoint = snap.position.value + 1n;
-        let first = true;
-        const deadline = Date.now() + 15_000;
-        const done = () => [...committed].every((id) => seen.has(id)) || Date.now() > deadline;
-        if (!done()) {
-          stream: for await (const batch of source.stream(snap.position)) {
-            for (const m of batch) {
-              if (m.tag === 'commit' && first) {
-                first = false;
-                const delta = (m.position as typeof snap.position).value - consistentPoint;
-                deltas.push(delta);
-                if (delta === 0n) onBoundary++;
+  it(
+    'loses and repeats nothing when commits land on the consistent point',
+    { timeout: 240_000 },
+    async () => {
+      const db = await freshDatabase('boundary');
+      await db.query(`CREATE TABLE t (id bigserial PRIMARY KEY, w int NOT NULL)`);
+      const writers = await Promise.all(Array.from({ length: 6 }, () => db.connect()));
+      const ROUNDS = 20;
+      let onBoundary = 0;
+      const deltas: bigint[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        // Writers commit as fast as they can while the slot is created and the snapshot exported.
+        let stop = false;
+        const writing = writers.map(async (w, i) => {
+          // Multi-statement transactions from several sessions: the consistent point is then often
+          // the commit of the last transaction running when the slot was created.
+          while (!stop)
+            await w.query(`BEGIN; INSERT INTO t (w) VALUES (${i}); INSERT INTO t (w) VALUES (${i}); COMMIT`);
+        });
+        const source = new PostgresSource({
+          url: db.url,
+          changefeedId: `boundary_${round}`,
+          tables: ['t'],
+          snapshot: { parallelism: 1, chunkRows: 1_000_000 },
+          heartbeatIntervalMs: 60_000,
+        });
+        try {
+          const { tables, published } = await source.prepare();
+          await source.syncPublication(tables, published);
+          const snap = await source.createSnapshot(tables);
+          stop = true;
+          await Promise.all(writing);
+          const seen = new Map<string, number>();
+          for await (const chunk of snap.rows)
+            for (const r of chunk.rows) seen.set(r[0]!, (seen.get(r[0]!) ?? 0) + 1);
+          const committed = new Set(
+            (await db.query<{ id: string }>('SELECT id::text FROM t')).rows.map((r) => r.id),
+          );
+          const consistentPoint = snap.position.value + 1n;
+          let first = true;
+          const deadline = Date.now() + 15_000;
+          const done = () => [...committed].every((id) => seen.has(id)) || Date.now() > deadline;
+          if (!done()) {
+            stream: for await (const batch of source.stream(snap.position)) {
+              for (const m of batch) {
+                if (m.tag === 'commit' && first) {
+                  first = false;
+                  const delta = (m.position as typeof snap.position).value - consistentPoint;
+                  deltas.push(delta);
+                  if (delta === 0n) onBoundary++;
+                }
+                if (m.tag === 'insert') seen.set(m.row[0]!, (seen.get(m.row[0]!) ?? 0) + 1);
               }
-              if (m.tag === 'insert') seen.set(m.row[0]!, (seen.get(m.row[0]!) ?? 0) + 1);
+              if (done()) break stream;
             }
-            if (done()) break stream;
           }
+          const missing = [...committed].filter((id) => !seen.has(id));
+          const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+          expect({ round, missing, twice }).toEqual({ round, missing: [], twice: [] });
+        } finally {
+          stop = true;
+          await Promise.all(writing);
+          await source.close();
+          await source.dropSlot().catch(() => {});
+          await source.dropPublication().catch(() => {});
         }
-        const missing = [...committed].filter((id) => !seen.has(id));
-        const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
-        expect({ round, missing, twice }).toEqual({ round, missing: [], twice: [] });
-      } finally {
-        stop = true;
-        await Promise.all(writing);
-        await source.close();
-        await source.dropSlot().catch(() => {});
-        await source.dropPublication().catch(() => {});
       }
-    }
-    console.log(`[boundary] ${onBoundary} of ${ROUNDS} slots streamed a commit starting exactly at the consistent point; first commits at P + ${deltas.join(', ')}`);
-  });
+      console.log(
+        `[boundary] ${onBoundary} of ${ROUNDS} slots streamed a commit starting exactly at the consistent point; first commits at P + ${deltas.join(', ')}`,
+      );
+    },
+  );
 });
