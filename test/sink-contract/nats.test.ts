@@ -20,22 +20,29 @@ function freshStream(): string {
   return `t_${randomBytes(5).toString('hex')}`;
 }
 
-describeSinkContract('nats (tidemark-json)', async () => {
-  const stream = freshStream();
-  const uri = nats.url(stream);
-  return {
-    create: () => createNatsSink({ uri, changefeedId: 'feed-1' }),
-    read: (t) => readNatsTable({ port: PORT, user: nats.user, password: nats.password, stream }, t),
-    atomicSnapshot: true,
-    exactText: false,
-    detectsSchemaMismatch: false,
-    wrongPassword: {
-      create: () =>
-        createNatsSink({ uri: uri.replace(`:${nats.password}@`, ':Wrong-Nats-Pw@'), changefeedId: 'feed-1' }),
-      password: 'Wrong-Nats-Pw',
-    },
-  };
-});
+describeSinkContract(
+  'nats (tidemark-json)',
+  async () => {
+    const stream = freshStream();
+    const uri = nats.url(stream);
+    return {
+      create: () => createNatsSink({ uri, changefeedId: 'feed-1' }),
+      read: (t) => readNatsTable({ port: PORT, user: nats.user, password: nats.password, stream }, t),
+      atomicSnapshot: true,
+      exactText: false,
+      detectsSchemaMismatch: false,
+      wrongPassword: {
+        create: () =>
+          createNatsSink({
+            uri: uri.replace(`:${nats.password}@`, ':Wrong-Nats-Pw@'),
+            changefeedId: 'feed-1',
+          }),
+        password: 'Wrong-Nats-Pw',
+      },
+    };
+  },
+  { unmappableType: false, schemaMismatch: false, wrongPassword: true },
+);
 
 describe('nats sink', () => {
   it('a replayed epoch is de-duplicated by Msg-Id; formats carry their documented fields', async () => {
