@@ -25,6 +25,7 @@ import { ReplicationConnection } from './replication-connection.ts';
 import type { ReplicationEvent } from './pgoutput-messages.ts';
 import { readSnapshot } from './snapshot-reader.ts';
 import { sessionOptions, SESSION_SETTINGS } from './session-settings.ts';
+import { startHeartbeat } from './heartbeat.ts';
 
 export interface PostgresSourceOptions {
   url: string;
@@ -355,31 +356,15 @@ export class PostgresSource {
 
   private startHeartbeats(): void {
     if (this.heartbeat) return;
-    const every = this.options.heartbeatIntervalMs;
-    let busy = false;
-    this.heartbeat = setInterval(
-      () => {
-        if (busy || this.closed) return;
-        busy = true;
-        const quiet = Date.now() - this.lastActivityMs >= every;
-        const sql = quiet
-          ? `SELECT pg_current_wal_lsn()::text AS lsn, pg_logical_emit_message(true, 'tidemark.heartbeat', '')`
-          : `SELECT pg_current_wal_lsn()::text AS lsn`;
-        this.query<{ lsn: string }>(sql, undefined, 'writing a heartbeat')
-          .then(({ rows }) => {
-            const l = rows[0]?.lsn ? Lsn.parse(rows[0].lsn) : null;
-            if (l && (!this.walEnd || l.compare(this.walEnd) > 0)) this.walEnd = l;
-          })
-          .catch(() => {
-            // A failed heartbeat only delays progress; the stream reports real connection loss.
-          })
-          .finally(() => {
-            busy = false;
-          });
+    this.heartbeat = startHeartbeat({
+      intervalMs: this.options.heartbeatIntervalMs,
+      lastActivityMs: () => this.lastActivityMs,
+      query: (sql) => this.query<{ lsn: string }>(sql, undefined, 'writing a heartbeat'),
+      onWalPosition: (l) => {
+        if (!this.walEnd || l.compare(this.walEnd) > 0) this.walEnd = l;
       },
-      Math.max(50, Math.floor(every / 2)),
-    );
-    this.heartbeat.unref();
+      stopped: () => this.closed,
+    });
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,7 @@ import { PullerReader, type PullerReaderHost } from './puller-reader.ts';
 import { PullerSchemas } from './puller-schemas.ts';
 import { ReplicationConnection } from './replication-connection.ts';
 import { SESSION_SETTINGS, sessionOptions } from './session-settings.ts';
+import { startHeartbeat } from './heartbeat.ts';
 
 export interface PullerOptions {
   /** Source database URI (credentials are never shown). */
@@ -428,31 +429,14 @@ export class Puller implements PullerReaderHost {
   }
 
   private startHeartbeats(): void {
-    const every = this.options.heartbeatIntervalMs;
-    let busy = false;
-    this.heartbeat = setInterval(
-      () => {
-        if (busy || this.stopping) return;
-        busy = true;
-        const quiet = Date.now() - this.lastActivityMs >= every;
-        const sql = quiet
-          ? `SELECT pg_current_wal_lsn()::text AS lsn, pg_logical_emit_message(true, 'tidemark.heartbeat', '')`
-          : `SELECT pg_current_wal_lsn()::text AS lsn`;
-        this.client
-          .query<{ lsn: string }>(sql)
-          .then(({ rows }) => {
-            const l = rows[0]?.lsn ? Lsn.parse(rows[0].lsn) : null;
-            if (l && (!this.walEnd || l.compare(this.walEnd) > 0)) this.walEnd = l;
-          })
-          .catch(() => {
-            // A failed heartbeat only delays progress; the stream reports real connection loss.
-          })
-          .finally(() => {
-            busy = false;
-          });
+    this.heartbeat = startHeartbeat({
+      intervalMs: this.options.heartbeatIntervalMs,
+      lastActivityMs: () => this.lastActivityMs,
+      query: (sql) => this.client.query<{ lsn: string }>(sql),
+      onWalPosition: (l) => {
+        if (!this.walEnd || l.compare(this.walEnd) > 0) this.walEnd = l;
       },
-      Math.max(50, Math.floor(every / 2)),
-    );
-    this.heartbeat.unref();
+      stopped: () => this.stopping,
+    });
   }
 }
