@@ -1,17 +1,19 @@
 /**
  * One reader of a ChangeLog: iterates committed transactions after a position, in commit order,
  * at the consumer's pace (pull: nothing is read before the consumer asks). At most
- * `memoryQuotaBytes` of log records are held at a time (at least one record); the rest waits on
- * disk. When it reaches the end of the log it waits for the next commit.
+ * `memoryQuotaBytes` of log records are held at a time (at least one record, or one LMDB pack of
+ * at most 16 KiB); the rest waits on disk. When it reaches the end of the log it waits for the
+ * next commit.
  *
- *   log keys  … d|P|0 … d|P|n  d|Q|0 … ─ readRange(≤ quota) ─► batch ─ decode one by one ─► consumer
+ *   packs d|P|0 …, spill/P.seg, d|Q|0 … ─ LogCursor.fill(quota buffer) ─► records
+ *        ─ decode, filter ─► ChangeMessage[] (batches of ≤ 1,024 per fill) ─► consumer
  */
 import type { TableSchema } from '../decode/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 import type { ChangeMessage } from '../source/source.ts';
 import type { ChangeLog } from './change-log.ts';
-import { dataKeyAfter, positionOfKey } from './log-keys.ts';
+import { LogCursor } from './log-cursor.ts';
 import {
   decodeRecord,
   recordSchemaId,
@@ -21,22 +23,35 @@ import {
 } from './record-codec.ts';
 
 export const DEFAULT_READER_QUOTA_BYTES = 8 * 1024 * 1024;
+/**
+ * Messages per batch. A whole 4 MiB fill decodes to ~40,000 messages (~11 MB of objects): built
+ * in one go, they outlive young-generation collections and pile up in the old generation until a
+ * full GC. Batches of 1,024 die young: measured on a 300 MB transaction, VmRSS grew ~70 MB
+ * instead of ~150 MB and reading ran twice as fast, while 1,024 still amortizes each await.
+ */
+export const DEFAULT_MAX_BATCH_MESSAGES = 1024;
 
 export interface ChangeLogReaderOptions {
-  /** Bytes of log records this reader may hold in memory at once. Default 8 MiB. */
+  /**
+   * Bytes of log records this reader may hold in memory at once (its buffer). Default 8 MiB.
+   * The messages decoded from one buffer fill are one batch: as JS objects they take a few
+   * times the bytes they came from.
+   */
   readonly memoryQuotaBytes?: number;
+  /** Most messages in one batch (default 1,024): a fill's messages come in batches of this many. */
+  readonly maxBatchMessages?: number;
   /** The tables whose changes this reader sees (default all). Begin and commit always pass. */
   readonly includes?: (table: TableSchema) => boolean;
   /**
    * Asked before each wait for a commit, after each wake-up (`ChangeLog.wakeReaders`) and after
-   * each message: `'end'` ends the stream; an error (only acted on at a wait, so committed
+   * each batch: `'end'` ends the stream; an error (only acted on at a wait, so committed
    * records are still served) is thrown from it; null reads on.
    */
   readonly interrupt?: () => 'end' | Error | null;
 }
 
 export interface ChangeLogReaderStats {
-  /** Bytes of the batch held right now (the quota buffer, or one record larger than it). */
+  /** Bytes of records held right now (within the quota buffer, or one record larger than it). */
   readonly bufferedBytes: number;
   /** The most ever held at once. */
   readonly maxBufferedBytes: number;
@@ -49,6 +64,7 @@ export class ChangeLogReader {
   private maxBuffered = 0;
   private records = 0;
   private readonly quotaBytes: number;
+  private readonly maxBatchMessages: number;
   private readonly included = new Map<number, boolean>();
   /** Where batches are copied: allocated once, so the reader's memory is its quota. */
   private readonly buffer: Buffer;
@@ -59,6 +75,7 @@ export class ChangeLogReader {
   ) {
     this.quotaBytes = Math.max(64, options.memoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES);
     this.buffer = Buffer.allocUnsafe(this.quotaBytes);
+    this.maxBatchMessages = Math.max(1, options.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES);
   }
 
   stats(): ChangeLogReaderStats {
@@ -66,60 +83,70 @@ export class ChangeLogReader {
   }
 
   /**
-   * Yields every committed transaction after `after` (begin · changes · commit), then waits for
-   * more; ends when the log is closed. Throws CHANGELOG_BEHIND when the log no longer covers
-   * `after`. Transactions with no change for this reader still yield begin · commit, so the
-   * reader's resolved position advances.
+   * Yields every committed transaction after `after` (begin · changes · commit), as batches:
+   * the messages decoded from one fill of the reader's buffer, cut every `maxBatchMessages`
+   * (never empty; a transaction may span batches, a batch may hold many transactions; the
+   * buffer is refilled only once its last batch was taken). Then waits for more; ends when the log is
+   * closed. Throws CHANGELOG_BEHIND when the log no longer covers `after`, CHANGELOG_CORRUPT
+   * when a record or a spill segment is damaged or missing. Transactions with no change for this
+   * reader still yield begin · commit, so the reader's resolved position advances. The messages
+   * never refer to the buffer: a consumer may keep them.
    */
-  async *read(after: Lsn): AsyncGenerator<ChangeMessage> {
+  async *read(after: Lsn): AsyncGenerator<ChangeMessage[]> {
     const covered = this.log.coveredFrom;
     if (covered && after.compare(covered) < 0) {
       throw new TidemarkError('CHANGELOG_BEHIND', {
         detail: `reader asks for changes after ${after}, the log at ${this.log.path} starts after ${covered}`,
       });
     }
-    let from = dataKeyAfter(after);
-    let exclusive = false;
+    const cursor = new LogCursor(this.log, after);
     let at: Lsn = after;
     let commitTimeMs = 0;
-    while (!this.log.isClosed) {
-      const committed = this.log.committed;
-      if (!committed || committed.compare(at) <= 0) {
-        const stop = this.options.interrupt?.() ?? null;
-        if (stop === 'end') return;
-        if (stop) throw stop;
-        await this.log.waitForCommitAfter(at);
-        continue;
+    try {
+      while (!this.log.isClosed) {
+        const committed = this.log.committed;
+        if (!committed || committed.compare(at) <= 0) {
+          const stop = this.options.interrupt?.() ?? null;
+          if (stop === 'end') return;
+          if (stop) throw stop;
+          await this.log.waitForCommitAfter(at);
+          continue;
+        }
+        const batch = cursor.fill(this.buffer, committed);
+        const n = batch.starts.length;
+        if (n === 0) {
+          at = committed;
+          continue;
+        }
+        this.buffered = batch.usedBytes;
+        this.maxBuffered = Math.max(this.maxBuffered, this.buffered);
+        const out: ChangeMessage[] = [];
+        let lastTag: LogRecord['tag'] = 'begin';
+        for (let i = 0; i < n; i++) {
+          const value = batch.bytes.subarray(batch.starts[i], batch.ends[i]);
+          const position = batch.positions[i]!;
+          this.records++;
+          const rec = this.decode(position, value);
+          lastTag = recordTag(value);
+          if (rec === null) continue;
+          if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
+          const msg = this.toMessage(rec, position, commitTimeMs);
+          if (msg) out.push(msg);
+          if (out.length >= this.maxBatchMessages) {
+            yield out.splice(0);
+            if (this.options.interrupt?.() === 'end') return;
+          }
+        }
+        this.buffered = 0;
+        // Only a transaction's commit record completes it; mid-transaction `at` stays put.
+        if (lastTag === 'commit') at = Lsn.fromBigInt(batch.positions[n - 1]!);
+        if (out.length > 0) {
+          yield out;
+          if (this.options.interrupt?.() === 'end') return;
+        }
       }
-      const batch = this.log.readBatch(from, exclusive, dataKeyAfter(committed), this.buffer);
-      if (!batch.lastKey) {
-        at = committed;
-        continue;
-      }
-      // The buffer is held whole while the batch is decoded; it is this reader's quota.
-      this.buffered = batch.usedBytes;
-      this.maxBuffered = Math.max(this.maxBuffered, this.buffered);
-      let begin = 0;
-      let lastTag: LogRecord['tag'] = 'begin';
-      for (let i = 0; i < batch.ends.length; i++) {
-        const end = batch.ends[i]!;
-        const value = batch.bytes.subarray(begin, end);
-        begin = end;
-        this.records++;
-        const position = batch.positions[i]!;
-        const rec = this.decode(position, value);
-        lastTag = recordTag(value);
-        if (rec === null) continue;
-        if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
-        const msg = this.toMessage(rec, position, commitTimeMs);
-        if (msg) yield msg;
-        if (this.options.interrupt?.() === 'end') return;
-      }
-      this.buffered = 0;
-      from = batch.lastKey;
-      exclusive = true;
-      // Only a transaction's commit record completes it; mid-transaction `at` stays put.
-      if (lastTag === 'commit') at = positionOfKey(batch.lastKey);
+    } finally {
+      cursor.close();
     }
   }
 
@@ -180,6 +207,11 @@ export class ChangeLogReader {
         const tables = rec.schemaIds.filter((id) => this.includes(id)).map((id) => this.log.schema(id));
         return tables.length > 0 ? { tag: 'truncate', tables } : null;
       }
+      case 'segment':
+        // The cursor opens segments at their reference; one anywhere else is damage.
+        throw new TidemarkError('CHANGELOG_CORRUPT', {
+          detail: `transaction ${Lsn.fromBigInt(position)} in ${this.log.path}: a segment reference inside a pack`,
+        });
     }
   }
 }

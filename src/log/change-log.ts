@@ -1,32 +1,46 @@
 /**
- * The local change log of one source database: committed transactions in commit order, on LMDB.
- * One writer (the puller) appends; any number of readers (changefeeds) read from their own
- * positions at their own pace (change-log-reader.ts); `clean` drops what every reader has
- * acknowledged.
+ * The local change log of one source database: committed transactions in commit order, on LMDB,
+ * with the records of large transactions in spill segments beside it. One writer (the puller)
+ * appends; any number of readers (changefeeds) read from their own positions at their own pace
+ * (change-log-reader.ts); `clean` drops what every reader has acknowledged.
  *
- *   puller ─ begin(P) · append(change)* · commit() ─► [ d|P|0 d|P|1 … d|P|n ] ─► m|committed = P
- *                        (flushed every writeBatchBytes,   (one LMDB write txn with the
- *                         so a huge transaction never       last records: the transaction
- *                         sits in memory)                   becomes readable here)
+ *   puller ─ begin(P) · append(change)* · commit()
+ *              │
+ *              ├─ small transaction: records packed into values of ≤ 16 KiB ─► LMDB d|P|0 d|P|1 …
+ *              │    (written out every writeBatchBytes, so none sits in memory; unreadable yet)
+ *              │
+ *              └─ once its records pass spillBytes: the buffered ones and every later one
+ *                   ─► spill/<P as 16 hex>.seg   (plain positional fs writes, never mmapped)
+ *
+ *   commit() ─► one LMDB write: last packs · segment reference (if spilled) · commit record
+ *               · m|committed = P           ← the transaction becomes readable here, whole
+ *
+ * Why spill: LMDB is read through mmap, so every page a reader touches counts in the process's
+ * VmRSS (RssFile); a 1 GB transaction read from LMDB would put 1 GB there. A segment is read
+ * with `readSync` into the reader's quota buffer: its pages stay in the page cache, outside RSS.
  *
  * Key layout (bytes; integers big-endian, so byte order = commit order):
  *
- *   data     | 'd' (1) | commit position u64 (8) | seq u32 (4) |  → record (record-codec.ts)
+ *   data     | 'd' (1) | commit position u64 (8) | seq u32 (4) |  → pack of records (record-codec.ts)
  *   schema   | 's' (1) | schema id u32 (4) |                     → TableSchema as JSON
  *   meta     | 'm' (1) | name utf8 |                             → 'format': u32 version
  *                                                                   'committed': u64 position
  *                                                                   'coveredFrom': u64 position
  *   reader   | 'r' (1) | reader id utf8 |                        → acknowledged position u64
  *
- * Seq 0 of a transaction is its begin record, the last its commit record. The log covers the
- * transactions committed in (coveredFrom, committed]; a reader asking for anything older gets
- * CHANGELOG_BEHIND. Records after `committed` are the incomplete tail of a crash: dropped at open.
+ * A transaction's first record is its begin, its last (in the last pack) its commit; a spilled
+ * transaction's records between are in its segment, referenced by the `segment` record alone in
+ * the pack before the commit's. The log covers the transactions committed in
+ * (coveredFrom, committed]; a reader asking for anything older gets CHANGELOG_BEHIND. Packs and
+ * segments after `committed` are the incomplete tail of a crash: dropped at open, with any
+ * segment no pack references (an orphan of a crash inside `clean`).
  *
  * Durability: by default writes are not fsynced (`fsync: false`): a process crash loses nothing
  * (the pages are in the OS), a machine crash may lose the tail, which the puller re-reads from
- * the slot since the slot is only ever flushed to the readers' acknowledged positions.
+ * the slot since the slot is only ever flushed to the readers' acknowledged positions. With
+ * `fsync`, a segment is fsynced (file and directory) before the LMDB write that references it.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import type { TableSchema } from '../decode/table-schema.ts';
@@ -48,68 +62,115 @@ import {
   SCHEMA_START,
   schemaKey,
 } from './log-keys.ts';
-import { RecordWriter, type LogRecord } from './record-codec.ts';
+import {
+  frameHeaderBytes,
+  RecordFormatError,
+  RecordWriter,
+  segmentOfPack,
+  writeFrameHeader,
+  type LogRecord,
+} from './record-codec.ts';
 import { assertLmdbFile, wrapLmdbError } from './lmdb-errors.ts';
+import {
+  listSpillDir,
+  positionOfSegment,
+  removeSpillFile,
+  SegmentWriter,
+  wrapSpillError,
+} from './spill-segment.ts';
 
-const FORMAT_VERSION = 1;
+/** 2: values are packs of framed records, spill segments (1: one bare record per value). */
+const FORMAT_VERSION = 2;
 const DEFAULT_WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Most bytes of one pack. LMDB stores a value above ~2 KiB on overflow pages of its own (whole
+ * 4 KiB pages plus a 16-byte header), so a pack closes before it would start a fifth page: the
+ * waste is under one record. A record larger than this is a pack alone.
+ */
+const PACK_BYTES = 4 * 4096 - 16 - 32;
 
 export interface ChangeLogOptions {
-  /** Directory of the log (LMDB `data.mdb` and `lock.mdb`); one per source database. */
+  /** Directory of the log (LMDB `data.mdb` and `lock.mdb`, `spill/`); one per source database. */
   readonly path: string;
   /** `create` (default) makes a new empty log when the directory has none; `error` throws CHANGELOG_MISSING. */
   readonly ifMissing?: 'create' | 'error';
-  /** Records buffered by the writer before they are written out, in bytes. */
+  /** Records buffered by the writer before they are written out, in bytes (default 4 MiB). */
   readonly writeBatchBytes?: number;
-  /** Fails appends with CHANGELOG_DISK_FULL once the data file reaches this size. */
+  /**
+   * A transaction whose records pass this many bytes goes on in a spill segment instead of LMDB,
+   * so reading it never maps its pages (default `writeBatchBytes`). `Infinity`: never spill.
+   */
+  readonly spillBytes?: number;
+  /** Fails appends with CHANGELOG_DISK_FULL once the LMDB file and spill segments would pass this size. */
   readonly maxDiskBytes?: number;
   /** fsync every commit (survives a machine crash, slower). Default false. */
   readonly fsync?: boolean;
-}
-
-/** Records read for a reader: record i is `bytes[ends[i-1] ?? 0, ends[i])`, committed at `positions[i]`. */
-export interface RecordBatch {
-  readonly bytes: Buffer;
-  readonly ends: readonly number[];
-  readonly positions: readonly bigint[];
-  readonly lastKey: Buffer | null;
-  readonly usedBytes: number;
 }
 
 type ChangeOnly = Exclude<ChangeMessage, { tag: 'begin' } | { tag: 'commit' }>;
 
 interface OpenTxn {
   readonly position: Lsn;
+  /** The seq of its next LMDB value (one per pack). */
   seq: number;
-  /** True once some of its records were written out (an abort must delete them). */
-  spilled: boolean;
+  /** Framed bytes of its records so far (decides the spill). */
+  bytes: number;
+  /** True once some of its packs were written out to LMDB (an abort must delete them). */
+  flushed: boolean;
+  /** Where its records go once it passed `spillBytes`. */
+  segment: SegmentWriter | null;
+}
+
+/** A closed pack waiting for the next LMDB write (or moved to a segment if the transaction spills). */
+interface Pack {
+  readonly bytes: Buffer;
+  readonly records: number;
 }
 
 /**
- * Maintains the invariant that every data key at or before `committed` belongs to a complete
- * transaction (begin … commit) and no reader ever sees a key after `committed`.
+ * Maintains the invariants that every data key at or before `committed` belongs to a complete
+ * transaction (begin … commit), that every segment it references exists whole, and that no
+ * reader ever sees a key after `committed`.
  */
 export class ChangeLog {
+  /** Where spill segments live: `<path>/spill`. */
+  readonly spillDir: string;
   private readonly enc = new RecordWriter();
   private readonly schemaIds = new Map<TableSchema, number>();
   private readonly schemaIdsByJson = new Map<string, number>();
   private readonly schemasById = new Map<number, TableSchema>();
   private nextSchemaId = 1;
-  private pending: [Buffer, Buffer][] = [];
-  private pendingBytes = 0;
+  /** Schema records not yet written; kept across an abort (their ids stay interned). */
+  private pendingSchemas: [Buffer, Buffer][] = [];
+  /** Closed packs of the open transaction not yet written. */
+  private packs: Pack[] = [];
+  private packsBytes = 0;
+  /** The pack being filled. */
+  private readonly pack = Buffer.allocUnsafe(PACK_BYTES);
+  private packUsed = 0;
+  private packRecords = 0;
   private txn: OpenTxn | null = null;
   private committedPos: Lsn | null;
   private coveredFromPos: Lsn | null;
+  /** Bytes of the segments of committed transactions (the open one's is counted apart). */
+  private committedSpillBytes = 0;
   private waiters: (() => void)[] = [];
   private closed = false;
+  private readonly writeBatchBytes: number;
+  private readonly spillBytes: number;
   /** Records written since open (for metrics and tests). */
   recordsAppended = 0;
+  /** Transactions that went to a spill segment since open (for metrics and tests). */
+  transactionsSpilled = 0;
 
   private constructor(
     readonly path: string,
     private readonly db: RootDatabase<Buffer, Buffer>,
     private readonly options: ChangeLogOptions,
   ) {
+    this.spillDir = join(path, 'spill');
+    this.writeBatchBytes = options.writeBatchBytes ?? DEFAULT_WRITE_BATCH_BYTES;
+    this.spillBytes = options.spillBytes ?? this.writeBatchBytes;
     this.committedPos = this.readMeta('committed');
     this.coveredFromPos = this.readMeta('coveredFrom');
     for (const { key, value } of db.getRange({ start: SCHEMA_START, end: SCHEMA_END })) {
@@ -129,7 +190,10 @@ export class ChangeLog {
     }
   }
 
-  /** Opens (or creates) the log at `options.path` and drops the incomplete tail of a crash. */
+  /**
+   * Opens (or creates) the log at `options.path` and drops the incomplete tail of a crash: LMDB
+   * values after `committed`, and every spill segment no committed transaction references.
+   */
   static open(options: ChangeLogOptions): ChangeLog {
     const file = join(options.path, 'data.mdb');
     const existed = existsSync(file);
@@ -152,8 +216,12 @@ export class ChangeLog {
     }
     try {
       const format = db.get(metaKey('format'));
-      if (format === undefined) {
-        if (existed && db.getKeysCount({ limit: 1 }) > 0) {
+      const version = format?.length === 4 ? format.readUInt32BE(0) : null;
+      // A format-1 log without data records differs from format 2 in its format record only.
+      const upgradable =
+        version === 1 && db.getKeysCount({ start: DATA_START, end: DATA_END, limit: 1 }) === 0;
+      if (format === undefined || upgradable) {
+        if (format === undefined && existed && db.getKeysCount({ limit: 1 }) > 0) {
           throw new TidemarkError('CHANGELOG_CORRUPT', {
             detail: `${options.path} has data but no format record`,
           });
@@ -161,13 +229,14 @@ export class ChangeLog {
         const v = Buffer.alloc(4);
         v.writeUInt32BE(FORMAT_VERSION);
         db.putSync(metaKey('format'), v);
-      } else if (format.length !== 4 || format.readUInt32BE(0) !== FORMAT_VERSION) {
+      } else if (version !== FORMAT_VERSION) {
         throw new TidemarkError('CHANGELOG_CORRUPT', {
-          detail: `${options.path} is in log format ${format.length === 4 ? format.readUInt32BE(0) : '?'}, this version reads ${FORMAT_VERSION}`,
+          detail: `${options.path} is in log format ${version ?? '?'}, this version reads ${FORMAT_VERSION}`,
         });
       }
       const log = new ChangeLog(options.path, db, options);
       log.dropTail();
+      log.sweepSpill();
       return log;
     } catch (err) {
       void db.close();
@@ -216,11 +285,14 @@ export class ChangeLog {
       });
     }
     if (this.coveredFromPos === null) this.startAt(Lsn.fromBigInt(position.value - 1n));
-    this.txn = { position, seq: 0, spilled: false };
+    this.txn = { position, seq: 0, bytes: 0, flushed: false, segment: null };
     this.push({ tag: 'begin', commitTimeMs });
   }
 
-  /** Appends one change of the open transaction; may write buffered records out (not visible yet). */
+  /**
+   * Appends one change of the open transaction; may write buffered records out to LMDB or its
+   * spill segment (not visible yet). On a throw (CHANGELOG_DISK_FULL) the caller must `abort`.
+   */
   append(msg: ChangeOnly): void {
     if (!this.txn)
       throw new TidemarkError('INTERNAL', { detail: `append(${msg.tag}) outside a transaction` });
@@ -249,12 +321,31 @@ export class ChangeLog {
     }
   }
 
-  /** Ends the open transaction: when this returns it is durable (per `fsync`) and readable. */
+  /**
+   * Ends the open transaction: when this returns it is durable (per `fsync`) and readable, with
+   * its segment if it spilled. On a throw the transaction stays open and the caller must `abort`.
+   */
   commit(commitTimeMs: number): void {
     const txn = this.txn;
     if (!txn) throw new TidemarkError('INTERNAL', { detail: 'commit outside a transaction' });
-    this.push({ tag: 'commit', commitTimeMs });
+    if (txn.segment) {
+      const seg = txn.segment;
+      seg.finish(this.options.fsync === true);
+      // Alone in its pack (the reader switches to the file there), just before the commit's.
+      this.closePack();
+      this.addToPack(
+        this.enc.encodeView({ tag: 'segment', file: seg.name, records: seg.records, bytes: seg.bytes }),
+      );
+      this.closePack();
+    }
+    this.addToPack(this.enc.encodeView({ tag: 'commit', commitTimeMs }));
+    this.recordsAppended++;
+    this.closePack();
     this.flush(true);
+    if (txn.segment) {
+      this.committedSpillBytes += txn.segment.bytes;
+      this.transactionsSpilled++;
+    }
     this.txn = null;
     this.committedPos = txn.position;
     const w = this.waiters;
@@ -262,14 +353,17 @@ export class ChangeLog {
     for (const wake of w) wake();
   }
 
-  /** Drops the open transaction (the source connection broke inside it); no-op when none. */
+  /**
+   * Drops the open transaction (the source connection broke inside it, or an append failed):
+   * its packs written out and its segment are deleted. No-op when none is open.
+   */
   abort(): void {
     const txn = this.txn;
     this.txn = null;
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (!txn?.spilled) return;
-    this.removeRange(dataKey(txn.position.value, 0), dataKey(txn.position.value + 1n, 0));
+    this.dropBuffered();
+    if (!txn) return;
+    txn.segment?.discard();
+    if (txn.flushed) this.removeRange(dataKey(txn.position.value, 0), dataKey(txn.position.value + 1n, 0));
   }
 
   /** True while a transaction is open. */
@@ -305,7 +399,10 @@ export class ChangeLog {
     return parsed;
   }
 
-  /** Up to `maxBytes` (at least one) committed records in [from, to), raw. For the reader. */
+  /**
+   * Up to `maxBytes` (at least one) raw LMDB values (packs) in [from, to), with their keys: for
+   * tests and tools that look at what is on disk. Ignores `committed`.
+   */
   readRange(
     from: Buffer,
     exclusiveStart: boolean,
@@ -314,48 +411,26 @@ export class ChangeLog {
   ): { key: Buffer; value: Buffer }[] {
     const out: { key: Buffer; value: Buffer }[] = [];
     let bytes = 0;
-    try {
-      for (const e of this.db.getRange({ start: from, end: to, exclusiveStart })) {
-        out.push({ key: e.key, value: e.value });
-        bytes += e.key.length + e.value.length;
-        if (bytes >= maxBytes) break;
-      }
-    } catch (err) {
-      throw wrapLmdbError(err, this.path, 'reading');
+    for (const e of this.values(from, exclusiveStart, to)) {
+      out.push(e);
+      bytes += e.key.length + e.value.length;
+      if (bytes >= maxBytes) break;
     }
     return out;
   }
 
   /**
-   * Copies committed records in [from, to) into `into` (reused by the reader, so its memory is
-   * exactly its quota), as many as fit; a record larger than `into` comes alone in a buffer of
-   * its own. Returns the record count, their end offsets and positions, and the last key.
+   * The LMDB values (packs) in [from, to) in key order, copied out of the map one at a time: the
+   * reader's cursor (log-cursor.ts) bounds `to` by `committed`.
    */
-  readBatch(from: Buffer, exclusiveStart: boolean, to: Buffer, into: Buffer): RecordBatch {
-    let bytes = into;
-    let used = 0;
-    const ends: number[] = [];
-    const positions: bigint[] = [];
-    let lastKey: Buffer | null = null;
+  *values(from: Buffer, exclusiveStart: boolean, to: Buffer): Generator<{ key: Buffer; value: Buffer }> {
     try {
       for (const { key, value } of this.db.getRange({ start: from, end: to, exclusiveStart })) {
-        if (used + value.length > into.length) {
-          if (ends.length > 0) break;
-          bytes = Buffer.from(value);
-          used = value.length;
-        } else {
-          value.copy(into, used);
-          used += value.length;
-        }
-        ends.push(used);
-        positions.push(key.readBigUInt64BE(1));
-        lastKey = key;
-        if (bytes !== into) break;
+        yield { key, value };
       }
     } catch (err) {
       throw wrapLmdbError(err, this.path, 'reading');
     }
-    return { bytes, ends, positions, lastKey, usedBytes: used };
   }
 
   /** Registers a reader (or keeps its stored position): it now holds back `clean`. */
@@ -412,24 +487,58 @@ export class ChangeLog {
     this.removeRange(DATA_START, dataKeyAfter(to));
     this.coveredFromPos = to;
     this.write(() => this.db.putSync(metaKey('coveredFrom'), encodeLsn(to)), 'cleaning');
+    // After the LMDB write: a crash in between leaves orphans, which the next open deletes.
+    for (const { name, bytes } of listSpillDir(this.spillDir)) {
+      const position = positionOfSegment(name);
+      if (position === null || position > to.value) continue;
+      removeSpillFile(join(this.spillDir, name));
+      this.committedSpillBytes = Math.max(0, this.committedSpillBytes - bytes);
+    }
     return to;
   }
 
-  /** Bytes of the data file on disk. */
+  /** Bytes of the log on disk: the LMDB data file and the spill segments (the open one's too). */
   diskBytes(): number {
+    let lmdb = 0;
     try {
-      return statSync(join(this.path, 'data.mdb')).size;
+      lmdb = statSync(join(this.path, 'data.mdb')).size;
     } catch {
-      return 0;
+      // No data file yet: nothing written.
     }
+    return lmdb + this.committedSpillBytes + (this.txn?.segment?.bytes ?? 0);
+  }
+
+  /**
+   * Bytes the log's records occupy: LMDB pages in use (pages freed by `clean` are reused, though
+   * the file never shrinks) plus the spill segments. What `maxDiskBytes` limits, so a log that
+   * hit its limit accepts writes again once the readers have acknowledged and it was cleaned.
+   */
+  usedBytes(): number {
+    let lmdb = 0;
+    try {
+      const st = this.db.getStats() as {
+        pageSize: number;
+        treeBranchPageCount: number;
+        treeLeafPageCount: number;
+        overflowPages: number;
+      };
+      lmdb = (st.treeBranchPageCount + st.treeLeafPageCount + st.overflowPages) * st.pageSize;
+    } catch {
+      lmdb = this.diskBytes() - this.committedSpillBytes - (this.txn?.segment?.bytes ?? 0);
+    }
+    return lmdb + this.committedSpillBytes + (this.txn?.segment?.bytes ?? 0);
   }
 
   /** Closes the log; an open transaction is dropped (it reappears from the source). Readers end. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const segment = this.txn?.segment;
     this.txn = null;
-    this.pending = [];
+    this.dropBuffered();
+    this.pendingSchemas = [];
+    // The open transaction reappears from the source; its partial segment is of no use.
+    segment?.discard();
     for (const wake of this.waiters.splice(0)) wake();
     await this.db.close();
   }
@@ -447,7 +556,7 @@ export class ChangeLog {
       id = this.nextSchemaId++;
       this.schemaIdsByJson.set(json, id);
       this.schemasById.set(id, table);
-      this.pending.push([schemaKey(id), Buffer.from(json, 'utf8')]);
+      this.pendingSchemas.push([schemaKey(id), Buffer.from(json, 'utf8')]);
     }
     this.schemaIds.set(table, id);
     return id;
@@ -455,31 +564,105 @@ export class ChangeLog {
 
   private push(rec: LogRecord): void {
     const txn = this.txn!;
-    const value = this.enc.encode(rec);
-    this.pending.push([dataKey(txn.position.value, txn.seq++), value]);
-    this.pendingBytes += value.length + 13;
+    const record = this.enc.encodeView(rec);
     this.recordsAppended++;
-    if (this.pendingBytes >= (this.options.writeBatchBytes ?? DEFAULT_WRITE_BATCH_BYTES)) this.flush(false);
+    txn.bytes += frameHeaderBytes(record.length) + record.length;
+    if (txn.segment) {
+      txn.segment.appendRecord(record);
+      return;
+    }
+    this.addToPack(record);
+    if (txn.bytes > this.spillBytes) this.startSpill(txn);
+    else if (this.packsBytes + this.packUsed >= this.writeBatchBytes) this.flush(false);
   }
 
-  private flush(committing: boolean): void {
+  /** Frames `record` into the open pack, closing the pack first when it would outgrow PACK_BYTES. */
+  private addToPack(record: Buffer): void {
+    const frameBytes = frameHeaderBytes(record.length) + record.length;
+    if (this.packUsed > 0 && this.packUsed + frameBytes > PACK_BYTES) this.closePack();
+    if (frameBytes > PACK_BYTES) {
+      const alone = Buffer.allocUnsafe(frameBytes);
+      record.copy(alone, writeFrameHeader(alone, 0, record.length));
+      this.packs.push({ bytes: alone, records: 1 });
+      this.packsBytes += frameBytes;
+      return;
+    }
+    this.packUsed = writeFrameHeader(this.pack, this.packUsed, record.length);
+    record.copy(this.pack, this.packUsed);
+    this.packUsed += record.length;
+    this.packRecords++;
+  }
+
+  private closePack(): void {
+    if (this.packUsed === 0) return;
+    this.packs.push({ bytes: Buffer.from(this.pack.subarray(0, this.packUsed)), records: this.packRecords });
+    this.packsBytes += this.packUsed;
+    this.packUsed = 0;
+    this.packRecords = 0;
+  }
+
+  /** Forgets the open transaction's buffered records (not the pending schema records). */
+  private dropBuffered(): void {
+    this.packs = [];
+    this.packsBytes = 0;
+    this.packUsed = 0;
+    this.packRecords = 0;
+  }
+
+  /**
+   * The transaction passed `spillBytes`: its buffered records move to a new segment, and every
+   * later one goes there. Packs already written to LMDB stay (they precede the segment).
+   */
+  private startSpill(txn: OpenTxn): void {
+    txn.segment = new SegmentWriter({
+      dir: this.spillDir,
+      position: txn.position,
+      bufferBytes: this.writeBatchBytes,
+      beforeWrite: (bytes) => this.reserveDisk(bytes),
+    });
+    this.closePack();
+    for (const p of this.packs) txn.segment.appendFrames(p.bytes, p.records);
+    this.dropBuffered();
+  }
+
+  private reserveDisk(bytes: number): void {
     const max = this.options.maxDiskBytes;
-    if (max !== undefined && this.diskBytes() >= max) {
+    if (max === undefined) return;
+    const now = this.usedBytes();
+    if (now + bytes > max) {
       throw new TidemarkError('CHANGELOG_DISK_FULL', {
-        detail: `${this.path} holds ${this.diskBytes()} bytes, its limit is ${max}`,
+        detail: `${this.path} holds ${now} bytes (LMDB pages in use and spill segments), writing ${bytes} more would pass its limit of ${max}`,
       });
     }
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
+  }
+
+  /**
+   * Writes the closed packs (and pending schema records) in one LMDB write transaction, with the
+   * `committed` mark when `committing`. State changes only once the write succeeded.
+   */
+  private flush(committing: boolean): void {
+    const max = this.options.maxDiskBytes;
+    const used = max === undefined ? 0 : this.usedBytes();
+    if (max !== undefined && used >= max) {
+      throw new TidemarkError('CHANGELOG_DISK_FULL', {
+        detail: `${this.path} holds ${used} bytes (LMDB pages in use and spill segments), its limit is ${max}`,
+      });
+    }
+    this.closePack();
+    const packs = this.packs;
+    const schemas = this.pendingSchemas;
     const txn = this.txn!;
     this.write(() => {
       this.db.transactionSync(() => {
-        for (const [k, v] of batch) this.db.putSync(k, v);
+        for (const [k, v] of schemas) this.db.putSync(k, v);
+        packs.forEach((p, i) => this.db.putSync(dataKey(txn.position.value, txn.seq + i), p.bytes));
         if (committing) this.db.putSync(metaKey('committed'), encodeLsn(txn.position));
       });
     }, 'appending');
-    if (!committing) txn.spilled = true;
+    txn.seq += packs.length;
+    if (!committing && packs.length > 0) txn.flushed = true;
+    this.pendingSchemas = [];
+    this.dropBuffered();
   }
 
   private removeRange(from: Buffer, to: Buffer): void {
@@ -494,6 +677,53 @@ export class ChangeLog {
   private dropTail(): void {
     const after = this.committedPos ? dataKeyAfter(this.committedPos) : DATA_START;
     this.removeRange(after, DATA_END);
+  }
+
+  /**
+   * Deletes every spill file but the segments of committed transactions still covered: the
+   * segment of a transaction cut by a crash, one left by a crash inside `clean`, anything else.
+   * Counts the bytes of those kept.
+   */
+  private sweepSpill(): void {
+    try {
+      mkdirSync(this.spillDir, { recursive: true });
+    } catch (err) {
+      throw wrapSpillError(err, this.spillDir, 'creating');
+    }
+    for (const { name, bytes } of listSpillDir(this.spillDir)) {
+      const position = positionOfSegment(name);
+      const keep =
+        position !== null &&
+        this.committedPos !== null &&
+        position <= this.committedPos.value &&
+        (this.coveredFromPos === null || position > this.coveredFromPos.value) &&
+        this.references(position, name);
+      if (keep) this.committedSpillBytes += bytes;
+      else removeSpillFile(join(this.spillDir, name));
+    }
+  }
+
+  /** True when the transaction at `position` references segment `name` (its second-to-last pack). */
+  private references(position: bigint, name: string): boolean {
+    const last = this.db.getRange({
+      start: dataKey(position, 0xffffffff),
+      // Exclusive: the last key of the transaction before, so seq 0 of this one is included.
+      end: dataKey(position - 1n, 0xffffffff),
+      reverse: true,
+      limit: 2,
+    });
+    for (const { value } of last) {
+      try {
+        if (segmentOfPack(value)?.file === name) return true;
+      } catch (err) {
+        if (!(err instanceof RecordFormatError)) throw err;
+        throw new TidemarkError('CHANGELOG_CORRUPT', {
+          detail: `a pack of transaction ${Lsn.fromBigInt(position)} in ${this.path}: ${err.message}`,
+          cause: err,
+        });
+      }
+    }
+    return false;
   }
 
   private readMeta(name: 'committed' | 'coveredFrom'): Lsn | null {

@@ -3,9 +3,13 @@ import fc from 'fast-check';
 import { UNCHANGED, type Cell } from '../decode/row.ts';
 import {
   decodeRecord,
+  frameHeaderBytes,
+  readFrame,
   recordSchemaId,
   RecordFormatError,
   RecordWriter,
+  segmentOfPack,
+  writeFrameHeader,
   type LogRecord,
 } from './record-codec.ts';
 import { wrapLmdbError } from './lmdb-errors.ts';
@@ -31,6 +35,12 @@ const record: fc.Arbitrary<LogRecord> = fc.oneof(
   }),
   fc.record({ tag: fc.constant('delete' as const), schemaId: id, old: cells }),
   fc.record({ tag: fc.constant('truncate' as const), schemaIds: fc.array(id, { maxLength: 5 }) }),
+  fc.record({
+    tag: fc.constant('segment' as const),
+    file: fc.string(),
+    records: fc.integer({ min: 0, max: 2 ** 40 }),
+    bytes: fc.maxSafeNat(),
+  }),
 );
 
 describe('record codec', () => {
@@ -66,6 +76,54 @@ describe('record codec', () => {
     }
     expect(() => decodeRecord(Buffer.from([99]))).toThrow(RecordFormatError);
     expect(() => decodeRecord(Buffer.concat([bytes, Buffer.from([0])]))).toThrow(RecordFormatError);
+  });
+
+  it('frames records: a pack parsed whole, and cut at every offset, yields whole records only', () => {
+    const w = new RecordWriter();
+    const recs = [
+      w.encode({ tag: 'begin', commitTimeMs: 1 }),
+      w.encode({ tag: 'insert', schemaId: 3, row: ['1', 'x'.repeat(200)] }), // 2-byte frame header
+      w.encode({ tag: 'delete', schemaId: 3, old: ['1', null] }),
+      w.encode({ tag: 'commit', commitTimeMs: 2 }),
+    ];
+    const pack = Buffer.alloc(recs.reduce((n, r) => n + frameHeaderBytes(r.length) + r.length, 0));
+    let pos = 0;
+    for (const r of recs) {
+      pos = writeFrameHeader(pack, pos, r.length);
+      pos += r.copy(pack, pos);
+    }
+    expect(pos).toBe(pack.length);
+    const framesIn = (end: number) => {
+      const out: Buffer[] = [];
+      for (let p = 0, f = readFrame(pack, p, end); f; p = f.end, f = readFrame(pack, p, end)) {
+        out.push(pack.subarray(f.start, f.end));
+      }
+      return out;
+    };
+    expect(framesIn(pack.length)).toEqual(recs);
+    for (let cut = 0; cut <= pack.length; cut++) {
+      const got = framesIn(cut);
+      expect(got).toEqual(recs.slice(0, got.length));
+      const whole = got.reduce((n, r) => n + frameHeaderBytes(r.length) + r.length, 0);
+      expect(whole).toBeLessThanOrEqual(cut);
+    }
+    expect(() => readFrame(Buffer.from([0]), 0, 1)).toThrow(RecordFormatError);
+    expect(() => readFrame(Buffer.alloc(6, 0xff), 0, 6)).toThrow(RecordFormatError);
+    expect(segmentOfPack(pack)).toBeNull();
+  });
+
+  it('finds the segment reference of a pack that holds only it', () => {
+    const w = new RecordWriter();
+    const ref = w.encode({ tag: 'segment', file: '00000000000000ff.seg', records: 5e6, bytes: 5 * 2 ** 32 });
+    const pack = Buffer.alloc(frameHeaderBytes(ref.length) + ref.length);
+    ref.copy(pack, writeFrameHeader(pack, 0, ref.length));
+    expect(segmentOfPack(pack)).toEqual({
+      tag: 'segment',
+      file: '00000000000000ff.seg',
+      records: 5e6,
+      bytes: 5 * 2 ** 32,
+    });
+    expect(() => segmentOfPack(Buffer.concat([pack, pack]))).toThrow(/shares its pack/);
   });
 
   it('classifies LMDB errors', () => {

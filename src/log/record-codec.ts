@@ -1,6 +1,7 @@
 /**
- * The value bytes of one change-log record (one ChangeMessage). Tables are referred to by a
- * schema id the log interns (change-log.ts), so a row costs its cells and a few bytes more.
+ * The bytes of one change-log record (one ChangeMessage), and the framing that strings records
+ * together. Tables are referred to by a schema id the log interns (change-log.ts), so a row costs
+ * its cells and a few bytes more.
  *
  *   begin     01 | commitTimeMs f64 LE
  *   relation  02 | schemaId varint
@@ -9,10 +10,18 @@
  *   delete    05 | schemaId varint | cells(old)
  *   truncate  06 | n varint | schemaId varint × n
  *   commit    07 | commitTimeMs f64 LE          (the position is the record's key)
+ *   segment   08 | records varint | bytes varint | file name UTF-8 (the rest)
+ *             (a spilled transaction's reference: its records are framed in spill/<file name>)
  *
  *   cells     n varint | cell × n ;  cell = varint h: 0 NULL, 1 UNCHANGED, h ≥ 2: h − 2 UTF-8 bytes follow
  *
- * Varints are unsigned LEB128 (7 bits a byte, low first), at most 5 bytes here.
+ *   frame     len varint | record (len bytes)
+ *   pack      frame+          an LMDB data value: the records of one transaction, in order;
+ *                             a `segment` record is always alone in its pack
+ *   segment   frame*          a spill file: nothing else, no header
+ *
+ * Varints are unsigned LEB128 (7 bits a byte, low first): at most 5 bytes for ids, counts and
+ * lengths, up to 8 for the segment's byte count (files may pass 4 GiB).
  */
 import { UNCHANGED, type Cell } from '../decode/row.ts';
 
@@ -24,6 +33,7 @@ export const TAG = {
   delete: 5,
   truncate: 6,
   commit: 7,
+  segment: 8,
 } as const;
 
 export type RecordTag = keyof typeof TAG;
@@ -42,7 +52,16 @@ export type LogRecord =
     }
   | { readonly tag: 'delete'; readonly schemaId: number; readonly old: Cell[] }
   | { readonly tag: 'truncate'; readonly schemaIds: number[] }
-  | { readonly tag: 'commit'; readonly commitTimeMs: number };
+  | { readonly tag: 'commit'; readonly commitTimeMs: number }
+  | {
+      readonly tag: 'segment';
+      /** The spill file's name inside the log's `spill/` directory. */
+      readonly file: string;
+      /** Records framed in the file. */
+      readonly records: number;
+      /** Bytes of the file (the frames and nothing else). */
+      readonly bytes: number;
+    };
 
 /** Thrown by decode on malformed bytes; the log wraps it with the key into CHANGELOG_CORRUPT. */
 export class RecordFormatError extends Error {}
@@ -54,6 +73,14 @@ export class RecordWriter {
 
   /** Encodes one record and returns a copy of its bytes. */
   encode(rec: LogRecord): Buffer {
+    return Buffer.from(this.encodeView(rec));
+  }
+
+  /**
+   * Encodes one record and returns a view of this writer's buffer: valid only until the next
+   * call (the writer copies it into a pack or a segment at once, saving an allocation per row).
+   */
+  encodeView(rec: LogRecord): Buffer {
     this.pos = 0;
     this.byte(TAG[rec.tag]);
     switch (rec.tag) {
@@ -84,8 +111,16 @@ export class RecordWriter {
         this.varint(rec.schemaIds.length);
         for (const id of rec.schemaIds) this.varint(id);
         break;
+      case 'segment': {
+        this.bigVarint(rec.records);
+        this.bigVarint(rec.bytes);
+        const len = Buffer.byteLength(rec.file, 'utf8');
+        this.ensure(len);
+        this.pos += this.buf.write(rec.file, this.pos, 'utf8');
+        break;
+      }
     }
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    return this.buf.subarray(0, this.pos);
   }
 
   private ensure(n: number): void {
@@ -106,6 +141,17 @@ export class RecordWriter {
     while (v >= 0x80) {
       this.buf[this.pos++] = (v & 0x7f) | 0x80;
       v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  /** A varint of a non-negative safe integer (up to 8 bytes), for counts that may pass 2^32. */
+  private bigVarint(n: number): void {
+    this.ensure(8);
+    let v = n;
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
     }
     this.buf[this.pos++] = v;
   }
@@ -142,6 +188,8 @@ export function recordTag(bytes: Uint8Array): RecordTag {
       return 'truncate';
     case 7:
       return 'commit';
+    case 8:
+      return 'segment';
     default:
       throw new RecordFormatError(`unknown record tag ${bytes[0]}`);
   }
@@ -157,9 +205,9 @@ class Cursor {
     return b;
   }
 
-  varint(): number {
+  varint(maxBytes = 5): number {
     let v = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
+    for (let shift = 0; shift < 7 * maxBytes; shift += 7) {
       const b = this.byte();
       v += (b & 0x7f) * 2 ** shift;
       if (b < 0x80) return v;
@@ -195,7 +243,7 @@ class Cursor {
 /** The schema id of a row record (insert, update, delete, relation), or null for the others. */
 export function recordSchemaId(bytes: Buffer): number | null {
   const tag = recordTag(bytes);
-  if (tag === 'begin' || tag === 'commit' || tag === 'truncate') return null;
+  if (tag === 'begin' || tag === 'commit' || tag === 'truncate' || tag === 'segment') return null;
   const c = new Cursor(bytes);
   c.pos = 1;
   return c.varint();
@@ -235,7 +283,66 @@ export function decodeRecord(bytes: Buffer): LogRecord {
       rec = { tag, schemaIds };
       break;
     }
+    case 'segment': {
+      const records = c.varint(8);
+      const bytesOfFile = c.varint(8);
+      const file = bytes.toString('utf8', c.pos);
+      c.pos = bytes.length;
+      rec = { tag, file, records, bytes: bytesOfFile };
+      break;
+    }
   }
   if (c.pos !== bytes.length) throw new RecordFormatError(`${bytes.length - c.pos} trailing bytes`);
   return rec;
+}
+
+/** Bytes of the frame header (the length varint) of a record of `len` bytes. */
+export function frameHeaderBytes(len: number): number {
+  let n = 1;
+  for (let v = len >>> 7; v > 0; v >>>= 7) n++;
+  return n;
+}
+
+/** Writes the frame header of a record of `len` bytes at `at`; returns the offset after it. */
+export function writeFrameHeader(into: Buffer, at: number, len: number): number {
+  let v = len >>> 0;
+  let pos = at;
+  while (v >= 0x80) {
+    into[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  into[pos++] = v;
+  return pos;
+}
+
+/**
+ * The frame at `pos` of `bytes[0, end)`: where its record starts and ends, or null when the
+ * frame's header or record runs past `end` (the rest is still on disk). Throws on a malformed
+ * header (more than 5 bytes, or a zero length: every record has at least its tag).
+ */
+export function readFrame(bytes: Buffer, pos: number, end: number): { start: number; end: number } | null {
+  let len = 0;
+  for (let i = 0, shift = 0; ; i++, shift += 7) {
+    if (i === 5) throw new RecordFormatError('frame length varint too long');
+    if (pos + i >= end) return null;
+    const b = bytes[pos + i]!;
+    len += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) {
+      if (len === 0) throw new RecordFormatError('empty frame');
+      const start = pos + i + 1;
+      return start + len <= end ? { start, end: start + len } : null;
+    }
+  }
+}
+
+/**
+ * The reference a pack holds when it is a spilled transaction's `segment` record (alone in its
+ * pack), else null. Cheap enough to ask of every value read.
+ */
+export function segmentOfPack(pack: Buffer): Extract<LogRecord, { tag: 'segment' }> | null {
+  const frame = readFrame(pack, 0, pack.length);
+  if (frame === null || pack[frame.start] !== TAG.segment) return null;
+  if (frame.end !== pack.length) throw new RecordFormatError('a segment record shares its pack');
+  const rec = decodeRecord(pack.subarray(frame.start, frame.end));
+  return rec.tag === 'segment' ? rec : null;
 }

@@ -1,14 +1,14 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChangeLog, type ChangeLogOptions } from '../../src/log/change-log.ts';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
 import { dataKey } from '../../src/log/log-keys.ts';
+import { segmentName } from '../../src/log/spill-segment.ts';
 import { UNCHANGED } from '../../src/decode/row.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import type { ChangeMessage } from '../../src/source/source.ts';
-import { plain, table, take, tempLogDir } from './log-fixtures.ts';
+import { crashWriter, plain, table, take, tempLogDir } from './log-fixtures.ts';
 
 const items = table('items', 1000);
 const other = table('other', 1001);
@@ -66,36 +66,43 @@ describe('change log', () => {
     expect(log.committed?.toString()).toBe(at(30).toString());
   });
 
-  it('shows a transaction only at its commit, though its rows are already on disk', async () => {
-    const log = openLog({ path: tempLogDir(), writeBatchBytes: 1024 });
-    appendTxn(log, 10, 1);
-    const reader = new ChangeLogReader(log);
-    const it = reader.read(at(10))[Symbol.asyncIterator]();
-    const first = it.next();
-    log.begin(at(20), 20);
-    for (let i = 0; i < 1000; i++)
-      log.append({ tag: 'insert', table: items, row: [String(i), 'x'.repeat(40)] });
-    expect(log.readRange(dataKey(20n, 0), false, dataKey(21n, 0), 1e9).length).toBeGreaterThan(100);
-    let seen = false;
-    void first.then(() => (seen = true));
-    await new Promise((r) => setImmediate(r));
-    expect(seen).toBe(false);
-    log.commit(20);
-    expect((await first).value).toEqual({ tag: 'begin', commitTimeMs: 20 });
-    await it.return?.(undefined);
-  });
+  it.each([
+    ['in LMDB', Infinity],
+    ['in its spill segment', 1024],
+  ])(
+    'shows a transaction only at its commit, though its rows are already on disk %s',
+    async (_, spillBytes) => {
+      const log = openLog({ path: tempLogDir(), writeBatchBytes: 1024, spillBytes });
+      appendTxn(log, 10, 1);
+      const reader = new ChangeLogReader(log);
+      const it = reader.read(at(10))[Symbol.asyncIterator]();
+      const first = it.next();
+      log.begin(at(20), 20);
+      for (let i = 0; i < 1000; i++)
+        log.append({ tag: 'insert', table: items, row: [String(i), 'x'.repeat(40)] });
+      const packs = log.readRange(dataKey(20n, 0), false, dataKey(21n, 0), 1e9).length;
+      const segment = join(log.spillDir, segmentName(20n));
+      if (spillBytes === Infinity) {
+        expect(packs).toBeGreaterThan(10);
+        expect(existsSync(segment)).toBe(false);
+      } else {
+        expect(packs).toBe(0);
+        expect(statSync(segment).size).toBeGreaterThan(32 * 1024);
+      }
+      let seen = false;
+      void first.then(() => (seen = true));
+      await new Promise((r) => setImmediate(r));
+      expect(seen).toBe(false);
+      log.commit(20);
+      const batch = (await first).value as ChangeMessage[];
+      expect(batch[0]).toEqual({ tag: 'begin', commitTimeMs: 20 });
+      await it.return?.(undefined);
+    },
+  );
 
   it('recovers after a SIGKILL mid-transaction: the last complete transaction stays, the tail goes', async () => {
     const path = tempLogDir();
-    const fixture = new URL('./crash-writer.fixture.ts', import.meta.url).pathname;
-    let out = '';
-    try {
-      execFileSync(process.execPath, ['--import', 'tsx', fixture, path], { encoding: 'utf8' });
-    } catch (err) {
-      out = String((err as { stdout?: string }).stdout);
-      expect((err as { signal?: string }).signal).toBe('SIGKILL');
-    }
-    expect(out).toContain('spilled');
+    expect(crashWriter(path, 'lmdb')).toContain('spilled 0');
     const log = openLog({ path });
     expect(log.committed?.toString()).toBe('0/100');
     expect(log.readRange(dataKey(0x200n, 0), false, dataKey(0x201n, 0), 1e9)).toEqual([]);
@@ -210,17 +217,34 @@ describe('change log', () => {
     expect((err as Error).message).toContain(dir);
   });
 
-  it('stops appending with CHANGELOG_DISK_FULL at its size limit, keeping what was committed', async () => {
-    const log = openLog({ path: tempLogDir(), maxDiskBytes: 2 * 1024 * 1024, writeBatchBytes: 64 * 1024 });
-    log.startAt(at(0));
-    appendTxn(log, 10, 10);
-    log.begin(at(20), 20);
-    expect(() => {
-      for (let i = 0; i < 100_000; i++)
-        log.append({ tag: 'insert', table: items, row: [String(i), 'y'.repeat(100)] });
-    }).toThrow(/CHANGELOG_DISK_FULL/);
-    log.abort();
-    expect(log.committed?.toString()).toBe(at(10).toString());
-    expect((await take(new ChangeLogReader(log).read(at(0)), 12)).at(-1)).toMatchObject({ tag: 'commit' });
-  });
+  it.each([
+    ['in LMDB', Infinity],
+    ['in a spill segment', undefined],
+  ])(
+    'stops appending with CHANGELOG_DISK_FULL at its size limit %s, keeping what was committed',
+    async (_, spillBytes) => {
+      const path = tempLogDir();
+      const maxDiskBytes = 2 * 1024 * 1024;
+      const log = openLog({
+        path,
+        maxDiskBytes,
+        writeBatchBytes: 64 * 1024,
+        ...(spillBytes ? { spillBytes } : {}),
+      });
+      log.startAt(at(0));
+      appendTxn(log, 10, 10);
+      log.begin(at(20), 20);
+      expect(() => {
+        for (let i = 0; i < 100_000; i++)
+          log.append({ tag: 'insert', table: items, row: [String(i), 'y'.repeat(100)] });
+      }).toThrow(/CHANGELOG_DISK_FULL/);
+      // The segment is counted with LMDB: it stopped within one write of the limit.
+      if (spillBytes === undefined)
+        expect(statSync(join(log.spillDir, segmentName(20n))).size).toBeLessThan(maxDiskBytes);
+      log.abort();
+      expect(readdirSync(log.spillDir, { withFileTypes: true }).length).toBe(0);
+      expect(log.committed?.toString()).toBe(at(10).toString());
+      expect((await take(new ChangeLogReader(log).read(at(0)), 12)).at(-1)).toMatchObject({ tag: 'commit' });
+    },
+  );
 });

@@ -1,12 +1,19 @@
 /**
- * Run as a child process by change-log.test.ts: commits one transaction, writes most of a second
- * one to disk, then SIGKILLs itself mid-transaction.  Usage: crash-writer.fixture.ts <log dir>
+ * Run as a child process by change-log tests: commits one transaction, writes most of a second
+ * one to disk, then SIGKILLs itself mid-transaction.
+ *
+ *   Usage: crash-writer.fixture.ts <log dir> [lmdb|spill]
+ *
+ *   lmdb   (default) the open transaction's records go to LMDB every 4 KiB (spilling off)
+ *   spill  also commits a spilled transaction at 0/180 (2,000 rows, kept), then the open one
+ *          spills to its segment file before the kill
  */
 import { ChangeLog } from '../../src/log/change-log.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import type { TableSchema } from '../../src/decode/table-schema.ts';
 
 const dir = process.argv[2]!;
+const mode = process.argv[3] ?? 'lmdb';
 const t: TableSchema = {
   schema: 'public',
   name: 'items',
@@ -19,12 +26,21 @@ const t: TableSchema = {
   keyless: false,
   enums: [],
 };
-const log = ChangeLog.open({ path: dir, writeBatchBytes: 4096 });
+const log = ChangeLog.open({
+  path: dir,
+  writeBatchBytes: 4096,
+  spillBytes: mode === 'spill' ? 4096 : Infinity,
+});
 log.startAt(Lsn.parse('0/10'));
 log.begin(Lsn.parse('0/100'), 1);
 for (let i = 0; i < 3; i++) log.append({ tag: 'insert', table: t, row: [String(i), 'committed'] });
 log.commit(1);
-log.begin(Lsn.parse('0/200'), 2);
+if (mode === 'spill') {
+  log.begin(Lsn.parse('0/180'), 2);
+  for (let i = 0; i < 2000; i++) log.append({ tag: 'insert', table: t, row: [String(i), `kept ${i}`] });
+  log.commit(2);
+}
+log.begin(Lsn.parse('0/200'), 3);
 for (let i = 0; i < 5000; i++) log.append({ tag: 'insert', table: t, row: [String(i), 'x'.repeat(50)] });
-process.stdout.write('spilled\n');
+process.stdout.write(`spilled ${log.transactionsSpilled}\n`);
 process.kill(process.pid, 'SIGKILL');

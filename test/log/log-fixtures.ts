@@ -1,8 +1,9 @@
 /** Shared helpers for change-log tests: a temp log directory, tables, and reading N messages. */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import type { TableSchema } from '../../src/decode/table-schema.ts';
 import type { ChangeMessage } from '../../src/source/source.ts';
 
@@ -27,13 +28,22 @@ export function table(name: string, relationId: number): TableSchema {
   };
 }
 
-/** Takes exactly `n` messages from an endless stream, then closes the iterator. */
-export async function take(stream: AsyncIterable<ChangeMessage>, n: number): Promise<ChangeMessage[]> {
+/**
+ * Takes exactly `n` messages from an endless stream of batches, then closes the iterator (a
+ * batch that brings more is cut: the caller asked for the first `n`).
+ */
+export async function take(
+  stream: AsyncIterable<readonly ChangeMessage[]>,
+  n: number,
+): Promise<ChangeMessage[]> {
   const out: ChangeMessage[] = [];
   if (n === 0) return out;
-  for await (const m of stream) {
-    out.push(m);
-    if (out.length >= n) break;
+  for await (const batch of stream) {
+    expect(batch.length).toBeGreaterThan(0);
+    for (const m of batch) {
+      out.push(m);
+      if (out.length >= n) return out;
+    }
   }
   return out;
 }
@@ -56,4 +66,19 @@ export function plain(m: ChangeMessage): unknown {
     case 'delete':
       return { tag: m.tag, table: m.table.name, old: m.old };
   }
+}
+
+/**
+ * Runs crash-writer.fixture.ts on `path` in a child process, which SIGKILLs itself inside a
+ * transaction; returns what it printed.
+ */
+export function crashWriter(path: string, mode: 'lmdb' | 'spill'): string {
+  const fixture = new URL('./crash-writer.fixture.ts', import.meta.url).pathname;
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', fixture, path, mode], { encoding: 'utf8' });
+  } catch (err) {
+    expect((err as { signal?: string }).signal).toBe('SIGKILL');
+    return String((err as { stdout?: string }).stdout);
+  }
+  throw new Error('the crash writer was not killed');
 }

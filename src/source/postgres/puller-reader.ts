@@ -39,12 +39,13 @@ export class PullerReader {
 
   /**
    * Committed transactions after `after`, in commit order, with this changefeed's tables only
-   * (relation messages included; transactions touching none of them come as begin · commit).
+   * (relation messages included; transactions touching none of them come as begin · commit),
+   * in batches: the messages of one fill of the reader's memory quota (ChangeLogReader.read).
    * Served from the local log: the source is not read again. Ends when the reader is closed;
    * throws the puller's error once it has failed for good and the log holds nothing newer.
    * May be called again (a new attempt) after the previous iteration ended.
    */
-  stream(after: Lsn): AsyncGenerator<ChangeMessage> {
+  stream(after: Lsn): AsyncGenerator<ChangeMessage[]> {
     const reader = new ChangeLogReader(this.host.log, {
       memoryQuotaBytes: this.memoryQuotaBytes,
       includes: (t) => this.tables.has(qualifiedName(t)),
