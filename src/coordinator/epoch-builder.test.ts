@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { EpochBuilder } from './epoch-builder.ts';
 import { UNCHANGED, type Cell, type Row } from '../decode/row.ts';
 import type { TableSchema } from '../decode/table-schema.ts';
-import type { Epoch } from '../sink/sink.ts';
+import type { Epoch, TableChanges } from '../sink/sink.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 
 const col = (name: string, isKey: boolean) => ({
@@ -34,17 +34,42 @@ const keyless: TableSchema = {
 };
 
 /** How often each interesting path was exercised: a property that never reaches a path proves nothing. */
-const seen = { partial: 0, fromKey: 0, truncate: 0, deltaDelete: 0 };
+interface Seen {
+  partial: number;
+  fromKey: number;
+  truncate: number;
+  deltaDelete: number;
+}
+const seen: Seen = { partial: 0, fromKey: 0, truncate: 0, deltaDelete: 0 };
+/** The same, for changes that went downstream as chunks (takeChunk) rather than cut epochs. */
+const seenChunks: Seen & { chunks: number; outsideTxn: number } = {
+  partial: 0,
+  fromKey: 0,
+  truncate: 0,
+  deltaDelete: 0,
+  chunks: 0,
+  outsideTxn: 0,
+};
 
 /** Applies an epoch to an in-memory "downstream" exactly as the sink contract orders it. */
 function applyEpoch(down: Map<string, Row>, bag: Row[], e: Epoch): Row[] {
-  for (const tc of e.tables) {
+  return applyTables(down, bag, e.tables, seen);
+}
+
+/** Applies TableChanges (an epoch's or one chunk's) to the in-memory downstream, in contract order. */
+function applyTables(
+  down: Map<string, Row>,
+  bag: Row[],
+  tables: readonly TableChanges[],
+  count: Seen,
+): Row[] {
+  for (const tc of tables) {
     if (tc.table.keyless) {
       if (tc.truncate) bag = [];
       for (const d of tc.rowDeltas) {
         if (d.count > 0) for (let i = 0; i < d.count; i++) bag.push(d.row);
         else
-          for (let i = 0, _ = seen.deltaDelete++; i < -d.count; i++, void _) {
+          for (let i = 0, _ = count.deltaDelete++; i < -d.count; i++, void _) {
             const at = bag.findIndex((r) => JSON.stringify(r) === JSON.stringify(d.row));
             expect(at, 'delete of a row that is not there').toBeGreaterThanOrEqual(0);
             bag.splice(at, 1);
@@ -53,9 +78,9 @@ function applyEpoch(down: Map<string, Row>, bag: Row[], e: Epoch): Row[] {
       continue;
     }
     if (tc.truncate) down.clear();
-    if (tc.truncate) seen.truncate++;
-    seen.partial += tc.partialUpdates.length;
-    seen.fromKey += tc.partialUpdates.filter((p) => p.fromKey).length;
+    if (tc.truncate) count.truncate++;
+    count.partial += tc.partialUpdates.length;
+    count.fromKey += tc.partialUpdates.filter((p) => p.fromKey).length;
     const before = new Map(down);
     for (const p of tc.partialUpdates.filter((p) => p.fromKey)) {
       const src = before.get(p.fromKey![0]!);
@@ -82,7 +107,8 @@ type Op =
   | { t: 'kins'; x: number }
   | { t: 'kdel'; x: number }
   | { t: 'kupd'; x: number; y: number }
-  | { t: 'commit'; cut: boolean };
+  | { t: 'commit'; cut: boolean; chunkAfter: boolean }
+  | { t: 'chunk' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('ins' as const), id: fc.nat(6), a: fc.nat(50) }), weight: 5 },
@@ -109,36 +135,64 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('kdel' as const), x: fc.nat(3) }), weight: 3 },
   { arbitrary: fc.record({ t: fc.constant('kupd' as const), x: fc.nat(3), y: fc.nat(3) }), weight: 3 },
   { arbitrary: fc.constant({ t: 'trunc' as const }), weight: 1 },
-  { arbitrary: fc.record({ t: fc.constant('commit' as const), cut: fc.boolean() }), weight: 3 },
+  {
+    arbitrary: fc.record({ t: fc.constant('commit' as const), cut: fc.boolean(), chunkAfter: fc.boolean() }),
+    weight: 3,
+  },
+  { arbitrary: fc.constant({ t: 'chunk' as const }), weight: 2 },
 );
 
 describe('EpochBuilder', () => {
-  it('collapsed epochs applied in contract order equal applying every change (random sequences)', () => {
+  it('collapsed epochs, and the same epochs taken in chunks, applied in order equal applying every change (random sequences)', () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 10, maxLength: 150 }), (ops) => {
         const truth = new Map<string, Row>();
         let truthBag: Row[] = [];
+        // `b` is cut into whole epochs; `c` gets the same changes and also gives chunks
+        // (takeChunk) at random points, inside and between transactions.
         const down = new Map<string, Row>();
         let bag: Row[] = [];
+        const downC = new Map<string, Row>();
+        let bagC: Row[] = [];
         const b = new EpochBuilder();
+        const c = new EpochBuilder();
+        const each = (fn: (x: EpochBuilder) => void) => {
+          fn(b);
+          fn(c);
+        };
+        const expectTruth = (d: Map<string, Row>, k: Row[]) => {
+          expect(new Map([...d].sort())).toEqual(new Map([...truth].sort()));
+          expect([...k].map((r) => r.join()).sort()).toEqual([...truthBag].map((r) => r.join()).sort());
+        };
+        const chunk = () => {
+          const committed = c.hasCommitted;
+          const oldest = c.oldestCommitMs;
+          if (!c.isInTransaction) seenChunks.outsideTxn++;
+          seenChunks.chunks++;
+          bagC = applyTables(downC, bagC, c.takeChunk(), seenChunks);
+          expect([c.changes, c.bytes]).toEqual([0, 0]);
+          expect([c.hasCommitted, c.oldestCommitMs]).toEqual([committed, oldest]);
+          // A chunk holds every change so far, even of the open transaction.
+          expectTruth(downC, bagC);
+        };
         let lsn = 1n;
         let epoch = 0;
         let big = 0;
-        b.beginTransaction();
-        for (const op of [...ops, { t: 'commit', cut: true } as Op]) {
+        each((x) => x.beginTransaction());
+        for (const op of [...ops, { t: 'commit', cut: true, chunkAfter: false } as Op]) {
           const id = 'id' in op ? String(op.id) : '';
           switch (op.t) {
             case 'ins':
               if (truth.has(id)) break;
               truth.set(id, [id, String(op.a), `big${big++}`]);
-              b.insert(keyed, truth.get(id)!);
+              each((x) => x.insert(keyed, truth.get(id)!));
               break;
             case 'upd': {
               const cur = truth.get(id);
               if (!cur) break;
               const next: Row = [id, String(op.a), op.toast ? cur[2]! : `big${big++}`];
               truth.set(id, next);
-              b.update(keyed, op.toast ? [id, next[1]!, UNCHANGED] : next, null, false);
+              each((x) => x.update(keyed, op.toast ? [id, next[1]!, UNCHANGED] : next, null, false));
               break;
             }
             case 'mov': {
@@ -149,27 +203,27 @@ describe('EpochBuilder', () => {
               truth.delete(id);
               truth.set(to, next);
               const cells: Cell[] = op.toast ? [to, next[1]!, UNCHANGED] : next;
-              b.update(keyed, cells, [id, null, null], false);
+              each((x) => x.update(keyed, cells, [id, null, null], false));
               break;
             }
             case 'del':
               if (!truth.has(id)) break;
               truth.delete(id);
-              b.delete(keyed, [id, null, null]);
+              each((x) => x.delete(keyed, [id, null, null]));
               break;
             case 'trunc':
               truth.clear();
               truthBag = [];
-              b.truncate([keyed, keyless]);
+              each((x) => x.truncate([keyed, keyless]));
               break;
             case 'kins':
               truthBag.push([String(op.x), 'v']);
-              b.insert(keyless, [String(op.x), 'v']);
+              each((x) => x.insert(keyless, [String(op.x), 'v']));
               break;
             case 'kdel': {
               const at = truthBag.findIndex((r) => r[0] === String(op.x));
               if (at < 0) break;
-              b.delete(keyless, truthBag[at]!);
+              each((x) => x.delete(keyless, truthBag[at]!));
               truthBag.splice(at, 1);
               break;
             }
@@ -178,20 +232,27 @@ describe('EpochBuilder', () => {
               if (at < 0) break;
               const old = truthBag[at]!;
               truthBag[at] = [String(op.y), 'w'];
-              b.update(keyless, truthBag[at]!, old, true);
+              each((x) => x.update(keyless, truthBag[at]!, old, true));
               break;
             }
+            case 'chunk':
+              chunk();
+              break;
             case 'commit': {
-              b.commitTransaction(Lsn.fromBigInt(lsn++), Date.now());
+              const at = Lsn.fromBigInt(lsn++);
+              const ms = Number(lsn);
+              each((x) => x.commitTransaction(at, ms));
               if (op.cut) {
                 const e = b.cut(++epoch);
+                const ec = c.cut(epoch);
                 if (e) bag = applyEpoch(down, bag, e);
-                expect(new Map([...down].sort())).toEqual(new Map([...truth].sort()));
-                expect([...bag].map((r) => r.join()).sort()).toEqual(
-                  [...truthBag].map((r) => r.join()).sort(),
-                );
+                if (ec) bagC = applyTables(downC, bagC, ec.tables, seenChunks);
+                expect(ec && { ...ec, tables: [] }).toEqual(e && { ...e, tables: [] });
+                expectTruth(down, bag);
+                expectTruth(downC, bagC);
               }
-              b.beginTransaction();
+              if (op.chunkAfter) chunk();
+              each((x) => x.beginTransaction());
               break;
             }
           }
@@ -203,6 +264,40 @@ describe('EpochBuilder', () => {
     expect(seen.fromKey).toBeGreaterThan(20);
     expect(seen.truncate).toBeGreaterThan(20);
     expect(seen.deltaDelete).toBeGreaterThan(20);
+    // Chunks must reach the same paths: partial updates and key moves read from what earlier
+    // chunks wrote, truncates and keyless deletes mid-epoch, chunks between transactions.
+    expect(seenChunks.chunks).toBeGreaterThan(1000);
+    expect(seenChunks.partial).toBeGreaterThan(50);
+    expect(seenChunks.fromKey).toBeGreaterThan(20);
+    expect(seenChunks.truncate).toBeGreaterThan(20);
+    expect(seenChunks.deltaDelete).toBeGreaterThan(20);
+    expect(seenChunks.outsideTxn).toBeGreaterThan(50);
+  });
+
+  it('keeps what names the epoch across chunks: checkpoint, commit time, every change counted', () => {
+    const b = new EpochBuilder();
+    b.beginTransaction();
+    b.insert(keyed, ['1', 'a', 'x']);
+    b.commitTransaction(Lsn.parse('0/10'), 5);
+    b.beginTransaction();
+    b.update(keyed, ['1', 'b', UNCHANGED], null, false);
+    b.update(keyed, ['2', 'c', UNCHANGED], ['1', null, null], false);
+    const first = b.takeChunk();
+    expect(first[0]!.upserts).toEqual([['2', 'c', 'x']]);
+    expect(first[0]!.deletes).toEqual([['1', null, null]]);
+    expect(b.takeChunk()).toEqual([]);
+    b.update(keyed, ['3', 'd', UNCHANGED], ['2', null, null], false);
+    b.commitTransaction(Lsn.parse('0/20'), 9);
+    expect(b.oldestCommitMs).toBe(5);
+    const e = b.cut(4)!;
+    expect(e).toMatchObject({
+      checkpoint: { position: '0/20', epoch: 4 },
+      commitTimeMs: 9,
+      sourceChanges: 4,
+    });
+    // The move after the chunk reads row 2 as the first chunk wrote it downstream.
+    expect(e.tables[0]!.partialUpdates).toEqual([{ row: ['3', 'd', UNCHANGED], fromKey: ['2', null, null] }]);
+    expect(b.hasCommitted).toBe(false);
   });
 
   it('refuses to cut inside a transaction and returns null when nothing committed', () => {

@@ -8,6 +8,12 @@
  * did not log because their TOASTed value did not change). Unchanged cells are filled from the
  * epoch's own earlier row for the key whenever there is one, so a partial update survives only
  * for rows that exist downstream from before the epoch — a placeholder is never written.
+ *
+ * An epoch too large for memory leaves in chunks: `takeChunk` hands over the net effect so far
+ * and starts the per-key state afresh, so each chunk is the net effect of its own run of changes
+ * against the downstream state the earlier chunks left (a later update of a TOASTed row becomes
+ * a partial update read from downstream, a later key move a `fromKey` of the row as written).
+ * What names the epoch — its committed position and commit times — stays until `cut`.
  */
 import type { Position } from '../log/position.ts';
 import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../decode/row.ts';
@@ -31,12 +37,14 @@ export class EpochBuilder {
   private tables = new Map<number, TableState>();
   private changeCount = 0;
   private byteCount = 0;
+  /** Source row changes of the whole epoch, chunks included: its `sourceChanges`. */
+  private epochChangeCount = 0;
   private committedPosition: Position | null = null;
   private lastCommitMs = 0;
   private firstCommitMs: number | null = null;
   private inTransaction = false;
 
-  /** Source row changes since the last cut (before collapsing). */
+  /** Source row changes since the last cut or chunk (before collapsing). */
   get changes(): number {
     return this.changeCount;
   }
@@ -124,6 +132,7 @@ export class EpochBuilder {
       st.truncate = true;
     }
     this.changeCount += tables.length;
+    this.epochChangeCount += tables.length;
   }
 
   /** A source transaction (or heartbeat) committed at `position`. */
@@ -141,6 +150,27 @@ export class EpochBuilder {
   cut(epoch: number): Epoch | null {
     if (this.inTransaction) throw new Error('EpochBuilder.cut inside a transaction');
     if (!this.committedPosition) return null;
+    const out: Epoch = {
+      checkpoint: { position: this.committedPosition.toString(), epoch },
+      commitTimeMs: this.lastCommitMs,
+      sourceChanges: this.epochChangeCount,
+      tables: this.takeChunk(),
+    };
+    this.epochChangeCount = 0;
+    this.committedPosition = null;
+    this.firstCommitMs = null;
+    return out;
+  }
+
+  /**
+   * Takes the net effect collected since the last cut or chunk, and starts the per-key state
+   * empty (`changes` and `bytes` back to 0). Callable at any time, also inside a transaction:
+   * the position and commit times taken in so far are kept (`hasCommitted`, `oldestCommitMs`,
+   * `position`), so the `cut` after the last chunk still names the epoch's end and its
+   * `sourceChanges` counts every chunk. Apply the chunks in order, each after the previous one,
+   * then the cut epoch's tables (sink.ts `EpochWriter`).
+   */
+  takeChunk(): TableChanges[] {
     const tables: TableChanges[] = [];
     for (const st of this.tables.values()) {
       const deletes: Row[] = [];
@@ -157,18 +187,10 @@ export class EpochBuilder {
         tables.push({ table: st.schema, truncate: st.truncate, deletes, upserts, partialUpdates, rowDeltas });
       }
     }
-    const out: Epoch = {
-      checkpoint: { position: this.committedPosition.toString(), epoch },
-      commitTimeMs: this.lastCommitMs,
-      sourceChanges: this.changeCount,
-      tables,
-    };
     this.tables = new Map();
     this.changeCount = 0;
     this.byteCount = 0;
-    this.committedPosition = null;
-    this.firstCommitMs = null;
-    return out;
+    return tables;
   }
 
   /** The position of the last transaction taken in, or null. */
@@ -204,6 +226,7 @@ export class EpochBuilder {
    */
   private count(row: readonly Cell[]): void {
     this.changeCount++;
+    this.epochChangeCount++;
     let b = 160;
     for (const c of row) b += typeof c === 'string' ? c.length + 24 : 8;
     this.byteCount += b;

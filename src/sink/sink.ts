@@ -7,11 +7,15 @@ import type { TableSchema } from '../decode/table-schema.ts';
  *   open() ──► checkpoint? ──┬─ null ──► writeSnapshot(tables, rows, at P) ─┐
  *                            └─ C ───────────────────────────────────────────┴─► commitEpoch(e1),
  *                                                                               commitEpoch(e2), …
+ *   an epoch too large for memory, in place of its commitEpoch:
+ *     beginEpoch() ──► writer.applyChunk(c1), applyChunk(c2), … ──► writer.commit(e)   (or abort())
  *
  * Exactly-once rests on one rule: **the data of an epoch and the checkpoint row naming its end
  * are made visible together, or not at all.** A crash between calls loses nothing (the source is
- * acknowledged only after `commitEpoch` resolves) and duplicates nothing (on restart `open()`
- * returns the checkpoint, and the runtime discards everything at or before it).
+ * acknowledged only after `commitEpoch` / `EpochWriter.commit` resolves) and duplicates nothing
+ * (on restart `open()` returns the checkpoint, and the runtime discards everything at or before
+ * it). An epoch written in chunks is still one downstream transaction (one commit point for
+ * file and NATS), so the rule holds for it unchanged.
  */
 export interface Sink {
   /** What a downstream reader can rely on; never silently weaker than declared. */
@@ -47,8 +51,56 @@ export interface Sink {
    */
   commitEpoch(epoch: Epoch): Promise<void>;
 
+  /**
+   * Opens the downstream transaction of an epoch too large to hold in memory; its changes then
+   * come as ordered chunks (`EpochWriter`). Preconditions as `commitEpoch`: after `open()`, never
+   * while another epoch is being committed or written (a second open writer is refused with
+   * INTERNAL). Nothing is visible until `EpochWriter.commit` resolves. `commitEpoch(e)` is
+   * exactly `beginEpoch()` then `commit(e)`. Sinks may defer the actual BEGIN to the first chunk.
+   */
+  beginEpoch(): Promise<EpochWriter>;
+
   /** Releases connections. Safe to call at any time, more than once; commits nothing. */
   close(): Promise<void>;
+}
+
+/**
+ * One epoch being written in chunks, inside one downstream transaction (or, for file and NATS,
+ * before one commit point). Calls are strictly sequential: at most one is pending, and none after
+ * `commit` resolved or after any call failed — except `abort`. When `applyChunk` or `commit`
+ * rejects, the sink has already discarded the transaction (nothing of it is visible) and the
+ * writer is finished; the runtime may then retry the same epoch from its checkpoint, with
+ * `commitEpoch` or a new writer.
+ *
+ *   open ──applyChunk──► open ──commit──► committed
+ *     │                   │
+ *     └──abort / a call fails──► finished (rolled back; abort again is a no-op)
+ */
+export interface EpochWriter {
+  /**
+   * Applies the net effect of the next run of changes, after all earlier chunks; invisible until
+   * `commit`. Each TableChanges is computed against the downstream state as the earlier chunks
+   * left it (a partial update or a `fromKey` reads the row as written by them; a truncate empties
+   * the table at this point) and is applied in the usual order within the chunk. New tables and
+   * added columns are created inside the transaction (MySQL: see its sink). Memory is bounded by
+   * the chunk: the sink keeps nothing of it once the promise resolves.
+   */
+  applyChunk(tables: readonly TableChanges[]): Promise<void>;
+
+  /**
+   * Applies the last chunk (`epoch.tables`, may be empty) and the checkpoint `epoch.checkpoint`,
+   * and commits: when it resolves, every chunk and the checkpoint are durable and visible
+   * together. Rejects with SINK_CHECKPOINT_AHEAD (rolling back) if the store already holds this
+   * epoch or a later one, where the sink checks that.
+   */
+  commit(epoch: Epoch): Promise<void>;
+
+  /**
+   * Discards the transaction: nothing of it becomes visible (NATS: the chunk messages stay in the
+   * stream, but no marker ever commits them). Idempotent; safe after a failure, after `commit`
+   * (then a no-op) and while another call is pending (it waits for it first).
+   */
+  abort(): Promise<void>;
 }
 
 export interface Checkpoint {
@@ -66,21 +118,23 @@ export interface SnapshotRows {
 
 /**
  * All changes of the source transactions in one interval `(previous checkpoint, checkpoint]`,
- * collapsed per key: at most one final operation per key and table.
+ * collapsed per key: at most one final operation per key and table. Given to
+ * `EpochWriter.commit`, `tables` is only the last chunk (the earlier ones were applied already).
  */
 export interface Epoch {
   readonly checkpoint: Checkpoint;
   /** Source commit time of the last transaction in the epoch (ms since the Unix epoch). */
   readonly commitTimeMs: number;
-  /** Number of source row changes the epoch was built from (before collapsing). */
+  /** Number of source row changes the whole epoch was built from (before collapsing; all chunks). */
   readonly sourceChanges: number;
   readonly tables: readonly TableChanges[];
 }
 
 /**
- * The net effect of an epoch on one table. Apply in this order: truncate; partial updates that
- * have a `fromKey` (they read the old row as it was when the epoch began); deletes; upserts;
- * partial updates without `fromKey`. Deletes, upserts and partial updates are disjoint by key.
+ * The net effect of an epoch (or of one chunk of it) on one table. Apply in this order:
+ * truncate; partial updates that have a `fromKey` (they read the old row as it was when the
+ * epoch — or the chunk — began); deletes; upserts; partial updates without `fromKey`. Deletes,
+ * upserts and partial updates are disjoint by key.
  */
 export interface TableChanges {
   readonly table: TableSchema;

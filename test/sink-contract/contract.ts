@@ -4,7 +4,8 @@
  *   describeSinkContract('sqlite', async () => ({ create, read, … }));
  *
  * `create()` returns a new sink instance on the same store (to test restarts), `read()` returns
- * a table's rows in PostgreSQL text form as the store holds them.
+ * a table's rows in PostgreSQL text form as the store holds them. Epochs written in chunks:
+ * `chunked-cases.ts`.
  */
 import { describe, expect, it } from 'vitest';
 import type { Row } from '../../src/decode/row.ts';
@@ -22,7 +23,8 @@ import {
   table,
 } from './fixtures.ts';
 import { loadAllTypes, normalizeRows, project } from './types-fixture.ts';
-import { runThroughput } from './throughput.ts';
+import { runChunkedThroughput, runThroughput } from './throughput.ts';
+import { chunkedEpochCases } from './chunked-cases.ts';
 
 export interface SinkUnderTest {
   /** A new sink instance writing to the same store as every other instance of this test. */
@@ -227,9 +229,16 @@ export function describeSinkContract(name: string, factory: SinkFactory, applies
       },
     );
 
+    chunkedEpochCases(factory);
+
     it('prints rows/s for 100k upserts', async () => {
       const sut = await factory();
       await runThroughput(name, sut.create(), 100_000);
+    });
+
+    it('prints rows/s for 100k upserts as 10 chunks of one epoch', async () => {
+      const sut = await factory();
+      await runChunkedThroughput(name, sut.create(), 100_000, 10);
     });
   });
 }

@@ -24,17 +24,18 @@ export function readFileSinkTable(dir: string, t: TableSchema): Row[] {
   const records: Rec[] = [];
   for (const m of manifests) {
     const manifest = JSON.parse(readFileSync(join(dir, m), 'utf8')) as FileManifest;
-    const file = manifest.files.find((f) => f.schema === t.schema && f.table === t.name);
-    if (!file) continue;
-    const text = readFileSync(join(dir, file.path), 'utf8');
-    if (manifest.format === 'csv') records.push(...csvRecords(text, t));
-    else
-      records.push(
-        ...text
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => jsonRecord(parseJsonExact(l), t)),
-      );
+    // Usually one file per table; a second one when its columns changed within the epoch.
+    for (const file of manifest.files.filter((f) => f.schema === t.schema && f.table === t.name)) {
+      const text = readFileSync(join(dir, file.path), 'utf8');
+      if (manifest.format === 'csv') records.push(...csvRecords(text, t));
+      else
+        records.push(
+          ...text
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => jsonRecord(parseJsonExact(l), t)),
+        );
+    }
   }
   return replayRecords(t, records);
 }
@@ -93,10 +94,12 @@ export function jsonRecord(parsed: unknown, t: TableSchema): Rec {
   };
 }
 
+/** Cells are matched to `t`'s columns by the header's names (a file may predate added columns). */
 function csvRecords(text: string, t: TableSchema): Rec[] {
-  const [, ...lines] = parseCsv(text);
+  const [header = [], ...lines] = parseCsv(text);
+  const at = t.columns.map((c) => header.indexOf(c.name, 4));
   return lines.map((f) => {
-    const cells = f.slice(4);
+    const cells = at.map((i) => (i < 0 ? null : (f[i] ?? null)));
     const fromKey = f[3] ? (parseJsonExact(f[3]) as Record<string, unknown>) : null;
     return {
       op: f[0] as string,

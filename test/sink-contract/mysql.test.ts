@@ -7,11 +7,15 @@ import {
   col,
   contractEpochs,
   contractTables,
+  events,
   expectedContent,
+  items,
   snapshotRows,
   sortRows,
 } from './fixtures.ts';
-import { readMysql } from './readers.ts';
+import { mysqlCheckpoint, readMysql } from './readers.ts';
+import type { TableChanges } from '../../src/sink/sink.ts';
+import type { TableSchema } from '../../src/decode/table-schema.ts';
 
 const PORT = Number(process.env.TIDEMARK_TEST_MARIADB_PORT ?? 33306);
 let maria: MariaDb;
@@ -95,5 +99,82 @@ describe('mysql sink with max-txn-rows', () => {
     } finally {
       await again.close();
     }
+  });
+});
+
+describe('mysql sink: columns added in the middle of an epoch written in chunks', () => {
+  const changes = (t: TableSchema, c: Partial<TableChanges>): TableChanges => ({
+    table: t,
+    truncate: false,
+    deletes: [],
+    upserts: [],
+    partialUpdates: [],
+    rowDeltas: [],
+    ...c,
+  });
+  const wider = { ...items, columns: [...items.columns, col('stock', 23, 'integer')] };
+  const widerEvents = { ...events, columns: [...events.columns, col('source', 25, 'text')] };
+  const last = { ...contractEpochs()[0]!, tables: [] };
+
+  async function setup() {
+    const db = await maria.freshDatabase('chunkddl');
+    const sink = createMysqlSink({ uri: db.url, changefeedId: 'feed-1' });
+    await sink.open();
+    await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), { position: '0/1000000', epoch: 0 });
+    return { db, sink };
+  }
+
+  it('a table the open transaction has not written is altered beside it, and the epoch commits', async () => {
+    const { db, sink } = await setup();
+    try {
+      const writer = await sink.beginEpoch();
+      await writer.applyChunk([changes(items, { upserts: [['7', 'lime', '0.50', null]] })]);
+      await writer.applyChunk([
+        changes(widerEvents, { rowDeltas: [{ row: ['buy', '2', 'web'], count: 1 }] }),
+      ]);
+      expect(await readMysql(db.url, items)).toHaveLength(4);
+      await writer.commit(last);
+    } finally {
+      await sink.close();
+    }
+    expect(sortRows(await readMysql(db.url, widerEvents))).toEqual([
+      ['buy', '2', 'web'],
+      ['click', '1', null],
+      ['click', '1', null],
+      ['view', null, null],
+    ]);
+    expect(await mysqlCheckpoint(db.url, 'feed-1')).toEqual({ position: '0/1000100', epoch: 1 });
+  });
+
+  it('a table it wrote cannot be altered under it: rolled back, column added, retriable; the retry commits', async () => {
+    const { db, sink } = await setup();
+    const chunk1 = [changes(items, { upserts: [['7', 'lime', '0.50', null]] })];
+    const chunk2 = [changes(wider, { upserts: [['8', 'plum', '1.00', null, '3']] })];
+    try {
+      const writer = await sink.beginEpoch();
+      await writer.applyChunk(chunk1);
+      const err = await writer.applyChunk(chunk2).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: true });
+      expect(String(err)).toContain('gained columns');
+      await writer.abort();
+      expect(await readMysql(db.url, wider)).toHaveLength(4); // the column exists, no row of the epoch
+      expect(await mysqlCheckpoint(db.url, 'feed-1')).toEqual({ position: '0/1000000', epoch: 0 });
+
+      const retry = await sink.beginEpoch();
+      await retry.applyChunk(chunk1);
+      await retry.applyChunk(chunk2);
+      await retry.commit(last);
+    } finally {
+      await sink.close();
+    }
+    const rows = sortRows(await readMysql(db.url, wider));
+    expect(rows.map((r) => [r[0], r[4]])).toEqual([
+      ['1', null],
+      ['2', null],
+      ['3', null],
+      ['4', null],
+      ['7', null],
+      ['8', '3'],
+    ]);
   });
 });

@@ -97,6 +97,71 @@ describe('nats sink', () => {
   });
 });
 
+describe('nats sink: an epoch cut differently after a crash', () => {
+  it('the aborted attempt never swallows the changes of a later epoch ending at the same position', async () => {
+    const stream = freshStream();
+    const uri = nats.url(stream);
+    const ref = { port: PORT, user: nats.user, password: nats.password, stream };
+    const items = contractTables[0]!;
+    const deleteTwo = {
+      table: items,
+      truncate: false,
+      deletes: [['2', null, null, null]],
+      upserts: [],
+      partialUpdates: [],
+      rowDeltas: [],
+    };
+    // The crash: epoch 1 = (0/1000000, 0/1000200] publishes its changes, then dies before the
+    // marker (here: its input fails after the first table).
+    const failing = new Proxy([] as never[], {
+      get(target, prop, receiver) {
+        if (prop === Symbol.iterator) throw new Error('killed before the marker');
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const crashed = createNatsSink({ uri, changefeedId: 'feed-1' });
+    try {
+      await crashed.open();
+      await crashed.writeSnapshot(contractTables, chunksOf(snapshotRows()), {
+        position: '0/1000000',
+        epoch: 0,
+      });
+      const attempt = {
+        checkpoint: { position: '0/1000200', epoch: 1 },
+        commitTimeMs: 1_700_000_000_000,
+        sourceChanges: 1,
+        tables: [deleteTwo, { ...deleteTwo, table: contractTables[1]!, deletes: failing }],
+      };
+      await expect(crashed.commitEpoch(attempt)).rejects.toThrow('killed before the marker');
+    } finally {
+      await crashed.close();
+    }
+    // The restart cuts epoch 1 earlier, and epoch 2 ends where the aborted attempt ended, with
+    // the same change: it must not be taken for a duplicate of the aborted one.
+    const restarted = createNatsSink({ uri, changefeedId: 'feed-1' });
+    try {
+      expect(await restarted.open()).toEqual({ position: '0/1000000', epoch: 0 });
+      await restarted.commitEpoch({
+        checkpoint: { position: '0/1000100', epoch: 1 },
+        commitTimeMs: 1_700_000_000_000,
+        sourceChanges: 0,
+        tables: [],
+      });
+      await restarted.commitEpoch({
+        checkpoint: { position: '0/1000200', epoch: 2 },
+        commitTimeMs: 1_700_000_000_000,
+        sourceChanges: 1,
+        tables: [deleteTwo],
+      });
+    } finally {
+      await restarted.close();
+    }
+    const ids = (await streamMessages(ref)).map((m) => m.data).filter((d) => d.includes('"op":"delete"'));
+    expect(ids).toHaveLength(2); // the aborted attempt's and epoch 2's
+    expect((await readNatsTable(ref, items)).map((r) => r[0]).sort()).toEqual(['1', '3', '4']);
+  });
+});
+
 async function messages(stream: string): Promise<{ subject: string; data: string; seq: number }[]> {
   return streamMessages({ port: PORT, user: nats.user, password: nats.password, stream });
 }

@@ -159,9 +159,10 @@ export function isMarker(m: StreamMessage): boolean {
 
 /**
  * A consistent consumer of tidemark-json messages: buffers changes until an epoch marker, then
- * keeps those the marker commits (same position: an aborted attempt of an epoch can leave
- * changes stamped with another end position) and drops repeats of a Msg-Id already applied.
- * Returns the committed changes in order and the last marker's checkpoint.
+ * keeps those the marker commits — those of its `attempt` for an epoch written in chunks, else
+ * those stamped with its position (an aborted attempt of an epoch can leave changes stamped with
+ * another end position, or with another attempt) — and drops repeats of a Msg-Id already
+ * applied. Returns the committed changes in order and the last marker's checkpoint.
  */
 export function committedChanges(all: readonly StreamMessage[]): {
   changes: { data: unknown; msgId: string | undefined }[];
@@ -169,16 +170,20 @@ export function committedChanges(all: readonly StreamMessage[]): {
 } {
   const seen = new Set<string>();
   const changes: { data: unknown; msgId: string | undefined }[] = [];
-  let buffer: { data: { position: string }; msgId: string | undefined }[] = [];
+  let buffer: { data: { position: string | null; attempt?: string }; msgId: string | undefined }[] = [];
   let checkpoint: Checkpoint | null = null;
   for (const m of all) {
     if (!isMarker(m)) {
-      buffer.push({ data: parseJsonExact(m.data) as { position: string }, msgId: m.msgId });
+      buffer.push({ data: parseJsonExact(m.data) as { position: string | null }, msgId: m.msgId });
       continue;
     }
-    const marker = JSON.parse(m.data) as { epoch: number; position: string };
+    const marker = JSON.parse(m.data) as { epoch: number; position: string; attempt?: string };
     for (const b of buffer) {
-      if (b.data.position !== marker.position) continue;
+      const committed =
+        marker.attempt === undefined
+          ? b.data.position === marker.position
+          : b.data.attempt === marker.attempt;
+      if (!committed) continue;
       if (b.msgId !== undefined && seen.has(b.msgId)) continue;
       if (b.msgId !== undefined) seen.add(b.msgId);
       changes.push(b);

@@ -18,6 +18,11 @@ export interface PgCluster {
   readonly binDir: string;
   /** postgres://user:password@127.0.0.1:port/dbname */
   url(dbname: string): string;
+  /** Stops the server (immediate shutdown, like a crash or a pulled plug), keeping its data. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port and data; resolves once it accepts connections. */
+  restart(): Promise<void>;
+  /** Stops the server for good and deletes its data. */
   stop(): Promise<void>;
 }
 
@@ -102,54 +107,57 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
       .map(([k, v]) => `${k} = ${v}\n`)
       .join(''),
   );
-  const [cmd, args] = asPostgresArgs(join(binDir, 'postgres'), ['-D', dataDir]);
-  const proc: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-8000);
-  });
   const url = (db: string) => `postgres://${user}:${password}@127.0.0.1:${options.port}/${db}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`PostgreSQL exited during start:\n${stderr}`);
-    const c = new pg.Client({ connectionString: url('postgres') });
-    try {
-      await c.connect();
-      await c.end();
-      break;
-    } catch (err) {
-      await c.end().catch(() => {});
-      if (Date.now() > deadline) throw new Error(`PostgreSQL did not start: ${String(err)}\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
+  let proc: ChildProcess;
+  let stderr = '';
+  const launch = async () => {
+    const [cmd, args] = asPostgresArgs(join(binDir, 'postgres'), ['-D', dataDir]);
+    const p: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+    proc = p;
+    stderr = '';
+    p.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8000);
+    });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (p.exitCode !== null) throw new Error(`PostgreSQL exited during start:\n${stderr}`);
+      const c = new pg.Client({ connectionString: url('postgres') });
+      try {
+        await c.connect();
+        await c.end();
+        break;
+      } catch (err) {
+        await c.end().catch(() => {});
+        if (Date.now() > deadline) throw new Error(`PostgreSQL did not start: ${String(err)}\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
-  }
+  };
+  // As root the child is `runuser`, which does not forward signals: stop the postmaster itself
+  // with pg_ctl and wait, so the port is free afterwards.
+  const shutdown = async (mode: 'fast' | 'immediate') => {
+    if (proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    const [ctl, ctlArgs] = asPostgresArgs(join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', mode, '-w', 'stop']);
+    try {
+      execFileSync(ctl, ctlArgs, { stdio: 'ignore', timeout: 30_000 });
+    } catch {
+      proc.kill('SIGKILL');
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    proc.stderr?.destroy();
+  };
+  await launch();
   return {
     port: options.port,
     user,
     password,
     binDir,
     url,
+    halt: () => shutdown('immediate'),
+    restart: launch,
     async stop() {
-      if (proc.exitCode === null) {
-        // As root the child is `runuser`, which does not forward signals: stop the postmaster
-        // itself with pg_ctl (fast shutdown) and wait, so the port is free afterwards.
-        const exited = new Promise((r) => proc.once('exit', r));
-        const [ctl, ctlArgs] = asPostgresArgs(join(binDir, 'pg_ctl'), [
-          '-D',
-          dataDir,
-          '-m',
-          'fast',
-          '-w',
-          'stop',
-        ]);
-        try {
-          execFileSync(ctl, ctlArgs, { stdio: 'ignore', timeout: 30_000 });
-        } catch {
-          proc.kill('SIGKILL');
-        }
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      }
-      proc.stderr?.destroy();
+      await shutdown('fast');
       rmSync(dir, { recursive: true, force: true });
     },
   };

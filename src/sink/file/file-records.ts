@@ -6,12 +6,15 @@
  *   `update` carries a full row to insert or overwrite by key; a partial update (TOAST columns the
  *   source did not log) adds `"unchanged":["col",…]` (those columns keep their value) and, when
  *   the key changed, `"from_key":{…}` (the row to copy those from; its removal is a separate
- *   `delete`). Records follow TableChanges' apply order. Keyless tables use
- *   `insert`/`delete` with the full row, once per copy. Values: typed JSON (`../shared/json-values.ts`).
+ *   `delete`). Records follow TableChanges' apply order; an epoch written in chunks has one such
+ *   run per chunk, one after the other, each against the rows the runs before it left (a reader
+ *   replays line by line either way), and `"position":null` (the manifest has it). Keyless tables
+ *   use `insert`/`delete` with the full row, once per copy. Values: typed JSON (`../shared/json-values.ts`).
  *
  * csv — RFC 4180, header `op,position,unchanged,from_key,<columns…>`; cells are PostgreSQL text
  *   forms, NULL is an empty unquoted field, the empty string is `""`; `unchanged` and
- *   `from_key` hold the same JSON as above (or are empty).
+ *   `from_key` hold the same JSON as above (or are empty); `position` is empty (NULL) in an
+ *   epoch written in chunks.
  */
 import type { Cell, Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
@@ -46,8 +49,11 @@ export class RecordEncoder {
     return this.#line('insert', row, position, {});
   }
 
-  /** Lines of one epoch's changes for this table, in apply order. */
-  *changes(tc: TableChanges, position: string): Iterable<string> {
+  /**
+   * Lines of one epoch's (or one chunk's) changes for this table, in apply order. `position` is
+   * null for an epoch written in chunks: its end is not known while they are written.
+   */
+  *changes(tc: TableChanges, position: string | null): Iterable<string> {
     if (tc.truncate) yield this.#line('truncate', null, position, {});
     // Records in TableChanges' apply order, so a reader replays them line by line.
     for (const pu of tc.partialUpdates)
@@ -64,7 +70,7 @@ export class RecordEncoder {
   #line(
     op: Op,
     row: readonly Cell[] | null,
-    position: string,
+    position: string | null,
     o: { keyOnly?: boolean; fromKey?: Row | null },
   ): string {
     const t = this.#table;
@@ -76,7 +82,7 @@ export class RecordEncoder {
       );
       return `${[
         csvField(op),
-        csvField(position),
+        position === null ? '' : csvField(position),
         unchanged.length > 0 ? csvField(JSON.stringify(unchanged)) : '',
         fromKey === null ? '' : csvField(fromKey),
         ...cells.map((c) => (c === null || typeof c !== 'string' ? '' : csvField(c))),

@@ -10,12 +10,20 @@
  * manifest as the checkpoint and deletes data files no manifest names (a crash between data and
  * manifest), so a replayed epoch is written once. N is zero-padded to 20 digits (epoch 0 is the
  * snapshot). Record formats: `file-records.ts`.
+ *
+ * An epoch in chunks (`beginEpoch`) appends each table's records chunk after chunk to one file
+ * per table; its number is known only at the commit, so the files are written as
+ * `_open-<schema>.<table>.<ext>.tmp` (removed by `open()` like any temp file) and renamed to
+ * their epoch's names before the manifest is written. Their records carry `position: null`
+ * (the end position is not known while they are written): the manifest's position applies. A
+ * table whose columns change between chunks continues in a second file (`EpochFiles`).
  */
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, Sink, SnapshotRows } from '../sink.ts';
+import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { RecordEncoder, type FileFormat } from './file-records.ts';
 
 export interface FileSinkOptions {
@@ -55,6 +63,7 @@ export class FileSink implements Sink {
   readonly #changefeedId: string;
   #last: Checkpoint | null = null;
   #opened = false;
+  readonly #epochSlot = new EpochWriterSlot('file sink');
 
   constructor(options: FileSinkOptions) {
     const { dir, format } = parseFileUri(options.uri);
@@ -106,7 +115,7 @@ export class FileSink implements Sink {
         const f = await files.table(chunk.table);
         for (const r of chunk.rows) await f.write(f.encoder.snapshotRow(r, at.position));
       }
-      await this.#publish(at, Date.now(), await files.finish());
+      await this.#publish(at, Date.now(), await files.finish(at.epoch));
     } catch (err) {
       await files.abandon();
       throw err instanceof TidemarkError ? err : this.#wrap('writing the snapshot', err);
@@ -115,18 +124,49 @@ export class FileSink implements Sink {
 
   /** Writes one file per changed table, then the manifest (the commit point). */
   async commitEpoch(epoch: Epoch): Promise<void> {
-    this.#checkOrder(epoch.checkpoint);
-    const files = new EpochFiles(this.#dir, epoch.checkpoint.epoch, this.#format);
-    try {
-      for (const tc of epoch.tables) {
-        const f = await files.table(tc.table);
-        for (const line of f.encoder.changes(tc, epoch.checkpoint.position)) await f.write(line);
+    const writer = await this.beginEpoch();
+    await writer.commit(epoch);
+  }
+
+  /**
+   * The epoch's data files, opened as its chunks name tables and appended to chunk after chunk;
+   * the manifest at the commit. With no chunk before the commit, exactly `commitEpoch`'s files.
+   */
+  async beginEpoch(): Promise<EpochWriter> {
+    if (!this.#opened) throw new TidemarkError('INTERNAL', { detail: 'file sink used before open()' });
+    let files: EpochFiles | null = null;
+    const write = async (f: EpochFiles, tables: readonly TableChanges[], position: string | null) => {
+      for (const tc of tables) {
+        const out = await f.table(tc.table);
+        for (const line of out.encoder.changes(tc, position)) await out.write(line);
       }
-      await this.#publish(epoch.checkpoint, epoch.commitTimeMs, await files.finish());
-    } catch (err) {
-      await files.abandon();
-      throw err instanceof TidemarkError ? err : this.#wrap(`writing epoch ${epoch.checkpoint.epoch}`, err);
-    }
+    };
+    const wrap = (action: string, err: unknown) =>
+      err instanceof TidemarkError ? err : this.#wrap(action, err);
+    return this.#epochSlot.open({
+      applyChunk: async (tables, chunk) => {
+        try {
+          files ??= new EpochFiles(this.#dir, null, this.#format);
+          await write(files, tables, null);
+        } catch (err) {
+          throw wrap(`writing chunk ${chunk} of an epoch`, err);
+        }
+      },
+      commit: async (epoch, chunks) => {
+        const cp = epoch.checkpoint;
+        try {
+          this.#checkOrder(cp);
+          files ??= new EpochFiles(this.#dir, cp.epoch, this.#format);
+          await write(files, epoch.tables, chunks > 0 ? null : cp.position);
+          await this.#publish(cp, epoch.commitTimeMs, await files.finish(cp.epoch));
+        } catch (err) {
+          throw wrap(`writing epoch ${cp.epoch}`, err);
+        }
+      },
+      discard: async () => {
+        await files?.abandon();
+      },
+    });
   }
 
   async close(): Promise<void> {
@@ -209,6 +249,11 @@ async function writeDurably(dir: string, name: string, text: string): Promise<vo
     await fh.close();
   }
   await rename(tmp, join(dir, name));
+  await syncDir(dir);
+}
+
+/** fsync of a directory: makes the names created or renamed in it durable. */
+async function syncDir(dir: string): Promise<void> {
   const d = await open(dir, 'r');
   try {
     await d.sync();
@@ -222,46 +267,65 @@ interface TableFile {
   write(line: string): Promise<void>;
 }
 
-/** The data files of one epoch being written, one per table, buffered and flushed per MiB. */
+interface OpenFile {
+  readonly file: TableFile;
+  /** `<schema>.<table>[+n].<ext>`, URI-encoded: the name after the epoch prefix. */
+  readonly base: string;
+  /** Column names, types and key of the table the file's records (and CSV header) are for. */
+  readonly shape: string;
+  path: string;
+  readonly schema: string;
+  readonly table: string;
+  rows: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The data files of one epoch being written, one per table, buffered and flushed per MiB. Named
+ * for `epoch`, or, while the epoch's number is not known (null: an epoch in chunks), under
+ * provisional `.tmp` names that `finish` renames. A table whose columns change between chunks
+ * gets a further file for the new shape (`<schema>.<table>+2.<ext>`, listed after the first):
+ * a CSV header cannot change mid-file. `+` never occurs in an encoded name.
+ */
 class EpochFiles {
-  readonly #open = new Map<
-    string,
-    {
-      file: TableFile;
-      path: string;
-      schema: string;
-      table: string;
-      rows: number;
-      flush(): Promise<void>;
-      close(): Promise<void>;
-    }
-  >();
+  /** In the order opened: the manifest lists them so, and a reader replays them so. */
+  readonly #files: OpenFile[] = [];
+  readonly #current = new Map<string, OpenFile>();
 
   constructor(
     private readonly dir: string,
-    private readonly epoch: number,
+    private readonly epoch: number | null,
     private readonly format: FileFormat,
   ) {}
 
   async table(t: TableSchema): Promise<TableFile> {
     const id = `${t.schema}.${t.name}`;
-    const existing = this.#open.get(id);
-    if (existing) return existing.file;
-    const path = `${fileEpochName(this.epoch)}-${encodeURIComponent(t.schema)}.${encodeURIComponent(t.name)}.${this.format}`;
+    const shape = JSON.stringify([t.columns.map((c) => [c.name, c.typeName]), t.keyColumns, t.keyless]);
+    const existing = this.#current.get(id);
+    if (existing?.shape === shape) return existing.file;
+    const n = this.#files.filter((f) => f.schema === t.schema && f.table === t.name).length + 1;
+    const name = `${encodeURIComponent(t.schema)}.${encodeURIComponent(t.name)}`;
+    const base = `${name}${n > 1 ? `+${n}` : ''}.${this.format}`;
+    const path = this.epoch === null ? `_open-${base}.tmp` : `${fileEpochName(this.epoch)}-${base}`;
     const fh = await open(join(this.dir, path), 'w');
     const encoder = new RecordEncoder(t, this.format);
     let buffer = encoder.header() ?? '';
-    const entry = {
+    let closed = false;
+    const flush = async () => {
+      if (buffer.length > 0) await fh.write(buffer);
+      buffer = '';
+    };
+    const entry: OpenFile = {
+      base,
+      shape,
       path,
       schema: t.schema,
       table: t.name,
       rows: 0,
-      flush: async () => {
-        if (buffer.length > 0) await fh.write(buffer);
-        buffer = '';
-      },
       close: async () => {
-        await entry.flush();
+        if (closed) return;
+        closed = true;
+        await flush();
         await fh.sync();
         await fh.close();
       },
@@ -270,27 +334,33 @@ class EpochFiles {
         write: async (line: string) => {
           entry.rows++;
           buffer += line;
-          if (buffer.length >= FLUSH_BYTES) await entry.flush();
+          if (buffer.length >= FLUSH_BYTES) await flush();
         },
       },
     };
-    this.#open.set(id, entry);
+    this.#files.push(entry);
+    this.#current.set(id, entry);
     return entry.file;
   }
 
-  async finish(): Promise<FileManifest['files']> {
-    for (const e of this.#open.values()) await e.close();
-    return [...this.#open.values()].map((e) => ({
-      schema: e.schema,
-      table: e.table,
-      path: e.path,
-      rows: e.rows,
-    }));
+  /** Closes (fsyncs) every file; provisional ones are renamed to `epoch`'s names, durably. */
+  async finish(epoch: number): Promise<FileManifest['files']> {
+    for (const e of this.#files) await e.close();
+    if (this.epoch === null && this.#files.length > 0) {
+      for (const e of this.#files) {
+        const final = `${fileEpochName(epoch)}-${e.base}`;
+        await rename(join(this.dir, e.path), join(this.dir, final));
+        e.path = final;
+      }
+      // The renames must be durable before the manifest that names the new paths.
+      await syncDir(this.dir);
+    }
+    return this.#files.map((e) => ({ schema: e.schema, table: e.table, path: e.path, rows: e.rows }));
   }
 
   /** Best effort: the next open() removes whatever is left. */
   async abandon(): Promise<void> {
-    for (const e of this.#open.values()) {
+    for (const e of this.#files) {
       await e.close().catch(() => {});
       await rm(join(this.dir, e.path), { force: true }).catch(() => {});
     }

@@ -6,6 +6,14 @@
  *   BEGIN ─► lock + check our tidemark_checkpoints row ─► delete / upsert / partial / deltas
  *         ─► upsert tidemark_checkpoints ─► COMMIT       (data and checkpoint visible together)
  *
+ * An epoch in chunks (`beginEpoch`) is the same transaction with the apply step repeated per
+ * chunk; the first chunk's tables are ensured before BEGIN. A table first seen in a later chunk
+ * cannot be created on the open transaction (DDL would commit it), so its DDL runs on a second
+ * connection, opened only then. The one thing MySQL cannot do is add a column to a table the open
+ * transaction already wrote (the transaction's metadata lock blocks the ALTER until it ends):
+ * then the epoch is rolled back, the column added, and the epoch fails as retriable — its retry
+ * finds the column there.
+ *
  * Plain transactions, no XA, so TiDB works too. `max-txn-rows=N` caps one downstream transaction
  * at about N rows for stores with transaction limits (TiDB's txn-total-size-limit): an epoch or
  * the snapshot is then committed in chunks and only the last carries the checkpoint. That
@@ -18,7 +26,8 @@ import type { Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
@@ -84,6 +93,7 @@ export class MysqlSink implements Sink {
   #jsonCast = true;
   #rowsInTxn = 0;
   readonly #known = new Map<string, MysqlTableWriter>();
+  readonly #epochSlot = new EpochWriterSlot('MySQL sink');
 
   constructor(options: MysqlSinkOptions) {
     this.#uri = options.uri;
@@ -94,12 +104,9 @@ export class MysqlSink implements Sink {
 
   /** Connects (UTC, strict mode), creates `tidemark_checkpoints` if missing, reads our row. */
   async open(): Promise<Checkpoint | null> {
-    const conn = await this.#io('connecting', () => mysql.createConnection(this.#parsed.config));
+    const conn = await this.#connect();
     this.#conn = conn;
     return this.#io('reading the checkpoint', async () => {
-      await conn.query(
-        `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'`,
-      );
       const [v] = await conn.query('SELECT VERSION() AS v');
       this.#jsonCast = !/mariadb/i.test(String((v as { v: string }[])[0]?.v));
       await conn.query(
@@ -133,20 +140,77 @@ export class MysqlSink implements Sink {
 
   /** Applies the epoch and its checkpoint in one transaction (or chunks, see max-txn-rows). */
   async commitEpoch(epoch: Epoch): Promise<void> {
+    const writer = await this.beginEpoch();
+    await writer.commit(epoch);
+  }
+
+  /** The epoch's transaction, begun with the first chunk (or the commit); see the file comment. */
+  async beginEpoch(): Promise<EpochWriter> {
     const conn = this.#requireOpen();
-    for (const tc of epoch.tables) {
-      const w = this.#writer(tc.table);
-      await this.#io('creating tables', () => w.ensureTable(conn, this.#parsed.database, 'evolve'));
-    }
-    await this.#txn(`applying epoch ${epoch.checkpoint.epoch}`, async () => {
-      const current = await this.#readCheckpoint(conn, true);
-      if (current && current.epoch >= epoch.checkpoint.epoch) {
-        throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
-          detail: `MySQL sink ${maskUri(this.#uri)}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${current.epoch} at ${current.position})`,
-        });
+    const database = this.#parsed.database;
+    /** Our checkpoint row as the transaction read (and locked) it; undefined before BEGIN. */
+    let stored: Checkpoint | null | undefined;
+    const ensured = new Set<MysqlTableWriter>();
+    /** Tables the open transaction wrote: it holds their metadata locks until it ends. */
+    const written = new Set<string>();
+    let ddlConn: mysql.Connection | null = null;
+    const endDdlConn = async () => {
+      const c = ddlConn;
+      ddlConn = null;
+      if (c) await c.end().catch(() => c.destroy());
+    };
+    const begin = async (tables: readonly TableChanges[]) => {
+      for (const tc of tables) {
+        const w = this.#writer(tc.table);
+        await w.ensureTable(conn, database, 'evolve');
+        ensured.add(w);
       }
-      for (const tc of epoch.tables) await this.#apply(conn, tc);
-      await this.#writeCheckpoint(conn, epoch.checkpoint);
+      this.#rowsInTxn = 0;
+      await conn.query('BEGIN');
+      stored = await this.#readCheckpoint(conn, true);
+    };
+    const write = async (tables: readonly TableChanges[]) => {
+      if (stored === undefined) await begin(tables);
+      for (const tc of tables) {
+        const w = this.#writer(tc.table);
+        if (!ensured.has(w)) {
+          ddlConn ??= await this.#connect();
+          const ddl = await w.ddl(ddlConn, database, 'evolve');
+          if (ddl.length > 0 && written.has(mysqlTableName(tc.table))) {
+            await conn.query('ROLLBACK');
+            for (const sql of ddl) await conn.query(sql);
+            throw new TidemarkError('SINK_WRITE_FAILED', {
+              detail: `MySQL sink ${maskUri(this.#uri)}: ${mysqlTableName(tc.table)} gained columns in the middle of an epoch written in chunks; MySQL cannot alter a table its open transaction wrote, so the epoch was rolled back and the columns added`,
+              hint: 'Nothing to do: the epoch is retried and finds the columns.',
+              retriable: true,
+            });
+          }
+          for (const sql of ddl) await ddlConn.query(sql);
+          ensured.add(w);
+        }
+        written.add(mysqlTableName(tc.table));
+        await this.#apply(conn, tc);
+      }
+    };
+    return this.#epochSlot.open({
+      applyChunk: (tables, chunk) => this.#io(`applying chunk ${chunk} of an epoch`, () => write(tables)),
+      commit: (epoch) =>
+        this.#io(`applying epoch ${epoch.checkpoint.epoch}`, async () => {
+          if (stored === undefined) await begin(epoch.tables);
+          if (stored && stored.epoch >= epoch.checkpoint.epoch) {
+            throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
+              detail: `MySQL sink ${maskUri(this.#uri)}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${stored.epoch} at ${stored.position})`,
+            });
+          }
+          await write(epoch.tables);
+          await this.#writeCheckpoint(conn, epoch.checkpoint);
+          await conn.query('COMMIT');
+          await endDdlConn();
+        }),
+      discard: async () => {
+        if (stored !== undefined) await conn.query('ROLLBACK').catch(() => {});
+        await endDdlConn();
+      },
     });
   }
 
@@ -217,6 +281,18 @@ export class MysqlSink implements Sink {
       await conn.query('ROLLBACK').catch(() => {});
       throw wrapMysqlError(err, { uri: this.#uri, action });
     }
+  }
+
+  /** A new session in UTC and strict mode (for the epoch, or for DDL beside an open epoch). */
+  async #connect(): Promise<mysql.Connection> {
+    const conn = await this.#io('connecting', () => mysql.createConnection(this.#parsed.config));
+    await this.#io('setting up the session', () =>
+      conn.query(`SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'`),
+    ).catch(async (err: unknown) => {
+      await conn.end().catch(() => conn.destroy());
+      throw err;
+    });
+    return conn;
   }
 
   #writer(table: TableSchema): MysqlTableWriter {

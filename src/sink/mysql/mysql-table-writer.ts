@@ -60,25 +60,32 @@ export class MysqlTableWriter {
 
   /** Creates the table, or checks an existing one: `strict` wants exactly our columns, `evolve` adds missing ones. */
   async ensureTable(conn: Connection, database: string, mode: 'strict' | 'evolve'): Promise<void> {
+    for (const sql of await this.ddl(conn, database, mode)) await conn.query(sql);
+  }
+
+  /**
+   * The DDL `ensureTable` would run (CREATE TABLE, or ALTER TABLE … ADD COLUMN per missing
+   * column in `evolve` mode), without running it; throws SINK_SCHEMA_MISMATCH like it. Reads
+   * the catalog on `conn`. DDL commits implicitly in MySQL, so the caller picks the connection.
+   */
+  async ddl(conn: Connection, database: string, mode: 'strict' | 'evolve'): Promise<string[]> {
     const [rows] = await conn.query(
       `SELECT COLUMN_NAME AS name, COLUMN_KEY AS k FROM information_schema.COLUMNS
        WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [database, mysqlTableName(this.table)],
     );
     const existing = rows as { name: string; k: string }[];
-    if (existing.length === 0) {
-      await conn.query(this.createSql());
-      return;
-    }
+    if (existing.length === 0) return [this.createSql()];
     const mismatch = (what: string) =>
       new TidemarkError('SINK_SCHEMA_MISMATCH', {
         detail: `MySQL table ${mysqlTableName(this.table)}: ${what}`,
       });
     const names = new Set(existing.map((e) => e.name));
+    const out: string[] = [];
     for (const [i, c] of this.table.columns.entries()) {
       if (names.has(c.name)) continue;
       if (mode === 'strict') throw mismatch(`column ${c.name} is missing`);
-      await conn.query(`ALTER TABLE ${this.#name} ADD COLUMN ${this.#cols[i]} ${this.#types[i]!.ddl}`);
+      out.push(`ALTER TABLE ${this.#name} ADD COLUMN ${this.#cols[i]} ${this.#types[i]!.ddl}`);
     }
     const extra = existing.filter((e) => !this.table.columns.some((c) => c.name === e.name));
     if (mode === 'strict' && extra.length > 0)
@@ -88,6 +95,7 @@ export class MysqlTableWriter {
     if ([...key].sort().join('\0') !== [...want].sort().join('\0')) {
       throw mismatch(`key is (${key.join(', ')}), expected (${want.join(', ')})`);
     }
+    return out;
   }
 
   async truncate(conn: Connection): Promise<void> {

@@ -12,6 +12,11 @@
  * - `canal-json`: {"database","table","pkNames","isDdl":false,"type":"INSERT"|"UPDATE"|"DELETE"|
  *   "TRUNCATE","es","ts","sqlType","pgType","data":[{…}],"old":null,"position"}; values are
  *   PostgreSQL text forms (canal carries strings); unchanged cells are left out of `data`.
+ *
+ * In an epoch written in chunks the end position, epoch number and commit time are not known
+ * while its messages go out: those fields are null, and every message carries instead the
+ * attempt that wrote it and its chunk number (tidemark-json and canal-json: `"attempt"`,
+ * `"chunk"`; debezium-json: the same two fields in `source`), which the epoch marker names.
  */
 import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
@@ -22,9 +27,12 @@ export type ChangeKind = 'snapshot' | 'upsert' | 'partial' | 'delete' | 'insert'
 
 export interface ChangeContext {
   readonly changefeedId: string;
-  readonly position: string;
-  readonly epoch: number;
-  readonly commitTimeMs: number;
+  /** The epoch's end position, number and last commit time; null in an epoch in chunks. */
+  readonly position: string | null;
+  readonly epoch: number | null;
+  readonly commitTimeMs: number | null;
+  /** An epoch in chunks: the attempt writing it (named by its marker) and the chunk, from 1. */
+  readonly chunk: { readonly attempt: string; readonly n: number } | null;
 }
 
 const DEBEZIUM_UNAVAILABLE = '"__debezium_unavailable_value"';
@@ -67,7 +75,7 @@ export class MessageEncoder {
     const extra =
       (unchanged.length > 0 ? `,"unchanged":${JSON.stringify(unchanged)}` : '') +
       (fromKey ? `,"from_key":${rowToJson(t, this.#json, fromKey, t.keyColumns)}` : '');
-    return `{"op":"${op}","table":${JSON.stringify({ schema: t.schema, name: t.name })},"key":${key},"row":${body}${extra},"position":${JSON.stringify(ctx.position)},"epoch":${ctx.epoch},"commit_ts_ms":${ctx.commitTimeMs}}`;
+    return `{"op":"${op}","table":${JSON.stringify({ schema: t.schema, name: t.name })},"key":${key},"row":${body}${extra},"position":${JSON.stringify(ctx.position)},"epoch":${ctx.epoch},"commit_ts_ms":${ctx.commitTimeMs}${chunkFields(ctx)}}`;
   }
 
   #debezium(kind: ChangeKind, row: readonly Cell[] | null, ctx: ChangeContext): string {
@@ -98,6 +106,7 @@ export class MessageEncoder {
       schema: t.schema,
       table: t.name,
       lsn: ctx.position,
+      ...(ctx.chunk ? { attempt: ctx.chunk.attempt, chunk: ctx.chunk.n } : {}),
     });
     const before = deleted ? rowImage : 'null';
     const after = deleted || kind === 'truncate' ? 'null' : rowImage;
@@ -136,6 +145,12 @@ export class MessageEncoder {
       data: row ? [data] : null,
       old: null,
       position: ctx.position,
+      ...(ctx.chunk ? { attempt: ctx.chunk.attempt, chunk: ctx.chunk.n } : {}),
     });
   }
+}
+
+/** `,"attempt":…,"chunk":n` for a message of an epoch in chunks, else nothing. */
+function chunkFields(ctx: ChangeContext): string {
+  return ctx.chunk ? `,"attempt":${JSON.stringify(ctx.chunk.attempt)},"chunk":${ctx.chunk.n}` : '';
 }

@@ -4,7 +4,7 @@
  *
  *   epoch ──► one message per row change on `subject` (template with {schema} {table}
  *             {changefeed} {stream}; default `{stream}.{schema}.{table}`), each with a
- *             Nats-Msg-Id = hash(changefeed, position, table, op, key), up to MAX_IN_FLIGHT acks
+ *             Nats-Msg-Id = hash(changefeed, epoch, position, table, op, key), up to MAX_IN_FLIGHT acks
  *             outstanding (jetstream-publisher.ts) ──► await every ack
  *         ──► marker on `_tidemark.{stream}.{changefeed}`: {"epoch","position",…} (the checkpoint)
  *
@@ -14,9 +14,20 @@
  * checkpoint back from the last message on the marker subject. A crash before the marker makes
  * the runtime replay the epoch: the same Msg-Ids are dropped by the stream's duplicate window
  * (created with 10 minutes; a replay later than that is delivered again, hence
- * effectively-once). Formats: `nats-formats.ts`.
+ * effectively-once). The id hashes the epoch number with the end position: a replay may cut the
+ * epoch elsewhere, and a later epoch may then end where the aborted attempt ended — other
+ * changes under the same end, which a position-only id dropped as duplicates (lost changes).
+ * Formats: `nats-formats.ts`.
+ *
+ * An epoch in chunks (`beginEpoch`) publishes each chunk as it comes, acknowledged before the
+ * next, then the marker. Its end is unknown meanwhile, so its messages name a random attempt id
+ * and their chunk number instead of the position (the Nats-Msg-Id hashes both: the same key
+ * changed in two chunks is two messages), and its marker names the attempt. A consumer keeps
+ * the changes a marker names — by position, or by attempt — so leftovers of an aborted attempt
+ * are ignored either way. A replayed chunked epoch is a new attempt: the server does not drop
+ * its messages, the consumer's rule does.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Cell, Row } from '../../decode/row.ts';
@@ -24,7 +35,8 @@ import type { TableSchema } from '../../decode/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { matchTable } from '../../runtime/changefeed-config.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { JetStreamPublisher } from './jetstream-publisher.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
@@ -57,6 +69,7 @@ export class NatsSink implements Sink {
   readonly #format: NatsFormat;
   #nc: NatsConnection | null = null;
   #publisher: JetStreamPublisher | null = null;
+  readonly #epochSlot = new EpochWriterSlot('NATS sink');
 
   constructor(options: NatsSinkOptions) {
     this.#uri = options.uri;
@@ -142,7 +155,8 @@ export class NatsSink implements Sink {
     chunks: AsyncIterable<SnapshotRows>,
     at: Checkpoint,
   ): Promise<void> {
-    const ctx = this.#context(at, Date.now());
+    const startedMs = Date.now();
+    const ctx = this.#context(at, startedMs);
     const encoders = new Map<TableSchema, MessageEncoder>();
     const encoder = (t: TableSchema) =>
       encoders.get(t) ?? encoders.set(t, new MessageEncoder(t, this.#format)).get(t)!;
@@ -165,16 +179,54 @@ export class NatsSink implements Sink {
           await this.#publish(chunk.table, encoder(chunk.table), 'snapshot', r, null, ctx, n);
         }
       }
-      await this.#marker(ctx);
+      await this.#marker(at, startedMs, null);
     });
   }
 
   /** Publishes the epoch's changes (apply order), awaits all acks, then the marker. */
   async commitEpoch(epoch: Epoch): Promise<void> {
-    const ctx = this.#context(epoch.checkpoint, epoch.commitTimeMs);
-    await this.#io(`publishing epoch ${epoch.checkpoint.epoch}`, async () => {
-      for (const tc of epoch.tables) await this.#publishChanges(tc, ctx);
-      await this.#marker(ctx);
+    const writer = await this.beginEpoch();
+    await writer.commit(epoch);
+  }
+
+  /**
+   * Publishes chunks as they come (each acknowledged before the next), then the last chunk and
+   * the marker naming this attempt. With no chunk before the commit, exactly `commitEpoch`'s
+   * messages (stamped with the position, no attempt).
+   */
+  async beginEpoch(): Promise<EpochWriter> {
+    const publisher = this.#requireOpen();
+    const attempt = randomUUID();
+    const chunkContext = (n: number): ChangeContext => ({
+      changefeedId: this.#changefeedId,
+      position: null,
+      epoch: null,
+      commitTimeMs: null,
+      chunk: { attempt, n },
+    });
+    return this.#epochSlot.open({
+      applyChunk: (tables, n) =>
+        this.#io(`publishing chunk ${n} of an epoch`, async () => {
+          const ctx = chunkContext(n);
+          for (const tc of tables) await this.#publishChanges(tc, ctx);
+          // Stored before the next chunk: a failed ack fails the chunk that sent it.
+          await publisher.drain();
+        }),
+      commit: (epoch, chunks) =>
+        this.#io(`publishing epoch ${epoch.checkpoint.epoch}`, async () => {
+          const ctx =
+            chunks === 0 ? this.#context(epoch.checkpoint, epoch.commitTimeMs) : chunkContext(chunks + 1);
+          for (const tc of epoch.tables) await this.#publishChanges(tc, ctx);
+          await this.#marker(
+            epoch.checkpoint,
+            epoch.commitTimeMs,
+            chunks === 0 ? null : { attempt, chunks: chunks + 1 },
+          );
+        }),
+      discard: async () => {
+        // Published chunks stay in the stream; no marker will name this attempt.
+        this.#publisher?.reset();
+      },
     });
   }
 
@@ -220,8 +272,13 @@ export class NatsSink implements Sink {
   ): Promise<void> {
     const publisher = this.#requireOpen();
     const identity = t.keyColumns.length > 0 && row ? t.keyColumns.map((i) => row[i] ?? null) : row;
+    // An epoch is (checkpoint of epoch − 1, position]: its number fixes the start (the previous
+    // epoch committed first), so number and position name its content — an attempt cut at the
+    // same end from another start is other content and must not be dropped as a duplicate.
+    // Epochs in chunks: attempt and chunk stand where the (not yet known) end stands.
+    const at = ctx.chunk ? [ctx.chunk.attempt, ctx.chunk.n] : [ctx.epoch, ctx.position];
     const id = createHash('sha256')
-      .update(JSON.stringify([this.#changefeedId, ctx.position, t.schema, t.name, kind, identity, ordinal]))
+      .update(JSON.stringify([this.#changefeedId, ...at, t.schema, t.name, kind, identity, ordinal]))
       .digest('base64url');
     const subject = this.#templateFor(t)
       .replaceAll('{stream}', this.#stream)
@@ -231,24 +288,38 @@ export class NatsSink implements Sink {
     await publisher.publish(subject, enc.encode(kind, row, fromKey, ctx), id);
   }
 
-  /** Only after every change of the epoch is acknowledged (stored) by the stream. */
-  async #marker(ctx: ChangeContext): Promise<void> {
+  /**
+   * Only after every change of the epoch is acknowledged (stored) by the stream. `chunked` names
+   * the attempt whose messages the marker commits (an epoch in chunks) and how many chunks it had.
+   */
+  async #marker(
+    cp: Checkpoint,
+    commitTimeMs: number,
+    chunked: { attempt: string; chunks: number } | null,
+  ): Promise<void> {
     const publisher = this.#requireOpen();
     await publisher.drain();
     const body = JSON.stringify({
       changefeed: this.#changefeedId,
-      epoch: ctx.epoch,
-      position: ctx.position,
-      commit_ts_ms: ctx.commitTimeMs,
+      epoch: cp.epoch,
+      position: cp.position,
+      commit_ts_ms: commitTimeMs,
+      ...(chunked ?? {}),
     });
-    await publisher.publish(this.#markerSubject, body, `marker:${this.#changefeedId}:${ctx.epoch}`, {
-      'Tidemark-Epoch': String(ctx.epoch),
+    await publisher.publish(this.#markerSubject, body, `marker:${this.#changefeedId}:${cp.epoch}`, {
+      'Tidemark-Epoch': String(cp.epoch),
     });
     await publisher.drain();
   }
 
   #context(cp: Checkpoint, commitTimeMs: number): ChangeContext {
-    return { changefeedId: this.#changefeedId, position: cp.position, epoch: cp.epoch, commitTimeMs };
+    return {
+      changefeedId: this.#changefeedId,
+      position: cp.position,
+      epoch: cp.epoch,
+      commitTimeMs,
+      chunk: null,
+    };
   }
 
   #requireOpen(): JetStreamPublisher {

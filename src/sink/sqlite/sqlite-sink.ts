@@ -7,13 +7,18 @@
  *                                   ├─ upsert tidemark_checkpoints(changefeed, position, epoch)
  *                                   └─ COMMIT   (data and checkpoint visible together)
  *
+ * An epoch in chunks (`beginEpoch`) is the same transaction, begun with its first chunk, each
+ * chunk applied as a whole epoch would be; the checkpoint check waits for the commit (it needs
+ * the epoch number).
+ *
  * WAL journal mode, so readers keep reading the last committed epoch while one is written.
  * Tables of schema `public` keep their name; others are named `schema.table` (one identifier).
  */
 import Database from 'better-sqlite3';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { SqliteTableWriter, sqliteTableName } from './sqlite-table-writer.ts';
 
 export interface SqliteSinkOptions {
@@ -48,6 +53,7 @@ export class SqliteSink implements Sink {
   readonly #changefeedId: string;
   #db: Database.Database | null = null;
   readonly #writers = new Map<string, SqliteTableWriter>();
+  readonly #epochSlot = new EpochWriterSlot('sqlite sink');
 
   constructor(options: SqliteSinkOptions) {
     this.#path = sqlitePathFromUri(options.uri);
@@ -100,24 +106,42 @@ export class SqliteSink implements Sink {
 
   /** One SQLite transaction per epoch, including the checkpoint row. */
   async commitEpoch(epoch: Epoch): Promise<void> {
+    const writer = await this.beginEpoch();
+    await writer.commit(epoch);
+  }
+
+  /** The epoch's SQLite transaction, begun (BEGIN IMMEDIATE) with the first chunk or the commit. */
+  async beginEpoch(): Promise<EpochWriter> {
     const db = this.#requireOpen();
-    this.#guard('beginning the epoch', () => db.exec('BEGIN IMMEDIATE'));
-    try {
-      const current = this.#readCheckpoint(db);
-      if (current && current.epoch >= epoch.checkpoint.epoch) {
-        throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
-          detail: `sqlite sink ${this.#path}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${current.epoch} at ${current.position})`,
+    let begun = false;
+    const begin = () => {
+      if (begun) return;
+      this.#guard('beginning the epoch', () => db.exec('BEGIN IMMEDIATE'));
+      begun = true;
+    };
+    return this.#epochSlot.open({
+      applyChunk: async (tables, chunk) => {
+        begin();
+        this.#guard(`applying chunk ${chunk} of an epoch`, () => {
+          for (const tc of tables) this.#apply(db, tc);
         });
-      }
-      this.#guard(`applying epoch ${epoch.checkpoint.epoch}`, () => {
-        for (const tc of epoch.tables) this.#apply(db, tc);
-        this.#writeCheckpoint(db, epoch.checkpoint);
-        db.exec('COMMIT');
-      });
-    } catch (err) {
-      this.#rollback(db);
-      throw err;
-    }
+      },
+      commit: async (epoch) => {
+        begin();
+        const current = this.#readCheckpoint(db);
+        if (current && current.epoch >= epoch.checkpoint.epoch) {
+          throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
+            detail: `sqlite sink ${this.#path}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${current.epoch} at ${current.position})`,
+          });
+        }
+        this.#guard(`applying epoch ${epoch.checkpoint.epoch}`, () => {
+          for (const tc of epoch.tables) this.#apply(db, tc);
+          this.#writeCheckpoint(db, epoch.checkpoint);
+          db.exec('COMMIT');
+        });
+      },
+      discard: async () => this.#rollback(db),
+    });
   }
 
   async close(): Promise<void> {
