@@ -50,6 +50,7 @@ const CHANGEFEED_KEYS = [
   'heartbeatIntervalMs',
   'snapshot',
   'memoryQuotaBytes',
+  'changeLog',
 ] as const;
 
 /** Validates config text; `file` only names the file in messages. No I/O. */
@@ -156,6 +157,15 @@ function readChangefeed(
   const memoryQuotaBytes = m.has('memoryQuotaBytes')
     ? r.bytes(m.get('memoryQuotaBytes') ?? null, `${path}.memoryQuotaBytes`)
     : d.memoryQuotaBytes;
+  const changeLog: ChangefeedConfig['changeLog'] = { ...d.changeLog };
+  if (m.has('changeLog')) {
+    const c = r.map(m.get('changeLog') ?? null, `${path}.changeLog`, {
+      known: ['maxDiskBytes'],
+      required: [],
+    });
+    if (c?.has('maxDiskBytes'))
+      changeLog.maxDiskBytes = r.bytes(c.get('maxDiskBytes') ?? null, `${path}.changeLog.maxDiskBytes`) ?? 0;
+  }
 
   if (r.errors.length > errorsBefore || r.missingEnv !== undefined) return undefined;
   if (!id || !source || !sink || !tables || !views || !heartbeatIntervalMs || !memoryQuotaBytes)
@@ -172,6 +182,7 @@ function readChangefeed(
       heartbeatIntervalMs,
       snapshot,
       memoryQuotaBytes,
+      changeLog,
     },
   };
 }

@@ -158,10 +158,16 @@ export class ViewMaintainer {
   /**
    * One epoch's collapsed base-table changes (tables no view reads are ignored) → the changes of
    * every view that changed, for the same epoch. State stays pending until `commit(epoch)`.
-   * Precondition: `epoch` is above the last committed epoch and no epoch is pending.
+   * Precondition: `epoch` is above the last committed epoch and no epoch is pending — unless
+   * `continuing`: then `epoch` is pending and this is its next chunk (applied after the earlier
+   * ones; the changes returned are relative to the state they left).
    */
-  step(epoch: number, changes: readonly TableChanges[]): Promise<TableChanges[]> {
-    this.store.beginEpoch(epoch);
+  step(
+    epoch: number,
+    changes: readonly TableChanges[],
+    options: { continuing?: boolean } = {},
+  ): Promise<TableChanges[]> {
+    if (options.continuing !== true) this.store.beginEpoch(epoch);
     const inputs = new Map<string, Change[]>();
     const consolidated = new Map<string, boolean>();
     const out: TableChanges[] = [];

@@ -19,6 +19,12 @@ export interface ChangefeedConfig {
   heartbeatIntervalMs: number;
   snapshot: { parallelism: number; chunkRows: number };
   memoryQuotaBytes: number;
+  /**
+   * The source database's local change log (shared by every changefeed on that database in this
+   * process; the first changefeed to start its puller sets these). `maxDiskBytes` null: no limit
+   * but the disk's.
+   */
+  changeLog: { maxDiskBytes: number | null };
 }
 
 export interface TidemarkConfig {
@@ -34,6 +40,7 @@ export const CHANGEFEED_DEFAULTS = {
   heartbeatIntervalMs: 1000,
   snapshot: { parallelism: 4, chunkRows: 50_000 },
   memoryQuotaBytes: 256 * MiB,
+  changeLog: { maxDiskBytes: null },
 } as const;
 
 export const CHANGEFEED_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,40}$/;
@@ -49,6 +56,7 @@ export interface ChangefeedInput {
   heartbeatIntervalMs?: number;
   snapshot?: Partial<ChangefeedConfig['snapshot']>;
   memoryQuotaBytes?: number;
+  changeLog?: Partial<ChangefeedConfig['changeLog']>;
 }
 
 /** Applies the defaults. Does not validate: `cli/load-config.ts` does that for user input. */
@@ -64,6 +72,7 @@ export function defineChangefeed(input: ChangefeedInput): ChangefeedConfig {
     heartbeatIntervalMs: input.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
     snapshot: { ...d.snapshot, ...input.snapshot },
     memoryQuotaBytes: input.memoryQuotaBytes ?? d.memoryQuotaBytes,
+    changeLog: { ...d.changeLog, ...input.changeLog },
   };
 }
 

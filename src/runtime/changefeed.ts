@@ -1,15 +1,17 @@
 /**
  * Runs one changefeed: snapshot once, then stream forever, one epoch at a time.
  *
- *   sink.open() ─► checkpoint C? ──no──► source slot + exported snapshot at P ─► sink.writeSnapshot(…, P)
- *        │                                                                           │  (C := P)
- *        └──yes─────────────────────────────────────────────────────────────────────┘
- *   source.stream(after C) ─► EpochBuilder (collapse per key) ─cut at a commit─► sink.commitEpoch(e)
- *                                    ▲                                             │
- *                                    └────── source.acknowledge(e.checkpoint) ◄────┘
+ *   sink.open() ─► checkpoint C? ──no──► register at the log's end; temporary slot + exported
+ *        │                             snapshot at P ─► sink.writeSnapshot(…, P)   (C := P)
+ *        └──yes─────────────────────────────────────────────────┘
+ *   shared puller's log ─► reader.stream(after C) ─► EpochBuilder (collapse per key)
+ *        ─cut at a commit─► sink.commitEpoch(e) ─► reader.acknowledge(e.checkpoint)
+ *        ─a transaction over budget─► sink.beginEpoch() · applyChunk(…)* · commit(e)
  *
  * At most one epoch is being committed while the next one fills; when the filling one outgrows
- * `memoryQuotaBytes` the stream waits for the commit (back-pressure reaches the socket). Any
+ * min(`memoryQuotaBytes`, `epoch.maxBytes`) reading waits for the commit (the log holds the
+ * rest on disk), or, inside a transaction, its changes so far are applied downstream as a chunk
+ * of one open downstream transaction. A failed attempt re-reads the local log, not the source. Any
  * error tears the attempt down; retriable ones start a new attempt after a backoff, from the
  * checkpoint the sink holds, so nothing is lost or applied twice.
  */
@@ -18,7 +20,11 @@ import { initialStatus, type ChangefeedStatus } from './changefeed-status.ts';
 import type { Logger } from './logger.ts';
 import { EpochBuilder } from '../coordinator/epoch-builder.ts';
 import { createSink } from '../sink/create-sink.ts';
-import type { Epoch, Sink, SnapshotRows } from '../sink/sink.ts';
+import type { Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink/sink.ts';
+import type { ChangeMessage } from '../source/source.ts';
+import { acquirePuller, type PullerLease } from '../source/postgres/puller-registry.ts';
+import type { PullerReader } from '../source/postgres/puller-reader.ts';
+import type { Puller } from '../source/postgres/puller.ts';
 import { PostgresSource } from '../source/postgres/pg-source.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
@@ -26,6 +32,8 @@ import { backoffMs } from './backoff.ts';
 import { ViewStage } from './view-stage.ts';
 import { quoteIdent } from '../decode/table-schema.ts';
 import { resolve } from 'node:path';
+
+const MiB = 1024 * 1024;
 
 export interface Changefeed {
   readonly id: string;
@@ -77,6 +85,7 @@ class ChangefeedRunner implements Changefeed {
   private rateCount = 0;
   private rateAt = Date.now();
   private rateTimer: NodeJS.Timeout;
+  private lease: PullerLease | null = null;
 
   constructor(
     private readonly cfg: ChangefeedConfig,
@@ -88,7 +97,12 @@ class ChangefeedRunner implements Changefeed {
     this.stopSignal = new Promise((r) => (this.wakeStop = r));
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
-    this.done = this.run().finally(() => clearInterval(this.rateTimer));
+    this.done = this.run().finally(async () => {
+      clearInterval(this.rateTimer);
+      const lease = this.lease;
+      this.lease = null;
+      await lease?.release();
+    });
   }
 
   status(): ChangefeedStatus {
@@ -154,7 +168,10 @@ class ChangefeedRunner implements Changefeed {
   /** One connection lifetime: open, snapshot if needed, stream until stopped or failed. */
   private async attempt(): Promise<void> {
     const cfg = this.cfg;
+    const dataDir = this.opts.dataDir ?? process.env.TIDEMARK_DATA_DIR ?? resolve('.tidemark');
     const sink = createSink(cfg.sink, { changefeedId: cfg.id });
+    // Catalog, the snapshot and the changefeed's own publication (the record of its selection);
+    // changes come from the source's shared puller.
     const source = new PostgresSource({
       url: cfg.source,
       changefeedId: cfg.id,
@@ -163,6 +180,7 @@ class ChangefeedRunner implements Changefeed {
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
     });
     let views: ViewStage | null = null;
+    let reader: PullerReader | null = null;
     try {
       this.update({ phase: 'starting' });
       // Validate the source first (read-only), so bad input creates nothing anywhere.
@@ -173,10 +191,7 @@ class ChangefeedRunner implements Changefeed {
         views = await ViewStage.open({
           views: cfg.views,
           catalog: await source.describeAll(),
-          stateDir: ViewStage.stateDirFor(
-            this.opts.dataDir ?? process.env.TIDEMARK_DATA_DIR ?? resolve('.tidemark'),
-            cfg.id,
-          ),
+          stateDir: ViewStage.stateDirFor(dataDir, cfg.id),
           sinkEpoch: checkpoint?.epoch ?? null,
         });
         const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));
@@ -191,18 +206,35 @@ class ChangefeedRunner implements Changefeed {
           checkpoint = null;
         }
       }
-      const slot = await source.slotState();
+      if (checkpoint !== null && published) {
+        const added = tables.filter((t) => !published.has(`${t.schema}.${t.name}`));
+        if (added.length > 0) {
+          throw new TidemarkError('SOURCE_TABLES_CHANGED', {
+            detail: `${added.map((t) => `${t.schema}.${t.name}`).join(', ')} selected after the snapshot of changefeed ${cfg.id}`,
+          });
+        }
+      }
+      const puller = await this.puller(dataDir);
+      const readerQuota = Math.min(8 * MiB, Math.max(MiB, Math.floor(cfg.memoryQuotaBytes / 16)));
       if (checkpoint === null) {
-        if (slot.exists) {
-          // A snapshot that never committed downstream: start it over with a fresh slot.
-          this.log.info('dropping the slot of an unfinished snapshot', { slot: source.slotName });
+        if ((await source.slotState()).exists) {
+          // A slot of its own: left by a version that had one slot per changefeed.
+          this.log.info("dropping the changefeed's own slot", { slot: source.slotName });
           await source.dropSlot();
         }
         await source.syncPublication(tables, published);
+        // Registered at the log's end before the snapshot, so the log keeps every transaction
+        // after it; the snapshot's consistent point is later still.
+        reader = await puller.addReader({
+          id: cfg.id,
+          tables,
+          checkpoint: puller.holdPosition(),
+          memoryQuotaBytes: readerQuota,
+        });
         if (this.stopping) return;
         this.update({ phase: 'snapshot', snapshotRows: 0 });
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
-        const snap = await source.createSnapshot(tables);
+        const snap = await source.createSnapshot(tables, { temporary: true });
         const at = { position: snap.position.toString(), epoch: 0 };
         const sinkTables = [
           ...tables.filter((t) => replicated.has(t.relationId)),
@@ -210,30 +242,37 @@ class ChangefeedRunner implements Changefeed {
         ];
         const rows = views ? views.snapshot(snap.rows, replicated) : snap.rows;
         await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
+        reader.acknowledge(snap.position);
         checkpoint = at;
         this.log.info('snapshot committed', { rows: this.st.snapshotRows, position: at.position });
       } else {
-        if (!slot.exists || slot.invalid) {
-          throw new TidemarkError('SOURCE_SLOT_LOST', {
-            detail: `slot ${source.slotName} is ${slot.exists ? 'invalidated' : 'missing'}, but the sink holds checkpoint ${checkpoint.position}`,
-          });
-        }
-        // The slot resumes at most one byte past the checkpoint (right after a snapshot, whose
-        // checkpoint is the consistent point − 1); any further ahead, changes were skipped.
-        if (slot.confirmedFlush && slot.confirmedFlush.minus(Lsn.parse(checkpoint.position)) > 1n) {
-          throw new TidemarkError('SOURCE_SLOT_AHEAD', {
-            detail: `slot ${source.slotName} confirmed ${slot.confirmedFlush} but the sink's checkpoint is ${checkpoint.position}`,
-          });
-        }
-        if (published) {
-          const added = tables.filter((t) => !published.has(`${t.schema}.${t.name}`));
-          if (added.length > 0) {
-            throw new TidemarkError('SOURCE_TABLES_CHANGED', {
-              detail: `${added.map((t) => `${t.schema}.${t.name}`).join(', ')} selected after the snapshot of changefeed ${cfg.id}`,
+        await source.syncPublication(tables, published);
+        const at = Lsn.parse(checkpoint.position);
+        const registered = puller.log.readerPosition(cfg.id);
+        if (registered && registered.compare(at) > 0) {
+          // The sink lost commits it had acknowledged (restored from a backup, or a downstream
+          // that does not make commits durable). The log may still hold them: re-read from there.
+          const covered = puller.log.coveredFrom;
+          if (covered && covered.compare(at) > 0) {
+            throw new TidemarkError('CHANGELOG_BEHIND', {
+              detail: `changefeed ${cfg.id} acknowledged ${registered}, but its sink's checkpoint is back at ${checkpoint.position} and the log starts after ${covered}: the sink lost committed changes`,
             });
           }
+          this.log.warn(
+            "the sink's checkpoint is behind what it acknowledged: re-reading from the change log",
+            {
+              acknowledged: registered.toString(),
+              checkpoint: checkpoint.position,
+            },
+          );
+          puller.rewindReader(cfg.id, at);
         }
-        await source.syncPublication(tables, published);
+        reader = await puller.addReader({
+          id: cfg.id,
+          tables,
+          checkpoint: at,
+          memoryQuotaBytes: readerQuota,
+        });
       }
       this.update({
         checkpoint: checkpoint.position,
@@ -244,15 +283,46 @@ class ChangefeedRunner implements Changefeed {
       if (this.stopping) return;
       this.update({ phase: 'streaming' });
       await this.stream(
-        { source, sink, views, replicated },
+        { changes: reader, sink, views, replicated },
         Lsn.parse(checkpoint.position),
         checkpoint.epoch,
       );
     } finally {
+      reader?.close();
       await source.close();
       await sink.close();
       await views?.close();
     }
+  }
+
+  /**
+   * The source's shared puller, held across attempts (a failing sink does not stop the pulling
+   * into the log); replaced when it stopped for good, released when the changefeed stops.
+   */
+  private async puller(dataDir: string): Promise<Puller> {
+    if (this.lease?.puller.failure) {
+      const old = this.lease;
+      this.lease = null;
+      await old.release();
+    }
+    if (!this.lease) {
+      const cfg = this.cfg;
+      this.lease = await acquirePuller({
+        url: cfg.source,
+        dataDir,
+        heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+        ...(cfg.changeLog.maxDiskBytes !== null
+          ? { logOptions: { maxDiskBytes: cfg.changeLog.maxDiskBytes } }
+          : {}),
+        // The shared puller's errors are this changefeed's too: it reads on from the log meanwhile.
+        onError: (e, info) => {
+          this.update({ error: { code: e.code, message: e.message, hint: e.hint } });
+          this.opts.onError?.(e, info);
+          if (info.retrying) this.log.warn('source puller error, retrying', { error: e });
+        },
+      });
+    }
+    return this.lease.puller;
   }
 
   private async *countSnapshot(rows: AsyncGenerator<SnapshotRows>): AsyncGenerator<SnapshotRows> {
@@ -269,37 +339,59 @@ class ChangefeedRunner implements Changefeed {
   }
 
   private async stream(
-    stages: { source: PostgresSource; sink: Sink; views: ViewStage | null; replicated: ReadonlySet<number> },
+    stages: { changes: ChangeStream; sink: Sink; views: ViewStage | null; replicated: ReadonlySet<number> },
     after: Lsn,
     lastEpoch: number,
   ): Promise<void> {
-    const { source, sink, views, replicated } = stages;
+    const { changes, sink, views, replicated } = stages;
     const { intervalMs, maxRows, maxBytes } = this.cfg.epoch;
+    const budgetBytes = Math.min(this.cfg.memoryQuotaBytes, maxBytes);
+    // A transaction over budget goes downstream in chunks of a quarter of it: small enough that
+    // the chunk being built, the one being written and the garbage both leave behind stay well
+    // inside the quota; large enough that per-chunk statements are noise.
+    const chunkBytes = Math.floor(budgetBytes / 4);
+    const chunkRows = Math.max(1, Math.floor(maxRows / 4));
     const builder = new EpochBuilder();
     let epochNo = lastEpoch;
     let lastCutMs = Date.now();
     let inflight: Promise<void> | null = null;
     let inflightOldestMs: number | null = null;
     let failure: unknown = null;
+    // An epoch too large for memory: its downstream transaction, open while chunks are applied.
+    let writer: EpochWriter | null = null;
+    let chunks = 0;
 
     const refreshLag = () => {
       const oldest = inflightOldestMs ?? builder.oldestCommitMs;
-      const wal = source.walEnd;
+      const wal = changes.walEnd;
       const cp = this.st.checkpoint ? Lsn.parse(this.st.checkpoint) : null;
       this.st.lagMs = oldest === null ? 0 : Math.max(0, Date.now() - oldest);
       this.st.lagBytes = wal && cp ? Math.max(0, Number(wal.minus(cp))) : null;
     };
+    /** The epoch's tables as the sink gets them: replicated ones, then the views' changes. */
+    const sinkTables = async (
+      epoch: number,
+      tables: readonly TableChanges[],
+      step: { continuing: boolean; last: boolean },
+    ): Promise<readonly TableChanges[]> => {
+      const own = tables.filter((t) => replicated.has(t.table.relationId));
+      if (!views) return own;
+      return [...own, ...(await views.apply(epoch, tables, step))];
+    };
     const commit = (e: Epoch, oldestMs: number | null, bytes: number) => {
       inflightOldestMs = oldestMs;
       const started = Date.now();
+      const w = writer;
+      writer = null;
+      chunks = 0;
       inflight = (async () => {
-        // Tables read only by views stay out of the sink; the views' changes join the epoch.
-        let tables = e.tables.filter((t) => replicated.has(t.table.relationId));
-        if (views) tables = [...tables, ...(await views.apply(e.checkpoint.epoch, e.tables))];
-        await sink.commitEpoch(tables.length === e.tables.length && !views ? e : { ...e, tables });
+        const tables = await sinkTables(e.checkpoint.epoch, e.tables, { continuing: w !== null, last: true });
+        const epoch = tables.length === e.tables.length && !views ? e : { ...e, tables };
+        if (w) await w.commit(epoch);
+        else await sink.commitEpoch(epoch);
       })()
         .then(() => {
-          source.acknowledge(Lsn.parse(e.checkpoint.position));
+          changes.acknowledge(Lsn.parse(e.checkpoint.position));
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });
           const now = Date.now();
           this.opts.onEpochCommitted?.(e, {
@@ -310,6 +402,7 @@ class ChangefeedRunner implements Changefeed {
         })
         .catch((err: unknown) => {
           failure ??= err;
+          void w?.abort().catch(() => {});
         })
         .finally(() => {
           inflight = null;
@@ -322,15 +415,32 @@ class ChangefeedRunner implements Changefeed {
       if (failure !== null || inflight || builder.isInTransaction || !builder.hasCommitted) return;
       const due =
         force ||
+        writer !== null ||
         builder.changes >= maxRows ||
         builder.bytes >= maxBytes ||
         Date.now() - lastCutMs >= intervalMs;
       if (!due) return;
       const oldest = builder.oldestCommitMs;
       const bytes = builder.bytes;
-      const e = builder.cut(++epochNo)!;
+      const e = builder.cut(writer ? epochNo : ++epochNo)!;
       lastCutMs = Date.now();
       commit(e, oldest, bytes);
+    };
+    /**
+     * A transaction outgrew the budget: its changes so far go downstream as a chunk of the epoch's
+     * open transaction (begun here if needed), after the epoch before it has committed.
+     */
+    const applyChunk = async () => {
+      while (inflight) await inflight;
+      if (failure !== null) throw failure;
+      if (!writer) {
+        writer = await sink.beginEpoch();
+        epochNo++;
+        this.log.info('epoch too large for memory: applying it in chunks', { epoch: epochNo });
+      }
+      const tables = await sinkTables(epochNo, builder.takeChunk(), { continuing: chunks > 0, last: false });
+      chunks++;
+      await writer.applyChunk(tables);
     };
     const timer = setInterval(
       () => {
@@ -340,7 +450,7 @@ class ChangefeedRunner implements Changefeed {
       Math.max(5, Math.min(Math.floor(intervalMs / 4), 100)),
     );
 
-    const it = source.stream(after)[Symbol.asyncIterator]();
+    const it = changes.stream(after)[Symbol.asyncIterator]();
     try {
       for (;;) {
         if (failure !== null) throw failure;
@@ -381,12 +491,13 @@ class ChangefeedRunner implements Changefeed {
               break;
           }
         }
+        if (builder.isInTransaction && (builder.bytes >= chunkBytes || builder.changes >= chunkRows)) {
+          await applyChunk();
+          continue;
+        }
         // Back-pressure: while one epoch commits, the next may fill only up to its own budget
         // (and never beyond the memory quota); then reading waits, and the socket pauses.
-        while (
-          inflight &&
-          (builder.bytes > Math.min(this.cfg.memoryQuotaBytes, maxBytes) || builder.changes >= maxRows)
-        ) {
+        while (inflight && (builder.bytes > budgetBytes || builder.changes >= maxRows)) {
           await inflight;
         }
       }
@@ -402,8 +513,20 @@ class ChangefeedRunner implements Changefeed {
       clearInterval(timer);
       void it.return?.(undefined)?.catch(() => {});
       while (inflight) await (inflight as Promise<void>).catch(() => {});
+      // A chunked epoch whose transaction did not end here: nothing of it becomes visible.
+      await (writer as EpochWriter | null)?.abort().catch(() => {});
     }
   }
+}
+
+/** What the runtime reads changes from: a changefeed's reader of the shared change log. */
+export interface ChangeStream {
+  /** Committed transactions after `after`, in commit order, in batches. */
+  stream(after: Lsn): AsyncIterable<ChangeMessage[]>;
+  /** The sink durably holds everything up to `position`. */
+  acknowledge(position: Lsn): void;
+  /** The source's WAL end as last seen (lag in bytes), or null. */
+  readonly walEnd: Lsn | null;
 }
 
 export { queryChangefeedStatus } from './query-status.ts';

@@ -2,15 +2,16 @@ import pg from 'pg';
 import type { ChangefeedConfig } from './changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from './changefeed-status.ts';
 import { createSink } from '../sink/create-sink.ts';
-import { sourceObjectName } from '../source/postgres/pg-source.ts';
+import { pullerObjectName } from '../source/postgres/puller-names.ts';
 import { wrapPgError } from '../source/postgres/pg-errors.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 
 /**
  * A one-shot status read from the databases (for `tidemark status`): the checkpoint from the
- * sink, the slot and the WAL end from the source. Phase is `streaming` when the slot is in use,
- * `stopped` when it is not, `starting` when there is no checkpoint yet.
+ * sink, the source's shared slot and the WAL end. Phase is `streaming` when the slot is in use
+ * (by some process pulling that database), `stopped` when it is not, `starting` when there is no
+ * checkpoint yet.
  */
 export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<ChangefeedStatus> {
   const st = initialStatus(cfg.id);
@@ -31,7 +32,7 @@ export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<Chan
       `SELECT pg_current_wal_lsn()::text AS wal,
               (SELECT active FROM pg_replication_slots WHERE slot_name = $1) AS active,
               (SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1) AS confirmed`,
-      [sourceObjectName(cfg.id)],
+      [pullerObjectName(cfg.source)],
     );
     const r = rows[0]!;
     st.phase = checkpoint === null ? 'starting' : r.active ? 'streaming' : 'stopped';

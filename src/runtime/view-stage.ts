@@ -93,11 +93,20 @@ export class ViewStage {
     await this.maintainer.commit(0);
   }
 
-  /** The views' changes for epoch `epoch`, with the view state committed for it. */
-  async apply(epoch: number, changes: readonly TableChanges[]): Promise<TableChanges[]> {
+  /**
+   * The views' changes for epoch `epoch` (or for one chunk of it), in the same order as the
+   * base-table changes given. `continuing`: an earlier chunk of this epoch was applied (its state
+   * is pending); `last`: commit the view state for the epoch (before the sink commits it). On
+   * failure the whole epoch's pending state is dropped.
+   */
+  async apply(
+    epoch: number,
+    changes: readonly TableChanges[],
+    step: { continuing?: boolean; last?: boolean } = {},
+  ): Promise<TableChanges[]> {
     try {
-      const out = await this.maintainer.step(epoch, changes);
-      await this.maintainer.commit(epoch);
+      const out = await this.maintainer.step(epoch, changes, { continuing: step.continuing === true });
+      if (step.last !== false) await this.maintainer.commit(epoch);
       return out;
     } catch (err) {
       this.maintainer.abort();

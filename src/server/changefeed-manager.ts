@@ -46,6 +46,8 @@ export interface ChangefeedView {
 export interface ChangefeedManagerOptions {
   store: MetadataStore;
   logger: Logger;
+  /** Local state of the changefeeds (view state, the sources' change logs). */
+  dataDir: string;
   /** For `${VAR}` in definitions; defaults to `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Default 1000 ms. */
@@ -186,15 +188,21 @@ export class ChangefeedManager {
     return this.view(id);
   }
 
-  /** Stops and forgets the changefeed; with `dropSlot` also drops its slot and publication. */
+  /**
+   * Stops and forgets the changefeed (its position stops holding back the source's log and
+   * slot); with `dropSlot` also drops its publication, and the source's shared slot when no other
+   * changefeed is registered on it.
+   */
   async remove(id: string, options: { dropSlot?: boolean } = {}): Promise<void> {
     const stored = this.mustGet(id);
     const feed = this.track(id);
     await this.halt(feed);
-    if (options.dropSlot) {
-      this.opts.store.setState(id, 'paused');
-      await dropSourceObjects(feed.config ?? validateDefinition(stored.definition, this.env));
-    }
+    const cfg = feed.config ?? this.tryValidate(stored.definition);
+    if (options.dropSlot) this.opts.store.setState(id, 'paused');
+    // Its position no longer holds back the source's shared log and slot; with dropSlot, the
+    // changefeed's publication goes too, and the shared slot once no changefeed uses it.
+    if (cfg)
+      await dropSourceObjects(cfg, { dataDir: this.opts.dataDir, dropSlot: options.dropSlot === true });
     this.opts.store.delete(id);
     this.feeds.delete(id);
     this.metrics.forget(id);
@@ -255,6 +263,7 @@ export class ChangefeedManager {
       feed.status = { ...initialStatus(feed.id), error: null };
       runner = startChangefeed(cfg, {
         logger: this.log,
+        dataDir: this.opts.dataDir,
         onStatus: (s) => {
           if (feed.runner === runner) feed.status = s;
         },
@@ -368,7 +377,7 @@ export class ChangefeedManager {
   private async pollRetainedWal(): Promise<void> {
     await Promise.all(
       [...this.feeds.values()].map(async (f) => {
-        if (f.config) f.retainedWalBytes = await retainedWalBytes(f.config);
+        if (f.config) f.retainedWalBytes = await retainedWalBytes(f.config.source);
       }),
     );
   }

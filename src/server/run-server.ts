@@ -43,6 +43,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
   const manager = new ChangefeedManager({
     store,
     logger: opts.logger,
+    dataDir: opts.dataDir,
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.sampleIntervalMs ? { sampleIntervalMs: opts.sampleIntervalMs } : {}),
     ...(opts.walPollIntervalMs ? { walPollIntervalMs: opts.walPollIntervalMs } : {}),

@@ -65,8 +65,9 @@ describe('HTTP API contract', () => {
 
     const removed = await http('DELETE', `${base}/orders?dropSlot=true`);
     expect(removed.status).toBe(200);
+    // The source's shared slot goes with its last changefeed.
     const slots = await src.query(
-      `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'tidemark_orders'`,
+      `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`,
     );
     expect(slots.rowCount).toBe(0);
     const pubs = await src.query(`SELECT pubname FROM pg_publication WHERE pubname = 'tidemark_orders'`);

@@ -147,7 +147,7 @@ describe('tidemark changefeed … against a live tidemark server', () => {
     const removed = await tidemark(['changefeed', 'remove', ...s, '--id', 'cli-feed', '--drop-slot']);
     expect(removed.code).toBe(0);
     expect(
-      (await src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'tidemark_cli_feed'`)).rowCount,
+      (await src.query(`SELECT 1 FROM pg_replication_slots WHERE database = current_database()`)).rowCount,
     ).toBe(0);
     expect((await tidemark(['changefeed', 'remove', ...s, '--id', 'cli-feed'])).code).toBe(3);
     expect(server.output()).not.toContain(PASSWORD);

@@ -10,6 +10,9 @@ import { runCli, writeConfig } from '../support/cli-process.ts';
 import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
+import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
+import { ReplicationConnection } from '../../src/source/postgres/replication-connection.ts';
+import { Lsn } from '../../src/source/postgres/lsn.ts';
 
 async function failure(feed: Changefeed): Promise<TidemarkError> {
   try {
@@ -134,13 +137,21 @@ describe('bad input', () => {
     const cfg = testConfig({ source: src.url, sink: dst.url, tables: ['t'] });
     const first = startChangefeed(cfg, { logger: silentLogger });
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
+    await first.stop();
+    // Another consumer (another process, say) streams the source's shared slot.
+    const slot = pullerObjectName(src.url);
+    const other = await ReplicationConnection.connect({ url: src.url, applicationName: 'other' });
+    const stream = other.startReplication({ slotName: slot, startLsn: Lsn.ZERO, publicationNames: [slot] });
+    void stream[Symbol.asyncIterator]()
+      .next()
+      .catch(() => {});
     const second = startChangefeed(cfg, { logger: silentLogger });
     const e = await statusError(second, 'SOURCE_SLOT_IN_USE');
-    expect(e.message).toContain('tidemark_test');
+    expect(e.message).toContain(slot);
     expect(e.hint).toContain('Stop the other consumer');
-    await first.stop();
+    await other.close();
     await src.query(`INSERT INTO t VALUES (2)`);
-    // Once the first consumer is gone, the second takes over from the checkpoint.
+    // Once the other consumer is gone, the changefeed takes over from its checkpoint.
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     expect((await dst.query('SELECT count(*)::int AS n FROM t')).rows[0]?.n).toBe(2);
     await second.stop();

@@ -192,7 +192,11 @@ ${REGION_REVENUE.split('\n')
     stop = true;
     await writing;
     const last = runCli(['start', '--config', config], { env });
-    await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'viewcrash', timeoutMs: 120_000 });
+    await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'viewcrash', timeoutMs: 120_000 }).catch(
+      (e: unknown) => {
+        throw new Error(`${String(e)}\n${last.output()}`);
+      },
+    );
     last.child.kill('SIGTERM');
     expect(await last.exited, last.output()).toBe(0);
     await expectViewEqualsOracle(src, dst, 'region_revenue', REGION_REVENUE);

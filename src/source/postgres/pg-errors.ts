@@ -61,7 +61,10 @@ export function wrapPgError(
   if (/Connection terminated|connection lost|socket hang up/i.test(e.message ?? '')) {
     return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'SOURCE_STREAM_ENDED', { retriable: true });
   }
+  // A constraint the downstream enforces (class 23) is retried with backoff: an operator can fix
+  // the downstream row or constraint, and the changefeed goes on from its local log. Bad values
+  // (22) and schema errors (42) would fail the same way every time.
   if (where.role === 'sink')
-    return opts('SINK_WRITE_FAILED', { retriable: !sysCode || !/^(22|23|42)/.test(sysCode) });
+    return opts('SINK_WRITE_FAILED', { retriable: !sysCode || !/^(22|42)/.test(sysCode) });
   return opts('INTERNAL', { retriable: false });
 }

@@ -11,6 +11,7 @@
  * quiet for `heartbeatIntervalMs`, so an idle source still produces commits and the checkpoint —
  * and with it the slot — keeps advancing.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
@@ -189,15 +190,23 @@ export class PostgresSource {
   }
 
   /**
-   * Creates the slot with an exported snapshot and reads the tables inside it. The replication
+   * Creates the slot with an exported snapshot and reads the tables inside it. With `temporary`
+   * the slot is `<slot>_snap_<random>`, TEMPORARY: it only pins the snapshot's consistent point and goes
+   * away with its connection (changes then come from a shared puller). The replication
    * connection that exported the snapshot stays open and idle until the snapshot is read, since
    * the snapshot lives only as long as it does.
    */
   async createSnapshot(
     tables: readonly TableSchema[],
+    options: { temporary?: boolean } = {},
   ): Promise<{ position: Lsn; rows: AsyncGenerator<SnapshotRows> }> {
     const conn = await this.replication();
-    const slot = await conn.createLogicalSlot({ slotName: this.slotName, snapshot: 'export' });
+    const slot = await conn.createLogicalSlot({
+      // Unique per attempt: a killed process's temporary slot lingers until its walsender notices.
+      slotName: options.temporary ? `${this.slotName}_snap_${randomBytes(4).toString('hex')}` : this.slotName,
+      snapshot: 'export',
+      temporary: options.temporary === true,
+    });
     if (!slot.snapshotName)
       throw new TidemarkError('INTERNAL', { detail: 'slot created without an exported snapshot' });
     const inner = readSnapshot({

@@ -66,6 +66,9 @@ export interface PullerStats {
   readonly readers: number;
   /** True when the log was missing and rebuilt by re-reading the slot from its confirmed position. */
   readonly logRecreated: boolean;
+  /** START_REPLICATION commands sent (1 + reconnects), and the position the last one resumed after. */
+  readonly replicationStarts: number;
+  readonly lastReplicationStart: Lsn | null;
 }
 
 export class Puller implements PullerReaderHost {
@@ -84,6 +87,9 @@ export class Puller implements PullerReaderHost {
   private heartbeat: NodeJS.Timeout | null = null;
   private lastActivityMs = Date.now();
   private messages = 0;
+  private starts = 0;
+  private publishing: Promise<void> = Promise.resolve();
+  private lastStart: Lsn | null = null;
   private wakeStop: () => void = () => {};
 
   private constructor(
@@ -158,7 +164,9 @@ export class Puller implements PullerReaderHost {
         });
         try {
           const made = await conn.createLogicalSlot({ slotName: name, snapshot: 'nothing' });
-          log.startAt(made.consistentPoint);
+          // Commits whose record starts exactly at the consistent point are streamed too (see
+          // PostgresSource.createSnapshot), so the log covers everything after P − 1.
+          log.startAt(Lsn.fromBigInt(made.consistentPoint.value - 1n));
         } finally {
           await conn.close();
         }
@@ -206,6 +214,15 @@ export class Puller implements PullerReaderHost {
   }
 
   /**
+   * Where a changefeed about to take its snapshot registers first: the log's end. Registering
+   * there keeps every later transaction in the log while the snapshot is read (its consistent
+   * point, being later, is what the changefeed then reads after).
+   */
+  holdPosition(): Lsn {
+    return this.log.committed ?? this.log.coveredFrom ?? Lsn.ZERO;
+  }
+
+  /**
    * Removes a changefeed for good: its stream ends and its position no longer holds back the
    * log or the slot. (To pause one, close its reader instead: its position stays registered.)
    */
@@ -214,6 +231,15 @@ export class Puller implements PullerReaderHost {
     this.readers.delete(id);
     this.log.removeReader(id);
     this.advance();
+  }
+
+  /**
+   * Moves reader `id`'s registered position back to `position` (its sink lost acknowledged
+   * commits). Only valid while the log still covers `position`; nothing is cleaned meanwhile.
+   */
+  rewindReader(id: string, position: Lsn): void {
+    this.log.removeReader(id);
+    this.log.registerReader(id, position);
   }
 
   /** For PullerReader.acknowledge. */
@@ -231,6 +257,8 @@ export class Puller implements PullerReaderHost {
       slotFlushed: this.flushed,
       readers: this.readers.size,
       logRecreated: this.logRecreated,
+      replicationStarts: this.starts,
+      lastReplicationStart: this.lastStart,
     };
   }
 
@@ -270,7 +298,14 @@ export class Puller implements PullerReaderHost {
     this.log.clean(min);
   }
 
-  private async publish(tables: readonly { schema: string; name: string }[]): Promise<void> {
+  /** Adds tables to the shared publication; one at a time, so concurrent readers never race. */
+  private publish(tables: readonly { schema: string; name: string }[]): Promise<void> {
+    const next = this.publishing.then(() => this.publishNow(tables));
+    this.publishing = next.catch(() => {});
+    return next;
+  }
+
+  private async publishNow(tables: readonly { schema: string; name: string }[]): Promise<void> {
     const { rows } = await this.client
       .query<{ t: string }>(
         `SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = $1`,
@@ -329,6 +364,8 @@ export class Puller implements PullerReaderHost {
     this.repl = conn;
     if (this.stopping) return conn.close();
     const start = this.log.resumePosition() ?? Lsn.ZERO;
+    this.starts++;
+    this.lastStart = start;
     const events = conn.startReplication({
       slotName: this.slotName,
       startLsn: start,
