@@ -39,6 +39,7 @@ describe('parseConfig', () => {
         heartbeatIntervalMs: 1000,
         snapshot: { parallelism: 4, chunkRows: 50_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,
+        changeLog: { maxDiskBytes: null },
       },
     ]);
   });

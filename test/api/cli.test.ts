@@ -146,9 +146,13 @@ describe('tidemark changefeed … against a live tidemark server', () => {
 
     const removed = await tidemark(['changefeed', 'remove', ...s, '--id', 'cli-feed', '--drop-slot']);
     expect(removed.code).toBe(0);
+    // Its publication goes; the source's shared slot stays for from-yaml, still registered on it.
+    expect(
+      (await src.query(`SELECT 1 FROM pg_publication WHERE pubname = 'tidemark_cli_feed'`)).rowCount,
+    ).toBe(0);
     expect(
       (await src.query(`SELECT 1 FROM pg_replication_slots WHERE database = current_database()`)).rowCount,
-    ).toBe(0);
+    ).toBe(1);
     expect((await tidemark(['changefeed', 'remove', ...s, '--id', 'cli-feed'])).code).toBe(3);
     expect(server.output()).not.toContain(PASSWORD);
   });

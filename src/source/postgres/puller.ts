@@ -180,7 +180,8 @@ export class Puller implements PullerReaderHost {
         if (resume === null) {
           recreated = true;
           log.startAt(confirmed);
-        } else if (confirmed.compare(resume) > 0) {
+        } else if (confirmed.minus(resume) > 1n) {
+          // One byte ahead is the start: a new log covers after the consistent point − 1.
           throw new TidemarkError('SOURCE_SLOT_AHEAD', {
             detail: `slot ${name} confirmed ${confirmed} but the change log ends at ${resume}`,
           });
