@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- <name>…] [--rows N]`: runs the named benchmarks (all by default), each
- * against its own private servers, and prints every figure beside its same-run baseline.
+ * `npm run bench [-- <name>…] [--rows N] [--huge-rows N]`: runs the named benchmarks (all by
+ * default), each against its own private servers, and prints every figure beside its same-run
+ * baseline. `--huge-rows` sizes the `changelog` benchmark's one huge source transaction.
  *
  *   header (machine facts) ─► benchmark 1 … n (progress, table, notes) ─► summary table
  */
@@ -41,17 +42,31 @@ const BENCHMARKS: Readonly<Record<string, Runner>> = {
   changelog: optional('changelog.ts', 'changelog benchmark: not implemented yet'),
 };
 
-function parseArgs(argv: readonly string[]): { names: string[]; rows: number | null } {
+function parseArgs(argv: readonly string[]): {
+  names: string[];
+  rows: number | null;
+  hugeRows: number | null;
+} {
   const names: string[] = [];
   let rows: number | null = null;
+  let hugeRows: number | null = null;
+  const positive = (flag: string, i: number): [number, number] => {
+    const a = argv[i]!;
+    const v = a === flag ? argv[++i] : a.slice(flag.length + 1);
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer, got ${v}`);
+    return [n, i];
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--rows' || a.startsWith('--rows=')) {
-      const v = a === '--rows' ? argv[++i] : a.slice('--rows='.length);
-      rows = Number(v);
-      if (!Number.isInteger(rows) || rows <= 0) throw new Error(`--rows needs a positive integer, got ${v}`);
+      [rows, i] = positive('--rows', i);
+    } else if (a === '--huge-rows' || a.startsWith('--huge-rows=')) {
+      [hugeRows, i] = positive('--huge-rows', i);
     } else if (a === '--help' || a === '-h') {
-      console.log(`usage: npm run bench [-- <${Object.keys(BENCHMARKS).join('|')}>…] [--rows N]`);
+      console.log(
+        `usage: npm run bench [-- <${Object.keys(BENCHMARKS).join('|')}>…] [--rows N] [--huge-rows N (changelog)]`,
+      );
       process.exit(0);
     } else if (Object.hasOwn(BENCHMARKS, a)) {
       names.push(a);
@@ -59,14 +74,16 @@ function parseArgs(argv: readonly string[]): { names: string[]; rows: number | n
       throw new Error(`unknown benchmark "${a}"; known: ${Object.keys(BENCHMARKS).join(', ')}`);
     }
   }
-  return { names: names.length > 0 ? names : Object.keys(BENCHMARKS), rows };
+  return { names: names.length > 0 ? names : Object.keys(BENCHMARKS), rows, hugeRows };
 }
 
 async function main(): Promise<void> {
-  const { names, rows } = parseArgs(process.argv.slice(2));
+  const { names, rows, hugeRows } = parseArgs(process.argv.slice(2));
   console.log('# Tidemark benchmarks');
   for (const f of machineFacts()) console.log(`  ${f}`);
-  console.log(`  benchmarks: ${names.join(', ')}${rows === null ? '' : `; --rows ${rows}`}`);
+  console.log(
+    `  benchmarks: ${names.join(', ')}${rows === null ? '' : `; --rows ${rows}`}${hugeRows === null ? '' : `; --huge-rows ${hugeRows}`}`,
+  );
   const results: BenchResult[] = [];
   const failed: string[] = [];
   for (const name of names) {
@@ -75,7 +92,9 @@ async function main(): Promise<void> {
     const log = (line: string) =>
       console.log(`  [${name} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
     try {
-      const r = await BENCHMARKS[name]!({ rows, log });
+      // `hugeRows` rides along for changelog.ts (ChangelogBenchOptions); the others ignore it.
+      const options: BenchOptions & { hugeRows: number | null } = { rows, log, hugeRows };
+      const r = await BENCHMARKS[name]!(options);
       if (r) {
         results.push(r);
         console.log(figureTable([r]));

@@ -20,6 +20,7 @@ import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../decode/row.ts';
 import type { TableSchema } from '../decode/table-schema.ts';
 import type { Epoch, PartialUpdate, RowDelta, TableChanges } from '../sink/sink.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
+import type { ChangeMessage } from '../source/source.ts';
 
 type Entry =
   | { readonly kind: 'upsert'; readonly row: Row }
@@ -66,6 +67,36 @@ export class EpochBuilder {
 
   get isInTransaction(): boolean {
     return this.inTransaction;
+  }
+
+  /**
+   * Feeds one message of the commit-ordered stream (begin, row changes, truncate, commit;
+   * relation messages are ignored). Returns 1 for a row change, 0 otherwise, so callers can count
+   * rows without a second switch.
+   */
+  add(m: ChangeMessage): 0 | 1 {
+    switch (m.tag) {
+      case 'begin':
+        this.beginTransaction();
+        return 0;
+      case 'insert':
+        this.insert(m.table, m.row);
+        return 1;
+      case 'update':
+        this.update(m.table, m.row, m.old, m.oldIsFull);
+        return 1;
+      case 'delete':
+        this.delete(m.table, m.old);
+        return 1;
+      case 'truncate':
+        this.truncate(m.tables);
+        return 0;
+      case 'relation':
+        return 0;
+      case 'commit':
+        this.commitTransaction(m.position, m.commitTimeMs);
+        return 0;
+    }
   }
 
   beginTransaction(): void {

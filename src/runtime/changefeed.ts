@@ -172,13 +172,7 @@ class ChangefeedRunner implements Changefeed {
     const sink = createSink(cfg.sink, { changefeedId: cfg.id });
     // Catalog, the snapshot and the changefeed's own publication (the record of its selection);
     // changes come from the source's shared puller.
-    const source = new PostgresSource({
-      url: cfg.source,
-      changefeedId: cfg.id,
-      tables: cfg.tables,
-      snapshot: cfg.snapshot,
-      heartbeatIntervalMs: cfg.heartbeatIntervalMs,
-    });
+    const source = PostgresSource.forChangefeed(cfg);
     let views: ViewStage | null = null;
     let reader: PullerReader | null = null;
     try {
@@ -463,32 +457,10 @@ class ChangefeedRunner implements Changefeed {
         ]);
         if (next === 'stop' || next.done) break;
         for (const m of next.value) {
-          switch (m.tag) {
-            case 'begin':
-              builder.beginTransaction();
-              break;
-            case 'insert':
-              builder.insert(m.table, m.row);
-              this.rateCount++;
-              break;
-            case 'update':
-              builder.update(m.table, m.row, m.old, m.oldIsFull);
-              this.rateCount++;
-              break;
-            case 'delete':
-              builder.delete(m.table, m.old);
-              this.rateCount++;
-              break;
-            case 'truncate':
-              builder.truncate(m.tables);
-              break;
-            case 'relation':
-              break;
-            case 'commit':
-              builder.commitTransaction(m.position, m.commitTimeMs);
-              this.st.resolved = m.position.toString();
-              maybeCut();
-              break;
+          this.rateCount += builder.add(m);
+          if (m.tag === 'commit') {
+            this.st.resolved = m.position.toString();
+            maybeCut();
           }
         }
         if (builder.isInTransaction && (builder.bytes >= chunkBytes || builder.changes >= chunkRows)) {

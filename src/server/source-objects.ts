@@ -20,13 +20,7 @@ export async function dropSourceObjects(
     dropWhenUnused: opts.dropSlot,
   });
   if (!opts.dropSlot) return;
-  const source = new PostgresSource({
-    url: cfg.source,
-    changefeedId: cfg.id,
-    tables: cfg.tables,
-    snapshot: cfg.snapshot,
-    heartbeatIntervalMs: cfg.heartbeatIntervalMs,
-  });
+  const source = PostgresSource.forChangefeed(cfg);
   try {
     await source.dropSlot();
     await source.dropPublication();

@@ -16,8 +16,10 @@ import {
 import { mysqlCheckpoint, readMysql } from './readers.ts';
 import type { TableChanges } from '../../src/sink/sink.ts';
 import type { TableSchema } from '../../src/decode/table-schema.ts';
+import { freePort } from '../support/pg-cluster.ts';
 
-const PORT = Number(process.env.TIDEMARK_TEST_MARIADB_PORT ?? 33306);
+// The first free port from the default: a stale server (or another run) may hold it.
+const PORT = await freePort(Number(process.env.TIDEMARK_TEST_MARIADB_PORT ?? 33306));
 let maria: MariaDb;
 
 beforeAll(async () => {

@@ -5,8 +5,10 @@ import { startNats, type NatsServer } from '../support/nats.ts';
 import { describeSinkContract } from './contract.ts';
 import { chunksOf, contractEpochs, contractTables, snapshotRows } from './fixtures.ts';
 import { readNatsTable, streamMessages } from './readers.ts';
+import { freePort } from '../support/pg-cluster.ts';
 
-const PORT = Number(process.env.TIDEMARK_TEST_NATS_PORT ?? 4322);
+// The first free port from the default: a stale server (or another run) may hold it.
+const PORT = await freePort(Number(process.env.TIDEMARK_TEST_NATS_PORT ?? 4322));
 let nats: NatsServer;
 
 beforeAll(async () => {

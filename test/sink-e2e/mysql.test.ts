@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startMariaDb, type MariaDb } from '../support/mariadb.ts';
 import { mysqlCheckpoint, readMysql } from '../sink-contract/readers.ts';
 import { crashRecovery, FEED_ID, snapshotAndStream, type E2eTarget } from './workload.ts';
+import { freePort } from '../support/pg-cluster.ts';
 
 // Its own instance: the contract suite's MariaDB may run at the same time on its own port.
-const PORT = Number(process.env.TIDEMARK_TEST_E2E_MARIADB_PORT ?? 33307);
+// The first free port from the default: a stale server (or another run) may hold it.
+const PORT = await freePort(Number(process.env.TIDEMARK_TEST_E2E_MARIADB_PORT ?? 33307));
 let maria: MariaDb;
 
 beforeAll(async () => {

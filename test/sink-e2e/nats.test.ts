@@ -9,9 +9,11 @@ import {
   type NatsStreamRef,
 } from '../sink-contract/readers.ts';
 import { crashRecovery, FEED_ID, snapshotAndStream, type E2eTarget } from './workload.ts';
+import { freePort } from '../support/pg-cluster.ts';
 
 // Its own server: the contract suite's NATS may run at the same time on its own port.
-const PORT = Number(process.env.TIDEMARK_TEST_E2E_NATS_PORT ?? 4323);
+// The first free port from the default: a stale server (or another run) may hold it.
+const PORT = await freePort(Number(process.env.TIDEMARK_TEST_E2E_NATS_PORT ?? 4323));
 let nats: NatsServer;
 
 beforeAll(async () => {

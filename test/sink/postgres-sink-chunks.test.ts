@@ -131,8 +131,11 @@ describe('PostgresSink epoch in chunks over a lost connection', () => {
       await sink.open();
       const writer = await sink.beginEpoch();
       await writer.applyChunk(chunk1);
+      // Only the sink's connection: the test's own clients have no error listener.
+      const own = (await db.query('SELECT pg_backend_pid() AS p')).rows[0]!.p as number;
       await r.query(
-        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1',
+        [own],
       );
       const err = await writer.applyChunk(chunk2).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TidemarkError);

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { ChangefeedConfig } from '../../runtime/changefeed-config.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { quoteTable } from '../../decode/table-schema.ts';
@@ -59,6 +60,19 @@ export class PostgresSource {
   private closed = false;
   /** The source's WAL end as last seen (keepalive or heartbeat query), for lag in bytes. */
   walEnd: Lsn | null = null;
+
+  /** The source side of a changefeed's config. */
+  static forChangefeed(
+    cfg: Pick<ChangefeedConfig, 'source' | 'id' | 'tables' | 'snapshot' | 'heartbeatIntervalMs'>,
+  ): PostgresSource {
+    return new PostgresSource({
+      url: cfg.source,
+      changefeedId: cfg.id,
+      tables: cfg.tables,
+      snapshot: cfg.snapshot,
+      heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+    });
+  }
 
   constructor(private readonly options: PostgresSourceOptions) {
     this.slotName = sourceObjectName(options.changefeedId);
