@@ -1,6 +1,7 @@
 import type { Epoch } from '../sink/sink.ts';
 import type { EpochCommitInfo } from '../runtime/changefeed.ts';
 import { Registry } from './prometheus.ts';
+import { pullerStatsSnapshot } from '../source/postgres/puller-registry.ts';
 
 /** What the metrics read from each changefeed at scrape time. */
 export interface FeedGauges {
@@ -103,6 +104,22 @@ export class ServerMetrics {
     'tidemark_process_uptime_seconds',
     'Seconds since the server started.',
   );
+  private readonly logBytes = this.registry.gauge(
+    'tidemark_source_log_disk_bytes',
+    "Bytes on disk of a source database's local change log (LMDB file and spill segments), by slot.",
+  );
+  private readonly logReaders = this.registry.gauge(
+    'tidemark_source_log_readers',
+    "Changefeeds reading a source database's change log in this process, by slot.",
+  );
+  private readonly sourceMessages = this.registry.gauge(
+    'tidemark_source_messages_received',
+    'Replication messages the puller received from the source since it started, by slot.',
+  );
+  private readonly replicationStarts = this.registry.gauge(
+    'tidemark_source_replication_starts',
+    'START_REPLICATION commands the puller sent since it started (1 + reconnects), by slot.',
+  );
   private readonly feeds = this.registry.gauge(
     'tidemark_changefeeds',
     'Changefeeds known to the server, by state.',
@@ -110,6 +127,17 @@ export class ServerMetrics {
 
   constructor(gauges: () => readonly FeedGauges[]) {
     this.registry.onCollect(() => this.collect(gauges()));
+  }
+
+  private collectSources(): void {
+    for (const g of [this.logBytes, this.logReaders, this.sourceMessages, this.replicationStarts]) g.reset();
+    for (const { slot, stats } of pullerStatsSnapshot()) {
+      const l = { slot };
+      this.logBytes.set(l, stats.logDiskBytes);
+      this.logReaders.set(l, stats.readers);
+      this.sourceMessages.set(l, stats.messagesFromSource);
+      this.replicationStarts.set(l, stats.replicationStarts);
+    }
   }
 
   epochCommitted(id: string, e: Epoch, info: EpochCommitInfo): void {
@@ -181,5 +209,6 @@ export class ServerMetrics {
     this.memory.set({ kind: 'heap_total' }, m.heapTotal);
     this.memory.set({ kind: 'external' }, m.external);
     this.uptime.set({}, (Date.now() - this.startedMs) / 1000);
+    this.collectSources();
   }
 }

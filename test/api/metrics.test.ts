@@ -18,6 +18,10 @@ const NAMES = [
   'tidemark_changefeed_state',
   'tidemark_changefeed_errors_total',
   'tidemark_process_memory_bytes',
+  'tidemark_source_log_disk_bytes',
+  'tidemark_source_log_readers',
+  'tidemark_source_messages_received',
+  'tidemark_source_replication_starts',
 ];
 
 /** `name{labels} value` lines → value of the first series whose name and labels match. */
@@ -77,6 +81,10 @@ describe('/metrics', () => {
     );
     expect(value(after, 'tidemark_changefeed_commit_to_visible_seconds_count', feed)).toBeGreaterThan(0);
     expect(value(after, 'tidemark_changefeed_state', `${feed},state="running"`)).toBe(1);
+    // The source's puller: one stream, read by the changefeed, its log on disk.
+    expect(value(after, 'tidemark_source_replication_starts', 'slot="tidemark_src_')).toBe(1);
+    expect(value(after, 'tidemark_source_messages_received', 'slot="tidemark_src_')).toBeGreaterThan(200);
+    expect(value(after, 'tidemark_source_log_disk_bytes', 'slot="tidemark_src_')).toBeGreaterThan(0);
     expect(value(after, 'tidemark_changefeed_state', 'changefeed="bad",state="failed"')).toBe(1);
     expect(
       value(after, 'tidemark_changefeed_errors_total', 'changefeed="bad",code="SOURCE_TABLE_NOT_FOUND"'),
@@ -85,9 +93,13 @@ describe('/metrics', () => {
     expect(after).not.toContain('tidemark-test-pw');
 
     // The samples behind the dashboard's charts saw the throughput.
-    const samples = (await http('GET', `${base}/load/samples`)).json() as {
-      samples: { rowsPerSec: number; bytesPerSec: number }[];
-    };
+    // (A sample is taken once a sampling interval has passed: wait for the one after the load.)
+    type Samples = { samples: { rowsPerSec: number; bytesPerSec: number }[] };
+    let samples = (await http('GET', `${base}/load/samples`)).json() as Samples;
+    for (let i = 0; i < 50 && !samples.samples.some((s) => s.bytesPerSec > 0); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      samples = (await http('GET', `${base}/load/samples`)).json() as Samples;
+    }
     expect(samples.samples.length).toBeGreaterThan(0);
     expect(samples.samples.some((s) => s.bytesPerSec > 0)).toBe(true);
   });

@@ -37,6 +37,8 @@ export interface PullerLease {
 
 interface Entry {
   readonly puller: Promise<Puller>;
+  /** The puller once started (for synchronous reads: metrics). */
+  started: Puller | null;
   refs: number;
   readonly listeners: Set<NonNullable<AcquirePullerOptions['onError']>>;
 }
@@ -85,8 +87,13 @@ export async function acquirePuller(options: AcquirePullerOptions): Promise<Pull
         },
       });
     })();
-    entry = { puller: started, refs: 0, listeners };
-    entries.set(dir, entry);
+    const made: Entry = { puller: started, started: null, refs: 0, listeners };
+    entry = made;
+    entries.set(dir, made);
+    started.then(
+      (p) => (made.started = p),
+      () => {},
+    );
     started.catch(() => {
       if (entries.get(dir) === entry) entries.delete(dir);
     });
@@ -192,4 +199,13 @@ export async function runningPullerStats(dataDir: string, url: string): Promise<
   if (!entry || entry.refs === 0) return null;
   const p = await entry.puller.catch(() => null);
   return p?.stats() ?? null;
+}
+
+/** Every started puller of this process with its stats, for metrics (synchronous). */
+export function pullerStatsSnapshot(): { slot: string; stats: PullerStats }[] {
+  const out: { slot: string; stats: PullerStats }[] = [];
+  for (const e of entries.values()) {
+    if (e.started && e.refs > 0) out.push({ slot: e.started.slotName, stats: e.started.stats() });
+  }
+  return out;
 }
