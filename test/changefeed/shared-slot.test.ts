@@ -25,7 +25,7 @@ async function slotsOf(
 }
 
 describe('many changefeeds on one source database', () => {
-  it('ten changefeeds share one slot; each equals the source; pause and remove disturb no other', async () => {
+  it('ten changefeeds share one slot; each equals the source; pausing, removing and adding one disturb no other', async () => {
     const src = await freshDatabase('src');
     await src.query(`
       CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL, note text);
@@ -101,12 +101,19 @@ describe('many changefeeds on one source database', () => {
     expect(n).toBeGreaterThan(before);
     for (const f of feeds.slice(2)) expect(f!.status().phase).toBe('streaming');
 
+    // Add an eleventh while the others stream: its snapshot goes through a temporary slot, then
+    // it reads the shared log from the snapshot's point.
+    const extraSink = await freshDatabase('dst10');
+    sinks.push(extraSink);
+    configs.push(testConfig({ id: 'feed-10', source: src.url, sink: extraSink.url, tables: tablesOf(10) }));
+    feeds.push(startChangefeed(configs[10]!, { logger: silentLogger }));
+
     // Resume feed 0 from its checkpoint (served from the log), then stop writing and compare.
     feeds[0] = startChangefeed(configs[0]!, { logger: silentLogger });
     await new Promise((r) => setTimeout(r, 500));
     stopWriting = true;
     await writing;
-    const live = [0, ...all.slice(2)];
+    const live = [0, ...all.slice(2), 10];
     await catchUpAll(live);
     for (const i of live) await expectSameTables(src.url, sinks[i]!.url, tablesOf(i));
     for (const f of feeds) await f?.stop();
