@@ -10,22 +10,11 @@
  */
 import { ChangeLog } from '../../src/log/change-log.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import { table } from './log-table.ts';
 
 const dir = process.argv[2]!;
 const mode = process.argv[3] ?? 'lmdb';
-const t: TableSchema = {
-  schema: 'public',
-  name: 'items',
-  relationId: 1000,
-  columns: [
-    { name: 'id', typeOid: 23, typeMod: -1, typeName: 'integer', isKey: true, nullable: false },
-    { name: 'v', typeOid: 25, typeMod: -1, typeName: 'text', isKey: false, nullable: true },
-  ],
-  keyColumns: [0],
-  keyless: false,
-  enums: [],
-};
+const t = table('items', 1000);
 const log = ChangeLog.open({
   path: dir,
   writeBatchBytes: 4096,

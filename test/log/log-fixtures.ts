@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
 import type { ChangeMessage } from '../../src/source/source.ts';
 
 export function tempLogDir(): string {
@@ -13,20 +12,7 @@ export function tempLogDir(): string {
   return join(dir, 'log');
 }
 
-export function table(name: string, relationId: number): TableSchema {
-  return {
-    schema: 'public',
-    name,
-    relationId,
-    columns: [
-      { name: 'id', typeOid: 23, typeMod: -1, typeName: 'integer', isKey: true, nullable: false },
-      { name: 'v', typeOid: 25, typeMod: -1, typeName: 'text', isKey: false, nullable: true },
-    ],
-    keyColumns: [0],
-    keyless: false,
-    enums: [],
-  };
-}
+export { table } from './log-table.ts';
 
 /**
  * Takes exactly `n` messages from an endless stream of batches, then closes the iterator (a

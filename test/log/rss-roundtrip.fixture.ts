@@ -13,25 +13,14 @@ import { readFileSync } from 'node:fs';
 import { ChangeLog } from '../../src/log/change-log.ts';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import { table } from './log-table.ts';
 
 const dir = process.argv[2]!;
 const rows = Number(process.argv[3]);
 const mode = process.argv[4] ?? 'spill';
 const QUOTA_BYTES = 4 * 1024 * 1024;
 
-const t: TableSchema = {
-  schema: 'public',
-  name: 'big',
-  relationId: 1000,
-  columns: [
-    { name: 'id', typeOid: 23, typeMod: -1, typeName: 'integer', isKey: true, nullable: false },
-    { name: 'v', typeOid: 25, typeMod: -1, typeName: 'text', isKey: false, nullable: true },
-  ],
-  keyColumns: [0],
-  keyless: false,
-  enums: [],
-};
+const t = table('big', 1000);
 
 function vmRssBytes(): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
