@@ -9,6 +9,7 @@ import { freshDatabase } from '../support/db.ts';
 import { expectSameTables, sinkCheckpoint, waitForCatchUp } from '../support/changefeed.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
 import { mulberry32 as rng } from '../../src/cli/demo/workload.ts';
+import { createTransferTables, startTransferWriter } from '../support/transfer-workload.ts';
 
 const KILLS = 20;
 
@@ -16,38 +17,9 @@ describe('crash recovery', () => {
   it(`SIGKILL ${KILLS} times under load: no loss, no duplicates`, { timeout: 300_000 }, async () => {
     const src = await freshDatabase('crash_src');
     const dst = await freshDatabase('crash_dst');
-    await src.query(`
-      CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, note text);
-      CREATE TABLE ledger (txn bigint NOT NULL, account int NOT NULL, amount bigint NOT NULL);
-      ALTER TABLE ledger REPLICA IDENTITY FULL;
-      INSERT INTO accounts SELECT g, 1000, repeat('x', g % 50) FROM generate_series(1, 20000) g;
-    `);
-    const random = rng(20261121);
-    const writer = await src.connect();
-    let stop = false;
-    let txns = 0;
-    const writing = (async () => {
-      while (!stop) {
-        txns++;
-        const a = 1 + Math.floor(random() * 20000);
-        const b = 1 + ((a + Math.floor(random() * 19999)) % 20000); // never a: (txn, account) is unique
-        const amount = 1 + Math.floor(random() * 50);
-        await writer.query('BEGIN');
-        await writer.query('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [a, amount]);
-        await writer.query('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [b, amount]);
-        await writer.query('INSERT INTO ledger VALUES ($1, $2, $3), ($1, $4, $5)', [
-          txns,
-          a,
-          -amount,
-          b,
-          amount,
-        ]);
-        if (txns % 10 === 0) await writer.query('DELETE FROM accounts WHERE id = $1', [a]);
-        if (txns % 10 === 5)
-          await writer.query('INSERT INTO accounts VALUES ($1, 0, NULL) ON CONFLICT DO NOTHING', [a]);
-        await writer.query('COMMIT');
-      }
-    })();
+    await createTransferTables(src, { accounts: 20000 });
+    const random = rng(20261122); // kill timing
+    const writer = await startTransferWriter(src, { seed: 20261121, accounts: 20000 });
     const config = writeConfig(`
 changefeeds:
   - id: crash
@@ -76,8 +48,7 @@ changefeeds:
       const cp = await sinkCheckpoint(dst.url, 'crash');
       if (cp) epochsSeen.add(cp.epoch);
     }
-    stop = true;
-    await writing;
+    const txns = await writer.stop();
     const last = runCli(['start', '--config', config], { env });
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'crash', timeoutMs: 120_000 });
     last.child.kill('SIGTERM');

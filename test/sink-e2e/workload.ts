@@ -22,6 +22,7 @@ import { runCli, writeConfig, type CliProcess } from '../support/cli-process.ts'
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { sortRows } from '../sink-contract/fixtures.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
+import { createTransferTables, startTransferWriter } from '../support/transfer-workload.ts';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
 export const rng = mulberry32;
@@ -39,56 +40,10 @@ export interface E2eTarget {
 export const FEED_ID = 'e2e';
 const TABLES = ['accounts', 'ledger'];
 
-export async function prepareSource(options: { accounts: number }): Promise<TestDatabase> {
+async function prepareSource(options: { accounts: number }): Promise<TestDatabase> {
   const src = await freshDatabase('e2e_src');
-  await src.query(`
-    CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, note text);
-    CREATE TABLE ledger (txn bigint NOT NULL, account int NOT NULL, amount bigint NOT NULL);
-    ALTER TABLE ledger REPLICA IDENTITY FULL;
-    INSERT INTO accounts SELECT g, 1000, repeat('x', g % 50) FROM generate_series(1, ${options.accounts}) g;
-    INSERT INTO ledger SELECT g, g, 0 FROM generate_series(1, 100) g;
-  `);
+  await createTransferTables(src, { accounts: options.accounts, ledgerRows: 100 });
   return src;
-}
-
-/** Transfers between random accounts (two updates, two ledger rows), some deletes and inserts. */
-export async function startWriter(
-  src: TestDatabase,
-  options: { seed: number; accounts: number },
-): Promise<{ stop(): Promise<number> }> {
-  const random = rng(options.seed);
-  const writer = await src.connect();
-  let stopped = false;
-  let txns = 0;
-  const writing = (async () => {
-    while (!stopped) {
-      txns++;
-      const a = 1 + Math.floor(random() * options.accounts);
-      const b = 1 + Math.floor(random() * options.accounts);
-      const amount = 1 + Math.floor(random() * 50);
-      await writer.query('BEGIN');
-      await writer.query('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [a, amount]);
-      await writer.query('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [b, amount]);
-      await writer.query('INSERT INTO ledger VALUES ($1, $2, $3), ($1, $4, $5)', [
-        txns,
-        a,
-        -amount,
-        b,
-        amount,
-      ]);
-      if (txns % 10 === 0) await writer.query('DELETE FROM accounts WHERE id = $1', [a]);
-      if (txns % 10 === 5)
-        await writer.query('INSERT INTO accounts VALUES ($1, 0, NULL) ON CONFLICT DO NOTHING', [a]);
-      await writer.query('COMMIT');
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await writing;
-      return txns;
-    },
-  };
 }
 
 export function feedConfig(): string {
@@ -187,7 +142,7 @@ export async function crashRecovery(
   const accounts = 5000;
   const src = await prepareSource({ accounts });
   const random = rng(options.seed);
-  const writer = await startWriter(src, { seed: options.seed, accounts });
+  const writer = await startTransferWriter(src, { seed: options.seed, accounts });
   const config = feedConfig();
   const epochsSeen = new Set<number>();
   let txns = 0;
@@ -236,7 +191,7 @@ async function firstCheckpoint(target: E2eTarget, feed: CliProcess): Promise<voi
 export async function snapshotAndStream(target: E2eTarget, options: { seed: number }): Promise<void> {
   const accounts = 20_000;
   const src = await prepareSource({ accounts });
-  const writer = await startWriter(src, { seed: options.seed, accounts });
+  const writer = await startTransferWriter(src, { seed: options.seed, accounts });
   const feed = startFeed(feedConfig(), src, target);
   let txns = 0;
   try {
