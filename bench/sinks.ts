@@ -22,7 +22,7 @@ import type { SnapshotRows } from '../src/sink/sink.ts';
 import { Lsn } from '../src/source/postgres/lsn.ts';
 import type { BenchFigure, BenchOptions, BenchResult } from './report.ts';
 import { createDatabase, startBenchCluster } from './bench-cluster.ts';
-import { startMariaDb, type BenchMariaDb } from './mariadb-server.ts';
+import { mariaDbInstalled, startMariaDb, type MariaDb } from '../test/support/mariadb.ts';
 import {
   fileBaseline,
   mysqlBaseline,
@@ -185,9 +185,10 @@ async function startTargets(
       baseline: (store) => fileBaseline(join(tmp, `${store}.jsonl`), EPOCH_ROWS),
     },
   ];
-  let maria: BenchMariaDb | null = null;
+  let maria: MariaDb | null = null;
   try {
-    maria = await startMariaDb({ port: await freePort(55450) });
+    if (mariaDbInstalled()) maria = await startMariaDb({ port: await freePort(55450), bufferPoolMb: 256 });
+    else notes.push('mysql skipped: mariadbd is not installed (apt-get install mariadb-server)');
   } catch (err) {
     notes.push(`mysql skipped: MariaDB did not start (${err instanceof Error ? err.message : String(err)})`);
   }

@@ -13,15 +13,16 @@ import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { onTestFinished } from 'vitest';
 
 export interface MariaDb {
   readonly port: number;
   readonly user: string;
   readonly password: string;
   url(database: string): string;
-  /** A new empty database, dropped when the test finishes. */
+  /** A new empty database, dropped when the test finishes (inside vitest only). */
   freshDatabase(label?: string): Promise<{ name: string; url: string }>;
+  /** A new empty database named `name` (benchmarks); returns its URL. */
+  createDatabase(name: string): Promise<string>;
   /** Runs SQL as root over the socket. */
   query(sql: string, params?: unknown[]): Promise<unknown>;
   stop(): Promise<void>;
@@ -41,7 +42,12 @@ export function ensureMariaDbInstalled(): void {
   );
 }
 
-export async function startMariaDb(options: { port: number }): Promise<MariaDb> {
+/** Whether Debian's MariaDB server is installed (benchmarks skip their MySQL target without it). */
+export function mariaDbInstalled(): boolean {
+  return existsSync(MARIADBD);
+}
+
+export async function startMariaDb(options: { port: number; bufferPoolMb?: number }): Promise<MariaDb> {
   ensureMariaDbInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-maria-'));
   const dataDir = join(dir, 'data');
@@ -63,7 +69,7 @@ export async function startMariaDb(options: { port: number }): Promise<MariaDb> 
       '--bind-address=127.0.0.1',
       `--pid-file=${join(dir, 'mysqld.pid')}`,
       `--log-error=${errLog}`,
-      '--innodb-buffer-pool-size=128M',
+      `--innodb-buffer-pool-size=${options.bufferPoolMb ?? 128}M`,
       '--innodb-flush-log-at-trx-commit=2',
       '--skip-log-bin',
       '--max-connections=200',
@@ -105,9 +111,15 @@ export async function startMariaDb(options: { port: number }): Promise<MariaDb> 
     password,
     url,
     query,
+    async createDatabase(name) {
+      await query(`CREATE DATABASE \`${name}\``);
+      return url(name);
+    },
     async freshDatabase(label = 'db') {
       const name = `t_${label.replace(/\W/g, '_').slice(0, 20)}_${randomBytes(5).toString('hex')}`;
       await query(`CREATE DATABASE \`${name}\``);
+      // Imported here, so benchmarks can start a server outside vitest.
+      const { onTestFinished } = await import('vitest');
       onTestFinished(async () => {
         await query(`DROP DATABASE IF EXISTS \`${name}\``);
       });
