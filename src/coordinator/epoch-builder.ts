@@ -15,7 +15,7 @@
  * a partial update read from downstream, a later key move a `fromKey` of the row as written).
  * What names the epoch — its committed position and commit times — stays until `cut`.
  */
-import type { Position } from '../log/position.ts';
+import type { Position } from '../core/position.ts';
 import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../decode/row.ts';
 import type { TableSchema } from '../decode/table-schema.ts';
 import type { Epoch, PartialUpdate, RowDelta, TableChanges } from '../sink/sink.ts';

@@ -1,4 +1,4 @@
-import type { Position } from '../log/position.ts';
+import type { Position } from '../core/position.ts';
 import type { Cell, Row } from '../decode/row.ts';
 import type { TableSchema } from '../decode/table-schema.ts';
 

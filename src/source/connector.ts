@@ -1,0 +1,148 @@
+/**
+ * The contract between one kind of source database and the rest of Tidemark.
+ *
+ *   check()          prerequisites, each with a fix                      (doctor, start, API create)
+ *   describe(sel)    selection ─► TableSchema[] with stable ids; refuses what cannot be replicated
+ *   capture(tables)  changes of these tables flow from now on (PostgreSQL: the publication)
+ *   replicate(after) ─► batches of SourceEvent: begin · (change | schema)* · commit(position) …
+ *                          ▲ in commit order, only transactions committed after `after`
+ *   session.acknowledge(P) ◄── the hub: every subscriber's sink durably holds everything ≤ P
+ *   snapshot(tables) ─► rows of each table as of one position P; replicate(after P) has no gap
+ *
+ * A connector knows its database and nothing downstream of the change hub. Everything it hands
+ * out is in the core model: positions through its `PositionCodec`, tables as `TableSchema` (stable
+ * id, columns typed in the pivot type system: PostgreSQL's type names), rows as cells in text form
+ * (`decode/row.ts`), schema changes as `SchemaChange` barriers. One connector instance serves one
+ * source database (`sourceKey`) for one engine; the hub owns its replication session.
+ */
+import type { Position, PositionCodec } from '../core/position.ts';
+import type { SchemaChange } from '../core/schema-change.ts';
+import type { Cell, Row } from '../decode/row.ts';
+import type { TableSchema } from '../decode/table-schema.ts';
+import type { SnapshotRows } from '../sink/sink.ts';
+
+export interface SourceConnector<P extends Position = Position> {
+  /** `postgres`, `mysql`: the URI scheme family. */
+  readonly kind: string;
+  /**
+   * Names the source database for the engine: one change hub (and one local log directory) per
+   * key. Stable across restarts, free of credentials, safe as a file name.
+   */
+  readonly sourceKey: string;
+  readonly positions: PositionCodec<P>;
+
+  /**
+   * Checks every prerequisite for replicating `tables` (or the server alone when omitted):
+   * reachable, settings, privileges, table shapes. Never changes the source. Failures are listed,
+   * each with what and how to fix; a connection failure rejects with its TidemarkError.
+   */
+  check(tables?: readonly TableSchema[]): Promise<CheckResult[]>;
+
+  /**
+   * Resolves a selection (`schema.table` names and globs, see `runtime/changefeed-config.ts`) to
+   * the tables it names now, in a stable order, described as the source defines them. Rejects
+   * with a clear TidemarkError when a named table is missing, nothing matches, or a table cannot
+   * be replicated safely (no key and no full row image; a replica identity that would make the
+   * source's own writes fail once published). Read-only.
+   */
+  describe(selection: readonly string[]): Promise<TableSchema[]>;
+
+  /** Every user table, described without requiring a key (the catalog views are planned against). */
+  describeAll(): Promise<TableSchema[]>;
+
+  /**
+   * Makes the changes of `tables` flow through replication from now on (PostgreSQL: adds them to
+   * the source's publication). Idempotent; concurrent calls are serialised; never removes a table
+   * another subscriber captures. Resolves once a transaction committed after it includes them.
+   */
+  capture(tables: readonly TableSchema[]): Promise<void>;
+
+  /**
+   * Opens the source's replication: transactions committed after `after` (the hub's log end), or
+   * — for a new log, `after` null — from the earliest point the source guarantees (a new slot's
+   * consistent point). Rejects with SOURCE_SLOT_LOST / SOURCE_SLOT_AHEAD (or the source's
+   * equivalent: binlog purged) when the source can no longer deliver everything after `after`.
+   * At most one session per connector at a time.
+   */
+  replicate(after: P | null): Promise<ReplicationSession<P>>;
+
+  /**
+   * A consistent copy of `tables`: the rows as of one position P, and P itself, such that
+   * `replicate` delivers exactly the transactions committed after P. `rows` may be consumed once,
+   * at the consumer's pace; `release` frees what holds the snapshot (call it in any case).
+   */
+  snapshot(tables: readonly TableSchema[], options: SnapshotOptions): Promise<SourceSnapshot<P>>;
+
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ReplicationSession<P extends Position = Position> {
+  /** Transactions committed after this position are delivered (for a new log: where it starts). */
+  readonly start: P;
+  /**
+   * Events in commit order, in batches (whatever arrived together): each transaction is
+   * `begin · (change | schema)* · commit`, contiguous, committed after `start`, never one twice.
+   * Pull-based: nothing is read from the source faster than it is consumed. Ends (returns) only
+   * after `close`; a lost connection or source error throws its TidemarkError.
+   */
+  readonly events: AsyncIterable<readonly SourceEvent<P>[]>;
+  /**
+   * Everything at or before `position` is durable downstream: the source may discard it
+   * (PostgreSQL: the slot's confirmed position). Never called with a position not yet delivered;
+   * positions only grow. No-op for sources without retention (MySQL).
+   */
+  acknowledge(position: P): void;
+  /** The source's log end as last seen (lag in bytes), or null. */
+  readonly sourceEnd: P | null;
+  close(): Promise<void>;
+}
+
+/**
+ * One event of the replication stream. Rows are in text form (`decode/row.ts`); `table` is the
+ * table's shape at this point of the stream (the shape the row's cells follow).
+ */
+export type SourceEvent<P extends Position = Position> =
+  | { readonly tag: 'begin'; readonly commitTimeMs: number }
+  | { readonly tag: 'insert'; readonly table: TableSchema; readonly row: Row }
+  | {
+      readonly tag: 'update';
+      readonly table: TableSchema;
+      /** The new row; cells may be UNCHANGED (a TOASTed value the source did not log). */
+      readonly row: Cell[];
+      /** The old key (others null) if the key changed, or the whole old row with a full image. */
+      readonly old: Row | null;
+      readonly oldIsFull: boolean;
+    }
+  | { readonly tag: 'delete'; readonly table: TableSchema; readonly old: Row }
+  | { readonly tag: 'truncate'; readonly tables: readonly TableSchema[] }
+  /** A barrier: the shape of `change`'s table changes here, between the rows around it. */
+  | { readonly tag: 'schema'; readonly change: SchemaChange }
+  | { readonly tag: 'commit'; readonly position: P; readonly commitTimeMs: number };
+
+export interface SnapshotOptions {
+  /** Connections reading at once. */
+  readonly parallelism: number;
+  /** Rows per key-range chunk. */
+  readonly chunkRows: number;
+}
+
+export interface SourceSnapshot<P extends Position = Position> {
+  /** Every transaction committed at or before P is in the rows; none after it. */
+  readonly position: P;
+  readonly rows: AsyncIterable<SnapshotRows>;
+  release(): Promise<void>;
+}
+
+/** One prerequisite, checked. */
+export interface CheckResult {
+  /** Stable id, e.g. `wal_level`, `replica-identity:public.orders`. */
+  readonly id: string;
+  readonly ok: boolean;
+  /** What was found, in a sentence. */
+  readonly detail: string;
+  /** How to fix it (for a failure). */
+  readonly fix?: string;
+  /** A failure that makes starting unsafe (else a warning). */
+  readonly blocking: boolean;
+}
