@@ -58,13 +58,13 @@ export interface SourceConnector<P extends Position = Position> {
   capture(tables: readonly TableSchema[]): Promise<void>;
 
   /**
-   * Opens the source's replication: transactions committed after `after` (the hub's log end), or
-   * — for a new log, `after` null — from the earliest point the source guarantees (a new slot's
-   * consistent point). Rejects with SOURCE_SLOT_LOST / SOURCE_SLOT_AHEAD (or the source's
+   * Opens the source's replication: transactions committed after `options.after` (the hub's log
+   * end), or — for a new log, `after` null — from the earliest point the source guarantees (a new
+   * slot's consistent point). Rejects with SOURCE_SLOT_LOST / SOURCE_SLOT_AHEAD (or the source's
    * equivalent: binlog purged) when the source can no longer deliver everything after `after`.
    * At most one session per connector at a time.
    */
-  replicate(after: P | null): Promise<ReplicationSession<P>>;
+  replicate(options: ReplicateOptions<P>): Promise<ReplicationSession<P>>;
 
   /**
    * A consistent copy of `tables`: the rows as of one position P, and P itself, such that
@@ -75,6 +75,18 @@ export interface SourceConnector<P extends Position = Position> {
 
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface ReplicateOptions<P extends Position = Position> {
+  /** The hub's log end: deliver what committed after it. Null: a new log. */
+  readonly after: P | null;
+  /**
+   * The shape of each table as the log last recorded it (by stable id), i.e. in force at `after`.
+   * A schema change the source made while nobody was reading is diffed against these, so it
+   * arrives as a `schema` event at its own position rather than being compared with the catalog
+   * as it is now.
+   */
+  readonly knownTables: readonly TableSchema[];
 }
 
 export interface ReplicationSession<P extends Position = Position> {
