@@ -23,7 +23,7 @@ import type { PgCluster } from '../test/support/pg-cluster.ts';
 import { startChangefeed } from '../src/runtime/changefeed.ts';
 import { defineChangefeed, type ChangefeedConfig } from '../src/runtime/changefeed-config.ts';
 import { silentLogger } from '../src/runtime/logger.ts';
-import type { Epoch } from '../src/sink/sink.ts';
+import type { Epoch } from '../src/core/epoch.ts';
 import { Lsn } from '../src/source/postgres/lsn.ts';
 import { createDatabase, sleep, withClient } from './bench-cluster.ts';
 import { ITEMS_DDL } from './replication-workload.ts';

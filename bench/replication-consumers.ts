@@ -14,7 +14,7 @@ import type { PgCluster } from '../test/support/pg-cluster.ts';
 import { startChangefeed, type Changefeed, type EpochCommitInfo } from '../src/runtime/changefeed.ts';
 import type { ChangefeedConfig } from '../src/runtime/changefeed-config.ts';
 import { createLogger } from '../src/runtime/logger.ts';
-import type { Epoch } from '../src/sink/sink.ts';
+import type { Epoch } from '../src/core/epoch.ts';
 import { peakRssBytes, resetPeakRss, samplePeakRss } from './peak-rss.ts';
 import { sleep, withClient } from './bench-cluster.ts';
 import { MARKER_ID } from './replication-workload.ts';

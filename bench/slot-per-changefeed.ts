@@ -16,7 +16,8 @@
 import { EpochBuilder } from '../src/coordinator/epoch-builder.ts';
 import type { ChangefeedConfig } from '../src/runtime/changefeed-config.ts';
 import { createSink } from '../src/sink/create-sink.ts';
-import type { Epoch, Sink } from '../src/sink/sink.ts';
+import type { Sink } from '../src/sink/sink.ts';
+import type { Epoch } from '../src/core/epoch.ts';
 import { Lsn } from '../src/source/postgres/lsn.ts';
 import { PostgresSource } from '../src/source/postgres/pg-source.ts';
 

@@ -16,11 +16,11 @@
  * What names the epoch — its committed position and commit times — stays until `cut`.
  */
 import type { Position } from '../core/position.ts';
-import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../decode/row.ts';
-import type { TableSchema } from '../decode/table-schema.ts';
-import type { Epoch, PartialUpdate, RowDelta, TableChanges } from '../sink/sink.ts';
+import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { Epoch, PartialUpdate, RowDelta, TableChanges } from '../core/epoch.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { ChangeMessage } from '../source/source.ts';
+import type { ChangeMessage } from '../core/change.ts';
 
 type Entry =
   | { readonly kind: 'upsert'; readonly row: Row }

@@ -9,7 +9,7 @@
  * Tables are identified by their stable id (`TableSchema.relationId`), never by name: a rename
  * keeps the id, a table dropped and created again under the same name gets a new one.
  */
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { TableSchema } from './table-schema.ts';
 
 /** How existing rows get a value for an added column. */
 export type ColumnFill =

@@ -8,10 +8,10 @@
  *   packs d|P|0 …, spill/P.seg, d|Q|0 … ─ LogCursor.fill(quota buffer) ─► records
  *        ─ decode, filter ─► ChangeMessage[] (batches of ≤ 1,024 per fill) ─► consumer
  */
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { TableSchema } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
-import type { ChangeMessage } from '../source/source.ts';
+import type { ChangeMessage } from '../core/change.ts';
 import type { ChangeLog } from './change-log.ts';
 import { LogCursor } from './log-cursor.ts';
 import {

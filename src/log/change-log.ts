@@ -43,10 +43,10 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { TableSchema } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
-import type { ChangeMessage } from '../source/source.ts';
+import type { ChangeMessage } from '../core/change.ts';
 import {
   DATA_END,
   DATA_START,

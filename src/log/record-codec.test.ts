@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { UNCHANGED, type Cell } from '../decode/row.ts';
+import { UNCHANGED, type Cell } from '../core/row.ts';
 import {
   decodeRecord,
   frameHeaderBytes,

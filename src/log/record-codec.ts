@@ -23,7 +23,7 @@
  * Varints are unsigned LEB128 (7 bits a byte, low first): at most 5 bytes for ids, counts and
  * lengths, up to 8 for the segment's byte count (files may pass 4 GiB).
  */
-import { UNCHANGED, type Cell } from '../decode/row.ts';
+import { UNCHANGED, type Cell } from '../core/row.ts';
 
 export const TAG = {
   begin: 1,

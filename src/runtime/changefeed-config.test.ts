@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defineChangefeed, matchTable, replicationNameFor } from './changefeed-config.ts';
+import { defineChangefeed, replicationNameFor } from './changefeed-config.ts';
+import { matchTable } from '../core/selection.ts';
 
 describe('matchTable', () => {
   it('matches exact names, public by default, and globs', () => {
@@ -37,7 +38,7 @@ describe('defineChangefeed', () => {
 
 describe('splitTablePattern', () => {
   it('reads quoted identifiers with dots and quotes in them', async () => {
-    const { splitTablePattern } = await import('./changefeed-config.ts');
+    const { splitTablePattern } = await import('../core/selection.ts');
     expect(splitTablePattern('"my.schema"."t ""x"""')).toEqual({ schema: 'my.schema', name: 't "x"' });
     expect(splitTablePattern('public.Weird Name')).toEqual({ schema: 'public', name: 'Weird Name' });
     expect(splitTablePattern('orders')).toEqual({ schema: 'public', name: 'orders' });

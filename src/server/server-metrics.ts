@@ -1,4 +1,4 @@
-import type { Epoch } from '../sink/sink.ts';
+import type { Epoch } from '../core/epoch.ts';
 import type { EpochCommitInfo } from '../runtime/changefeed.ts';
 import { Registry } from './prometheus.ts';
 import { pullerStatsSnapshot } from '../source/postgres/puller-registry.ts';

@@ -17,9 +17,9 @@
  */
 import type { Position, PositionCodec } from '../core/position.ts';
 import type { SchemaChange } from '../core/schema-change.ts';
-import type { Cell, Row } from '../decode/row.ts';
-import type { TableSchema } from '../decode/table-schema.ts';
-import type { SnapshotRows } from '../sink/sink.ts';
+import type { Cell, Row } from '../core/row.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { SnapshotRows } from '../core/epoch.ts';
 
 export interface SourceConnector<P extends Position = Position> {
   /** `postgres`, `mysql`: the URI scheme family. */

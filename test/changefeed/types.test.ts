@@ -9,7 +9,7 @@ import { expectSameTables, testConfig, waitForCatchUp } from '../support/changef
 import { ALL_TYPES, ALL_TYPES_ROW_COUNT, allTypesInsertSql, allTypesSetupSql } from '../support/all-types.ts';
 import { PostgresSource } from '../../src/source/postgres/pg-source.ts';
 import { decodeCell, encodeText, typeHintFor } from '../../src/decode/pg-values.ts';
-import type { Row } from '../../src/decode/row.ts';
+import type { Row } from '../../src/core/row.ts';
 import { startChangefeed } from '../../src/runtime/changefeed.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 

@@ -6,9 +6,9 @@ import { ChangeLog, type ChangeLogOptions } from '../../src/log/change-log.ts';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
 import { dataKey } from '../../src/log/log-keys.ts';
 import { segmentName } from '../../src/log/spill-segment.ts';
-import { UNCHANGED } from '../../src/decode/row.ts';
+import { UNCHANGED } from '../../src/core/row.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-import type { ChangeMessage } from '../../src/source/source.ts';
+import type { ChangeMessage } from '../../src/core/change.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
 import { crashWriter, plain, table, take, tempLogDir } from './log-fixtures.ts';
 

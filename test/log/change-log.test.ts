@@ -5,9 +5,9 @@ import { ChangeLog, type ChangeLogOptions } from '../../src/log/change-log.ts';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
 import { dataKey } from '../../src/log/log-keys.ts';
 import { segmentName } from '../../src/log/spill-segment.ts';
-import { UNCHANGED } from '../../src/decode/row.ts';
+import { UNCHANGED } from '../../src/core/row.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-import type { ChangeMessage } from '../../src/source/source.ts';
+import type { ChangeMessage } from '../../src/core/change.ts';
 import { crashWriter, plain, table, take, tempLogDir } from './log-fixtures.ts';
 
 const items = table('items', 1000);

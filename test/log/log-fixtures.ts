@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
-import type { ChangeMessage } from '../../src/source/source.ts';
+import type { ChangeMessage } from '../../src/core/change.ts';
 
 export function tempLogDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-log-'));

@@ -5,7 +5,7 @@ import { Puller, type PullerOptions } from '../../src/source/postgres/puller.ts'
 import type { PullerReader } from '../../src/source/postgres/puller-reader.ts';
 import { PostgresSource } from '../../src/source/postgres/pg-source.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-import { eachMessage, type ChangeMessage } from '../../src/source/source.ts';
+import { eachMessage, type ChangeMessage } from '../../src/core/change.ts';
 import { plain, tempLogDir } from './log-fixtures.ts';
 
 const TABLES = ['t0', 't1', 't2', 't3', 't4'];

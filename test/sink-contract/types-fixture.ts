@@ -6,8 +6,8 @@
  * re-formatting (trailing zeros of numerics and fractions, JSON whitespace, char padding).
  */
 import pg from 'pg';
-import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import { describeTables, resolveTables } from '../../src/source/postgres/catalog.ts';
 import { sessionOptions } from '../../src/source/postgres/session-settings.ts';
 import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';

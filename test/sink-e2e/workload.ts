@@ -11,9 +11,9 @@
  */
 import { expect } from 'vitest';
 import pg from 'pg';
-import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
-import type { Checkpoint } from '../../src/sink/sink.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
+import type { Checkpoint } from '../../src/core/epoch.ts';
 import { describeTables, resolveTables } from '../../src/source/postgres/catalog.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import { sessionOptions } from '../../src/source/postgres/session-settings.ts';

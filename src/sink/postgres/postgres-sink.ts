@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
+import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { wrapPgError } from '../../source/postgres/pg-errors.ts';
-import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { EpochWriter, Sink } from '../sink.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { planTableChanges, tableStatements, type TablePlan } from './apply-plan.ts';
 import { CHECKPOINT_DDL, checkpointUpsert, readCheckpoint } from './checkpoint-table.ts';

@@ -1,5 +1,6 @@
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Epoch, EpochWriter, TableChanges } from '../sink.ts';
+import type { EpochWriter } from '../sink.ts';
+import type { Epoch, TableChanges } from '../../core/epoch.ts';
 
 /**
  * What a sink does for one epoch written in chunks; `EpochWriterSlot` adds the sequencing, the

@@ -15,9 +15,10 @@
  * Tables of schema `public` keep their name; others are named `schema.table` (one identifier).
  */
 import Database from 'better-sqlite3';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { EpochWriter, Sink } from '../sink.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { SqliteTableWriter, sqliteTableName } from './sqlite-table-writer.ts';
 

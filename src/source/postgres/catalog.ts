@@ -4,8 +4,8 @@
  */
 import type pg from 'pg';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { isTablePattern, matchTable, splitTablePattern } from '../../runtime/changefeed-config.ts';
-import { quoteIdent, type ColumnSchema, type EnumType, type TableSchema } from '../../decode/table-schema.ts';
+import { isTablePattern, matchTable, splitTablePattern } from '../../core/selection.ts';
+import { quoteIdent, type ColumnSchema, type EnumType, type TableSchema } from '../../core/table-schema.ts';
 
 const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'tidemark')`;
 

@@ -3,10 +3,10 @@
  * PostgresSource (`stream`, `acknowledge`, `walEnd`), served from the local change log and
  * filtered to the changefeed's tables.
  */
-import { qualifiedName } from '../../decode/table-schema.ts';
+import { qualifiedName } from '../../core/table-schema.ts';
 import { ChangeLogReader, type ChangeLogReaderStats } from '../../log/change-log-reader.ts';
 import type { ChangeLog } from '../../log/change-log.ts';
-import type { ChangeMessage } from '../source.ts';
+import type { ChangeMessage } from '../../core/change.ts';
 import type { Lsn } from './lsn.ts';
 
 /** The puller's side of a reader: how it reaches the log, acks and the failure state. */

@@ -3,7 +3,7 @@
  * the catalog (the catalog adds what pgoutput does not send: keys' order, enum labels, nullability).
  */
 import type pg from 'pg';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { describeTables } from './catalog.ts';
 import { wrapPgError } from './pg-errors.ts';

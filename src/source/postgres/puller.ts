@@ -16,7 +16,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import pg from 'pg';
-import { quoteTable, qualifiedName } from '../../decode/table-schema.ts';
+import { quoteTable, qualifiedName } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { ChangeLog, type ChangeLogOptions } from '../../log/change-log.ts';
 import { DEFAULT_READER_QUOTA_BYTES } from '../../log/change-log-reader.ts';

@@ -13,8 +13,8 @@
  */
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
-import type { SnapshotRows } from '../../sink/sink.ts';
+import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
+import type { SnapshotRows } from '../../core/epoch.ts';
 import { BoundedQueue } from '../../runtime/bounded-queue.ts';
 import { CopyTextDecoder } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';

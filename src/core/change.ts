@@ -1,6 +1,6 @@
-import type { Position } from '../core/position.ts';
-import type { Cell, Row } from '../decode/row.ts';
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { Position } from './position.ts';
+import type { Cell, Row } from './row.ts';
+import type { TableSchema } from './table-schema.ts';
 
 /**
  * The contract between a source database and the rest of the pipeline.
