@@ -140,9 +140,12 @@ function readChangefeed(
   const snapshot: ChangefeedConfig['snapshot'] = { ...d.snapshot };
   if (m.has('snapshot')) {
     const s = r.map(m.get('snapshot') ?? null, `${path}.snapshot`, {
-      known: ['parallelism', 'chunkRows'],
+      known: ['parallelism', 'chunkRows', 'startTimeoutMs'],
       required: [],
     });
+    if (s?.has('startTimeoutMs'))
+      snapshot.startTimeoutMs =
+        r.positiveInt(s.get('startTimeoutMs') ?? null, `${path}.snapshot.startTimeoutMs`, 'milliseconds') ?? 0;
     if (s?.has('parallelism')) {
       snapshot.parallelism =
         r.positiveInt(s.get('parallelism') ?? null, `${path}.snapshot.parallelism`, 'connections') ?? 0;
@@ -160,9 +163,12 @@ function readChangefeed(
   const changeLog: ChangefeedConfig['changeLog'] = { ...d.changeLog };
   if (m.has('changeLog')) {
     const c = r.map(m.get('changeLog') ?? null, `${path}.changeLog`, {
-      known: ['maxDiskBytes'],
+      known: ['maxDiskBytes', 'releaseAfterMs'],
       required: [],
     });
+    if (c?.has('releaseAfterMs'))
+      changeLog.releaseAfterMs =
+        r.positiveInt(c.get('releaseAfterMs') ?? null, `${path}.changeLog.releaseAfterMs`, 'milliseconds') ?? null;
     if (c?.has('maxDiskBytes'))
       changeLog.maxDiskBytes = r.bytes(c.get('maxDiskBytes') ?? null, `${path}.changeLog.maxDiskBytes`) ?? 0;
   }

@@ -69,6 +69,11 @@ export class EpochBuilder {
     return this.inTransaction;
   }
 
+  /** The position of the last committed transaction not yet cut (what `cut` would name). */
+  get lastPosition(): Position | null {
+    return this.committedPosition;
+  }
+
   /**
    * Feeds one message of the commit-ordered stream (begin, row changes, truncate, commit;
    * relation messages are ignored). Returns 1 for a row change, 0 otherwise, so callers can count
@@ -91,7 +96,7 @@ export class EpochBuilder {
       case 'truncate':
         this.truncate(m.tables);
         return 0;
-      case 'relation':
+      case 'schema':
         return 0;
       case 'commit':
         this.commitTransaction(m.position, m.commitTimeMs);

@@ -16,8 +16,10 @@ export interface ChangefeedStatus {
   checkpoint: string | null;
   /** now − source commit time of the oldest change not yet committed downstream (0 when caught up). */
   lagMs: number | null;
-  /** Source WAL end − checkpoint. */
+  /** Source log end − checkpoint, in bytes (where the source can tell). */
   lagBytes: number | null;
+  /** Source log end − resolved position, in bytes: what is yet to be read (where the source can tell). */
+  resolvedLagBytes: number | null;
   error: { code: string; message: string; hint: string } | null;
 }
 
@@ -35,6 +37,7 @@ export function initialStatus(id: string): ChangefeedStatus {
     checkpoint: null,
     lagMs: null,
     lagBytes: null,
+    resolvedLagBytes: null,
     error: null,
   };
 }

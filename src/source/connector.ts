@@ -16,9 +16,9 @@
  * source database (`sourceKey`) for one engine; the hub owns its replication session.
  */
 import type { Position, PositionCodec } from '../core/position.ts';
-import type { SchemaChange } from '../core/schema-change.ts';
-import type { Cell, Row } from '../core/row.ts';
+import type { ChangeEvent } from '../core/change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
+import type { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows } from '../core/epoch.ts';
 
 export interface SourceConnector<P extends Position = Position> {
@@ -39,13 +39,14 @@ export interface SourceConnector<P extends Position = Position> {
   check(tables?: readonly TableSchema[]): Promise<CheckResult[]>;
 
   /**
-   * Resolves a selection (`schema.table` names and globs, see `runtime/changefeed-config.ts`) to
-   * the tables it names now, in a stable order, described as the source defines them. Rejects
-   * with a clear TidemarkError when a named table is missing, nothing matches, or a table cannot
+   * Resolves a selection (`schema.table` names and globs, see `core/selection.ts`) to the tables
+   * it names now, in a stable order, described as the source defines them. Rejects with a clear
+   * TidemarkError when a named table is missing, nothing matches, or a table named exactly cannot
    * be replicated safely (no key and no full row image; a replica identity that would make the
-   * source's own writes fail once published). Read-only.
+   * source's own writes fail once published); such a table matched only by a pattern is left out
+   * with its reason instead. Read-only.
    */
-  describe(selection: readonly string[]): Promise<TableSchema[]>;
+  describe(selection: readonly string[]): Promise<DescribedSelection>;
 
   /** Every user table, described without requiring a key (the catalog views are planned against). */
   describeAll(): Promise<TableSchema[]>;
@@ -73,8 +74,41 @@ export interface SourceConnector<P extends Position = Position> {
    */
   snapshot(tables: readonly TableSchema[], options: SnapshotOptions): Promise<SourceSnapshot<P>>;
 
+  /**
+   * Where the source's shared replication stands, read without opening a session: the source's
+   * log end now, the position it was last acknowledged up to, and whether some process streams
+   * it right now. For `tidemark status`; read-only; rejects for an unreachable source.
+   */
+  progress(): Promise<SourceProgress<P>>;
+
+  /**
+   * Bytes of its log the source keeps for Tidemark (PostgreSQL: the WAL the shared slot retains;
+   * MySQL: the binlog after the oldest position still needed), or null when it cannot tell (no
+   * slot yet). A gauge for operators; never throws for an unreachable source (null then).
+   */
+  retainedBytes(): Promise<number | null>;
+
+  /**
+   * Removes what `capture` and `replicate` made on the source (PostgreSQL: the slot, the
+   * publication, the schema-change capture): the last changefeed of the source was removed. An
+   * object another process still uses is left alone. Never called while a session is open.
+   */
+  dropSourceObjects(): Promise<void>;
+
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A selection resolved: the tables to replicate, and those a pattern matched but cannot be. */
+export interface DescribedSelection {
+  readonly tables: TableSchema[];
+  readonly leftOut: readonly { readonly schema: string; readonly name: string; readonly reason: TidemarkError }[];
+}
+
+export interface SourceProgress<P extends Position = Position> {
+  readonly end: P | null;
+  readonly acknowledged: P | null;
+  readonly streaming: boolean;
 }
 
 export interface ReplicateOptions<P extends Position = Position> {
@@ -87,6 +121,13 @@ export interface ReplicateOptions<P extends Position = Position> {
    * as it is now.
    */
   readonly knownTables: readonly TableSchema[];
+  /**
+   * Asked when the source can deliver only what committed after `earliest`, a position later
+   * than `after` (it discarded what is between: a slot confirmed further, binlogs purged). True:
+   * start there (the hub's subscribers need nothing older, and the hub restarts its log at
+   * `earliest`); false: reject with SOURCE_SLOT_AHEAD (or the source's equivalent) naming both.
+   */
+  acceptStartAfter(earliest: P): boolean;
 }
 
 export interface ReplicationSession<P extends Position = Position> {
@@ -110,27 +151,8 @@ export interface ReplicationSession<P extends Position = Position> {
   close(): Promise<void>;
 }
 
-/**
- * One event of the replication stream. Rows are in text form (`decode/row.ts`); `table` is the
- * table's shape at this point of the stream (the shape the row's cells follow).
- */
-export type SourceEvent<P extends Position = Position> =
-  | { readonly tag: 'begin'; readonly commitTimeMs: number }
-  | { readonly tag: 'insert'; readonly table: TableSchema; readonly row: Row }
-  | {
-      readonly tag: 'update';
-      readonly table: TableSchema;
-      /** The new row; cells may be UNCHANGED (a TOASTed value the source did not log). */
-      readonly row: Cell[];
-      /** The old key (others null) if the key changed, or the whole old row with a full image. */
-      readonly old: Row | null;
-      readonly oldIsFull: boolean;
-    }
-  | { readonly tag: 'delete'; readonly table: TableSchema; readonly old: Row }
-  | { readonly tag: 'truncate'; readonly tables: readonly TableSchema[] }
-  /** A barrier: the shape of `change`'s table changes here, between the rows around it. */
-  | { readonly tag: 'schema'; readonly change: SchemaChange }
-  | { readonly tag: 'commit'; readonly position: P; readonly commitTimeMs: number };
+/** One event of the replication stream: the core model's `ChangeEvent` (`core/change.ts`). */
+export type SourceEvent<P extends Position = Position> = ChangeEvent<P>;
 
 export interface SnapshotOptions {
   /** Connections reading at once. */

@@ -7,10 +7,11 @@ import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { testConfig, withClient, waitForCatchUp } from '../support/changefeed.ts';
 import { freePort, startCluster } from '../support/pg-cluster.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
-import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
+import { type Changefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
-import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { ReplicationConnection } from '../../src/source/postgres/replication-connection.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 
@@ -139,7 +140,7 @@ describe('bad input', () => {
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     await first.stop();
     // Another consumer (another process, say) streams the source's shared slot.
-    const slot = pullerObjectName(src.url);
+    const slot = sourceObjectName(src.url);
     const other = await ReplicationConnection.connect({ url: src.url, applicationName: 'other' });
     const stream = other.startReplication({ slotName: slot, startLsn: Lsn.ZERO, publicationNames: [slot] });
     void stream[Symbol.asyncIterator]()

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, sinkCheckpoint, testConfig, waitForCatchUp } from '../support/changefeed.ts';
-import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
+import { type Changefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import type { ChangefeedConfig } from '../../src/runtime/changefeed-config.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { pullerLogDir, runningPullerStats } from '../../src/source/postgres/puller-registry.ts';
-import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { ChangeLog } from '../../src/log/change-log.ts';
@@ -53,7 +54,7 @@ async function expectEqual(src: TestDatabase, dst: TestDatabase, id: string): Pr
 async function slotConfirmed(src: TestDatabase): Promise<Lsn | null> {
   const r = await src.query(
     `SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = $1`,
-    [pullerObjectName(src.url)],
+    [sourceObjectName(src.url)],
   );
   return r.rows[0]?.c ? Lsn.parse(r.rows[0].c as string) : null;
 }
@@ -175,7 +176,7 @@ describe('change log faults', () => {
     const feed = startChangefeed(cfg, { logger: silentLogger });
     await write(30);
     await expectEqual(src, dst, cfg.id);
-    const slot = pullerObjectName(src.url);
+    const slot = sourceObjectName(src.url);
     // Kill the walsender and drop the slot before the puller reconnects.
     for (let i = 0; i < 100; i++) {
       const r = await src.query(

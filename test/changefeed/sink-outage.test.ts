@@ -15,10 +15,10 @@ import {
   waitForCatchUp,
   withClient,
 } from '../support/changefeed.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { runningPullerStats } from '../../src/source/postgres/puller-registry.ts';
-import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
 
@@ -74,7 +74,7 @@ describe('sink outage', () => {
       // Nothing was acknowledged past what the downstream holds.
       const slot = await src.query(
         `SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = $1`,
-        [pullerObjectName(src.url)],
+        [sourceObjectName(src.url)],
       );
       expect(Lsn.parse(slot.rows[0]!.c as string).compare(Lsn.parse(checkpointAtHalt!))).toBeLessThanOrEqual(
         0,

@@ -10,7 +10,7 @@ import { ALL_TYPES, ALL_TYPES_ROW_COUNT, allTypesInsertSql, allTypesSetupSql } f
 import { PostgresSource } from '../../src/source/postgres/pg-source.ts';
 import { decodeCell, encodeText, typeHintFor } from '../../src/decode/pg-values.ts';
 import type { Row } from '../../src/core/row.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 describe('type parity', () => {

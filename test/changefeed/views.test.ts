@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 const REGION_REVENUE = `SELECT c.region, count(*) AS orders, sum(o.amount) AS revenue

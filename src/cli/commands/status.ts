@@ -42,6 +42,7 @@ export async function runStatus(args: string[], ctx: CliContext): Promise<number
           checkpoint: null,
           lagMs: null,
           lagBytes: null,
+          resolvedLagBytes: null,
           error: { code: e.code, message: e.message, hint: e.hint },
         };
       }
