@@ -91,21 +91,26 @@ export class ChangeLogReader<P extends Position = Position> {
    * the messages decoded from one fill of the reader's buffer, cut every `maxBatchMessages`
    * (never empty; a transaction may span batches, a batch may hold many transactions; the
    * buffer is refilled only once its last batch was taken). Then waits for more; ends when the log is
-   * closed. Throws CHANGELOG_BEHIND when the log no longer covers `after`, CHANGELOG_CORRUPT
+   * closed. `after` may be ahead of the log's end (a snapshot's position): what is appended at
+   * or before it is skipped. Throws CHANGELOG_BEHIND when the log no longer covers `after`, or
+   * is cleaned or reset past what this reader has read (never a silent gap), CHANGELOG_CORRUPT
    * when a record or a spill segment is damaged or missing. Transactions with no change for this
    * reader still yield begin · commit, so the reader's resolved position advances. The messages
    * never refer to the buffer: a consumer may keep them.
    */
   async *read(after: P): AsyncGenerator<ChangeMessage<P>[]> {
     const first = this.log.seqAfter(after);
-    if (first === null) {
-      const covered = this.log.coveredFrom;
-      throw new TidemarkError('CHANGELOG_BEHIND', {
-        detail: `reader asks for changes after ${after}, the log at ${this.log.path} ${covered ? `starts after ${covered.position}` : 'was never started'}`,
-      });
-    }
+    if (first === null) throw this.behind(after);
     let at = first - 1n;
-    const cursor = new LogCursor(this.log, at);
+    /** The position read through: `after`, then each commit's. */
+    let through: P = after;
+    /**
+     * `after` is ahead of the log's end (a snapshot's position while the log catches up): the
+     * transactions appended next may still be at or before it, and are skipped until one is not.
+     */
+    const end = this.log.end;
+    let ahead = end !== null && after.compare(end.position) > 0;
+    let cursor = new LogCursor(this.log, at);
     let commitTimeMs = 0;
     try {
       while (!this.log.isClosed) {
@@ -117,6 +122,18 @@ export class ChangeLogReader<P extends Position = Position> {
           await this.log.waitForCommitAfter(at);
           continue;
         }
+        if (ahead) {
+          const next = this.log.seqAfter(after);
+          if (next === null) throw this.behind(after);
+          at = (next > committed ? committed + 1n : next) - 1n;
+          cursor.close();
+          cursor = new LogCursor(this.log, at);
+          if (next > committed) continue;
+          ahead = false;
+        }
+        // Cleaned or reset past what this reader has read: what it still needs is gone.
+        const covered = this.log.coveredFrom;
+        if (covered && covered.position.compare(through) > 0) throw this.behind(through);
         const batch = cursor.fill(this.buffer, committed);
         const n = batch.starts.length;
         if (n === 0) {
@@ -136,6 +153,7 @@ export class ChangeLogReader<P extends Position = Position> {
           if (rec === null) continue;
           if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
           const msg = this.toMessage(rec, seq, commitTimeMs);
+          if (msg?.tag === 'commit') through = msg.position;
           if (msg) out.push(msg);
           if (out.length >= this.maxBatchMessages) {
             yield out.splice(0);
@@ -153,6 +171,13 @@ export class ChangeLogReader<P extends Position = Position> {
     } finally {
       cursor.close();
     }
+  }
+
+  private behind(after: P): TidemarkError {
+    const covered = this.log.coveredFrom;
+    return new TidemarkError('CHANGELOG_BEHIND', {
+      detail: `reader asks for changes after ${after}, the log at ${this.log.path} ${covered ? `starts after ${covered.position}` : 'was never started'}`,
+    });
   }
 
   /** The record, or null when it concerns only tables this reader does not include. */
