@@ -31,7 +31,9 @@
  * they are every source transaction committed after coveredFrom's position (the position the
  * log started, or was last cleaned, after). A reader asking for anything older gets
  * CHANGELOG_BEHIND. Packs and segments after `committed` are the incomplete tail of a crash:
- * dropped at open, with any segment no pack references.
+ * dropped at open, with any segment no pack references. `clean` and `reset` move the marks
+ * before they delete, so a crash inside them leaves only keys at or before `coveredFrom`, also
+ * dropped at open.
  *
  * Durability: writes are not fsynced unless `fsync`. The hub never lets the source discard
  * anything its subscribers have not durably acknowledged (their positions are kept apart, fsynced:
@@ -67,7 +69,13 @@ import {
 import { RecordFormatError, RecordWriter, segmentOfPack, type LogRecord } from './record-codec.ts';
 import { assertLmdbFile, wrapLmdbError } from './lmdb-errors.ts';
 import { PackBuffer } from './pack-buffer.ts';
-import { listSpillDir, removeSpillFile, SegmentWriter, seqOfSegment, wrapSpillError } from './spill-segment.ts';
+import {
+  listSpillDir,
+  removeSpillFile,
+  SegmentWriter,
+  seqOfSegment,
+  wrapSpillError,
+} from './spill-segment.ts';
 
 /** 3: keyed by the log's own sequence, positions as codec bytes, schema records (2: by LSN). */
 const FORMAT_VERSION = 3;
@@ -164,7 +172,10 @@ export class ChangeLog<P extends Position = Position> {
       try {
         schema = JSON.parse(value.toString('utf8')) as TableSchema;
       } catch (cause) {
-        throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} in ${path} is not JSON`, cause });
+        throw new TidemarkError('CHANGELOG_CORRUPT', {
+          detail: `schema ${id} in ${path} is not JSON`,
+          cause,
+        });
       }
       this.schemasById.set(id, schema);
       this.schemaIdsByJson.set(value.toString('utf8'), id);
@@ -177,7 +188,8 @@ export class ChangeLog<P extends Position = Position> {
 
   /**
    * Opens (or creates) the log at `options.path` and drops the incomplete tail of a crash: LMDB
-   * values after `committed`, and every spill segment no committed transaction references.
+   * values after `committed` or at or before `coveredFrom` (an interrupted clean or reset), and
+   * every spill segment no committed transaction references.
    * Throws CHANGELOG_CORRUPT for a damaged or foreign file, or a log of another format.
    */
   static open<P extends Position>(options: ChangeLogOptions<P>): ChangeLog<P> {
@@ -206,7 +218,9 @@ export class ChangeLog<P extends Position = Position> {
       const version = format?.length === 4 ? format.readUInt32BE(0) : null;
       if (format === undefined) {
         if (existed && db.getKeysCount({ limit: 1 }) > 0) {
-          throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `${options.path} has data but no format record` });
+          throw new TidemarkError('CHANGELOG_CORRUPT', {
+            detail: `${options.path} has data but no format record`,
+          });
         }
         const v = Buffer.alloc(4);
         v.writeUInt32BE(FORMAT_VERSION);
@@ -248,7 +262,9 @@ export class ChangeLog<P extends Position = Position> {
   startAt(position: P): void {
     this.assertOpen();
     if (this.committedMark !== null && this.committedMark.seq !== this.coveredFromMark?.seq) {
-      throw new TidemarkError('INTERNAL', { detail: `startAt(${position}) on ${this.path}, which holds transactions` });
+      throw new TidemarkError('INTERNAL', {
+        detail: `startAt(${position}) on ${this.path}, which holds transactions`,
+      });
     }
     const mark = { seq: this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n, position };
     this.write(() => {
@@ -269,18 +285,19 @@ export class ChangeLog<P extends Position = Position> {
   reset(position: P): void {
     this.abort();
     const last = this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n;
-    this.removeRange(DATA_START, DATA_END);
-    this.removeRange(COMMIT_START, commitKey(0xffff_ffff_ffff_ffffn));
-    for (const { name } of listSpillDir(this.spillDir)) removeSpillFile(join(this.spillDir, name));
-    this.committedSpillBytes = 0;
-    this.committedMark = null;
-    this.coveredFromMark = { seq: last, position };
+    // The marks first: a crash in the deletions leaves keys before the coverage, which the next
+    // open deletes, never a log claiming transactions it lost.
     this.write(() => {
       this.db.transactionSync(() => {
         this.db.putSync(metaKey('coveredFrom'), encodeMark(last, this.codec.encode(position)));
         this.db.removeSync(metaKey('committed'));
       });
     }, 'resetting');
+    this.committedMark = null;
+    this.coveredFromMark = { seq: last, position };
+    this.dropCovered();
+    for (const { name } of listSpillDir(this.spillDir)) removeSpillFile(join(this.spillDir, name));
+    this.committedSpillBytes = 0;
     this.wakeReaders();
   }
 
@@ -354,7 +371,9 @@ export class ChangeLog<P extends Position = Position> {
       seg.finish(this.options.fsync === true);
       // Alone in its pack (the reader switches to the file there), just before the commit's.
       this.packs.close();
-      this.packs.add(this.enc.encodeView({ tag: 'segment', file: seg.name, records: seg.records, bytes: seg.bytes }));
+      this.packs.add(
+        this.enc.encodeView({ tag: 'segment', file: seg.name, records: seg.records, bytes: seg.bytes }),
+      );
       this.packs.close();
     }
     this.packs.add(this.enc.encodeView({ tag: 'commit', commitTimeMs, position: positionBytes }));
@@ -424,7 +443,10 @@ export class ChangeLog<P extends Position = Position> {
   positionOf(seq: bigint): P {
     if (seq === this.coveredFromMark?.seq) return this.coveredFromMark.position;
     const v = this.db.get(commitKey(seq));
-    if (!v) throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `transaction ${seq} missing from ${this.path}` });
+    if (!v)
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `transaction ${seq} missing from ${this.path}`,
+      });
     return this.decodePosition(v, `transaction ${seq}`);
   }
 
@@ -451,7 +473,12 @@ export class ChangeLog<P extends Position = Position> {
    * Up to `maxBytes` (at least one) raw LMDB values (packs) in [from, to), with their keys: for
    * tests and tools that look at what is on disk. Ignores `committed`.
    */
-  readRange(from: Buffer, exclusiveStart: boolean, to: Buffer, maxBytes: number): { key: Buffer; value: Buffer }[] {
+  readRange(
+    from: Buffer,
+    exclusiveStart: boolean,
+    to: Buffer,
+    maxBytes: number,
+  ): { key: Buffer; value: Buffer }[] {
     const out: { key: Buffer; value: Buffer }[] = [];
     let bytes = 0;
     for (const e of this.values(from, exclusiveStart, to)) {
@@ -487,11 +514,14 @@ export class ChangeLog<P extends Position = Position> {
     const to = upTo > committed.seq ? committed.seq : upTo;
     if (to <= from.seq) return;
     const position = this.positionOf(to);
-    this.removeRange(DATA_START, dataKeyAfter(to));
-    this.removeRange(COMMIT_START, commitKey(to + 1n));
+    // The mark first: a crash in the deletions leaves keys before the coverage, which the next
+    // open deletes, never a log claiming transactions it lost.
+    this.write(
+      () => this.db.putSync(metaKey('coveredFrom'), encodeMark(to, this.codec.encode(position))),
+      'cleaning',
+    );
     this.coveredFromMark = { seq: to, position };
-    this.write(() => this.db.putSync(metaKey('coveredFrom'), encodeMark(to, this.codec.encode(position))), 'cleaning');
-    // After the LMDB write: a crash in between leaves orphans, which the next open deletes.
+    this.dropCovered();
     for (const { name, bytes } of listSpillDir(this.spillDir)) {
       const seq = seqOfSegment(name);
       if (seq === null || seq > to) continue;
@@ -550,7 +580,10 @@ export class ChangeLog<P extends Position = Position> {
     try {
       return this.codec.decode(bytes);
     } catch (cause) {
-      throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `${what} in ${this.path} has a bad position`, cause });
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `${what} in ${this.path} has a bad position`,
+        cause,
+      });
     }
   }
 
@@ -669,10 +702,20 @@ export class ChangeLog<P extends Position = Position> {
     }
   }
 
+  /** Deletes what a crash left after `committed` (an unfinished transaction) and at or before `coveredFrom`. */
   private dropTail(): void {
     const last = this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n;
     this.removeRange(dataKeyAfter(last), DATA_END);
     this.removeRange(commitKey(last + 1n), Buffer.from([COMMIT_START[0]! + 1]));
+    this.dropCovered();
+  }
+
+  /** Deletes the packs and commit index of every transaction at or before `coveredFrom`. */
+  private dropCovered(): void {
+    const from = this.coveredFromMark?.seq;
+    if (from === undefined) return;
+    this.removeRange(DATA_START, dataKeyAfter(from));
+    this.removeRange(COMMIT_START, commitKey(from + 1n));
   }
 
   /**
@@ -690,7 +733,8 @@ export class ChangeLog<P extends Position = Position> {
     const from = this.coveredFromMark?.seq ?? 0n;
     for (const { name, bytes } of listSpillDir(this.spillDir)) {
       const seq = seqOfSegment(name);
-      const keep = seq !== null && committed !== null && seq <= committed && seq > from && this.references(seq, name);
+      const keep =
+        seq !== null && committed !== null && seq <= committed && seq > from && this.references(seq, name);
       if (keep) this.committedSpillBytes += bytes;
       else removeSpillFile(join(this.spillDir, name));
     }
@@ -723,7 +767,10 @@ export class ChangeLog<P extends Position = Position> {
     const v = this.db.get(metaKey(name));
     if (v === undefined) return null;
     const mark = decodeMark(v);
-    if (!mark) throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `meta ${name} in ${this.path} has ${v.length} bytes` });
+    if (!mark)
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `meta ${name} in ${this.path} has ${v.length} bytes`,
+      });
     return { seq: mark.seq, position: this.decodePosition(mark.position, `meta ${name}`) };
   }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { ChangeLog } from '../../src/log/change-log.ts';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
-import { dataKey } from '../../src/log/log-keys.ts';
+import { DATA_START, dataKey } from '../../src/log/log-keys.ts';
 import { segmentName } from '../../src/log/spill-segment.ts';
 import { UNCHANGED } from '../../src/core/row.ts';
 import { Lsn, LSN_CODEC } from '../../src/source/postgres/lsn.ts';
@@ -113,6 +113,41 @@ describe('change log', () => {
     appendTxn(log, 0x200, rows(2, 0x200));
     expect(log.committed).toEqual({ seq: 2n, position: Lsn.parse('0/200') });
   });
+
+  it.each([
+    ['clean', { seq: 2n, position: Lsn.parse('0/180') }, { seq: 3n, position: Lsn.parse('0/200') }],
+    ['reset', { seq: 3n, position: Lsn.parse('0/500') }, null],
+  ] as const)(
+    'recovers after a SIGKILL inside %s: every transaction it claims reads whole, nothing before its coverage stays',
+    async (mode, coveredFrom, committed) => {
+      const path = tempLogDir();
+      expect(crashWriter(path, mode)).not.toContain('not killed');
+      const log = openLog({ path });
+      // The kill came after the first deletions: the log must already say what they mean.
+      expect(log.coveredFrom).toEqual(coveredFrom);
+      expect(log.committed).toEqual(committed);
+      const held = Number((log.committed?.seq ?? coveredFrom.seq) - coveredFrom.seq);
+      const msgs =
+        held === 0 ? [] : await take(new ChangeLogReader(log).read(coveredFrom.position), held * 5);
+      expect(msgs.map(plain)).toEqual(
+        held === 0
+          ? []
+          : [
+              { tag: 'begin' },
+              ...[0, 1, 2].map((i) => ({ tag: 'insert', table: 'items', row: [String(i), 'last'] })),
+              { tag: 'commit', position: '0/200' },
+            ],
+      );
+      await expect(take(new ChangeLogReader(log).read(Lsn.parse('0/100')), 1)).rejects.toMatchObject({
+        code: 'CHANGELOG_BEHIND',
+      });
+      // What the interrupted deletion left is gone at open.
+      expect(log.readRange(DATA_START, false, dataKey(coveredFrom.seq + 1n, 0), 1e9)).toEqual([]);
+      expect(readdirSync(log.spillDir)).toEqual([]);
+      const next = appendTxn(log, 0x600, rows(1, 0x600));
+      expect(next.at(-1)).toMatchObject({ seq: (committed?.seq ?? coveredFrom.seq) + 1n });
+    },
+  );
 
   it('serves many readers at different positions while the writer appends', async () => {
     const log = openLog({ path: tempLogDir() });

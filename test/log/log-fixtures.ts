@@ -102,7 +102,7 @@ export function plain(m: ChangeMessage): unknown {
  * Runs crash-writer.fixture.ts on `path` in a child process, which SIGKILLs itself inside a
  * transaction; returns what it printed.
  */
-export function crashWriter(path: string, mode: 'lmdb' | 'spill'): string {
+export function crashWriter(path: string, mode: 'lmdb' | 'spill' | 'clean' | 'reset'): string {
   const fixture = new URL('./crash-writer.fixture.ts', import.meta.url).pathname;
   try {
     execFileSync(process.execPath, ['--import', 'tsx', fixture, path, mode], { encoding: 'utf8' });
