@@ -166,13 +166,21 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
   async registerAtEnd(id: string, tables: readonly TableSchema[]): Promise<P> {
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.stopping) throw new TidemarkError('CHANGEFEED_FAILED', { detail: 'the hub stopped', retriable: true });
+      if (this.stopping)
+        throw new TidemarkError('CHANGEFEED_FAILED', { detail: 'the hub stopped', retriable: true });
       const end = this.logRef.end;
       if (end) {
         this.store.register(id, end.position, tables.map(recorded));
         this.flushNow();
         return end.position;
       }
+      await new Promise<void>((r) => this.readyWaiters.push(r));
+    }
+  }
+
+  /** For Subscription: resolves once the current log has been started, or the hub stopped or failed. */
+  async whenStarted(): Promise<void> {
+    while (this.logRef.end === null && !this.stopping && !this.failure) {
       await new Promise<void>((r) => this.readyWaiters.push(r));
     }
   }
@@ -189,11 +197,14 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     const rec = this.store.get(opts.id);
     if (rec === null || rec.position.compare(opts.checkpoint) !== 0) {
       if (rec !== null && rec.position.compare(opts.checkpoint) > 0) {
-        this.options.onWarning?.("a sink's checkpoint is behind what it acknowledged: re-reading from the change log", {
-          changefeed: opts.id,
-          acknowledged: rec.position.toString(),
-          checkpoint: opts.checkpoint.toString(),
-        });
+        this.options.onWarning?.(
+          "a sink's checkpoint is behind what it acknowledged: re-reading from the change log",
+          {
+            changefeed: opts.id,
+            acknowledged: rec.position.toString(),
+            checkpoint: opts.checkpoint.toString(),
+          },
+        );
       }
       if (this.logRef.end !== null && this.logRef.seqAfter(opts.checkpoint) === null) {
         const from = this.logRef.coveredFrom?.position;
@@ -201,7 +212,12 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           detail: `changefeed ${opts.id} resumes after ${opts.checkpoint}, but the change log at ${this.logRef.path} starts after ${String(from)}${rec === null ? ' and holds no record of it' : ` (it had acknowledged ${rec.position})`}`,
         });
       }
-      this.store.register(opts.id, opts.checkpoint, rec?.tables ?? opts.tables.map(recorded), rec?.registeredAtMs);
+      this.store.register(
+        opts.id,
+        opts.checkpoint,
+        rec?.tables ?? opts.tables.map(recorded),
+        rec?.registeredAtMs,
+      );
       this.flushNow();
     }
     this.warnedStale.delete(opts.id);
@@ -209,7 +225,8 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       id: opts.id,
       tables: opts.tables,
       host: this,
-      memoryQuotaBytes: opts.memoryQuotaBytes ?? this.options.readerMemoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES,
+      memoryQuotaBytes:
+        opts.memoryQuotaBytes ?? this.options.readerMemoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES,
     });
     this.readers.set(opts.id, sub);
     return sub;
@@ -308,7 +325,7 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
   }
 
   private async run(): Promise<void> {
-    for (let attempt = 0; !this.stopping; ) {
+    for (let attempt = 0; !this.stopping;) {
       try {
         await this.pump(() => (attempt = 0));
         if (this.pendingRefill) {
@@ -316,10 +333,15 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           continue;
         }
         if (this.stopping) return;
-        throw new TidemarkError('SOURCE_STREAM_ENDED', { detail: `${this.connector.sourceKey} ended its stream` });
+        throw new TidemarkError('SOURCE_STREAM_ENDED', {
+          detail: `${this.connector.sourceKey} ended its stream`,
+        });
       } catch (err) {
         this.logRef.abort();
-        const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+        const e =
+          err instanceof TidemarkError
+            ? err
+            : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
         if (this.stopping) return;
         if (e.code === 'CHANGELOG_CORRUPT' || this.pendingRefill) {
           await this.refill(this.pendingRefill ?? e);
@@ -343,7 +365,10 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     const log = this.logRef;
     const end = log.end;
     const session = await this.connector.replicate({
-      after: end?.position ?? null,
+      // An empty log that subscribers already read (it was refilled) starts where the slowest
+      // of them needs: the source's own start may be later than what it promised to keep (a new
+      // PostgreSQL slot confirms P but delivers every commit after P − 1).
+      after: end?.position ?? this.store.minPosition(),
       knownTables: log.latestTables(),
       acceptStartAfter: (earliest) => this.mayStartAfter(earliest),
     });
@@ -354,11 +379,14 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       if (this.stopping) return;
       if (end === null) log.startAt(session.start);
       else if (session.start.compare(end.position) > 0) {
-        this.options.onWarning?.('the source can only deliver after a later position: the change log restarts there', {
-          source: this.connector.sourceKey,
-          logEnd: end.position.toString(),
-          sourceStart: session.start.toString(),
-        });
+        this.options.onWarning?.(
+          'the source can only deliver after a later position: the change log restarts there',
+          {
+            source: this.connector.sourceKey,
+            logEnd: end.position.toString(),
+            sourceStart: session.start.toString(),
+          },
+        );
         log.reset(session.start);
         this.refills++;
       }
@@ -377,7 +405,8 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
             case 'commit': {
               open = false;
               const last = log.end!.position;
-              if (ev.position.compare(last) <= 0) log.abort(); // delivered before: never twice
+              if (ev.position.compare(last) <= 0)
+                log.abort(); // delivered before: never twice
               else {
                 log.commit(ev.position, ev.commitTimeMs);
                 onAppended();
@@ -421,7 +450,10 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     try {
       this.flushNow();
     } catch (err) {
-      const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+      const e =
+        err instanceof TidemarkError
+          ? err
+          : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
       this.options.onError?.(e, { retrying: true });
     }
   }
@@ -452,16 +484,20 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           changefeed: s.id,
           position: info.position,
           idleMs: nowMs - s.acknowledgedAtMs,
-          releasedInMs: releaseAfter === null ? null : Math.max(0, releaseAfter - (nowMs - s.acknowledgedAtMs)),
+          releasedInMs:
+            releaseAfter === null ? null : Math.max(0, releaseAfter - (nowMs - s.acknowledgedAtMs)),
         });
       }
       if (releaseAfter !== null && nowMs - s.acknowledgedAtMs >= releaseAfter) {
         this.store.remove(s.id);
         this.warnedStale.delete(s.id);
-        this.options.onWarning?.('released a stale changefeed: it no longer holds the source (resuming it needs a new snapshot)', {
-          changefeed: s.id,
-          position: info.position,
-        });
+        this.options.onWarning?.(
+          'released a stale changefeed: it no longer holds the source (resuming it needs a new snapshot)',
+          {
+            changefeed: s.id,
+            position: info.position,
+          },
+        );
       }
     }
   }
@@ -477,7 +513,11 @@ export function logDir(dir: string): string {
 }
 
 function openLog<P extends Position>(options: ChangeHubOptions<P>): ChangeLog<P> {
-  return ChangeLog.open({ path: logDir(options.dir), codec: options.connector.positions, ...options.logOptions });
+  return ChangeLog.open({
+    path: logDir(options.dir),
+    codec: options.connector.positions,
+    ...options.logOptions,
+  });
 }
 
 function moveAside(

@@ -17,6 +17,11 @@ export interface SubscriptionHost<P extends Position> {
   readonly sourceEnd: P | null;
   /** The hub's fatal error, once it stopped for good; null while it runs or retries. */
   readonly failure: Error | null;
+  /**
+   * Resolves once the current log has been started (a new or refilled log has no coverage until
+   * the source's first session says where it begins), or the hub stopped or failed.
+   */
+  whenStarted(): Promise<void>;
   onAcknowledge(id: string, position: P): void;
   onClose(sub: Subscription<P>): void;
   onCorrupt(err: TidemarkError): void;
@@ -57,6 +62,9 @@ export class Subscription<P extends Position = Position> {
    * again (a new attempt) after the previous iteration ended.
    */
   async *read(after: P): AsyncGenerator<ChangeMessage<P>[]> {
+    await this.host.whenStarted();
+    if (this.closed) return;
+    if (this.host.failure) throw this.host.failure;
     const log = this.host.log;
     const reader = new ChangeLogReader<P>(log, {
       memoryQuotaBytes: this.options.memoryQuotaBytes,

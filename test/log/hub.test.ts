@@ -1,11 +1,16 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, truncateSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { eachMessage, type ChangeMessage } from '../../src/core/change.ts';
 import type { Subscription } from '../../src/log/subscription.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { freshDatabase } from '../support/db.ts';
 import {
   confirmed,
   describeTables,
+  durablePositions,
   forTables,
   openHub,
   readTxns,
@@ -146,5 +151,263 @@ describe('change hub', () => {
     expect(hub.log.transactionsSpilled).toBe(1);
     expect(sub.stats()!.maxBufferedBytes).toBeLessThanOrEqual(8 * 1024 * 1024 + 1024);
     expect(peak - baseline).toBeLessThan(300 * 1024 * 1024);
+  });
+
+  it('acknowledges the source only up to the smallest durable subscription position', async () => {
+    const db = await freshDatabase('huback');
+    await db.query(`CREATE TABLE t0 (id int PRIMARY KEY, v text)`);
+    const dir = tempHubDir();
+    const { hub, connector } = openHub(db, dir);
+    const tables = await describeTables(connector, ['t0']);
+    const start = await hub.registerAtEnd('a', tables);
+    await hub.registerAtEnd('b', tables);
+    const a = await hub.subscribe({ id: 'a', tables, checkpoint: start });
+    const b = await hub.subscribe({ id: 'b', tables, checkpoint: start });
+    const created = await confirmed(db, connector.slotName);
+    // Sampled while acknowledgements flow: the slot read first, then the file. Positions in the
+    // file only grow here, so the file read after the slot holds at most what it held when the
+    // slot was acknowledged.
+    let sampling = true;
+    const samples: { slot: Lsn; durable: Lsn }[] = [];
+    const sampler = (async () => {
+      while (sampling) {
+        const slot = await confirmed(db, connector.slotName);
+        const durable = [...durablePositions(dir).values()].reduce((x, y) => (x.compare(y) <= 0 ? x : y));
+        samples.push({ slot, durable });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const reading = (sub: Subscription<Lsn>, every: number, until: Promise<Lsn>) =>
+      (async () => {
+        let n = 0;
+        let last: Lsn | null = null;
+        for await (const m of eachMessage(sub.read(start))) {
+          if (m.tag !== 'commit') continue;
+          if (++n % every === 0) sub.acknowledge(m.position);
+          last = m.position;
+          if (m.position.compare(await until) >= 0) return last;
+        }
+        return last;
+      })();
+    let markSet: (l: Lsn) => void = () => {};
+    const mark = new Promise<Lsn>((r) => (markSet = r));
+    // a acknowledges every commit, b every tenth: b holds the source.
+    const readA = reading(a, 1, mark);
+    const readB = reading(b, 10, mark);
+    for (let i = 0; i < 60; i++) {
+      await db.query(`INSERT INTO t0 VALUES (${i}, 'v')`);
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 250)); // let ticks pass mid-way
+    }
+    const m = await walNow(db);
+    await db.query(`INSERT INTO t0 VALUES (1000, 'end')`);
+    markSet(m);
+    const [lastA] = await Promise.all([readA, readB]);
+    b.acknowledge(lastA!);
+    await until(async () => ((await confirmed(db, connector.slotName)).equals(lastA!) ? true : undefined));
+    sampling = false;
+    await sampler;
+    const passed = samples.filter((x) => x.slot.compare(x.durable) > 0 && x.slot.compare(created) > 0);
+    expect(passed).toEqual([]);
+    // Not vacuous: the slot moved while sampled, held back by b below a.
+    expect(samples.some((x) => x.slot.compare(created) > 0 && x.slot.compare(lastA!) < 0)).toBe(true);
+    expect(durablePositions(dir)).toEqual(
+      new Map([
+        ['a', lastA],
+        ['b', lastA],
+      ]),
+    );
+  });
+
+  it('keeps subscriptions.json whole and ahead of the slot across a SIGKILL of the process holding the hub', async () => {
+    const db = await freshDatabase('hubkill');
+    await db.query(`CREATE TABLE t0 (id int PRIMARY KEY, v text)`);
+    const reference = await ReferenceSlot.create(db, ['t0']);
+    const dir = tempHubDir();
+    const fixture = new URL('./hub-holder.fixture.ts', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, db.url, dir, 't0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_, signal) => r(signal)));
+    let start: Lsn | null = null;
+    const acked: string[] = [];
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        const [what, position] = line.split(' ');
+        if (what === 'start') start = Lsn.parse(position!);
+        else if (what === 'ack') acked.push(position!);
+      }
+    });
+    await until(() => start ?? undefined);
+    // Writes until the child has made some acknowledgements durable and goes on acknowledging;
+    // then SIGKILL, wherever it is.
+    let i = 0;
+    for (;;) {
+      await db.query(`INSERT INTO t0 VALUES (${i++}, 'v')`);
+      const durable = durablePositions(dir).get('k');
+      if (i >= 40 && durable && durable.compare(start!) > 0 && acked.length > 30) break;
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const durable = durablePositions(dir).get('k')!; // parses: the file is whole
+    expect(acked).toContain(durable.toString());
+    expect((await confirmed(db, sourceObjectName(db.url))).compare(durable)).toBeLessThanOrEqual(0);
+
+    // A hub opened again on the directory serves k everything after its durable position.
+    const { hub, connector } = openHub(db, dir);
+    const tables = await describeTables(connector, ['t0']);
+    const sub = await hub.subscribe({ id: 'k', tables, checkpoint: durable });
+    const mark = await walNow(db);
+    await db.query(`INSERT INTO t0 VALUES (100000, 'end')`);
+    const want = await reference.between(durable, mark);
+    expect(want.length).toBeGreaterThan(0);
+    expect(await readTxns(stream(sub, durable), Lsn.parse(want.at(-1)!.position))).toEqual(want);
+    expect((await confirmed(db, connector.slotName)).compare(durable)).toBeLessThanOrEqual(0);
+  });
+
+  it('moves a log damaged on disk aside and refills it: every subscription still reads everything after its position', async () => {
+    const names = ['t0', 't1', 't2'];
+    const db = await freshDatabase('hubdamage');
+    for (const t of names) await db.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text)`);
+    const reference = await ReferenceSlot.create(db, names);
+    const dir = tempHubDir();
+    let { hub, connector } = openHub(db, dir);
+    const described = await describeTables(connector, names);
+    const who = [
+      { id: 'a', tables: [described[0]!, described[1]!] },
+      { id: 'b', tables: [described[1]!, described[2]!] },
+      { id: 'c', tables: [described[2]!] },
+    ];
+    const start = await hub.registerAtEnd('a', who[0]!.tables);
+    for (const w of who.slice(1)) await hub.registerAtEnd(w.id, w.tables);
+    const subs = await Promise.all(who.map((w) => hub.subscribe({ ...w, checkpoint: start })));
+    await workload(db, names, 5, 30);
+    let mark = await walNow(db);
+    await db.query(`INSERT INTO t0 VALUES (1000, 'end')`);
+    const first = await reference.through(mark);
+    // a acknowledges everything so far, b half of it, c nothing.
+    const half = Lsn.parse(first[Math.floor(first.length / 2)]!.position);
+    const end1 = Lsn.parse(first.at(-1)!.position);
+    await readTxns(stream(subs[0]!, start), end1);
+    await readTxns(stream(subs[1]!, start), half);
+    subs[0]!.acknowledge(end1);
+    subs[1]!.acknowledge(half);
+    await until(() => (hub.stats().sourceAcknowledged !== null ? true : undefined));
+    await workload(db, names, 6, 20);
+    mark = await walNow(db);
+    await db.query(`INSERT INTO t0 VALUES (1001, 'end')`);
+    const second = await reference.through(mark);
+    const end2 = Lsn.parse(second.at(-1)!.position);
+    await until(() =>
+      hub.log.committed && hub.log.committed.position.compare(end2) >= 0 ? true : undefined,
+    );
+    await hub.stop();
+
+    const data = join(dir, 'log', 'data.mdb');
+    const fd = openSync(data, 'r+');
+    writeSync(fd, Buffer.alloc(64 * 1024, 0x5a), 0, 64 * 1024, 0);
+    closeSync(fd);
+
+    let warnings;
+    ({ hub, connector, warnings } = openHub(db, dir));
+    expect(warnings.map((w) => w.message)).toEqual([
+      'the change log is damaged: moved aside, refilling it from the source',
+    ]);
+    expect(readdirSync(dir).filter((f) => f.startsWith('log.damaged-'))).toHaveLength(1);
+    expect(hub.stats().logRefills).toBe(1);
+    const all = [...first, ...second];
+    const checkpoints = new Map([
+      ['a', end1],
+      ['b', half],
+      ['c', start],
+    ]);
+    for (const w of who) {
+      const checkpoint = checkpoints.get(w.id)!;
+      const sub = await hub.subscribe({ ...w, checkpoint });
+      const tables = new Set(w.tables.map((t) => t.name));
+      const want = forTables(
+        all.filter((t) => checkpoint.compare(Lsn.parse(t.position)) < 0),
+        tables,
+      );
+      expect(await readTxns(stream(sub, checkpoint), end2, tables), w.id).toEqual(want);
+    }
+  });
+
+  it('refills the log when a reader meets a damaged spill segment while the hub runs; the subscription reads on', async () => {
+    const db = await freshDatabase('hubsegment');
+    await db.query(`CREATE TABLE t0 (id int PRIMARY KEY, v text)`);
+    const reference = await ReferenceSlot.create(db, ['t0']);
+    const dir = tempHubDir();
+    const { hub, connector, warnings } = openHub(db, dir, { logOptions: { writeBatchBytes: 64 * 1024 } });
+    const tables = await describeTables(connector, ['t0']);
+    const start = await hub.registerAtEnd('a', tables);
+    const sub = await hub.subscribe({ id: 'a', tables, checkpoint: start });
+    await db.query(`INSERT INTO t0 SELECT g, repeat('s', 50) || g FROM generate_series(1, 5000) g`);
+    const mark = await walNow(db);
+    await db.query(`INSERT INTO t0 VALUES (100000, 'end')`);
+    const want = await reference.through(mark);
+    const end = Lsn.parse(want.at(-1)!.position);
+    await until(() => (hub.log.committed && hub.log.committed.position.compare(end) >= 0 ? true : undefined));
+    expect(hub.log.transactionsSpilled).toBe(1);
+    const spill = join(dir, 'log', 'spill');
+    const [segment] = readdirSync(spill);
+    truncateSync(join(spill, segment!), 1000);
+
+    await expect(readTxns(stream(sub, start), end)).rejects.toMatchObject({
+      code: 'CHANGELOG_CORRUPT',
+      retriable: true,
+    });
+    await until(() => (hub.stats().logRefills === 1 ? true : undefined));
+    expect(warnings.map((w) => w.message)).toContain(
+      'the change log is damaged: moved aside, refilling it from the source',
+    );
+    // The changefeed retries: the same subscription, from the same position, off the refilled log.
+    expect(await readTxns(stream(sub, start), end)).toEqual(want);
+    expect(hub.stats().replicationStarts).toBe(2);
+  });
+
+  it('warns about a stale subscription, then releases it, and the slot advances past it', async () => {
+    const db = await freshDatabase('hubstale');
+    await db.query(`CREATE TABLE t0 (id int PRIMARY KEY, v text)`);
+    const { hub, connector, warnings } = openHub(db, tempHubDir(), {
+      staleAfterMs: 300,
+      releaseAfterMs: 1500,
+    });
+    const tables = await describeTables(connector, ['t0']);
+    const start = await hub.registerAtEnd('stale', tables);
+    await hub.registerAtEnd('live', tables);
+    (await hub.subscribe({ id: 'stale', tables, checkpoint: start })).close(); // its changefeed stopped
+    const live = await hub.subscribe({ id: 'live', tables, checkpoint: start });
+    for (let i = 0; i < 5; i++) await db.query(`INSERT INTO t0 VALUES (${i}, 'v')`);
+    const mark = await walNow(db);
+    await db.query(`INSERT INTO t0 VALUES (1000, 'end')`);
+    const [last] = (await readTxns(stream(live, start), mark)).slice(-1);
+    live.acknowledge(Lsn.parse(last!.position));
+    const held = confirmed(db, connector.slotName);
+    const warned = await until(() => warnings.find((w) => w.fields.changefeed === 'stale'));
+    expect(warned.message).toBe('a changefeed that is not running holds the change log and the source');
+    expect((await held).compare(start) <= 1).toBe(true);
+    expect(hub.subscriptions().find((s) => s.id === 'stale')).toMatchObject({ active: false, stale: true });
+    expect(hub.subscriptions().find((s) => s.id === 'live')).toMatchObject({ active: true, stale: false });
+    const released = await until(() =>
+      warnings.find((w) => w.message.startsWith('released a stale changefeed')),
+    );
+    expect(released.fields).toEqual({ changefeed: 'stale', position: start.toString() });
+    expect(
+      warnings.filter((w) => w.fields.changefeed === 'stale').map((w) => w.message.split(':')[0]),
+    ).toEqual([
+      'a changefeed that is not running holds the change log and the source',
+      'released a stale changefeed',
+    ]);
+    expect(hub.subscriptions().map((s) => s.id)).toEqual(['live']);
+    const position = Lsn.parse(last!.position);
+    await until(async () => ((await confirmed(db, connector.slotName)).equals(position) ? true : undefined));
+    expect(hub.log.coveredFrom?.position).toEqual(position);
   });
 });
