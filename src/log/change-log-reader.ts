@@ -82,6 +82,14 @@ export class ChangeLogReader<P extends Position = Position> {
     this.maxBatchMessages = Math.max(1, options.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES);
   }
 
+  /**
+   * The answer of `includes` changed (tables were added or removed): asks it again for every
+   * table, from the next fill of the buffer on.
+   */
+  refilter(): void {
+    this.included.clear();
+  }
+
   stats(): ChangeLogReaderStats {
     return { bufferedBytes: this.buffered, maxBufferedBytes: this.maxBuffered, records: this.records };
   }

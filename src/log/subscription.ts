@@ -94,6 +94,7 @@ export class Subscription<P extends Position = Position> {
   /** Adds tables to what this subscription reads (their changes from the next batch on). */
   addTables(tables: readonly TableSchema[]): void {
     this.tableIds = new Set([...this.tableIds, ...tables.map((t) => t.relationId)]);
+    this.current?.refilter();
   }
 
   /** Stops reading a table (it was dropped, or left the selection). */
@@ -101,6 +102,7 @@ export class Subscription<P extends Position = Position> {
     const next = new Set(this.tableIds);
     next.delete(tableId);
     this.tableIds = next;
+    this.current?.refilter();
   }
 
   /**

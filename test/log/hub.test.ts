@@ -372,6 +372,34 @@ describe('change hub', () => {
     expect(hub.stats().replicationStarts).toBe(2);
   });
 
+  it('a subscription reads the tables added to it, and stops reading one removed, from its next batch on', async () => {
+    const db = await freshDatabase('hubtables');
+    for (const t of ['t0', 't1']) await db.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text)`);
+    const { hub, connector } = openHub(db, tempHubDir());
+    const [t0, t1] = await describeTables(connector, ['t0', 't1']);
+    const start = await hub.registerAtEnd('a', [t0!]);
+    const sub = await hub.subscribe({ id: 'a', tables: [t0!], checkpoint: start });
+    await connector.capture([t1!]);
+    const it = stream(sub, start);
+    const step = async (sql: string) => {
+      const mark = await walNow(db);
+      await db.query(sql);
+      return (await readTxns(it, mark)).flatMap((t) => t.changes);
+    };
+    expect(await step(`INSERT INTO t0 VALUES (1, 'a'); INSERT INTO t1 VALUES (1, 'b')`)).toEqual([
+      { tag: 'insert', table: 't0', row: ['1', 'a'] },
+    ]);
+    sub.addTables([t1!]);
+    expect(await step(`INSERT INTO t0 VALUES (2, 'a'); INSERT INTO t1 VALUES (2, 'b')`)).toEqual([
+      { tag: 'insert', table: 't0', row: ['2', 'a'] },
+      { tag: 'insert', table: 't1', row: ['2', 'b'] },
+    ]);
+    sub.removeTable(t0!.relationId);
+    expect(await step(`INSERT INTO t0 VALUES (3, 'a'); INSERT INTO t1 VALUES (3, 'b')`)).toEqual([
+      { tag: 'insert', table: 't1', row: ['3', 'b'] },
+    ]);
+  });
+
   it('warns about a stale subscription, then releases it, and the slot advances past it', async () => {
     const db = await freshDatabase('hubstale');
     await db.query(`CREATE TABLE t0 (id int PRIMARY KEY, v text)`);
