@@ -48,8 +48,9 @@ export interface ChangeLogReaderOptions {
   readonly includes?: (table: TableSchema) => boolean;
   /**
    * Asked before each wait for a commit, after each wake-up (`ChangeLog.wakeReaders`) and after
-   * each batch: `'end'` ends the stream; an error (only acted on at a wait, so committed
-   * records are still served) is thrown from it; null reads on.
+   * each batch, and once the log is closed: `'end'` ends the stream; an error (only acted on at
+   * a wait or at the close, so committed records are still served) is thrown from it; null reads
+   * on (at the close: ends).
    */
   readonly interrupt?: () => 'end' | Error | null;
 }
@@ -176,6 +177,9 @@ export class ChangeLogReader<P extends Position = Position> {
           if (this.options.interrupt?.() === 'end') return;
         }
       }
+      // The log was closed under this reader: its owner says whether that is an end or an error.
+      const stop = this.options.interrupt?.() ?? null;
+      if (stop !== null && stop !== 'end') throw stop;
     } finally {
       cursor.close();
     }

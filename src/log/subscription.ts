@@ -72,7 +72,8 @@ export class Subscription<P extends Position = Position> {
       interrupt: () => {
         if (this.closed) return 'end';
         if (this.host.failure) return this.host.failure;
-        if (this.host.log !== log) {
+        // Replaced, or closed by a refill (the hub closes subscriptions before its log on stop).
+        if (this.host.log !== log || log.isClosed) {
           return new TidemarkError('CHANGELOG_CORRUPT', {
             detail: `the change log at ${log.path} was refilled from the source`,
           });
@@ -84,7 +85,12 @@ export class Subscription<P extends Position = Position> {
     try {
       yield* reader.read(after);
     } catch (err) {
-      if (err instanceof TidemarkError && err.code === 'CHANGELOG_CORRUPT' && this.host.log === log) {
+      if (
+        err instanceof TidemarkError &&
+        err.code === 'CHANGELOG_CORRUPT' &&
+        this.host.log === log &&
+        !log.isClosed
+      ) {
         this.host.onCorrupt(err);
       }
       throw err;

@@ -347,13 +347,19 @@ describe('change hub', () => {
     const { hub, connector, warnings } = openHub(db, dir, { logOptions: { writeBatchBytes: 64 * 1024 } });
     const tables = await describeTables(connector, ['t0']);
     const start = await hub.registerAtEnd('a', tables);
+    await hub.registerAtEnd('b', tables);
     const sub = await hub.subscribe({ id: 'a', tables, checkpoint: start });
+    const other = await hub.subscribe({ id: 'b', tables, checkpoint: start });
     await db.query(`INSERT INTO t0 SELECT g, repeat('s', 50) || g FROM generate_series(1, 5000) g`);
     const mark = await walNow(db);
     await db.query(`INSERT INTO t0 VALUES (100000, 'end')`);
     const want = await reference.through(mark);
     const end = Lsn.parse(want.at(-1)!.position);
-    await until(() => (hub.log.committed && hub.log.committed.position.compare(end) >= 0 ? true : undefined));
+    // b has read it all before the damage, and waits for more.
+    const otherIt = stream(other, start);
+    expect(await readTxns(otherIt, end)).toEqual(want);
+    const otherNext = otherIt.next();
+    otherNext.catch(() => {});
     expect(hub.log.transactionsSpilled).toBe(1);
     const spill = join(dir, 'log', 'spill');
     const [segment] = readdirSync(spill);
@@ -367,8 +373,11 @@ describe('change hub', () => {
     expect(warnings.map((w) => w.message)).toContain(
       'the change log is damaged: moved aside, refilling it from the source',
     );
-    // The changefeed retries: the same subscription, from the same position, off the refilled log.
+    // b's stream does not just end (its changefeed would stop as if asked to): it fails, retriably.
+    await expect(otherNext).rejects.toMatchObject({ code: 'CHANGELOG_CORRUPT', retriable: true });
+    // Each changefeed retries: the same subscription, from the same position, off the refilled log.
     expect(await readTxns(stream(sub, start), end)).toEqual(want);
+    expect(await readTxns(stream(other, start), end)).toEqual(want);
     expect(hub.stats().replicationStarts).toBe(2);
   });
 
