@@ -83,6 +83,8 @@ export class SubscriptionStore<P extends Position = Position> {
       } catch (cause) {
         throw new TidemarkError('CHANGELOG_CORRUPT', {
           detail: `${store.path} is damaged`,
+          // Unlike the log, nothing refills it: retrying cannot heal it.
+          retriable: false,
           hint: 'Restore it, or delete it and restart every changefeed of this source: each registers again at its sink checkpoint (a changefeed that is not restarted no longer holds the source).',
           cause,
         });
