@@ -67,7 +67,13 @@ import {
 import { RecordFormatError, RecordWriter, segmentOfPack, type LogRecord } from './record-codec.ts';
 import { assertLmdbFile, wrapLmdbError } from './lmdb-errors.ts';
 import { PackBuffer } from './pack-buffer.ts';
-import { listSpillDir, removeSpillFile, SegmentWriter, seqOfSegment, wrapSpillError } from './spill-segment.ts';
+import {
+  listSpillDir,
+  removeSpillFile,
+  SegmentWriter,
+  seqOfSegment,
+  wrapSpillError,
+} from './spill-segment.ts';
 
 /** 3: keyed by the log's own sequence, positions as codec bytes, schema records (2: by LSN). */
 const FORMAT_VERSION = 3;
@@ -164,7 +170,10 @@ export class ChangeLog<P extends Position = Position> {
       try {
         schema = JSON.parse(value.toString('utf8')) as TableSchema;
       } catch (cause) {
-        throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} in ${path} is not JSON`, cause });
+        throw new TidemarkError('CHANGELOG_CORRUPT', {
+          detail: `schema ${id} in ${path} is not JSON`,
+          cause,
+        });
       }
       this.schemasById.set(id, schema);
       this.schemaIdsByJson.set(value.toString('utf8'), id);
@@ -206,7 +215,9 @@ export class ChangeLog<P extends Position = Position> {
       const version = format?.length === 4 ? format.readUInt32BE(0) : null;
       if (format === undefined) {
         if (existed && db.getKeysCount({ limit: 1 }) > 0) {
-          throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `${options.path} has data but no format record` });
+          throw new TidemarkError('CHANGELOG_CORRUPT', {
+            detail: `${options.path} has data but no format record`,
+          });
         }
         const v = Buffer.alloc(4);
         v.writeUInt32BE(FORMAT_VERSION);
@@ -248,7 +259,9 @@ export class ChangeLog<P extends Position = Position> {
   startAt(position: P): void {
     this.assertOpen();
     if (this.committedMark !== null && this.committedMark.seq !== this.coveredFromMark?.seq) {
-      throw new TidemarkError('INTERNAL', { detail: `startAt(${position}) on ${this.path}, which holds transactions` });
+      throw new TidemarkError('INTERNAL', {
+        detail: `startAt(${position}) on ${this.path}, which holds transactions`,
+      });
     }
     const mark = { seq: this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n, position };
     this.write(() => {
@@ -354,7 +367,9 @@ export class ChangeLog<P extends Position = Position> {
       seg.finish(this.options.fsync === true);
       // Alone in its pack (the reader switches to the file there), just before the commit's.
       this.packs.close();
-      this.packs.add(this.enc.encodeView({ tag: 'segment', file: seg.name, records: seg.records, bytes: seg.bytes }));
+      this.packs.add(
+        this.enc.encodeView({ tag: 'segment', file: seg.name, records: seg.records, bytes: seg.bytes }),
+      );
       this.packs.close();
     }
     this.packs.add(this.enc.encodeView({ tag: 'commit', commitTimeMs, position: positionBytes }));
@@ -420,11 +435,38 @@ export class ChangeLog<P extends Position = Position> {
     return [...this.latest.values()].map((id) => this.schema(id));
   }
 
+  /**
+   * Records the shapes of tables the log has not seen yet (captured now, with no change logged
+   * for them so far), so that a later session diffs their schema changes against them.
+   */
+  learnTables(tables: readonly TableSchema[]): void {
+    this.assertOpen();
+    const fresh = tables.filter((t) => !this.latest.has(t.relationId));
+    if (fresh.length === 0) return;
+    const ids = fresh.map((t) => this.schemaId(t));
+    const schemas = this.pendingSchemas;
+    this.write(() => {
+      this.db.transactionSync(() => {
+        for (const [k, v] of schemas) this.db.putSync(k, v);
+        fresh.forEach((t, i) => {
+          const v = Buffer.allocUnsafe(4);
+          v.writeUInt32BE(ids[i]!);
+          this.db.putSync(tableKey(t.relationId), v);
+        });
+      });
+    }, 'recording table shapes');
+    this.pendingSchemas = [];
+    fresh.forEach((t, i) => this.latest.set(t.relationId, ids[i]!));
+  }
+
   /** The position of transaction `seq` (it must be held: coveredFrom < seq ≤ committed). */
   positionOf(seq: bigint): P {
     if (seq === this.coveredFromMark?.seq) return this.coveredFromMark.position;
     const v = this.db.get(commitKey(seq));
-    if (!v) throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `transaction ${seq} missing from ${this.path}` });
+    if (!v)
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `transaction ${seq} missing from ${this.path}`,
+      });
     return this.decodePosition(v, `transaction ${seq}`);
   }
 
@@ -451,7 +493,12 @@ export class ChangeLog<P extends Position = Position> {
    * Up to `maxBytes` (at least one) raw LMDB values (packs) in [from, to), with their keys: for
    * tests and tools that look at what is on disk. Ignores `committed`.
    */
-  readRange(from: Buffer, exclusiveStart: boolean, to: Buffer, maxBytes: number): { key: Buffer; value: Buffer }[] {
+  readRange(
+    from: Buffer,
+    exclusiveStart: boolean,
+    to: Buffer,
+    maxBytes: number,
+  ): { key: Buffer; value: Buffer }[] {
     const out: { key: Buffer; value: Buffer }[] = [];
     let bytes = 0;
     for (const e of this.values(from, exclusiveStart, to)) {
@@ -490,7 +537,10 @@ export class ChangeLog<P extends Position = Position> {
     this.removeRange(DATA_START, dataKeyAfter(to));
     this.removeRange(COMMIT_START, commitKey(to + 1n));
     this.coveredFromMark = { seq: to, position };
-    this.write(() => this.db.putSync(metaKey('coveredFrom'), encodeMark(to, this.codec.encode(position))), 'cleaning');
+    this.write(
+      () => this.db.putSync(metaKey('coveredFrom'), encodeMark(to, this.codec.encode(position))),
+      'cleaning',
+    );
     // After the LMDB write: a crash in between leaves orphans, which the next open deletes.
     for (const { name, bytes } of listSpillDir(this.spillDir)) {
       const seq = seqOfSegment(name);
@@ -550,7 +600,10 @@ export class ChangeLog<P extends Position = Position> {
     try {
       return this.codec.decode(bytes);
     } catch (cause) {
-      throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `${what} in ${this.path} has a bad position`, cause });
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `${what} in ${this.path} has a bad position`,
+        cause,
+      });
     }
   }
 
@@ -690,7 +743,8 @@ export class ChangeLog<P extends Position = Position> {
     const from = this.coveredFromMark?.seq ?? 0n;
     for (const { name, bytes } of listSpillDir(this.spillDir)) {
       const seq = seqOfSegment(name);
-      const keep = seq !== null && committed !== null && seq <= committed && seq > from && this.references(seq, name);
+      const keep =
+        seq !== null && committed !== null && seq <= committed && seq > from && this.references(seq, name);
       if (keep) this.committedSpillBytes += bytes;
       else removeSpillFile(join(this.spillDir, name));
     }
@@ -723,7 +777,10 @@ export class ChangeLog<P extends Position = Position> {
     const v = this.db.get(metaKey(name));
     if (v === undefined) return null;
     const mark = decodeMark(v);
-    if (!mark) throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `meta ${name} in ${this.path} has ${v.length} bytes` });
+    if (!mark)
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `meta ${name} in ${this.path} has ${v.length} bytes`,
+      });
     return { seq: mark.seq, position: this.decodePosition(mark.position, `meta ${name}`) };
   }
 

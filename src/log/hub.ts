@@ -96,7 +96,9 @@ export interface HubStats {
 export class ChangeHub<P extends Position = Position> implements SubscriptionHost<P> {
   readonly connector: SourceConnector<P>;
   /** Resolves when stopped; never rejects (a fatal error is `failure`). */
-  readonly done: Promise<void>;
+  get done(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
   failure: TidemarkError | null = null;
   private logRef: ChangeLog<P>;
   private readonly store: SubscriptionStore<P>;
@@ -125,12 +127,19 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     this.refills = refilled ? 1 : 0;
     this.ackTimer = setInterval(() => this.tick(), ACK_INTERVAL_MS);
     this.ackTimer.unref();
-    this.done = this.run();
+  }
+
+  /** The pump, started by the first subscriber: opening a hub changes nothing on the source. */
+  private running: Promise<void> | null = null;
+
+  private ensureRunning(): void {
+    if (!this.running && !this.stopping) this.running = this.run();
   }
 
   /**
    * Opens the log in `options.dir` (a damaged one is moved aside and refilled from the source)
-   * and the subscription records, and starts pumping. Throws what reading the records throws.
+   * and the subscription records; the pump starts with the first subscriber. Throws what
+   * reading the records throws.
    */
   static open<P extends Position>(options: ChangeHubOptions<P>): ChangeHub<P> {
     mkdirSync(options.dir, { recursive: true });
@@ -164,11 +173,14 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
    * subscriber then reads after. Rejects with the hub's failure.
    */
   async registerAtEnd(id: string, tables: readonly TableSchema[]): Promise<P> {
+    this.ensureRunning();
     for (;;) {
       if (this.failure) throw this.failure;
-      if (this.stopping) throw new TidemarkError('CHANGEFEED_FAILED', { detail: 'the hub stopped', retriable: true });
+      if (this.stopping)
+        throw new TidemarkError('CHANGEFEED_FAILED', { detail: 'the hub stopped', retriable: true });
       const end = this.logRef.end;
       if (end) {
+        this.learn(tables);
         this.store.register(id, end.position, tables.map(recorded));
         this.flushNow();
         return end.position;
@@ -185,15 +197,20 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
    */
   async subscribe(opts: SubscribeOptions<P>): Promise<Subscription<P>> {
     this.readers.get(opts.id)?.close();
+    this.ensureRunning();
     await this.connector.capture(opts.tables);
+    this.learn(opts.tables);
     const rec = this.store.get(opts.id);
     if (rec === null || rec.position.compare(opts.checkpoint) !== 0) {
       if (rec !== null && rec.position.compare(opts.checkpoint) > 0) {
-        this.options.onWarning?.("a sink's checkpoint is behind what it acknowledged: re-reading from the change log", {
-          changefeed: opts.id,
-          acknowledged: rec.position.toString(),
-          checkpoint: opts.checkpoint.toString(),
-        });
+        this.options.onWarning?.(
+          "a sink's checkpoint is behind what it acknowledged: re-reading from the change log",
+          {
+            changefeed: opts.id,
+            acknowledged: rec.position.toString(),
+            checkpoint: opts.checkpoint.toString(),
+          },
+        );
       }
       if (this.logRef.end !== null && this.logRef.seqAfter(opts.checkpoint) === null) {
         const from = this.logRef.coveredFrom?.position;
@@ -201,7 +218,12 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           detail: `changefeed ${opts.id} resumes after ${opts.checkpoint}, but the change log at ${this.logRef.path} starts after ${String(from)}${rec === null ? ' and holds no record of it' : ` (it had acknowledged ${rec.position})`}`,
         });
       }
-      this.store.register(opts.id, opts.checkpoint, rec?.tables ?? opts.tables.map(recorded), rec?.registeredAtMs);
+      this.store.register(
+        opts.id,
+        opts.checkpoint,
+        rec?.tables ?? opts.tables.map(recorded),
+        rec?.registeredAtMs,
+      );
       this.flushNow();
     }
     this.warnedStale.delete(opts.id);
@@ -209,7 +231,8 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       id: opts.id,
       tables: opts.tables,
       host: this,
-      memoryQuotaBytes: opts.memoryQuotaBytes ?? this.options.readerMemoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES,
+      memoryQuotaBytes:
+        opts.memoryQuotaBytes ?? this.options.readerMemoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES,
     });
     this.readers.set(opts.id, sub);
     return sub;
@@ -252,6 +275,13 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       replicationStarts: this.starts,
       lastReplicationStart: this.lastStart?.toString() ?? null,
     };
+  }
+
+  /** Tables a subscriber captures: the log and the running session know their shapes from now on. */
+  private learn(tables: readonly TableSchema[]): void {
+    if (this.logRef.isClosed) return;
+    this.logRef.learnTables(tables);
+    this.session?.learn(tables);
   }
 
   /** For Subscription.acknowledge: durable at the next tick, then passed on. */
@@ -308,7 +338,7 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
   }
 
   private async run(): Promise<void> {
-    for (let attempt = 0; !this.stopping; ) {
+    for (let attempt = 0; !this.stopping;) {
       try {
         await this.pump(() => (attempt = 0));
         if (this.pendingRefill) {
@@ -316,10 +346,15 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           continue;
         }
         if (this.stopping) return;
-        throw new TidemarkError('SOURCE_STREAM_ENDED', { detail: `${this.connector.sourceKey} ended its stream` });
+        throw new TidemarkError('SOURCE_STREAM_ENDED', {
+          detail: `${this.connector.sourceKey} ended its stream`,
+        });
       } catch (err) {
         this.logRef.abort();
-        const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+        const e =
+          err instanceof TidemarkError
+            ? err
+            : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
         if (this.stopping) return;
         if (e.code === 'CHANGELOG_CORRUPT' || this.pendingRefill) {
           await this.refill(this.pendingRefill ?? e);
@@ -354,11 +389,14 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       if (this.stopping) return;
       if (end === null) log.startAt(session.start);
       else if (session.start.compare(end.position) > 0) {
-        this.options.onWarning?.('the source can only deliver after a later position: the change log restarts there', {
-          source: this.connector.sourceKey,
-          logEnd: end.position.toString(),
-          sourceStart: session.start.toString(),
-        });
+        this.options.onWarning?.(
+          'the source can only deliver after a later position: the change log restarts there',
+          {
+            source: this.connector.sourceKey,
+            logEnd: end.position.toString(),
+            sourceStart: session.start.toString(),
+          },
+        );
         log.reset(session.start);
         this.refills++;
       }
@@ -377,7 +415,8 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
             case 'commit': {
               open = false;
               const last = log.end!.position;
-              if (ev.position.compare(last) <= 0) log.abort(); // delivered before: never twice
+              if (ev.position.compare(last) <= 0)
+                log.abort(); // delivered before: never twice
               else {
                 log.commit(ev.position, ev.commitTimeMs);
                 onAppended();
@@ -421,7 +460,10 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     try {
       this.flushNow();
     } catch (err) {
-      const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+      const e =
+        err instanceof TidemarkError
+          ? err
+          : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
       this.options.onError?.(e, { retrying: true });
     }
   }
@@ -452,16 +494,20 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           changefeed: s.id,
           position: info.position,
           idleMs: nowMs - s.acknowledgedAtMs,
-          releasedInMs: releaseAfter === null ? null : Math.max(0, releaseAfter - (nowMs - s.acknowledgedAtMs)),
+          releasedInMs:
+            releaseAfter === null ? null : Math.max(0, releaseAfter - (nowMs - s.acknowledgedAtMs)),
         });
       }
       if (releaseAfter !== null && nowMs - s.acknowledgedAtMs >= releaseAfter) {
         this.store.remove(s.id);
         this.warnedStale.delete(s.id);
-        this.options.onWarning?.('released a stale changefeed: it no longer holds the source (resuming it needs a new snapshot)', {
-          changefeed: s.id,
-          position: info.position,
-        });
+        this.options.onWarning?.(
+          'released a stale changefeed: it no longer holds the source (resuming it needs a new snapshot)',
+          {
+            changefeed: s.id,
+            position: info.position,
+          },
+        );
       }
     }
   }
@@ -477,7 +523,11 @@ export function logDir(dir: string): string {
 }
 
 function openLog<P extends Position>(options: ChangeHubOptions<P>): ChangeLog<P> {
-  return ChangeLog.open({ path: logDir(options.dir), codec: options.connector.positions, ...options.logOptions });
+  return ChangeLog.open({
+    path: logDir(options.dir),
+    codec: options.connector.positions,
+    ...options.logOptions,
+  });
 }
 
 function moveAside(

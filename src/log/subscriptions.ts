@@ -101,7 +101,13 @@ export class SubscriptionStore<P extends Position = Position> {
 
   /** Registers `id` at `position` (replacing any earlier record), durable at the next flush. */
   register(id: string, position: P, tables: readonly RecordedTable[], nowMs = Date.now()): void {
-    this.current.set(id, { id, position, registeredAtMs: nowMs, acknowledgedAtMs: nowMs, tables: [...tables] });
+    this.current.set(id, {
+      id,
+      position,
+      registeredAtMs: nowMs,
+      acknowledgedAtMs: nowMs,
+      tables: [...tables],
+    });
     this.dirty = true;
   }
 
