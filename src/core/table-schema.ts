@@ -38,6 +38,8 @@ export interface GeneratedColumn {
   readonly typeName: string;
   /** The expression as the source prints it (`pg_get_expr`), over the table's column names. */
   readonly expression: string;
+  /** Its place among all the table's columns, generated ones included (0-based): tables are created in the source's order. */
+  readonly position: number;
 }
 
 export interface TableSchema {

@@ -93,6 +93,21 @@ export const ERROR_CODES = {
     retriable: false,
     hint: 'Upgrade to the minor release named in the detail.',
   },
+  SOURCE_SCHEMA_RECOPY: {
+    message: 'A schema change rewrote rows with values the change log does not carry',
+    retriable: false,
+    hint: 'The table must be copied again at this position: reset the changefeed (it takes a new snapshot). Schema changes that replay exactly (constant defaults, widenings, renames) need nothing.',
+  },
+  SOURCE_TABLE_DROPPED: {
+    message: 'A replicated table was dropped in the source',
+    retriable: false,
+    hint: 'schemaChanges.dropTable is `fail`: set it to `drop` or `keep`, or remove the table from `tables`, then resume.',
+  },
+  SOURCE_TABLE_RENAMED: {
+    message: 'A replicated table was renamed in the source',
+    retriable: false,
+    hint: 'schemaChanges.renameTable is `fail`: set it to `follow` to rename the table downstream too, then resume.',
+  },
   SOURCE_TABLE_NO_KEY: {
     message: 'Table has neither a primary key nor REPLICA IDENTITY FULL',
     retriable: false,
@@ -150,6 +165,11 @@ export const ERROR_CODES = {
     retriable: true,
     hint: 'Check the sink database; Tidemark retries from the last checkpoint.',
   },
+  SINK_SCHEMA_UNSUPPORTED: {
+    message: 'The sink cannot replay this schema change',
+    retriable: false,
+    hint: 'See the detail; reset the changefeed so the table is copied again with its new shape.',
+  },
   SINK_SCHEMA_MISMATCH: {
     message: 'Sink table does not match the source table',
     retriable: false,
@@ -203,6 +223,12 @@ export const ERROR_CODES = {
     message: 'Evaluating a view failed',
     retriable: false,
     hint: 'A row made an expression of the view fail (as PostgreSQL would); fix the data or guard the expression.',
+  },
+
+  VIEW_SCHEMA_CHANGED: {
+    message: 'A table a view reads changed its schema',
+    retriable: false,
+    hint: 'Update the view definition for the new schema (or revert the change); the changefeed stops at the change, with nothing after it applied.',
   },
 
   // Dataflow (incremental views)

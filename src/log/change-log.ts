@@ -439,6 +439,30 @@ export class ChangeLog<P extends Position = Position> {
     return [...this.latest.values()].map((id) => this.schema(id));
   }
 
+  /**
+   * Records the shapes of tables the log has not seen yet (captured now, with no change logged
+   * for them so far), so that a later session diffs their schema changes against them.
+   */
+  learnTables(tables: readonly TableSchema[]): void {
+    this.assertOpen();
+    const fresh = tables.filter((t) => !this.latest.has(t.relationId));
+    if (fresh.length === 0) return;
+    const ids = fresh.map((t) => this.schemaId(t));
+    const schemas = this.pendingSchemas;
+    this.write(() => {
+      this.db.transactionSync(() => {
+        for (const [k, v] of schemas) this.db.putSync(k, v);
+        fresh.forEach((t, i) => {
+          const v = Buffer.allocUnsafe(4);
+          v.writeUInt32BE(ids[i]!);
+          this.db.putSync(tableKey(t.relationId), v);
+        });
+      });
+    }, 'recording table shapes');
+    this.pendingSchemas = [];
+    fresh.forEach((t, i) => this.latest.set(t.relationId, ids[i]!));
+  }
+
   /** The position of transaction `seq` (it must be held: coveredFrom < seq ≤ committed). */
   positionOf(seq: bigint): P {
     if (seq === this.coveredFromMark?.seq) return this.coveredFromMark.position;
@@ -522,6 +546,7 @@ export class ChangeLog<P extends Position = Position> {
     );
     this.coveredFromMark = { seq: to, position };
     this.dropCovered();
+    // After the marks: a crash in between leaves orphan segments, which the next open deletes.
     for (const { name, bytes } of listSpillDir(this.spillDir)) {
       const seq = seqOfSegment(name);
       if (seq === null || seq > to) continue;

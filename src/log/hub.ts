@@ -96,7 +96,9 @@ export interface HubStats {
 export class ChangeHub<P extends Position = Position> implements SubscriptionHost<P> {
   readonly connector: SourceConnector<P>;
   /** Resolves when stopped; never rejects (a fatal error is `failure`). */
-  readonly done: Promise<void>;
+  get done(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
   failure: TidemarkError | null = null;
   private logRef: ChangeLog<P>;
   private readonly store: SubscriptionStore<P>;
@@ -125,12 +127,19 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     this.refills = refilled ? 1 : 0;
     this.ackTimer = setInterval(() => this.tick(), ACK_INTERVAL_MS);
     this.ackTimer.unref();
-    this.done = this.run();
+  }
+
+  /** The pump, started by the first subscriber: opening a hub changes nothing on the source. */
+  private running: Promise<void> | null = null;
+
+  private ensureRunning(): void {
+    if (!this.running && !this.stopping) this.running = this.run();
   }
 
   /**
    * Opens the log in `options.dir` (a damaged one is moved aside and refilled from the source)
-   * and the subscription records, and starts pumping. Throws what reading the records throws.
+   * and the subscription records; the pump starts with the first subscriber. Throws what
+   * reading the records throws.
    */
   static open<P extends Position>(options: ChangeHubOptions<P>): ChangeHub<P> {
     mkdirSync(options.dir, { recursive: true });
@@ -164,12 +173,14 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
    * subscriber then reads after. Rejects with the hub's failure.
    */
   async registerAtEnd(id: string, tables: readonly TableSchema[]): Promise<P> {
+    this.ensureRunning();
     for (;;) {
       if (this.failure) throw this.failure;
       if (this.stopping)
         throw new TidemarkError('CHANGEFEED_FAILED', { detail: 'the hub stopped', retriable: true });
       const end = this.logRef.end;
       if (end) {
+        this.learn(tables);
         this.store.register(id, end.position, tables.map(recorded));
         this.flushNow();
         return end.position;
@@ -193,7 +204,9 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
    */
   async subscribe(opts: SubscribeOptions<P>): Promise<Subscription<P>> {
     this.readers.get(opts.id)?.close();
+    this.ensureRunning();
     await this.connector.capture(opts.tables);
+    this.learn(opts.tables);
     const rec = this.store.get(opts.id);
     if (rec === null || rec.position.compare(opts.checkpoint) !== 0) {
       if (rec !== null && rec.position.compare(opts.checkpoint) > 0) {
@@ -269,6 +282,13 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       replicationStarts: this.starts,
       lastReplicationStart: this.lastStart?.toString() ?? null,
     };
+  }
+
+  /** Tables a subscriber captures: the log and the running session know their shapes from now on. */
+  private learn(tables: readonly TableSchema[]): void {
+    if (this.logRef.isClosed) return;
+    this.logRef.learnTables(tables);
+    this.session?.learn(tables);
   }
 
   /** For Subscription.acknowledge: durable at the next tick, then passed on. */

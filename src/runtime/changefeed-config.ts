@@ -29,6 +29,8 @@ export interface ChangefeedConfig {
    * process; the first changefeed to start its puller sets these). `maxDiskBytes` null: no limit
    * but the disk's.
    */
+  /** What a schema change in the source does to the changefeed (runtime/schema-barrier.ts). */
+  schemaChanges: { dropTable: 'drop' | 'keep' | 'fail'; renameTable: 'follow' | 'fail' };
   changeLog: {
     maxDiskBytes: number | null;
     /**
@@ -52,6 +54,7 @@ export const CHANGEFEED_DEFAULTS = {
   heartbeatIntervalMs: 1000,
   snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
   memoryQuotaBytes: 256 * MiB,
+  schemaChanges: { dropTable: 'drop', renameTable: 'follow' },
   changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
 } as const;
 
@@ -69,6 +72,7 @@ export interface ChangefeedInput {
   snapshot?: Partial<ChangefeedConfig['snapshot']>;
   memoryQuotaBytes?: number;
   changeLog?: Partial<ChangefeedConfig['changeLog']>;
+  schemaChanges?: Partial<ChangefeedConfig['schemaChanges']>;
 }
 
 /** Applies the defaults. Does not validate: `cli/load-config.ts` does that for user input. */
@@ -85,6 +89,7 @@ export function defineChangefeed(input: ChangefeedInput): ChangefeedConfig {
     snapshot: { ...d.snapshot, ...input.snapshot },
     memoryQuotaBytes: input.memoryQuotaBytes ?? d.memoryQuotaBytes,
     changeLog: { ...d.changeLog, ...input.changeLog },
+    schemaChanges: { ...d.schemaChanges, ...input.schemaChanges },
   };
 }
 

@@ -31,6 +31,8 @@ import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
 import { backoffMs } from '../errors/backoff.ts';
 import { ViewStage } from './view-stage.ts';
 import { quoteIdent } from '../core/table-schema.ts';
+import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
+import { decideBarrier } from './schema-barrier.ts';
 
 const MiB = 1024 * 1024;
 
@@ -58,7 +60,10 @@ export interface ChangefeedEnvironment {
   /** Local state lives here (view state under `state/<id>`). */
   readonly dataDir: string;
   /** The hub of `cfg.source`, shared with the engine's other changefeeds of that source. */
-  acquireHub(cfg: ChangefeedConfig, onError?: (e: TidemarkError, info: { retrying: boolean }) => void): Promise<HubLease>;
+  acquireHub(
+    cfg: ChangefeedConfig,
+    onError?: (e: TidemarkError, info: { retrying: boolean }) => void,
+  ): Promise<HubLease>;
 }
 
 export interface StartChangefeedOptions {
@@ -162,13 +167,16 @@ export class ChangefeedRunner implements Changefeed {
     try {
       this.env = await this.envReady;
     } catch (err) {
-      const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+      const e =
+        err instanceof TidemarkError
+          ? err
+          : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
       this.update({ phase: 'failed', error: { code: e.code, message: e.message, hint: e.hint } });
       this.log.error('changefeed failed', { error: e });
       throw e;
     }
     // Retriable errors back off, growing until an epoch actually commits (see `committedSince`).
-    for (let attempt = 0; ; ) {
+    for (let attempt = 0; ;) {
       this.committedSince = false;
       try {
         await this.attempt();
@@ -217,12 +225,17 @@ export class ChangefeedRunner implements Changefeed {
     try {
       this.update({ phase: 'starting' });
       // Validate the source first (read-only), so bad input creates nothing anywhere.
-      let { tables, leftOut } = await connector.describe(cfg.tables);
-      for (const t of leftOut) {
-        this.log.warn('table left out of the changefeed', { table: `${t.schema}.${t.name}`, reason: t.reason.message });
+      const described = await connector.describe(cfg.tables);
+      let tables = described.tables;
+      for (const t of described.leftOut) {
+        this.log.warn('table left out of the changefeed', {
+          table: `${t.schema}.${t.name}`,
+          reason: t.reason.message,
+        });
       }
       const stored = await sink.open();
-      let checkpoint = stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
+      let checkpoint =
+        stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
       if (checkpoint !== null) tables = this.resumedTables(hub, tables);
       const replicated = new Set(tables.map((t) => t.relationId));
       if (cfg.views.length > 0) {
@@ -250,7 +263,10 @@ export class ChangefeedRunner implements Changefeed {
       if (checkpoint === null) {
         // Registered at the log's end before the snapshot, so the log keeps every transaction
         // after it; the snapshot's position is later still.
-        await hub.registerAtEnd(cfg.id, tables.filter((t) => replicated.has(t.relationId)));
+        await hub.registerAtEnd(
+          cfg.id,
+          tables.filter((t) => replicated.has(t.relationId)),
+        );
         await connector.capture(tables);
         if (this.stopping) return;
         this.update({ phase: 'snapshot', snapshotRows: 0 });
@@ -258,17 +274,31 @@ export class ChangefeedRunner implements Changefeed {
         const snap = await connector.snapshot(tables, cfg.snapshot);
         try {
           const at = { position: snap.position.toString(), epoch: stored === null ? 0 : stored.epoch + 1 };
-          const sinkTables = [...tables.filter((t) => replicated.has(t.relationId)), ...(views?.viewTables ?? [])];
+          const sinkTables = [
+            ...tables.filter((t) => replicated.has(t.relationId)),
+            ...(views?.viewTables ?? []),
+          ];
           const rows = views ? views.snapshot(snap.rows, replicated, at.epoch) : snap.rows;
-          hub.recordTables(cfg.id, tables.filter((t) => replicated.has(t.relationId)));
+          hub.recordTables(
+            cfg.id,
+            tables.filter((t) => replicated.has(t.relationId)),
+          );
           await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
           checkpoint = { position: snap.position, epoch: at.epoch };
         } finally {
           await snap.release();
         }
-        this.log.info('snapshot committed', { rows: this.st.snapshotRows, position: checkpoint.position.toString() });
+        this.log.info('snapshot committed', {
+          rows: this.st.snapshotRows,
+          position: checkpoint.position.toString(),
+        });
       }
-      sub = await hub.subscribe({ id: cfg.id, tables, checkpoint: checkpoint.position, memoryQuotaBytes: readerQuota });
+      sub = await hub.subscribe({
+        id: cfg.id,
+        tables,
+        checkpoint: checkpoint.position,
+        memoryQuotaBytes: readerQuota,
+      });
       this.update({
         checkpoint: checkpoint.position.toString(),
         resolved: checkpoint.position.toString(),
@@ -277,7 +307,11 @@ export class ChangefeedRunner implements Changefeed {
       });
       if (this.stopping) return;
       this.update({ phase: 'streaming' });
-      await this.stream({ changes: sub, sink, views, replicated, codec }, checkpoint.position, checkpoint.epoch);
+      await this.stream(
+        { changes: sub, sink, views, replicated, codec, hub, tables },
+        checkpoint.position,
+        checkpoint.epoch,
+      );
     } finally {
       sub?.close();
       await sink.close();
@@ -356,13 +390,20 @@ export class ChangefeedRunner implements Changefeed {
       changes: Subscription;
       sink: Sink;
       views: ViewStage | null;
-      replicated: ReadonlySet<number>;
+      replicated: Set<number>;
       codec: PositionCodec;
+      hub: ChangeHub;
+      /** Every table read (replicated ones, and view inputs), by id: kept current at barriers. */
+      tables: readonly TableSchema[];
     },
     after: Position,
     lastEpoch: number,
   ): Promise<void> {
-    const { changes, sink, views, replicated, codec } = stages;
+    const { changes, sink, views, replicated, codec, hub } = stages;
+    const known = new Map(stages.tables.map((t) => [t.relationId, t]));
+    const viewInputs = new Set((views?.inputTables ?? []).map((t) => t.relationId));
+    /** The replicated set changed at a barrier: recorded in the subscription once its epoch commits. */
+    let tablesChanged = false;
     let checkpointPosition: Position = after;
     let resolvedPosition: Position | null = null;
     const { intervalMs, maxRows, maxBytes } = this.cfg.epoch;
@@ -405,16 +446,24 @@ export class ChangefeedRunner implements Changefeed {
       inflightOldestMs = oldestMs;
       const started = Date.now();
       const w = writer;
+      const continuing = chunks > 0;
+      const record = tablesChanged;
+      tablesChanged = false;
       writer = null;
       chunks = 0;
       inflight = (async () => {
-        const tables = await sinkTables(e.checkpoint.epoch, e.tables, { continuing: w !== null, last: true });
+        const tables = await sinkTables(e.checkpoint.epoch, e.tables, { continuing, last: true });
         const epoch = tables.length === e.tables.length && !views ? e : { ...e, tables };
         if (w) await w.commit(epoch);
         else await sink.commitEpoch(epoch);
       })()
         .then(() => {
           changes.acknowledge(position);
+          if (record)
+            hub.recordTables(
+              this.cfg.id,
+              [...known.values()].filter((t) => replicated.has(t.relationId)),
+            );
           checkpointPosition = position;
           this.committedSince = true;
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });
@@ -468,6 +517,69 @@ export class ChangefeedRunner implements Changefeed {
       chunks++;
       await writer.applyChunk(tables);
     };
+    /**
+     * A schema change (barrier) to replay downstream: the epoch's changes before it go down as a
+     * chunk of the epoch's open transaction (begun here if needed), then the sink's DDL; the
+     * changes after it follow in later chunks or the commit.
+     */
+    const applyBarrier = async (change: SchemaChange) => {
+      while (inflight) await inflight;
+      if (failure !== null) throw failure;
+      if (!writer) {
+        writer = await sink.beginEpoch();
+        epochNo++;
+      }
+      const before = builder.takeChunk();
+      if (before.length > 0) {
+        const tables = await sinkTables(epochNo, before, { continuing: chunks > 0, last: false });
+        chunks++;
+        await writer.applyChunk(tables);
+      }
+      await writer.applySchema(change);
+    };
+    const onSchema = async (change: SchemaChange) => {
+      const decision = decideBarrier(change, {
+        changefeedId: this.cfg.id,
+        selection: this.cfg.tables,
+        replicated,
+        viewInputs,
+        policy: this.cfg.schemaChanges,
+        where: `after ${this.st.resolved ?? after.toString()}`,
+      });
+      this.log.debug('schema change', {
+        change: change.kind,
+        table: schemaChangeTableId(change),
+        decision: decision.action,
+        ddl: change.ddl,
+      });
+      if (decision.action === 'ignore') return;
+      if (decision.action === 'left-out') {
+        this.log.warn('table left out of the changefeed', {
+          table: `${decision.table.schema}.${decision.table.name}`,
+          reason: decision.reason,
+        });
+        return;
+      }
+      const { add, remove, update } = decision.table;
+      if (decision.toSink) await applyBarrier(change);
+      if (add) {
+        known.set(add.relationId, add);
+        replicated.add(add.relationId);
+        changes.addTables([add]);
+      }
+      if (update) known.set(update.relationId, update);
+      if (remove !== undefined) {
+        known.delete(remove);
+        replicated.delete(remove);
+        changes.removeTable(remove);
+      }
+      tablesChanged = true;
+      this.log.info('schema change applied', {
+        change: change.kind,
+        table: schemaChangeTableId(change),
+        ddl: change.ddl,
+      });
+    };
     const timer = setInterval(
       () => {
         maybeCut();
@@ -489,6 +601,10 @@ export class ChangefeedRunner implements Changefeed {
         ]);
         if (next === 'stop' || next.done) break;
         for (const m of next.value) {
+          if (m.tag === 'schema') {
+            await onSchema(m.change);
+            continue;
+          }
           this.rateCount += builder.add(m);
           if (m.tag === 'commit') {
             resolvedPosition = m.position;

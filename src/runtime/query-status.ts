@@ -28,7 +28,8 @@ export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<Chan
     }
     return st;
   } catch (err) {
-    const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+    const e =
+      err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
     return { ...st, phase: 'failed', error: { code: e.code, message: e.message, hint: e.hint } };
   } finally {
     await sink.close();

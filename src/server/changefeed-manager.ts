@@ -203,8 +203,7 @@ export class ChangefeedManager {
     if (options.dropSlot) this.opts.store.setState(id, 'paused');
     // Its position no longer holds back the source's shared log and slot; with dropSlot, the
     // changefeed's publication goes too, and the shared slot once no changefeed uses it.
-    if (cfg)
-      await this.opts.engine.removeSubscription(cfg, { dropSourceObjects: options.dropSlot === true });
+    if (cfg) await this.opts.engine.removeSubscription(cfg, { dropSourceObjects: options.dropSlot === true });
     this.opts.store.delete(id);
     this.feeds.delete(id);
     this.metrics.forget(id);

@@ -131,13 +131,23 @@ export class ServerMetrics {
 
   constructor(
     gauges: () => readonly FeedGauges[],
-    private readonly sources: () => readonly { sourceKey: string; stats: HubStats; subscriptions: SubscriptionInfo[] }[] = () => [],
+    private readonly sources: () => readonly {
+      sourceKey: string;
+      stats: HubStats;
+      subscriptions: SubscriptionInfo[];
+    }[] = () => [],
   ) {
     this.registry.onCollect(() => this.collect(gauges()));
   }
 
   private collectSources(): void {
-    for (const g of [this.logBytes, this.logReaders, this.sourceMessages, this.replicationStarts, this.subscriptionIdle])
+    for (const g of [
+      this.logBytes,
+      this.logReaders,
+      this.sourceMessages,
+      this.replicationStarts,
+      this.subscriptionIdle,
+    ])
       g.reset();
     const now = Date.now();
     for (const { sourceKey, stats, subscriptions } of this.sources()) {

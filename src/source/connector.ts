@@ -102,7 +102,11 @@ export interface SourceConnector<P extends Position = Position> {
 /** A selection resolved: the tables to replicate, and those a pattern matched but cannot be. */
 export interface DescribedSelection {
   readonly tables: TableSchema[];
-  readonly leftOut: readonly { readonly schema: string; readonly name: string; readonly reason: TidemarkError }[];
+  readonly leftOut: readonly {
+    readonly schema: string;
+    readonly name: string;
+    readonly reason: TidemarkError;
+  }[];
 }
 
 export interface SourceProgress<P extends Position = Position> {
@@ -148,6 +152,11 @@ export interface ReplicationSession<P extends Position = Position> {
   acknowledge(position: P): void;
   /** The source's log end as last seen (lag in bytes), or null. */
   readonly sourceEnd: P | null;
+  /**
+   * Tables captured after the session started, in their shape now (their later schema changes
+   * are diffed against it). Shapes the session already knows are kept.
+   */
+  learn(tables: readonly TableSchema[]): void;
   close(): Promise<void>;
 }
 

@@ -7,9 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp, withClient } from '../support/changefeed.ts';
 import { type Changefeed } from '../../src/runtime/changefeed.ts';
-import { startChangefeed } from '../support/engine.ts';
+import { startChangefeed, testEngine } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { forgetPullerReader } from '../../src/source/postgres/puller-registry.ts';
 import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 
@@ -96,7 +95,7 @@ describe('many changefeeds on one source database', () => {
     // Remove feed 1 for good: its position no longer holds anything; the rest keep streaming.
     await feeds[1]!.stop();
     feeds[1] = null;
-    await forgetPullerReader({ url: src.url, dataDir: process.env.TIDEMARK_DATA_DIR!, id: 'feed-1' });
+    await (await testEngine()).removeSubscription(configs[1]!);
     const before = n;
     await new Promise((r) => setTimeout(r, 1000));
     expect(n).toBeGreaterThan(before);

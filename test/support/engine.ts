@@ -10,9 +10,14 @@ import { join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
 import { Engine } from '../../src/control/engine.ts';
 import type { ChangefeedConfig } from '../../src/runtime/changefeed-config.ts';
-import { ChangefeedRunner, type Changefeed, type StartChangefeedOptions } from '../../src/runtime/changefeed.ts';
-import { startChangefeed } from './engine.ts';
+import {
+  ChangefeedRunner,
+  type Changefeed,
+  type StartChangefeedOptions,
+} from '../../src/runtime/changefeed.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
+import type { HubStats } from '../../src/log/hub.ts';
+import { sourceKeyOf } from '../../src/source/create-connector.ts';
 
 const engines = new Map<string, Promise<Engine>>();
 
@@ -37,4 +42,14 @@ export function testEngine(): Promise<Engine> {
 /** Starts a changefeed on the running test's engine. */
 export function startChangefeed(cfg: ChangefeedConfig, opts: StartChangefeedOptions): Changefeed {
   return ChangefeedRunner.deferred(cfg, opts, testEngine());
+}
+
+/** The running test's engine directory of the hub of `sourceUrl` (its `log/` and `subscriptions.json`). */
+export async function hubDirOf(sourceUrl: string): Promise<string> {
+  return (await testEngine()).hubDir(sourceKeyOf(sourceUrl));
+}
+
+/** The stats of the hub of `cfg.source` running in the test's engine, or null. */
+export async function hubStatsOf(cfg: ChangefeedConfig): Promise<HubStats | null> {
+  return (await testEngine()).hubStatsFor(cfg);
 }

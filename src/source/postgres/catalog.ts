@@ -26,7 +26,7 @@ import {
   type TableSchema,
 } from '../../core/table-schema.ts';
 
-const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'tidemark')`;
+const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'tidemark', '_tidemark')`;
 
 export interface TableRow {
   readonly oid: number;
@@ -86,7 +86,9 @@ export async function resolveTables(
     }
   }
   if (chosen.size === 0) {
-    throw new TidemarkError('SOURCE_NO_TABLES', { detail: `tables: [${selection.join(', ')}] matches no table` });
+    throw new TidemarkError('SOURCE_NO_TABLES', {
+      detail: `tables: [${selection.join(', ')}] matches no table`,
+    });
   }
   const ordered = [...chosen.values()].sort((a, b) =>
     a.schema === b.schema ? (a.name < b.name ? -1 : 1) : a.schema < b.schema ? -1 : 1,
@@ -98,7 +100,10 @@ export async function resolveTables(
  * Resolves and describes a selection: tables that cannot be replicated are refused when named
  * exactly (the error), left out with their reason when only a pattern matched them.
  */
-export async function describeSelection(client: pg.ClientBase, selection: readonly string[]): Promise<Selection> {
+export async function describeSelection(
+  client: pg.ClientBase,
+  selection: readonly string[],
+): Promise<Selection> {
   const { rows, named } = await resolveTables(client, selection);
   const described = await describeTables(client, rows, { requireKey: true });
   const tables: TableSchema[] = [];
@@ -160,7 +165,12 @@ export async function describeTables(
   );
   // Partitions of partitioned roots: each one's own identity decides whether the source's
   // writes to it keep working once the root is published.
-  const { rows: parts } = await client.query<{ root: number; name: string; replident: string; haspk: boolean }>(
+  const { rows: parts } = await client.query<{
+    root: number;
+    name: string;
+    replident: string;
+    haspk: boolean;
+  }>(
     `SELECT r.oid::int AS root, format('%I.%I', pn.nspname, p.relname) AS name, p.relreplident AS replident,
             EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'p' AND conrelid = p.oid) AS haspk
        FROM pg_class r, pg_partition_tree(r.oid) pt
@@ -197,15 +207,21 @@ export async function describeTables(
     }));
     const keyColumns = own.flatMap((c, i) => (keyAttnums.includes(c.attnum) ? [i] : []));
     if (options.requireKey) {
-      const refusal = refuse(t, keyColumns.length > 0, parts.filter((p) => p.root === t.oid));
+      const refusal = refuse(
+        t,
+        keyColumns.length > 0,
+        parts.filter((p) => p.root === t.oid),
+      );
       if (refusal) return refusal;
     }
     const usedEnums = [...new Set(own.map((c) => c.enumoid).filter((o): o is number => o !== null))]
       .map((o) => enums.get(o))
       .filter((e): e is EnumType => e !== undefined);
-    const generated: GeneratedColumn[] = all
-      .filter((c) => c.generated !== '' && c.expression !== null)
-      .map((c) => ({ name: c.name, typeName: c.typename, expression: c.expression! }));
+    const generated: GeneratedColumn[] = all.flatMap((c, position) =>
+      c.generated !== '' && c.expression !== null
+        ? [{ name: c.name, typeName: c.typename, expression: c.expression, position }]
+        : [],
+    );
     return {
       schema: t.schema,
       name: t.name,

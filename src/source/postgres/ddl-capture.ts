@@ -11,6 +11,9 @@
  *   sql_drop         → {v, tag, query, dropped: [{oid, schema, name}]}
  *   table_rewrite    → {v, rewrite: oid, reason}   (fires before the ddl_command_end of its command)
  *
+ * The functions live in schema `_tidemark` (not `tidemark`: a role named tidemark has "$user"
+ * first on its search_path, and would start creating its own tables there).
+ *
  * Event triggers need a superuser to create. Without one, the tracker degrades to what Relation
  * messages allow (status says so): renames look like a drop and an add, and added columns get
  * the value the catalog holds for existing rows now.
@@ -26,7 +29,7 @@ import { ENUM_OID_SQL, portableTypeSql, typeJoinsSql } from './portable-type.ts'
 export const DDL_CAPTURE_VERSION = 1;
 export const DDL_MESSAGE_PREFIX = 'tidemark.ddl';
 
-/** A table as the trigger describes it (`tidemark.ddl_table`). */
+/** A table as the trigger describes it (`_tidemark.ddl_table`). */
 export interface DdlTable {
   readonly oid: number;
   readonly schema: string;
@@ -103,16 +106,16 @@ export function parseDdlMessage(content: Buffer): DdlMessage | null {
 /** The SQL that installs (or upgrades) the capture on the source database; idempotent. */
 export function installSql(): string {
   return `
-CREATE SCHEMA IF NOT EXISTS tidemark;
+CREATE SCHEMA IF NOT EXISTS _tidemark;
 
-CREATE OR REPLACE FUNCTION tidemark.ddl_enum(typ oid) RETURNS jsonb
+CREATE OR REPLACE FUNCTION _tidemark.ddl_enum(typ oid) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
   SELECT jsonb_build_object('oid', t.oid::int, 'schema', n.nspname, 'name', t.typname,
     'labels', (SELECT jsonb_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))
   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = typ AND t.typtype = 'e'
 $fn$;
 
-CREATE OR REPLACE FUNCTION tidemark.ddl_table(rel oid) RETURNS jsonb
+CREATE OR REPLACE FUNCTION _tidemark.ddl_table(rel oid) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
   SELECT jsonb_build_object(
     'oid', c.oid::int, 'schema', n.nspname, 'name', c.relname, 'relkind', c.relkind::text,
@@ -139,7 +142,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
       (SELECT to_jsonb(conkey::int[]) FROM pg_constraint WHERE contype = 'p' AND conrelid = c.oid),
       '[]'::jsonb),
     'enums', coalesce((
-      SELECT jsonb_agg(tidemark.ddl_enum(e.oid)) FROM (
+      SELECT jsonb_agg(_tidemark.ddl_enum(e.oid)) FROM (
         SELECT DISTINCT ${ENUM_OID_SQL} AS oid FROM pg_attribute a
         ${typeJoinsSql('a.atttypid')}
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) e WHERE e.oid IS NOT NULL), '[]'::jsonb),
@@ -149,7 +152,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel
 $fn$;
 
-CREATE OR REPLACE FUNCTION tidemark.has_rows(rel oid) RETURNS boolean
+CREATE OR REPLACE FUNCTION _tidemark.has_rows(rel oid) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $fn$
 DECLARE found boolean;
 BEGIN
@@ -158,7 +161,7 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION tidemark.on_ddl() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION _tidemark.on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 DECLARE
   cmd record;
@@ -169,17 +172,17 @@ DECLARE
   seen oid[] := '{}';
 BEGIN
   FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
-    IF cmd.schema_name IN ('tidemark', 'pg_catalog', 'information_schema') OR cmd.schema_name LIKE 'pg\\_temp%' THEN
+    IF cmd.schema_name IN ('_tidemark', 'tidemark', 'pg_catalog', 'information_schema') OR cmd.schema_name LIKE 'pg\\_temp%' THEN
       CONTINUE;
     END IF;
     IF cmd.object_type IN ('table', 'table column') AND NOT cmd.objid = ANY (seen) THEN
       seen := seen || cmd.objid;
-      d := tidemark.ddl_table(cmd.objid);
+      d := _tidemark.ddl_table(cmd.objid);
       IF d IS NULL OR d->>'persistence' = 't' THEN CONTINUE; END IF;
       IF d->>'relkind' = 'p' THEN
         -- Which partitions hold rows: the rows of one attached with rows are not in the log.
         d := d || jsonb_build_object('partitions', (
-          SELECT coalesce(jsonb_agg(jsonb_build_object('oid', pt.relid::int, 'rows', tidemark.has_rows(pt.relid))), '[]'::jsonb)
+          SELECT coalesce(jsonb_agg(jsonb_build_object('oid', pt.relid::int, 'rows', _tidemark.has_rows(pt.relid))), '[]'::jsonb)
             FROM pg_partition_tree(cmd.objid) pt WHERE pt.isleaf));
       END IF;
       tabs := tabs || jsonb_build_array(d);
@@ -191,7 +194,7 @@ BEGIN
         END LOOP;
       END IF;
     ELSIF cmd.object_type = 'type' THEN
-      d := tidemark.ddl_enum(cmd.objid);
+      d := _tidemark.ddl_enum(cmd.objid);
       IF d IS NOT NULL THEN enums := enums || jsonb_build_array(d); END IF;
     END IF;
   END LOOP;
@@ -203,13 +206,13 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION tidemark.on_drop() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION _tidemark.on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 DECLARE dropped jsonb;
 BEGIN
   SELECT jsonb_agg(jsonb_build_object('oid', objid::int, 'schema', schema_name, 'name', object_name))
     INTO dropped FROM pg_event_trigger_dropped_objects()
-   WHERE object_type = 'table' AND schema_name NOT IN ('tidemark', 'pg_catalog') AND NOT is_temporary;
+   WHERE object_type = 'table' AND schema_name NOT IN ('_tidemark', 'tidemark', 'pg_catalog') AND NOT is_temporary;
   IF dropped IS NOT NULL THEN
     PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
       'v', ${DDL_CAPTURE_VERSION}, 'kind', 'drop', 'tag', tg_tag, 'query', left(current_query(), 100000),
@@ -218,7 +221,7 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION tidemark.on_rewrite() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION _tidemark.on_rewrite() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 BEGIN
   PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
@@ -227,21 +230,21 @@ BEGIN
 END
 $fn$;
 
-COMMENT ON SCHEMA tidemark IS 'Tidemark: schema-change capture (version ${DDL_CAPTURE_VERSION})';
+COMMENT ON SCHEMA _tidemark IS 'Tidemark: schema-change capture (version ${DDL_CAPTURE_VERSION})';
 
 DO $do$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'tidemark_ddl') THEN
     CREATE EVENT TRIGGER tidemark_ddl ON ddl_command_end
       WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TYPE')
-      EXECUTE FUNCTION tidemark.on_ddl();
+      EXECUTE FUNCTION _tidemark.on_ddl();
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'tidemark_drop') THEN
     CREATE EVENT TRIGGER tidemark_drop ON sql_drop WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
-      EXECUTE FUNCTION tidemark.on_drop();
+      EXECUTE FUNCTION _tidemark.on_drop();
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'tidemark_rewrite') THEN
-    CREATE EVENT TRIGGER tidemark_rewrite ON table_rewrite EXECUTE FUNCTION tidemark.on_rewrite();
+    CREATE EVENT TRIGGER tidemark_rewrite ON table_rewrite EXECUTE FUNCTION _tidemark.on_rewrite();
   END IF;
 END
 $do$;
@@ -254,7 +257,8 @@ export function uninstallSql(): string {
 DROP EVENT TRIGGER IF EXISTS tidemark_ddl;
 DROP EVENT TRIGGER IF EXISTS tidemark_drop;
 DROP EVENT TRIGGER IF EXISTS tidemark_rewrite;
-DROP FUNCTION IF EXISTS tidemark.on_ddl(), tidemark.on_drop(), tidemark.on_rewrite(),
-  tidemark.ddl_table(oid), tidemark.ddl_enum(oid), tidemark.has_rows(oid);
+DROP FUNCTION IF EXISTS _tidemark.on_ddl(), _tidemark.on_drop(), _tidemark.on_rewrite(),
+  _tidemark.ddl_table(oid), _tidemark.ddl_enum(oid), _tidemark.has_rows(oid);
+DROP SCHEMA IF EXISTS _tidemark;
 `;
 }

@@ -117,7 +117,10 @@ export class PostgresConnector implements SourceConnector<Lsn> {
     out.push({
       id: 'replication-privilege',
       ok: r.superuser || r.replication,
-      detail: r.superuser || r.replication ? 'the user may replicate' : 'the user has neither REPLICATION nor SUPERUSER',
+      detail:
+        r.superuser || r.replication
+          ? 'the user may replicate'
+          : 'the user has neither REPLICATION nor SUPERUSER',
       fix: 'ALTER ROLE <user> REPLICATION (and GRANT SELECT on the selected tables).',
       blocking: true,
     });
@@ -148,12 +151,19 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 
   async describeAll(): Promise<TableSchema[]> {
     return this.sql.exclusive(async (c) => {
-      const { rows } = await c.query<{ oid: number; schema: string; name: string; replident: string; relkind: string; persistence: string }>(
+      const { rows } = await c.query<{
+        oid: number;
+        schema: string;
+        name: string;
+        replident: string;
+        relkind: string;
+        persistence: string;
+      }>(
         `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
                 c.relkind::text AS relkind, c.relpersistence::text AS persistence
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-            AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tidemark') AND n.nspname NOT LIKE 'pg\\_%'
+            AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tidemark', '_tidemark') AND n.nspname NOT LIKE 'pg\\_%'
           ORDER BY 2, 3`,
       );
       const out = await describeTables(c, rows, { requireKey: false });
@@ -188,8 +198,9 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       createSlot: async () => {
         const conn = await this.replicationConnection('tidemark:hub');
         try {
-          return (await this.bounded(conn.createLogicalSlot({ slotName: this.slotName, snapshot: 'nothing' }), conn))
-            .consistentPoint;
+          return (
+            await this.bounded(conn.createLogicalSlot({ slotName: this.slotName, snapshot: 'nothing' }), conn)
+          ).consistentPoint;
         } finally {
           await conn.close();
         }
@@ -282,7 +293,11 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       [this.slotName],
       'dropping the shared slot',
     );
-    await this.sql.query(`DROP PUBLICATION IF EXISTS "${this.publicationName}"`, [], 'dropping the publication');
+    await this.sql.query(
+      `DROP PUBLICATION IF EXISTS "${this.publicationName}"`,
+      [],
+      'dropping the publication',
+    );
     const { rows } = await this.sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_publication WHERE pubname LIKE 'tidemark\\_src\\_%'`,
     );
@@ -304,7 +319,8 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       'checking wal_level',
     );
     const r = rows[0]!;
-    if (r.wal !== 'logical') throw new TidemarkError('SOURCE_WAL_LEVEL', { detail: `wal_level is '${r.wal}' on the source` });
+    if (r.wal !== 'logical')
+      throw new TidemarkError('SOURCE_WAL_LEVEL', { detail: `wal_level is '${r.wal}' on the source` });
     const problem = versionProblem(r.version);
     if (problem) throw new TidemarkError('SOURCE_VERSION', { detail: problem });
     this.checked = true;
@@ -328,7 +344,11 @@ export class PostgresConnector implements SourceConnector<Lsn> {
         ),
       );
     } else if (!pubs[0]!.viaroot) {
-      await this.sql.query(`ALTER PUBLICATION "${name}" SET (publish_via_partition_root = true)`, [], 'altering the publication');
+      await this.sql.query(
+        `ALTER PUBLICATION "${name}" SET (publish_via_partition_root = true)`,
+        [],
+        'altering the publication',
+      );
     }
     const { rows } = await this.sql.query<{ oid: number }>(
       `SELECT prrelid::int AS oid FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = $1`,
@@ -356,7 +376,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
     if (this.schemaCapture !== null) return;
     const { rows } = await this.sql.query<{ superuser: boolean; installed: string | null }>(
       `SELECT r.rolsuper AS superuser,
-              (SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n WHERE n.nspname = 'tidemark') AS installed
+              (SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n WHERE n.nspname = '_tidemark') AS installed
          FROM pg_roles r WHERE r.rolname = current_user`,
     );
     const r = rows[0];
@@ -423,7 +443,12 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 
   /** The transactions a new slot waits for: prepared ones and open ones, oldest first. */
   private async blockers(): Promise<string> {
-    const { rows: prepared } = await this.sql.query<{ gid: string; owner: string; database: string; age: string }>(
+    const { rows: prepared } = await this.sql.query<{
+      gid: string;
+      owner: string;
+      database: string;
+      age: string;
+    }>(
       `SELECT gid, owner, database, (now() - prepared)::text AS age FROM pg_prepared_xacts ORDER BY prepared`,
     );
     const { rows: open } = await this.sql.query<{ pid: number; state: string; age: string; query: string }>(
@@ -431,7 +456,10 @@ export class PostgresConnector implements SourceConnector<Lsn> {
          FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 5`,
     );
     const parts = [
-      ...prepared.map((p) => `prepared transaction '${p.gid}' (owner ${p.owner}, database ${p.database}, prepared ${p.age} ago)`),
+      ...prepared.map(
+        (p) =>
+          `prepared transaction '${p.gid}' (owner ${p.owner}, database ${p.database}, prepared ${p.age} ago)`,
+      ),
       ...open.map((o) => `transaction of pid ${o.pid} (${o.state} for ${o.age}: ${o.query})`),
     ];
     return parts.length > 0 ? parts.join('; ') : 'transactions that ended meanwhile';
@@ -462,7 +490,10 @@ export class PostgresConnector implements SourceConnector<Lsn> {
                 [r.enumoid],
               );
               const en = e.rows[0];
-              return { typeName: r.name, enumType: en ? { schema: en.schema, name: en.name, labels: en.labels } : null };
+              return {
+                typeName: r.name,
+                enumType: en ? { schema: en.schema, name: en.name, labels: en.labels } : null,
+              };
             });
           hit.catch(() => types.delete(key));
           types.set(key, hit);
@@ -471,7 +502,14 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       },
       table: (oid) =>
         this.sql.exclusive(async (c) => {
-          const { rows } = await c.query<{ oid: number; schema: string; name: string; replident: string; relkind: string; persistence: string }>(
+          const { rows } = await c.query<{
+            oid: number;
+            schema: string;
+            name: string;
+            replident: string;
+            relkind: string;
+            persistence: string;
+          }>(
             `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`,
@@ -497,7 +535,8 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 function versionProblem(num: number): string | null {
   const major = Math.floor(num / 10000);
   const minor = num % 10000;
-  if (major < 13) return `PostgreSQL ${formatVersion(num)} is not supported (13 or later is needed: publish_via_partition_root)`;
+  if (major < 13)
+    return `PostgreSQL ${formatVersion(num)} is not supported (13 or later is needed: publish_via_partition_root)`;
   const fixed = FIXED_MINOR[major];
   if (fixed !== undefined && minor < fixed) {
     return `PostgreSQL ${formatVersion(num)} can lose changes when tables join a publication that is being decoded (fixed in ${major}.${fixed})`;
@@ -508,4 +547,3 @@ function versionProblem(num: number): string | null {
 function formatVersion(num: number): string {
   return `${Math.floor(num / 10000)}.${num % 10000}`;
 }
-

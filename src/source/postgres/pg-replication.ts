@@ -38,6 +38,7 @@ export class PgReplication implements ReplicationSession<Lsn> {
   readonly events: AsyncIterable<readonly ChangeEvent<Lsn>[]>;
   sourceEnd: Lsn | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  private readonly tracker: PgSchemaTracker;
   private lastActivityMs = Date.now();
   private closed = false;
 
@@ -47,6 +48,7 @@ export class PgReplication implements ReplicationSession<Lsn> {
     private readonly options: PgReplicationOptions,
   ) {
     const tracker = new PgSchemaTracker(options.knownTables, options.lookup);
+    this.tracker = tracker;
     const raw = conn.startReplication({
       slotName: options.slotName,
       startLsn: start,
@@ -113,6 +115,10 @@ export class PgReplication implements ReplicationSession<Lsn> {
       sessionSettings: { ...SESSION_SETTINGS },
     });
     return new PgReplication(start, conn, options);
+  }
+
+  learn(tables: readonly TableSchema[]): void {
+    this.tracker.learn(tables);
   }
 
   acknowledge(position: Lsn): void {
@@ -196,6 +202,7 @@ export class PgReplication implements ReplicationSession<Lsn> {
       }
       if (out.length > 0) yield out;
     }
-    if (!this.closed) throw new TidemarkError('SOURCE_STREAM_ENDED', { detail: `slot ${this.options.slotName}` });
+    if (!this.closed)
+      throw new TidemarkError('SOURCE_STREAM_ENDED', { detail: `slot ${this.options.slotName}` });
   }
 }

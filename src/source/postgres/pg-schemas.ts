@@ -50,11 +50,18 @@ export class PgSchemaTracker {
     for (const t of known) this.shapes.set(t.relationId, t);
   }
 
+  /** Tables captured after the session started: their shape now, unless one is known already. */
+  learn(tables: readonly TableSchema[]): void {
+    for (const t of tables) if (!this.shapes.has(t.relationId)) this.shapes.set(t.relationId, t);
+  }
+
   /** The shape the rows of relation `oid` follow now; only after its Relation message. */
   known(oid: number): TableSchema {
     const t = this.shapes.get(oid);
     if (!t) {
-      throw new TidemarkError('SOURCE_PROTOCOL', { detail: `change for relation ${oid} before its Relation message` });
+      throw new TidemarkError('SOURCE_PROTOCOL', {
+        detail: `change for relation ${oid} before its Relation message`,
+      });
     }
     return t;
   }
@@ -81,7 +88,13 @@ export class PgSchemaTracker {
       const missing = await this.lookup.missingValue(ev.relationId, c.name);
       fills.set(c.name, missing === null ? { kind: 'null' } : { kind: 'value', text: missing });
     }
-    return altered(prev, next, diffColumns(prev, next, { byId: false, fills, reproducible: () => true }), null, null);
+    return altered(
+      prev,
+      next,
+      diffColumns(prev, next, { byId: false, fills, reproducible: () => true }),
+      null,
+      null,
+    );
   }
 
   /** A DDL capture message: the schema changes it makes, in order (none for tables not replicated). */
@@ -103,8 +116,9 @@ export class PgSchemaTracker {
       case 'ddl': {
         const out: SchemaChange[] = [];
         for (const e of msg.enums) out.push(...this.onEnum(e, msg.query));
+        const creates = /^(CREATE TABLE|CREATE TABLE AS|SELECT INTO)$/.test(msg.tag);
         for (const t of msg.tables) {
-          const c = this.onTable(t, msg.query);
+          const c = this.onTable(t, msg.query, creates);
           if (c) out.push(c);
         }
         return out;
@@ -117,7 +131,9 @@ export class PgSchemaTracker {
     for (const [oid, t] of this.shapes) {
       const i = t.enums.findIndex((x) => x.schema === e.schema && x.name === e.name);
       if (i < 0 || sameLabels(t.enums[i]!.labels, e.labels)) continue;
-      const enums = t.enums.map((x, j) => (j === i ? { schema: e.schema, name: e.name, labels: [...e.labels] } : x));
+      const enums = t.enums.map((x, j) =>
+        j === i ? { schema: e.schema, name: e.name, labels: [...e.labels] } : x,
+      );
       const next: TableSchema = { ...t, enums };
       this.shapes.set(oid, next);
       out.push(altered(t, next, [], null, ddl));
@@ -125,7 +141,7 @@ export class PgSchemaTracker {
     return out;
   }
 
-  private onTable(d: DdlTable, ddl: string): SchemaChange | null {
+  private onTable(d: DdlTable, ddl: string, creates: boolean): SchemaChange | null {
     if (d.root !== null || d.persistence === 't') return null; // partitions replicate via their root
     const prev = this.shapes.get(d.oid) ?? null;
     const next = fromDdl(d);
@@ -133,6 +149,8 @@ export class PgSchemaTracker {
     const partitionsRecopy = this.partitionChange(d);
     if (!prev) {
       this.shapes.set(d.oid, next);
+      // A table this session never saw and no command created: nothing to diff against.
+      if (!creates) return null;
       return {
         kind: 'table-created',
         table: next,
@@ -217,7 +235,8 @@ export class PgSchemaTracker {
         : new Set(ev.columns.filter((c) => c.isKey).map((c) => c.name));
     const keyColumns = columns.flatMap((c, i) => (keyNames.has(c.name) ? [i] : []));
     for (const i of keyColumns) columns[i] = { ...columns[i]!, isKey: true };
-    for (const e of base?.enums ?? []) if (!enums.has(`${e.schema}.${e.name}`)) enums.set(`${e.schema}.${e.name}`, e);
+    for (const e of base?.enums ?? [])
+      if (!enums.has(`${e.schema}.${e.name}`)) enums.set(`${e.schema}.${e.name}`, e);
     return {
       schema: ev.schema,
       name: ev.name,
@@ -244,9 +263,11 @@ function fromDdl(d: DdlTable): TableSchema {
     sourceId: c.attnum,
   }));
   const keyColumns = plain.flatMap((c, i) => (d.key.includes(c.attnum) ? [i] : []));
-  const generated: GeneratedColumn[] = d.columns
-    .filter((c) => c.generated !== '' && c.expression !== null)
-    .map((c) => ({ name: c.name, typeName: c.type, expression: c.expression! }));
+  const generated: GeneratedColumn[] = d.columns.flatMap((c, position) =>
+    c.generated !== '' && c.expression !== null
+      ? [{ name: c.name, typeName: c.type, expression: c.expression, position }]
+      : [],
+  );
   const enums: EnumType[] = d.enums.map((e) => ({ schema: e.schema, name: e.name, labels: [...e.labels] }));
   return {
     schema: d.schema,

@@ -61,9 +61,14 @@ export class SourceSql {
 
   private async connection(): Promise<pg.Client> {
     if (this.client) return this.client;
-    if (this.closed) throw wrapPgError(new Error('Connection terminated: the connector is closed'), { role: 'source' });
+    if (this.closed)
+      throw wrapPgError(new Error('Connection terminated: the connector is closed'), { role: 'source' });
     this.connecting ??= (async () => {
-      const c = new pg.Client({ connectionString: this.url, options: sessionOptions(), application_name: 'tidemark' });
+      const c = new pg.Client({
+        connectionString: this.url,
+        options: sessionOptions(),
+        application_name: 'tidemark',
+      });
       c.on('error', () => {
         // Surfaced by the next query, which reconnects.
         if (this.client === c) this.client = null;
