@@ -191,6 +191,31 @@ describe('change log sequence', () => {
     expect(byId(again.latestTables())).toEqual([wider, third]);
   });
 
+  it('learns the shapes of tables captured before any change of theirs, never over a shape it knows', async () => {
+    const path = tempLogDir();
+    const log = openLog({ path });
+    log.startAt(at(0));
+    appendTxn(log, 10, one(10, items));
+    const byId = (ts: TableSchema[]) => [...ts].sort((a, b) => a.relationId - b.relationId);
+    const stale: TableSchema = { ...items, name: 'items as described later' };
+    log.learnTables([stale, other]);
+    expect(byId(log.latestTables())).toEqual([items, other]);
+    // Learned inside an open transaction that then commits a change of the same table.
+    log.begin(20);
+    log.append(one(20, third)[0]!);
+    log.learnTables([{ ...third, name: 'described' }]);
+    log.commit(at(20), 20);
+    expect(byId(log.latestTables())).toEqual([items, other, third]);
+    await log.close();
+    const again = openLog({ path });
+    expect(byId(again.latestTables())).toEqual([items, other, third]);
+    expect(await take(new ChangeLogReader(again).read(at(10)), 3)).toEqual([
+      { tag: 'begin', commitTimeMs: 20 },
+      one(20, third)[0],
+      { tag: 'commit', position: at(20), commitTimeMs: 20, seq: 2n },
+    ]);
+  });
+
   it('round-trips every kind of schema record, in LMDB and spilled, before and after a reopen', async () => {
     const path = tempLogDir();
     const log = openLog({ path, writeBatchBytes: 4096 });
