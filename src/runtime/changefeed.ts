@@ -267,7 +267,7 @@ export class ChangefeedRunner implements Changefeed {
           cfg.id,
           tables.filter((t) => replicated.has(t.relationId)),
         );
-        await connector.capture(tables);
+        await connector.capture(tables, cfg.tables);
         if (this.stopping) return;
         this.update({ phase: 'snapshot', snapshotRows: 0 });
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
@@ -298,6 +298,7 @@ export class ChangefeedRunner implements Changefeed {
         tables,
         checkpoint: checkpoint.position,
         memoryQuotaBytes: readerQuota,
+        selection: cfg.tables,
       });
       this.update({
         checkpoint: checkpoint.position.toString(),
