@@ -30,6 +30,12 @@ export interface SourceConnector<P extends Position = Position> {
    */
   readonly sourceKey: string;
   readonly positions: PositionCodec<P>;
+  /**
+   * What this source cannot do as it is set up, in sentences for the changefeed's status (for
+   * PostgreSQL without a superuser: schema changes are seen only through Relation messages).
+   * Known once `capture` ran; empty when nothing is degraded.
+   */
+  readonly limitations: readonly string[];
 
   /**
    * Checks every prerequisite for replicating `tables` (or the server alone when omitted):

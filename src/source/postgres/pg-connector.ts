@@ -73,6 +73,14 @@ export class PostgresConnector implements SourceConnector<Lsn> {
   readonly publicationName: string;
   /** How schema changes are seen: known after the first `capture`. */
   schemaCapture: SchemaCapture | null = null;
+
+  get limitations(): readonly string[] {
+    return this.schemaCapture === 'relation-messages'
+      ? [
+          'schema changes are seen only through Relation messages (the source user is not a superuser, so no event trigger captures DDL): a renamed column arrives as a dropped and an added one (its values are lost downstream until the rows are updated), an added column takes the value the catalog holds when the change arrives, a rewrite with volatile values goes unnoticed, and tables created later are not captured',
+        ]
+      : [];
+  }
   private readonly sql: SourceSql;
   private capturing: Promise<void> = Promise.resolve();
   private checked = false;
@@ -550,7 +558,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 }
 
 /** Why this server version cannot be used, or null. */
-function versionProblem(num: number): string | null {
+export function versionProblem(num: number): string | null {
   const major = Math.floor(num / 10000);
   const minor = num % 10000;
   if (major < 13)
