@@ -20,7 +20,7 @@ import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { Epoch, PartialUpdate, RowDelta, TableChanges } from '../core/epoch.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { ChangeMessage } from '../core/change.ts';
+import type { ChangeEvent } from '../core/change.ts';
 
 type Entry =
   | { readonly kind: 'upsert'; readonly row: Row }
@@ -79,7 +79,7 @@ export class EpochBuilder {
    * relation messages are ignored). Returns 1 for a row change, 0 otherwise, so callers can count
    * rows without a second switch.
    */
-  add(m: ChangeMessage): 0 | 1 {
+  add(m: ChangeEvent): 0 | 1 {
     switch (m.tag) {
       case 'begin':
         this.beginTransaction();

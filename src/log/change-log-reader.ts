@@ -47,6 +47,11 @@ export interface ChangeLogReaderOptions {
    */
   readonly includes?: (table: TableSchema) => boolean;
   /**
+   * Called with every schema record as it is decoded, before the records after it are filtered:
+   * a table it creates may join `includes` here, so that its rows in the same batch are kept.
+   */
+  readonly onSchema?: (change: SchemaChange) => void;
+  /**
    * Asked before each wait for a commit, after each wake-up (`ChangeLog.wakeReaders`) and after
    * each batch, and once the log is closed: `'end'` ends the stream; an error (only acted on at
    * a wait or at the close, so committed records are still served) is thrown from it; null reads
@@ -242,6 +247,7 @@ export class ChangeLogReader<P extends Position = Position> {
             cause,
           });
         }
+        this.options.onSchema?.(change);
         return { tag: 'schema', change };
       }
       case 'insert':

@@ -64,6 +64,8 @@ export interface SubscribeOptions<P extends Position> {
    */
   readonly checkpoint: P;
   readonly memoryQuotaBytes?: number;
+  /** Its selection: tables created later that it matches are captured from their creation. */
+  readonly selection?: readonly string[];
 }
 
 export interface SubscriptionInfo {
@@ -205,7 +207,7 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
   async subscribe(opts: SubscribeOptions<P>): Promise<Subscription<P>> {
     this.readers.get(opts.id)?.close();
     this.ensureRunning();
-    await this.connector.capture(opts.tables);
+    await this.connector.capture(opts.tables, opts.selection ?? []);
     this.learn(opts.tables);
     const rec = this.store.get(opts.id);
     if (rec === null || rec.position.compare(opts.checkpoint) !== 0) {
@@ -240,6 +242,7 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       host: this,
       memoryQuotaBytes:
         opts.memoryQuotaBytes ?? this.options.readerMemoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES,
+      ...(opts.selection ? { selection: opts.selection } : {}),
     });
     this.readers.set(opts.id, sub);
     return sub;

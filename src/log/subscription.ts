@@ -6,6 +6,7 @@
 import type { ChangeMessage } from '../core/change.ts';
 import type { Position } from '../core/position.ts';
 import type { TableSchema } from '../core/table-schema.ts';
+import { selects } from '../core/selection.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { ChangeLog } from './change-log.ts';
 import { ChangeLogReader, type ChangeLogReaderStats } from './change-log-reader.ts';
@@ -32,6 +33,8 @@ export interface SubscriptionOptions<P extends Position> {
   readonly tables: readonly TableSchema[];
   readonly host: SubscriptionHost<P>;
   readonly memoryQuotaBytes: number;
+  /** The changefeed's selection: a table created later that it matches is read from its creation. */
+  readonly selection?: readonly string[];
 }
 
 export class Subscription<P extends Position = Position> {
@@ -69,6 +72,11 @@ export class Subscription<P extends Position = Position> {
     const reader = new ChangeLogReader<P>(log, {
       memoryQuotaBytes: this.options.memoryQuotaBytes,
       includes: (t) => this.tableIds.has(t.relationId),
+      onSchema: (change) => {
+        const selection = this.options.selection;
+        if (change.kind !== 'table-created' || change.unreplicable !== null || !selection) return;
+        if (selects(selection, change.table)) this.addTables([change.table]);
+      },
       interrupt: () => {
         if (this.closed) return 'end';
         if (this.host.failure) return this.host.failure;

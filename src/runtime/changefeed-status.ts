@@ -21,6 +21,8 @@ export interface ChangefeedStatus {
   /** Source log end − resolved position, in bytes: what is yet to be read (where the source can tell). */
   resolvedLagBytes: number | null;
   error: { code: string; message: string; hint: string } | null;
+  /** Things degraded or left out that the operator should know (tables left out, schema capture). */
+  warnings: string[];
 }
 
 export type ChangefeedPhase = ChangefeedStatus['phase'];
@@ -39,6 +41,7 @@ export function initialStatus(id: string): ChangefeedStatus {
     lagBytes: null,
     resolvedLagBytes: null,
     error: null,
+    warnings: [],
   };
 }
 

@@ -227,12 +227,15 @@ export class ChangefeedRunner implements Changefeed {
       // Validate the source first (read-only), so bad input creates nothing anywhere.
       const described = await connector.describe(cfg.tables);
       let tables = described.tables;
+      const warnings: string[] = [];
       for (const t of described.leftOut) {
         this.log.warn('table left out of the changefeed', {
           table: `${t.schema}.${t.name}`,
           reason: t.reason.message,
         });
+        warnings.push(`${t.schema}.${t.name} left out: ${t.reason.message}`);
       }
+      this.update({ warnings });
       const stored = await sink.open();
       let checkpoint =
         stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
@@ -267,7 +270,7 @@ export class ChangefeedRunner implements Changefeed {
           cfg.id,
           tables.filter((t) => replicated.has(t.relationId)),
         );
-        await connector.capture(tables);
+        await connector.capture(tables, cfg.tables);
         if (this.stopping) return;
         this.update({ phase: 'snapshot', snapshotRows: 0 });
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
@@ -298,7 +301,11 @@ export class ChangefeedRunner implements Changefeed {
         tables,
         checkpoint: checkpoint.position,
         memoryQuotaBytes: readerQuota,
+        selection: cfg.tables,
       });
+      for (const l of connector.limitations) {
+        if (!this.st.warnings.includes(l)) this.update({ warnings: [...this.st.warnings, l] });
+      }
       this.update({
         checkpoint: checkpoint.position.toString(),
         resolved: checkpoint.position.toString(),
@@ -557,6 +564,9 @@ export class ChangefeedRunner implements Changefeed {
         this.log.warn('table left out of the changefeed', {
           table: `${decision.table.schema}.${decision.table.name}`,
           reason: decision.reason,
+        });
+        this.update({
+          warnings: [...this.st.warnings, `${decision.table.schema}.${decision.table.name} left out: ${decision.reason}`],
         });
         return;
       }

@@ -18,7 +18,7 @@
  */
 import type { SchemaChange } from '../core/schema-change.ts';
 import { schemaChangeTableId } from '../core/schema-change.ts';
-import { isTablePattern, matchTable, splitTablePattern } from '../core/selection.ts';
+import { selects } from '../core/selection.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 
@@ -123,13 +123,4 @@ function onlyAddsColumns(change: SchemaChange): boolean {
 function nameOf(change: SchemaChange): string {
   const t = change.kind === 'table-altered' ? change.after : change.table;
   return `${t.schema}.${t.name}`;
-}
-
-/** Whether the selection takes table `t` by its name now. */
-export function selects(selection: readonly string[], t: { schema: string; name: string }): boolean {
-  return selection.some((p) => {
-    if (isTablePattern(p)) return matchTable(p, t.schema, t.name);
-    const s = splitTablePattern(p);
-    return s.schema === t.schema && s.name === t.name;
-  });
 }

@@ -30,6 +30,12 @@ export interface SourceConnector<P extends Position = Position> {
    */
   readonly sourceKey: string;
   readonly positions: PositionCodec<P>;
+  /**
+   * What this source cannot do as it is set up, in sentences for the changefeed's status (for
+   * PostgreSQL without a superuser: schema changes are seen only through Relation messages).
+   * Known once `capture` ran; empty when nothing is degraded.
+   */
+  readonly limitations: readonly string[];
 
   /**
    * Checks every prerequisite for replicating `tables` (or the server alone when omitted):
@@ -53,10 +59,12 @@ export interface SourceConnector<P extends Position = Position> {
 
   /**
    * Makes the changes of `tables` flow through replication from now on (PostgreSQL: adds them to
-   * the source's publication). Idempotent; concurrent calls are serialised; never removes a table
+   * the source's publication) and, where the source can, those of tables created later that
+   * `selection` matches, from their creation (so a `table-created` barrier is followed by every
+   * row of the new table). Idempotent; concurrent calls are serialised; never removes a table
    * another subscriber captures. Resolves once a transaction committed after it includes them.
    */
-  capture(tables: readonly TableSchema[]): Promise<void>;
+  capture(tables: readonly TableSchema[], selection?: readonly string[]): Promise<void>;
 
   /**
    * Opens the source's replication: transactions committed after `options.after` (the hub's log

@@ -146,10 +146,23 @@ describe('bad input', () => {
     void stream[Symbol.asyncIterator]()
       .next()
       .catch(() => {});
-    const second = startChangefeed(cfg, { logger: silentLogger });
+    const inUse: number[] = [];
+    const second = startChangefeed(cfg, {
+      logger: silentLogger,
+      onError: (err) => {
+        if (err.code === 'SOURCE_SLOT_IN_USE') inUse.push(Date.now());
+      },
+    });
     const e = await statusError(second, 'SOURCE_SLOT_IN_USE');
     expect(e.message).toContain(slot);
     expect(e.hint).toContain('Stop the other consumer');
+    // Retried with a growing backoff (0.5 s, 1 s, 2 s, 4 s … with jitter), never in a tight loop:
+    // nothing commits meanwhile, so nothing resets it.
+    await new Promise((r) => setTimeout(r, 8000));
+    expect(inUse.length).toBeGreaterThanOrEqual(2);
+    expect(inUse.length).toBeLessThanOrEqual(7);
+    const gaps = inUse.slice(1).map((t, i) => t - inUse[i]!);
+    expect(gaps.at(-1)!).toBeGreaterThan(gaps[0]!);
     await other.close();
     await src.query(`INSERT INTO t VALUES (2)`);
     // Once the other consumer is gone, the changefeed takes over from its checkpoint.

@@ -44,6 +44,7 @@ export async function runStatus(args: string[], ctx: CliContext): Promise<number
           lagBytes: null,
           resolvedLagBytes: null,
           error: { code: e.code, message: e.message, hint: e.hint },
+          warnings: [],
         };
       }
     }),

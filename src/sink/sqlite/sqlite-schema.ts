@@ -5,7 +5,8 @@
  *   dropped   → ALTER TABLE t DROP COLUMN c            (SQLite ≥ 3.35; not for a key column)
  *   renamed   → ALTER TABLE t RENAME COLUMN a TO b     (values kept)
  *   retyped   → nothing when the column keeps its storage class and text (int → bigint,
- *               varchar(n) → text); a change that alters stored text (numeric scale) or the
+ *               varchar(n) → text); numeric → numeric(p,s) rescales every value as PostgreSQL
+ *               does (round half away from zero, exact: `NUMERIC_SCALE_FUNCTION`); a change of
  *               storage class is refused: the table needs a new snapshot
  *   added     → ALTER TABLE t ADD COLUMN c T DEFAULT 'v' (existing rows read the source's value)
  *   table     → ALTER TABLE t RENAME TO u
@@ -15,9 +16,21 @@
 import type { SchemaChange } from '../../core/schema-change.ts';
 import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
+import { Numeric } from '../../decode/numeric.ts';
 import { numericPrecision, pgTypeKind } from '../shared/pg-type-kind.ts';
 import { cellConverters, sqliteAffinity } from './sqlite-types.ts';
 import { sqliteIdent, sqliteTableName } from './sqlite-table-writer.ts';
+
+/**
+ * The SQL function the sink registers on its database: a numeric's text rescaled as PostgreSQL's
+ * `numeric(p,s)` input does, exactly (decode/numeric.ts).
+ */
+export const NUMERIC_SCALE_FUNCTION = 'tidemark_numeric_scale';
+
+export function numericScale(value: unknown, scale: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return Numeric.parse(String(value)).round(Number(scale)).toString();
+}
 
 /** The statements for a `table-altered` change (run in order, in the open transaction). */
 export function sqliteAlterStatements(change: Extract<SchemaChange, { kind: 'table-altered' }>): string[] {
@@ -52,10 +65,16 @@ export function sqliteAlterStatements(change: Extract<SchemaChange, { kind: 'tab
         if (!was || !now) throw refuse(`column ${c.column} changed type`);
         const a = pgTypeKind(was, before);
         const b = pgTypeKind(now, after);
-        const sameClass = sqliteAffinity(a) === sqliteAffinity(b);
-        const scaleKept = a !== 'numeric' || numericPrecision(was)?.scale === numericPrecision(now)?.scale;
-        if (!sameClass || !scaleKept)
+        if (sqliteAffinity(a) !== sqliteAffinity(b)) {
           throw refuse(`column ${c.column} changed type ${c.fromType} → ${c.toType}`);
+        }
+        const scale = b === 'numeric' ? (numericPrecision(now)?.scale ?? null) : null;
+        if (a === 'numeric' && scale !== null && numericPrecision(was)?.scale !== scale) {
+          const col = sqliteIdent(c.column);
+          out.push(
+            `UPDATE ${at} SET ${col} = ${NUMERIC_SCALE_FUNCTION}(${col}, ${scale}) WHERE ${col} IS NOT NULL`,
+          );
+        }
         break;
       }
       case 'added': {

@@ -21,7 +21,7 @@ import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { SqliteTableWriter, sqliteIdent, sqliteTableName } from './sqlite-table-writer.ts';
-import { sqliteAlterStatements } from './sqlite-schema.ts';
+import { NUMERIC_SCALE_FUNCTION, numericScale, sqliteAlterStatements } from './sqlite-schema.ts';
 
 export interface SqliteSinkOptions {
   /** `sqlite:///abs/path/file.db` */
@@ -69,6 +69,7 @@ export class SqliteSink implements Sink {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL'); // durable at checkpoint in WAL mode, safe against crashes
       db.pragma('busy_timeout = 10000');
+      db.function(NUMERIC_SCALE_FUNCTION, { deterministic: true }, numericScale);
       db.exec(
         `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (
            changefeed TEXT PRIMARY KEY, position TEXT NOT NULL, epoch INTEGER NOT NULL, committed_at TEXT NOT NULL)`,

@@ -26,8 +26,10 @@
 import { ENUM_OID_SQL, portableTypeSql, typeJoinsSql } from './portable-type.ts';
 
 /** Bumped when the message format or the installed functions change (reinstalled then). */
-export const DDL_CAPTURE_VERSION = 1;
+export const DDL_CAPTURE_VERSION = 2;
 export const DDL_MESSAGE_PREFIX = 'tidemark.ddl';
+/** The message format's version (`v`): messages of another version are not read. */
+export const DDL_MESSAGE_VERSION = 1;
 
 /** A table as the trigger describes it (`_tidemark.ddl_table`). */
 export interface DdlTable {
@@ -97,7 +99,7 @@ export type DdlMessage =
 export function parseDdlMessage(content: Buffer): DdlMessage | null {
   try {
     const m = JSON.parse(content.toString('utf8')) as DdlMessage;
-    return m.v === DDL_CAPTURE_VERSION ? m : null;
+    return m.v === DDL_MESSAGE_VERSION ? m : null;
   } catch {
     return null;
   }
@@ -107,6 +109,12 @@ export function parseDdlMessage(content: Buffer): DdlMessage | null {
 export function installSql(): string {
   return `
 CREATE SCHEMA IF NOT EXISTS _tidemark;
+
+-- The selections of the changefeeds that capture through a publication, as LIKE patterns: a table
+-- created later that one matches joins the publication in its own creating transaction.
+CREATE TABLE IF NOT EXISTS _tidemark.capture_patterns (
+  pubname text NOT NULL, schema_like text NOT NULL, name_like text NOT NULL,
+  PRIMARY KEY (pubname, schema_like, name_like));
 
 CREATE OR REPLACE FUNCTION _tidemark.ddl_enum(typ oid) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
@@ -186,6 +194,17 @@ BEGIN
             FROM pg_partition_tree(cmd.objid) pt WHERE pt.isleaf));
       END IF;
       tabs := tabs || jsonb_build_array(d);
+      -- A table created that a changefeed's selection matches is published from its first row,
+      -- when that cannot harm the source (it has a key, or REPLICA IDENTITY FULL).
+      IF tg_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') AND d->>'root' IS NULL
+         AND (d->'key' <> '[]'::jsonb OR d->>'replident' = 'f') AND d->>'replident' <> 'n' THEN
+        FOR pub IN SELECT DISTINCT p.pubname FROM _tidemark.capture_patterns p
+                    JOIN pg_publication pp ON pp.pubname = p.pubname
+                   WHERE (d->>'schema') LIKE p.schema_like AND (d->>'name') LIKE p.name_like
+                     AND NOT EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = pp.oid AND r.prrelid = cmd.objid) LOOP
+          EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s', pub.pubname, cmd.objid::regclass);
+        END LOOP;
+      END IF;
       -- Never let a published table break the source's own writes.
       IF d->>'replident' = 'n' OR (d->>'replident' = 'd' AND d->'key' = '[]'::jsonb) THEN
         FOR pub IN SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
@@ -200,7 +219,7 @@ BEGIN
   END LOOP;
   IF tabs <> '[]' OR enums <> '[]' THEN
     PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
-      'v', ${DDL_CAPTURE_VERSION}, 'kind', 'ddl', 'tag', tg_tag, 'query', left(current_query(), 100000),
+      'v', ${DDL_MESSAGE_VERSION}, 'kind', 'ddl', 'tag', tg_tag, 'query', left(current_query(), 100000),
       'tables', tabs, 'enums', enums)::text);
   END IF;
 END
@@ -215,7 +234,7 @@ BEGIN
    WHERE object_type = 'table' AND schema_name NOT IN ('_tidemark', 'tidemark', 'pg_catalog') AND NOT is_temporary;
   IF dropped IS NOT NULL THEN
     PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
-      'v', ${DDL_CAPTURE_VERSION}, 'kind', 'drop', 'tag', tg_tag, 'query', left(current_query(), 100000),
+      'v', ${DDL_MESSAGE_VERSION}, 'kind', 'drop', 'tag', tg_tag, 'query', left(current_query(), 100000),
       'dropped', dropped)::text);
   END IF;
 END
@@ -225,7 +244,7 @@ CREATE OR REPLACE FUNCTION _tidemark.on_rewrite() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 BEGIN
   PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
-    'v', ${DDL_CAPTURE_VERSION}, 'kind', 'rewrite', 'oid', pg_event_trigger_table_rewrite_oid()::int,
+    'v', ${DDL_MESSAGE_VERSION}, 'kind', 'rewrite', 'oid', pg_event_trigger_table_rewrite_oid()::int,
     'reason', pg_event_trigger_table_rewrite_reason())::text);
 END
 $fn$;
@@ -259,6 +278,19 @@ DROP EVENT TRIGGER IF EXISTS tidemark_drop;
 DROP EVENT TRIGGER IF EXISTS tidemark_rewrite;
 DROP FUNCTION IF EXISTS _tidemark.on_ddl(), _tidemark.on_drop(), _tidemark.on_rewrite(),
   _tidemark.ddl_table(oid), _tidemark.ddl_enum(oid), _tidemark.has_rows(oid);
+DROP TABLE IF EXISTS _tidemark.capture_patterns;
 DROP SCHEMA IF EXISTS _tidemark;
 `;
+}
+
+/** A selection entry (`core/selection.ts` grammar) as the LIKE patterns the trigger matches created tables with. */
+export function likePatterns(
+  entry: { schema: string; name: string },
+  glob: boolean,
+): { schema: string; name: string } {
+  const like = (text: string) => {
+    const escaped = text.replace(/[\\%_]/g, (c) => `\\${c}`);
+    return glob ? escaped.replace(/\*/g, '%').replace(/\?/g, '_') : escaped;
+  };
+  return { schema: like(entry.schema), name: like(entry.name) };
 }

@@ -25,7 +25,8 @@ import type {
   SourceSnapshot,
 } from '../connector.ts';
 import { describeSelection, describeTables } from './catalog.ts';
-import { installSql, uninstallSql, DDL_CAPTURE_VERSION } from './ddl-capture.ts';
+import { installSql, likePatterns, uninstallSql, DDL_CAPTURE_VERSION } from './ddl-capture.ts';
+import { isTablePattern, splitTablePattern } from '../../core/selection.ts';
 import { Lsn, LSN_CODEC } from './lsn.ts';
 import { PgReplication } from './pg-replication.ts';
 import type { CatalogLookup } from './pg-schemas.ts';
@@ -47,6 +48,12 @@ export interface PostgresConnectorOptions {
   readonly snapshotStartTimeoutMs?: number;
   /** Things an operator should know (capture degraded, …); must not throw. */
   readonly onWarning?: (message: string, fields: Record<string, unknown>) => void;
+  /**
+   * The slot and publication name (default `tidemark_src_<hash>` from host, port and database,
+   * shared by every changefeed of the source). A connector of its own name has a slot of its own:
+   * the benchmarks' one-slot-per-changefeed baseline.
+   */
+  readonly objectName?: string;
 }
 
 /**
@@ -66,13 +73,21 @@ export class PostgresConnector implements SourceConnector<Lsn> {
   readonly publicationName: string;
   /** How schema changes are seen: known after the first `capture`. */
   schemaCapture: SchemaCapture | null = null;
+
+  get limitations(): readonly string[] {
+    return this.schemaCapture === 'relation-messages'
+      ? [
+          'schema changes are seen only through Relation messages (the source user is not a superuser, so no event trigger captures DDL): a renamed column arrives as a dropped and an added one (its values are lost downstream until the rows are updated), an added column takes the value the catalog holds when the change arrives, a rewrite with volatile values goes unnoticed, and tables created later are not captured',
+        ]
+      : [];
+  }
   private readonly sql: SourceSql;
   private capturing: Promise<void> = Promise.resolve();
   private checked = false;
   private publicationReady = false;
 
   constructor(private readonly options: PostgresConnectorOptions) {
-    this.sourceKey = sourceObjectName(options.url);
+    this.sourceKey = options.objectName ?? sourceObjectName(options.url);
     this.slotName = this.sourceKey;
     this.publicationName = this.sourceKey;
     this.sql = new SourceSql(options.url);
@@ -176,8 +191,8 @@ export class PostgresConnector implements SourceConnector<Lsn> {
    * missing) and installs the schema-change capture when the user may. Serialised; a table
    * another call (or process) added meanwhile is fine.
    */
-  capture(tables: readonly TableSchema[]): Promise<void> {
-    const next = this.capturing.then(() => this.captureNow(tables));
+  capture(tables: readonly TableSchema[], selection: readonly string[] = []): Promise<void> {
+    const next = this.capturing.then(() => this.captureNow(tables, selection));
     this.capturing = next.catch(() => {});
     return next;
   }
@@ -326,10 +341,10 @@ export class PostgresConnector implements SourceConnector<Lsn> {
     this.checked = true;
   }
 
-  private async captureNow(tables: readonly TableSchema[]): Promise<void> {
+  private async captureNow(tables: readonly TableSchema[], selection: readonly string[]): Promise<void> {
     await this.assertServer();
     const name = this.publicationName;
-    if (tables.length === 0 && this.publicationReady) return;
+    if (tables.length === 0 && selection.length === 0 && this.publicationReady) return;
     const { rows: pubs } = await this.sql.query<{ viaroot: boolean }>(
       `SELECT pubviaroot AS viaroot FROM pg_publication WHERE pubname = $1`,
       [name],
@@ -370,6 +385,17 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       );
     }
     await this.installCapture();
+    if (this.schemaCapture === 'ddl-trigger' && selection.length > 0) {
+      const patterns = selection.map((entry) =>
+        likePatterns(splitTablePattern(entry), isTablePattern(entry)),
+      );
+      await this.sql.query(
+        `INSERT INTO _tidemark.capture_patterns (pubname, schema_like, name_like)
+         SELECT $1, s, n FROM unnest($2::text[], $3::text[]) AS p(s, n) ON CONFLICT DO NOTHING`,
+        [name, patterns.map((p) => p.schema), patterns.map((p) => p.name)],
+        'recording the selection for tables created later',
+      );
+    }
   }
 
   private async installCapture(): Promise<void> {
@@ -532,7 +558,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 }
 
 /** Why this server version cannot be used, or null. */
-function versionProblem(num: number): string | null {
+export function versionProblem(num: number): string | null {
   const major = Math.floor(num / 10000);
   const minor = num % 10000;
   if (major < 13)
