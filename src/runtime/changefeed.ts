@@ -566,7 +566,10 @@ export class ChangefeedRunner implements Changefeed {
           reason: decision.reason,
         });
         this.update({
-          warnings: [...this.st.warnings, `${decision.table.schema}.${decision.table.name} left out: ${decision.reason}`],
+          warnings: [
+            ...this.st.warnings,
+            `${decision.table.schema}.${decision.table.name} left out: ${decision.reason}`,
+          ],
         });
         return;
       }
