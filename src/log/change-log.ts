@@ -119,8 +119,6 @@ interface OpenTxn {
   segment: SegmentWriter | null;
   /** Latest shapes of the tables it touched: written with its commit. */
   readonly tables: Map<number, number | null>;
-  /** Tables a schema record of this transaction creates. */
-  readonly created: Set<number>;
 }
 
 /**
@@ -138,8 +136,6 @@ export class ChangeLog<P extends Position = Position> {
   private readonly schemasById = new Map<number, TableSchema>();
   /** Table id → schema id of its latest shape (committed). */
   private readonly latest = new Map<number, number>();
-  /** The transaction that created a table (a `table-created` record), for the tables the log saw created. */
-  private readonly createdAt = new Map<number, bigint>();
   private nextSchemaId = 1;
   /** Schema records not yet written; kept across an abort (their ids stay interned). */
   private pendingSchemas: [Buffer, Buffer][] = [];
@@ -186,9 +182,7 @@ export class ChangeLog<P extends Position = Position> {
       this.nextSchemaId = Math.max(this.nextSchemaId, id + 1);
     }
     for (const { key, value } of db.getRange({ start: TABLE_START, end: TABLE_END })) {
-      if (value.length !== 4 && value.length !== 12) continue;
-      this.latest.set(key.readUInt32BE(1), value.readUInt32BE(0));
-      if (value.length === 12) this.createdAt.set(key.readUInt32BE(1), value.readBigUInt64BE(4));
+      if (value.length === 4) this.latest.set(key.readUInt32BE(1), value.readUInt32BE(0));
     }
   }
 
@@ -316,15 +310,7 @@ export class ChangeLog<P extends Position = Position> {
     if (this.txn) throw new TidemarkError('INTERNAL', { detail: `begin inside transaction ${this.txn.seq}` });
     const end = this.end;
     if (end === null) throw new TidemarkError('INTERNAL', { detail: `begin on ${this.path} before startAt` });
-    this.txn = {
-      seq: end.seq + 1n,
-      pack: 0,
-      bytes: 0,
-      flushed: false,
-      segment: null,
-      tables: new Map(),
-      created: new Set(),
-    };
+    this.txn = { seq: end.seq + 1n, pack: 0, bytes: 0, flushed: false, segment: null, tables: new Map() };
     this.push({ tag: 'begin', commitTimeMs });
   }
 
@@ -359,7 +345,6 @@ export class ChangeLog<P extends Position = Position> {
         const table = c.kind === 'table-altered' ? c.after : c.table;
         const schemaId = this.touch(txn, table);
         if (c.kind === 'table-dropped') txn.tables.set(schemaChangeTableId(c), null);
-        if (c.kind === 'table-created') txn.created.add(c.table.relationId);
         this.push({ tag: 'schema', schemaId, json: JSON.stringify(c) });
         break;
       }
@@ -399,13 +384,8 @@ export class ChangeLog<P extends Position = Position> {
       this.transactionsSpilled++;
     }
     for (const [table, schemaId] of txn.tables) {
-      if (schemaId === null) {
-        this.latest.delete(table);
-        this.createdAt.delete(table);
-      } else {
-        this.latest.set(table, schemaId);
-        if (txn.created.has(table)) this.createdAt.set(table, txn.seq);
-      }
+      if (schemaId === null) this.latest.delete(table);
+      else this.latest.set(table, schemaId);
     }
     this.txn = null;
     this.committedMark = { seq: txn.seq, position };
@@ -457,11 +437,6 @@ export class ChangeLog<P extends Position = Position> {
   /** The latest committed shape of every table the log has seen (and not seen dropped). */
   latestTables(): TableSchema[] {
     return [...this.latest.values()].map((id) => this.schema(id));
-  }
-
-  /** The sequence number of the transaction that created `tableId`, if the log saw it created. */
-  createdSeq(tableId: number): bigint | null {
-    return this.createdAt.get(tableId) ?? null;
   }
 
   /**
@@ -729,10 +704,8 @@ export class ChangeLog<P extends Position = Position> {
           for (const [table, schemaId] of txn.tables) {
             if (schemaId === null) this.db.removeSync(tableKey(table));
             else {
-              const created = txn.created.has(table) ? txn.seq : this.createdAt.get(table);
-              const v = Buffer.allocUnsafe(created === undefined ? 4 : 12);
+              const v = Buffer.allocUnsafe(4);
               v.writeUInt32BE(schemaId);
-              if (created !== undefined) v.writeBigUInt64BE(created, 4);
               this.db.putSync(tableKey(table), v);
             }
           }

@@ -51,10 +51,7 @@ export function schemaKey(id: number): Buffer {
 export const SCHEMA_START = Buffer.from([SCHEMA_PREFIX]);
 export const SCHEMA_END = Buffer.from([SCHEMA_PREFIX + 1]);
 
-/**
- * `t | table id u32 BE` → the schema id of the table's latest shape (u32 BE), then — for a table
- * the log saw created — the sequence number of the creating transaction (u64 BE).
- */
+/** `t | table id u32 BE` → the schema id of the table's latest shape (u32 BE). */
 export function tableKey(tableId: number): Buffer {
   const k = Buffer.allocUnsafe(5);
   k[0] = TABLE_PREFIX;
