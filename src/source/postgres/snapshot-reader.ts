@@ -15,7 +15,7 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import type { SnapshotRows } from '../../core/epoch.ts';
-import { BoundedQueue } from '../../runtime/bounded-queue.ts';
+import { BoundedQueue } from '../../core/bounded-queue.ts';
 import { CopyTextDecoder } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapPgError } from './pg-errors.ts';
