@@ -146,6 +146,9 @@ describe('hostile source shapes', () => {
     await caughtUp(src, dst);
     await src.query(`ALTER TABLE orders RENAME TO orders_old`);
     await src.query(`INSERT INTO orders_old VALUES (2, 2)`);
+    // Applied before the swap arrives: a barrier that stops the changefeed discards the epoch it
+    // is in (never partial), so what must be downstream first is waited for.
+    await caughtUp(src, dst);
     // The swap: a new table filled and renamed to the old name. Its rows were never snapshotted.
     await src.query(
       `CREATE TABLE orders_new (id int PRIMARY KEY, v int); INSERT INTO orders_new VALUES (9, 9)`,

@@ -287,6 +287,7 @@ describe('schema changes as barriers', () => {
     });
     await caughtUp(src, dst);
     await src.query(`INSERT INTO t VALUES (11, 11)`);
+    await caughtUp(src, dst); // an epoch the barrier's failure would discard must commit first
     await src.query(`ALTER TABLE t ADD COLUMN r float8 DEFAULT random()`);
     await src.query(`INSERT INTO t VALUES (12, 12, 0.5)`);
     const err = await feed.done.then(
