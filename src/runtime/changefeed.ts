@@ -181,6 +181,8 @@ class ChangefeedRunner implements Changefeed {
       let { tables, published } = await source.prepare();
       const replicated = new Set(tables.map((t) => t.relationId));
       let checkpoint = await sink.open();
+      /** The sink's checkpoint as open() found it: a new snapshot replacing it takes the next epoch. */
+      const held = checkpoint;
       if (cfg.views.length > 0) {
         views = await ViewStage.open({
           views: cfg.views,
@@ -229,12 +231,13 @@ class ChangefeedRunner implements Changefeed {
         this.update({ phase: 'snapshot', snapshotRows: 0 });
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
         const snap = await source.createSnapshot(tables, { temporary: true });
-        const at = { position: snap.position.toString(), epoch: 0 };
+        // Epoch numbers never go backwards: a snapshot replacing a checkpoint follows it.
+        const at = { position: snap.position.toString(), epoch: held === null ? 0 : held.epoch + 1 };
         const sinkTables = [
           ...tables.filter((t) => replicated.has(t.relationId)),
           ...(views?.viewTables ?? []),
         ];
-        const rows = views ? views.snapshot(snap.rows, replicated) : snap.rows;
+        const rows = views ? views.snapshot(snap.rows, replicated, at.epoch) : snap.rows;
         await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
         reader.acknowledge(snap.position);
         checkpoint = at;

@@ -4,9 +4,10 @@ import type { TableSchema } from '../decode/table-schema.ts';
 /**
  * The contract every sink fulfils. A changefeed drives one sink:
  *
- *   open() ──► checkpoint? ──┬─ null ──► writeSnapshot(tables, rows, at P) ─┐
- *                            └─ C ───────────────────────────────────────────┴─► commitEpoch(e1),
- *                                                                               commitEpoch(e2), …
+ *   open() ──► checkpoint? ──┬─ null ──► writeSnapshot(tables, rows, at P, epoch 0) ──────┐
+ *                            ├─ C ─────────────────────────────────────────────────────────┴─► commitEpoch(e1),
+ *                            └─ C, but the runtime cannot continue from it (view state lost):    commitEpoch(e2), …
+ *                                 writeSnapshot(tables, rows, at P, epoch C.epoch + 1) ──────┘
  *   an epoch too large for memory, in place of its commitEpoch:
  *     beginEpoch() ──► writer.applyChunk(c1), applyChunk(c2), … ──► writer.commit(e)   (or abort())
  *
@@ -16,6 +17,21 @@ import type { TableSchema } from '../decode/table-schema.ts';
  * (on restart `open()` returns the checkpoint, and the runtime discards everything at or before
  * it). An epoch written in chunks is still one downstream transaction (one commit point for
  * file and NATS), so the rule holds for it unchanged.
+ *
+ * **One writer.** Two processes may run the same changefeed against one store (a restart while
+ * the old process still runs, a copy of the config on another host). Every commit is therefore
+ * *fenced*: an epoch, a snapshot or a chunked epoch commits only if the store still holds the
+ * checkpoint this instance last read (`open()`) or last committed — compared inside the commit's
+ * own transaction, or by the store's own compare-and-set where it has no transactions. Otherwise
+ * nothing of it becomes visible and the call rejects with SINK_FENCED (never retriable), naming
+ * the checkpoint found and, where the store records it, the writer that committed it. Epoch
+ * numbers grow by one from commit to commit, so the checkpoint never moves backwards; a
+ * checkpoint at or before the one held is refused with SINK_CHECKPOINT_AHEAD. How each store
+ * fences (the strongest it allows) is in `docs/sinks.md`, "Fencing".
+ *
+ * **Keys.** Key cells may be NULL: a view grouped by a nullable column has a NULL group. Sinks
+ * match keys null-safely (NULL is equal to NULL) in upserts, deletes and partial updates, and key
+ * text compares exactly (`'a'` and `'a '` are two keys).
  */
 export interface Sink {
   /** What a downstream reader can rely on; never silently weaker than declared. */
@@ -24,17 +40,23 @@ export interface Sink {
   /**
    * Connects, creates the sink's own bookkeeping (e.g. `tidemark.checkpoints`) if missing, and
    * returns this changefeed's last committed checkpoint, or null if it never committed here.
-   * Called once, first. Makes nothing visible to readers of the replicated tables.
+   * Called once, first. Makes nothing visible to readers of the replicated tables. What it
+   * returns is what this instance's first commit is fenced on.
    */
   open(): Promise<Checkpoint | null>;
 
   /**
-   * Writes the initial snapshot: creates the target tables if missing (failing with
-   * SINK_SCHEMA_MISMATCH if one exists with other columns), empties them, writes every row, and
-   * commits them together with the checkpoint `at` — one downstream transaction where the store
-   * allows, so a reader sees either nothing of the snapshot or all of it.
-   * Called only after `open()` returned null. `chunks` is consumed at the sink's own pace
-   * (back-pressure); if it throws, nothing is committed.
+   * Writes a snapshot: creates the target tables if missing (failing with SINK_SCHEMA_MISMATCH if
+   * one exists with other columns), empties them, writes every row, and commits them together
+   * with the checkpoint `at` — one downstream transaction where the store allows, so a reader
+   * sees either what was there before or all of the snapshot, never a mix or an empty table.
+   * Called once, after `open()`: when it returned null, `at.epoch` is 0; when it returned a
+   * checkpoint C (the runtime cannot continue from C, e.g. its view state is lost), the snapshot
+   * *replaces* the data at a later position and `at.epoch` is C.epoch + 1 (file and NATS mark
+   * such a commit so that readers start over from it). Fenced on what `open()` returned: null
+   * → no checkpoint may exist by the commit; C → the store must still hold C; else SINK_FENCED.
+   * `chunks` is consumed at the sink's own pace (back-pressure); if it throws, nothing is
+   * committed.
    */
   writeSnapshot(
     tables: readonly TableSchema[],
@@ -46,8 +68,10 @@ export interface Sink {
    * Applies one epoch and advances the checkpoint to `epoch.checkpoint`, atomically. Target tables
    * for schemas not seen before are created (or altered: added columns) inside the same
    * transaction. Preconditions: `open()` returned, epochs are given in order with increasing
-   * positions, and never two at once. When the promise resolves the epoch is durable and visible;
-   * when it rejects nothing of it is visible, and the runtime may retry the same epoch.
+   * positions and epoch numbers one above the last, and never two at once. When the promise
+   * resolves the epoch is durable and visible; when it rejects nothing of it is visible, and the
+   * runtime may retry the same epoch — unless the error is SINK_FENCED: another writer committed
+   * meanwhile, and this instance can commit nothing any more.
    */
   commitEpoch(epoch: Epoch): Promise<void>;
 
@@ -90,8 +114,8 @@ export interface EpochWriter {
   /**
    * Applies the last chunk (`epoch.tables`, may be empty) and the checkpoint `epoch.checkpoint`,
    * and commits: when it resolves, every chunk and the checkpoint are durable and visible
-   * together. Rejects with SINK_CHECKPOINT_AHEAD (rolling back) if the store already holds this
-   * epoch or a later one, where the sink checks that.
+   * together. Fenced like `commitEpoch`: rejects with SINK_FENCED (rolling back every chunk) if
+   * the store no longer holds the checkpoint this instance last read or wrote.
    */
   commit(epoch: Epoch): Promise<void>;
 
@@ -132,9 +156,15 @@ export interface Epoch {
 
 /**
  * The net effect of an epoch (or of one chunk of it) on one table. Apply in this order:
- * truncate; partial updates that have a `fromKey` (they read the old row as it was when the
- * epoch — or the chunk — began); deletes; upserts; partial updates without `fromKey`. Deletes,
- * upserts and partial updates are disjoint by key.
+ * truncate; partial updates that have a `fromKey`; deletes; upserts; partial updates without
+ * `fromKey`. Deletes, upserts and partial updates are disjoint by key.
+ *
+ * The partial updates with a `fromKey` all read their old rows as they were when the epoch — or
+ * the chunk — began, before any of them is written: a chain `UPDATE … SET id = 3 WHERE id = 2;
+ * UPDATE … SET id = 2 WHERE id = 1` gives `3 from 2` and `2 from 1`, and the row moved to 3 is the
+ * old 2, not the 1 that arrives at 2 (cycles too: `1 from 2`, `2 from 1` swaps). The new key may
+ * hold a row: it is overwritten. The old row's removal is a delete, unless its key is itself
+ * written by the epoch.
  */
 export interface TableChanges {
   readonly table: TableSchema;
@@ -147,8 +177,9 @@ export interface TableChanges {
   /**
    * Keyed tables: updates of rows that exist downstream where some cells are UNCHANGED (TOAST
    * values the source did not log): only the other columns are written. `fromKey`, when set, is
-   * the old key of a key-changing update: the row is inserted under its new key with the
-   * unchanged cells copied from the row at `fromKey` (whose removal is a separate delete).
+   * the old key of a key-changing update: the row is written under its new key with the
+   * unchanged cells copied from the row at `fromKey` as the epoch began (see above). When the old
+   * row is not in the store, the update writes nothing.
    */
   readonly partialUpdates: readonly PartialUpdate[];
   /** Keyless tables: the net count of each distinct row (+n insert n copies, −n delete n). */

@@ -25,6 +25,7 @@ import {
 import { loadAllTypes, normalizeRows, project } from './types-fixture.ts';
 import { runChunkedThroughput, runThroughput } from './throughput.ts';
 import { chunkedEpochCases } from './chunked-cases.ts';
+import { fencingCases } from './fencing-cases.ts';
 
 export interface SinkUnderTest {
   /** A new sink instance writing to the same store as every other instance of this test. */
@@ -205,8 +206,9 @@ export function describeSinkContract(name: string, factory: SinkFactory, applies
       }
       const second = sut.create();
       try {
-        await second.open();
-        await expect(second.writeSnapshot([t], chunksOf([]), cp(0))).rejects.toMatchObject({
+        expect(await second.open()).toEqual(cp(0));
+        // A snapshot replacing that checkpoint (sink.ts): the next epoch.
+        await expect(second.writeSnapshot([t], chunksOf([]), cp(1))).rejects.toMatchObject({
           code: 'SINK_SCHEMA_MISMATCH',
         });
       } finally {
@@ -230,6 +232,8 @@ export function describeSinkContract(name: string, factory: SinkFactory, applies
     );
 
     chunkedEpochCases(factory);
+
+    fencingCases(factory);
 
     it('prints rows/s for 100k upserts', async () => {
       const sut = await factory();

@@ -5,6 +5,7 @@ import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { PostgresSink } from '../../src/sink/postgres/postgres-sink.ts';
 import type { SnapshotRows } from '../../src/sink/sink.ts';
 import { freshDatabase } from '../support/db.ts';
+import { lostReplyProxy } from '../support/lost-reply-proxy.ts';
 import {
   changes,
   chunksOf,
@@ -215,13 +216,13 @@ describe('PostgresSink snapshot, checkpoint and errors', () => {
     await db.query('CREATE TABLE public.snap (id bigint PRIMARY KEY, v text)');
     await db.query("INSERT INTO public.snap VALUES (-1, 'stale')");
     const sink = new PostgresSink({ uri: db.url, changefeedId: 'feed-1' });
-    let blockedRead: Promise<Row[]> | null = null;
+    let readDuring: Promise<Row[]> | null = null;
     const seenDuring: boolean[] = [];
     async function* chunks(): AsyncIterable<SnapshotRows> {
       yield { table: t, rows: rowsFrom(0, 1000) };
       seenDuring.push(await tableExists(r, 'other.snap2'));
-      // Blocks on the snapshot's lock and returns only after COMMIT: all rows, never a part.
-      blockedRead = textRows(r, 'SELECT count(*) FROM public.snap');
+      // Does not wait for the snapshot: reads the table as it was before it, never a part of it.
+      readDuring = textRows(r, 'SELECT count(*) FROM public.snap');
       yield { table: t, rows: rowsFrom(1000, 1000) };
       yield { table: u, rows: [['1'], ['2']] };
     }
@@ -229,11 +230,59 @@ describe('PostgresSink snapshot, checkpoint and errors', () => {
       expect(await sink.open()).toBeNull();
       await sink.writeSnapshot([t, u], chunks(), { position: '16/B374D848', epoch: 0 });
       expect(seenDuring).toEqual([false]);
-      expect(await blockedRead).toEqual([['2000']]);
+      expect(await readDuring).toEqual([['1']]);
+      expect(await textRows(r, 'SELECT count(*) FROM public.snap')).toEqual([['2000']]);
       expect(await textRows(r, 'SELECT count(*) FROM other.snap2')).toEqual([['2']]);
       expect(await textRows(r, 'SELECT position, epoch FROM tidemark.checkpoints')).toEqual([
         ['16/B374D848', '0'],
       ]);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('a TRUNCATE in an epoch, and a replacing snapshot, are MVCC-safe for a REPEATABLE READ reader', async () => {
+    const db = await freshDatabase('pgsink');
+    const sink = new PostgresSink({ uri: db.url, changefeedId: 'feed-1' });
+    // Readers that took their snapshot before each commit, without touching the table yet (so
+    // they hold no lock that would make the commit wait).
+    const before = async () => {
+      const c = await reader(db);
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      const [[epochSeen]] = (await textRows(c, 'SELECT epoch FROM tidemark.checkpoints')) as [[string]];
+      return { c, epochSeen };
+    };
+    try {
+      await sink.open();
+      await sink.writeSnapshot([t], chunksOf({ table: t, rows: rowsFrom(0, 3) }), {
+        position: '0/10',
+        epoch: 0,
+      });
+      const r1 = await before();
+      await sink.commitEpoch({
+        ...epoch(1, [changes(t, { truncate: true, upserts: [['10', 'after']] })]),
+        checkpoint: { position: '0/20', epoch: 1 },
+      });
+      // The reader's snapshot is from epoch 0: it sees epoch 0's rows, not an empty table.
+      expect(r1.epochSeen).toBe('0');
+      expect(await textRows(r1.c, 'SELECT id FROM public.snap ORDER BY id')).toEqual([['0'], ['1'], ['2']]);
+      await r1.c.query('COMMIT');
+
+      const r2 = await before();
+      const replacing = new PostgresSink({ uri: db.url, changefeedId: 'feed-1' });
+      try {
+        expect(await replacing.open()).toEqual({ position: '0/20', epoch: 1 });
+        await replacing.writeSnapshot([t], chunksOf({ table: t, rows: rowsFrom(20, 2) }), {
+          position: '0/30',
+          epoch: 2,
+        });
+      } finally {
+        await replacing.close();
+      }
+      expect(r2.epochSeen).toBe('1');
+      expect(await textRows(r2.c, 'SELECT id FROM public.snap ORDER BY id')).toEqual([['10']]);
+      await r2.c.query('COMMIT');
+      expect(await textRows(r2.c, 'SELECT id FROM public.snap ORDER BY id')).toEqual([['20'], ['21']]);
     } finally {
       await sink.close();
     }
@@ -297,29 +346,28 @@ describe('PostgresSink snapshot, checkpoint and errors', () => {
     }
   });
 
-  it('after a lost connection, does not apply an epoch again that already committed', async () => {
+  it('after a lost COMMIT reply, does not apply the epoch again that already committed', async () => {
     const db = await freshDatabase('pgsink');
     const r = await reader(db);
+    const proxy = await lostReplyProxy(db.url);
     const bag = table('bag', [col('a', 'text')]);
-    const sink = new PostgresSink({ uri: db.url, changefeedId: 'feed-1' });
+    const sink = new PostgresSink({ uri: proxy.url, changefeedId: 'feed-1' });
     const once = epoch(1, [changes(bag, { rowDeltas: [{ row: ['x'], count: 1 }] })]);
     try {
       await sink.open();
+      // The epoch commits on the server, but its reply never arrives.
+      proxy.arm('COMMIT');
+      const lost = await sink.commitEpoch(once).catch((e: unknown) => e);
+      expect(lost).toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: true });
+      expect(await textRows(r, 'SELECT count(*) FROM public.bag')).toEqual([['1']]);
+      // As the runtime would: the same epoch again. It is recognised as this writer's own commit.
       await sink.commitEpoch(once);
-      await r.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%COMMIT%'",
-      );
-      // As the runtime would after a lost COMMIT reply: the same epoch again (once more if the
-      // first attempt itself meets the dead connection, which is a retriable error).
-      await sink.commitEpoch(once).catch((err: unknown) => {
-        expect((err as TidemarkError).retriable).toBe(true);
-        return sink.commitEpoch(once);
-      });
       expect(await textRows(r, 'SELECT count(*) FROM public.bag')).toEqual([['1']]);
       await sink.commitEpoch(epoch(2, [changes(bag, { rowDeltas: [{ row: ['x'], count: 1 }] })]));
       expect(await textRows(r, 'SELECT count(*) FROM public.bag')).toEqual([['2']]);
     } finally {
       await sink.close();
+      await proxy.close();
     }
   });
 

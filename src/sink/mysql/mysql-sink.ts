@@ -3,8 +3,14 @@
  *
  *   ensure tables (DDL: auto-commits in MySQL, so it runs before the transaction; creating an
  *   empty table or adding a nullable column is harmless if the epoch then fails)
- *   BEGIN ─► lock + check our tidemark_checkpoints row ─► delete / upsert / partial / deltas
- *         ─► upsert tidemark_checkpoints ─► COMMIT       (data and checkpoint visible together)
+ *   BEGIN ─► lock + check our tidemark_checkpoints row (the fence) ─► delete / upsert / partial
+ *         / deltas ─► write tidemark_checkpoints ─► COMMIT   (data and checkpoint visible together)
+ *
+ * The fence: `SELECT … FOR UPDATE` of our checkpoint row right after BEGIN must find the row
+ * this instance last read or wrote; a second process's transaction waits on that lock until the
+ * first ends, then finds the new row and fails with SINK_FENCED. With no row yet there is nothing
+ * to lock: the checkpoint is then written by a plain INSERT, which fails on the key (SINK_FENCED)
+ * if another writer inserted it first.
  *
  * An epoch in chunks (`beginEpoch`) is the same transaction with the apply step repeated per
  * chunk; the first chunk's tables are ensured before BEGIN. A table first seen in a later chunk
@@ -19,7 +25,7 @@
  * the snapshot is then committed in chunks and only the last carries the checkpoint. That
  * weakens atomicity to per chunk — a reader may see part of an epoch, and a crash mid-epoch
  * replays it (keyed changes are idempotent; keyless row deltas may apply twice) — so the sink
- * then declares `effectively-once`.
+ * then declares `effectively-once`. Each of those transactions is fenced anew.
  */
 import mysql from 'mysql2/promise';
 import type { Row } from '../../decode/row.ts';
@@ -27,6 +33,7 @@ import type { TableSchema } from '../../decode/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
@@ -92,14 +99,18 @@ export class MysqlSink implements Sink {
   #conn: mysql.Connection | null = null;
   #jsonCast = true;
   #rowsInTxn = 0;
+  /** The checkpoint the open transaction is to commit, when known (for SINK_FENCED messages). */
+  #committing: Checkpoint | null = null;
   readonly #known = new Map<string, MysqlTableWriter>();
   readonly #epochSlot = new EpochWriterSlot('MySQL sink');
+  readonly #fence: CheckpointFence;
 
   constructor(options: MysqlSinkOptions) {
     this.#uri = options.uri;
     this.#parsed = parseMysqlUri(options.uri);
     this.#changefeedId = options.changefeedId;
     this.guarantee = this.#parsed.maxTxnRows === null ? 'exactly-once' : 'effectively-once';
+    this.#fence = new CheckpointFence(`MySQL sink ${maskUri(options.uri)}`);
   }
 
   /** Connects (UTC, strict mode), creates `tidemark_checkpoints` if missing, reads our row. */
@@ -111,10 +122,18 @@ export class MysqlSink implements Sink {
       this.#jsonCast = !/mariadb/i.test(String((v as { v: string }[])[0]?.v));
       await conn.query(
         `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (changefeed VARCHAR(255) NOT NULL PRIMARY KEY,
-           position VARCHAR(64) NOT NULL, epoch BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL)
+           position VARCHAR(64) NOT NULL, epoch BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL,
+           writer VARCHAR(255) NULL)
          DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
       );
-      return this.#readCheckpoint(conn, false);
+      // Tables made before writers were recorded get the column.
+      const [cols] = await conn.query(
+        `SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tidemark_checkpoints' AND COLUMN_NAME = 'writer'`,
+        [this.#parsed.database],
+      );
+      if ((cols as unknown[]).length === 0)
+        await conn.query('ALTER TABLE tidemark_checkpoints ADD COLUMN writer VARCHAR(255) NULL');
+      return this.#fence.opened(await this.#readCheckpoint(conn, false));
     });
   }
 
@@ -125,10 +144,11 @@ export class MysqlSink implements Sink {
     at: Checkpoint,
   ): Promise<void> {
     const conn = this.#requireOpen();
+    this.#fence.assertAdvances(at);
     const writers = tables.map((t) => this.#writer(t));
     for (const w of writers)
       await this.#io('creating tables', () => w.ensureTable(conn, this.#parsed.database, 'strict'));
-    await this.#txn('writing the snapshot', async () => {
+    await this.#txn('writing the snapshot', at, async () => {
       for (const w of writers) await w.truncate(conn);
       for await (const chunk of chunks) {
         const w = this.#writer(chunk.table);
@@ -136,6 +156,7 @@ export class MysqlSink implements Sink {
       }
       await this.#writeCheckpoint(conn, at);
     });
+    this.#fence.committed(at);
   }
 
   /** Applies the epoch and its checkpoint in one transaction (or chunks, see max-txn-rows). */
@@ -148,8 +169,8 @@ export class MysqlSink implements Sink {
   async beginEpoch(): Promise<EpochWriter> {
     const conn = this.#requireOpen();
     const database = this.#parsed.database;
-    /** Our checkpoint row as the transaction read (and locked) it; undefined before BEGIN. */
-    let stored: Checkpoint | null | undefined;
+    /** True once BEGIN (and the fence) ran. */
+    let begun = false;
     const ensured = new Set<MysqlTableWriter>();
     /** Tables the open transaction wrote: it holds their metadata locks until it ends. */
     const written = new Set<string>();
@@ -166,11 +187,11 @@ export class MysqlSink implements Sink {
         ensured.add(w);
       }
       this.#rowsInTxn = 0;
-      await conn.query('BEGIN');
-      stored = await this.#readCheckpoint(conn, true);
+      begun = true;
+      await this.#begin(conn, this.#committing);
     };
     const write = async (tables: readonly TableChanges[]) => {
-      if (stored === undefined) await begin(tables);
+      if (!begun) await begin(tables);
       for (const tc of tables) {
         const w = this.#writer(tc.table);
         if (!ensured.has(w)) {
@@ -196,19 +217,18 @@ export class MysqlSink implements Sink {
       applyChunk: (tables, chunk) => this.#io(`applying chunk ${chunk} of an epoch`, () => write(tables)),
       commit: (epoch) =>
         this.#io(`applying epoch ${epoch.checkpoint.epoch}`, async () => {
-          if (stored === undefined) await begin(epoch.tables);
-          if (stored && stored.epoch >= epoch.checkpoint.epoch) {
-            throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
-              detail: `MySQL sink ${maskUri(this.#uri)}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${stored.epoch} at ${stored.position})`,
-            });
-          }
+          this.#fence.assertAdvances(epoch.checkpoint);
+          this.#committing = epoch.checkpoint;
+          if (!begun) await begin(epoch.tables);
           await write(epoch.tables);
           await this.#writeCheckpoint(conn, epoch.checkpoint);
           await conn.query('COMMIT');
+          this.#fence.committed(epoch.checkpoint);
           await endDdlConn();
         }),
       discard: async () => {
-        if (stored !== undefined) await conn.query('ROLLBACK').catch(() => {});
+        this.#committing = null;
+        if (begun) await conn.query('ROLLBACK').catch(() => {});
         await endDdlConn();
       },
     });
@@ -265,21 +285,39 @@ export class MysqlSink implements Sink {
     this.#rowsInTxn += rows;
     if (max !== null && this.#rowsInTxn >= max) {
       await conn.query('COMMIT');
-      await conn.query('BEGIN');
+      // The next transaction is fenced anew: another writer may have committed meanwhile.
+      await this.#begin(conn, this.#committing);
       this.#rowsInTxn = 0;
     }
   }
 
-  async #txn(action: string, fn: () => Promise<void>): Promise<void> {
+  /**
+   * BEGIN and the fence: our checkpoint row, read and locked, must be the one this instance read
+   * or wrote; otherwise the transaction is rolled back and SINK_FENCED thrown. `cp` is what the
+   * transaction is to commit, when known, for the message.
+   */
+  async #begin(conn: mysql.Connection, cp: Checkpoint | null): Promise<void> {
+    await conn.query('BEGIN');
+    const found = await this.#readCheckpoint(conn, true);
+    if (!this.#fence.holds(found)) {
+      await conn.query('ROLLBACK').catch(() => {});
+      throw this.#fence.fenced(found, cp);
+    }
+  }
+
+  async #txn(action: string, cp: Checkpoint, fn: () => Promise<void>): Promise<void> {
     const conn = this.#requireOpen();
     this.#rowsInTxn = 0;
+    this.#committing = cp;
     try {
-      await conn.query('BEGIN');
+      await this.#begin(conn, cp);
       await fn();
       await conn.query('COMMIT');
     } catch (err) {
       await conn.query('ROLLBACK').catch(() => {});
       throw wrapMysqlError(err, { uri: this.#uri, action });
+    } finally {
+      this.#committing = null;
     }
   }
 
@@ -305,21 +343,38 @@ export class MysqlSink implements Sink {
     return w;
   }
 
-  async #readCheckpoint(conn: mysql.Connection, forUpdate: boolean): Promise<Checkpoint | null> {
+  async #readCheckpoint(conn: mysql.Connection, forUpdate: boolean): Promise<StoredCheckpoint | null> {
     const [rows] = await conn.query(
-      `SELECT position, epoch FROM tidemark_checkpoints WHERE changefeed = ?${forUpdate ? ' FOR UPDATE' : ''}`,
+      `SELECT position, epoch, writer FROM tidemark_checkpoints WHERE changefeed = ?${forUpdate ? ' FOR UPDATE' : ''}`,
       [this.#changefeedId],
     );
-    const row = (rows as { position: string; epoch: string | number }[])[0];
-    return row ? { position: row.position, epoch: Number(row.epoch) } : null;
+    const row = (rows as { position: string; epoch: string | number; writer: string | null }[])[0];
+    return row ? { position: row.position, epoch: Number(row.epoch), writer: row.writer } : null;
   }
 
+  /**
+   * Inside the fenced transaction: UPDATE of the row it locked, or, when there was none, a plain
+   * INSERT that fails on the key if another writer inserted one meanwhile.
+   */
   async #writeCheckpoint(conn: mysql.Connection, cp: Checkpoint): Promise<void> {
-    await conn.query(
-      `INSERT INTO tidemark_checkpoints (changefeed, position, epoch, committed_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
-       ON DUPLICATE KEY UPDATE position = VALUES(position), epoch = VALUES(epoch), committed_at = VALUES(committed_at)`,
-      [this.#changefeedId, cp.position, cp.epoch],
-    );
+    const values = [cp.position, cp.epoch, this.#fence.writer, this.#changefeedId];
+    if (this.#fence.expected === null) {
+      try {
+        await conn.query(
+          `INSERT INTO tidemark_checkpoints (position, epoch, writer, changefeed, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`,
+          values,
+        );
+      } catch (err) {
+        if ((err as { errno?: number }).errno !== 1062) throw err;
+        await conn.query('ROLLBACK');
+        throw this.#fence.fenced(await this.#readCheckpoint(conn, false).catch(() => null), cp);
+      }
+    } else {
+      await conn.query(
+        `UPDATE tidemark_checkpoints SET position = ?, epoch = ?, writer = ?, committed_at = UTC_TIMESTAMP(6) WHERE changefeed = ?`,
+        values,
+      );
+    }
   }
 
   #requireOpen(): mysql.Connection {

@@ -103,13 +103,15 @@ export function planTableChanges(changes: TableChanges): TablePlan {
 }
 
 /**
- * The statements applying `plan`, in the contract's order (truncate, key-moving partial updates,
+ * The statements applying `plan`, in the contract's order (truncate — as a DELETE —, key-moving partial updates,
  * deletes, upserts, partial updates, row deltas). `from(group)` gives the FROM item that reads the group's rows as `s`.
  */
 export function tableStatements(plan: TablePlan, from: (group: StageGroup) => string): string[] {
   const t = plan.table;
   const out: string[] = [];
-  if (plan.truncate) out.push(`TRUNCATE ${quoteTable(t)}`);
+  // DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe (a reader whose snapshot predates the commit
+  // would see the table empty), and it would block every reader of the table until the commit.
+  if (plan.truncate) out.push(`DELETE FROM ${quoteTable(t)}`);
   for (const g of plan.groups) out.push(...groupStatements(t, g, from(g)));
   return out;
 }
