@@ -26,6 +26,7 @@ import { loadAllTypes, normalizeRows, project } from './types-fixture.ts';
 import { runChunkedThroughput, runThroughput } from './throughput.ts';
 import { chunkedEpochCases } from './chunked-cases.ts';
 import { fencingCases } from './fencing-cases.ts';
+import { nullKeyCases } from './null-key-cases.ts';
 
 export interface SinkUnderTest {
   /** A new sink instance writing to the same store as every other instance of this test. */
@@ -234,6 +235,8 @@ export function describeSinkContract(name: string, factory: SinkFactory, applies
     chunkedEpochCases(factory);
 
     fencingCases(factory);
+
+    nullKeyCases(factory);
 
     it('prints rows/s for 100k upserts', async () => {
       const sut = await factory();

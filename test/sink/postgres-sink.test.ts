@@ -118,6 +118,57 @@ describe.each(modes)('PostgresSink epochs via $mode', ({ inlineMaxRows }) => {
     }
   });
 
+  it('matches a key that may be NULL (a view grouped by a nullable column): NULL equals NULL', async () => {
+    const { sink, r } = await setup();
+    const t = table('by_region', [
+      col('region', 'text', { key: true, nullable: true }),
+      col('kind', 'text', { key: true, nullable: true }),
+      col('n', 'bigint'),
+    ]);
+    try {
+      await sink.commitEpoch(
+        epoch(1, [
+          changes(t, {
+            upserts: [
+              [null, 'a', '1'],
+              [null, null, '2'],
+              ['n', null, '3'],
+              ['n', 'a', '4'],
+            ],
+          }),
+        ]),
+      );
+      await sink.commitEpoch(
+        epoch(2, [
+          changes(t, {
+            upserts: [
+              [null, 'a', '10'],
+              ['n', null, '30'],
+            ],
+            deletes: [
+              [null, null, null],
+              ['n', 'a', null],
+            ],
+          }),
+        ]),
+      );
+      expect(
+        await textRows(r, 'SELECT * FROM public.by_region ORDER BY region NULLS FIRST, kind NULLS FIRST'),
+      ).toEqual([
+        [null, 'a', '10'],
+        ['n', null, '30'],
+      ]);
+      expect(
+        await textRows(
+          r,
+          `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'public.by_region'::regclass`,
+        ),
+      ).toEqual([['UNIQUE NULLS NOT DISTINCT (region, kind)']]);
+    } finally {
+      await sink.close();
+    }
+  });
+
   it('applies keyless row deltas as multisets, telling NULL from the empty string', async () => {
     const { sink, r } = await setup();
     const t = table('bag', [col('a', 'text'), col('j', 'json')]);

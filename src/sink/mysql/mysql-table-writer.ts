@@ -12,6 +12,8 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { mysqlColumnType, type MysqlColumnType, type MysqlValue } from './mysql-types.ts';
 
 const MAX_BATCH_ROWS = 1000;
+/** Name of the UNIQUE key that stands for the primary key when the key may hold NULL. */
+const KEY_INDEX = 'tidemark_key';
 const MAX_BATCH_BYTES = 4 << 20;
 
 export function mysqlTableName(t: { schema: string; name: string }): string {
@@ -36,6 +38,8 @@ export class MysqlTableWriter {
   readonly #types: MysqlColumnType[];
   readonly #cols: string[];
   readonly #jsonCast: boolean;
+  /** Some key column may hold NULL (a view's key): a UNIQUE key instead of the primary key. */
+  readonly #nullableKey: boolean;
 
   /**
    * Maps every column first: an unmappable column fails here, before anything is written.
@@ -48,13 +52,21 @@ export class MysqlTableWriter {
     this.#name = mysqlIdent(mysqlTableName(table));
     this.#types = table.columns.map((c) => mysqlColumnType(c, table));
     this.#cols = table.columns.map((c) => mysqlIdent(c.name));
+    this.#nullableKey = table.keyColumns.some((i) => table.columns[i]?.nullable === true);
   }
 
+  /**
+   * A key that may hold NULL cannot be a primary key: it is a UNIQUE key named `tidemark_key`
+   * (which lets any number of NULLs in; the sink itself keeps one row per key, NULL equal to NULL).
+   */
   createSql(): string {
     const cols = this.table.columns.map(
-      (c, i) => `${this.#cols[i]} ${this.#types[i]!.ddl}${c.isKey ? ' NOT NULL' : ''}`,
+      (c, i) => `${this.#cols[i]} ${this.#types[i]!.ddl}${c.isKey && !c.nullable ? ' NOT NULL' : ''}`,
     );
-    if (this.table.keyColumns.length > 0) cols.push(`PRIMARY KEY (${this.#keyCols().join(', ')})`);
+    if (this.table.keyColumns.length > 0) {
+      const key = this.#keyCols().join(', ');
+      cols.push(this.#nullableKey ? `UNIQUE KEY ${KEY_INDEX} (${key})` : `PRIMARY KEY (${key})`);
+    }
     return `CREATE TABLE IF NOT EXISTS ${this.#name} (${cols.join(', ')}) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
   }
 
@@ -70,11 +82,11 @@ export class MysqlTableWriter {
    */
   async ddl(conn: Connection, database: string, mode: 'strict' | 'evolve'): Promise<string[]> {
     const [rows] = await conn.query(
-      `SELECT COLUMN_NAME AS name, COLUMN_KEY AS k FROM information_schema.COLUMNS
+      `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
        WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [database, mysqlTableName(this.table)],
     );
-    const existing = rows as { name: string; k: string }[];
+    const existing = rows as { name: string }[];
     if (existing.length === 0) return [this.createSql()];
     const mismatch = (what: string) =>
       new TidemarkError('SINK_SCHEMA_MISMATCH', {
@@ -90,7 +102,15 @@ export class MysqlTableWriter {
     const extra = existing.filter((e) => !this.table.columns.some((c) => c.name === e.name));
     if (mode === 'strict' && extra.length > 0)
       throw mismatch(`extra columns ${extra.map((e) => e.name).join(', ')}`);
-    const key = existing.filter((e) => e.k === 'PRI').map((e) => e.name);
+    // The key: the primary key, or else the UNIQUE key the sink makes for keys that hold NULL.
+    const [idx] = await conn.query(
+      `SELECT INDEX_NAME AS idx, COLUMN_NAME AS name FROM information_schema.STATISTICS
+       WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME IN ('PRIMARY', ?) ORDER BY SEQ_IN_INDEX`,
+      [database, mysqlTableName(this.table), KEY_INDEX],
+    );
+    const indexed = idx as { idx: string; name: string }[];
+    const primary = indexed.filter((e) => e.idx === 'PRIMARY');
+    const key = (primary.length > 0 ? primary : indexed).map((e) => e.name);
     const want = this.table.keyColumns.map((i) => this.table.columns[i]!.name);
     if ([...key].sort().join('\0') !== [...want].sort().join('\0')) {
       throw mismatch(`key is (${key.join(', ')}), expected (${want.join(', ')})`);
@@ -103,8 +123,22 @@ export class MysqlTableWriter {
     await conn.query(`DELETE FROM ${this.#name}`);
   }
 
-  /** Full rows: insert or overwrite by key (plain inserts when keyless). */
+  /**
+   * Full rows: insert or overwrite by key (plain inserts when keyless). A row whose key holds a
+   * NULL is deleted (`<=>`) and inserted: the UNIQUE key does not see two NULLs as equal.
+   */
   async upsert(conn: Connection, rows: readonly Row[]): Promise<void> {
+    if (this.#nullableKey && rows.some((r) => this.#hasNullKey(r))) {
+      for (const r of rows.filter((x) => this.#hasNullKey(x))) {
+        await conn.query(`DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`, this.#keyValues(r));
+        await conn.query(
+          `INSERT INTO ${this.#name} (${this.#cols.join(', ')}) VALUES (${this.#cols.map((_, i) => this.#param(i)).join(', ')})`,
+          this.#values(r),
+        );
+      }
+      rows = rows.filter((x) => !this.#hasNullKey(x));
+      if (rows.length === 0) return;
+    }
     const keyed = this.table.keyColumns.length > 0;
     const nonKey = this.table.columns.map((_, i) => i).filter((i) => !this.table.keyColumns.includes(i));
     const onDup = !keyed
@@ -124,6 +158,12 @@ export class MysqlTableWriter {
   }
 
   async deleteByKey(conn: Connection, keys: readonly Row[]): Promise<void> {
+    if (this.#nullableKey && keys.some((k) => this.#hasNullKey(k))) {
+      for (const k of keys.filter((x) => this.#hasNullKey(x)))
+        await conn.query(`DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`, this.#keyValues(k));
+      keys = keys.filter((x) => !this.#hasNullKey(x));
+      if (keys.length === 0) return;
+    }
     const keyCols = this.#keyCols();
     const tuple = keyCols.length === 1 ? '?' : `(${keyCols.map(() => '?').join(', ')})`;
     const lhs = keyCols.length === 1 ? keyCols[0]! : `(${keyCols.join(', ')})`;
@@ -213,8 +253,17 @@ export class MysqlTableWriter {
     return this.table.keyColumns.map((i) => this.#cols[i]!);
   }
 
+  /** Key columns that may hold NULL compare with `<=>` (NULL-safe, and still served by the index). */
   #keyWhere(prefix = ''): string {
-    return this.table.keyColumns.map((i) => `${prefix}${this.#cols[i]} = ${this.#param(i)}`).join(' AND ');
+    return this.table.keyColumns
+      .map(
+        (i) => `${prefix}${this.#cols[i]} ${this.table.columns[i]!.nullable ? '<=>' : '='} ${this.#param(i)}`,
+      )
+      .join(' AND ');
+  }
+
+  #hasNullKey(row: Row): boolean {
+    return this.table.keyColumns.some((i) => row[i] === null);
   }
 
   #keyValues(row: Row): MysqlValue[] {

@@ -1,4 +1,4 @@
-import { UNCHANGED, type Cell } from '../../decode/row.ts';
+import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
 import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { TableChanges } from '../sink.ts';
@@ -13,7 +13,9 @@ import type { TableChanges } from '../sink.ts';
  *
  *   op    d delete · u upsert · p partial update · m partial update moving its key ·
  *         i insert n copies · r remove n copies (keyless tables)
- *   mask  p/m only: one character per column, '1' where the cell is UNCHANGED
+ *   mask  p/m: one character per column, '1' where the cell is UNCHANGED; d/u: 'n' for rows
+ *         whose key holds a NULL (matched with IS NOT DISTINCT FROM, which no index serves, so
+ *         kept apart from the rest, matched with `=`)
  *   n     i/r only: how many copies
  *   c0…   the row's cells in column order (UNCHANGED is staged as NULL)
  *   k0…   m only: the old key, one cell per key column
@@ -72,9 +74,12 @@ export function planTableChanges(changes: TableChanges): TablePlan {
   }
   if (keyed && changes.rowDeltas.length) throw contractError(table, 'row deltas for a keyed table');
 
+  const nullable = hasNullableKey(table);
+  const nullKey = (row: Row) => (nullable && table.keyColumns.some((k) => row[k] === null) ? 'n' : '');
   for (const row of changes.deletes) {
     check(row, 'a delete');
-    add('d', '', ['d', null, null, ...row, ...noKey]);
+    const mask = nullKey(row);
+    add('d', mask, ['d', mask || null, null, ...row, ...noKey]);
   }
   for (const row of changes.upserts) {
     check(row, 'an upsert');
@@ -121,8 +126,13 @@ function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
   const cols = t.columns.map((c) => quoteIdent(c.name));
   const cast = (i: number, field = `c${i}`) => `s.${field}::${t.columns[i]?.typeName}`;
   const keyIdx = t.keyColumns;
+  // Null-safe where a key may hold NULL: always for p/m (rare on such tables), for d only in the
+  // group of rows that do hold one.
+  const nullSafe = hasNullableKey(t) && (g.op === 'p' || g.op === 'm' || g.mask === 'n');
   const keyMatch = (alias: string, field: (j: number) => string) =>
-    keyIdx.map((k, j) => `${alias}.${cols[k]} = ${cast(k, field(j))}`).join(' AND ');
+    keyIdx
+      .map((k, j) => `${alias}.${cols[k]} ${nullSafe ? 'IS NOT DISTINCT FROM' : '='} ${cast(k, field(j))}`)
+      .join(' AND ');
   const allCasts = t.columns.map((_, i) => cast(i)).join(', ');
   const onConflict = upsertClause(t, cols);
   switch (g.op) {
@@ -166,6 +176,11 @@ function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
       ];
     }
   }
+}
+
+/** True when a key column may hold NULL (a view's key: a nullable GROUP BY column, an outer join). */
+export function hasNullableKey(table: TableSchema): boolean {
+  return !table.keyless && table.keyColumns.some((k) => table.columns[k]?.nullable === true);
 }
 
 function upsertClause(t: TableSchema, cols: readonly string[]): string {

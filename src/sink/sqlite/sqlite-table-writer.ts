@@ -28,6 +28,8 @@ export class SqliteTableWriter {
   readonly #convert: ((text: string) => SqliteValue)[];
   readonly #statements = new Map<string, Database.Statement>();
   readonly #batchRows: number;
+  /** Some key column may hold NULL (a view's key). */
+  readonly #nullableKey: boolean;
 
   constructor(db: Database.Database, table: TableSchema) {
     this.#db = db;
@@ -35,6 +37,7 @@ export class SqliteTableWriter {
     this.#name = sqliteIdent(sqliteTableName(table));
     this.#convert = cellConverters(table);
     this.#batchRows = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.floor(MAX_VARIABLES / table.columns.length)));
+    this.#nullableKey = !table.keyless && table.keyColumns.some((i) => table.columns[i]?.nullable === true);
   }
 
   /** True when `table` has the same columns and key as the one this writer was built for. */
@@ -101,8 +104,24 @@ export class SqliteTableWriter {
     this.#stmt('truncate', () => `DELETE FROM ${this.#name}`).run();
   }
 
-  /** Inserts or overwrites full rows by key (plain inserts for keyless tables). */
+  /**
+   * Inserts or overwrites full rows by key (plain inserts for keyless tables). A row whose key
+   * holds a NULL is written by delete-then-insert: SQLite's keys treat NULLs as distinct, so
+   * ON CONFLICT would never fire and the NULL group would be duplicated.
+   */
   upsert(rows: readonly Row[]): void {
+    if (this.#nullableKey && rows.some((r) => this.#hasNullKey(r))) {
+      const insert = this.#stmt(
+        'insert:1',
+        () => `INSERT INTO ${this.#name} VALUES (${this.#placeholders()})`,
+      );
+      const remove = this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`);
+      for (const r of rows.filter((x) => this.#hasNullKey(x))) {
+        remove.run(this.#keyValues(r));
+        insert.run(this.#values(r));
+      }
+      rows = rows.filter((x) => !this.#hasNullKey(x));
+    }
     const n = this.#batchRows;
     let i = 0;
     if (rows.length >= n) {
@@ -118,10 +137,7 @@ export class SqliteTableWriter {
   }
 
   deleteByKey(keys: readonly Row[]): void {
-    const where = this.#keyNames()
-      .map((k) => `${sqliteIdent(k)} = ?`)
-      .join(' AND ');
-    const stmt = this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${where}`);
+    const stmt = this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`);
     for (const k of keys) stmt.run(this.#keyValues(k));
   }
 
@@ -191,10 +207,18 @@ export class SqliteTableWriter {
     return this.#table.keyColumns.map((i) => this.#table.columns[i]!.name);
   }
 
+  /** Key columns that may hold NULL compare with IS (NULL IS NULL; still served by the key's index). */
   #keyWhere(): string {
-    return this.#keyNames()
-      .map((k) => `${sqliteIdent(k)} = ?`)
+    return this.#table.keyColumns
+      .map(
+        (i) =>
+          `${sqliteIdent(this.#table.columns[i]!.name)} ${this.#table.columns[i]!.nullable ? 'IS' : '='} ?`,
+      )
       .join(' AND ');
+  }
+
+  #hasNullKey(row: Row): boolean {
+    return this.#table.keyColumns.some((i) => row[i] === null);
   }
 
   #keyValues(row: Row): SqliteValue[] {
