@@ -27,6 +27,7 @@ import { runChunkedThroughput, runThroughput } from './throughput.ts';
 import { chunkedEpochCases } from './chunked-cases.ts';
 import { fencingCases } from './fencing-cases.ts';
 import { nullKeyCases } from './null-key-cases.ts';
+import { keyMoveCases } from './key-move-cases.ts';
 
 export interface SinkUnderTest {
   /** A new sink instance writing to the same store as every other instance of this test. */
@@ -237,6 +238,8 @@ export function describeSinkContract(name: string, factory: SinkFactory, applies
     fencingCases(factory);
 
     nullKeyCases(factory);
+
+    keyMoveCases(factory);
 
     it('prints rows/s for 100k upserts', async () => {
       const sut = await factory();

@@ -169,6 +169,49 @@ describe.each(modes)('PostgresSink epochs via $mode', ({ inlineMaxRows }) => {
     }
   });
 
+  it('applies a chain and a cycle of key moves with unchanged cells against the rows before them', async () => {
+    const { sink, r } = await setup();
+    const t = table('moves', [col('id', 'integer', { key: true }), col('a', 'text'), col('b', 'text')]);
+    const key = (id: string) => [id, null, null];
+    try {
+      await sink.commitEpoch(
+        epoch(1, [
+          changes(t, {
+            upserts: [
+              ['1', 'a1', 'b1'],
+              ['2', 'a2', 'b2'],
+              ['5', 'a5', 'b5'],
+              ['6', 'a6', 'b6'],
+            ],
+          }),
+        ]),
+      );
+      // id=3 WHERE id=2; id=2 WHERE id=1 (each leaving another column unchanged), and a swap of
+      // 5 and 6: two masks, so two groups of moves, which must still read the same old rows.
+      await sink.commitEpoch(
+        epoch(2, [
+          changes(t, {
+            partialUpdates: [
+              { row: ['2', UNCHANGED, 'b1*'], fromKey: key('1') },
+              { row: ['3', 'a2*', UNCHANGED], fromKey: key('2') },
+              { row: ['5', 'a6*', UNCHANGED], fromKey: key('6') },
+              { row: ['6', 'a5*', UNCHANGED], fromKey: key('5') },
+            ],
+            deletes: [key('1')],
+          }),
+        ]),
+      );
+      expect(await textRows(r, 'SELECT * FROM public.moves ORDER BY id')).toEqual([
+        ['2', 'a1', 'b1*'],
+        ['3', 'a2*', 'b2'],
+        ['5', 'a6*', 'b6'],
+        ['6', 'a5*', 'b5'],
+      ]);
+    } finally {
+      await sink.close();
+    }
+  });
+
   it('applies keyless row deltas as multisets, telling NULL from the empty string', async () => {
     const { sink, r } = await setup();
     const t = table('bag', [col('a', 'text'), col('j', 'json')]);

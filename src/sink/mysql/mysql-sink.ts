@@ -245,17 +245,13 @@ export class MysqlSink implements Sink {
   async #apply(conn: mysql.Connection, tc: TableChanges): Promise<void> {
     const w = this.#writer(tc.table);
     if (tc.truncate) await w.truncate(conn);
-    // Key-moving partial updates read the old row as the epoch found it: before the deletes.
-    const moves = tc.partialUpdates.filter((pu) => pu.fromKey !== null);
-    for (const pu of moves) {
-      await w.partialUpdate(conn, pu.row, pu.fromKey);
-      await this.#spend(conn, 1);
-    }
+    // Key moves read the old rows as the epoch (or chunk) found them: all of them, before the deletes.
+    await this.#spend(conn, await w.moveRows(conn, tc.partialUpdates));
     await this.#inSlices(tc.deletes, (keys) => w.deleteByKey(conn, keys));
     await this.#inSlices(tc.upserts, (rows) => w.upsert(conn, rows));
     for (const pu of tc.partialUpdates) {
       if (pu.fromKey !== null) continue;
-      await w.partialUpdate(conn, pu.row, null);
+      await w.partialUpdate(conn, pu.row);
       await this.#spend(conn, 1);
     }
     for (const d of tc.rowDeltas) {

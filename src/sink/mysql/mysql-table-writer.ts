@@ -7,11 +7,14 @@
  */
 import type { Connection } from 'mysql2/promise';
 import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
+import type { PartialUpdate } from '../sink.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { mysqlColumnType, type MysqlColumnType, type MysqlValue } from './mysql-types.ts';
 
 const MAX_BATCH_ROWS = 1000;
+/** Old rows read per query for key moves (one UNION ALL branch each). */
+const MOVE_BATCH = 200;
 /** Name of the UNIQUE key that stands for the primary key when the key may hold NULL. */
 const KEY_INDEX = 'tidemark_key';
 const MAX_BATCH_BYTES = 4 << 20;
@@ -139,6 +142,14 @@ export class MysqlTableWriter {
       rows = rows.filter((x) => !this.#hasNullKey(x));
       if (rows.length === 0) return;
     }
+    await this.#upsertValues(
+      conn,
+      rows.map((r) => this.#values(r)),
+    );
+  }
+
+  /** Batched INSERT … ON DUPLICATE KEY UPDATE of rows given as bound values. */
+  async #upsertValues(conn: Connection, rows: readonly MysqlValue[][]): Promise<void> {
     const keyed = this.table.keyColumns.length > 0;
     const nonKey = this.table.columns.map((_, i) => i).filter((i) => !this.table.keyColumns.includes(i));
     const onDup = !keyed
@@ -153,8 +164,49 @@ export class MysqlTableWriter {
         const sql = `INSERT INTO ${this.#name} (${this.#cols.join(', ')}) VALUES ${batch.map(() => tuple).join(', ')}${onDup}`;
         await conn.query(sql, values);
       },
-      (r) => this.#values(r),
+      (r) => r,
     );
+  }
+
+  /**
+   * Key moves (sink.ts `TableChanges`): every old row is read first (one query per batch, each
+   * branch an index lookup), then the new rows — changed cells from the move, UNCHANGED ones as
+   * read — are upserted under their new keys, overwriting what is there. Reading all before
+   * writing any keeps chains and cycles right (`3 from 2, 2 from 1`); old rows are not removed
+   * here (a delete of the epoch does that). Returns how many rows it wrote.
+   */
+  async moveRows(conn: Connection, moves: readonly PartialUpdate[]): Promise<number> {
+    const list = moves.filter((m): m is PartialUpdate & { fromKey: Row } => m.fromKey !== null);
+    if (list.length === 0) return 0;
+    const rows: MysqlValue[][] = [];
+    for (let at = 0; at < list.length; at += MOVE_BATCH) {
+      const batch = list.slice(at, at + MOVE_BATCH);
+      // Locking reads: they read the latest rows and open no read view, which would make a table
+      // created beside the open transaction (a later chunk's) unusable in it (error 1412).
+      const branch = `(SELECT ? AS tidemark_n, t.* FROM ${this.#name} AS t WHERE ${this.#keyWhere('t.')} FOR UPDATE)`;
+      const [found] = await conn.query(
+        {
+          sql: batch.map(() => branch).join(' UNION ALL '),
+          rowsAsArray: true,
+          // JSON as its text (mysql2 would parse it), to be written back as it was.
+          typeCast: (field, next) => (field.type === 'JSON' ? field.string('utf8') : next()),
+        },
+        batch.flatMap((m, n) => [n, ...this.#keyValues(m.fromKey)]),
+      );
+      const old = new Map((found as unknown[][]).map((r) => [Number(r[0]), r.slice(1) as MysqlValue[]]));
+      batch.forEach((m, n) => {
+        const before = old.get(n);
+        // The old row is not here (never replicated, or deleted): its unchanged values are unknown.
+        if (!before) return;
+        rows.push(
+          this.table.columns.map((_, i) =>
+            m.row[i] === UNCHANGED ? (before[i] ?? null) : this.#cell(i, m.row[i] as string | null),
+          ),
+        );
+      });
+    }
+    await this.#upsertValues(conn, rows);
+    return rows.length;
   }
 
   async deleteByKey(conn: Connection, keys: readonly Row[]): Promise<void> {
@@ -179,31 +231,17 @@ export class MysqlTableWriter {
     );
   }
 
-  /** Writes the changed cells; UNCHANGED cells keep their value, read from `fromKey`'s row when the key changed. */
-  async partialUpdate(conn: Connection, row: readonly Cell[], fromKey: Row | null): Promise<void> {
-    const cols = this.table.columns;
-    if (fromKey === null) {
-      const set = cols
-        .map((_, i) => i)
-        .filter((i) => row[i] !== UNCHANGED && !this.table.keyColumns.includes(i));
-      if (set.length === 0) return;
-      const values = set.map((i) => this.#cell(i, row[i] as string | null));
-      await conn.query(
-        `UPDATE ${this.#name} SET ${set.map((i) => `${this.#cols[i]} = ${this.#param(i)}`).join(', ')} WHERE ${this.#keyWhere()}`,
-        [...values, ...this.#keyValues(row as Row)],
-      );
-      return;
-    }
-    // New row = changed cells from the epoch + unchanged cells from the old row, in one statement.
-    const select = cols.map((_, i) => (row[i] === UNCHANGED ? `old.${this.#cols[i]}` : this.#param(i)));
-    const values = cols.flatMap((_, i) =>
-      row[i] === UNCHANGED ? [] : [this.#cell(i, row[i] as string | null)],
-    );
+  /** Writes the changed cells of a row in place; UNCHANGED cells keep their value. */
+  async partialUpdate(conn: Connection, row: readonly Cell[]): Promise<void> {
+    const set = this.table.columns
+      .map((_, i) => i)
+      .filter((i) => row[i] !== UNCHANGED && !this.table.keyColumns.includes(i));
+    if (set.length === 0) return;
+    const values = set.map((i) => this.#cell(i, row[i] as string | null));
     await conn.query(
-      `INSERT INTO ${this.#name} (${this.#cols.join(', ')}) SELECT ${select.join(', ')} FROM ${this.#name} AS old WHERE ${this.#keyWhere('old.')}`,
-      [...values, ...this.#keyValues(fromKey)],
+      `UPDATE ${this.#name} SET ${set.map((i) => `${this.#cols[i]} = ${this.#param(i)}`).join(', ')} WHERE ${this.#keyWhere()}`,
+      [...values, ...this.#keyValues(row as Row)],
     );
-    await conn.query(`DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`, this.#keyValues(fromKey));
   }
 
   async insertCopies(conn: Connection, row: Row, count: number): Promise<void> {

@@ -108,8 +108,9 @@ export function planTableChanges(changes: TableChanges): TablePlan {
 }
 
 /**
- * The statements applying `plan`, in the contract's order (truncate — as a DELETE —, key-moving partial updates,
- * deletes, upserts, partial updates, row deltas). `from(group)` gives the FROM item that reads the group's rows as `s`.
+ * The statements applying `plan`, in the contract's order (truncate — as a DELETE —, key-moving
+ * partial updates, deletes, upserts, partial updates, row deltas). `from(group)` gives the FROM
+ * item that reads the group's rows as `s`.
  */
 export function tableStatements(plan: TablePlan, from: (group: StageGroup) => string): string[] {
   const t = plan.table;
@@ -117,8 +118,29 @@ export function tableStatements(plan: TablePlan, from: (group: StageGroup) => st
   // DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe (a reader whose snapshot predates the commit
   // would see the table empty), and it would block every reader of the table until the commit.
   if (plan.truncate) out.push(`DELETE FROM ${quoteTable(t)}`);
-  for (const g of plan.groups) out.push(...groupStatements(t, g, from(g)));
+  // Every key move in one statement, whatever its mask: a statement reads the table as it was
+  // before it, so each move copies its old row as the epoch (or chunk) found it, even when
+  // another move writes that key (`3 from 2, 2 from 1`; cycles).
+  const moves = plan.groups.filter((g) => g.op === 'm');
+  if (moves.length > 0) {
+    const cols = t.columns.map((c) => quoteIdent(c.name));
+    const selects = moves.map((g) => moveSelect(t, g, from(g)));
+    out.push(
+      `INSERT INTO ${quoteTable(t)} AS t (${cols.join(', ')}) ${selects.join(' UNION ALL ')} ${upsertClause(t, cols)}`,
+    );
+  }
+  for (const g of plan.groups) if (g.op !== 'm') out.push(...groupStatements(t, g, from(g)));
   return out;
+}
+
+/** The new rows of one group of key moves: changed cells from `s`, UNCHANGED ones from the old row `o`. */
+function moveSelect(t: TableSchema, g: StageGroup, src: string): string {
+  const cols = t.columns.map((c) => quoteIdent(c.name));
+  const cast = (i: number, field = `c${i}`) => `s.${field}::${t.columns[i]?.typeName}`;
+  const values = t.columns.map((_, i) => (g.mask[i] === '1' ? `o.${cols[i]}` : cast(i))).join(', ');
+  const op = hasNullableKey(t) ? 'IS NOT DISTINCT FROM' : '=';
+  const match = t.keyColumns.map((k, j) => `o.${cols[k]} ${op} ${cast(k, `k${j}`)}`).join(' AND ');
+  return `SELECT ${values} FROM ${src}, ${quoteTable(t)} AS o WHERE ${match}`;
 }
 
 function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
@@ -150,15 +172,9 @@ function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
         `UPDATE ${target} AS t SET ${set.join(', ')} FROM ${src} WHERE ${keyMatch('t', (j) => `c${keyIdx[j]}`)}`,
       ];
     }
-    case 'm': {
-      // The new row takes its UNCHANGED cells from the old one; the old row's removal is a
-      // separate delete in the same epoch (sink.ts), applied after all moves.
-      const values = t.columns.map((_, i) => (g.mask[i] === '1' ? `o.${cols[i]}` : cast(i))).join(', ');
-      return [
-        `INSERT INTO ${target} AS t (${cols.join(', ')}) SELECT ${values} FROM ${src}, ${target} AS o ` +
-          `WHERE ${keyMatch('o', (j) => `k${j}`)} ${onConflict}`,
-      ];
-    }
+    case 'm':
+      // All moves go together (tableStatements): one statement, one view of the old rows.
+      return [];
     case 'i':
       return [
         `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${allCasts} FROM ${src}, generate_series(1, s.n::int)`,

@@ -171,11 +171,11 @@ export class SqliteSink implements Sink {
   #apply(db: Database.Database, tc: TableChanges): void {
     const w = this.#writer(db, tc.table, { create: 'evolve' });
     if (tc.truncate) w.truncate();
-    // Key-moving partial updates read the old row as the epoch found it: before the deletes.
-    for (const pu of tc.partialUpdates) if (pu.fromKey) w.partialUpdate(pu.row, pu.fromKey);
+    // Key moves read the old rows as the epoch (or chunk) found them: all of them, before the deletes.
+    w.moveRows(tc.partialUpdates);
     if (tc.deletes.length > 0) w.deleteByKey(tc.deletes);
     if (tc.upserts.length > 0) w.upsert(tc.upserts);
-    for (const pu of tc.partialUpdates) if (!pu.fromKey) w.partialUpdate(pu.row, null);
+    for (const pu of tc.partialUpdates) if (!pu.fromKey) w.partialUpdate(pu.row);
     for (const d of tc.rowDeltas) {
       if (d.count > 0) w.insertCopies(d.row, d.count);
       else if (d.count < 0) w.deleteCopies(d.row, -d.count);

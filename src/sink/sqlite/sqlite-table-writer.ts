@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
+import type { PartialUpdate } from '../sink.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { cellConverters, sqliteAffinity, type SqliteValue } from './sqlite-types.ts';
@@ -141,32 +142,43 @@ export class SqliteTableWriter {
     for (const k of keys) stmt.run(this.#keyValues(k));
   }
 
-  /** Writes the changed cells of a row; UNCHANGED cells keep their value (from `fromKey`'s row). */
-  partialUpdate(row: readonly Cell[], fromKey: Row | null): void {
+  /** Writes the changed cells of a row in place; UNCHANGED cells keep their value. */
+  partialUpdate(row: readonly Cell[]): void {
     const cols = this.#table.columns;
-    if (fromKey === null) {
-      const set = cols
-        .map((_, i) => i)
-        .filter((i) => row[i] !== UNCHANGED && !this.#table.keyColumns.includes(i));
-      if (set.length === 0) return;
-      const sql = `UPDATE ${this.#name} SET ${set.map((i) => `${sqliteIdent(cols[i]!.name)} = ?`).join(', ')} WHERE ${this.#keyWhere()}`;
-      const values = set.map((i) => this.#cell(i, row[i] as string | null));
-      this.#stmt(`update:${set.join(',')}`, () => sql).run([...values, ...this.#keyValues(row as Row)]);
-      return;
-    }
-    const old = this.#stmt('select-by-key', () => `SELECT * FROM ${this.#name} WHERE ${this.#keyWhere()}`)
+    const set = cols
+      .map((_, i) => i)
+      .filter((i) => row[i] !== UNCHANGED && !this.#table.keyColumns.includes(i));
+    if (set.length === 0) return;
+    const sql = `UPDATE ${this.#name} SET ${set.map((i) => `${sqliteIdent(cols[i]!.name)} = ?`).join(', ')} WHERE ${this.#keyWhere()}`;
+    const values = set.map((i) => this.#cell(i, row[i] as string | null));
+    this.#stmt(`update:${set.join(',')}`, () => sql).run([...values, ...this.#keyValues(row as Row)]);
+  }
+
+  /**
+   * Key moves (sink.ts `TableChanges`): every old row is read first, then each new row written
+   * under its new key — changed cells from the move, UNCHANGED ones from the old row —
+   * overwriting what is there. Reading all before writing any keeps chains and cycles right
+   * (`3 from 2, 2 from 1`). Old rows are not removed here: a delete of the epoch does that.
+   */
+  moveRows(moves: readonly PartialUpdate[]): void {
+    if (!moves.some((m) => m.fromKey !== null)) return;
+    const select = this.#stmt('select-by-key', () => `SELECT * FROM ${this.#name} WHERE ${this.#keyWhere()}`)
       .raw()
-      .safeIntegers()
-      .get(this.#keyValues(fromKey)) as SqliteValue[] | undefined;
-    // The old row is not here (never replicated, or deleted): its unchanged values are unknown.
-    if (!old) return;
-    this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`).run(
-      this.#keyValues(fromKey),
-    );
-    const merged = cols.map((_, i) =>
-      row[i] === UNCHANGED ? (old[i] ?? null) : this.#cell(i, row[i] as string | null),
-    );
-    this.#stmt('upsert:1', () => this.#upsertSql(1)).run(merged);
+      .safeIntegers();
+    const rows: SqliteValue[][] = [];
+    for (const { row, fromKey } of moves) {
+      if (fromKey === null) continue;
+      const old = select.get(this.#keyValues(fromKey)) as SqliteValue[] | undefined;
+      // The old row is not here (never replicated, or deleted): its unchanged values are unknown.
+      if (!old) continue;
+      rows.push(
+        this.#table.columns.map((_, i) =>
+          row[i] === UNCHANGED ? (old[i] ?? null) : this.#cell(i, row[i] as string | null),
+        ),
+      );
+    }
+    const upsert = this.#stmt('upsert:1', () => this.#upsertSql(1));
+    for (const values of rows) upsert.run(values);
   }
 
   insertCopies(row: Row, count: number): void {
