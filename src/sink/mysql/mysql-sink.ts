@@ -87,6 +87,26 @@ export function parseMysqlUri(uri: string): ParsedUri {
   };
 }
 
+/**
+ * The server's binary collation that does not ignore trailing spaces: `utf8mb4_bin` is PAD SPACE
+ * (`'a' = 'a '`), which would merge two source keys. MySQL 8 and TiDB 7.4+ have
+ * `utf8mb4_0900_bin`, MariaDB 10.2+ `utf8mb4_nopad_bin`; a server with neither is refused.
+ */
+async function exactCollation(conn: mysql.Connection, uri: string): Promise<string> {
+  const wanted = ['utf8mb4_0900_bin', 'utf8mb4_nopad_bin'];
+  const [rows] = await conn.query(
+    'SELECT COLLATION_NAME AS c FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (?)',
+    [wanted],
+  );
+  const have = new Set((rows as { c: string }[]).map((r) => r.c));
+  const found = wanted.find((c) => have.has(c));
+  if (found) return found;
+  throw new TidemarkError('SINK_UNSUITABLE', {
+    detail: `MySQL sink ${maskUri(uri)}: the server has no binary collation that keeps trailing spaces (${wanted.join(', ')}); with utf8mb4_bin the keys 'a' and 'a ' would be one`,
+    hint: 'Use MySQL 8.0+, MariaDB 10.2+ or TiDB 7.4+ as the sink.',
+  });
+}
+
 export function createMysqlSink(options: MysqlSinkOptions): MysqlSink {
   return new MysqlSink(options);
 }
@@ -98,6 +118,8 @@ export class MysqlSink implements Sink {
   readonly #changefeedId: string;
   #conn: mysql.Connection | null = null;
   #jsonCast = true;
+  /** The NO PAD binary collation of the server: text compares byte for byte, trailing spaces too. */
+  #collation = 'utf8mb4_0900_bin';
   #rowsInTxn = 0;
   /** The checkpoint the open transaction is to commit, when known (for SINK_FENCED messages). */
   #committing: Checkpoint | null = null;
@@ -120,6 +142,7 @@ export class MysqlSink implements Sink {
     return this.#io('reading the checkpoint', async () => {
       const [v] = await conn.query('SELECT VERSION() AS v');
       this.#jsonCast = !/mariadb/i.test(String((v as { v: string }[])[0]?.v));
+      this.#collation = await exactCollation(conn, this.#uri);
       await conn.query(
         `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (changefeed VARCHAR(255) NOT NULL PRIMARY KEY,
            position VARCHAR(64) NOT NULL, epoch BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL,
@@ -333,7 +356,7 @@ export class MysqlSink implements Sink {
     const name = mysqlTableName(table);
     let w = this.#known.get(name);
     if (!w || w.table !== table) {
-      w = new MysqlTableWriter(table, { jsonCast: this.#jsonCast });
+      w = new MysqlTableWriter(table, { jsonCast: this.#jsonCast, collation: this.#collation });
       this.#known.set(name, w);
     }
     return w;

@@ -41,17 +41,21 @@ export class MysqlTableWriter {
   readonly #types: MysqlColumnType[];
   readonly #cols: string[];
   readonly #jsonCast: boolean;
+  /** A NO PAD binary collation (text compares exactly, trailing spaces included). */
+  readonly #collation: string;
   /** Some key column may hold NULL (a view's key): a UNIQUE key instead of the primary key. */
   readonly #nullableKey: boolean;
 
   /**
    * Maps every column first: an unmappable column fails here, before anything is written.
    * `jsonCast`: the server has a real JSON type (MySQL, TiDB) and JSON values are compared as
-   * `CAST(? AS JSON)`; MariaDB's JSON is LONGTEXT and compares as text.
+   * `CAST(? AS JSON)`; MariaDB's JSON is LONGTEXT and compares as text. `collation`: the table's,
+   * a NO PAD binary one (the sink picks it per server).
    */
-  constructor(table: TableSchema, options: { jsonCast: boolean }) {
+  constructor(table: TableSchema, options: { jsonCast: boolean; collation: string }) {
     this.table = table;
     this.#jsonCast = options.jsonCast;
+    this.#collation = options.collation;
     this.#name = mysqlIdent(mysqlTableName(table));
     this.#types = table.columns.map((c) => mysqlColumnType(c, table));
     this.#cols = table.columns.map((c) => mysqlIdent(c.name));
@@ -70,7 +74,7 @@ export class MysqlTableWriter {
       const key = this.#keyCols().join(', ');
       cols.push(this.#nullableKey ? `UNIQUE KEY ${KEY_INDEX} (${key})` : `PRIMARY KEY (${key})`);
     }
-    return `CREATE TABLE IF NOT EXISTS ${this.#name} (${cols.join(', ')}) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+    return `CREATE TABLE IF NOT EXISTS ${this.#name} (${cols.join(', ')}) DEFAULT CHARSET=utf8mb4 COLLATE=${this.#collation}`;
   }
 
   /** Creates the table, or checks an existing one: `strict` wants exactly our columns, `evolve` adds missing ones. */
