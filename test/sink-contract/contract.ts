@@ -28,6 +28,7 @@ import { chunkedEpochCases } from './chunked-cases.ts';
 import { fencingCases } from './fencing-cases.ts';
 import { nullKeyCases } from './null-key-cases.ts';
 import { keyMoveCases } from './key-move-cases.ts';
+import { namesCases } from './names-cases.ts';
 
 export interface SinkUnderTest {
   /** A new sink instance writing to the same store as every other instance of this test. */
@@ -240,6 +241,8 @@ export function describeSinkContract(name: string, factory: SinkFactory, applies
     nullKeyCases(factory);
 
     keyMoveCases(factory);
+
+    namesCases(factory);
 
     it('prints rows/s for 100k upserts', async () => {
       const sut = await factory();

@@ -11,6 +11,7 @@ import type { PartialUpdate } from '../sink.ts';
 import type { TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { mysqlColumnType, type MysqlColumnType, type MysqlValue } from './mysql-types.ts';
+import { flatTableName } from '../shared/flat-table-name.ts';
 
 const MAX_BATCH_ROWS = 1000;
 /** Old rows read per query for key moves (one UNION ALL branch each). */
@@ -19,8 +20,9 @@ const MOVE_BATCH = 200;
 const KEY_INDEX = 'tidemark_key';
 const MAX_BATCH_BYTES = 4 << 20;
 
+/** The table's name in the database (`flatTableName`: public tables keep theirs, others `schema.table`). */
 export function mysqlTableName(t: { schema: string; name: string }): string {
-  const name = t.schema === 'public' ? t.name : `${t.schema}.${t.name}`;
+  const name = flatTableName(t);
   if (name.length > 64) {
     throw new TidemarkError('SINK_UNSUPPORTED_TYPE', {
       detail: `table ${t.schema}.${t.name}: MySQL table names are at most 64 characters ("${name}")`,

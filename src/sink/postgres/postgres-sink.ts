@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
+import { quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import type { TidemarkError } from '../../errors/tidemark-error.ts';
 import { wrapPgError } from '../../source/postgres/pg-errors.ts';
@@ -18,7 +18,7 @@ import {
 } from './checkpoint-table.ts';
 import { CopyWriter } from './copy-writer.ts';
 import { StageTables, stageFrom, stagedChars, valuesFrom } from './staging.ts';
-import { TargetTables } from './target-tables.ts';
+import { TargetTables, nameKey } from './target-tables.ts';
 
 /**
  * The PostgreSQL sink: every epoch is one transaction that applies the epoch's changes in bulk
@@ -122,7 +122,7 @@ export class PostgresSink implements Sink {
       for (const t of tables) ddl.push(...(await this.tables.prepare(client, t)));
       const empty = tables.map((t) => `DELETE FROM ${quoteTable(t)}`);
       await client.query(['BEGIN', fenceCheck(this.changefeedId, expected), ...ddl, ...empty].join(';\n'));
-      const seen = new Set(tables.map(qualifiedName));
+      const seen = new Set(tables.map(nameKey));
       let current: string | null = null;
       const it = chunks[Symbol.asyncIterator]();
       for (;;) {
@@ -134,7 +134,7 @@ export class PostgresSink implements Sink {
         }
         if (next.done) break;
         const chunk = next.value;
-        const name = qualifiedName(chunk.table);
+        const name = nameKey(chunk.table);
         if (name !== current || copy === null) {
           await copy?.end();
           copy = null;

@@ -54,7 +54,7 @@ export class TargetTables {
    * the source added. Throws SINK_SCHEMA_MISMATCH if the sink table has other columns or key.
    */
   async prepare(client: pg.Client, table: TableSchema): Promise<string[]> {
-    const key = qualifiedName(table);
+    const key = nameKey(table);
     const sig = signature(table);
     if (this.verified.get(key) === sig || this.pending.get(key) === sig) return [];
     const { rows } = await client.query<SinkColumn>(COLUMNS_SQL, [table.schema, table.name]);
@@ -84,16 +84,16 @@ export class TargetTables {
     const ddl: string[] = [];
     const schemas = new Set([table.schema, ...table.enums.map((e) => e.schema)]);
     for (const s of schemas) ddl.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`);
-    const wanted = table.enums.filter((e) => !this.pendingEnums.has(qualifiedName(e)));
+    const wanted = table.enums.filter((e) => !this.pendingEnums.has(nameKey(e)));
     if (wanted.length > 0) {
       const { rows } = await client.query<{ schema: string; name: string }>(ENUMS_SQL, [
         wanted.map((e) => e.schema),
         wanted.map((e) => e.name),
       ]);
-      const existing = new Set(rows.map((r) => qualifiedName(r)));
+      const existing = new Set(rows.map((r) => nameKey(r)));
       for (const e of wanted) {
-        if (existing.has(qualifiedName(e))) continue;
-        this.pendingEnums.add(qualifiedName(e));
+        if (existing.has(nameKey(e))) continue;
+        this.pendingEnums.add(nameKey(e));
         ddl.push(`CREATE TYPE ${quoteTable(e)} AS ENUM (${e.labels.map(quoteLiteral).join(', ')})`);
       }
     }
@@ -158,6 +158,14 @@ function alterDdl(table: TableSchema, existing: readonly SinkColumn[]): string[]
 function sameType(sink: string, source: string): boolean {
   const bare = (t: string) => t.replace(/^("[^"]+"|[a-z_][a-z0-9_$]*)\./, '');
   return sink === source || bare(sink) === bare(source);
+}
+
+/**
+ * A map key for a schema-qualified name. Not `schema.name`: `"a.b"."c"` and `"a"."b.c"` are two
+ * tables.
+ */
+export function nameKey(t: { schema: string; name: string }): string {
+  return JSON.stringify([t.schema, t.name]);
 }
 
 function signature(table: TableSchema): string {

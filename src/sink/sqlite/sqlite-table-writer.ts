@@ -9,13 +9,15 @@ import type { TableSchema } from '../../decode/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { cellConverters, sqliteAffinity, type SqliteValue } from './sqlite-types.ts';
 import { pgTypeKind } from '../shared/pg-type-kind.ts';
+import { flatTableName } from '../shared/flat-table-name.ts';
 
 /** SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32. */
 const MAX_VARIABLES = 32766;
 const MAX_BATCH_ROWS = 200;
 
+/** The table's name in the file (`flatTableName`: public tables keep theirs, others `schema.table`). */
 export function sqliteTableName(t: { schema: string; name: string }): string {
-  return t.schema === 'public' ? t.name : `${t.schema}.${t.name}`;
+  return flatTableName(t);
 }
 
 export function sqliteIdent(name: string): string {
