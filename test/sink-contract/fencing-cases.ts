@@ -42,7 +42,15 @@ function rivalEpochOne(): Epoch {
   };
 }
 
-export function fencingCases(factory: SinkFactory): void {
+/** Snapshot chunks that take turns with other work (each waits a tick), so two snapshots interleave. */
+async function* slowly(list: SnapshotRows[]): AsyncIterable<SnapshotRows> {
+  for (const c of list) {
+    await new Promise((r) => setImmediate(r));
+    yield c;
+  }
+}
+
+export function fencingCases(factory: SinkFactory, applies: { concurrentSnapshots: boolean }): void {
   it('two instances on one changefeed: the second to commit is fenced and nothing of its epoch is visible', async () => {
     const sut = await factory();
     const first = await withSnapshot(sut);
@@ -136,6 +144,32 @@ export function fencingCases(factory: SinkFactory): void {
     const got = await readAll(sut);
     for (const t of contractTables) expect(got.get(key(t)), key(t)).toEqual(expected.get(key(t)));
   });
+
+  if (applies.concurrentSnapshots) {
+    it('two instances writing the first snapshot at once: exactly one commits, the other is fenced', async () => {
+      const sut = await factory();
+      const a = sut.create();
+      const b = sut.create();
+      try {
+        expect(await a.open()).toBeNull();
+        expect(await b.open()).toBeNull();
+        const rival: SnapshotRows[] = [{ table: items, rows: [['42', 'rival', '1.00', 'never visible']] }];
+        const results = await Promise.allSettled([
+          a.writeSnapshot(contractTables, slowly(snapshotRows()), SNAPSHOT_AT),
+          b.writeSnapshot(contractTables, slowly(rival), { position: '0/1000010', epoch: 0 }),
+        ]);
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+        expect(lost[0], String(lost[0])).toMatchObject({ code: 'SINK_FENCED', retriable: false });
+        const winner = results[0]!.status === 'fulfilled' ? snapshotRows() : rival;
+        const expected = expectedContent(winner, []);
+        const got = await readAll(sut);
+        for (const t of contractTables) expect(got.get(key(t)), key(t)).toEqual(expected.get(key(t)) ?? []);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+  }
 
   it('a snapshot replacing a checkpoint at a later epoch replaces the data and fences the writer before it', async () => {
     const sut = await factory();

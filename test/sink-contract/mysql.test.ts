@@ -59,7 +59,7 @@ describeSinkContract(
       },
     };
   },
-  { unmappableType: true, schemaMismatch: true, wrongPassword: true },
+  { unmappableType: true, schemaMismatch: true, wrongPassword: true, concurrentSnapshots: true },
 );
 
 describe('mysql sink with max-txn-rows', () => {

@@ -44,7 +44,7 @@ describeSinkContract(
       },
     };
   },
-  { unmappableType: false, schemaMismatch: false, wrongPassword: true },
+  { unmappableType: false, schemaMismatch: false, wrongPassword: true, concurrentSnapshots: true },
 );
 
 describe('nats sink', () => {

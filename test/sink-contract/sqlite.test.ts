@@ -24,7 +24,7 @@ describeSinkContract(
       detectsSchemaMismatch: true,
     };
   },
-  { unmappableType: false, schemaMismatch: true, wrongPassword: false },
+  { unmappableType: false, schemaMismatch: true, wrongPassword: false, concurrentSnapshots: false },
 );
 
 describe('sqlite sink durability', () => {

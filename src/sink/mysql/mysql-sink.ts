@@ -9,8 +9,9 @@
  * The fence: `SELECT … FOR UPDATE` of our checkpoint row right after BEGIN must find the row
  * this instance last read or wrote; a second process's transaction waits on that lock until the
  * first ends, then finds the new row and fails with SINK_FENCED. With no row yet there is nothing
- * to lock: the checkpoint is then written by a plain INSERT, which fails on the key (SINK_FENCED)
- * if another writer inserted it first.
+ * to lock: the transaction inserts the row first (rewritten before COMMIT), and a second writer's
+ * insert waits on it, then fails on the key (SINK_FENCED). With max-txn-rows the row is inserted
+ * with the last chunk instead (a placeholder must not be committed early).
  *
  * An epoch in chunks (`beginEpoch`) is the same transaction with the apply step repeated per
  * chunk; the first chunk's tables are ensured before BEGIN. A table first seen in a later chunk
@@ -317,11 +318,35 @@ export class MysqlSink implements Sink {
    */
   async #begin(conn: mysql.Connection, cp: Checkpoint | null): Promise<void> {
     await conn.query('BEGIN');
+    if (this.#claimsRow()) {
+      // No row to lock yet: the transaction inserts it first (a placeholder, rewritten before
+      // COMMIT), so a second writer's insert waits on this one's row, then fails on the key.
+      // A locking read of the missing row would take gap locks, and two of them deadlock.
+      try {
+        await conn.query(
+          `INSERT INTO tidemark_checkpoints (position, epoch, writer, changefeed, committed_at) VALUES ('', -1, ?, ?, UTC_TIMESTAMP(6))`,
+          [this.#fence.writer, this.#changefeedId],
+        );
+        return;
+      } catch (err) {
+        if ((err as { errno?: number }).errno !== 1062) throw err;
+        await conn.query('ROLLBACK').catch(() => {});
+        throw this.#fence.fenced(await this.#readCheckpoint(conn, false).catch(() => null), cp);
+      }
+    }
     const found = await this.#readCheckpoint(conn, true);
     if (!this.#fence.holds(found)) {
       await conn.query('ROLLBACK').catch(() => {});
       throw this.#fence.fenced(found, cp);
     }
+  }
+
+  /**
+   * True when the first checkpoint is claimed by inserting its row at BEGIN. Not with
+   * max-txn-rows: its intermediate commits would make the placeholder visible.
+   */
+  #claimsRow(): boolean {
+    return this.#fence.expected === null && this.#parsed.maxTxnRows === null;
   }
 
   async #txn(action: string, cp: Checkpoint, fn: () => Promise<void>): Promise<void> {
@@ -377,7 +402,7 @@ export class MysqlSink implements Sink {
    */
   async #writeCheckpoint(conn: mysql.Connection, cp: Checkpoint): Promise<void> {
     const values = [cp.position, cp.epoch, this.#fence.writer, this.#changefeedId];
-    if (this.#fence.expected === null) {
+    if (this.#fence.expected === null && !this.#claimsRow()) {
       try {
         await conn.query(
           `INSERT INTO tidemark_checkpoints (position, epoch, writer, changefeed, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`,

@@ -37,17 +37,19 @@ export async function readCheckpoint(
 }
 
 /**
- * The fence, first statement of every transaction that commits (after BEGIN): fails with
- * FENCE_SQLSTATE unless the row is still `expected` (null: no row), and otherwise locks it, so a
- * second writer's transaction waits here until the first ends, then fails. With no row there is
- * nothing to lock: the plain INSERT of `checkpointWrite` then fails on the primary key instead.
+ * The fence, first statement of every transaction that commits (after BEGIN). With a checkpoint
+ * expected: locks the row and fails with FENCE_SQLSTATE unless it is still that one, so a second
+ * writer's transaction waits here until the first ends, then fails. With none expected: inserts
+ * the row (a placeholder, rewritten by `checkpointWrite` before COMMIT), so a second writer's
+ * insert waits on this one's row and fails on the key when it commits — before either has made
+ * any table (two CREATE TABLEs at once would collide in the catalog instead).
  */
-export function fenceCheck(changefeedId: string, expected: Checkpoint | null): string {
+export function fenceCheck(changefeedId: string, expected: Checkpoint | null, writer: string): string {
   const cf = quoteLiteral(changefeedId);
-  const holds =
-    expected === null
-      ? 'NOT FOUND'
-      : `FOUND AND e = ${epochLiteral(expected.epoch)} AND p = ${quoteLiteral(expected.position)}`;
+  if (expected === null) {
+    return `INSERT INTO tidemark.checkpoints (changefeed, position, epoch, writer) VALUES (${cf}, '', -1, ${quoteLiteral(writer)})`;
+  }
+  const holds = `FOUND AND e = ${epochLiteral(expected.epoch)} AND p = ${quoteLiteral(expected.position)}`;
   return (
     'DO $tidemark_fence$ DECLARE e bigint; p text; BEGIN ' +
     `SELECT epoch, position INTO e, p FROM tidemark.checkpoints WHERE changefeed = ${cf} FOR UPDATE; ` +
@@ -58,24 +60,14 @@ export function fenceCheck(changefeedId: string, expected: Checkpoint | null): s
 
 /**
  * Records `at` written by `writer`, as literal SQL so it can ride in the epoch's one simple
- * query. After `fenceCheck(expected)` in the same transaction: an UPDATE of the locked row, or,
- * when there was none, a plain INSERT that fails (unique violation) if another writer made one.
+ * query: an UPDATE of the row `fenceCheck` locked or inserted in the same transaction.
  */
-export function checkpointWrite(
-  changefeedId: string,
-  at: Checkpoint,
-  writer: string,
-  expected: Checkpoint | null,
-): string {
-  const cf = quoteLiteral(changefeedId);
+export function checkpointWrite(changefeedId: string, at: Checkpoint, writer: string): string {
   const values = `${quoteLiteral(at.position)}, ${epochLiteral(at.epoch)}, now(), ${quoteLiteral(writer)}`;
-  if (expected === null) {
-    return `INSERT INTO tidemark.checkpoints (changefeed, position, epoch, committed_at, writer) VALUES (${cf}, ${values})`;
-  }
-  return `UPDATE tidemark.checkpoints SET (position, epoch, committed_at, writer) = (${values}) WHERE changefeed = ${cf}`;
+  return `UPDATE tidemark.checkpoints SET (position, epoch, committed_at, writer) = (${values}) WHERE changefeed = ${quoteLiteral(changefeedId)}`;
 }
 
-/** True for the error a concurrent first checkpoint gets from `checkpointWrite`'s INSERT. */
+/** True for the error a concurrent first checkpoint gets from `fenceCheck`'s INSERT. */
 export function isCheckpointConflict(err: unknown): boolean {
   const e = err as { code?: string; schema?: string; table?: string } | null;
   return e?.code === '23505' && e.schema === 'tidemark' && e.table === 'checkpoints';

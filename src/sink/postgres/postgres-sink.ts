@@ -121,7 +121,9 @@ export class PostgresSink implements Sink {
       const ddl: string[] = [];
       for (const t of tables) ddl.push(...(await this.tables.prepare(client, t)));
       const empty = tables.map((t) => `DELETE FROM ${quoteTable(t)}`);
-      await client.query(['BEGIN', fenceCheck(this.changefeedId, expected), ...ddl, ...empty].join(';\n'));
+      await client.query(
+        ['BEGIN', fenceCheck(this.changefeedId, expected, this.fence.writer), ...ddl, ...empty].join(';\n'),
+      );
       const seen = new Set(tables.map(nameKey));
       let current: string | null = null;
       const it = chunks[Symbol.asyncIterator]();
@@ -151,7 +153,7 @@ export class PostgresSink implements Sink {
       }
       await copy?.end();
       copy = null;
-      await client.query(`${checkpointWrite(this.changefeedId, at, this.fence.writer, expected)};\nCOMMIT`);
+      await client.query(`${checkpointWrite(this.changefeedId, at, this.fence.writer)};\nCOMMIT`);
       this.committed();
       this.fence.committed(at);
     } catch (err) {
@@ -223,10 +225,7 @@ export class PostgresSink implements Sink {
             this.fence.committed(cp);
             return;
           }
-          await apply(epoch.tables, [
-            checkpointWrite(this.changefeedId, cp, this.fence.writer, expected),
-            'COMMIT',
-          ]);
+          await apply(epoch.tables, [checkpointWrite(this.changefeedId, cp, this.fence.writer), 'COMMIT']);
           this.committed();
           this.fence.committed(cp);
         } catch (err) {
@@ -252,7 +251,8 @@ export class PostgresSink implements Sink {
     tables: readonly TableChanges[],
     o: { begin: Checkpoint | null | undefined; finish: readonly string[] },
   ): Promise<void> {
-    const head = o.begin !== undefined ? ['BEGIN', fenceCheck(this.changefeedId, o.begin)] : [];
+    const head =
+      o.begin !== undefined ? ['BEGIN', fenceCheck(this.changefeedId, o.begin, this.fence.writer)] : [];
     const plans: TablePlan[] = [];
     for (const changes of tables) {
       head.push(...(await this.tables.prepare(client, changes.table)));
