@@ -15,12 +15,12 @@
  * Both follow the order of `views` and of the tables they read, so reopening a store with the
  * same views continues where it left off.
  */
-import type { Row as TextRow } from '../decode/row.ts';
+import type { Row as TextRow } from '../core/row.ts';
 import { encodeText } from '../decode/pg-values.ts';
-import { qualifiedName, type TableSchema } from '../decode/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import type { Value } from '../decode/value.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { SnapshotRows, TableChanges } from '../sink/sink.ts';
+import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
 import { buildViewGraph } from '../sql/build-graph.ts';
 import { planView } from '../sql/planner.ts';
 import type { ViewPlan } from '../sql/plan.ts';

@@ -15,8 +15,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ViewMaintainer } from '../dataflow/view-maintainer.ts';
 import { LmdbStateStore } from '../dataflow/lmdb-state-store.ts';
-import type { TableSchema } from '../decode/table-schema.ts';
-import type { SnapshotRows, TableChanges } from '../sink/sink.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
 
 export interface ViewStageOptions {
   readonly views: readonly { name: string; sql: string }[];

@@ -3,7 +3,7 @@
  * with `a.x = b.y [AND …]` or USING). Builds the scope expressions above it resolve names in.
  */
 import type { JoinExpr, Node, RangeSubselect, RangeVar, SelectStmt } from 'libpg-query';
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { TableSchema } from '../core/table-schema.ts';
 import { locationOf, nodeKind, strings } from './ast.ts';
 import { compileExpr } from './compile-expr.ts';
 import { coerce, unifyCompiled } from './coerce.ts';

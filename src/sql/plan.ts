@@ -6,7 +6,7 @@
  *   Scan(table) ─► Filter ─► Join ─► Aggregate ─► Filter(HAVING) ─► Project ─► Distinct ─► TopN
  *                                 (UnionAll at any level; subqueries nest whole trees)
  */
-import type { ColumnSchema, TableSchema } from '../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
 import type { RowFn } from './scope.ts';
 import type { SqlType } from './sql-type.ts';
 

@@ -8,7 +8,7 @@
  * ORDER BY without LIMIT is accepted and ignored: a view is a table, rows have no order.
  */
 import type { FuncCall, Node, ResTarget, SelectStmt, SortBy } from 'libpg-query';
-import type { ColumnSchema, TableSchema } from '../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
 import { locationOf, nodeKind, strings } from './ast.ts';
 import { aggregateResultType } from './aggregate-types.ts';
 import { coerce, unifyCompiled } from './coerce.ts';

@@ -6,9 +6,10 @@
  * the sink's checkpoint (view state lost): later epoch, old data replaced, older writers fenced.
  */
 import { expect, it } from 'vitest';
-import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
-import type { Epoch, Sink, SnapshotRows } from '../../src/sink/sink.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
+import type { Epoch, SnapshotRows } from '../../src/core/epoch.ts';
+import type { Sink } from '../../src/sink/sink.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import type { SinkFactory, SinkUnderTest } from './contract.ts';
 import {

@@ -10,12 +10,12 @@
  * cases, fixed: a chain (`id=3 WHERE id=2; id=2 WHERE id=1`) and a swap through a free key.
  */
 import { expect, it } from 'vitest';
-import { UNCHANGED, type Cell, type Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import { UNCHANGED, type Cell, type Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import { EpochBuilder } from '../../src/coordinator/epoch-builder.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-import type { SnapshotRows } from '../../src/sink/sink.ts';
+import type { SnapshotRows } from '../../src/core/epoch.ts';
 import type { SinkFactory } from './contract.ts';
 import { chunksOf, col, sortRows, table } from './fixtures.ts';
 

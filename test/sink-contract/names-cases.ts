@@ -5,9 +5,9 @@
  * own, so two tables folded into one store object show up as wrong rows.
  */
 import { expect, it } from 'vitest';
-import { UNCHANGED, type Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
-import type { Epoch, TableChanges } from '../../src/sink/sink.ts';
+import { UNCHANGED, type Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
+import type { Epoch, TableChanges } from '../../src/core/epoch.ts';
 import type { SinkFactory } from './contract.ts';
 import { chunksOf, col, expectedContent, sortRows, table } from './fixtures.ts';
 

@@ -5,7 +5,7 @@ import { startNats, type NatsServer } from '../support/nats.ts';
 import { describeSinkContract } from './contract.ts';
 import { chunksOf, contractEpochs, contractTables, snapshotRows } from './fixtures.ts';
 import { readNatsTable, streamMessages } from './readers.ts';
-import type { TableChanges } from '../../src/sink/sink.ts';
+import type { TableChanges } from '../../src/core/epoch.ts';
 import { freePort } from '../support/pg-cluster.ts';
 
 // The first free port from the default: a stale server (or another run) may hold it.

@@ -5,9 +5,9 @@
  * group across epochs; the store must hold one row per key, NULL equal to NULL.
  */
 import { expect, it } from 'vitest';
-import type { Row } from '../../src/decode/row.ts';
-import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
-import type { Epoch, SnapshotRows, TableChanges } from '../../src/sink/sink.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
+import type { Epoch, SnapshotRows, TableChanges } from '../../src/core/epoch.ts';
 import type { SinkFactory } from './contract.ts';
 import { chunksOf, col, expectedContent, sortRows } from './fixtures.ts';
 

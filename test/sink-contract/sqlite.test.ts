@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import { createSqliteSink } from '../../src/sink/sqlite/sqlite-sink.ts';
 import { describeSinkContract } from './contract.ts';
 import { readSqlite } from './readers.ts';

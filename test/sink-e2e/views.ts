@@ -7,23 +7,22 @@
  *        a snapshot replaces the sink's data at a later epoch, and it streams on
  *     ─► tables and view equal to the source after each step; the epoch never goes backwards.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { expect } from 'vitest';
 import pg from 'pg';
-import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import { MemoryStateStore } from '../../src/dataflow/memory-state-store.ts';
 import { ViewMaintainer } from '../../src/dataflow/view-maintainer.ts';
-import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
+import type { Changefeed } from '../../src/runtime/changefeed.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { ViewStage } from '../../src/runtime/view-stage.ts';
-import { describeTables, resolveTables } from '../../src/source/postgres/catalog.ts';
+import { describeSelection } from '../../src/source/postgres/catalog.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import { sessionOptions } from '../../src/source/postgres/session-settings.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
 import { currentLsn, testConfig } from '../support/changefeed.ts';
+import { startChangefeed, testEngine } from '../support/engine.ts';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { sortRows } from '../sink-contract/fixtures.ts';
 import { FEED_ID, type E2eTarget } from './workload.ts';
@@ -72,7 +71,7 @@ async function schemas(src: TestDatabase): Promise<{ tables: TableSchema[]; view
   const c = new pg.Client({ connectionString: src.url, options: sessionOptions() });
   await c.connect();
   try {
-    const tables = await describeTables(c, await resolveTables(c, ['public.customers', 'public.orders']));
+    const { tables } = await describeSelection(c, ['public.customers', 'public.orders']);
     const m = await ViewMaintainer.open({
       views: [{ name: 'region_revenue', sql: REGION_REVENUE }],
       catalog: tables,
@@ -141,7 +140,7 @@ export async function viewWithNullGroupAndLostState(
   const reader = new pg.Client({ connectionString: src.url, options: sessionOptions() });
   await reader.connect();
   const s = await schemas(src);
-  const dataDir = mkdtempSync(join(tmpdir(), 'tidemark-e2e-views-'));
+  const { dataDir } = await testEngine();
   const cfg = testConfig({
     id: FEED_ID,
     source: src.url,
@@ -149,7 +148,7 @@ export async function viewWithNullGroupAndLostState(
     tables: ['customers', 'orders'],
     views: [{ name: 'region_revenue', sql: REGION_REVENUE }],
   });
-  const start = () => startChangefeed(cfg, { logger: silentLogger, dataDir });
+  const start = () => startChangefeed(cfg, { logger: silentLogger });
   let feed = start();
   try {
     await caughtUp(src, target, feed);
@@ -177,6 +176,5 @@ export async function viewWithNullGroupAndLostState(
   } finally {
     await feed.stop();
     await reader.end();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }

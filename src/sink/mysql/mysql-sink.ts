@@ -29,13 +29,15 @@
  * then declares `effectively-once`. Each of those transactions is fenced anew.
  */
 import mysql from 'mysql2/promise';
-import type { Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import type { Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { EpochWriter, Sink } from '../sink.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
@@ -250,6 +252,7 @@ export class MysqlSink implements Sink {
           this.#fence.committed(epoch.checkpoint);
           await endDdlConn();
         }),
+      applySchema: async (change) => acceptAdditiveOnly('mysql sink', change),
       discard: async () => {
         this.#committing = null;
         if (begun) await conn.query('ROLLBACK').catch(() => {});

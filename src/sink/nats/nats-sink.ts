@@ -30,14 +30,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { Cell, Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import type { Cell, Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
-import { matchTable } from '../../runtime/changefeed-config.ts';
+import { matchTable } from '../../core/selection.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { EpochWriter, Sink } from '../sink.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { JetStreamPublisher, JetStreamRefused } from './jetstream-publisher.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
@@ -248,6 +250,7 @@ export class NatsSink implements Sink {
             chunks === 0 ? {} : { chunked: { attempt, chunks: chunks + 1 } },
           );
         }),
+      applySchema: async (change) => acceptAdditiveOnly('nats sink', change),
       discard: async () => {
         // Published chunks stay in the stream; no marker will name this attempt.
         this.#publisher?.reset();

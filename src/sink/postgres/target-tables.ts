@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
+import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { hasNullableKey } from './apply-plan.ts';
 import { quoteLiteral } from './sql-text.ts';
@@ -63,6 +63,39 @@ export class TargetTables {
     return ddl;
   }
 
+  /**
+   * The caller's transaction runs DDL that gives the table of `before` the shape `after` (a
+   * schema change replayed), or drops it (`after` null): remembered as pending like `prepare`'s.
+   */
+  assume(before: TableSchema | null, after: TableSchema | null): void {
+    if (before) {
+      this.verified.delete(nameKey(before));
+      this.pending.delete(nameKey(before));
+    }
+    if (after) this.pending.set(nameKey(after), signature(after));
+  }
+
+  /** CREATE SCHEMA / CREATE TYPE for the schemas and enum types `table` needs that do not exist yet. */
+  async enumDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
+    const ddl: string[] = [];
+    const schemas = new Set([table.schema, ...table.enums.map((e) => e.schema)]);
+    for (const s of schemas) ddl.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`);
+    const wanted = table.enums.filter((e) => !this.pendingEnums.has(nameKey(e)));
+    if (wanted.length > 0) {
+      const { rows } = await client.query<{ schema: string; name: string }>(ENUMS_SQL, [
+        wanted.map((e) => e.schema),
+        wanted.map((e) => e.name),
+      ]);
+      const existing = new Set(rows.map((r) => nameKey(r)));
+      for (const e of wanted) {
+        if (existing.has(nameKey(e))) continue;
+        this.pendingEnums.add(nameKey(e));
+        ddl.push(`CREATE TYPE ${quoteTable(e)} AS ENUM (${e.labels.map(quoteLiteral).join(', ')})`);
+      }
+    }
+    return ddl;
+  }
+
   /** The transaction that ran the DDL committed. */
   committed(): void {
     for (const [k, v] of this.pending) this.verified.set(k, v);
@@ -81,25 +114,18 @@ export class TargetTables {
   }
 
   private async createDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
-    const ddl: string[] = [];
-    const schemas = new Set([table.schema, ...table.enums.map((e) => e.schema)]);
-    for (const s of schemas) ddl.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`);
-    const wanted = table.enums.filter((e) => !this.pendingEnums.has(nameKey(e)));
-    if (wanted.length > 0) {
-      const { rows } = await client.query<{ schema: string; name: string }>(ENUMS_SQL, [
-        wanted.map((e) => e.schema),
-        wanted.map((e) => e.name),
-      ]);
-      const existing = new Set(rows.map((r) => nameKey(r)));
-      for (const e of wanted) {
-        if (existing.has(nameKey(e))) continue;
-        this.pendingEnums.add(nameKey(e));
-        ddl.push(`CREATE TYPE ${quoteTable(e)} AS ENUM (${e.labels.map(quoteLiteral).join(', ')})`);
-      }
-    }
+    const ddl = await this.enumDdl(client, table);
     const cols = table.columns.map(
       (c) => `${quoteIdent(c.name)} ${c.typeName}${c.nullable ? '' : ' NOT NULL'}`,
     );
+    // Generated columns at their places in the source's order (rows never carry them).
+    for (const g of [...(table.generated ?? [])].sort((a, b) => a.position - b.position)) {
+      cols.splice(
+        Math.min(g.position, cols.length),
+        0,
+        `${quoteIdent(g.name)} ${g.typeName} GENERATED ALWAYS AS (${g.expression}) STORED`,
+      );
+    }
     const keys = table.keyColumns.map((k) => quoteIdent(table.columns[k]?.name ?? ''));
     if (keys.length > 0 && !table.keyless) {
       // A primary key cannot hold NULL; a view's key can (a NULL group). UNIQUE NULLS NOT
@@ -135,6 +161,7 @@ function alterDdl(table: TableSchema, existing: readonly SinkColumn[]): string[]
   const byName = new Map(existing.map((c) => [c.name, c]));
   const problems: string[] = [];
   const add: string[] = [];
+  for (const g of table.generated ?? []) byName.delete(g.name);
   table.columns.forEach((c, i) => {
     const have = byName.get(c.name);
     byName.delete(c.name);
@@ -173,5 +200,6 @@ function signature(table: TableSchema): string {
     table.columns.map((c) => [c.name, c.typeName, c.nullable]),
     table.keyColumns,
     table.keyless,
+    table.generated ?? [],
   ]);
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint } from '../sink.ts';
+import type { Checkpoint } from '../../core/epoch.ts';
 
 /** A checkpoint as the store holds it, with the writer that committed it (null: not recorded). */
 export interface StoredCheckpoint extends Checkpoint {
