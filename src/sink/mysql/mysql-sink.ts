@@ -37,8 +37,9 @@ import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
-import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
+import { schemaChangeTableId, type SchemaChange } from '../../core/schema-change.ts';
+import { mysqlSchemaDdl, sameChange, throughPending } from './mysql-schema.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
 export interface MysqlSinkOptions {
@@ -129,6 +130,11 @@ export class MysqlSink implements Sink {
   readonly #known = new Map<string, MysqlTableWriter>();
   readonly #epochSlot = new EpochWriterSlot('MySQL sink');
   readonly #fence: CheckpointFence;
+  /**
+   * Schema changes whose DDL ran (or may have run) while the epoch holding them has not
+   * committed: recorded in our checkpoint row before the DDL, cleared by that epoch's commit.
+   */
+  #pending: SchemaChange[] = [];
 
   constructor(options: MysqlSinkOptions) {
     this.#uri = options.uri;
@@ -149,17 +155,34 @@ export class MysqlSink implements Sink {
       await conn.query(
         `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (changefeed VARCHAR(255) NOT NULL PRIMARY KEY,
            position VARCHAR(64) NOT NULL, epoch BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL,
-           writer VARCHAR(255) NULL)
+           writer VARCHAR(255) NULL, pending_schema LONGTEXT NULL)
          DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
       );
-      // Tables made before writers were recorded get the column.
+      // Tables made before writers and pending schema changes were recorded get the columns.
       const [cols] = await conn.query(
-        `SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tidemark_checkpoints' AND COLUMN_NAME = 'writer'`,
+        `SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tidemark_checkpoints'`,
         [this.#parsed.database],
       );
-      if ((cols as unknown[]).length === 0)
+      const have = new Set((cols as { c: string }[]).map((r) => r.c));
+      if (!have.has('writer'))
         await conn.query('ALTER TABLE tidemark_checkpoints ADD COLUMN writer VARCHAR(255) NULL');
-      return this.#fence.opened(await this.#readCheckpoint(conn, false));
+      if (!have.has('pending_schema'))
+        await conn.query('ALTER TABLE tidemark_checkpoints ADD COLUMN pending_schema LONGTEXT NULL');
+      const opened = this.#fence.opened(await this.#readCheckpoint(conn, false));
+      // A crash may have cut the last pending change of a table short: finish its DDL (each step
+      // checks first). An earlier one of the same table ran whole before the later was recorded,
+      // and checking it now would see the later's shape (a created table since renamed).
+      this.#pending = await this.#readPending(conn);
+      for (const [i, change] of this.#pending.entries()) {
+        const id = schemaChangeTableId(change);
+        if (this.#pending.slice(i + 1).some((p) => schemaChangeTableId(p) === id)) continue;
+        const ddl = await mysqlSchemaDdl(conn, this.#parsed.database, change, (t) =>
+          this.#writer(t).createSql(),
+        );
+        for (const sql of ddl) await conn.query(sql);
+      }
+      this.#known.clear();
+      return opened;
     });
   }
 
@@ -180,9 +203,10 @@ export class MysqlSink implements Sink {
         const w = this.#writer(chunk.table);
         await this.#inSlices(chunk.rows, (rows) => w.upsert(conn, rows));
       }
-      await this.#writeCheckpoint(conn, at);
+      await this.#writeCheckpoint(conn, at, []);
     });
     this.#fence.committed(at);
+    this.#pending = [];
   }
 
   /** Applies the epoch and its checkpoint in one transaction (or chunks, see max-txn-rows). */
@@ -201,13 +225,18 @@ export class MysqlSink implements Sink {
     /** Tables the open transaction wrote: it holds their metadata locks until it ends. */
     const written = new Set<string>();
     let ddlConn: mysql.Connection | null = null;
+    /** Pending schema changes this epoch met again (replayed): its commit clears them. */
+    const consumed = new Set<SchemaChange>();
+    /** Rows of a table's shape before a pending change go to the table as it is now. */
+    const current = (tables: readonly TableChanges[]) =>
+      this.#pending.length === 0 ? tables : tables.flatMap((tc) => throughPending(tc, this.#pending) ?? []);
     const endDdlConn = async () => {
       const c = ddlConn;
       ddlConn = null;
       if (c) await c.end().catch(() => c.destroy());
     };
     const begin = async (tables: readonly TableChanges[]) => {
-      for (const tc of tables) {
+      for (const tc of current(tables)) {
         const w = this.#writer(tc.table);
         await w.ensureTable(conn, database, 'evolve');
         ensured.add(w);
@@ -218,7 +247,7 @@ export class MysqlSink implements Sink {
     };
     const write = async (tables: readonly TableChanges[]) => {
       if (!begun) await begin(tables);
-      for (const tc of tables) {
+      for (const tc of current(tables)) {
         const w = this.#writer(tc.table);
         if (!ensured.has(w)) {
           ddlConn ??= await this.#connect();
@@ -247,12 +276,45 @@ export class MysqlSink implements Sink {
           this.#committing = epoch.checkpoint;
           if (!begun) await begin(epoch.tables);
           await write(epoch.tables);
-          await this.#writeCheckpoint(conn, epoch.checkpoint);
+          const left = this.#pending.filter((p) => !consumed.has(p));
+          await this.#writeCheckpoint(conn, epoch.checkpoint, left);
           await conn.query('COMMIT');
           this.#fence.committed(epoch.checkpoint);
+          this.#pending = left;
           await endDdlConn();
         }),
-      applySchema: async (change) => acceptAdditiveOnly('mysql sink', change),
+      applySchema: (change) =>
+        this.#io(`applying a schema change (${change.kind})`, async () => {
+          const again = this.#pending.find((p) => sameChange(p, change));
+          if (again) {
+            // Replayed after a crash or a retry: open() finished its DDL.
+            consumed.add(again);
+            return;
+          }
+          const ddl = await mysqlSchemaDdl(conn, database, change, (t) => this.#writer(t).createSql());
+          if (ddl.length === 0) return;
+          // The DDL commits implicitly and waits for the open transaction's metadata locks: that
+          // transaction goes, and the epoch is retried, its rows before the barrier written onto
+          // the new shape (throughPending).
+          const retry = begun;
+          if (begun) {
+            begun = false;
+            await conn.query('ROLLBACK');
+          }
+          await endDdlConn();
+          await this.#recordPending([...this.#pending, change]);
+          for (const sql of ddl) await conn.query(sql);
+          this.#known.clear();
+          ensured.clear();
+          if (retry) {
+            throw new TidemarkError('SINK_WRITE_FAILED', {
+              detail: `MySQL sink ${maskUri(this.#uri)}: a schema change (${change.kind}${change.ddl ? `: ${change.ddl.trim().slice(0, 200)}` : ''}) came in the middle of an epoch; MySQL commits DDL on its own, so the epoch's transaction was rolled back, the DDL applied and recorded`,
+              hint: 'Nothing to do: the epoch is retried on the new shape.',
+              retriable: true,
+            });
+          }
+          consumed.add(change);
+        }),
       discard: async () => {
         this.#committing = null;
         if (begun) await conn.query('ROLLBACK').catch(() => {});
@@ -403,12 +465,17 @@ export class MysqlSink implements Sink {
    * Inside the fenced transaction: UPDATE of the row it locked, or, when there was none, a plain
    * INSERT that fails on the key if another writer inserted one meanwhile.
    */
-  async #writeCheckpoint(conn: mysql.Connection, cp: Checkpoint): Promise<void> {
-    const values = [cp.position, cp.epoch, this.#fence.writer, this.#changefeedId];
+  async #writeCheckpoint(
+    conn: mysql.Connection,
+    cp: Checkpoint,
+    pending: readonly SchemaChange[],
+  ): Promise<void> {
+    const left = pending.length === 0 ? null : JSON.stringify(pending);
+    const values = [cp.position, cp.epoch, this.#fence.writer, left, this.#changefeedId];
     if (this.#fence.expected === null && !this.#claimsRow()) {
       try {
         await conn.query(
-          `INSERT INTO tidemark_checkpoints (position, epoch, writer, changefeed, committed_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`,
+          `INSERT INTO tidemark_checkpoints (position, epoch, writer, pending_schema, changefeed, committed_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`,
           values,
         );
       } catch (err) {
@@ -418,10 +485,44 @@ export class MysqlSink implements Sink {
       }
     } else {
       await conn.query(
-        `UPDATE tidemark_checkpoints SET position = ?, epoch = ?, writer = ?, committed_at = UTC_TIMESTAMP(6) WHERE changefeed = ?`,
+        `UPDATE tidemark_checkpoints SET position = ?, epoch = ?, writer = ?, pending_schema = ?, committed_at = UTC_TIMESTAMP(6) WHERE changefeed = ?`,
         values,
       );
     }
+  }
+
+  async #readPending(conn: mysql.Connection): Promise<SchemaChange[]> {
+    const [rows] = await conn.query(
+      `SELECT pending_schema AS p FROM tidemark_checkpoints WHERE changefeed = ?`,
+      [this.#changefeedId],
+    );
+    const text = (rows as { p: string | null }[])[0]?.p ?? null;
+    return text === null ? [] : (JSON.parse(text) as SchemaChange[]);
+  }
+
+  /**
+   * Records `pending` in our checkpoint row, in a fenced transaction of its own, before the DDL
+   * runs: whoever opens the sink next finishes that DDL and maps rows of the old shape onto it.
+   */
+  async #recordPending(pending: readonly SchemaChange[]): Promise<void> {
+    const conn = this.#requireOpen();
+    if (this.#fence.expected === null) {
+      throw new TidemarkError('INTERNAL', {
+        detail: 'MySQL sink: a schema change before the first checkpoint (the snapshot commits first)',
+      });
+    }
+    await this.#begin(conn, this.#committing);
+    try {
+      await conn.query(`UPDATE tidemark_checkpoints SET pending_schema = ? WHERE changefeed = ?`, [
+        JSON.stringify(pending),
+        this.#changefeedId,
+      ]);
+      await conn.query('COMMIT');
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+    this.#pending = [...pending];
   }
 
   #requireOpen(): mysql.Connection {
