@@ -29,7 +29,10 @@ export function readFileSinkTable(dir: string, t: TableSchema): Row[] {
     const manifest = JSON.parse(readFileSync(join(dir, m), 'utf8')) as FileManifest;
     if (manifest.snapshot) records = [];
     // Usually one file per table; more when its columns changed, or a run of key moves ended, within the epoch.
-    for (const file of manifest.files.filter((f) => f.schema === t.schema && f.table === t.name)) {
+    // Schema-change records are skipped: this reader reads one shape, `t`'s, by column names.
+    for (const file of manifest.files.filter(
+      (f) => f.schema === t.schema && f.table === t.name && f.schemaChange === undefined,
+    )) {
       const text = readFileSync(join(dir, file.path), 'utf8');
       const recs =
         manifest.format === 'csv'

@@ -219,6 +219,8 @@ export function natsTableFrom(messages: readonly StreamMessage[], t: TableSchema
   for (const { marker, changes } of committedChanges(messages).epochs) {
     if (marker.snapshot) records = [];
     for (const { data } of changes) {
+      // Schema records (docs/sinks.md): this reader reads one shape, `t`'s, by column names.
+      if (data.op === 'schema') continue;
       const table = data.table as { schema: string; name: string };
       if (table.schema !== t.schema || table.name !== t.name) continue;
       records.push({ ...jsonRecord(data, t), run: `${marker.epoch}/${String(data.chunk ?? 0)}` });

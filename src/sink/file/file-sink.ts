@@ -38,7 +38,7 @@ import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
-import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
+import type { SchemaChange } from '../../core/schema-change.ts';
 import { RecordEncoder, type FileFormat } from './file-records.ts';
 
 export interface FileSinkOptions {
@@ -62,6 +62,12 @@ export interface FileManifest {
     readonly table: string;
     readonly path: string;
     readonly rows: number;
+    /**
+     * Set on a schema-change record (a barrier): `path` is a one-line JSON file
+     * `{"op":"schema","change":…}`; files of its table listed before it have the old shape,
+     * those after it the new one (docs/sinks.md, "Schema changes").
+     */
+    readonly schemaChange?: SchemaChange['kind'];
   }[];
 }
 
@@ -109,7 +115,7 @@ export class FileSink implements Sink {
     }
     const ownTemp = tempSuffix(this.#changefeedId);
     for (const n of names) {
-      const epoch = /^(\d{20})-.*\.(jsonl|csv)$/.exec(n)?.[1];
+      const epoch = /^(\d{20})-.*\.(jsonl|csv|schema\.json)$/.exec(n)?.[1];
       const orphan =
         epoch !== undefined && !listed.has(n) && newest !== null && Number(epoch) <= newest.epoch;
       if (orphan || n.endsWith(ownTemp))
@@ -183,7 +189,14 @@ export class FileSink implements Sink {
           throw wrap(`writing epoch ${cp.epoch}`, err);
         }
       },
-      applySchema: async (change) => acceptAdditiveOnly('file sink', change),
+      applySchema: async (change) => {
+        try {
+          files ??= this.#files(null);
+          await files.schemaChange(change);
+        } catch (err) {
+          throw wrap(`writing a schema change (${change.kind})`, err);
+        }
+      },
       discard: async () => {
         await files?.abandon();
       },
@@ -383,6 +396,7 @@ interface OpenFile {
   readonly schema: string;
   readonly table: string;
   rows: number;
+  readonly schemaChange?: SchemaChange['kind'];
   close(): Promise<void>;
 }
 
@@ -463,6 +477,34 @@ class EpochFiles {
     return entry.file;
   }
 
+  /**
+   * A schema-change record at this point of the epoch: its own file, listed after the files
+   * written so far; the tables it concerns continue in new files after it.
+   */
+  async schemaChange(change: SchemaChange): Promise<void> {
+    const t = change.kind === 'table-altered' ? change.before : change.table;
+    const names = change.kind === 'table-altered' ? [change.before, change.after] : [t];
+    for (const x of names) this.#current.delete(JSON.stringify([x.schema, x.name]));
+    const n = this.#files.filter((f) => f.schema === t.schema && f.table === t.name).length + 1;
+    const base = `${fileNamePart(t.schema)}.${fileNamePart(t.name)}+${n}.schema.json`;
+    const path =
+      this.o.epoch === null
+        ? this.o.tempName(`_open-${base}`)
+        : `${fileEpochName(this.o.epoch)}-${this.o.writer}-${base}`;
+    await writeSynced(join(this.o.dir, path), `${JSON.stringify({ op: 'schema', change })}\n`);
+    this.#files.push({
+      base,
+      shape: '',
+      path,
+      schema: t.schema,
+      table: t.name,
+      rows: 0,
+      schemaChange: change.kind,
+      close: async () => {},
+      file: { encoder: new RecordEncoder(t, this.o.format), endsWithMoves: false, write: async () => {} },
+    });
+  }
+
   /** Closes (fsyncs) every file; provisional ones are renamed to `epoch`'s names, durably. */
   async finish(epoch: number): Promise<FileManifest['files']> {
     for (const e of this.#files) await e.close();
@@ -475,7 +517,13 @@ class EpochFiles {
       // The renames must be durable before the manifest that names the new paths.
       await syncDir(this.o.dir);
     }
-    return this.#files.map((e) => ({ schema: e.schema, table: e.table, path: e.path, rows: e.rows }));
+    return this.#files.map((e) => ({
+      schema: e.schema,
+      table: e.table,
+      path: e.path,
+      rows: e.rows,
+      ...(e.schemaChange ? { schemaChange: e.schemaChange } : {}),
+    }));
   }
 
   /** Best effort: the next open() removes whatever is left. */

@@ -39,7 +39,7 @@ import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
-import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
+import type { SchemaChange } from '../../core/schema-change.ts';
 import { JetStreamPublisher, JetStreamRefused } from './jetstream-publisher.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
@@ -230,16 +230,24 @@ export class NatsSink implements Sink {
       commitTimeMs: null,
       chunk: { attempt, n },
     });
+    /** Chunks and schema records published so far, each numbered as a chunk of the attempt. */
+    let steps = 0;
     return this.#epochSlot.open({
-      applyChunk: (tables, n) =>
-        this.#io(`publishing chunk ${n} of an epoch`, async () => {
-          const ctx = chunkContext(n);
+      applyChunk: (tables) =>
+        this.#io(`publishing chunk ${steps + 1} of an epoch`, async () => {
+          const ctx = chunkContext(++steps);
           for (const tc of tables) await this.#publishChanges(tc, ctx);
           // Stored before the next chunk: a failed ack fails the chunk that sent it.
           await publisher.drain();
         }),
-      commit: (epoch, chunks) =>
+      applySchema: (change) =>
+        this.#io(`publishing a schema change (${change.kind})`, async () => {
+          await this.#publishSchema(change, chunkContext(++steps));
+          await publisher.drain();
+        }),
+      commit: (epoch) =>
         this.#io(`publishing epoch ${epoch.checkpoint.epoch}`, async () => {
+          const chunks = steps;
           this.#fence.assertAdvances(epoch.checkpoint);
           const ctx =
             chunks === 0 ? this.#context(epoch.checkpoint, epoch.commitTimeMs) : chunkContext(chunks + 1);
@@ -250,7 +258,6 @@ export class NatsSink implements Sink {
             chunks === 0 ? {} : { chunked: { attempt, chunks: chunks + 1 } },
           );
         }),
-      applySchema: async (change) => acceptAdditiveOnly('nats sink', change),
       discard: async () => {
         // Published chunks stay in the stream; no marker will name this attempt.
         this.#publisher?.reset();
@@ -288,6 +295,38 @@ export class NatsSink implements Sink {
     }
   }
 
+  /**
+   * A schema change as a record of the epoch's attempt, on the subject of the table as it was
+   * named before (a consumer of that table sees it between the rows of the old and the new
+   * shape). Always a tidemark-json body, whatever the format (docs/sinks.md, "Schema changes").
+   */
+  async #publishSchema(change: SchemaChange, ctx: ChangeContext): Promise<void> {
+    const t = change.kind === 'table-altered' ? change.before : change.table;
+    const chunk = ctx.chunk!;
+    const id = createHash('sha256')
+      .update(JSON.stringify([this.#changefeedId, chunk.attempt, chunk.n, 'schema']))
+      .digest('base64url');
+    const body = JSON.stringify({
+      op: 'schema',
+      table: { schema: t.schema, name: t.name },
+      change,
+      position: null,
+      epoch: null,
+      commit_ts_ms: null,
+      attempt: chunk.attempt,
+      chunk: chunk.n,
+    });
+    await this.#requireOpen().publish(this.#subjectFor(t), body, id);
+  }
+
+  #subjectFor(t: TableSchema): string {
+    return this.#templateFor(t)
+      .replaceAll('{stream}', this.#stream)
+      .replaceAll('{changefeed}', token(this.#changefeedId))
+      .replaceAll('{schema}', token(t.schema))
+      .replaceAll('{table}', token(t.name));
+  }
+
   async #publish(
     t: TableSchema,
     enc: MessageEncoder,
@@ -308,12 +347,7 @@ export class NatsSink implements Sink {
     const id = createHash('sha256')
       .update(JSON.stringify([this.#changefeedId, ...at, t.schema, t.name, kind, identity, ordinal]))
       .digest('base64url');
-    const subject = this.#templateFor(t)
-      .replaceAll('{stream}', this.#stream)
-      .replaceAll('{changefeed}', token(this.#changefeedId))
-      .replaceAll('{schema}', token(t.schema))
-      .replaceAll('{table}', token(t.name));
-    await publisher.publish(subject, enc.encode(kind, row, fromKey, ctx), id);
+    await publisher.publish(this.#subjectFor(t), enc.encode(kind, row, fromKey, ctx), id);
   }
 
   /**
