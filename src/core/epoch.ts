@@ -35,9 +35,15 @@ export interface Epoch {
 
 /**
  * The net effect of an epoch (or of one chunk of it) on one table. Apply in this order:
- * truncate; partial updates that have a `fromKey` (they read the old row as it was when the
- * epoch — or the chunk — began); deletes; upserts; partial updates without `fromKey`. Deletes,
- * upserts and partial updates are disjoint by key.
+ * truncate; partial updates that have a `fromKey`; deletes; upserts; partial updates without
+ * `fromKey`. Deletes, upserts and partial updates are disjoint by key.
+ *
+ * The partial updates with a `fromKey` all read their old rows as they were when the epoch — or
+ * the chunk — began, before any of them is written: a chain `UPDATE … SET id = 3 WHERE id = 2;
+ * UPDATE … SET id = 2 WHERE id = 1` gives `3 from 2` and `2 from 1`, and the row moved to 3 is the
+ * old 2, not the 1 that arrives at 2 (cycles too: `1 from 2`, `2 from 1` swaps). The new key may
+ * hold a row: it is overwritten. The old row's removal is a delete, unless its key is itself
+ * written by the epoch.
  */
 export interface TableChanges {
   readonly table: TableSchema;
@@ -50,8 +56,9 @@ export interface TableChanges {
   /**
    * Keyed tables: updates of rows that exist downstream where some cells are UNCHANGED (TOAST
    * values the source did not log): only the other columns are written. `fromKey`, when set, is
-   * the old key of a key-changing update: the row is inserted under its new key with the
-   * unchanged cells copied from the row at `fromKey` (whose removal is a separate delete).
+   * the old key of a key-changing update: the row is written under its new key with the
+   * unchanged cells copied from the row at `fromKey` as the epoch began (see above). When the old
+   * row is not in the store, the update writes nothing.
    */
   readonly partialUpdates: readonly PartialUpdate[];
   /** Keyless tables: the net count of each distinct row (+n insert n copies, −n delete n). */

@@ -114,12 +114,13 @@ export class ViewMaintainer {
 
   /**
    * Adds a chunk of base-table snapshot rows (any table, any order, any number of calls; tables
-   * no view reads are ignored). Opens epoch 0 on the first call. Nothing is durable until
-   * `commit(0)`. Precondition: the store is fresh (nothing committed).
+   * no view reads are ignored). Opens epoch `epoch` — the snapshot's epoch in the sink: 0, or
+   * the next one when the snapshot replaces an older checkpoint — on the first call. Nothing is
+   * durable until `commit(epoch)`. Precondition: the store is fresh (nothing committed).
    */
-  loadSnapshot(rows: SnapshotRows): Promise<void> {
+  loadSnapshot(rows: SnapshotRows, epoch = 0): Promise<void> {
     if (this.snapshot === null) {
-      this.store.beginEpoch(0);
+      this.store.beginEpoch(epoch);
       this.snapshot = new Map(this.outputs.map((o) => [o.name, new Map()]));
     }
     const arrangement = this.arrangements.get(qualifiedName(rows.table));
@@ -134,10 +135,11 @@ export class ViewMaintainer {
 
   /**
    * Ends the snapshot: the views' initial rows, in chunks. Call after the last `loadSnapshot`
-   * (or alone, for empty tables); epoch 0 stays pending until `commit(0)`.
+   * (or alone, for empty tables, with the snapshot's `epoch`); the epoch stays pending until
+   * `commit(epoch)`.
    */
-  finishSnapshot(): Promise<SnapshotRows[]> {
-    if (this.snapshot === null) this.store.beginEpoch(0);
+  finishSnapshot(epoch = 0): Promise<SnapshotRows[]> {
+    if (this.snapshot === null) this.store.beginEpoch(epoch);
     const out: SnapshotRows[] = [];
     for (const o of this.outputs) {
       let rows: TextRow[] = [];

@@ -185,6 +185,21 @@ export const ERROR_CODES = {
     retriable: false,
     hint: 'The sink was written by another changefeed or the source was restored; use a new sink or changefeed id.',
   },
+  SINK_FENCED: {
+    message: 'Another writer committed to this changefeed in the sink',
+    retriable: false,
+    hint: 'Two Tidemark processes run this changefeed against the same sink (a restart while the old process still runs, or a copy of the config on another host). Stop the other process named in the detail, or give one of them another changefeed id; this one committed nothing and stopped.',
+  },
+  SINK_CONSTRAINT_VIOLATION: {
+    message: 'A constraint of the sink refused a row',
+    retriable: false,
+    hint: "The downstream has a constraint the source's data does not satisfy (added downstream, or on a table created by someone else): drop or relax the constraint named in the detail, then restart the changefeed; it resumes from its checkpoint.",
+  },
+  SINK_UNSUITABLE: {
+    message: 'The sink store is configured in a way that breaks the guarantee',
+    retriable: false,
+    hint: 'Change the setting named in the detail as it says, then restart the changefeed.',
+  },
   SINK_UNSUPPORTED_TYPE: {
     message: 'The sink cannot store a column type',
     retriable: false,

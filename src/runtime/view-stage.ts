@@ -53,6 +53,9 @@ export class ViewStage {
     let { store, maintainer } = await open();
     const state = maintainer.lastCommittedEpoch();
     if (opts.sinkEpoch === null || state === opts.sinkEpoch) return new ViewStage(maintainer, store, false);
+    // The state is one ahead (committed before the sink's commit, which did not happen): back.
+    // Anything else (lost, or from another run): a new snapshot replaces the sink's data, and
+    // the state starts afresh under that snapshot's epoch (sink.ts `writeSnapshot`).
     if (state === opts.sinkEpoch + 1) {
       await maintainer.rollbackLastEpoch();
       return new ViewStage(maintainer, store, false);
@@ -78,7 +81,8 @@ export class ViewStage {
   /**
    * Passes snapshot chunks through: tables the views read are loaded into the views, replicated
    * tables are yielded, and at the end the views' initial rows follow. The view state is
-   * committed (epoch 0) when the last chunk has been taken, before the sink commits.
+   * committed under the snapshot's epoch in the sink (0, or the one after the checkpoint a new
+   * snapshot replaces) when the last chunk has been taken, before the sink commits.
    */
   async *snapshot(
     chunks: AsyncIterable<SnapshotRows>,
@@ -87,10 +91,10 @@ export class ViewStage {
   ): AsyncGenerator<SnapshotRows> {
     const inputs = new Set(this.inputTables.map((t) => t.relationId));
     for await (const c of chunks) {
-      if (inputs.has(c.table.relationId)) await this.maintainer.loadSnapshot(c);
+      if (inputs.has(c.table.relationId)) await this.maintainer.loadSnapshot(c, epoch);
       if (replicated.has(c.table.relationId)) yield c;
     }
-    for (const v of await this.maintainer.finishSnapshot()) yield v;
+    for (const v of await this.maintainer.finishSnapshot(epoch)) yield v;
     await this.maintainer.commit(epoch);
   }
 

@@ -5,9 +5,10 @@ import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../core/epoc
 /**
  * The contract every sink fulfils. A changefeed drives one sink:
  *
- *   open() ──► checkpoint? ──┬─ null ──► writeSnapshot(tables, rows, at P) ─┐
- *                            └─ C ───────────────────────────────────────────┴─► commitEpoch(e1),
- *                                                                               commitEpoch(e2), …
+ *   open() ──► checkpoint? ──┬─ null ──► writeSnapshot(tables, rows, at P, epoch 0) ──────┐
+ *                            ├─ C ─────────────────────────────────────────────────────────┴─► commitEpoch(e1),
+ *                            └─ C, but the runtime cannot continue from it (view state lost):    commitEpoch(e2), …
+ *                                 writeSnapshot(tables, rows, at P, epoch C.epoch + 1) ──────┘
  *   an epoch too large for memory, or one holding a schema change, in place of its commitEpoch:
  *     beginEpoch() ──► writer.applyChunk(c1), applySchema(s), applyChunk(c2), … ──► writer.commit(e)
  *                                                                                 (or abort())
@@ -18,6 +19,21 @@ import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../core/epoc
  * (on restart `open()` returns the checkpoint, and the runtime discards everything at or before
  * it). An epoch written in chunks is still one downstream transaction (one commit point for
  * file and NATS), so the rule holds for it unchanged.
+ *
+ * **One writer.** Two processes may run the same changefeed against one store (a restart while
+ * the old process still runs, a copy of the config on another host). Every commit is therefore
+ * *fenced*: an epoch, a snapshot or a chunked epoch commits only if the store still holds the
+ * checkpoint this instance last read (`open()`) or last committed — compared inside the commit's
+ * own transaction, or by the store's own compare-and-set where it has no transactions. Otherwise
+ * nothing of it becomes visible and the call rejects with SINK_FENCED (never retriable), naming
+ * the checkpoint found and, where the store records it, the writer that committed it. Epoch
+ * numbers grow by one from commit to commit, so the checkpoint never moves backwards; a
+ * checkpoint at or before the one held is refused with SINK_CHECKPOINT_AHEAD. How each store
+ * fences (the strongest it allows) is in `docs/sinks.md`, "Fencing".
+ *
+ * **Keys.** Key cells may be NULL: a view grouped by a nullable column has a NULL group. Sinks
+ * match keys null-safely (NULL is equal to NULL) in upserts, deletes and partial updates, and key
+ * text compares exactly (`'a'` and `'a '` are two keys).
  */
 export interface Sink {
   /** What a downstream reader can rely on; never silently weaker than declared. */
@@ -26,17 +42,23 @@ export interface Sink {
   /**
    * Connects, creates the sink's own bookkeeping (e.g. `tidemark.checkpoints`) if missing, and
    * returns this changefeed's last committed checkpoint, or null if it never committed here.
-   * Called once, first. Makes nothing visible to readers of the replicated tables.
+   * Called once, first. Makes nothing visible to readers of the replicated tables. What it
+   * returns is what this instance's first commit is fenced on.
    */
   open(): Promise<Checkpoint | null>;
 
   /**
-   * Writes the initial snapshot: creates the target tables if missing (failing with
-   * SINK_SCHEMA_MISMATCH if one exists with other columns), empties them, writes every row, and
-   * commits them together with the checkpoint `at` — one downstream transaction where the store
-   * allows, so a reader sees either nothing of the snapshot or all of it.
-   * Called only after `open()` returned null. `chunks` is consumed at the sink's own pace
-   * (back-pressure); if it throws, nothing is committed.
+   * Writes a snapshot: creates the target tables if missing (failing with SINK_SCHEMA_MISMATCH if
+   * one exists with other columns), empties them, writes every row, and commits them together
+   * with the checkpoint `at` — one downstream transaction where the store allows, so a reader
+   * sees either what was there before or all of the snapshot, never a mix or an empty table.
+   * Called once, after `open()`: when it returned null, `at.epoch` is 0; when it returned a
+   * checkpoint C (the runtime cannot continue from C, e.g. its view state is lost), the snapshot
+   * *replaces* the data at a later position and `at.epoch` is C.epoch + 1 (file and NATS mark
+   * such a commit so that readers start over from it). Fenced on what `open()` returned: null
+   * → no checkpoint may exist by the commit; C → the store must still hold C; else SINK_FENCED.
+   * `chunks` is consumed at the sink's own pace (back-pressure); if it throws, nothing is
+   * committed.
    */
   writeSnapshot(
     tables: readonly TableSchema[],
@@ -48,8 +70,10 @@ export interface Sink {
    * Applies one epoch and advances the checkpoint to `epoch.checkpoint`, atomically. Target tables
    * for schemas not seen before are created (or altered: added columns) inside the same
    * transaction. Preconditions: `open()` returned, epochs are given in order with increasing
-   * positions, and never two at once. When the promise resolves the epoch is durable and visible;
-   * when it rejects nothing of it is visible, and the runtime may retry the same epoch.
+   * positions and epoch numbers one above the last, and never two at once. When the promise
+   * resolves the epoch is durable and visible; when it rejects nothing of it is visible, and the
+   * runtime may retry the same epoch — unless the error is SINK_FENCED: another writer committed
+   * meanwhile, and this instance can commit nothing any more.
    */
   commitEpoch(epoch: Epoch): Promise<void>;
 
@@ -103,8 +127,8 @@ export interface EpochWriter {
   /**
    * Applies the last chunk (`epoch.tables`, may be empty) and the checkpoint `epoch.checkpoint`,
    * and commits: when it resolves, every chunk and the checkpoint are durable and visible
-   * together. Rejects with SINK_CHECKPOINT_AHEAD (rolling back) if the store already holds this
-   * epoch or a later one, where the sink checks that.
+   * together. Fenced like `commitEpoch`: rejects with SINK_FENCED (rolling back every chunk) if
+   * the store no longer holds the checkpoint this instance last read or wrote.
    */
   commit(epoch: Epoch): Promise<void>;
 

@@ -15,58 +15,77 @@ export interface Rec {
   row: (string | null | undefined)[] | null;
   unchanged: string[];
   fromKey: Row | null;
+  /** Consecutive `from_key` records of one run share this (a file, or an epoch's chunk). */
+  run?: string;
 }
 
+/** The table as a reader following the manifests sees it: a snapshot manifest starts over. */
 export function readFileSinkTable(dir: string, t: TableSchema): Row[] {
   const manifests = readdirSync(dir)
     .filter((n) => /^manifest-\d{20}\.json$/.test(n))
     .sort();
-  const records: Rec[] = [];
+  let records: Rec[] = [];
   for (const m of manifests) {
     const manifest = JSON.parse(readFileSync(join(dir, m), 'utf8')) as FileManifest;
-    // Usually one file per table; a second one when its columns changed within the epoch.
-    for (const file of manifest.files.filter((f) => f.schema === t.schema && f.table === t.name)) {
+    if (manifest.snapshot) records = [];
+    // Usually one file per table; more when its columns changed, or a run of key moves ended, within the epoch.
+    // Schema-change records are skipped: this reader reads one shape, `t`'s, by column names.
+    for (const file of manifest.files.filter(
+      (f) => f.schema === t.schema && f.table === t.name && f.schemaChange === undefined,
+    )) {
       const text = readFileSync(join(dir, file.path), 'utf8');
-      if (manifest.format === 'csv') records.push(...csvRecords(text, t));
-      else
-        records.push(
-          ...text
-            .split('\n')
-            .filter(Boolean)
-            .map((l) => jsonRecord(parseJsonExact(l), t)),
-        );
+      const recs =
+        manifest.format === 'csv'
+          ? csvRecords(text, t)
+          : text
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => jsonRecord(parseJsonExact(l), t));
+      for (const r of recs) records.push({ ...r, run: file.path });
     }
   }
   return replayRecords(t, records);
 }
 
-/** Applies records in order to an empty table; returns its rows. */
+/**
+ * Applies records in order to an empty table; returns its rows. A run of `from_key` records
+ * (consecutive, same `run`) reads every old row before writing any (docs/sinks.md): in
+ * `3 from 2, 2 from 1` the row moved to 3 is the old 2.
+ */
 export function replayRecords(t: TableSchema, records: Rec[]): Row[] {
   const keyed = t.keyColumns.length > 0;
-  const keyOf = (r: readonly (string | null | undefined)[]) => JSON.stringify(t.keyColumns.map((i) => r[i]));
+  const keyOf = (r: readonly (string | null | undefined)[]) =>
+    JSON.stringify(t.keyColumns.map((i) => r[i] ?? null));
   const rows = new Map<string, Row>();
   let bag: Row[] = [];
-  for (const r of records) {
+  const merge = (r: Rec, old: Row): Row =>
+    t.columns.map((c, i) => (r.unchanged.includes(c.name) ? (old[i] ?? null) : (r.row?.[i] ?? null)));
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
     if (r.op === 'truncate') {
       rows.clear();
       bag = [];
     } else if (!keyed) {
       if (r.op === 'insert') bag.push(r.row as Row);
       else {
-        const i = bag.findIndex((b) => JSON.stringify(b) === JSON.stringify(r.row));
-        if (i >= 0) bag.splice(i, 1);
+        const at = bag.findIndex((b) => JSON.stringify(b) === JSON.stringify(r.row));
+        if (at >= 0) bag.splice(at, 1);
       }
     } else if (r.op === 'delete') {
       rows.delete(keyOf(r.key ?? []));
-    } else if (r.unchanged.length > 0 || r.fromKey) {
-      const from = keyOf(r.fromKey ?? r.key ?? []);
-      const old = rows.get(from);
-      if (!old) continue;
-      rows.delete(from);
-      const merged = t.columns.map((c, i) =>
-        r.unchanged.includes(c.name) ? (old[i] ?? null) : (r.row?.[i] ?? null),
-      );
-      rows.set(keyOf(merged), merged);
+    } else if (r.fromKey) {
+      let end = i;
+      while (end + 1 < records.length && records[end + 1]!.fromKey && records[end + 1]!.run === r.run) end++;
+      const run = records.slice(i, end + 1);
+      const moved = run.flatMap((m) => {
+        const old = rows.get(keyOf(m.fromKey ?? []));
+        return old ? [merge(m, old)] : [];
+      });
+      for (const row of moved) rows.set(keyOf(row), row);
+      i = end;
+    } else if (r.unchanged.length > 0) {
+      const old = rows.get(keyOf(r.key ?? []));
+      if (old) rows.set(keyOf(old), merge(r, old));
     } else {
       rows.set(keyOf(r.row ?? []), r.row as Row);
     }

@@ -20,6 +20,6 @@ for (const format of ['jsonl', 'csv'] as const) {
         detectsSchemaMismatch: false,
       };
     },
-    { unmappableType: false, schemaMismatch: false, wrongPassword: false },
+    { unmappableType: false, schemaMismatch: false, wrongPassword: false, concurrentSnapshots: true },
   );
 }

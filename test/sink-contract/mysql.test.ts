@@ -12,6 +12,7 @@ import {
   items,
   snapshotRows,
   sortRows,
+  table,
 } from './fixtures.ts';
 import { mysqlCheckpoint, readMysql } from './readers.ts';
 import type { TableChanges } from '../../src/core/epoch.ts';
@@ -58,7 +59,7 @@ describeSinkContract(
       },
     };
   },
-  { unmappableType: true, schemaMismatch: true, wrongPassword: true },
+  { unmappableType: true, schemaMismatch: true, wrongPassword: true, concurrentSnapshots: true },
 );
 
 describe('mysql sink with max-txn-rows', () => {
@@ -178,5 +179,76 @@ describe('mysql sink: columns added in the middle of an epoch written in chunks'
       ['7', null],
       ['8', '3'],
     ]);
+  });
+});
+
+describe('mysql sink: keys compare exactly', () => {
+  // shared/hostile-schema.sql's `padded`: text keys that differ only in trailing spaces.
+  const padded = table('public', 'padded', [
+    col('k', 1043, 'character varying(5)', { key: true }),
+    col('k2', 25, 'text', { key: true }),
+    col('v', 25, 'text'),
+    col('c', 1042, 'character(4)'),
+  ]);
+  const bag = table('public', 'bag', [col('s', 25, 'text'), col('n', 23, 'integer')], 16500);
+
+  it("'a' and 'a ' are two keys (and two rows of a keyless table), as in PostgreSQL", async () => {
+    const db = await maria.freshDatabase('padded');
+    const sink = createMysqlSink({ uri: db.url, changefeedId: 'feed-1' });
+    const rows = [
+      ['a', 'x', '1', null],
+      ['a  ', 'x', '2', null],
+      ['a', 'x ', '3', null],
+    ];
+    try {
+      await sink.open();
+      await sink.writeSnapshot(
+        [padded, bag],
+        chunksOf([
+          { table: padded, rows },
+          {
+            table: bag,
+            rows: [
+              ['a', '1'],
+              ['a ', '1'],
+            ],
+          },
+        ]),
+        { position: '0/1', epoch: 0 },
+      );
+      expect(sortRows(await readMysql(db.url, padded))).toEqual(sortRows(rows));
+      await sink.commitEpoch({
+        checkpoint: { position: '0/2', epoch: 1 },
+        commitTimeMs: 1_700_000_000_000,
+        sourceChanges: 3,
+        tables: [
+          {
+            table: padded,
+            truncate: false,
+            deletes: [['a', 'x ', null, null]],
+            upserts: [['a  ', 'x', '2*', null]],
+            partialUpdates: [],
+            rowDeltas: [],
+          },
+          {
+            table: bag,
+            truncate: false,
+            deletes: [],
+            upserts: [],
+            partialUpdates: [],
+            rowDeltas: [{ row: ['a ', '1'], count: -1 }],
+          },
+        ],
+      });
+    } finally {
+      await sink.close();
+    }
+    expect(sortRows(await readMysql(db.url, padded))).toEqual(
+      sortRows([
+        ['a', 'x', '1', null],
+        ['a  ', 'x', '2*', null],
+      ]),
+    );
+    expect(await readMysql(db.url, bag)).toEqual([['a', '1']]);
   });
 });

@@ -5,6 +5,7 @@ import { startNats, type NatsServer } from '../support/nats.ts';
 import { describeSinkContract } from './contract.ts';
 import { chunksOf, contractEpochs, contractTables, snapshotRows } from './fixtures.ts';
 import { readNatsTable, streamMessages } from './readers.ts';
+import type { TableChanges } from '../../src/core/epoch.ts';
 import { freePort } from '../support/pg-cluster.ts';
 
 // The first free port from the default: a stale server (or another run) may hold it.
@@ -43,7 +44,7 @@ describeSinkContract(
       },
     };
   },
-  { unmappableType: false, schemaMismatch: false, wrongPassword: true },
+  { unmappableType: false, schemaMismatch: false, wrongPassword: true, concurrentSnapshots: true },
 );
 
 describe('nats sink', () => {
@@ -66,18 +67,28 @@ describe('nats sink', () => {
       }
     }
     const before = await messages(stream);
-    // A crash after publishing but before the marker: the runtime replays the same epoch.
-    const replay = createNatsSink({
-      uri: nats.url(stream, 'format=tidemark-json&subject={stream}.tidemark-json.{table}'),
-      changefeedId: 'tidemark-json',
-    });
+    // A crash after publishing epoch 2's changes but before its marker…
+    const tidemarkJson = nats.url(stream, 'format=tidemark-json&subject={stream}.tidemark-json.{table}');
+    const epochTwo = contractEpochs()[1]!;
+    const crashed = createNatsSink({ uri: tidemarkJson, changefeedId: 'tidemark-json' });
+    try {
+      expect(await crashed.open()).toEqual({ position: '0/1000100', epoch: 1 });
+      const dying = { ...epochTwo, tables: [...epochTwo.tables, failingChanges()] };
+      await expect(crashed.commitEpoch(dying)).rejects.toThrow('killed before the marker');
+    } finally {
+      await crashed.close();
+    }
+    const published = await messages(stream);
+    expect(published.length).toBeGreaterThan(before.length);
+    // …and the restart replays the same epoch: the stream drops its changes as duplicates.
+    const replay = createNatsSink({ uri: tidemarkJson, changefeedId: 'tidemark-json' });
     try {
       expect(await replay.open()).toEqual({ position: '0/1000100', epoch: 1 });
-      await replay.commitEpoch(contractEpochs()[0]!);
+      await replay.commitEpoch(epochTwo);
     } finally {
       await replay.close();
     }
-    expect((await messages(stream)).length).toBe(before.length);
+    expect((await messages(stream)).length, 'only the marker is new').toBe(published.length + 1);
     const deb = before.filter((m) => m.subject.includes('debezium')).map((m) => JSON.parse(m.data));
     expect(deb.find((m) => m.op === 'd')).toMatchObject({
       before: { id: 2 },
@@ -163,6 +174,24 @@ describe('nats sink: an epoch cut differently after a crash', () => {
     expect((await readNatsTable(ref, items)).map((r) => r[0]).sort()).toEqual(['1', '3', '4']);
   });
 });
+
+/** Changes of a table whose deletes throw when read: the epoch dies after the tables before it. */
+function failingChanges(): TableChanges {
+  const failing = new Proxy([] as never[], {
+    get(target, prop, receiver) {
+      if (prop === Symbol.iterator) throw new Error('killed before the marker');
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+  return {
+    table: contractTables[1]!,
+    truncate: false,
+    deletes: failing,
+    upserts: [],
+    partialUpdates: [],
+    rowDeltas: [],
+  };
+}
 
 async function messages(stream: string): Promise<{ subject: string; data: string; seq: number }[]> {
   return streamMessages({ port: PORT, user: nats.user, password: nats.password, stream });

@@ -21,5 +21,5 @@ describeSinkContract(
       },
     };
   },
-  { unmappableType: false, schemaMismatch: true, wrongPassword: true },
+  { unmappableType: false, schemaMismatch: true, wrongPassword: true, concurrentSnapshots: true },
 );

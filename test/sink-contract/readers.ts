@@ -17,7 +17,7 @@ import { mysqlIdent, mysqlTableName } from '../../src/sink/mysql/mysql-table-wri
 import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';
 import { sqliteIdent, sqliteTableName } from '../../src/sink/sqlite/sqlite-table-writer.ts';
 import { sqliteToText } from '../../src/sink/sqlite/sqlite-types.ts';
-import { jsonRecord, replayRecords } from './file-readback.ts';
+import { jsonRecord, replayRecords, type Rec } from './file-readback.ts';
 import { jsonArrayToPg, parseJsonExact } from './json-readback.ts';
 
 export function readSqlite(path: string, t: TableSchema): Row[] {
@@ -157,50 +157,75 @@ export function isMarker(m: StreamMessage): boolean {
   return m.subject.startsWith('_tidemark.');
 }
 
+/** One marker's worth of committed changes, in stream order. */
+export interface CommittedEpoch {
+  readonly marker: { epoch: number; position: string; snapshot?: boolean; attempt?: string };
+  readonly changes: { data: Record<string, unknown>; msgId: string | undefined }[];
+}
+
 /**
- * A consistent consumer of tidemark-json messages: buffers changes until an epoch marker, then
- * keeps those the marker commits — those of its `attempt` for an epoch written in chunks, else
- * those stamped with its position (an aborted attempt of an epoch can leave changes stamped with
- * another end position, or with another attempt) — and drops repeats of a Msg-Id already
- * applied. Returns the committed changes in order and the last marker's checkpoint.
+ * The consumer rule of docs/sinks.md ("Exactly once from the stream"), over tidemark-json
+ * messages: buffer data messages until the changefeed's next epoch marker; the marker commits
+ * those of its `attempt` (an epoch written in chunks) or else those stamped with its epoch *and*
+ * position — not leftovers of aborted attempts, of another writer fenced out, or of an epoch
+ * cut elsewhere; among those, a Nats-Msg-Id seen before in the same buffer is a replay and is
+ * skipped; a marker not after the last one commits nothing. Returns the committed epochs in
+ * order and the last marker's checkpoint.
  */
 export function committedChanges(all: readonly StreamMessage[]): {
-  changes: { data: unknown; msgId: string | undefined }[];
+  epochs: CommittedEpoch[];
   checkpoint: Checkpoint | null;
 } {
-  const seen = new Set<string>();
-  const changes: { data: unknown; msgId: string | undefined }[] = [];
-  let buffer: { data: { position: string | null; attempt?: string }; msgId: string | undefined }[] = [];
+  const epochs: CommittedEpoch[] = [];
+  let buffer: { data: Record<string, unknown>; msgId: string | undefined }[] = [];
   let checkpoint: Checkpoint | null = null;
   for (const m of all) {
     if (!isMarker(m)) {
-      buffer.push({ data: parseJsonExact(m.data) as { position: string | null }, msgId: m.msgId });
+      buffer.push({ data: parseJsonExact(m.data) as Record<string, unknown>, msgId: m.msgId });
       continue;
     }
-    const marker = JSON.parse(m.data) as { epoch: number; position: string; attempt?: string };
-    for (const b of buffer) {
-      const committed =
-        marker.attempt === undefined
-          ? b.data.position === marker.position
-          : b.data.attempt === marker.attempt;
-      if (!committed) continue;
-      if (b.msgId !== undefined && seen.has(b.msgId)) continue;
-      if (b.msgId !== undefined) seen.add(b.msgId);
-      changes.push(b);
-    }
+    const marker = JSON.parse(m.data) as CommittedEpoch['marker'];
+    const pending = buffer;
     buffer = [];
+    if (checkpoint !== null && marker.epoch <= checkpoint.epoch) continue;
+    const seen = new Set<string>();
+    const changes = pending.filter(({ data, msgId }) => {
+      const mine =
+        marker.attempt !== undefined
+          ? data.attempt === marker.attempt
+          : data.epoch === marker.epoch && data.position === marker.position;
+      if (!mine) return false;
+      if (msgId === undefined) return true;
+      if (seen.has(msgId)) return false;
+      seen.add(msgId);
+      return true;
+    });
+    epochs.push({ marker, changes });
     checkpoint = { position: marker.position, epoch: marker.epoch };
   }
-  return { changes, checkpoint };
+  return { epochs, checkpoint };
 }
 
-/** A table's rows after replaying the committed tidemark-json changes of the stream. */
+/**
+ * A table's rows after replaying the committed tidemark-json changes of the stream: a snapshot
+ * marker starts over; key moves of one table in one epoch's chunk are one run (file-readback.ts).
+ */
 export async function readNatsTable(ref: NatsStreamRef, t: TableSchema): Promise<Row[]> {
-  const { changes } = committedChanges(await streamMessages(ref));
-  const records = changes
-    .map((c) => c.data as { table: { schema: string; name: string } })
-    .filter((o) => o.table.schema === t.schema && o.table.name === t.name)
-    .map((o) => jsonRecord(o, t));
+  return natsTableFrom(await streamMessages(ref), t);
+}
+
+export function natsTableFrom(messages: readonly StreamMessage[], t: TableSchema): Row[] {
+  let records: Rec[] = [];
+  for (const { marker, changes } of committedChanges(messages).epochs) {
+    if (marker.snapshot) records = [];
+    for (const { data } of changes) {
+      // Schema records (docs/sinks.md): this reader reads one shape, `t`'s, by column names.
+      if (data.op === 'schema') continue;
+      const table = data.table as { schema: string; name: string };
+      if (table.schema !== t.schema || table.name !== t.name) continue;
+      records.push({ ...jsonRecord(data, t), run: `${marker.epoch}/${String(data.chunk ?? 0)}` });
+    }
+  }
   return replayRecords(t, records);
 }
 

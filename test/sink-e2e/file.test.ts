@@ -5,6 +5,7 @@ import { describe, it, onTestFinished } from 'vitest';
 import type { FileManifest } from '../../src/sink/file/file-sink.ts';
 import { readFileSinkTable } from '../sink-contract/file-readback.ts';
 import { crashRecovery, snapshotAndStream, type E2eTarget } from './workload.ts';
+import { viewWithNullGroupAndLostState } from './views.ts';
 
 /** Follows the manifests, as a reader of the file sink does: the newest one is the checkpoint. */
 function target(format: 'jsonl' | 'csv'): E2eTarget {
@@ -37,6 +38,14 @@ describe('end to end into files', () => {
     { timeout: 180_000 },
     async () => {
       await snapshotAndStream(target('csv'), { seed: 8 });
+    },
+  );
+
+  it(
+    'a view with a NULL group; its state lost and restarted: a replacing snapshot, equal to the source',
+    { timeout: 240_000 },
+    async () => {
+      await viewWithNullGroupAndLostState(target('jsonl'), { seed: 57 });
     },
   );
 });

@@ -9,6 +9,7 @@ import {
   type NatsStreamRef,
 } from '../sink-contract/readers.ts';
 import { crashRecovery, FEED_ID, snapshotAndStream, type E2eTarget } from './workload.ts';
+import { viewWithNullGroupAndLostState } from './views.ts';
 import { freePort } from '../support/pg-cluster.ts';
 
 // Its own server: the contract suite's NATS may run at the same time on its own port.
@@ -59,6 +60,14 @@ describe('end to end into NATS JetStream', () => {
       const { target: t, ref } = target();
       await snapshotAndStream(t, { seed: 10 });
       await expectNoDuplicateIds(ref);
+    },
+  );
+
+  it(
+    'a view with a NULL group; its state lost and restarted: a replacing snapshot, equal to the source',
+    { timeout: 240_000 },
+    async () => {
+      await viewWithNullGroupAndLostState(target().target, { seed: 59 });
     },
   );
 });

@@ -9,6 +9,9 @@
  * lets it take the snapshot while the writer runs. Both end with the sink equal to the source,
  * row for row (the keyless ledger would show a replayed epoch as duplicate rows).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import pg from 'pg';
 import type { Row } from '../../src/core/row.ts';
@@ -23,6 +26,7 @@ import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { sortRows } from '../sink-contract/fixtures.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
 import { createTransferTables, startTransferWriter } from '../support/transfer-workload.ts';
+import { createSink } from '../../src/sink/create-sink.ts';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
 export const rng = mulberry32;
@@ -35,6 +39,11 @@ export interface E2eTarget {
   checkpoint(): Promise<Checkpoint | null>;
   /** A table's committed rows as PostgreSQL text. */
   read(t: TableSchema): Promise<Row[]>;
+  /**
+   * Takes a lock in the store that makes the commit of a first checkpoint wait (the sink's
+   * bookkeeping exists already); resolves with its release (idempotent).
+   */
+  holdFirstCommit?(): Promise<() => Promise<void>>;
 }
 
 export const FEED_ID = 'e2e';
@@ -208,4 +217,78 @@ export async function snapshotAndStream(target: E2eTarget, options: { seed: numb
   expect(await feed.exited, feed.output()).toBe(0);
   expect(txns).toBeGreaterThan(20);
   await expectSinkEqualsSource(src, target);
+}
+
+/**
+ * Two processes on one changefeed (issue 10 item 1): the same config started twice, each with its
+ * own data directory (so that nothing but the sink stands between them), under a write load. The
+ * test holds a lock that makes the first checkpoint's commit wait (`E2eTarget.holdFirstCommit`)
+ * until both processes have opened the sink, found no checkpoint and started a snapshot; then
+ * lets go. The sink's fence lets one commit and stops the other with SINK_FENCED; the survivor
+ * streams on, and the sink ends equal to the source.
+ */
+export async function twoProcesses(
+  target: E2eTarget & Required<Pick<E2eTarget, 'holdFirstCommit'>>,
+  options: { seed: number },
+): Promise<void> {
+  const accounts = 50_000;
+  const src = await prepareSource({ accounts });
+  // The sink's own bookkeeping exists before the lock is taken (a first open creates it).
+  const setup = createSink(target.uri, { changefeedId: FEED_ID });
+  expect(await setup.open()).toBeNull();
+  await setup.close();
+  const writer = await startTransferWriter(src, { seed: options.seed, accounts });
+  const config = feedConfig();
+  const start = () =>
+    runCli(['start', '--config', config, '--data-dir', mkdtempSync(join(tmpdir(), 'tidemark-two-'))], {
+      env: { SRC_URL: src.url, SINK_URL: target.uri },
+    });
+  const release = await target.holdFirstCommit();
+  const both: CliProcess[] = [];
+  let txns = 0;
+  try {
+    // One after the other: two at once would race on the source's publication (issue 10 item 16).
+    both.push(start());
+    await logged(both[0]!, 'snapshot started');
+    both.push(start());
+    await logged(both[1]!, 'snapshot started');
+    await release();
+    // Exactly one of them stops, on the fence.
+    const noneStopped = new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`neither process stopped:\n${both.map((p) => p.output()).join('\n---\n')}`)),
+        90_000,
+      ).unref(),
+    );
+    const loser = await Promise.race([...both.map((p) => p.exited.then(() => p)), noneStopped]);
+    expect(await loser.exited, loser.output()).toBe(1);
+    expect(loser.output(), loser.output()).toContain('SINK_FENCED');
+    expect(loser.output()).toMatch(
+      /another writer \(.+ pid \d+ sink [0-9a-f]{8}\) committed epoch \d+ at position/,
+    );
+    const survivor = both.find((p) => p !== loser)!;
+    expect(survivor.child.exitCode, survivor.output()).toBeNull();
+    await new Promise((r) => setTimeout(r, 1500)); // streaming while the writer commits
+    txns = await writer.stop();
+    await waitForSink(src, target, survivor);
+    survivor.child.kill('SIGTERM');
+    expect(await survivor.exited, survivor.output()).toBe(0);
+  } finally {
+    await release();
+    if (txns === 0) await writer.stop();
+    for (const p of both) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  }
+  expect(txns).toBeGreaterThan(20);
+  await expectSinkEqualsSource(src, target);
+}
+
+/** Waits (bounded) until the process has logged `text`. */
+async function logged(feed: CliProcess, text: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!feed.output().includes(text)) {
+    if (feed.child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`"${text}" never logged:\n${feed.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -4,6 +4,11 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 
 /** Server error numbers that a retry can get past (deadlock, lock wait, TiDB write conflicts). */
 const RETRIABLE_ERRNO = new Set([1205, 1213, 2006, 2013, 8002, 8022, 8028, 9007]);
+/**
+ * Constraint errors (duplicate key, NULL in a NOT NULL column, foreign key, check): the same rows
+ * are refused every time, so they are definite (SINK_CONSTRAINT_VIOLATION), never retried.
+ */
+const CONSTRAINT_ERRNO = new Set([1062, 1586, 1169, 1048, 1451, 1452, 1216, 1217, 3819]);
 /** Data errors (too long, out of range, bad value): the input, not the server, must change. */
 const VALUE_ERRNO = new Set([1264, 1265, 1366, 1406, 1292, 3140, 4025]);
 
@@ -36,7 +41,8 @@ export function wrapMysqlError(err: unknown, where: { uri: string; action: strin
       return make('PERMISSION_DENIED');
   }
   if (e.errno !== undefined && VALUE_ERRNO.has(e.errno)) return make('SINK_VALUE_OUT_OF_RANGE');
+  if (e.errno !== undefined && CONSTRAINT_ERRNO.has(e.errno)) return make('SINK_CONSTRAINT_VIOLATION');
   if (e.errno !== undefined && RETRIABLE_ERRNO.has(e.errno)) return make('SINK_WRITE_FAILED', true);
-  // Other server errors (syntax, constraint) repeat on retry; socket-level ones may pass.
+  // Other server errors (syntax) repeat on retry; socket-level ones may pass.
   return make('SINK_WRITE_FAILED', e.errno === undefined);
 }

@@ -3,8 +3,15 @@
  *
  *   ensure tables (DDL: auto-commits in MySQL, so it runs before the transaction; creating an
  *   empty table or adding a nullable column is harmless if the epoch then fails)
- *   BEGIN ─► lock + check our tidemark_checkpoints row ─► delete / upsert / partial / deltas
- *         ─► upsert tidemark_checkpoints ─► COMMIT       (data and checkpoint visible together)
+ *   BEGIN ─► lock + check our tidemark_checkpoints row (the fence) ─► delete / upsert / partial
+ *         / deltas ─► write tidemark_checkpoints ─► COMMIT   (data and checkpoint visible together)
+ *
+ * The fence: `SELECT … FOR UPDATE` of our checkpoint row right after BEGIN must find the row
+ * this instance last read or wrote; a second process's transaction waits on that lock until the
+ * first ends, then finds the new row and fails with SINK_FENCED. With no row yet there is nothing
+ * to lock: the transaction inserts the row first (rewritten before COMMIT), and a second writer's
+ * insert waits on it, then fails on the key (SINK_FENCED). With max-txn-rows the row is inserted
+ * with the last chunk instead (a placeholder must not be committed early).
  *
  * An epoch in chunks (`beginEpoch`) is the same transaction with the apply step repeated per
  * chunk; the first chunk's tables are ensured before BEGIN. A table first seen in a later chunk
@@ -19,7 +26,7 @@
  * the snapshot is then committed in chunks and only the last carries the checkpoint. That
  * weakens atomicity to per chunk — a reader may see part of an epoch, and a crash mid-epoch
  * replays it (keyed changes are idempotent; keyless row deltas may apply twice) — so the sink
- * then declares `effectively-once`.
+ * then declares `effectively-once`. Each of those transactions is fenced anew.
  */
 import mysql from 'mysql2/promise';
 import type { Row } from '../../core/row.ts';
@@ -28,9 +35,11 @@ import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
+import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
-import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
+import { schemaChangeTableId, type SchemaChange } from '../../core/schema-change.ts';
+import { mysqlSchemaDdl, sameChange, throughPending } from './mysql-schema.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
 export interface MysqlSinkOptions {
@@ -82,6 +91,26 @@ export function parseMysqlUri(uri: string): ParsedUri {
   };
 }
 
+/**
+ * The server's binary collation that does not ignore trailing spaces: `utf8mb4_bin` is PAD SPACE
+ * (`'a' = 'a '`), which would merge two source keys. MySQL 8 and TiDB 7.4+ have
+ * `utf8mb4_0900_bin`, MariaDB 10.2+ `utf8mb4_nopad_bin`; a server with neither is refused.
+ */
+async function exactCollation(conn: mysql.Connection, uri: string): Promise<string> {
+  const wanted = ['utf8mb4_0900_bin', 'utf8mb4_nopad_bin'];
+  const [rows] = await conn.query(
+    'SELECT COLLATION_NAME AS c FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (?)',
+    [wanted],
+  );
+  const have = new Set((rows as { c: string }[]).map((r) => r.c));
+  const found = wanted.find((c) => have.has(c));
+  if (found) return found;
+  throw new TidemarkError('SINK_UNSUITABLE', {
+    detail: `MySQL sink ${maskUri(uri)}: the server has no binary collation that keeps trailing spaces (${wanted.join(', ')}); with utf8mb4_bin the keys 'a' and 'a ' would be one`,
+    hint: 'Use MySQL 8.0+, MariaDB 10.2+ or TiDB 7.4+ as the sink.',
+  });
+}
+
 export function createMysqlSink(options: MysqlSinkOptions): MysqlSink {
   return new MysqlSink(options);
 }
@@ -93,15 +122,26 @@ export class MysqlSink implements Sink {
   readonly #changefeedId: string;
   #conn: mysql.Connection | null = null;
   #jsonCast = true;
+  /** The NO PAD binary collation of the server: text compares byte for byte, trailing spaces too. */
+  #collation = 'utf8mb4_0900_bin';
   #rowsInTxn = 0;
+  /** The checkpoint the open transaction is to commit, when known (for SINK_FENCED messages). */
+  #committing: Checkpoint | null = null;
   readonly #known = new Map<string, MysqlTableWriter>();
   readonly #epochSlot = new EpochWriterSlot('MySQL sink');
+  readonly #fence: CheckpointFence;
+  /**
+   * Schema changes whose DDL ran (or may have run) while the epoch holding them has not
+   * committed: recorded in our checkpoint row before the DDL, cleared by that epoch's commit.
+   */
+  #pending: SchemaChange[] = [];
 
   constructor(options: MysqlSinkOptions) {
     this.#uri = options.uri;
     this.#parsed = parseMysqlUri(options.uri);
     this.#changefeedId = options.changefeedId;
     this.guarantee = this.#parsed.maxTxnRows === null ? 'exactly-once' : 'effectively-once';
+    this.#fence = new CheckpointFence(`MySQL sink ${maskUri(options.uri)}`);
   }
 
   /** Connects (UTC, strict mode), creates `tidemark_checkpoints` if missing, reads our row. */
@@ -111,12 +151,38 @@ export class MysqlSink implements Sink {
     return this.#io('reading the checkpoint', async () => {
       const [v] = await conn.query('SELECT VERSION() AS v');
       this.#jsonCast = !/mariadb/i.test(String((v as { v: string }[])[0]?.v));
+      this.#collation = await exactCollation(conn, this.#uri);
       await conn.query(
         `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (changefeed VARCHAR(255) NOT NULL PRIMARY KEY,
-           position VARCHAR(64) NOT NULL, epoch BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL)
+           position VARCHAR(64) NOT NULL, epoch BIGINT NOT NULL, committed_at DATETIME(6) NOT NULL,
+           writer VARCHAR(255) NULL, pending_schema LONGTEXT NULL)
          DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
       );
-      return this.#readCheckpoint(conn, false);
+      // Tables made before writers and pending schema changes were recorded get the columns.
+      const [cols] = await conn.query(
+        `SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tidemark_checkpoints'`,
+        [this.#parsed.database],
+      );
+      const have = new Set((cols as { c: string }[]).map((r) => r.c));
+      if (!have.has('writer'))
+        await conn.query('ALTER TABLE tidemark_checkpoints ADD COLUMN writer VARCHAR(255) NULL');
+      if (!have.has('pending_schema'))
+        await conn.query('ALTER TABLE tidemark_checkpoints ADD COLUMN pending_schema LONGTEXT NULL');
+      const opened = this.#fence.opened(await this.#readCheckpoint(conn, false));
+      // A crash may have cut the last pending change of a table short: finish its DDL (each step
+      // checks first). An earlier one of the same table ran whole before the later was recorded,
+      // and checking it now would see the later's shape (a created table since renamed).
+      this.#pending = await this.#readPending(conn);
+      for (const [i, change] of this.#pending.entries()) {
+        const id = schemaChangeTableId(change);
+        if (this.#pending.slice(i + 1).some((p) => schemaChangeTableId(p) === id)) continue;
+        const ddl = await mysqlSchemaDdl(conn, this.#parsed.database, change, (t) =>
+          this.#writer(t).createSql(),
+        );
+        for (const sql of ddl) await conn.query(sql);
+      }
+      this.#known.clear();
+      return opened;
     });
   }
 
@@ -127,17 +193,20 @@ export class MysqlSink implements Sink {
     at: Checkpoint,
   ): Promise<void> {
     const conn = this.#requireOpen();
+    this.#fence.assertAdvances(at);
     const writers = tables.map((t) => this.#writer(t));
     for (const w of writers)
       await this.#io('creating tables', () => w.ensureTable(conn, this.#parsed.database, 'strict'));
-    await this.#txn('writing the snapshot', async () => {
+    await this.#txn('writing the snapshot', at, async () => {
       for (const w of writers) await w.truncate(conn);
       for await (const chunk of chunks) {
         const w = this.#writer(chunk.table);
         await this.#inSlices(chunk.rows, (rows) => w.upsert(conn, rows));
       }
-      await this.#writeCheckpoint(conn, at);
+      await this.#writeCheckpoint(conn, at, []);
     });
+    this.#fence.committed(at);
+    this.#pending = [];
   }
 
   /** Applies the epoch and its checkpoint in one transaction (or chunks, see max-txn-rows). */
@@ -150,30 +219,35 @@ export class MysqlSink implements Sink {
   async beginEpoch(): Promise<EpochWriter> {
     const conn = this.#requireOpen();
     const database = this.#parsed.database;
-    /** Our checkpoint row as the transaction read (and locked) it; undefined before BEGIN. */
-    let stored: Checkpoint | null | undefined;
+    /** True once BEGIN (and the fence) ran. */
+    let begun = false;
     const ensured = new Set<MysqlTableWriter>();
     /** Tables the open transaction wrote: it holds their metadata locks until it ends. */
     const written = new Set<string>();
     let ddlConn: mysql.Connection | null = null;
+    /** Pending schema changes this epoch met again (replayed): its commit clears them. */
+    const consumed = new Set<SchemaChange>();
+    /** Rows of a table's shape before a pending change go to the table as it is now. */
+    const current = (tables: readonly TableChanges[]) =>
+      this.#pending.length === 0 ? tables : tables.flatMap((tc) => throughPending(tc, this.#pending) ?? []);
     const endDdlConn = async () => {
       const c = ddlConn;
       ddlConn = null;
       if (c) await c.end().catch(() => c.destroy());
     };
     const begin = async (tables: readonly TableChanges[]) => {
-      for (const tc of tables) {
+      for (const tc of current(tables)) {
         const w = this.#writer(tc.table);
         await w.ensureTable(conn, database, 'evolve');
         ensured.add(w);
       }
       this.#rowsInTxn = 0;
-      await conn.query('BEGIN');
-      stored = await this.#readCheckpoint(conn, true);
+      begun = true;
+      await this.#begin(conn, this.#committing);
     };
     const write = async (tables: readonly TableChanges[]) => {
-      if (stored === undefined) await begin(tables);
-      for (const tc of tables) {
+      if (!begun) await begin(tables);
+      for (const tc of current(tables)) {
         const w = this.#writer(tc.table);
         if (!ensured.has(w)) {
           ddlConn ??= await this.#connect();
@@ -198,20 +272,52 @@ export class MysqlSink implements Sink {
       applyChunk: (tables, chunk) => this.#io(`applying chunk ${chunk} of an epoch`, () => write(tables)),
       commit: (epoch) =>
         this.#io(`applying epoch ${epoch.checkpoint.epoch}`, async () => {
-          if (stored === undefined) await begin(epoch.tables);
-          if (stored && stored.epoch >= epoch.checkpoint.epoch) {
-            throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
-              detail: `MySQL sink ${maskUri(this.#uri)}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${stored.epoch} at ${stored.position})`,
-            });
-          }
+          this.#fence.assertAdvances(epoch.checkpoint);
+          this.#committing = epoch.checkpoint;
+          if (!begun) await begin(epoch.tables);
           await write(epoch.tables);
-          await this.#writeCheckpoint(conn, epoch.checkpoint);
+          const left = this.#pending.filter((p) => !consumed.has(p));
+          await this.#writeCheckpoint(conn, epoch.checkpoint, left);
           await conn.query('COMMIT');
+          this.#fence.committed(epoch.checkpoint);
+          this.#pending = left;
           await endDdlConn();
         }),
-      applySchema: async (change) => acceptAdditiveOnly('mysql sink', change),
+      applySchema: (change) =>
+        this.#io(`applying a schema change (${change.kind})`, async () => {
+          const again = this.#pending.find((p) => sameChange(p, change));
+          if (again) {
+            // Replayed after a crash or a retry: open() finished its DDL.
+            consumed.add(again);
+            return;
+          }
+          const ddl = await mysqlSchemaDdl(conn, database, change, (t) => this.#writer(t).createSql());
+          if (ddl.length === 0) return;
+          // The DDL commits implicitly and waits for the open transaction's metadata locks: that
+          // transaction goes, and the epoch is retried, its rows before the barrier written onto
+          // the new shape (throughPending).
+          const retry = begun;
+          if (begun) {
+            begun = false;
+            await conn.query('ROLLBACK');
+          }
+          await endDdlConn();
+          await this.#recordPending([...this.#pending, change]);
+          for (const sql of ddl) await conn.query(sql);
+          this.#known.clear();
+          ensured.clear();
+          if (retry) {
+            throw new TidemarkError('SINK_WRITE_FAILED', {
+              detail: `MySQL sink ${maskUri(this.#uri)}: a schema change (${change.kind}${change.ddl ? `: ${change.ddl.trim().slice(0, 200)}` : ''}) came in the middle of an epoch; MySQL commits DDL on its own, so the epoch's transaction was rolled back, the DDL applied and recorded`,
+              hint: 'Nothing to do: the epoch is retried on the new shape.',
+              retriable: true,
+            });
+          }
+          consumed.add(change);
+        }),
       discard: async () => {
-        if (stored !== undefined) await conn.query('ROLLBACK').catch(() => {});
+        this.#committing = null;
+        if (begun) await conn.query('ROLLBACK').catch(() => {});
         await endDdlConn();
       },
     });
@@ -228,17 +334,13 @@ export class MysqlSink implements Sink {
   async #apply(conn: mysql.Connection, tc: TableChanges): Promise<void> {
     const w = this.#writer(tc.table);
     if (tc.truncate) await w.truncate(conn);
-    // Key-moving partial updates read the old row as the epoch found it: before the deletes.
-    const moves = tc.partialUpdates.filter((pu) => pu.fromKey !== null);
-    for (const pu of moves) {
-      await w.partialUpdate(conn, pu.row, pu.fromKey);
-      await this.#spend(conn, 1);
-    }
+    // Key moves read the old rows as the epoch (or chunk) found them: all of them, before the deletes.
+    await this.#spend(conn, await w.moveRows(conn, tc.partialUpdates));
     await this.#inSlices(tc.deletes, (keys) => w.deleteByKey(conn, keys));
     await this.#inSlices(tc.upserts, (rows) => w.upsert(conn, rows));
     for (const pu of tc.partialUpdates) {
       if (pu.fromKey !== null) continue;
-      await w.partialUpdate(conn, pu.row, null);
+      await w.partialUpdate(conn, pu.row);
       await this.#spend(conn, 1);
     }
     for (const d of tc.rowDeltas) {
@@ -268,21 +370,63 @@ export class MysqlSink implements Sink {
     this.#rowsInTxn += rows;
     if (max !== null && this.#rowsInTxn >= max) {
       await conn.query('COMMIT');
-      await conn.query('BEGIN');
+      // The next transaction is fenced anew: another writer may have committed meanwhile.
+      await this.#begin(conn, this.#committing);
       this.#rowsInTxn = 0;
     }
   }
 
-  async #txn(action: string, fn: () => Promise<void>): Promise<void> {
+  /**
+   * BEGIN and the fence: our checkpoint row, read and locked, must be the one this instance read
+   * or wrote; otherwise the transaction is rolled back and SINK_FENCED thrown. `cp` is what the
+   * transaction is to commit, when known, for the message.
+   */
+  async #begin(conn: mysql.Connection, cp: Checkpoint | null): Promise<void> {
+    await conn.query('BEGIN');
+    if (this.#claimsRow()) {
+      // No row to lock yet: the transaction inserts it first (a placeholder, rewritten before
+      // COMMIT), so a second writer's insert waits on this one's row, then fails on the key.
+      // A locking read of the missing row would take gap locks, and two of them deadlock.
+      try {
+        await conn.query(
+          `INSERT INTO tidemark_checkpoints (position, epoch, writer, changefeed, committed_at) VALUES ('', -1, ?, ?, UTC_TIMESTAMP(6))`,
+          [this.#fence.writer, this.#changefeedId],
+        );
+        return;
+      } catch (err) {
+        if ((err as { errno?: number }).errno !== 1062) throw err;
+        await conn.query('ROLLBACK').catch(() => {});
+        throw this.#fence.fenced(await this.#readCheckpoint(conn, false).catch(() => null), cp);
+      }
+    }
+    const found = await this.#readCheckpoint(conn, true);
+    if (!this.#fence.holds(found)) {
+      await conn.query('ROLLBACK').catch(() => {});
+      throw this.#fence.fenced(found, cp);
+    }
+  }
+
+  /**
+   * True when the first checkpoint is claimed by inserting its row at BEGIN. Not with
+   * max-txn-rows: its intermediate commits would make the placeholder visible.
+   */
+  #claimsRow(): boolean {
+    return this.#fence.expected === null && this.#parsed.maxTxnRows === null;
+  }
+
+  async #txn(action: string, cp: Checkpoint, fn: () => Promise<void>): Promise<void> {
     const conn = this.#requireOpen();
     this.#rowsInTxn = 0;
+    this.#committing = cp;
     try {
-      await conn.query('BEGIN');
+      await this.#begin(conn, cp);
       await fn();
       await conn.query('COMMIT');
     } catch (err) {
       await conn.query('ROLLBACK').catch(() => {});
       throw wrapMysqlError(err, { uri: this.#uri, action });
+    } finally {
+      this.#committing = null;
     }
   }
 
@@ -302,27 +446,83 @@ export class MysqlSink implements Sink {
     const name = mysqlTableName(table);
     let w = this.#known.get(name);
     if (!w || w.table !== table) {
-      w = new MysqlTableWriter(table, { jsonCast: this.#jsonCast });
+      w = new MysqlTableWriter(table, { jsonCast: this.#jsonCast, collation: this.#collation });
       this.#known.set(name, w);
     }
     return w;
   }
 
-  async #readCheckpoint(conn: mysql.Connection, forUpdate: boolean): Promise<Checkpoint | null> {
+  async #readCheckpoint(conn: mysql.Connection, forUpdate: boolean): Promise<StoredCheckpoint | null> {
     const [rows] = await conn.query(
-      `SELECT position, epoch FROM tidemark_checkpoints WHERE changefeed = ?${forUpdate ? ' FOR UPDATE' : ''}`,
+      `SELECT position, epoch, writer FROM tidemark_checkpoints WHERE changefeed = ?${forUpdate ? ' FOR UPDATE' : ''}`,
       [this.#changefeedId],
     );
-    const row = (rows as { position: string; epoch: string | number }[])[0];
-    return row ? { position: row.position, epoch: Number(row.epoch) } : null;
+    const row = (rows as { position: string; epoch: string | number; writer: string | null }[])[0];
+    return row ? { position: row.position, epoch: Number(row.epoch), writer: row.writer } : null;
   }
 
-  async #writeCheckpoint(conn: mysql.Connection, cp: Checkpoint): Promise<void> {
-    await conn.query(
-      `INSERT INTO tidemark_checkpoints (changefeed, position, epoch, committed_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
-       ON DUPLICATE KEY UPDATE position = VALUES(position), epoch = VALUES(epoch), committed_at = VALUES(committed_at)`,
-      [this.#changefeedId, cp.position, cp.epoch],
+  /**
+   * Inside the fenced transaction: UPDATE of the row it locked, or, when there was none, a plain
+   * INSERT that fails on the key if another writer inserted one meanwhile.
+   */
+  async #writeCheckpoint(
+    conn: mysql.Connection,
+    cp: Checkpoint,
+    pending: readonly SchemaChange[],
+  ): Promise<void> {
+    const left = pending.length === 0 ? null : JSON.stringify(pending);
+    const values = [cp.position, cp.epoch, this.#fence.writer, left, this.#changefeedId];
+    if (this.#fence.expected === null && !this.#claimsRow()) {
+      try {
+        await conn.query(
+          `INSERT INTO tidemark_checkpoints (position, epoch, writer, pending_schema, changefeed, committed_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`,
+          values,
+        );
+      } catch (err) {
+        if ((err as { errno?: number }).errno !== 1062) throw err;
+        await conn.query('ROLLBACK');
+        throw this.#fence.fenced(await this.#readCheckpoint(conn, false).catch(() => null), cp);
+      }
+    } else {
+      await conn.query(
+        `UPDATE tidemark_checkpoints SET position = ?, epoch = ?, writer = ?, pending_schema = ?, committed_at = UTC_TIMESTAMP(6) WHERE changefeed = ?`,
+        values,
+      );
+    }
+  }
+
+  async #readPending(conn: mysql.Connection): Promise<SchemaChange[]> {
+    const [rows] = await conn.query(
+      `SELECT pending_schema AS p FROM tidemark_checkpoints WHERE changefeed = ?`,
+      [this.#changefeedId],
     );
+    const text = (rows as { p: string | null }[])[0]?.p ?? null;
+    return text === null ? [] : (JSON.parse(text) as SchemaChange[]);
+  }
+
+  /**
+   * Records `pending` in our checkpoint row, in a fenced transaction of its own, before the DDL
+   * runs: whoever opens the sink next finishes that DDL and maps rows of the old shape onto it.
+   */
+  async #recordPending(pending: readonly SchemaChange[]): Promise<void> {
+    const conn = this.#requireOpen();
+    if (this.#fence.expected === null) {
+      throw new TidemarkError('INTERNAL', {
+        detail: 'MySQL sink: a schema change before the first checkpoint (the snapshot commits first)',
+      });
+    }
+    await this.#begin(conn, this.#committing);
+    try {
+      await conn.query(`UPDATE tidemark_checkpoints SET pending_schema = ? WHERE changefeed = ?`, [
+        JSON.stringify(pending),
+        this.#changefeedId,
+      ]);
+      await conn.query('COMMIT');
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+    this.#pending = [...pending];
   }
 
   #requireOpen(): mysql.Connection {

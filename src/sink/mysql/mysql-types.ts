@@ -1,6 +1,8 @@
 /**
  * PostgreSQL → MySQL / MariaDB / TiDB column types, and text-form cells → bound values.
- * The mapping keeps every value exact; a column it cannot map fails at table creation
+ * Tables use a NO PAD binary collation (mysql-sink.ts `exactCollation`): text compares byte for
+ * byte, so keys `'a'` and `'a '` stay two rows. The mapping keeps every value exact (but JSON on
+ * MySQL and TiDB: their JSON type stores a parsed document); a column it cannot map fails at table creation
  * (SINK_UNSUPPORTED_TYPE naming table, column and type), a value a column cannot hold fails the
  * epoch (SINK_VALUE_OUT_OF_RANGE), never a silent rounding or truncation (sessions also run in
  * STRICT_ALL_TABLES).
@@ -17,7 +19,7 @@
  * | bytea                       | LONGBLOB               | VARBINARY(255) when part of the key      |
  * | timestamptz                 | DATETIME(6)            | converted to UTC; years 1000–9999        |
  * | timestamp / date / time     | DATETIME(6) / DATE / TIME(6) |                                    |
- * | json, jsonb                 | JSON                   |                                          |
+ * | json, jsonb                 | JSON                   | MySQL/TiDB normalise it (see docs/sinks.md); MariaDB keeps the text |
  * | uuid                        | CHAR(36)               |                                          |
  * | arrays                      | JSON                   | nested JSON arrays (see shared/pg-array-json.ts)     |
  * | enums                       | VARCHAR(255)           |                                          |

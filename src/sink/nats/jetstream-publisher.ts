@@ -19,8 +19,25 @@ import { AckWindow } from './ack-window.ts';
 
 interface Pending {
   readonly sentAtMs: number;
-  resolve(): void;
+  resolve(ack: PubAck): void;
   reject(err: Error): void;
+}
+
+/** The stream's acknowledgement of a stored message. */
+export interface PubAck {
+  readonly seq: number;
+  /** True when the Nats-Msg-Id was stored before (within the duplicate window): not stored again. */
+  readonly duplicate: boolean;
+}
+
+/** A message the stream refused; `errCode` is JetStream's `err_code` (e.g. 10071: wrong last sequence). */
+export class JetStreamRefused extends Error {
+  constructor(
+    message: string,
+    readonly errCode: number | undefined,
+  ) {
+    super(message);
+  }
 }
 
 export interface JetStreamPublisherOptions {
@@ -50,6 +67,25 @@ export class JetStreamPublisher {
     this.#timer.unref();
   }
 
+  /** Publishes; the promise settles with the stream's ack. */
+  #send(
+    subject: string,
+    data: string,
+    msgId: string,
+    extraHeaders?: Record<string, string>,
+  ): Promise<PubAck> {
+    const token = String(this.#next++);
+    const h = headers();
+    h.set('Nats-Msg-Id', msgId);
+    h.set('Nats-Expected-Stream', this.#options.stream);
+    for (const [k, v] of Object.entries(extraHeaders ?? {})) h.set(k, v);
+    const ack = new Promise<PubAck>((resolve, reject) => {
+      this.#pending.set(token, { sentAtMs: Date.now(), resolve, reject });
+    });
+    this.#nc.publish(subject, data, { reply: `${this.#inbox}.${token}`, headers: h });
+    return ack;
+  }
+
   /**
    * Sends one message with the de-duplication id `msgId`; resolves as soon as another may be sent
    * (not when this one is stored: see `drain`). Rejects with the first failed ack so far.
@@ -60,16 +96,20 @@ export class JetStreamPublisher {
     msgId: string,
     extraHeaders?: Record<string, string>,
   ): Promise<void> {
-    const token = String(this.#next++);
-    const h = headers();
-    h.set('Nats-Msg-Id', msgId);
-    h.set('Nats-Expected-Stream', this.#options.stream);
-    for (const [k, v] of Object.entries(extraHeaders ?? {})) h.set(k, v);
-    const ack = new Promise<void>((resolve, reject) => {
-      this.#pending.set(token, { sentAtMs: Date.now(), resolve, reject });
-    });
-    this.#nc.publish(subject, data, { reply: `${this.#inbox}.${token}`, headers: h });
-    await this.#window.add(ack);
+    await this.#window.add(this.#send(subject, data, msgId, extraHeaders));
+  }
+
+  /**
+   * Sends one message outside the window and waits for its own ack: the stream's sequence for
+   * it, or a JetStreamRefused naming why it was not stored (a header's expectation unmet).
+   */
+  async publishAndWait(
+    subject: string,
+    data: string,
+    msgId: string,
+    extraHeaders?: Record<string, string>,
+  ): Promise<PubAck> {
+    return this.#send(subject, data, msgId, extraHeaders);
   }
 
   /** Resolves when every message sent so far is stored by the stream; rejects on the first failure. */
@@ -99,10 +139,21 @@ export class JetStreamPublisher {
     if (msg.headers?.code === 503)
       return p.reject(new Error(`no stream listens on the subject (503 no responders)`));
     const body =
-      msg.data.length > 0 ? (JSON.parse(msg.string()) as { error?: { description?: string } }) : {};
+      msg.data.length > 0
+        ? (JSON.parse(msg.string()) as {
+            seq?: number;
+            duplicate?: boolean;
+            error?: { description?: string; err_code?: number };
+          })
+        : {};
     if (body.error)
-      return p.reject(new Error(`JetStream refused a message: ${body.error.description ?? 'error'}`));
-    p.resolve();
+      return p.reject(
+        new JetStreamRefused(
+          `JetStream refused a message: ${body.error.description ?? 'error'}`,
+          body.error.err_code,
+        ),
+      );
+    p.resolve({ seq: body.seq ?? 0, duplicate: body.duplicate === true });
   }
 
   #expire(): void {

@@ -37,9 +37,10 @@ import { matchTable } from '../../core/selection.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
+import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
-import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
-import { JetStreamPublisher } from './jetstream-publisher.ts';
+import type { SchemaChange } from '../../core/schema-change.ts';
+import { JetStreamPublisher, JetStreamRefused } from './jetstream-publisher.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
 export interface NatsSinkOptions {
@@ -48,7 +49,17 @@ export interface NatsSinkOptions {
 }
 
 const FORMATS: readonly NatsFormat[] = ['tidemark-json', 'debezium-json', 'canal-json'];
+/**
+ * The replay horizon: how long after an epoch's first attempt the sink may publish its messages
+ * again — the runtime's retry of a failed epoch (within the 60 s ack timeout plus the 30 s
+ * longest backoff) or a restart after a crash — and the duplicate window the stream needs to
+ * drop those repeats. Streams are created with it; an existing stream with a shorter window is
+ * refused (SINK_UNSUITABLE). A replay later than this (a sink or a changefeed down for longer)
+ * stores duplicates, which the consumer rule (docs/sinks.md) drops.
+ */
 const DUPLICATE_WINDOW_NS = 10 * 60 * 1e9;
+/** JetStream's err_code for an unmet Nats-Expected-Last-Subject-Sequence. */
+const WRONG_LAST_SEQUENCE = 10071;
 /** Outstanding publish acks (sliding window); see docs/sinks.md for the measurements. */
 const MAX_IN_FLIGHT = 8000;
 /** Per-ack wait: generous, a full window drains behind a slow disk before the last ack arrives. */
@@ -72,10 +83,14 @@ export class NatsSink implements Sink {
   #nc: NatsConnection | null = null;
   #publisher: JetStreamPublisher | null = null;
   readonly #epochSlot = new EpochWriterSlot('NATS sink');
+  readonly #fence: CheckpointFence;
+  /** Stream sequence of the marker this instance last read or wrote (0: none): the fence. */
+  #markerSeq = 0;
 
   constructor(options: NatsSinkOptions) {
     this.#uri = options.uri;
     this.#changefeedId = options.changefeedId;
+    this.#fence = new CheckpointFence(`NATS sink ${maskUri(options.uri)}`);
     const bad = (why: string) =>
       new TidemarkError('CONFIG_INVALID', { detail: `sink URI ${maskUri(options.uri)}: ${why}` });
     let u: URL;
@@ -140,14 +155,22 @@ export class NatsSink implements Sink {
       const info = await jsm.streams.info(this.#stream).catch(() => null);
       if (!info) {
         await jsm.streams.add({ name: this.#stream, subjects, duplicate_window: DUPLICATE_WINDOW_NS });
-      } else if (!subjects.every((s) => info.config.subjects?.includes(s))) {
-        const merged = [...new Set([...(info.config.subjects ?? []), ...subjects])];
-        await jsm.streams.update(this.#stream, { subjects: merged });
+      } else {
+        const window = info.config.duplicate_window ?? 0;
+        if (window < DUPLICATE_WINDOW_NS) {
+          throw new TidemarkError('SINK_UNSUITABLE', {
+            detail: `NATS stream ${this.#stream} has a duplicate window of ${seconds(window)}; the sink replays an epoch up to ${seconds(DUPLICATE_WINDOW_NS)} after its first attempt, and JetStream must drop those repeats`,
+            hint: `Raise the stream's window: nats stream edit ${this.#stream} --dupe-window ${DUPLICATE_WINDOW_NS / 60e9}m (or let Tidemark create the stream: use a stream name that does not exist yet).`,
+          });
+        }
+        if (!subjects.every((s) => info.config.subjects?.includes(s))) {
+          const merged = [...new Set([...(info.config.subjects ?? []), ...subjects])];
+          await jsm.streams.update(this.#stream, { subjects: merged });
+        }
       }
       const last = await jsm.streams.getMessage(this.#stream, { last_by_subj: this.#markerSubject });
-      if (!last) return null;
-      const marker = last.json<{ epoch: number; position: string }>();
-      return { position: marker.position, epoch: marker.epoch };
+      this.#markerSeq = last?.seq ?? 0;
+      return this.#fence.opened(last ? storedMarker(last.json<MarkerBody>()) : null);
     });
   }
 
@@ -157,6 +180,7 @@ export class NatsSink implements Sink {
     chunks: AsyncIterable<SnapshotRows>,
     at: Checkpoint,
   ): Promise<void> {
+    this.#fence.assertAdvances(at);
     const startedMs = Date.now();
     const ctx = this.#context(at, startedMs);
     const encoders = new Map<TableSchema, MessageEncoder>();
@@ -181,7 +205,7 @@ export class NatsSink implements Sink {
           await this.#publish(chunk.table, encoder(chunk.table), 'snapshot', r, null, ctx, n);
         }
       }
-      await this.#marker(at, startedMs, null);
+      await this.#marker(at, startedMs, { snapshot: true });
     });
   }
 
@@ -206,26 +230,34 @@ export class NatsSink implements Sink {
       commitTimeMs: null,
       chunk: { attempt, n },
     });
+    /** Chunks and schema records published so far, each numbered as a chunk of the attempt. */
+    let steps = 0;
     return this.#epochSlot.open({
-      applyChunk: (tables, n) =>
-        this.#io(`publishing chunk ${n} of an epoch`, async () => {
-          const ctx = chunkContext(n);
+      applyChunk: (tables) =>
+        this.#io(`publishing chunk ${steps + 1} of an epoch`, async () => {
+          const ctx = chunkContext(++steps);
           for (const tc of tables) await this.#publishChanges(tc, ctx);
           // Stored before the next chunk: a failed ack fails the chunk that sent it.
           await publisher.drain();
         }),
-      commit: (epoch, chunks) =>
+      applySchema: (change) =>
+        this.#io(`publishing a schema change (${change.kind})`, async () => {
+          await this.#publishSchema(change, chunkContext(++steps));
+          await publisher.drain();
+        }),
+      commit: (epoch) =>
         this.#io(`publishing epoch ${epoch.checkpoint.epoch}`, async () => {
+          const chunks = steps;
+          this.#fence.assertAdvances(epoch.checkpoint);
           const ctx =
             chunks === 0 ? this.#context(epoch.checkpoint, epoch.commitTimeMs) : chunkContext(chunks + 1);
           for (const tc of epoch.tables) await this.#publishChanges(tc, ctx);
           await this.#marker(
             epoch.checkpoint,
             epoch.commitTimeMs,
-            chunks === 0 ? null : { attempt, chunks: chunks + 1 },
+            chunks === 0 ? {} : { chunked: { attempt, chunks: chunks + 1 } },
           );
         }),
-      applySchema: async (change) => acceptAdditiveOnly('nats sink', change),
       discard: async () => {
         // Published chunks stay in the stream; no marker will name this attempt.
         this.#publisher?.reset();
@@ -263,6 +295,38 @@ export class NatsSink implements Sink {
     }
   }
 
+  /**
+   * A schema change as a record of the epoch's attempt, on the subject of the table as it was
+   * named before (a consumer of that table sees it between the rows of the old and the new
+   * shape). Always a tidemark-json body, whatever the format (docs/sinks.md, "Schema changes").
+   */
+  async #publishSchema(change: SchemaChange, ctx: ChangeContext): Promise<void> {
+    const t = change.kind === 'table-altered' ? change.before : change.table;
+    const chunk = ctx.chunk!;
+    const id = createHash('sha256')
+      .update(JSON.stringify([this.#changefeedId, chunk.attempt, chunk.n, 'schema']))
+      .digest('base64url');
+    const body = JSON.stringify({
+      op: 'schema',
+      table: { schema: t.schema, name: t.name },
+      change,
+      position: null,
+      epoch: null,
+      commit_ts_ms: null,
+      attempt: chunk.attempt,
+      chunk: chunk.n,
+    });
+    await this.#requireOpen().publish(this.#subjectFor(t), body, id);
+  }
+
+  #subjectFor(t: TableSchema): string {
+    return this.#templateFor(t)
+      .replaceAll('{stream}', this.#stream)
+      .replaceAll('{changefeed}', token(this.#changefeedId))
+      .replaceAll('{schema}', token(t.schema))
+      .replaceAll('{table}', token(t.name));
+  }
+
   async #publish(
     t: TableSchema,
     enc: MessageEncoder,
@@ -283,36 +347,56 @@ export class NatsSink implements Sink {
     const id = createHash('sha256')
       .update(JSON.stringify([this.#changefeedId, ...at, t.schema, t.name, kind, identity, ordinal]))
       .digest('base64url');
-    const subject = this.#templateFor(t)
-      .replaceAll('{stream}', this.#stream)
-      .replaceAll('{changefeed}', token(this.#changefeedId))
-      .replaceAll('{schema}', token(t.schema))
-      .replaceAll('{table}', token(t.name));
-    await publisher.publish(subject, enc.encode(kind, row, fromKey, ctx), id);
+    await publisher.publish(this.#subjectFor(t), enc.encode(kind, row, fromKey, ctx), id);
   }
 
   /**
-   * Only after every change of the epoch is acknowledged (stored) by the stream. `chunked` names
-   * the attempt whose messages the marker commits (an epoch in chunks) and how many chunks it had.
+   * The commit point, only after every change of the epoch is acknowledged (stored) by the
+   * stream. Fenced: published with `Nats-Expected-Last-Subject-Sequence` = the marker this
+   * instance last read or wrote, so JetStream stores it only if no other marker came since; else
+   * SINK_FENCED. `chunked` names the attempt whose messages the marker commits (an epoch in
+   * chunks) and how many chunks it had; `snapshot` marks a snapshot (readers start over).
    */
   async #marker(
     cp: Checkpoint,
     commitTimeMs: number,
-    chunked: { attempt: string; chunks: number } | null,
+    o: { chunked?: { attempt: string; chunks: number }; snapshot?: boolean },
   ): Promise<void> {
     const publisher = this.#requireOpen();
     await publisher.drain();
-    const body = JSON.stringify({
+    const body: MarkerBody = {
       changefeed: this.#changefeedId,
       epoch: cp.epoch,
       position: cp.position,
       commit_ts_ms: commitTimeMs,
-      ...(chunked ?? {}),
-    });
-    await publisher.publish(this.#markerSubject, body, `marker:${this.#changefeedId}:${cp.epoch}`, {
-      'Tidemark-Epoch': String(cp.epoch),
-    });
-    await publisher.drain();
+      ...(o.snapshot ? { snapshot: true } : {}),
+      ...(o.chunked ?? {}),
+      writer: this.#fence.writer,
+    };
+    // Per writer: a repeat of this writer's own marker (its ack was lost) is dropped as a
+    // duplicate and acknowledged; another writer's marker for the same epoch is not.
+    const msgId = `marker:${this.#changefeedId}:${cp.epoch}:${this.#fence.token}`;
+    let ack;
+    try {
+      ack = await publisher.publishAndWait(this.#markerSubject, JSON.stringify(body), msgId, {
+        'Tidemark-Epoch': String(cp.epoch),
+        'Nats-Expected-Last-Subject-Sequence': String(this.#markerSeq),
+      });
+    } catch (err) {
+      if (!(err instanceof JetStreamRefused) || err.errCode !== WRONG_LAST_SEQUENCE) throw err;
+      throw this.#fence.fenced(await this.#lastMarker().catch(() => null), cp);
+    }
+    this.#markerSeq = ack.seq;
+    this.#fence.committed(cp);
+  }
+
+  /** The changefeed's last marker in the stream, as a checkpoint. */
+  async #lastMarker(): Promise<StoredCheckpoint | null> {
+    const nc = this.#nc;
+    if (!nc) return null;
+    const jsm = await jetstreamManager(nc);
+    const last = await jsm.streams.getMessage(this.#stream, { last_by_subj: this.#markerSubject });
+    return last ? storedMarker(last.json<MarkerBody>()) : null;
   }
 
   #context(cp: Checkpoint, commitTimeMs: number): ChangeContext {
@@ -339,6 +423,26 @@ export class NatsSink implements Sink {
       throw wrapNatsError(err, this.#uri, action);
     }
   }
+}
+
+/** The epoch marker's body (docs/sinks.md). */
+interface MarkerBody {
+  readonly changefeed: string;
+  readonly epoch: number;
+  readonly position: string;
+  readonly commit_ts_ms: number;
+  readonly snapshot?: boolean;
+  readonly attempt?: string;
+  readonly chunks?: number;
+  readonly writer?: string;
+}
+
+function storedMarker(m: MarkerBody): StoredCheckpoint {
+  return { position: m.position, epoch: m.epoch, writer: m.writer ?? null };
+}
+
+function seconds(ns: number): string {
+  return `${Math.round(ns / 1e9)} s`;
 }
 
 /** True when every subject matching `b` also matches `a` (token-wise `*`, trailing `>`). */

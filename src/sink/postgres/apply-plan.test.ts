@@ -42,7 +42,7 @@ const sql = (c: TableChanges) => {
 describe('planTableChanges / tableStatements', () => {
   const kv = table([col('id', 'integer', true), col('v', 'text'), col('w', 'jsonb')]);
 
-  it('orders statements truncate, delete, upsert, partial', () => {
+  it('orders statements truncate (as an MVCC-safe DELETE of every row), delete, upsert, partial', () => {
     const stmts = sql(
       changes(kv, {
         truncate: true,
@@ -51,7 +51,8 @@ describe('planTableChanges / tableStatements', () => {
         deletes: [['3', null, null]],
       }),
     );
-    expect(stmts.map((s) => s.split(' ')[0])).toEqual(['TRUNCATE', 'DELETE', 'INSERT', 'UPDATE']);
+    expect(stmts.map((s) => s.split(' ')[0])).toEqual(['DELETE', 'DELETE', 'INSERT', 'UPDATE']);
+    expect(stmts[0]).toBe('DELETE FROM "public"."t"');
     expect(stmts[3]).toContain('SET "v" = s.c1::text FROM');
     expect(stmts[3]).not.toContain('"w" =');
   });

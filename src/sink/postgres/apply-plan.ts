@@ -1,4 +1,4 @@
-import { UNCHANGED, type Cell } from '../../core/row.ts';
+import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
 import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { TableChanges } from '../../core/epoch.ts';
@@ -13,7 +13,9 @@ import type { TableChanges } from '../../core/epoch.ts';
  *
  *   op    d delete · u upsert · p partial update · m partial update moving its key ·
  *         i insert n copies · r remove n copies (keyless tables)
- *   mask  p/m only: one character per column, '1' where the cell is UNCHANGED
+ *   mask  p/m: one character per column, '1' where the cell is UNCHANGED; d/u: 'n' for rows
+ *         whose key holds a NULL (matched with IS NOT DISTINCT FROM, which no index serves, so
+ *         kept apart from the rest, matched with `=`)
  *   n     i/r only: how many copies
  *   c0…   the row's cells in column order (UNCHANGED is staged as NULL)
  *   k0…   m only: the old key, one cell per key column
@@ -72,9 +74,12 @@ export function planTableChanges(changes: TableChanges): TablePlan {
   }
   if (keyed && changes.rowDeltas.length) throw contractError(table, 'row deltas for a keyed table');
 
+  const nullable = hasNullableKey(table);
+  const nullKey = (row: Row) => (nullable && table.keyColumns.some((k) => row[k] === null) ? 'n' : '');
   for (const row of changes.deletes) {
     check(row, 'a delete');
-    add('d', '', ['d', null, null, ...row, ...noKey]);
+    const mask = nullKey(row);
+    add('d', mask, ['d', mask || null, null, ...row, ...noKey]);
   }
   for (const row of changes.upserts) {
     check(row, 'an upsert');
@@ -103,15 +108,39 @@ export function planTableChanges(changes: TableChanges): TablePlan {
 }
 
 /**
- * The statements applying `plan`, in the contract's order (truncate, key-moving partial updates,
- * deletes, upserts, partial updates, row deltas). `from(group)` gives the FROM item that reads the group's rows as `s`.
+ * The statements applying `plan`, in the contract's order (truncate — as a DELETE —, key-moving
+ * partial updates, deletes, upserts, partial updates, row deltas). `from(group)` gives the FROM
+ * item that reads the group's rows as `s`.
  */
 export function tableStatements(plan: TablePlan, from: (group: StageGroup) => string): string[] {
   const t = plan.table;
   const out: string[] = [];
-  if (plan.truncate) out.push(`TRUNCATE ${quoteTable(t)}`);
-  for (const g of plan.groups) out.push(...groupStatements(t, g, from(g)));
+  // DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe (a reader whose snapshot predates the commit
+  // would see the table empty), and it would block every reader of the table until the commit.
+  if (plan.truncate) out.push(`DELETE FROM ${quoteTable(t)}`);
+  // Every key move in one statement, whatever its mask: a statement reads the table as it was
+  // before it, so each move copies its old row as the epoch (or chunk) found it, even when
+  // another move writes that key (`3 from 2, 2 from 1`; cycles).
+  const moves = plan.groups.filter((g) => g.op === 'm');
+  if (moves.length > 0) {
+    const cols = t.columns.map((c) => quoteIdent(c.name));
+    const selects = moves.map((g) => moveSelect(t, g, from(g)));
+    out.push(
+      `INSERT INTO ${quoteTable(t)} AS t (${cols.join(', ')}) ${selects.join(' UNION ALL ')} ${upsertClause(t, cols)}`,
+    );
+  }
+  for (const g of plan.groups) if (g.op !== 'm') out.push(...groupStatements(t, g, from(g)));
   return out;
+}
+
+/** The new rows of one group of key moves: changed cells from `s`, UNCHANGED ones from the old row `o`. */
+function moveSelect(t: TableSchema, g: StageGroup, src: string): string {
+  const cols = t.columns.map((c) => quoteIdent(c.name));
+  const cast = (i: number, field = `c${i}`) => `s.${field}::${t.columns[i]?.typeName}`;
+  const values = t.columns.map((_, i) => (g.mask[i] === '1' ? `o.${cols[i]}` : cast(i))).join(', ');
+  const op = hasNullableKey(t) ? 'IS NOT DISTINCT FROM' : '=';
+  const match = t.keyColumns.map((k, j) => `o.${cols[k]} ${op} ${cast(k, `k${j}`)}`).join(' AND ');
+  return `SELECT ${values} FROM ${src}, ${quoteTable(t)} AS o WHERE ${match}`;
 }
 
 function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
@@ -119,8 +148,13 @@ function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
   const cols = t.columns.map((c) => quoteIdent(c.name));
   const cast = (i: number, field = `c${i}`) => `s.${field}::${t.columns[i]?.typeName}`;
   const keyIdx = t.keyColumns;
+  // Null-safe where a key may hold NULL: always for p/m (rare on such tables), for d only in the
+  // group of rows that do hold one.
+  const nullSafe = hasNullableKey(t) && (g.op === 'p' || g.op === 'm' || g.mask === 'n');
   const keyMatch = (alias: string, field: (j: number) => string) =>
-    keyIdx.map((k, j) => `${alias}.${cols[k]} = ${cast(k, field(j))}`).join(' AND ');
+    keyIdx
+      .map((k, j) => `${alias}.${cols[k]} ${nullSafe ? 'IS NOT DISTINCT FROM' : '='} ${cast(k, field(j))}`)
+      .join(' AND ');
   const allCasts = t.columns.map((_, i) => cast(i)).join(', ');
   const onConflict = upsertClause(t, cols);
   switch (g.op) {
@@ -138,15 +172,9 @@ function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
         `UPDATE ${target} AS t SET ${set.join(', ')} FROM ${src} WHERE ${keyMatch('t', (j) => `c${keyIdx[j]}`)}`,
       ];
     }
-    case 'm': {
-      // The new row takes its UNCHANGED cells from the old one; the old row's removal is a
-      // separate delete in the same epoch (sink.ts), applied after all moves.
-      const values = t.columns.map((_, i) => (g.mask[i] === '1' ? `o.${cols[i]}` : cast(i))).join(', ');
-      return [
-        `INSERT INTO ${target} AS t (${cols.join(', ')}) SELECT ${values} FROM ${src}, ${target} AS o ` +
-          `WHERE ${keyMatch('o', (j) => `k${j}`)} ${onConflict}`,
-      ];
-    }
+    case 'm':
+      // All moves go together (tableStatements): one statement, one view of the old rows.
+      return [];
     case 'i':
       return [
         `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${allCasts} FROM ${src}, generate_series(1, s.n::int)`,
@@ -164,6 +192,11 @@ function groupStatements(t: TableSchema, g: StageGroup, src: string): string[] {
       ];
     }
   }
+}
+
+/** True when a key column may hold NULL (a view's key: a nullable GROUP BY column, an outer join). */
+export function hasNullableKey(table: TableSchema): boolean {
+  return !table.keyless && table.keyColumns.some((k) => table.columns[k]?.nullable === true);
 }
 
 function upsertClause(t: TableSchema, cols: readonly string[]): string {

@@ -1,6 +1,7 @@
-import { qualifiedName, type TableSchema } from '../../core/table-schema.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { stageColumns, type StageGroup } from './apply-plan.ts';
 import { quoteLiteral } from './sql-text.ts';
+import { nameKey } from './target-tables.ts';
 
 /**
  * Where an epoch's staged rows (apply-plan.ts) live while the apply statements read them:
@@ -21,7 +22,7 @@ export class StageTables {
    * statement creating it (to run inside the epoch's transaction).
    */
   tableFor(table: TableSchema): { name: string; create: string | null } {
-    const shape = `${qualifiedName(table)}/${table.columns.length}/${table.keyColumns.length}`;
+    const shape = `${nameKey(table)}/${table.columns.length}/${table.keyColumns.length}`;
     const known = this.created.get(shape) ?? this.pending.get(shape);
     if (known !== undefined) return { name: known, create: null };
     const name = `tidemark_stage_${++this.counter}`;

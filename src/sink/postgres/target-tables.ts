@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
+import { hasNullableKey } from './apply-plan.ts';
 import { quoteLiteral } from './sql-text.ts';
 
 interface SinkColumn {
@@ -9,13 +10,21 @@ interface SinkColumn {
   readonly isKey: boolean;
 }
 
+/**
+ * The sink table's columns and which are in its key: the primary key, or — for a key that may
+ * hold NULL (PostgreSQL 15+) — the UNIQUE NULLS NOT DISTINCT index the sink made instead.
+ */
 const COLUMNS_SQL = `
 SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       coalesce(a.attnum = ANY (i.indkey), false) AS "isKey"
+       coalesce(a.attnum = ANY (k.indkey), false) AS "isKey"
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary
+LEFT JOIN LATERAL (
+  SELECT i.indkey FROM pg_catalog.pg_index i
+  WHERE i.indrelid = c.oid
+    AND (i.indisprimary OR (i.indisunique AND (to_jsonb(i) ->> 'indnullsnotdistinct')::boolean IS TRUE))
+  ORDER BY i.indisprimary DESC LIMIT 1) k ON true
 WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`;
 
@@ -36,6 +45,8 @@ export class TargetTables {
   private readonly verified = new Map<string, string>();
   private readonly pending = new Map<string, string>();
   private readonly pendingEnums = new Set<string>();
+  /** server_version_num of the connection's server, once asked. */
+  private version: number | null = null;
 
   /**
    * DDL that makes `table` exist with the source's columns: nothing when already verified; else
@@ -43,7 +54,7 @@ export class TargetTables {
    * the source added. Throws SINK_SCHEMA_MISMATCH if the sink table has other columns or key.
    */
   async prepare(client: pg.Client, table: TableSchema): Promise<string[]> {
-    const key = qualifiedName(table);
+    const key = nameKey(table);
     const sig = signature(table);
     if (this.verified.get(key) === sig || this.pending.get(key) === sig) return [];
     const { rows } = await client.query<SinkColumn>(COLUMNS_SQL, [table.schema, table.name]);
@@ -58,10 +69,10 @@ export class TargetTables {
    */
   assume(before: TableSchema | null, after: TableSchema | null): void {
     if (before) {
-      this.verified.delete(qualifiedName(before));
-      this.pending.delete(qualifiedName(before));
+      this.verified.delete(nameKey(before));
+      this.pending.delete(nameKey(before));
     }
-    if (after) this.pending.set(qualifiedName(after), signature(after));
+    if (after) this.pending.set(nameKey(after), signature(after));
   }
 
   /** CREATE SCHEMA / CREATE TYPE for the schemas and enum types `table` needs that do not exist yet. */
@@ -69,16 +80,16 @@ export class TargetTables {
     const ddl: string[] = [];
     const schemas = new Set([table.schema, ...table.enums.map((e) => e.schema)]);
     for (const s of schemas) ddl.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`);
-    const wanted = table.enums.filter((e) => !this.pendingEnums.has(qualifiedName(e)));
+    const wanted = table.enums.filter((e) => !this.pendingEnums.has(nameKey(e)));
     if (wanted.length > 0) {
       const { rows } = await client.query<{ schema: string; name: string }>(ENUMS_SQL, [
         wanted.map((e) => e.schema),
         wanted.map((e) => e.name),
       ]);
-      const existing = new Set(rows.map((r) => qualifiedName(r)));
+      const existing = new Set(rows.map((r) => nameKey(r)));
       for (const e of wanted) {
-        if (existing.has(qualifiedName(e))) continue;
-        this.pendingEnums.add(qualifiedName(e));
+        if (existing.has(nameKey(e))) continue;
+        this.pendingEnums.add(nameKey(e));
         ddl.push(`CREATE TYPE ${quoteTable(e)} AS ENUM (${e.labels.map(quoteLiteral).join(', ')})`);
       }
     }
@@ -96,7 +107,10 @@ export class TargetTables {
   forget(options: { all: boolean }): void {
     this.pending.clear();
     this.pendingEnums.clear();
-    if (options.all) this.verified.clear();
+    if (options.all) {
+      this.verified.clear();
+      this.version = null;
+    }
   }
 
   private async createDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
@@ -113,9 +127,29 @@ export class TargetTables {
       );
     }
     const keys = table.keyColumns.map((k) => quoteIdent(table.columns[k]?.name ?? ''));
-    if (keys.length > 0 && !table.keyless) cols.push(`PRIMARY KEY (${keys.join(', ')})`);
+    if (keys.length > 0 && !table.keyless) {
+      // A primary key cannot hold NULL; a view's key can (a NULL group). UNIQUE NULLS NOT
+      // DISTINCT is the same constraint with NULL equal to NULL, and ON CONFLICT uses it alike.
+      if (!hasNullableKey(table)) cols.push(`PRIMARY KEY (${keys.join(', ')})`);
+      else if ((await this.serverVersion(client)) >= 150000)
+        cols.push(`UNIQUE NULLS NOT DISTINCT (${keys.join(', ')})`);
+      else {
+        throw new TidemarkError('SINK_UNSUITABLE', {
+          detail: `${qualifiedName(table)}: its key (${table.keyColumns.map((k) => table.columns[k]?.name).join(', ')}) may be NULL, and a unique key that holds NULL needs PostgreSQL 15 or later (UNIQUE NULLS NOT DISTINCT)`,
+          hint: "Use a PostgreSQL 15+ sink, or make the key non-null in the view (e.g. GROUP BY coalesce(region, '(none)')).",
+        });
+      }
+    }
     ddl.push(`CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (${cols.join(', ')})`);
     return ddl;
+  }
+
+  private async serverVersion(client: pg.Client): Promise<number> {
+    if (this.version === null) {
+      const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+      this.version = Number(rows[0]?.v ?? 0);
+    }
+    return this.version;
   }
 }
 
@@ -151,6 +185,14 @@ function alterDdl(table: TableSchema, existing: readonly SinkColumn[]): string[]
 function sameType(sink: string, source: string): boolean {
   const bare = (t: string) => t.replace(/^("[^"]+"|[a-z_][a-z0-9_$]*)\./, '');
   return sink === source || bare(sink) === bare(source);
+}
+
+/**
+ * A map key for a schema-qualified name. Not `schema.name`: `"a.b"."c"` and `"a"."b.c"` are two
+ * tables.
+ */
+export function nameKey(t: { schema: string; name: string }): string {
+  return JSON.stringify([t.schema, t.name]);
 }
 
 function signature(table: TableSchema): string {

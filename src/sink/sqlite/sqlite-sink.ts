@@ -19,6 +19,7 @@ import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
+import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { SqliteTableWriter, sqliteIdent, sqliteTableName } from './sqlite-table-writer.ts';
 import { NUMERIC_SCALE_FUNCTION, numericScale, sqliteAlterStatements } from './sqlite-schema.ts';
@@ -45,6 +46,20 @@ export function sqlitePathFromUri(uri: string): string {
   return decodeURIComponent(u.pathname);
 }
 
+/**
+ * Opens the file as the sink uses it: WAL journal (readers keep the last committed epoch while
+ * the next is written) and `synchronous = FULL`, so every COMMIT is on disk when it returns — the
+ * source is acknowledged up to it, so an epoch lost to a power failure (which `NORMAL` allows in
+ * WAL mode) would be lost for good.
+ */
+export function openSqliteDatabase(path: string): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 10000');
+  return db;
+}
+
 export function createSqliteSink(options: SqliteSinkOptions): SqliteSink {
   return new SqliteSink(options);
 }
@@ -56,28 +71,32 @@ export class SqliteSink implements Sink {
   #db: Database.Database | null = null;
   readonly #writers = new Map<string, SqliteTableWriter>();
   readonly #epochSlot = new EpochWriterSlot('sqlite sink');
+  readonly #fence: CheckpointFence;
 
   constructor(options: SqliteSinkOptions) {
     this.#path = sqlitePathFromUri(options.uri);
     this.#changefeedId = options.changefeedId;
+    this.#fence = new CheckpointFence(`sqlite sink ${this.#path}`);
   }
 
   /** Opens (creating) the file, switches to WAL, creates `tidemark_checkpoints`, reads ours. */
   async open(): Promise<Checkpoint | null> {
     const db = this.#guard('opening the database', () => {
-      const db = new Database(this.#path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL'); // durable at checkpoint in WAL mode, safe against crashes
-      db.pragma('busy_timeout = 10000');
+      const db = openSqliteDatabase(this.#path);
       db.function(NUMERIC_SCALE_FUNCTION, { deterministic: true }, numericScale);
       db.exec(
         `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (
-           changefeed TEXT PRIMARY KEY, position TEXT NOT NULL, epoch INTEGER NOT NULL, committed_at TEXT NOT NULL)`,
+           changefeed TEXT PRIMARY KEY, position TEXT NOT NULL, epoch INTEGER NOT NULL, committed_at TEXT NOT NULL,
+           writer TEXT)`,
       );
+      // Files made before writers were recorded get the column.
+      const columns = db.prepare('PRAGMA table_info(tidemark_checkpoints)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'writer'))
+        db.exec('ALTER TABLE tidemark_checkpoints ADD COLUMN writer TEXT');
       return db;
     });
     this.#db = db;
-    return this.#readCheckpoint(db);
+    return this.#fence.opened(this.#readCheckpoint(db));
   }
 
   /** One SQLite transaction: create/verify tables, empty them, insert every row, checkpoint. */
@@ -87,7 +106,8 @@ export class SqliteSink implements Sink {
     at: Checkpoint,
   ): Promise<void> {
     const db = this.#requireOpen();
-    this.#guard('beginning the snapshot', () => db.exec('BEGIN IMMEDIATE'));
+    this.#fence.assertAdvances(at);
+    this.#begin(db, 'beginning the snapshot', at);
     try {
       this.#guard('creating tables', () => {
         for (const t of tables) this.#writer(db, t, { create: 'strict' }).truncate();
@@ -101,6 +121,7 @@ export class SqliteSink implements Sink {
       }
       this.#guard('writing the checkpoint', () => this.#writeCheckpoint(db, at));
       this.#guard('committing the snapshot', () => db.exec('COMMIT'));
+      this.#fence.committed(at);
     } catch (err) {
       this.#rollback(db);
       throw err;
@@ -117,20 +138,20 @@ export class SqliteSink implements Sink {
   async beginEpoch(): Promise<EpochWriter> {
     const db = this.#requireOpen();
     let begun = false;
-    const begin = () => {
+    const begin = (cp: Checkpoint | null) => {
       if (begun) return;
-      this.#guard('beginning the epoch', () => db.exec('BEGIN IMMEDIATE'));
+      this.#begin(db, 'beginning the epoch', cp);
       begun = true;
     };
     return this.#epochSlot.open({
       applyChunk: async (tables, chunk) => {
-        begin();
+        begin(null);
         this.#guard(`applying chunk ${chunk} of an epoch`, () => {
           for (const tc of tables) this.#apply(db, tc);
         });
       },
       applySchema: async (change) => {
-        begin();
+        begin(null);
         this.#guard(`applying a schema change (${change.kind})`, () => {
           switch (change.kind) {
             case 'table-created':
@@ -149,18 +170,14 @@ export class SqliteSink implements Sink {
         });
       },
       commit: async (epoch) => {
-        begin();
-        const current = this.#readCheckpoint(db);
-        if (current && current.epoch >= epoch.checkpoint.epoch) {
-          throw new TidemarkError('SINK_CHECKPOINT_AHEAD', {
-            detail: `sqlite sink ${this.#path}: epoch ${epoch.checkpoint.epoch} is already committed (checkpoint epoch ${current.epoch} at ${current.position})`,
-          });
-        }
+        this.#fence.assertAdvances(epoch.checkpoint);
+        begin(epoch.checkpoint);
         this.#guard(`applying epoch ${epoch.checkpoint.epoch}`, () => {
           for (const tc of epoch.tables) this.#apply(db, tc);
           this.#writeCheckpoint(db, epoch.checkpoint);
           db.exec('COMMIT');
         });
+        this.#fence.committed(epoch.checkpoint);
       },
       discard: async () => this.#rollback(db),
     });
@@ -176,11 +193,11 @@ export class SqliteSink implements Sink {
   #apply(db: Database.Database, tc: TableChanges): void {
     const w = this.#writer(db, tc.table, { create: 'evolve' });
     if (tc.truncate) w.truncate();
-    // Key-moving partial updates read the old row as the epoch found it: before the deletes.
-    for (const pu of tc.partialUpdates) if (pu.fromKey) w.partialUpdate(pu.row, pu.fromKey);
+    // Key moves read the old rows as the epoch (or chunk) found them: all of them, before the deletes.
+    w.moveRows(tc.partialUpdates);
     if (tc.deletes.length > 0) w.deleteByKey(tc.deletes);
     if (tc.upserts.length > 0) w.upsert(tc.upserts);
-    for (const pu of tc.partialUpdates) if (!pu.fromKey) w.partialUpdate(pu.row, null);
+    for (const pu of tc.partialUpdates) if (!pu.fromKey) w.partialUpdate(pu.row);
     for (const d of tc.rowDeltas) {
       if (d.count > 0) w.insertCopies(d.row, d.count);
       else if (d.count < 0) w.deleteCopies(d.row, -d.count);
@@ -202,19 +219,33 @@ export class SqliteSink implements Sink {
     return w;
   }
 
-  #readCheckpoint(db: Database.Database): Checkpoint | null {
-    const row = db
-      .prepare('SELECT position, epoch FROM tidemark_checkpoints WHERE changefeed = ?')
-      .get(this.#changefeedId) as { position: string; epoch: number } | undefined;
-    return row ? { position: row.position, epoch: Number(row.epoch) } : null;
+  /**
+   * BEGIN IMMEDIATE (the write lock: a second writer waits here) and the fence: the checkpoint
+   * row must still be the one this instance read or wrote, else SINK_FENCED, rolled back.
+   */
+  #begin(db: Database.Database, action: string, cp: Checkpoint | null): void {
+    this.#guard(action, () => db.exec('BEGIN IMMEDIATE'));
+    const found = this.#guard('reading the checkpoint', () => this.#readCheckpoint(db));
+    if (!this.#fence.holds(found)) {
+      this.#rollback(db);
+      throw this.#fence.fenced(found, cp);
+    }
   }
 
+  #readCheckpoint(db: Database.Database): StoredCheckpoint | null {
+    const row = db
+      .prepare('SELECT position, epoch, writer FROM tidemark_checkpoints WHERE changefeed = ?')
+      .get(this.#changefeedId) as { position: string; epoch: number; writer: string | null } | undefined;
+    return row ? { position: row.position, epoch: Number(row.epoch), writer: row.writer } : null;
+  }
+
+  /** Inside the fenced transaction: the row is the expected one (or absent when none is). */
   #writeCheckpoint(db: Database.Database, cp: Checkpoint): void {
     db.prepare(
-      `INSERT INTO tidemark_checkpoints (changefeed, position, epoch, committed_at) VALUES (?, ?, ?, ?)
+      `INSERT INTO tidemark_checkpoints (changefeed, position, epoch, committed_at, writer) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(changefeed) DO UPDATE SET position = excluded.position, epoch = excluded.epoch,
-         committed_at = excluded.committed_at`,
-    ).run(this.#changefeedId, cp.position, cp.epoch, new Date().toISOString());
+         committed_at = excluded.committed_at, writer = excluded.writer`,
+    ).run(this.#changefeedId, cp.position, cp.epoch, new Date().toISOString(), this.#fence.writer);
   }
 
   #rollback(db: Database.Database): void {
@@ -235,7 +266,13 @@ export class SqliteSink implements Sink {
       if (err instanceof TidemarkError) throw err;
       const code = (err as { code?: string }).code ?? '';
       const retriable = code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_IOERR';
-      throw new TidemarkError(code === 'SQLITE_CANTOPEN' ? 'CONNECT_REFUSED' : 'SINK_WRITE_FAILED', {
+      // SQLITE_CONSTRAINT_* (NOT NULL, UNIQUE, CHECK, FOREIGN KEY…) refuses the same rows every time.
+      const which = code.startsWith('SQLITE_CONSTRAINT')
+        ? 'SINK_CONSTRAINT_VIOLATION'
+        : code === 'SQLITE_CANTOPEN'
+          ? 'CONNECT_REFUSED'
+          : 'SINK_WRITE_FAILED';
+      throw new TidemarkError(which, {
         detail: `sqlite sink ${this.#path} while ${action}: ${(err as Error).message}`,
         cause: err,
         retriable,

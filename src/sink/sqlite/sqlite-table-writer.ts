@@ -4,17 +4,20 @@
  */
 import type Database from 'better-sqlite3';
 import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
+import type { PartialUpdate } from '../../core/epoch.ts';
 import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { cellConverters, sqliteAffinity, type SqliteValue } from './sqlite-types.ts';
 import { pgTypeKind } from '../shared/pg-type-kind.ts';
+import { flatTableName } from '../shared/flat-table-name.ts';
 
 /** SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32. */
 const MAX_VARIABLES = 32766;
 const MAX_BATCH_ROWS = 200;
 
+/** The table's name in the file (`flatTableName`: public tables keep theirs, others `schema.table`). */
 export function sqliteTableName(t: { schema: string; name: string }): string {
-  return t.schema === 'public' ? t.name : `${t.schema}.${t.name}`;
+  return flatTableName(t);
 }
 
 export function sqliteIdent(name: string): string {
@@ -28,6 +31,8 @@ export class SqliteTableWriter {
   readonly #convert: ((text: string) => SqliteValue)[];
   readonly #statements = new Map<string, Database.Statement>();
   readonly #batchRows: number;
+  /** Some key column may hold NULL (a view's key). */
+  readonly #nullableKey: boolean;
 
   constructor(db: Database.Database, table: TableSchema) {
     this.#db = db;
@@ -35,6 +40,7 @@ export class SqliteTableWriter {
     this.#name = sqliteIdent(sqliteTableName(table));
     this.#convert = cellConverters(table);
     this.#batchRows = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.floor(MAX_VARIABLES / table.columns.length)));
+    this.#nullableKey = !table.keyless && table.keyColumns.some((i) => table.columns[i]?.nullable === true);
   }
 
   /** True when `table` has the same columns and key as the one this writer was built for. */
@@ -101,8 +107,24 @@ export class SqliteTableWriter {
     this.#stmt('truncate', () => `DELETE FROM ${this.#name}`).run();
   }
 
-  /** Inserts or overwrites full rows by key (plain inserts for keyless tables). */
+  /**
+   * Inserts or overwrites full rows by key (plain inserts for keyless tables). A row whose key
+   * holds a NULL is written by delete-then-insert: SQLite's keys treat NULLs as distinct, so
+   * ON CONFLICT would never fire and the NULL group would be duplicated.
+   */
   upsert(rows: readonly Row[]): void {
+    if (this.#nullableKey && rows.some((r) => this.#hasNullKey(r))) {
+      const insert = this.#stmt(
+        'insert:1',
+        () => `INSERT INTO ${this.#name} VALUES (${this.#placeholders()})`,
+      );
+      const remove = this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`);
+      for (const r of rows.filter((x) => this.#hasNullKey(x))) {
+        remove.run(this.#keyValues(r));
+        insert.run(this.#values(r));
+      }
+      rows = rows.filter((x) => !this.#hasNullKey(x));
+    }
     const n = this.#batchRows;
     let i = 0;
     if (rows.length >= n) {
@@ -118,39 +140,47 @@ export class SqliteTableWriter {
   }
 
   deleteByKey(keys: readonly Row[]): void {
-    const where = this.#keyNames()
-      .map((k) => `${sqliteIdent(k)} = ?`)
-      .join(' AND ');
-    const stmt = this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${where}`);
+    const stmt = this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`);
     for (const k of keys) stmt.run(this.#keyValues(k));
   }
 
-  /** Writes the changed cells of a row; UNCHANGED cells keep their value (from `fromKey`'s row). */
-  partialUpdate(row: readonly Cell[], fromKey: Row | null): void {
+  /** Writes the changed cells of a row in place; UNCHANGED cells keep their value. */
+  partialUpdate(row: readonly Cell[]): void {
     const cols = this.#table.columns;
-    if (fromKey === null) {
-      const set = cols
-        .map((_, i) => i)
-        .filter((i) => row[i] !== UNCHANGED && !this.#table.keyColumns.includes(i));
-      if (set.length === 0) return;
-      const sql = `UPDATE ${this.#name} SET ${set.map((i) => `${sqliteIdent(cols[i]!.name)} = ?`).join(', ')} WHERE ${this.#keyWhere()}`;
-      const values = set.map((i) => this.#cell(i, row[i] as string | null));
-      this.#stmt(`update:${set.join(',')}`, () => sql).run([...values, ...this.#keyValues(row as Row)]);
-      return;
-    }
-    const old = this.#stmt('select-by-key', () => `SELECT * FROM ${this.#name} WHERE ${this.#keyWhere()}`)
+    const set = cols
+      .map((_, i) => i)
+      .filter((i) => row[i] !== UNCHANGED && !this.#table.keyColumns.includes(i));
+    if (set.length === 0) return;
+    const sql = `UPDATE ${this.#name} SET ${set.map((i) => `${sqliteIdent(cols[i]!.name)} = ?`).join(', ')} WHERE ${this.#keyWhere()}`;
+    const values = set.map((i) => this.#cell(i, row[i] as string | null));
+    this.#stmt(`update:${set.join(',')}`, () => sql).run([...values, ...this.#keyValues(row as Row)]);
+  }
+
+  /**
+   * Key moves (sink.ts `TableChanges`): every old row is read first, then each new row written
+   * under its new key — changed cells from the move, UNCHANGED ones from the old row —
+   * overwriting what is there. Reading all before writing any keeps chains and cycles right
+   * (`3 from 2, 2 from 1`). Old rows are not removed here: a delete of the epoch does that.
+   */
+  moveRows(moves: readonly PartialUpdate[]): void {
+    if (!moves.some((m) => m.fromKey !== null)) return;
+    const select = this.#stmt('select-by-key', () => `SELECT * FROM ${this.#name} WHERE ${this.#keyWhere()}`)
       .raw()
-      .safeIntegers()
-      .get(this.#keyValues(fromKey)) as SqliteValue[] | undefined;
-    // The old row is not here (never replicated, or deleted): its unchanged values are unknown.
-    if (!old) return;
-    this.#stmt('delete', () => `DELETE FROM ${this.#name} WHERE ${this.#keyWhere()}`).run(
-      this.#keyValues(fromKey),
-    );
-    const merged = cols.map((_, i) =>
-      row[i] === UNCHANGED ? (old[i] ?? null) : this.#cell(i, row[i] as string | null),
-    );
-    this.#stmt('upsert:1', () => this.#upsertSql(1)).run(merged);
+      .safeIntegers();
+    const rows: SqliteValue[][] = [];
+    for (const { row, fromKey } of moves) {
+      if (fromKey === null) continue;
+      const old = select.get(this.#keyValues(fromKey)) as SqliteValue[] | undefined;
+      // The old row is not here (never replicated, or deleted): its unchanged values are unknown.
+      if (!old) continue;
+      rows.push(
+        this.#table.columns.map((_, i) =>
+          row[i] === UNCHANGED ? (old[i] ?? null) : this.#cell(i, row[i] as string | null),
+        ),
+      );
+    }
+    const upsert = this.#stmt('upsert:1', () => this.#upsertSql(1));
+    for (const values of rows) upsert.run(values);
   }
 
   insertCopies(row: Row, count: number): void {
@@ -191,10 +221,18 @@ export class SqliteTableWriter {
     return this.#table.keyColumns.map((i) => this.#table.columns[i]!.name);
   }
 
+  /** Key columns that may hold NULL compare with IS (NULL IS NULL; still served by the key's index). */
   #keyWhere(): string {
-    return this.#keyNames()
-      .map((k) => `${sqliteIdent(k)} = ?`)
+    return this.#table.keyColumns
+      .map(
+        (i) =>
+          `${sqliteIdent(this.#table.columns[i]!.name)} ${this.#table.columns[i]!.nullable ? 'IS' : '='} ?`,
+      )
       .join(' AND ');
+  }
+
+  #hasNullKey(row: Row): boolean {
+    return this.#table.keyColumns.some((i) => row[i] === null);
   }
 
   #keyValues(row: Row): SqliteValue[] {

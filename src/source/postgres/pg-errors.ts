@@ -9,6 +9,9 @@ export interface PgServerError {
   detail?: string;
   hint?: string;
   severity?: string;
+  schema?: string;
+  table?: string;
+  constraint?: string;
 }
 
 /**
@@ -61,9 +64,21 @@ export function wrapPgError(
   if (/Connection terminated|connection lost|socket hang up/i.test(e.message ?? '')) {
     return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'SOURCE_STREAM_ENDED', { retriable: true });
   }
-  // A constraint the downstream enforces (class 23) is retried with backoff: an operator can fix
-  // the downstream row or constraint, and the changefeed goes on from its local log. Bad values
-  // (22) and schema errors (42) would fail the same way every time.
+  if (where.role === 'sink' && sysCode?.startsWith('23')) {
+    // Two sessions creating the same catalog object at once collide on a catalog index: a race
+    // that the retry resolves (it finds the object).
+    if (e.schema === 'pg_catalog' || e.constraint?.startsWith('pg_'))
+      return opts('SINK_WRITE_FAILED', { retriable: true });
+    // Any other constraint (class 23) refuses the same rows every time: retrying cannot heal it,
+    // and each retry would redo the epoch (or the snapshot) only to fail again.
+    const names = [e.table && `table ${e.table}`, e.constraint && `constraint ${e.constraint}`].filter(
+      Boolean,
+    );
+    return opts('SINK_CONSTRAINT_VIOLATION', {
+      detail: `${detail}${names.length > 0 ? ` [${names.join(', ')}]` : ''}`,
+    });
+  }
+  // Bad values (22) and schema errors (42) would fail the same way every time.
   if (where.role === 'sink')
     return opts('SINK_WRITE_FAILED', { retriable: !sysCode || !/^(22|42)/.test(sysCode) });
   return opts('INTERNAL', { retriable: false });

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { wrapPgError } from './pg-errors.ts';
+
+/** A server ErrorResponse as node-postgres exposes it. */
+function serverError(fields: Record<string, string>): Error {
+  return Object.assign(new Error(fields.message ?? 'error'), fields);
+}
+
+describe('wrapPgError for a sink', () => {
+  it.each([
+    ['23502', 'null value in column "region" of relation "region_revenue" violates not-null constraint'],
+    ['23505', 'duplicate key value violates unique constraint "t_pkey"'],
+    ['23503', 'insert or update on table "t" violates foreign key constraint "t_fk"'],
+    ['23514', 'new row for relation "t" violates check constraint "t_check"'],
+  ])('a constraint violation (%s) is definite: never retried', (code, message) => {
+    const e = wrapPgError(serverError({ code, message, table: 't', constraint: 't_c', schema: 'public' }), {
+      role: 'sink',
+      uri: 'postgres://u:secret@h/db',
+      action: 'committing epoch 3',
+    });
+    expect(e.code).toBe('SINK_CONSTRAINT_VIOLATION');
+    expect(e.retriable).toBe(false);
+    expect(e.message).toContain('committing epoch 3');
+    expect(e.message).toContain('constraint t_c');
+    expect(e.message).not.toContain('secret');
+  });
+
+  it('a unique violation on a catalog index (two sessions creating one table) is a race: retried', () => {
+    const e = wrapPgError(
+      serverError({
+        code: '23505',
+        message: 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"',
+        schema: 'pg_catalog',
+        table: 'pg_type',
+        constraint: 'pg_type_typname_nsp_index',
+      }),
+      { role: 'sink' },
+    );
+    expect(e.code).toBe('SINK_WRITE_FAILED');
+    expect(e.retriable).toBe(true);
+  });
+
+  it('a deadlock is retried', () => {
+    expect(
+      wrapPgError(serverError({ code: '40P01', message: 'deadlock detected' }), { role: 'sink' }),
+    ).toMatchObject({
+      code: 'SINK_WRITE_FAILED',
+      retriable: true,
+    });
+  });
+});
