@@ -17,17 +17,25 @@ import type { Value } from '../decode/value.ts';
 import type { PartialUpdate, TableChanges } from '../sink/sink.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { Change } from './change.ts';
+import { sameLayout } from './schema-record.ts';
 import type { StateStore } from './state-store.ts';
+
+/** Maps a row of another layout into the stored one (null for columns it lacks). */
+type Adapter = <C extends Cell>(row: readonly C[]) => (C | null)[];
 
 export class InputArrangement {
   private readonly oids: readonly number[];
   private readonly hints: readonly string[];
   private readonly keyColumns: readonly number[];
+  /** Other layouts accepted for incoming rows (see `accept`). */
+  private readonly accepted: TableSchema[] = [];
+  private readonly adapters = new WeakMap<TableSchema, Adapter | null>();
 
   constructor(
     private readonly store: StateStore,
     /** The store namespace owned by this table, e.g. `t0`. */
     private readonly ns: string,
+    /** The layout rows are stored and handed to the views in (the schema record's). */
     readonly table: TableSchema,
   ) {
     this.oids = table.columns.map((c) => c.typeOid);
@@ -35,9 +43,21 @@ export class InputArrangement {
     this.keyColumns = table.keyless ? [] : table.keyColumns;
   }
 
-  /** Snapshot rows (inside an open store epoch): stored and returned as insertions. */
-  load(rows: readonly TextRow[], out: Change[]): void {
-    for (const row of rows) {
+  /**
+   * Accepts rows in `layout` from now on, mapped into the stored layout by column name: a column
+   * the stored layout lacks is left out, one `layout` lacks (or has with another type) reads as
+   * NULL. Only for changes no view reads (schema-reconcile.ts decides); the key must map whole.
+   */
+  accept(layout: TableSchema): void {
+    if (!sameLayout(layout, this.table) && !this.accepted.some((t) => sameLayout(t, layout)))
+      this.accepted.push(layout);
+  }
+
+  /** Snapshot rows (inside an open store epoch) in `layout`: stored and returned as insertions. */
+  load(layout: TableSchema, rows: readonly TextRow[], out: Change[]): void {
+    const adapt = this.adapterFor(layout);
+    for (const raw of rows) {
+      const row = adapt === null ? raw : adapt(raw);
       if (this.keyColumns.length === 0) this.addKeyless(row, 1, out);
       else this.upsert(row, out);
     }
@@ -48,7 +68,8 @@ export class InputArrangement {
    * prescribes; the matching weighted changes are appended to `out`. Returns true when the
    * changes it appended are consolidated (each key touched once, no truncate).
    */
-  apply(changes: TableChanges, out: Change[]): boolean {
+  apply(incoming: TableChanges, out: Change[]): boolean {
+    const changes = this.inStoredLayout(incoming);
     // Key-changing partial updates read the old row as it was when the epoch began.
     const moved: TextRow[] = [];
     for (const p of changes.partialUpdates) if (p.fromKey !== null) moved.push(this.complete(p, p.fromKey));
@@ -69,6 +90,53 @@ export class InputArrangement {
       if (p.fromKey === null) this.upsert(this.complete(p, p.row), out, touch);
     const touched = changes.deletes.length + changes.upserts.length + changes.partialUpdates.length;
     return !changes.truncate && keys.size === touched;
+  }
+
+  private inStoredLayout(changes: TableChanges): TableChanges {
+    const f = this.adapterFor(changes.table);
+    if (f === null) return changes;
+    return {
+      ...changes,
+      table: this.table,
+      deletes: changes.deletes.map((r) => f(r)),
+      upserts: changes.upserts.map((r) => f(r)),
+      partialUpdates: changes.partialUpdates.map((p) => ({
+        row: f(p.row),
+        fromKey: p.fromKey === null ? null : f(p.fromKey),
+      })),
+      rowDeltas: changes.rowDeltas.map((d) => ({ row: f(d.row), count: d.count })),
+    };
+  }
+
+  /** null: rows are in the stored layout already. */
+  private adapterFor(layout: TableSchema): Adapter | null {
+    if (layout === this.table) return null;
+    const known = this.adapters.get(layout);
+    if (known !== undefined) return known;
+    let adapter: Adapter | null = null;
+    if (!sameLayout(layout, this.table)) {
+      if (!this.accepted.some((t) => sameLayout(t, layout))) {
+        const names = (t: TableSchema) => t.columns.map((c) => `${c.name} ${c.typeName}`).join(', ');
+        throw new TidemarkError('VIEW_SCHEMA_MISMATCH', {
+          detail: `changes of ${qualifiedName(this.table)} arrive with columns (${names(layout)}) but the views' state holds (${names(this.table)}); the schema change was not announced to the views (ViewStage.schemaChanged)`,
+        });
+      }
+      const from = this.table.columns.map((c) =>
+        layout.columns.findIndex(
+          (x) => x.name === c.name && x.typeName === c.typeName && x.typeOid === c.typeOid,
+        ),
+      );
+      adapter = <C extends Cell>(row: readonly C[]): (C | null)[] => {
+        const out = new Array<C | null>(from.length);
+        for (let i = 0; i < from.length; i++) {
+          const j = from[i] as number;
+          out[i] = j < 0 ? null : (row[j] ?? null);
+        }
+        return out;
+      };
+    }
+    this.adapters.set(layout, adapter);
+    return adapter;
   }
 
   private complete(p: PartialUpdate, keySource: readonly Cell[]): TextRow {

@@ -11,9 +11,12 @@
  * The runtime commits view state before the sink commits the epoch; after a crash the state is
  * at the sink's checkpoint epoch or one ahead, and then `rollbackLastEpoch()` puts it back.
  *
- * State namespaces: `t<i>` for the i-th input table (inputTables order), `n<id>` for graph nodes.
- * Both follow the order of `views` and of the tables they read, so reopening a store with the
- * same views continues where it left off.
+ * State namespaces: `t<i>` for the i-th input table (inputTables order), `n<id>` for graph nodes,
+ * `meta` for the schema record (schema-record.ts: the views and input layouts the state was built
+ * with, written with the first epoch). A store is reopened only with the same views; input
+ * layouts that changed are reconciled (schema-reconcile.ts): rows in a migrated layout are mapped
+ * into the stored one, anything else is refused (VIEW_STATE_STALE: rebuild from a snapshot;
+ * VIEW_SCHEMA_INCOMPATIBLE: the SQL no longer binds) — never decoded by position with a stale plan.
  */
 import type { Row as TextRow } from '../decode/row.ts';
 import { encodeText } from '../decode/pg-values.ts';
@@ -28,13 +31,18 @@ import { markConsolidated, type Change } from './change.ts';
 import { GraphBuilder, type Graph, type NodeRef } from './graph.ts';
 import { InputArrangement } from './input-arrangement.ts';
 import { rowKey, valueToken } from './row-key.ts';
+import { reconcileSchemas, type SchemaDecision } from './schema-reconcile.ts';
+import {
+  readSchemaRecord,
+  sameLayout,
+  schemaRecord,
+  writeSchemaRecord,
+  type SchemaRecord,
+  type ViewDefinition,
+} from './schema-record.ts';
 import type { StateStore } from './state-store.ts';
 
-export interface ViewDefinition {
-  /** `name` or `schema.name`: the table the sink maintains. */
-  readonly name: string;
-  readonly sql: string;
-}
+export type { ViewDefinition } from './schema-record.ts';
 
 export interface ViewMaintainerOptions {
   readonly views: readonly ViewDefinition[];
@@ -63,8 +71,15 @@ export class ViewMaintainer {
     private readonly graph: Graph,
     private readonly arrangements: ReadonlyMap<string, InputArrangement>,
     private readonly outputs: readonly ViewOutput[],
-    /** Base tables the views read (a subset of the catalog), in state-namespace order. */
+    /**
+     * Base tables the views read, in state-namespace order, in the layouts the state holds (the
+     * schema record's; the catalog's for a fresh store).
+     */
     readonly inputTables: readonly TableSchema[],
+    private readonly record: SchemaRecord,
+    private readonly options: ViewMaintainerOptions,
+    /** The layout each input's changes arrive in now (undefined: the table is gone). */
+    private readonly currentLayouts: (TableSchema | undefined)[],
   ) {}
 
   /** One table per view as the sink creates it. */
@@ -74,37 +89,97 @@ export class ViewMaintainer {
 
   /**
    * Plans every view (failing with VIEW_INVALID / VIEW_UNSUPPORTED), builds one dataflow graph
-   * over `store` and returns the maintainer at the store's last committed epoch.
+   * over `store` and returns the maintainer at the store's last committed epoch. A store with
+   * committed state is read with the plans of its schema record: when the views changed, or the
+   * catalog's layouts differ in what the views read, it fails with VIEW_STATE_STALE (the caller
+   * rebuilds from a snapshot) or VIEW_SCHEMA_INCOMPATIBLE (a view no longer binds).
    */
   static async open(options: ViewMaintainerOptions): Promise<ViewMaintainer> {
-    const lookup = (schema: string | null, name: string): TableSchema | undefined => {
-      const hits = options.catalog.filter((t) => t.name === name && (schema === null || t.schema === schema));
-      return hits.length <= 1 ? hits[0] : (hits.find((t) => t.schema === 'public') ?? hits[0]);
-    };
-    const plans: ViewPlan[] = [];
-    for (const v of options.views) plans.push(await planView({ name: v.name, sql: v.sql, catalog: lookup }));
-    const names = new Set<string>();
-    const inputTables: TableSchema[] = [];
-    for (const p of plans) {
-      if (names.has(p.name)) throw invalidView(`view "${p.name}" is defined twice`);
-      names.add(p.name);
-      for (const t of p.inputs)
-        if (!inputTables.some((x) => qualifiedName(x) === qualifiedName(t))) inputTables.push(t);
+    const store = options.store;
+    const record = store.lastCommittedEpoch() === null ? null : readSchemaRecord(store);
+    if (store.lastCommittedEpoch() !== null && record === null)
+      throw stale('the view state was written before schema records were kept');
+    let plans: ViewPlan[];
+    let inputTables: TableSchema[];
+    let current: (TableSchema | undefined)[];
+    let decision: SchemaDecision = { kind: 'unchanged' };
+    if (record === null) {
+      plans = await planAll(options.views, lookupIn(options.catalog));
+      inputTables = inputsOf(plans);
+      current = inputTables;
+    } else {
+      const changed = viewChanges(record.views, options.views);
+      if (changed !== null) throw stale(changed);
+      plans = await planAll(options.views, lookupIn([...record.inputs, ...options.catalog]));
+      inputTables = inputsOf(plans);
+      current = inputTables.map((t) => currentLayout(t, options.catalog));
+      decision = await reconcileSchemas({
+        views: options.views,
+        storedPlans: plans,
+        storedInputs: inputTables,
+        current,
+        planCurrent: (v) => planView({ ...v, catalog: lookupIn([...defined(current), ...options.catalog]) }),
+      });
+      if (decision.kind === 'rebuild') throw stale(decision.reason);
     }
     const arrangements = new Map(
-      inputTables.map((t, i) => [qualifiedName(t), new InputArrangement(options.store, `t${i}`, t)] as const),
+      inputTables.map((t, i) => [qualifiedName(t), new InputArrangement(store, `t${i}`, t)] as const),
     );
+    inputTables.forEach((t, i) => {
+      const now = current[i];
+      if (now !== undefined) arrangements.get(qualifiedName(t))?.accept(now);
+    });
     const builder = new GraphBuilder();
     const declared = new Map<string, NodeRef>();
     for (const p of plans) buildViewGraph(p, builder, declared);
     const outputs = plans.map((p) => viewOutput(p, inputTables));
-    return new ViewMaintainer(
-      options.store,
-      builder.build(options.store),
+    const vm = new ViewMaintainer(
+      store,
+      builder.build(store),
       arrangements,
       outputs,
       inputTables,
+      record ?? schemaRecord(options.views, inputTables),
+      options,
+      current,
     );
+    vm.schemaStatus = decision;
+    return vm;
+  }
+
+  /** How the input layouts at open compared with the stored ones (migrated: with the reason). */
+  schemaStatus: SchemaDecision = { kind: 'unchanged' };
+
+  /**
+   * A schema barrier: `table` is the layout changes of that table arrive in from now on. Returns
+   * `unchanged` or `migrated` (changes in the new layout are accepted, mapped into the stored
+   * one), or `rebuild` (the views' state must be rebuilt from a new snapshot; changes in the new
+   * layout stay refused). Throws VIEW_SCHEMA_INCOMPATIBLE when a view no longer binds, naming
+   * the view, the table and the change. May be called between `step` calls, also between the
+   * chunks of one epoch; tables no view reads are `unchanged`.
+   */
+  async schemaChanged(table: TableSchema): Promise<SchemaDecision> {
+    let i = this.inputTables.findIndex((t) => t.relationId === table.relationId);
+    if (i < 0) i = this.inputTables.findIndex((t) => qualifiedName(t) === qualifiedName(table));
+    if (i < 0) return { kind: 'unchanged' };
+    const current = this.currentLayouts.map((t, j) => (j === i ? table : t));
+    if (sameLayout(table, this.currentLayouts[i] ?? this.inputTables[i]!)) return { kind: 'unchanged' };
+    const decision = await reconcileSchemas({
+      views: this.options.views,
+      storedPlans: await planAll(
+        this.options.views,
+        lookupIn([...this.inputTables, ...this.options.catalog]),
+      ),
+      storedInputs: this.inputTables,
+      current,
+      planCurrent: (v) =>
+        planView({ ...v, catalog: lookupIn([...defined(current), ...this.options.catalog]) }),
+    });
+    if (decision.kind !== 'rebuild') {
+      this.currentLayouts[i] = table;
+      this.arrangements.get(qualifiedName(this.inputTables[i]!))?.accept(table);
+    }
+    return decision;
   }
 
   /** The epoch of the committed state (0 = the snapshot), or null before the first commit. */
@@ -119,14 +194,14 @@ export class ViewMaintainer {
    */
   loadSnapshot(rows: SnapshotRows): Promise<void> {
     if (this.snapshot === null) {
-      this.store.beginEpoch(0);
+      this.beginEpoch(0);
       this.snapshot = new Map(this.outputs.map((o) => [o.name, new Map()]));
     }
     const arrangement = this.arrangements.get(qualifiedName(rows.table));
     if (arrangement === undefined) return Promise.resolve();
     const changes: Change[] = [];
     this.guard(() => {
-      arrangement.load(rows.rows, changes);
+      arrangement.load(rows.table, rows.rows, changes);
       this.accumulate(this.graph.stepInOpenEpoch(new Map([[qualifiedName(rows.table), changes]])));
     });
     return Promise.resolve();
@@ -137,7 +212,7 @@ export class ViewMaintainer {
    * (or alone, for empty tables); epoch 0 stays pending until `commit(0)`.
    */
   finishSnapshot(): Promise<SnapshotRows[]> {
-    if (this.snapshot === null) this.store.beginEpoch(0);
+    if (this.snapshot === null) this.beginEpoch(0);
     const out: SnapshotRows[] = [];
     for (const o of this.outputs) {
       let rows: TextRow[] = [];
@@ -167,7 +242,7 @@ export class ViewMaintainer {
     changes: readonly TableChanges[],
     options: { continuing?: boolean } = {},
   ): Promise<TableChanges[]> {
-    if (options.continuing !== true) this.store.beginEpoch(epoch);
+    if (options.continuing !== true) this.beginEpoch(epoch);
     const inputs = new Map<string, Change[]>();
     const consolidated = new Map<string, boolean>();
     const out: TableChanges[] = [];
@@ -212,6 +287,13 @@ export class ViewMaintainer {
   async close(): Promise<void> {
     this.snapshot = null;
     await this.store.close();
+  }
+
+  /** Opens the store's epoch; the first epoch of a fresh store also stores the schema record. */
+  private beginEpoch(epoch: number): void {
+    const fresh = this.store.lastCommittedEpoch() === null;
+    this.store.beginEpoch(epoch);
+    if (fresh) writeSchemaRecord(this.store, this.record);
   }
 
   private guard(f: () => void): void {
@@ -314,6 +396,66 @@ export function viewRelationId(qualified: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return -(h & 0x7fffffff || 1);
+}
+
+async function planAll(
+  views: readonly ViewDefinition[],
+  catalog: (schema: string | null, name: string) => TableSchema | undefined,
+): Promise<ViewPlan[]> {
+  const plans: ViewPlan[] = [];
+  for (const v of views) plans.push(await planView({ name: v.name, sql: v.sql, catalog }));
+  const names = new Set<string>();
+  for (const p of plans) {
+    if (names.has(p.name)) throw invalidView(`view "${p.name}" is defined twice`);
+    names.add(p.name);
+  }
+  return plans;
+}
+
+/** A catalog lookup over `tables`; the first match wins (stored layouts come first). */
+function lookupIn(tables: readonly TableSchema[]) {
+  return (schema: string | null, name: string): TableSchema | undefined => {
+    const hits = tables.filter((t) => t.name === name && (schema === null || t.schema === schema));
+    if (schema !== null || hits.length <= 1) return hits[0];
+    return hits.find((t) => t.schema === 'public') ?? hits[0];
+  };
+}
+
+function inputsOf(plans: readonly ViewPlan[]): TableSchema[] {
+  const out: TableSchema[] = [];
+  for (const p of plans)
+    for (const t of p.inputs) if (!out.some((x) => qualifiedName(x) === qualifiedName(t))) out.push(t);
+  return out;
+}
+
+/** The catalog's layout of a stored input: the same relation, or a table under its name. */
+function currentLayout(stored: TableSchema, catalog: readonly TableSchema[]): TableSchema | undefined {
+  return (
+    catalog.find((t) => t.relationId === stored.relationId) ??
+    catalog.find((t) => qualifiedName(t) === qualifiedName(stored))
+  );
+}
+
+function defined<T>(xs: readonly (T | undefined)[]): T[] {
+  return xs.filter((x): x is T => x !== undefined);
+}
+
+/** What differs between the stored view definitions and the configured ones, or null. */
+function viewChanges(stored: readonly ViewDefinition[], now: readonly ViewDefinition[]): string | null {
+  const out: string[] = [];
+  for (const v of now) {
+    const old = stored.find((x) => x.name === v.name);
+    if (old === undefined) out.push(`view "${v.name}" added`);
+    else if (old.sql !== v.sql) out.push(`view "${v.name}": SQL changed`);
+  }
+  for (const v of stored) if (!now.some((x) => x.name === v.name)) out.push(`view "${v.name}" removed`);
+  if (out.length === 0 && stored.map((v) => v.name).join('\u0000') !== now.map((v) => v.name).join('\u0000'))
+    out.push('views reordered');
+  return out.length === 0 ? null : `the view definitions changed: ${out.join('; ')}`;
+}
+
+function stale(reason: string): TidemarkError {
+  return new TidemarkError('VIEW_STATE_STALE', { detail: reason });
 }
 
 function invalidView(detail: string): TidemarkError {

@@ -194,8 +194,9 @@ class ChangefeedRunner implements Changefeed {
             missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`),
           ));
         if (views.needsSnapshot) {
-          this.log.warn('view state does not match the sink checkpoint: taking a new snapshot', {
+          this.log.warn('view state cannot continue: taking a new snapshot', {
             checkpoint,
+            reason: views.rebuildReason,
           });
           checkpoint = null;
         }

@@ -8,14 +8,18 @@
  * View state lives in LMDB under `<dataDir>/state/<changefeed>` and is committed *before* the
  * sink commits the same epoch, so after a crash it is either at the sink's checkpoint epoch or
  * exactly one ahead (then its last epoch is rolled back). Anything else — the directory lost or
- * from another run — means the views cannot continue incrementally: the changefeed takes a new
- * snapshot (tables and views together, atomically), rather than guess.
+ * from another run, view definitions changed, an input layout changed in what a view reads
+ * (schema-reconcile.ts) — means the views cannot continue incrementally: the changefeed takes a
+ * new snapshot (tables and views together, atomically), rather than guess; `rebuildReason` says
+ * why. Schema changes during streaming are announced with `schemaChanged` at their barrier.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ViewMaintainer } from '../dataflow/view-maintainer.ts';
 import { LmdbStateStore } from '../dataflow/lmdb-state-store.ts';
 import type { TableSchema } from '../decode/table-schema.ts';
+import type { SchemaDecision } from '../dataflow/schema-reconcile.ts';
+import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows, TableChanges } from '../sink/sink.ts';
 
 export interface ViewStageOptions {
@@ -32,6 +36,8 @@ export class ViewStage {
     private readonly store: LmdbStateStore,
     /** True when the state could not be reconciled with the sink: a new snapshot is needed. */
     readonly needsSnapshot: boolean,
+    /** Why a new snapshot is needed (null when it is not). */
+    readonly rebuildReason: string | null = null,
   ) {}
 
   static async open(opts: ViewStageOptions): Promise<ViewStage> {
@@ -49,8 +55,20 @@ export class ViewStage {
       }
     };
     const wipe = () => rmSync(opts.stateDir, { recursive: true, force: true });
+    const rebuild = async (reason: string) => {
+      wipe();
+      const fresh = await open();
+      return new ViewStage(fresh.maintainer, fresh.store, true, reason);
+    };
     if (opts.sinkEpoch === null) wipe();
-    let { store, maintainer } = await open();
+    let opened: Awaited<ReturnType<typeof open>>;
+    try {
+      opened = await open();
+    } catch (err) {
+      if (err instanceof TidemarkError && err.code === 'VIEW_STATE_STALE') return rebuild(err.detail ?? '');
+      throw err;
+    }
+    const { store, maintainer } = opened;
     const state = maintainer.lastCommittedEpoch();
     if (opts.sinkEpoch === null || state === opts.sinkEpoch) return new ViewStage(maintainer, store, false);
     if (state === opts.sinkEpoch + 1) {
@@ -58,9 +76,21 @@ export class ViewStage {
       return new ViewStage(maintainer, store, false);
     }
     await maintainer.close();
-    wipe();
-    ({ store, maintainer } = await open());
-    return new ViewStage(maintainer, store, true);
+    return rebuild(
+      `the view state is at epoch ${state ?? 'none'}, the sink's checkpoint at epoch ${opts.sinkEpoch}`,
+    );
+  }
+
+  /**
+   * A schema barrier for one input table: changes of `table` arrive in this layout from now on.
+   * `unchanged` / `migrated`: go on (the reason says what changed and that no view reads it);
+   * `rebuild`: the views must be rebuilt from a new snapshot — stop streaming and open the stage
+   * again (it then reports `needsSnapshot`). Throws VIEW_SCHEMA_INCOMPATIBLE (not retriable) when
+   * a view no longer binds, naming the view, the table and the change. Call at the barrier's
+   * position, before any change in the new layout; allowed between the chunks of one epoch.
+   */
+  schemaChanged(table: TableSchema): Promise<SchemaDecision> {
+    return this.maintainer.schemaChanged(table);
   }
 
   static stateDirFor(dataDir: string, changefeedId: string): string {

@@ -27,7 +27,7 @@ import { coerce, constant, unifyCompiled } from './coerce.ts';
 import { AGGREGATES, scalarFunction } from './functions.ts';
 // Registers the temporal casts and functions (date_trunc, extract, date_part).
 import './temporal-ops.ts';
-import type { Compiled, ExprContext, RowFn, ScopeColumn } from './scope.ts';
+import { noteRead, type Compiled, type ExprContext, type RowFn, type ScopeColumn } from './scope.ts';
 import { isNumericFamily, sqlType, typeFromName, type SqlType } from './sql-type.ts';
 import { arith, compareValues, negate, type ArithOp } from './value-ops.ts';
 import { invalid, unsupported, type ViewSource } from './view-error.ts';
@@ -206,6 +206,7 @@ export function resolveColumn(
       `column reference "${shown}" is ambiguous`,
       'Qualify it with a table name or alias.',
     );
+  noteRead(scope[hits[0]!]);
   return hits[0]!;
 }
 

@@ -8,7 +8,14 @@ import { locationOf, nodeKind, strings } from './ast.ts';
 import { compileExpr } from './compile-expr.ts';
 import { coerce, unifyCompiled } from './coerce.ts';
 import type { PlanNode } from './plan.ts';
-import type { Compiled, ExprContext, RowFn, ScopeColumn } from './scope.ts';
+import {
+  noteRead,
+  type Compiled,
+  type ExprContext,
+  type ReadColumns,
+  type RowFn,
+  type ScopeColumn,
+} from './scope.ts';
 import { typeFromName, sqlType } from './sql-type.ts';
 import { invalid, unsupported, type ViewSource } from './view-error.ts';
 
@@ -30,6 +37,8 @@ export interface PlannerContext {
   readonly view: ViewSource;
   readonly catalog: (schema: string | null, table: string) => TableSchema | undefined;
   readonly inputs: TableSchema[];
+  /** Every base-table column an expression of the view resolves to. */
+  readonly reads: ReadColumns;
   readonly planSelect: (stmt: SelectStmt, rowNumberLimit: number | undefined, rnName?: string) => Planned;
 }
 
@@ -94,7 +103,12 @@ function planTable(rv: RangeVar, pc: PlannerContext): Planned {
   const columns = table.columns.map((c) => ({ name: c.name, type: typeFromName(c.typeName) }));
   return {
     node: { kind: 'scan', table, columns },
-    scope: columns.map((c, i) => ({ qualifier, name: names[i] ?? c.name, type: c.type })),
+    scope: columns.map((c, i) => ({
+      qualifier,
+      name: names[i] ?? c.name,
+      type: c.type,
+      origin: { relationId: table.relationId, column: c.name, reads: pc.reads },
+    })),
     key: table.keyless || table.keyColumns.length === 0 ? undefined : [...table.keyColumns],
   };
 }
@@ -132,6 +146,8 @@ function planJoin(j: JoinExpr, pc: PlannerContext, limits: readonly RowNumberLim
           loc,
           `column "${name}" specified in USING clause does not exist in ${li < 0 ? 'left' : 'right'} table`,
         );
+      noteRead(left.scope[li]);
+      noteRead(right.scope[ri]);
       addKey(column(li, left.scope[li]!), column(ri, right.scope[ri]!), ctx, loc, leftKey, rightKey);
       // The unqualified name means the left copy (right copy for RIGHT JOIN); FULL needs COALESCE, refused for now.
       const hide = joinType === 'right' ? li : width + ri;

@@ -91,5 +91,7 @@ export interface ViewPlan {
   readonly key: readonly number[];
   /** Base tables read, each once, in first-reference order. */
   readonly inputs: readonly TableSchema[];
+  /** The base-table columns the view reads (relation id → column names), `*` expanded. */
+  readonly reads: ReadonlyMap<number, ReadonlySet<string>>;
   readonly root: PlanNode;
 }

@@ -17,7 +17,7 @@ import { AGGREGATES } from './functions.ts';
 import { parseView } from './parse.ts';
 import { conjuncts, planFrom, type Planned, type PlannerContext, type RowNumberLimit } from './plan-from.ts';
 import type { AggregateCall, AggregateName, PlanNode, SortKey, ViewPlan } from './plan.ts';
-import { nodeKey, type Compiled, type ExprContext, type ScopeColumn } from './scope.ts';
+import { nodeKey, type Compiled, type ExprContext, type ReadColumns, type ScopeColumn } from './scope.ts';
 import { sqlType, typeOid } from './sql-type.ts';
 import { invalid, unsupported, type ViewSource } from './view-error.ts';
 
@@ -32,10 +32,12 @@ export async function planView(opts: PlanViewOptions): Promise<ViewPlan> {
   const view: ViewSource = { name: opts.name, sql: opts.sql };
   const stmt = await parseView(view);
   const inputs: TableSchema[] = [];
+  const reads: ReadColumns = new Map();
   const pc: PlannerContext = {
     view,
     catalog: opts.catalog,
     inputs,
+    reads,
     planSelect: (s, limit, rnName) => planSelect(s, pc, limit, rnName),
   };
   const planned = planSelect(stmt, pc, undefined);
@@ -59,7 +61,7 @@ export async function planView(opts: PlanViewOptions): Promise<ViewPlan> {
     isKey: key.includes(i),
     nullable: true,
   }));
-  return { name: opts.name, outputColumns, key, inputs, root: planned.node };
+  return { name: opts.name, outputColumns, key, inputs, reads, root: planned.node };
 }
 
 function planSelect(

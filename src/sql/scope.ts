@@ -16,6 +16,27 @@ export interface ScopeColumn {
   readonly hiddenUnqualified?: boolean;
   /** Left out of `*` (same reason). */
   readonly hiddenStar?: boolean;
+  /** The base-table column this is, recorded in `reads` whenever an expression resolves to it. */
+  readonly origin?: ColumnOrigin;
+}
+
+/** A base-table column and the set of the plan's read columns to record it in. */
+export interface ColumnOrigin {
+  readonly relationId: number;
+  readonly column: string;
+  readonly reads: ReadColumns;
+}
+
+/** The base-table columns a plan reads: relation id → column names. */
+export type ReadColumns = Map<number, Set<string>>;
+
+/** Records that an expression reads `c` (when it is a base-table column). */
+export function noteRead(c: ScopeColumn | undefined): void {
+  const o = c?.origin;
+  if (o === undefined) return;
+  let cols = o.reads.get(o.relationId);
+  if (cols === undefined) o.reads.set(o.relationId, (cols = new Set()));
+  cols.add(o.column);
 }
 
 export interface Compiled {
