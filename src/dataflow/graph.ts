@@ -21,7 +21,9 @@ import { JoinOperator, type JoinOptions } from './join.ts';
 import { MapOperator, type MapOptions } from './map.ts';
 import { OperatorState, type Operator } from './operator.ts';
 import type { StateStore } from './state-store.ts';
+import { SemiJoinOperator, type SemiJoinOptions } from './semi-join.ts';
 import { TopNOperator, type TopNOptions } from './top-n.ts';
+import { WindowOperator, type WindowOptions } from './window.ts';
 import { UnionAllOperator } from './union-all.ts';
 
 /** A handle on a node of the graph being built. */
@@ -73,6 +75,14 @@ export class GraphBuilder {
 
   join(left: NodeRef, right: NodeRef, options: JoinOptions): NodeRef {
     return this.add([left, right], (state) => new JoinOperator(state, options));
+  }
+
+  semiJoin(left: NodeRef, right: NodeRef, options: SemiJoinOptions): NodeRef {
+    return this.add([left, right], (state) => new SemiJoinOperator(state, options));
+  }
+
+  window(input: NodeRef, options: WindowOptions): NodeRef {
+    return this.add([input], (state) => new WindowOperator(state, options));
   }
 
   aggregate(input: NodeRef, options: AggregateOptions): NodeRef {

@@ -6,8 +6,9 @@
  *   keyless table  <ns>|JSON(text row)   → multiplicity      rowDeltas = ±n copies
  *
  * Cells stay in text form in state (cheap to store, exact); they are decoded to Values only for
- * the changes handed to the dataflow. Work per epoch is proportional to the changes, except a
- * TRUNCATE, which retracts every stored row.
+ * the changes handed to the dataflow, and only the columns some view reads (the others are NULL
+ * in the dataflow: no expression resolves to them). Work per epoch is proportional to the
+ * changes, except a TRUNCATE, which retracts every stored row.
  */
 import type { Cell, Row as TextRow } from '../decode/row.ts';
 import { UNCHANGED } from '../decode/row.ts';
@@ -30,6 +31,7 @@ export class InputArrangement {
   /** Other layouts accepted for incoming rows (see `accept`). */
   private readonly accepted: TableSchema[] = [];
   private readonly adapters = new WeakMap<TableSchema, Adapter | null>();
+  private readonly decoded: readonly boolean[];
 
   constructor(
     private readonly store: StateStore,
@@ -37,7 +39,13 @@ export class InputArrangement {
     private readonly ns: string,
     /** The layout rows are stored and handed to the views in (the schema record's). */
     readonly table: TableSchema,
+    /**
+     * The columns any view reads (by name); the others are handed on as NULL, never decoded.
+     * Undefined: all of them.
+     */
+    read?: ReadonlySet<string>,
   ) {
+    this.decoded = table.columns.map((c) => read === undefined || read.has(c.name));
     this.oids = table.columns.map((c) => c.typeOid);
     this.hints = table.columns.map((c) => typeHintFor(c, table.enums));
     this.keyColumns = table.keyless ? [] : table.keyColumns;
@@ -206,8 +214,9 @@ export class InputArrangement {
 
   private decode(row: TextRow): Value[] {
     const out = new Array<Value>(row.length);
+    const decoded = this.decoded;
     for (let i = 0; i < row.length; i++)
-      out[i] = decodeCell(row[i] ?? null, this.oids[i] ?? 0, this.hints[i]);
+      out[i] = decoded[i] === false ? null : decodeCell(row[i] ?? null, this.oids[i] ?? 0, this.hints[i]);
     return out;
   }
 }

@@ -123,7 +123,9 @@ export class ViewMaintainer {
       if (decision.kind === 'rebuild') throw stale(decision.reason);
     }
     const arrangements = new Map(
-      inputTables.map((t, i) => [qualifiedName(t), new InputArrangement(store, `t${i}`, t)] as const),
+      inputTables.map(
+        (t, i) => [qualifiedName(t), new InputArrangement(store, `t${i}`, t, readColumns(plans, t))] as const,
+      ),
     );
     inputTables.forEach((t, i) => {
       const now = current[i];
@@ -419,6 +421,13 @@ function lookupIn(tables: readonly TableSchema[]) {
     if (schema !== null || hits.length <= 1) return hits[0];
     return hits.find((t) => t.schema === 'public') ?? hits[0];
   };
+}
+
+/** The columns of `table` any view reads. */
+function readColumns(plans: readonly ViewPlan[], table: TableSchema): Set<string> {
+  const out = new Set<string>();
+  for (const p of plans) for (const c of p.reads.get(table.relationId) ?? []) out.add(c);
+  return out;
 }
 
 function inputsOf(plans: readonly ViewPlan[]): TableSchema[] {

@@ -10,6 +10,7 @@ import { orderToken } from '../dataflow/order-key.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { pgAggregate } from './pg-aggregates.ts';
 import type { PlanNode, SortKey, ViewPlan } from './plan.ts';
+import { windowCompute } from './window-functions.ts';
 import type { RowFn } from './scope.ts';
 import { runtimeError } from './view-error.ts';
 
@@ -40,7 +41,14 @@ export function buildViewGraph(
         throw runtimeError(plan.name, (err as Error).message, err);
       }
     };
+  // A plan node used twice (a CTE's tree, a subquery also counted for NOT IN) is built once.
+  const built = new Map<PlanNode, NodeRef>();
   const build = (node: PlanNode): NodeRef => {
+    let ref = built.get(node);
+    if (ref === undefined) built.set(node, (ref = buildNode(node)));
+    return ref;
+  };
+  const buildNode = (node: PlanNode): NodeRef => {
     switch (node.kind) {
       case 'scan': {
         const name = qualifiedName(node.table);
@@ -89,6 +97,25 @@ export function buildViewGraph(
                 : {}),
             };
           }),
+        });
+      }
+      case 'semi-join': {
+        const lk = node.leftKey.map(g);
+        const rk = node.rightKey.map(g);
+        return builder.semiJoin(build(node.left), build(node.right), {
+          mode: node.mode,
+          leftKey: rowOf(lk),
+          rightKey: rowOf(rk),
+          ...(node.residual ? { residual: g(node.residual) } : {}),
+        });
+      }
+      case 'window': {
+        const parts = node.partitionBy.map(g);
+        const compute = guard(windowCompute(node.functions));
+        return builder.window(build(node.input), {
+          orderKey: g(orderKeyFn(node.orderBy)) as (r: readonly Value[]) => string,
+          ...(parts.length > 0 ? { partitionKey: rowOf(parts) } : {}),
+          compute,
         });
       }
       case 'distinct':

@@ -18,6 +18,8 @@ export interface ScopeColumn {
   readonly hiddenStar?: boolean;
   /** The base-table column this is, recorded in `reads` whenever an expression resolves to it. */
   readonly origin?: ColumnOrigin;
+  /** Never NULL (a NOT NULL column, an inner join's key, a count, …); absent: may be NULL. */
+  readonly notNull?: boolean;
 }
 
 /** A base-table column and the set of the plan's read columns to record it in. */
@@ -46,6 +48,8 @@ export interface Compiled {
   readonly constant?: { value: Value };
   /** Index of the input column when the expression is a plain column reference. */
   readonly column?: number;
+  /** Never NULL for any row; absent: may be NULL. */
+  readonly notNull?: boolean;
 }
 
 /** Structural identity of an AST node, positions ignored (GROUP BY matching, aggregate dedup). */
@@ -62,4 +66,10 @@ export interface ExprContext {
   readonly grouped?: boolean;
   /** Clause name for messages, e.g. `WHERE`. */
   readonly clause: string;
+  /** Row index of `scope[0]` (default 0): a correlated residual sees the outer row first. */
+  readonly offset?: number;
+  /** The enclosing query's columns, resolved when `scope` has no match (correlated residuals). */
+  readonly outer?: { readonly scope: readonly ScopeColumn[]; readonly offset: number };
+  /** Scopes of enclosing queries, only to say that a correlated reference is not supported here. */
+  readonly enclosing?: readonly (readonly ScopeColumn[])[];
 }
