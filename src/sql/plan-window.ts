@@ -13,7 +13,7 @@
 import type { FuncCall, Node, WindowDef } from 'libpg-query';
 import { locationOf, nodeKind, strings } from './ast.ts';
 import { aggregateResultType } from './aggregate-types.ts';
-import { coerce } from './coerce.ts';
+import { coerce, unifyCompiled } from './coerce.ts';
 import { compileExpr } from './compile-expr.ts';
 import { AGGREGATES } from './functions.ts';
 import type { AggregateCall, AggregateName, WindowCall, WindowFunctionName } from './plan.ts';
@@ -240,13 +240,19 @@ function windowCall(
         );
       offset = o;
     }
-    const type = value.type.kind === 'unknown' ? sqlType('text') : value.type;
-    const def_ = args[2]
-      ? coerce(args[2], type, { ctx, location: locationOf(f.args?.[2]), explicit: false }).fn
-      : undefined;
+    // lag/lead(anycompatible, integer, anycompatible): the value and the default meet in a common type.
+    const [v, d] = args[2]
+      ? unifyCompiled([value, args[2]], [f.args![0]!, f.args![2]!], ctx, name, loc)
+      : [
+          value.type.kind === 'unknown'
+            ? coerce(value, sqlType('text'), { ctx, location: loc, explicit: false })
+            : value,
+        ];
+    const type = v!.type;
+    const def_ = d?.fn;
     return {
       name: name as WindowFunctionName,
-      value: value.fn,
+      value: v!.fn,
       offset,
       ...(def_ ? { defaultValue: def_ } : {}),
       frame,
