@@ -226,7 +226,7 @@ async function runTidemark(
   await vm.loadSnapshot({ table: CUSTOMERS_T, rows: customerRows });
   for (let i = 0; i < orderRows.length; i += 50_000)
     await vm.loadSnapshot({ table: ORDERS, rows: orderRows.slice(i, i + 50_000) });
-  await vm.finishSnapshot();
+  for await (const chunk of vm.finishSnapshot()) void chunk;
   await vm.commit(0);
   log(`views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms`);
   const epochMs: number[] = [];

@@ -2,13 +2,13 @@
  * The current rows of one base table, kept in the state store so that collapsed changes can be
  * turned into weighted changes (an "upsert arrangement", as Materialize keeps for upsert sources):
  *
- *   keyed table    <ns>|JSON(key cells)  → JSON(text row)    upsert = −old +new, delete = −old
+ *   keyed table    <ns>|key cell, or JSON(key cells) → JSON(text row)   upsert = −old +new, delete = −old
  *   keyless table  <ns>|JSON(text row)   → multiplicity      rowDeltas = ±n copies
  *
  * Cells stay in text form in state (cheap to store, exact); they are decoded to Values only for
- * the changes handed to the dataflow, and only the columns some view reads (the others are NULL
- * in the dataflow: no expression resolves to them). Work per epoch is proportional to the
- * changes, except a TRUNCATE, which retracts every stored row.
+ * the changes handed to the dataflow, and only the columns some view reads (rows in the dataflow
+ * carry only those: the views are planned over tables pruned to them). Work per epoch is
+ * proportional to the changes, except a TRUNCATE, which retracts every stored row.
  */
 import type { Cell, Row as TextRow } from '../decode/row.ts';
 import { UNCHANGED } from '../decode/row.ts';
@@ -31,7 +31,8 @@ export class InputArrangement {
   /** Other layouts accepted for incoming rows (see `accept`). */
   private readonly accepted: TableSchema[] = [];
   private readonly adapters = new WeakMap<TableSchema, Adapter | null>();
-  private readonly decoded: readonly boolean[];
+  /** Indexes of the columns the rows handed on carry. */
+  private readonly decoded: readonly number[];
 
   constructor(
     private readonly store: StateStore,
@@ -40,12 +41,12 @@ export class InputArrangement {
     /** The layout rows are stored and handed to the views in (the schema record's). */
     readonly table: TableSchema,
     /**
-     * The columns any view reads (by name); the others are handed on as NULL, never decoded.
-     * Undefined: all of them.
+     * The columns the views read (by name), in table order: the rows handed on have only these
+     * (the others are never decoded). Undefined: all of them.
      */
     read?: ReadonlySet<string>,
   ) {
-    this.decoded = table.columns.map((c) => read === undefined || read.has(c.name));
+    this.decoded = table.columns.flatMap((c, i) => (read === undefined || read.has(c.name) ? [i] : []));
     this.oids = table.columns.map((c) => c.typeOid);
     this.hints = table.columns.map((c) => typeHintFor(c, table.enums));
     this.keyColumns = table.keyless ? [] : table.keyColumns;
@@ -203,7 +204,12 @@ export class InputArrangement {
     }
   }
 
+  /** The state key of a row: its one key cell as is (text never holds NUL), or the cells as JSON. */
   private keyOf(row: readonly Cell[]): string {
+    if (this.keyColumns.length === 1) {
+      const c = row[this.keyColumns[0] as number];
+      return c === undefined || c === null || c === UNCHANGED ? '\u0000' : c;
+    }
     const cells: (string | null)[] = [];
     for (const i of this.keyColumns) {
       const c = row[i];
@@ -213,10 +219,12 @@ export class InputArrangement {
   }
 
   private decode(row: TextRow): Value[] {
-    const out = new Array<Value>(row.length);
     const decoded = this.decoded;
-    for (let i = 0; i < row.length; i++)
-      out[i] = decoded[i] === false ? null : decodeCell(row[i] ?? null, this.oids[i] ?? 0, this.hints[i]);
+    const out = new Array<Value>(decoded.length);
+    for (let j = 0; j < decoded.length; j++) {
+      const i = decoded[j] as number;
+      out[j] = decodeCell(row[i] ?? null, this.oids[i] ?? 0, this.hints[i]);
+    }
     return out;
   }
 }

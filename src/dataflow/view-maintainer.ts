@@ -30,6 +30,7 @@ import type { ViewPlan } from '../sql/plan.ts';
 import { markConsolidated, type Change } from './change.ts';
 import { GraphBuilder, type Graph, type NodeRef } from './graph.ts';
 import { InputArrangement } from './input-arrangement.ts';
+import { decodeCountedRow, OperatorState } from './operator.ts';
 import { rowKey, valueToken } from './row-key.ts';
 import { reconcileSchemas, type SchemaDecision } from './schema-reconcile.ts';
 import {
@@ -63,8 +64,11 @@ interface ViewOutput {
 }
 
 export class ViewMaintainer {
-  /** Consolidated view contents while a snapshot loads (view name → rowKey → change). */
-  private snapshot: Map<string, Map<string, { row: readonly Value[]; weight: number }>> | null = null;
+  /**
+   * While a snapshot loads: each view's contents so far, kept in the store (namespace `s<i>`:
+   * rowKey → count and row) so a view larger than memory spills with the epoch's writes.
+   */
+  private snapshot: Map<string, OperatorState> | null = null;
 
   private constructor(
     private readonly store: StateStore,
@@ -122,9 +126,16 @@ export class ViewMaintainer {
       });
       if (decision.kind === 'rebuild') throw stale(decision.reason);
     }
+    // The graphs run over tables pruned to the columns the views read (and their keys).
+    const graphPlans = await prunedPlans(options.views, plans);
+    const columns = new Map(inputTables.map((t) => [t.relationId, carriedColumns(t, graphPlans)] as const));
     const arrangements = new Map(
       inputTables.map(
-        (t, i) => [qualifiedName(t), new InputArrangement(store, `t${i}`, t, readColumns(plans, t))] as const,
+        (t, i) =>
+          [
+            qualifiedName(t),
+            new InputArrangement(store, `t${i}`, t, new Set(columns.get(t.relationId))),
+          ] as const,
       ),
     );
     inputTables.forEach((t, i) => {
@@ -133,7 +144,8 @@ export class ViewMaintainer {
     });
     const builder = new GraphBuilder();
     const declared = new Map<string, NodeRef>();
-    for (const p of plans) buildViewGraph(p, builder, declared);
+    const inputColumns = (t: TableSchema) => columns.get(t.relationId);
+    for (const p of graphPlans) buildViewGraph(p, builder, declared, inputColumns);
     const outputs = plans.map((p) => viewOutput(p, inputTables));
     const vm = new ViewMaintainer(
       store,
@@ -195,10 +207,7 @@ export class ViewMaintainer {
    * `commit(0)`. Precondition: the store is fresh (nothing committed).
    */
   loadSnapshot(rows: SnapshotRows): Promise<void> {
-    if (this.snapshot === null) {
-      this.beginEpoch(0);
-      this.snapshot = new Map(this.outputs.map((o) => [o.name, new Map()]));
-    }
+    this.startSnapshot();
     const arrangement = this.arrangements.get(qualifiedName(rows.table));
     if (arrangement === undefined) return Promise.resolve();
     const changes: Change[] = [];
@@ -210,26 +219,47 @@ export class ViewMaintainer {
   }
 
   /**
-   * Ends the snapshot: the views' initial rows, in chunks. Call after the last `loadSnapshot`
-   * (or alone, for empty tables); epoch 0 stays pending until `commit(0)`.
+   * Ends the snapshot: the views' initial rows, in chunks (at least one per view, maybe empty),
+   * read from the store page by page. Call after the last `loadSnapshot` (or alone, for empty
+   * tables) and consume it whole; epoch 0 stays pending until `commit(0)`.
    */
-  finishSnapshot(): Promise<SnapshotRows[]> {
-    if (this.snapshot === null) this.beginEpoch(0);
-    const out: SnapshotRows[] = [];
+  async *finishSnapshot(): AsyncGenerator<SnapshotRows> {
+    this.startSnapshot();
+    const acc = this.snapshot!;
     for (const o of this.outputs) {
+      const state = acc.get(o.name)!;
       let rows: TextRow[] = [];
-      for (const c of this.snapshot?.get(o.name)?.values() ?? []) {
-        const text = this.encode(o, c.row);
-        for (let n = 0; n < c.weight; n++) rows.push(text);
-        if (rows.length >= SNAPSHOT_CHUNK_ROWS) {
-          out.push({ table: o.table, rows });
-          rows = [];
+      let emitted = false;
+      let after: string | undefined;
+      for (;;) {
+        const page = state.scanPrefix('c', '', {
+          limit: SNAPSHOT_CHUNK_ROWS,
+          ...(after === undefined ? {} : { after }),
+        });
+        if (page.length === 0) break;
+        for (const [key, value] of page) {
+          const c = decodeCountedRow(value);
+          const text = this.encode(o, c.row);
+          for (let n = 0; n < c.weight; n++) rows.push(text);
+          // Read once: the accumulated contents are not state (dropped with the epoch's writes).
+          state.delete('c', key);
+          if (rows.length >= SNAPSHOT_CHUNK_ROWS) {
+            yield { table: o.table, rows };
+            emitted = true;
+            rows = [];
+          }
         }
+        after = page[page.length - 1]![0];
       }
-      if (rows.length > 0 || !out.some((s) => s.table === o.table)) out.push({ table: o.table, rows });
+      if (rows.length > 0 || !emitted) yield { table: o.table, rows };
     }
     this.snapshot = null;
-    return Promise.resolve(out);
+  }
+
+  private startSnapshot(): void {
+    if (this.snapshot !== null) return;
+    this.beginEpoch(0);
+    this.snapshot = new Map(this.outputs.map((o, i) => [o.name, new OperatorState(this.store, `s${i}`)]));
   }
 
   /**
@@ -311,12 +341,7 @@ export class ViewMaintainer {
     for (const [name, changes] of deltas) {
       const acc = this.snapshot?.get(name);
       if (acc === undefined) continue;
-      for (const c of changes) {
-        const k = rowKey(c.row);
-        const e = acc.get(k);
-        if (e === undefined) acc.set(k, { row: c.row, weight: c.weight });
-        else if ((e.weight += c.weight) === 0) acc.delete(k);
-      }
+      for (const c of changes) acc.addRow('c', rowKey(c.row), c.row, c.weight);
     }
   }
 
@@ -423,11 +448,46 @@ function lookupIn(tables: readonly TableSchema[]) {
   };
 }
 
-/** The columns of `table` any view reads. */
-function readColumns(plans: readonly ViewPlan[], table: TableSchema): Set<string> {
-  const out = new Set<string>();
-  for (const p of plans) for (const c of p.reads.get(table.relationId) ?? []) out.add(c);
+/**
+ * Each view planned again over its tables pruned to the columns it reads (keys kept, so keys
+ * derive as before): narrower rows in every operator's state. The first plan is kept when the
+ * pruned one would differ in its output.
+ */
+async function prunedPlans(
+  views: readonly ViewDefinition[],
+  plans: readonly ViewPlan[],
+): Promise<ViewPlan[]> {
+  const out: ViewPlan[] = [];
+  for (const [i, full] of plans.entries()) {
+    const pruned = new Map(
+      full.inputs.map((t) => [qualifiedName(t), prune(t, full.reads.get(t.relationId))]),
+    );
+    const lookup = lookupIn(full.inputs.map((t) => pruned.get(qualifiedName(t))!));
+    let plan: ViewPlan;
+    try {
+      plan = await planView({ name: views[i]!.name, sql: views[i]!.sql, catalog: lookup });
+    } catch {
+      plan = full;
+    }
+    const same = (p: ViewPlan) => JSON.stringify([p.outputColumns, p.key]);
+    out.push(same(plan) === same(full) ? plan : full);
+  }
   return out;
+}
+
+function prune(t: TableSchema, read: ReadonlySet<string> | undefined): TableSchema {
+  const keep = t.columns.filter((c, i) => read?.has(c.name) === true || t.keyColumns.includes(i));
+  if (keep.length === t.columns.length) return t;
+  return { ...t, columns: keep, keyColumns: t.keyColumns.map((i) => keep.indexOf(t.columns[i]!)) };
+}
+
+/** The columns of `table` (in table order) the graphs' scans of it carry. */
+function carriedColumns(table: TableSchema, plans: readonly ViewPlan[]): string[] {
+  const names = new Set<string>();
+  for (const p of plans)
+    for (const t of p.inputs)
+      if (t.relationId === table.relationId) for (const c of t.columns) names.add(c.name);
+  return table.columns.filter((c) => names.has(c.name)).map((c) => c.name);
 }
 
 function inputsOf(plans: readonly ViewPlan[]): TableSchema[] {

@@ -119,7 +119,7 @@ export class ViewStage {
       if (inputs.has(c.table.relationId)) await this.maintainer.loadSnapshot(c);
       if (replicated.has(c.table.relationId)) yield c;
     }
-    for (const v of await this.maintainer.finishSnapshot()) yield v;
+    for await (const v of this.maintainer.finishSnapshot()) yield v;
     await this.maintainer.commit(0);
   }
 

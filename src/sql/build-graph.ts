@@ -4,7 +4,7 @@
  * come out under the view's name. Expression errors surface as VIEW_RUNTIME naming the view.
  */
 import type { Value } from '../decode/value.ts';
-import { qualifiedName } from '../decode/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../decode/table-schema.ts';
 import type { GraphBuilder, NodeRef } from '../dataflow/graph.ts';
 import { orderToken } from '../dataflow/order-key.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
@@ -14,11 +14,16 @@ import { windowCompute } from './window-functions.ts';
 import type { RowFn } from './scope.ts';
 import { runtimeError } from './view-error.ts';
 
-/** Adds the view's operators to `builder` (declaring base-table inputs not yet declared) and its output. */
+/**
+ * Adds the view's operators to `builder` (declaring base-table inputs not yet declared) and its
+ * output. `inputColumns` names the columns an input's rows carry when they are not all of the
+ * table's: a scan of fewer of them selects its own (one map per table and column set).
+ */
 export function buildViewGraph(
   plan: ViewPlan,
   builder: GraphBuilder,
   declared: Map<string, NodeRef> = new Map(),
+  inputColumns?: (table: TableSchema) => readonly string[] | undefined,
 ): NodeRef {
   const guard =
     <A extends unknown[], R>(f: (...a: A) => R) =>
@@ -54,7 +59,21 @@ export function buildViewGraph(
         const name = qualifiedName(node.table);
         let ref = declared.get(name);
         if (!ref) declared.set(name, (ref = builder.input(name)));
-        return ref;
+        const carried = inputColumns?.(node.table);
+        const wanted = node.table.columns.map((c) => c.name);
+        if (carried === undefined || carried.join('\u0000') === wanted.join('\u0000')) return ref;
+        const selectKey = `${name}\u0000${wanted.join('\u0000')}`;
+        let selected = declared.get(selectKey);
+        if (!selected) {
+          const at = wanted.map((c) => carried.indexOf(c));
+          const keyed = !node.table.keyless && node.table.keyColumns.length > 0;
+          selected = builder.map(ref, {
+            project: (r) => at.map((i) => r[i] ?? null),
+            ...(keyed ? { injective: true } : {}),
+          });
+          declared.set(selectKey, selected);
+        }
+        return selected;
       }
       case 'filter': {
         const p = g(node.predicate);

@@ -164,7 +164,7 @@ describe('TPC-H: the 22 queries as incremental views', () => {
         for (let i = 0; i < rows.length; i += 5000)
           await vm.loadSnapshot({ table: schemaOf(t), rows: rows.slice(i, i + 5000) });
       }
-      for (const chunk of await vm.finishSnapshot()) copies.get(chunk.table.name)!.snapshot(chunk);
+      for await (const chunk of vm.finishSnapshot()) copies.get(chunk.table.name)!.snapshot(chunk);
       await vm.commit(0);
       if (process.env.TPCH_DEBUG) console.log('snapshot ms', performance.now() - t0);
       await check('after the snapshot');
