@@ -22,9 +22,11 @@ import { planView } from '../../src/sql/planner.ts';
 import { freshDatabase } from '../support/db.ts';
 import { TPCH_QUERIES } from '../support/tpch-queries.ts';
 import {
+  batchChanges,
+  batchStatements,
+  copyLines,
   generateTpch,
   refreshBatch,
-  tpchColumns,
   tpchSchemaSql,
   tpchTableSchemas,
   TPCH_TABLES,
@@ -67,47 +69,13 @@ class ViewCopy {
 }
 
 async function copyInto(client: pg.Client, table: string, rows: Iterable<TextRow>): Promise<void> {
-  const lines = function* () {
-    for (const r of rows) yield r.map((v) => (v === null ? '\\N' : v)).join('\t') + '\n';
-  };
-  await pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${table} FROM STDIN`)));
+  await pipeline(Readable.from(copyLines(rows)), client.query(copyFrom(`COPY ${table} FROM STDIN`)));
 }
-
-const lit = (v: string | null) => (v === null ? 'NULL' : `'${v.replaceAll("'", "''")}'`);
 
 /** The batch applied to PostgreSQL (deletes, then upserts) and as the runtime's TableChanges. */
 async function applyBatch(client: pg.Client, batch: Batch): Promise<TableChanges[]> {
-  const changes: TableChanges[] = [];
-  const stmts: string[] = [];
-  for (const t of TPCH_TABLES) {
-    const d = batch[t];
-    if (!d) continue;
-    const schema = schemaOf(t);
-    const cols = tpchColumns(t);
-    const keyCols = schema.keyColumns.map((i) => cols[i]!);
-    const keyOf = (row: TextRow) => schema.keyColumns.map((i) => row[i] ?? null);
-    if (d.deletes.length > 0)
-      stmts.push(
-        `DELETE FROM ${t} WHERE (${keyCols.join(', ')}) IN (${d.deletes.map((r) => `(${keyOf(r).map(lit).join(', ')})`).join(', ')})`,
-      );
-    if (d.upserts.length > 0)
-      stmts.push(
-        `INSERT INTO ${t} VALUES ${d.upserts.map((r) => `(${r.map(lit).join(', ')})`).join(', ')} ` +
-          `ON CONFLICT (${keyCols.join(', ')}) DO UPDATE SET ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`,
-      );
-    changes.push({
-      table: schema,
-      truncate: false,
-      deletes: d.deletes.map((r) =>
-        schema.columns.map((_, i) => (schema.keyColumns.includes(i) ? (r[i] ?? null) : null)),
-      ),
-      upserts: d.upserts,
-      partialUpdates: [],
-      rowDeltas: [],
-    });
-  }
-  await client.query(`BEGIN; ${stmts.join(';\n')}; COMMIT`);
-  return changes;
+  await client.query(`BEGIN; ${batchStatements(batch).join(';\n')}; COMMIT`);
+  return batchChanges(batch, catalog);
 }
 
 describe('TPC-H: the 22 queries as incremental views', () => {

@@ -493,3 +493,59 @@ function mutate(table: string, row: TextRow, r: () => number): TextRow {
   }
   return out;
 }
+
+const lit = (v: string | null) => (v === null ? 'NULL' : `'${v.replaceAll("'", "''")}'`);
+
+/** SQL that applies a batch to PostgreSQL: per table, its deletes, then its upserts. */
+export function batchStatements(batch: Batch): string[] {
+  const stmts: string[] = [];
+  for (const t of TPCH_TABLES) {
+    const d = batch[t];
+    if (!d) continue;
+    const defs = TABLES[t]!;
+    const cols = defs.map((c) => c[0]);
+    const keyIdx = defs.flatMap((c, i) => (c[2] ? [i] : []));
+    const keyCols = keyIdx.map((i) => cols[i]!);
+    if (d.deletes.length > 0)
+      stmts.push(
+        `DELETE FROM ${t} WHERE (${keyCols.join(', ')}) IN (${d.deletes.map((r) => `(${keyIdx.map((i) => lit(r[i] ?? null)).join(', ')})`).join(', ')})`,
+      );
+    if (d.upserts.length > 0)
+      stmts.push(
+        `INSERT INTO ${t} VALUES ${d.upserts.map((r) => `(${r.map(lit).join(', ')})`).join(', ')} ` +
+          `ON CONFLICT (${keyCols.join(', ')}) DO UPDATE SET ${cols.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`,
+      );
+  }
+  return stmts;
+}
+
+/** A batch as the runtime hands it to the views: collapsed TableChanges per table. */
+export function batchChanges(
+  batch: Batch,
+  catalog: readonly TableSchema[],
+): {
+  table: TableSchema;
+  truncate: false;
+  deletes: TextRow[];
+  upserts: TextRow[];
+  partialUpdates: [];
+  rowDeltas: [];
+}[] {
+  return TPCH_TABLES.filter((t) => batch[t]).map((t) => {
+    const schema = catalog.find((s) => s.name === t)!;
+    const d = batch[t]!;
+    return {
+      table: schema,
+      truncate: false,
+      deletes: d.deletes.map((r) => r.map((c, i) => (schema.keyColumns.includes(i) ? c : null))),
+      upserts: d.upserts,
+      partialUpdates: [],
+      rowDeltas: [],
+    };
+  });
+}
+
+/** The rows of a table as COPY's text format lines. */
+export function* copyLines(rows: Iterable<TextRow>): Generator<string> {
+  for (const r of rows) yield r.map((v) => (v === null ? '\\N' : v)).join('\t') + '\n';
+}
