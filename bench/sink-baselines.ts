@@ -9,7 +9,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { Row } from '../src/decode/row.ts';
+import type { Row } from '../src/core/row.ts';
 
 export interface BaselineWriter {
   /** Writes one batch; `upsert` overwrites rows with the same id. Keys in a batch are distinct. */

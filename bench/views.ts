@@ -22,8 +22,8 @@ import { LmdbStateStore } from '../src/dataflow/lmdb-state-store.ts';
 import { MemoryStateStore } from '../src/dataflow/memory-state-store.ts';
 import type { StateStore } from '../src/dataflow/state-store.ts';
 import { ViewMaintainer } from '../src/dataflow/view-maintainer.ts';
-import type { Row } from '../src/decode/row.ts';
-import type { TableSchema } from '../src/decode/table-schema.ts';
+import type { Row } from '../src/core/row.ts';
+import type { TableSchema } from '../src/core/table-schema.ts';
 import { maskUri } from '../src/errors/mask.ts';
 import type { BenchFigure, BenchResult } from './report.ts';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { EpochBuilder } from './epoch-builder.ts';
-import { UNCHANGED, type Cell, type Row } from '../decode/row.ts';
-import type { TableSchema } from '../decode/table-schema.ts';
-import type { Epoch, TableChanges } from '../sink/sink.ts';
+import { UNCHANGED, type Cell, type Row } from '../core/row.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { Epoch, TableChanges } from '../core/epoch.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 
 const col = (name: string, isKey: boolean) => ({

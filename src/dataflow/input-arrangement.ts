@@ -10,12 +10,12 @@
  * carry only those: the views are planned over tables pruned to them). Work per epoch is
  * proportional to the changes, except a TRUNCATE, which retracts every stored row.
  */
-import type { Cell, Row as TextRow } from '../decode/row.ts';
-import { UNCHANGED } from '../decode/row.ts';
+import type { Cell, Row as TextRow } from '../core/row.ts';
+import { UNCHANGED } from '../core/row.ts';
 import { decodeCell, typeHintFor } from '../decode/pg-values.ts';
-import { qualifiedName, type TableSchema } from '../decode/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import type { Value } from '../decode/value.ts';
-import type { PartialUpdate, TableChanges } from '../sink/sink.ts';
+import type { PartialUpdate, TableChanges } from '../core/epoch.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { Change } from './change.ts';
 import { sameLayout } from './schema-record.ts';

@@ -13,7 +13,7 @@
  * "Reads" is what the planner resolved an expression to (`ViewPlan.reads`, `*` expanded), so a
  * view over `SELECT *` reads every column and an added column changes its output.
  */
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { TableSchema } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { ViewPlan } from '../sql/plan.ts';
 import {

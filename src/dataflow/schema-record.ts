@@ -8,7 +8,7 @@
  *   meta|schema → {"format":1,"fingerprint":"<sha256>","views":[{name,sql}…],"inputs":[TableSchema…]}
  */
 import { createHash } from 'node:crypto';
-import { qualifiedName, type TableSchema } from '../decode/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { StateStore } from './state-store.ts';
 

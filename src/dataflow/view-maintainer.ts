@@ -18,12 +18,12 @@
  * into the stored one, anything else is refused (VIEW_STATE_STALE: rebuild from a snapshot;
  * VIEW_SCHEMA_INCOMPATIBLE: the SQL no longer binds) — never decoded by position with a stale plan.
  */
-import type { Row as TextRow } from '../decode/row.ts';
+import type { Row as TextRow } from '../core/row.ts';
 import { encodeText } from '../decode/pg-values.ts';
-import { qualifiedName, type TableSchema } from '../decode/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import type { Value } from '../decode/value.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { SnapshotRows, TableChanges } from '../sink/sink.ts';
+import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
 import { buildViewGraph } from '../sql/build-graph.ts';
 import { planView } from '../sql/planner.ts';
 import type { ViewPlan } from '../sql/plan.ts';

@@ -7,7 +7,7 @@
  * say what they are: `enum:<name>` (e.g. `enum:public.mood`, see `typeHintFor`) decodes to a
  * string, `enum:<name>[]` to a PgArray of strings; anything else unknown is OpaqueText.
  */
-import type { ColumnSchema, EnumType } from './table-schema.ts';
+import type { ColumnSchema, EnumType } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { Numeric } from './numeric.ts';
 import { formatArrayLiteral, parseArrayLiteral, type ArrayItem } from './pg-array.ts';

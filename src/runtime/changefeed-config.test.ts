@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defineChangefeed, matchTable, replicationNameFor } from './changefeed-config.ts';
+import { defineChangefeed, replicationNameFor } from './changefeed-config.ts';
+import { matchTable } from '../core/selection.ts';
 
 describe('matchTable', () => {
   it('matches exact names, public by default, and globs', () => {
@@ -26,7 +27,8 @@ describe('defineChangefeed', () => {
   it('fills defaults, keeping partial overrides', () => {
     const c = defineChangefeed({ id: 'x', source: 's', sink: 'k', tables: ['t'], epoch: { intervalMs: 10 } });
     expect(c.epoch).toEqual({ intervalMs: 10, maxRows: 100_000, maxBytes: 64 * 1024 * 1024 });
-    expect(c.snapshot).toEqual({ parallelism: 4, chunkRows: 50_000 });
+    expect(c.snapshot).toEqual({ parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 });
+    expect(c.schemaChanges).toEqual({ dropTable: 'drop', renameTable: 'follow' });
     expect(c.views).toEqual([]);
   });
 
@@ -37,7 +39,7 @@ describe('defineChangefeed', () => {
 
 describe('splitTablePattern', () => {
   it('reads quoted identifiers with dots and quotes in them', async () => {
-    const { splitTablePattern } = await import('./changefeed-config.ts');
+    const { splitTablePattern } = await import('../core/selection.ts');
     expect(splitTablePattern('"my.schema"."t ""x"""')).toEqual({ schema: 'my.schema', name: 't "x"' });
     expect(splitTablePattern('public.Weird Name')).toEqual({ schema: 'public', name: 'Weird Name' });
     expect(splitTablePattern('orders')).toEqual({ schema: 'public', name: 'orders' });

@@ -17,10 +17,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ViewMaintainer } from '../dataflow/view-maintainer.ts';
 import { LmdbStateStore } from '../dataflow/lmdb-state-store.ts';
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { TableSchema } from '../core/table-schema.ts';
 import type { SchemaDecision } from '../dataflow/schema-reconcile.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { SnapshotRows, TableChanges } from '../sink/sink.ts';
+import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
 
 export interface ViewStageOptions {
   readonly views: readonly { name: string; sql: string }[];
@@ -113,6 +113,7 @@ export class ViewStage {
   async *snapshot(
     chunks: AsyncIterable<SnapshotRows>,
     replicated: ReadonlySet<number>,
+    epoch = 0,
   ): AsyncGenerator<SnapshotRows> {
     const inputs = new Set(this.inputTables.map((t) => t.relationId));
     for await (const c of chunks) {
@@ -120,7 +121,7 @@ export class ViewStage {
       if (replicated.has(c.table.relationId)) yield c;
     }
     for await (const v of this.maintainer.finishSnapshot()) yield v;
-    await this.maintainer.commit(0);
+    await this.maintainer.commit(epoch);
   }
 
   /**

@@ -1,5 +1,6 @@
-import type { Cell, Row } from '../decode/row.ts';
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { SchemaChange } from '../core/schema-change.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../core/epoch.ts';
 
 /**
  * The contract every sink fulfils. A changefeed drives one sink:
@@ -7,8 +8,9 @@ import type { TableSchema } from '../decode/table-schema.ts';
  *   open() ──► checkpoint? ──┬─ null ──► writeSnapshot(tables, rows, at P) ─┐
  *                            └─ C ───────────────────────────────────────────┴─► commitEpoch(e1),
  *                                                                               commitEpoch(e2), …
- *   an epoch too large for memory, in place of its commitEpoch:
- *     beginEpoch() ──► writer.applyChunk(c1), applyChunk(c2), … ──► writer.commit(e)   (or abort())
+ *   an epoch too large for memory, or one holding a schema change, in place of its commitEpoch:
+ *     beginEpoch() ──► writer.applyChunk(c1), applySchema(s), applyChunk(c2), … ──► writer.commit(e)
+ *                                                                                 (or abort())
  *
  * Exactly-once rests on one rule: **the data of an epoch and the checkpoint row naming its end
  * are made visible together, or not at all.** A crash between calls loses nothing (the source is
@@ -88,6 +90,17 @@ export interface EpochWriter {
   applyChunk(tables: readonly TableChanges[]): Promise<void>;
 
   /**
+   * Applies a schema change (a barrier) at this point of the epoch: after every chunk applied so
+   * far, before any chunk applied after it, whose rows follow the new shape. PostgreSQL and
+   * SQLite run the equivalent DDL inside the epoch's transaction, visible with its commit (added
+   * columns show the value existing rows got in the source; renames rename). A store whose DDL
+   * commits implicitly says in its own doc how a crash between the DDL and the commit recovers;
+   * NATS and file sinks write a schema-change record. Never given a change that needs a re-copy
+   * (`recopy` set) or a dropped table the changefeed keeps. Same sequencing as `applyChunk`.
+   */
+  applySchema(change: SchemaChange): Promise<void>;
+
+  /**
    * Applies the last chunk (`epoch.tables`, may be empty) and the checkpoint `epoch.checkpoint`,
    * and commits: when it resolves, every chunk and the checkpoint are durable and visible
    * together. Rejects with SINK_CHECKPOINT_AHEAD (rolling back) if the store already holds this
@@ -101,66 +114,4 @@ export interface EpochWriter {
    * (then a no-op) and while another call is pending (it waits for it first).
    */
   abort(): Promise<void>;
-}
-
-export interface Checkpoint {
-  /** The source position in its canonical text form (for PostgreSQL, the commit LSN). */
-  readonly position: string;
-  /** 0 for the snapshot, then 1, 2, … */
-  readonly epoch: number;
-}
-
-/** Rows of one table, a chunk at a time, during the snapshot. */
-export interface SnapshotRows {
-  readonly table: TableSchema;
-  readonly rows: readonly Row[];
-}
-
-/**
- * All changes of the source transactions in one interval `(previous checkpoint, checkpoint]`,
- * collapsed per key: at most one final operation per key and table. Given to
- * `EpochWriter.commit`, `tables` is only the last chunk (the earlier ones were applied already).
- */
-export interface Epoch {
-  readonly checkpoint: Checkpoint;
-  /** Source commit time of the last transaction in the epoch (ms since the Unix epoch). */
-  readonly commitTimeMs: number;
-  /** Number of source row changes the whole epoch was built from (before collapsing; all chunks). */
-  readonly sourceChanges: number;
-  readonly tables: readonly TableChanges[];
-}
-
-/**
- * The net effect of an epoch (or of one chunk of it) on one table. Apply in this order:
- * truncate; partial updates that have a `fromKey` (they read the old row as it was when the
- * epoch — or the chunk — began); deletes; upserts; partial updates without `fromKey`. Deletes,
- * upserts and partial updates are disjoint by key.
- */
-export interface TableChanges {
-  readonly table: TableSchema;
-  /** Empty the table first (a TRUNCATE in the source inside this epoch). */
-  readonly truncate: boolean;
-  /** Keyed tables: rows whose key columns identify the rows to delete (other cells are null). */
-  readonly deletes: readonly Row[];
-  /** Keyed tables: full rows to insert or to overwrite by key. */
-  readonly upserts: readonly Row[];
-  /**
-   * Keyed tables: updates of rows that exist downstream where some cells are UNCHANGED (TOAST
-   * values the source did not log): only the other columns are written. `fromKey`, when set, is
-   * the old key of a key-changing update: the row is inserted under its new key with the
-   * unchanged cells copied from the row at `fromKey` (whose removal is a separate delete).
-   */
-  readonly partialUpdates: readonly PartialUpdate[];
-  /** Keyless tables: the net count of each distinct row (+n insert n copies, −n delete n). */
-  readonly rowDeltas: readonly RowDelta[];
-}
-
-export interface PartialUpdate {
-  readonly row: readonly Cell[];
-  readonly fromKey: Row | null;
-}
-
-export interface RowDelta {
-  readonly row: Row;
-  readonly count: number;
 }

@@ -4,7 +4,7 @@
  * come out under the view's name. Expression errors surface as VIEW_RUNTIME naming the view.
  */
 import type { Value } from '../decode/value.ts';
-import { qualifiedName, type TableSchema } from '../decode/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import type { GraphBuilder, NodeRef } from '../dataflow/graph.ts';
 import { orderToken } from '../dataflow/order-key.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';

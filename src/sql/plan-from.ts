@@ -12,7 +12,7 @@
  *     condition as residual, padded: L ⟕ R = (L ⋈ R) ∪ pad(L ▷ R).
  */
 import type { JoinExpr, Node, RangeSubselect, RangeVar, SelectStmt } from 'libpg-query';
-import type { TableSchema } from '../decode/table-schema.ts';
+import type { TableSchema } from '../core/table-schema.ts';
 import { locationOf, nodeKind, strings } from './ast.ts';
 import { compileExpr } from './compile-expr.ts';
 import { coerce, constant, unifyCompiled } from './coerce.ts';

@@ -7,7 +7,7 @@
  *            (UnionAll at any level; subqueries in FROM nest whole trees, those in expressions are
  *             decorrelated into joins, semi-joins and aggregates; a CTE's tree is shared by its uses)
  */
-import type { ColumnSchema, TableSchema } from '../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
 import type { RowFn } from './scope.ts';
 import type { SqlType } from './sql-type.ts';
 

@@ -10,7 +10,7 @@
  * ORDER BY without LIMIT is accepted and ignored: a view is a table, rows have no order.
  */
 import type { CommonTableExpr, FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query';
-import type { ColumnSchema, TableSchema } from '../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
 import { locationOf, nodeKind, strings, subLinks } from './ast.ts';
 import { coerce, unifyCompiled } from './coerce.ts';
 import { compileExpr } from './compile-expr.ts';

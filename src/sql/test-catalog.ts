@@ -1,5 +1,5 @@
 /** A small catalog for unit tests of the SQL front end (no database). */
-import type { ColumnSchema, TableSchema } from '../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
 import { typeFromName, typeOid } from './sql-type.ts';
 
 function col(name: string, typeName: string, isKey = false): ColumnSchema {

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Row } from '../../src/decode/row.ts';
-import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { ViewStage } from '../../src/runtime/view-stage.ts';
-import type { SnapshotRows, TableChanges } from '../../src/sink/sink.ts';
+import type { SnapshotRows, TableChanges } from '../../src/core/epoch.ts';
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -1,5 +1,5 @@
 /** The two-column keyed table of the change-log tests (no vitest import: child fixtures use it too). */
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 
 export function table(name: string, relationId: number): TableSchema {
   return {

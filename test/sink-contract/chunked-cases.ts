@@ -5,8 +5,8 @@
  * visible before the commit" is checked as a consumer sees it.
  */
 import { expect, it } from 'vitest';
-import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import type { Sink } from '../../src/sink/sink.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { audit, chunkedEpoch, failingChunk, widenedChunks, widerItems } from './chunked-fixture.ts';

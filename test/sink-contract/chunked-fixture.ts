@@ -12,9 +12,9 @@
  *                 ── chunk 3  TRUNCATE lines, then lines +(5,1); audit 1 deleted
  *                 ── last     items 31 partial update; events −buy; audit 2 overwritten
  */
-import { UNCHANGED, type Row } from '../../src/decode/row.ts';
+import { UNCHANGED, type Row } from '../../src/core/row.ts';
 import { EpochBuilder } from '../../src/coordinator/epoch-builder.ts';
-import type { Epoch, TableChanges } from '../../src/sink/sink.ts';
+import type { Epoch, TableChanges } from '../../src/core/epoch.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import { col, events, items, lines, table } from './fixtures.ts';
 

@@ -8,9 +8,10 @@
  * `chunked-cases.ts`.
  */
 import { describe, expect, it } from 'vitest';
-import type { Row } from '../../src/decode/row.ts';
-import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
-import type { Sink, SnapshotRows } from '../../src/sink/sink.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
+import type { Sink } from '../../src/sink/sink.ts';
+import type { SnapshotRows } from '../../src/core/epoch.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import {
   chunksOf,

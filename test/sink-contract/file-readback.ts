@@ -4,8 +4,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Row } from '../../src/decode/row.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import type { FileManifest } from '../../src/sink/file/file-sink.ts';
 import { jsonToPgText, parseJsonExact } from './json-readback.ts';
 

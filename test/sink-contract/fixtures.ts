@@ -2,9 +2,9 @@
  * Tables, rows and epochs the sink contract suite writes, plus a reference model that applies
  * them in memory: the expected content every sink must read back.
  */
-import { UNCHANGED, type Row } from '../../src/decode/row.ts';
-import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
-import type { Epoch, SnapshotRows, TableChanges } from '../../src/sink/sink.ts';
+import { UNCHANGED, type Row } from '../../src/core/row.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
+import type { Epoch, SnapshotRows, TableChanges } from '../../src/core/epoch.ts';
 
 export function col(
   name: string,

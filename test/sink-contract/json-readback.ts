@@ -1,6 +1,6 @@
 /** Typed JSON (src/sink/shared/json-values.ts) back to PostgreSQL text forms, for reading sinks back. */
 import { encodeText } from '../../src/decode/pg-values.ts';
-import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
 import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';
 
 /** JSON.parse, keeping integers beyond 2^53 exact by reading them as strings (test data only). */

@@ -14,8 +14,8 @@ import {
   sortRows,
 } from './fixtures.ts';
 import { mysqlCheckpoint, readMysql } from './readers.ts';
-import type { TableChanges } from '../../src/sink/sink.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { TableChanges } from '../../src/core/epoch.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import { freePort } from '../support/pg-cluster.ts';
 
 // The first free port from the default: a stale server (or another run) may hold it.

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import { createSqliteSink } from '../../src/sink/sqlite/sqlite-sink.ts';
 import { describeSinkContract } from './contract.ts';
 import { readSqlite } from './readers.ts';

@@ -1,6 +1,6 @@
 /** Prints rows/s for one epoch of upserts, whole or in chunks (log lines for humans; nothing is asserted on time). */
 import { expect } from 'vitest';
-import type { Row } from '../../src/decode/row.ts';
+import type { Row } from '../../src/core/row.ts';
 import type { Sink } from '../../src/sink/sink.ts';
 import { chunksOf, col, table } from './fixtures.ts';
 

@@ -2,9 +2,9 @@
  * Hand-built schemas, epochs and a text-form reader for the PostgreSQL sink tests.
  */
 import type pg from 'pg';
-import type { Row } from '../../src/decode/row.ts';
-import type { ColumnSchema, EnumType, TableSchema } from '../../src/decode/table-schema.ts';
-import type { Epoch, SnapshotRows, TableChanges } from '../../src/sink/sink.ts';
+import type { Row } from '../../src/core/row.ts';
+import type { ColumnSchema, EnumType, TableSchema } from '../../src/core/table-schema.ts';
+import type { Epoch, SnapshotRows, TableChanges } from '../../src/core/epoch.ts';
 import type { TestDatabase } from '../support/db.ts';
 
 export function col(

@@ -5,10 +5,10 @@
  * chunk before it.
  */
 import { describe, expect, it } from 'vitest';
-import { UNCHANGED, type Row } from '../../src/decode/row.ts';
+import { UNCHANGED, type Row } from '../../src/core/row.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { PostgresSink } from '../../src/sink/postgres/postgres-sink.ts';
-import type { TableChanges } from '../../src/sink/sink.ts';
+import type { TableChanges } from '../../src/core/epoch.ts';
 import { freshDatabase } from '../support/db.ts';
 import { changes, col, epoch, reader, table, tableExists, textRows } from './pg-sink-fixtures.ts';
 

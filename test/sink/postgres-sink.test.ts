@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { UNCHANGED } from '../../src/decode/row.ts';
-import type { Row } from '../../src/decode/row.ts';
+import { UNCHANGED } from '../../src/core/row.ts';
+import type { Row } from '../../src/core/row.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { PostgresSink } from '../../src/sink/postgres/postgres-sink.ts';
-import type { SnapshotRows } from '../../src/sink/sink.ts';
+import type { SnapshotRows } from '../../src/core/epoch.ts';
 import { freshDatabase } from '../support/db.ts';
 import {
   changes,

@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { UNCHANGED } from '../../src/decode/row.ts';
+import { UNCHANGED } from '../../src/core/row.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import type { ReplicationEvent } from '../../src/source/postgres/pgoutput-messages.ts';

@@ -12,7 +12,7 @@ import { GraphBuilder } from '../../src/dataflow/graph.ts';
 import { MemoryStateStore } from '../../src/dataflow/memory-state-store.ts';
 import type { Change } from '../../src/dataflow/change.ts';
 import { decodeCell, encodeText } from '../../src/decode/pg-values.ts';
-import type { TableSchema } from '../../src/decode/table-schema.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
 import { typeFromName, typeOid } from '../../src/sql/sql-type.ts';
 import { VIEWS } from './views-oracle-cases.ts';
 import { mulberry32 as rng } from '../../src/cli/demo/workload.ts';

@@ -92,6 +92,7 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
     max_replication_slots: 64,
     max_wal_senders: 64,
     max_connections: 400,
+    max_prepared_transactions: 20,
     fsync: 'off',
     synchronous_commit: 'off',
     full_page_writes: 'off',

@@ -9,7 +9,7 @@
  * Rows are produced as PostgreSQL prints them (text, `character(n)` padded, numerics at scale 2)
  * so they can be loaded with COPY and handed to the view maintainer as they are.
  */
-import type { ColumnSchema, TableSchema } from '../../src/decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
 import { typeFromName, typeOid } from '../../src/sql/sql-type.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
 

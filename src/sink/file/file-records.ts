@@ -16,9 +16,9 @@
  *   `from_key` hold the same JSON as above (or are empty); `position` is empty (NULL) in an
  *   epoch written in chunks.
  */
-import type { Cell, Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
-import type { TableChanges } from '../sink.ts';
+import type { Cell, Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
+import type { TableChanges } from '../../core/epoch.ts';
 import { jsonEncoders, rowToJson, unchangedColumns, type JsonEncoder } from '../shared/json-values.ts';
 
 export type FileFormat = 'jsonl' | 'csv';

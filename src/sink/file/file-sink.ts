@@ -20,10 +20,12 @@
  */
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { EpochWriter, Sink } from '../sink.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { RecordEncoder, type FileFormat } from './file-records.ts';
 
 export interface FileSinkOptions {
@@ -163,6 +165,7 @@ export class FileSink implements Sink {
           throw wrap(`writing epoch ${cp.epoch}`, err);
         }
       },
+      applySchema: async (change) => acceptAdditiveOnly('file sink', change),
       discard: async () => {
         await files?.abandon();
       },

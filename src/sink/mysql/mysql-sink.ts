@@ -22,12 +22,14 @@
  * then declares `effectively-once`.
  */
 import mysql from 'mysql2/promise';
-import type { Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import type { Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { EpochWriter, Sink } from '../sink.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
@@ -207,6 +209,7 @@ export class MysqlSink implements Sink {
           await conn.query('COMMIT');
           await endDdlConn();
         }),
+      applySchema: async (change) => acceptAdditiveOnly('mysql sink', change),
       discard: async () => {
         if (stored !== undefined) await conn.query('ROLLBACK').catch(() => {});
         await endDdlConn();

@@ -6,8 +6,8 @@
  * rows or `MAX_BATCH_BYTES` of values, well under max_allowed_packet (16 MiB by default).
  */
 import type { Connection } from 'mysql2/promise';
-import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { mysqlColumnType, type MysqlColumnType, type MysqlValue } from './mysql-types.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { mysqlColumnType, timestamptzToUtc } from './mysql-types.ts';
 import { pgArrayToJson } from '../shared/pg-array-json.ts';

@@ -24,7 +24,7 @@
  * | interval, inet, cidr, macaddr, money, timetz, xml, bit, varbit, tsvector, pg_lsn | LONGTEXT | PostgreSQL text form |
  * | anything else (geometric, ranges, composites, domains) | refused |                             |
  */
-import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { arrayElementKind } from '../shared/json-values.ts';
 import { byteaFromText, charLength, numericPrecision, pgTypeKind } from '../shared/pg-type-kind.ts';

@@ -18,8 +18,8 @@
  * attempt that wrote it and its chunk number (tidemark-json and canal-json: `"attempt"`,
  * `"chunk"`; debezium-json: the same two fields in `source`), which the epoch marker names.
  */
-import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { jsonEncoders, rowToJson, unchangedColumns, type JsonEncoder } from '../shared/json-values.ts';
 
 export type NatsFormat = 'tidemark-json' | 'debezium-json' | 'canal-json';

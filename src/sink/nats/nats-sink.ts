@@ -30,13 +30,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { Cell, Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import type { Cell, Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
-import { matchTable } from '../../runtime/changefeed-config.ts';
+import { matchTable } from '../../core/selection.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { Checkpoint, Epoch, EpochWriter, Sink, SnapshotRows, TableChanges } from '../sink.ts';
+import type { EpochWriter, Sink } from '../sink.ts';
+import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { JetStreamPublisher } from './jetstream-publisher.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
@@ -223,6 +225,7 @@ export class NatsSink implements Sink {
             chunks === 0 ? null : { attempt, chunks: chunks + 1 },
           );
         }),
+      applySchema: async (change) => acceptAdditiveOnly('nats sink', change),
       discard: async () => {
         // Published chunks stay in the stream; no marker will name this attempt.
         this.#publisher?.reset();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { UNCHANGED, type Row } from '../../decode/row.ts';
-import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
-import type { TableChanges } from '../sink.ts';
+import { UNCHANGED, type Row } from '../../core/row.ts';
+import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
+import type { TableChanges } from '../../core/epoch.ts';
 import { planTableChanges, tableStatements } from './apply-plan.ts';
 import { valuesFrom } from './staging.ts';
 

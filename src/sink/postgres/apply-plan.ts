@@ -1,7 +1,7 @@
-import { UNCHANGED, type Cell } from '../../decode/row.ts';
-import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../decode/table-schema.ts';
+import { UNCHANGED, type Cell } from '../../core/row.ts';
+import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { TableChanges } from '../sink.ts';
+import type { TableChanges } from '../../core/epoch.ts';
 
 /**
  * Turns one table's changes of an epoch into a few set-based statements, never one per row.

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Checkpoint } from '../sink.ts';
+import type { Checkpoint } from '../../core/epoch.ts';
 import { quoteLiteral } from './sql-text.ts';
 
 /**

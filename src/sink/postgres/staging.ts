@@ -1,4 +1,4 @@
-import { qualifiedName, type TableSchema } from '../../decode/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../../core/table-schema.ts';
 import { stageColumns, type StageGroup } from './apply-plan.ts';
 import { quoteLiteral } from './sql-text.ts';
 

@@ -13,8 +13,8 @@
  * | arrays                     | JSON arrays (elements typed the same way; numeric as strings) |
  * | everything else            | string: PostgreSQL's text form (timestamps, uuid, enums, …)   |
  */
-import { UNCHANGED, type Cell } from '../../decode/row.ts';
-import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
+import { UNCHANGED, type Cell } from '../../core/row.ts';
+import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
 import { pgArrayToJson, type ArrayElementKind } from './pg-array-json.ts';
 import { byteaFromText, pgTypeKind } from './pg-type-kind.ts';
 

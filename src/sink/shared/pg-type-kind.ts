@@ -5,7 +5,7 @@
  */
 import { decodeCell, encodeText } from '../../decode/pg-values.ts';
 import { PgTypeOid } from '../../decode/pg-type-oids.ts';
-import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
 
 export type PgTypeKind =
   | 'bool'

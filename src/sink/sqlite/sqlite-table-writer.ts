@@ -3,8 +3,8 @@
  * `sqlite-types.ts`, then prepared statements reused for every row (multi-row for upserts).
  */
 import type Database from 'better-sqlite3';
-import { UNCHANGED, type Cell, type Row } from '../../decode/row.ts';
-import type { TableSchema } from '../../decode/table-schema.ts';
+import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { cellConverters, sqliteAffinity, type SqliteValue } from './sqlite-types.ts';
 import { pgTypeKind } from '../shared/pg-type-kind.ts';

@@ -11,7 +11,7 @@
  * | everything else                | TEXT          | PostgreSQL's text form (timestamps, json, arrays, uuid, enums …) |
  */
 import { encodeText } from '../../decode/pg-values.ts';
-import type { ColumnSchema, TableSchema } from '../../decode/table-schema.ts';
+import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
 import { byteaFromText, byteaToText, pgTypeKind, type PgTypeKind } from '../shared/pg-type-kind.ts';
 
 export type SqliteAffinity = 'INTEGER' | 'REAL' | 'TEXT' | 'BLOB';

@@ -6,7 +6,7 @@
  * Raw newlines and tabs never occur inside a field (COPY escapes them), so the byte splits are
  * safe for any UTF-8 content; a chunk may end anywhere, even inside a multi-byte character.
  */
-import type { Row } from '../../decode/row.ts';
+import type { Row } from '../../core/row.ts';
 
 const NL = 0x0a;
 const TAB = 0x09;

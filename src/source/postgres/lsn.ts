@@ -1,4 +1,4 @@
-import type { Position } from '../../log/position.ts';
+import type { Position, PositionCodec } from '../../core/position.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 
 /**
@@ -53,3 +53,23 @@ export class Lsn implements Position {
     return this.value.toString(16).padStart(16, '0');
   }
 }
+
+/** The PostgreSQL connector's positions: LSNs, 8 bytes big-endian in the log. */
+export const LSN_CODEC: PositionCodec<Lsn> = {
+  kind: 'postgres',
+  parse: (text) => Lsn.parse(text),
+  encode(position) {
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigUInt64BE(position.value);
+    return b;
+  },
+  decode(bytes) {
+    if (bytes.length !== 8) {
+      throw new TidemarkError('POSITION_INVALID', {
+        detail: `${bytes.length} bytes are not a PostgreSQL LSN (8 bytes)`,
+      });
+    }
+    return Lsn.fromBigInt(bytes.readBigUInt64BE(0));
+  },
+  distanceBytes: (from, to) => Number(to.minus(from)),
+};

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UNCHANGED } from '../../decode/row.ts';
+import { UNCHANGED } from '../../core/row.ts';
 import { CAPTURED_STREAM_BASE64 } from './pgoutput-capture.fixture.ts';
 import { decodeCopyData, decodePgoutput } from './pgoutput-decoder.ts';
 import type { ReplicationEvent } from './pgoutput-messages.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UNCHANGED } from '../../decode/row.ts';
+import { UNCHANGED } from '../../core/row.ts';
 import { Lsn } from './lsn.ts';
 import { decodeCopyData, decodePgoutput } from './pgoutput-decoder.ts';
 import type { PgoutputMessage } from './pgoutput-messages.ts';

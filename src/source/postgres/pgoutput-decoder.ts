@@ -1,4 +1,4 @@
-import { UNCHANGED, type Cell } from '../../decode/row.ts';
+import { UNCHANGED, type Cell } from '../../core/row.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { Lsn } from './lsn.ts';
 import type {

@@ -1,4 +1,4 @@
-import type { Cell, Row } from '../../decode/row.ts';
+import type { Cell, Row } from '../../core/row.ts';
 import type { Lsn } from './lsn.ts';
 
 /**

@@ -1,0 +1,69 @@
+/**
+ * An epoch and its parts: the unit of work and of commit (ARCHITECTURE.md "epoch"). Built by the
+ * pipeline from the change hub's transactions, collapsed per key, and handed to a sink
+ * (`sink/sink.ts`) together with the checkpoint naming its end.
+ */
+import type { Cell, Row } from './row.ts';
+import type { TableSchema } from './table-schema.ts';
+
+export interface Checkpoint {
+  /** The source position in its canonical text form (for PostgreSQL, the commit LSN). */
+  readonly position: string;
+  /** 0 for the snapshot, then 1, 2, … */
+  readonly epoch: number;
+}
+
+/** Rows of one table, a chunk at a time, during the snapshot. */
+export interface SnapshotRows {
+  readonly table: TableSchema;
+  readonly rows: readonly Row[];
+}
+
+/**
+ * All changes of the source transactions in one interval `(previous checkpoint, checkpoint]`,
+ * collapsed per key: at most one final operation per key and table. Given to
+ * `EpochWriter.commit`, `tables` is only the last chunk (the earlier ones were applied already).
+ */
+export interface Epoch {
+  readonly checkpoint: Checkpoint;
+  /** Source commit time of the last transaction in the epoch (ms since the Unix epoch). */
+  readonly commitTimeMs: number;
+  /** Number of source row changes the whole epoch was built from (before collapsing; all chunks). */
+  readonly sourceChanges: number;
+  readonly tables: readonly TableChanges[];
+}
+
+/**
+ * The net effect of an epoch (or of one chunk of it) on one table. Apply in this order:
+ * truncate; partial updates that have a `fromKey` (they read the old row as it was when the
+ * epoch — or the chunk — began); deletes; upserts; partial updates without `fromKey`. Deletes,
+ * upserts and partial updates are disjoint by key.
+ */
+export interface TableChanges {
+  readonly table: TableSchema;
+  /** Empty the table first (a TRUNCATE in the source inside this epoch). */
+  readonly truncate: boolean;
+  /** Keyed tables: rows whose key columns identify the rows to delete (other cells are null). */
+  readonly deletes: readonly Row[];
+  /** Keyed tables: full rows to insert or to overwrite by key. */
+  readonly upserts: readonly Row[];
+  /**
+   * Keyed tables: updates of rows that exist downstream where some cells are UNCHANGED (TOAST
+   * values the source did not log): only the other columns are written. `fromKey`, when set, is
+   * the old key of a key-changing update: the row is inserted under its new key with the
+   * unchanged cells copied from the row at `fromKey` (whose removal is a separate delete).
+   */
+  readonly partialUpdates: readonly PartialUpdate[];
+  /** Keyless tables: the net count of each distinct row (+n insert n copies, −n delete n). */
+  readonly rowDeltas: readonly RowDelta[];
+}
+
+export interface PartialUpdate {
+  readonly row: readonly Cell[];
+  readonly fromKey: Row | null;
+}
+
+export interface RowDelta {
+  readonly row: Row;
+  readonly count: number;
+}
