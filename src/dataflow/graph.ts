@@ -100,10 +100,13 @@ export class GraphBuilder {
     this.outputs.set(name, node.id);
   }
 
-  /** The runnable graph over `store`; the builder may not be used afterwards. */
-  build(store: StateStore): Graph {
+  /**
+   * The runnable graph over `store`; the builder may not be used afterwards. Node state lives
+   * under `<prefix><id>`.
+   */
+  build(store: StateStore, prefix = 'n'): Graph {
     const operators = this.nodes.map((n, id) =>
-      n.make === null ? null : n.make(new OperatorState(store, `n${id}`)),
+      n.make === null ? null : n.make(new OperatorState(store, `${prefix}${id}`)),
     );
     const outputIds = new Set(this.outputs.values());
     const nodes = this.nodes.map((n, id) => (outputIds.has(id) ? { ...n, consolidate: true } : n));

@@ -148,6 +148,55 @@ export class InputArrangement {
     return adapter;
   }
 
+  /**
+   * A page of the stored rows (inside an open store epoch) as changes of weight `sign` × their
+   * multiplicity, from the key after `after`; `last` is the page's last key (undefined: done).
+   */
+  page(
+    sign: 1 | -1,
+    after: string | undefined,
+    limit: number,
+  ): { changes: Change[]; last: string | undefined } {
+    const entries = this.store.scanPrefix(this.ns, '', { limit, ...(after === undefined ? {} : { after }) });
+    const changes: Change[] = entries.map(([key, value]) =>
+      this.keyColumns.length === 0
+        ? { row: this.decode(JSON.parse(key) as TextRow), weight: sign * Number(value) }
+        : { row: this.decode(JSON.parse(value) as TextRow), weight: sign },
+    );
+    return { changes, last: entries.length === 0 ? undefined : entries[entries.length - 1]![0] };
+  }
+
+  /**
+   * Moves every stored row through `convert` (from `from`'s layout into this arrangement's),
+   * inside an open store epoch, via the scratch namespace `scratch`. Both arrangements share the
+   * namespace; `from` is not used afterwards.
+   */
+  convertFrom(from: InputArrangement, convert: (row: TextRow) => TextRow, scratch: string): void {
+    const PAGE = 1000;
+    for (;;) {
+      const entries = this.store.scanPrefix(from.ns, '', { limit: PAGE });
+      if (entries.length === 0) break;
+      for (const [key, value] of entries) {
+        const keyless = from.keyColumns.length === 0;
+        const row = convert(JSON.parse(keyless ? key : value) as TextRow);
+        this.store.put(scratch, key, JSON.stringify([row, keyless ? Number(value) : 1]));
+        this.store.delete(from.ns, key);
+      }
+    }
+    for (;;) {
+      const entries = this.store.scanPrefix(scratch, '', { limit: PAGE });
+      if (entries.length === 0) break;
+      for (const [key, value] of entries) {
+        const [row, count] = JSON.parse(value) as [TextRow, number];
+        if (this.keyColumns.length === 0) {
+          const k = JSON.stringify(row);
+          this.store.put(this.ns, k, String(Number(this.store.get(this.ns, k) ?? 0) + count));
+        } else this.store.put(this.ns, this.keyOf(row), JSON.stringify(row));
+        this.store.delete(scratch, key);
+      }
+    }
+  }
+
   private complete(p: PartialUpdate, keySource: readonly Cell[]): TextRow {
     const stored = this.store.get(this.ns, this.keyOf(keySource));
     if (stored === undefined) {

@@ -5,7 +5,12 @@
  * the plan's column order), so a state may only be read with a plan built for this record's
  * layouts; `diffTable` says what changed when the source's layout is another.
  *
- *   meta|schema → {"format":1,"fingerprint":"<sha256>","views":[{name,sql}…],"inputs":[TableSchema…]}
+ *   meta|schema → {"format":1,"fingerprint":"<sha256>","views":[{name,sql}…],"inputs":[TableSchema…],
+ *                  "generation":<n>}
+ *
+ * `generation` counts the rebuilds of the graph's state at schema barriers (absent: 0): graph
+ * node namespaces are `n<id>` in generation 0, `g<n>n<id>` after, so a rebuilt graph never reads
+ * what an earlier one left.
  */
 import { createHash } from 'node:crypto';
 import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
@@ -24,14 +29,26 @@ export interface SchemaRecord {
   readonly views: readonly ViewDefinition[];
   /** The layouts of the input tables the state's rows are in, in state-namespace order. */
   readonly inputs: readonly TableSchema[];
+  /** Rebuilds at schema barriers so far (absent: 0). */
+  readonly generation?: number;
 }
 
 const NS = 'meta';
 const KEY = 'schema';
 
-export function schemaRecord(views: readonly ViewDefinition[], inputs: readonly TableSchema[]): SchemaRecord {
+export function schemaRecord(
+  views: readonly ViewDefinition[],
+  inputs: readonly TableSchema[],
+  generation = 0,
+): SchemaRecord {
   const v = views.map((x) => ({ name: x.name, sql: x.sql }));
-  return { format: 1, fingerprint: fingerprint(v, inputs), views: v, inputs };
+  return { format: 1, fingerprint: fingerprint(v, inputs), views: v, inputs, generation };
+}
+
+/** The namespace prefix of graph nodes in the record's generation. */
+export function nodePrefix(record: SchemaRecord): string {
+  const g = record.generation ?? 0;
+  return g === 0 ? 'n' : `g${g}n`;
 }
 
 /** The fingerprint of view definitions over input layouts (what a state built for them has). */

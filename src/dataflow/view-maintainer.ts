@@ -24,6 +24,7 @@ import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import type { Value } from '../decode/value.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
+import { schemaChangeTableId, type ColumnChange, type SchemaChange } from '../core/schema-change.ts';
 import { buildViewGraph } from '../sql/build-graph.ts';
 import { planView } from '../sql/planner.ts';
 import type { ViewPlan } from '../sql/plan.ts';
@@ -32,8 +33,10 @@ import { GraphBuilder, type Graph, type NodeRef } from './graph.ts';
 import { InputArrangement } from './input-arrangement.ts';
 import { decodeCountedRow, OperatorState } from './operator.ts';
 import { rowKey, valueToken } from './row-key.ts';
+import { refusal, rowConverter } from './schema-rebuild.ts';
 import { reconcileSchemas, type SchemaDecision } from './schema-reconcile.ts';
 import {
+  nodePrefix,
   readSchemaRecord,
   sameLayout,
   schemaRecord,
@@ -44,6 +47,19 @@ import {
 import type { StateStore } from './state-store.ts';
 
 export type { ViewDefinition } from './schema-record.ts';
+
+/** What a schema barrier did to the views' state (ViewMaintainer.barrier). */
+export type BarrierResult =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'migrated'; readonly reason: string }
+  | {
+      readonly kind: 'rebuilt';
+      readonly reason: string;
+      /** Views whose table changed shape: dropped (`before`) and created (`after`) downstream. */
+      readonly reshaped: readonly { readonly before: TableSchema; readonly after: TableSchema }[];
+      /** The whole new contents of each view reading the table (truncating unless reshaped). */
+      readonly rows: readonly TableChanges[];
+    };
 
 export interface ViewMaintainerOptions {
   readonly views: readonly ViewDefinition[];
@@ -72,18 +88,18 @@ export class ViewMaintainer {
 
   private constructor(
     private readonly store: StateStore,
-    private readonly graph: Graph,
-    private readonly arrangements: ReadonlyMap<string, InputArrangement>,
-    private readonly outputs: readonly ViewOutput[],
+    private graph: Graph,
+    private arrangements: ReadonlyMap<string, InputArrangement>,
+    private outputs: readonly ViewOutput[],
     /**
      * Base tables the views read, in state-namespace order, in the layouts the state holds (the
-     * schema record's; the catalog's for a fresh store).
+     * schema record's; the catalog's for a fresh store). Replaced when a barrier rebuilds.
      */
-    readonly inputTables: readonly TableSchema[],
-    private readonly record: SchemaRecord,
+    public inputTables: readonly TableSchema[],
+    private record: SchemaRecord,
     private readonly options: ViewMaintainerOptions,
     /** The layout each input's changes arrive in now (undefined: the table is gone). */
-    private readonly currentLayouts: (TableSchema | undefined)[],
+    private currentLayouts: (TableSchema | undefined)[],
   ) {}
 
   /** One table per view as the sink creates it. */
@@ -126,30 +142,20 @@ export class ViewMaintainer {
       });
       if (decision.kind === 'rebuild') throw stale(decision.reason);
     }
-    // The graphs run over tables pruned to the columns the views read (and their keys).
-    const graphPlans = await prunedPlans(options.views, plans);
-    const columns = new Map(inputTables.map((t) => [t.relationId, carriedColumns(t, graphPlans)] as const));
-    const arrangements = new Map(
-      inputTables.map(
-        (t, i) =>
-          [
-            qualifiedName(t),
-            new InputArrangement(store, `t${i}`, t, new Set(columns.get(t.relationId))),
-          ] as const,
-      ),
+    const { graph, arrangements, outputs } = await buildGraph(
+      store,
+      options.views,
+      plans,
+      inputTables,
+      record === null ? 'n' : nodePrefix(record),
     );
     inputTables.forEach((t, i) => {
       const now = current[i];
       if (now !== undefined) arrangements.get(qualifiedName(t))?.accept(now);
     });
-    const builder = new GraphBuilder();
-    const declared = new Map<string, NodeRef>();
-    const inputColumns = (t: TableSchema) => columns.get(t.relationId);
-    for (const p of graphPlans) buildViewGraph(p, builder, declared, inputColumns);
-    const outputs = plans.map((p) => viewOutput(p, inputTables));
     const vm = new ViewMaintainer(
       store,
-      builder.build(store),
+      graph,
       arrangements,
       outputs,
       inputTables,
@@ -194,6 +200,167 @@ export class ViewMaintainer {
       this.arrangements.get(qualifiedName(this.inputTables[i]!))?.accept(table);
     }
     return decision;
+  }
+
+  /**
+   * A schema barrier of a table (issue 11: views are re-planned at that point). Precondition:
+   * the epoch is open (`step` was called for it, with the changes before the barrier). Returns
+   *
+   *   - `unchanged` / `migrated`: no view reads what changed; changes in the new layout are
+   *     mapped into the stored one and the epoch goes on;
+   *   - `rebuilt`: every view bound again but one reads what changed (a retyped column, an added
+   *     column under `SELECT *`, a key): the state was rebuilt from the input arrangements in the
+   *     new layout, in this epoch; `reshaped` views changed their table (the sink drops and
+   *     creates it), `rows` hold the whole new contents of every view that reads the table
+   *     (truncating the old ones unless reshaped).
+   *
+   * Throws VIEW_SCHEMA_CHANGED (not retriable) when a view no longer binds or the table's rows
+   * cannot be derived, naming the view, the column and the fix. On a throw the epoch's pending
+   * state is the caller's to abort.
+   */
+  async barrier(change: SchemaChange, where: string): Promise<BarrierResult> {
+    if (change.kind === 'table-created') return { kind: 'unchanged' };
+    const id = schemaChangeTableId(change);
+    const i = this.inputTables.findIndex((t) => t.relationId === id);
+    if (i < 0) return { kind: 'unchanged' };
+    const stored = this.inputTables[i]!;
+    const views = this.options.views;
+    const storedPlans = await planAll(views, lookupIn([...this.inputTables, ...this.options.catalog]));
+    const readsOf = (k: number) => storedPlans[k]!.reads.get(id) ?? new Set<string>();
+    const readers = storedPlans.flatMap((p, k) => (p.inputs.some((t) => t.relationId === id) ? [k] : []));
+    if (change.kind === 'table-dropped' || change.recopy !== null) {
+      const k = readers[0] ?? 0;
+      throw refusal(views[k]!.name, stored, readsOf(k), change, where);
+    }
+    const current = this.currentLayouts.map((t, j) => (j === i ? change.after : t));
+    const catalog = catalogOver(current, this.options.catalog);
+    const plans: ViewPlan[] = [];
+    for (const [k, v] of views.entries()) {
+      try {
+        plans.push(await planView({ ...v, catalog }));
+      } catch (err) {
+        if (!(err instanceof TidemarkError) || !err.code.startsWith('VIEW_')) throw err;
+        throw refusal(v.name, stored, readsOf(k), change, where, err);
+      }
+    }
+    const decision = await reconcileSchemas({
+      views,
+      storedPlans,
+      storedInputs: this.inputTables,
+      current,
+      planCurrent: (v) => Promise.resolve(plans[views.indexOf(v)]!),
+    });
+    if (decision.kind !== 'rebuild') {
+      for (const c of change.columns)
+        if (c.op === 'added') this.fillsOf(id).set(c.column, c.fill.kind === 'value' ? c.fill.text : null);
+      this.currentLayouts[i] = change.after;
+      this.arrangements.get(qualifiedName(stored))?.accept(change.after);
+      return decision;
+    }
+    return this.rebuild(plans, i, change.columns, decision.reason, readers, where);
+  }
+
+  /** Fills of columns added to an input by migrated barriers (rowConverter's `fills`). */
+  private readonly fills = new Map<number, Map<string, string | null>>();
+
+  private fillsOf(relationId: number): Map<string, string | null> {
+    let f = this.fills.get(relationId);
+    if (f === undefined) this.fills.set(relationId, (f = new Map()));
+    return f;
+  }
+
+  private async rebuild(
+    plans: readonly ViewPlan[],
+    changed: number,
+    columns: readonly ColumnChange[],
+    reason: string,
+    readers: readonly number[],
+    where: string,
+  ): Promise<BarrierResult> {
+    const inputs = inputsOf(plans);
+    if (
+      inputs.length !== this.inputTables.length ||
+      inputs.some((t, j) => t.relationId !== this.inputTables[j]!.relationId)
+    ) {
+      throw new TidemarkError('VIEW_SCHEMA_CHANGED', {
+        detail: `the views read other tables when planned again ${where} (${reason}). Fix: restart the changefeed: the views are rebuilt from a new snapshot`,
+      });
+    }
+    const PAGE = 1000;
+    // The old graph's state is retracted to nothing, input by input (its namespaces stay empty).
+    for (const t of this.inputTables) {
+      const name = qualifiedName(t);
+      const arrangement = this.arrangements.get(name)!;
+      let after: string | undefined;
+      for (;;) {
+        const { changes, last } = arrangement.page(-1, after, PAGE);
+        if (last === undefined) break;
+        this.graph.stepInOpenEpoch(new Map([[name, changes]]));
+        after = last;
+      }
+    }
+    const generation = (this.record.generation ?? 0) + 1;
+    const record = schemaRecord(this.options.views, inputs, generation);
+    const built = await buildGraph(this.store, this.options.views, plans, inputs, nodePrefix(record));
+    // Input rows move into the new layouts.
+    for (const [j, t] of inputs.entries()) {
+      const old = this.inputTables[j]!;
+      if (sameLayout(old, t)) continue;
+      const convert = rowConverter(old, t, j === changed ? columns : [], this.fillsOf(t.relationId));
+      built.arrangements
+        .get(qualifiedName(t))!
+        .convertFrom(this.arrangements.get(qualifiedName(old))!, convert, `x${j}`);
+      this.fills.delete(t.relationId);
+    }
+    // The new graph is loaded from them; the contents of the views that read the table collect.
+    const acc = new Map(readers.map((k) => [plans[k]!.name, new OperatorState(this.store, `r${k}`)]));
+    for (const t of inputs) {
+      const name = qualifiedName(t);
+      const arrangement = built.arrangements.get(name)!;
+      let after: string | undefined;
+      for (;;) {
+        const { changes, last } = arrangement.page(1, after, PAGE);
+        if (last === undefined) break;
+        for (const [view, deltas] of built.graph.stepInOpenEpoch(new Map([[name, changes]]))) {
+          const state = acc.get(view);
+          if (state !== undefined) for (const c of deltas) state.addRow('c', rowKey(c.row), c.row, c.weight);
+        }
+        after = last;
+      }
+    }
+    const reshaped: { before: TableSchema; after: TableSchema }[] = [];
+    const rows: TableChanges[] = [];
+    for (const k of readers) {
+      const before = this.outputs[k]!;
+      const now = built.outputs[k]!;
+      const same = sameLayout(before.table, now.table);
+      if (!same) reshaped.push({ before: before.table, after: now.table });
+      const state = acc.get(now.name)!;
+      const upserts: TextRow[] = [];
+      const rowDeltas: { row: TextRow; count: number }[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = state.scanPrefix('c', '', { limit: PAGE, ...(after === undefined ? {} : { after }) });
+        if (page.length === 0) break;
+        for (const [key, value] of page) {
+          const c = decodeCountedRow(value);
+          const text = this.encode(now, c.row);
+          if (now.key.length === 0) rowDeltas.push({ row: text, count: c.weight });
+          else upserts.push(text);
+          state.delete('c', key);
+        }
+        after = page[page.length - 1]![0];
+      }
+      rows.push({ table: now.table, truncate: same, deletes: [], upserts, partialUpdates: [], rowDeltas });
+    }
+    writeSchemaRecord(this.store, record);
+    this.record = record;
+    this.graph = built.graph;
+    this.arrangements = built.arrangements;
+    this.outputs = built.outputs;
+    this.inputTables = inputs;
+    this.currentLayouts = [...inputs];
+    return { kind: 'rebuilt', reason, reshaped, rows };
   }
 
   /** The epoch of the committed state (0 = the snapshot), or null before the first commit. */
@@ -392,6 +559,41 @@ export class ViewMaintainer {
     }
     return out;
   }
+}
+
+/** The graph, input arrangements and outputs for `plans` over `inputTables`, state under `prefix`. */
+async function buildGraph(
+  store: StateStore,
+  views: readonly ViewDefinition[],
+  plans: readonly ViewPlan[],
+  inputTables: readonly TableSchema[],
+  prefix: string,
+): Promise<{ graph: Graph; arrangements: Map<string, InputArrangement>; outputs: ViewOutput[] }> {
+  // The graphs run over tables pruned to the columns the views read (and their keys).
+  const graphPlans = await prunedPlans(views, plans);
+  const columns = new Map(inputTables.map((t) => [t.relationId, carriedColumns(t, graphPlans)] as const));
+  const arrangements = new Map(
+    inputTables.map(
+      (t, i) =>
+        [
+          qualifiedName(t),
+          new InputArrangement(store, `t${i}`, t, new Set(columns.get(t.relationId))),
+        ] as const,
+    ),
+  );
+  const builder = new GraphBuilder();
+  const declared = new Map<string, NodeRef>();
+  const inputColumns = (t: TableSchema) => columns.get(t.relationId);
+  for (const p of graphPlans) buildViewGraph(p, builder, declared, inputColumns);
+  const outputs = plans.map((p) => viewOutput(p, inputTables));
+  return { graph: builder.build(store, prefix), arrangements, outputs };
+}
+
+/** A catalog over the inputs' current layouts first, then the other tables (not their old shapes). */
+function catalogOver(current: readonly (TableSchema | undefined)[], catalog: readonly TableSchema[]) {
+  const now = defined(current);
+  const ids = new Set(now.map((t) => t.relationId));
+  return lookupIn([...now, ...catalog.filter((t) => !ids.has(t.relationId))]);
 }
 
 function viewOutput(plan: ViewPlan, inputs: readonly TableSchema[]): ViewOutput {

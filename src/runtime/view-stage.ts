@@ -15,7 +15,8 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ViewMaintainer } from '../dataflow/view-maintainer.ts';
+import { ViewMaintainer, type BarrierResult } from '../dataflow/view-maintainer.ts';
+import type { SchemaChange } from '../core/schema-change.ts';
 import { LmdbStateStore } from '../dataflow/lmdb-state-store.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { SchemaDecision } from '../dataflow/schema-reconcile.ts';
@@ -91,6 +92,20 @@ export class ViewStage {
    */
   schemaChanged(table: TableSchema): Promise<SchemaDecision> {
     return this.maintainer.schemaChanged(table);
+  }
+
+  /**
+   * A schema barrier (ViewMaintainer.barrier): call at the barrier's position, after `apply` of
+   * the epoch's changes before it with `last: false` (the epoch is open), before any change in the
+   * new layout. On a throw the epoch's pending state is dropped.
+   */
+  async barrier(change: SchemaChange, where: string): Promise<BarrierResult> {
+    try {
+      return await this.maintainer.barrier(change, where);
+    } catch (err) {
+      this.maintainer.abort();
+      throw err;
+    }
   }
 
   static stateDirFor(dataDir: string, changefeedId: string): string {
