@@ -31,6 +31,12 @@ export interface SchemaRecord {
   readonly inputs: readonly TableSchema[];
   /** Rebuilds at schema barriers so far (absent: 0). */
   readonly generation?: number;
+  /**
+   * The layouts changes arrive in at this state's epoch, where migrated barriers changed them
+   * (absent: `inputs`), and the values existing rows have for columns they added, by table id.
+   */
+  readonly current?: readonly TableSchema[];
+  readonly fills?: Readonly<Record<string, Readonly<Record<string, string | null>>>>;
 }
 
 const NS = 'meta';

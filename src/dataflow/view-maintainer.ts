@@ -67,6 +67,12 @@ export interface ViewMaintainerOptions {
   readonly catalog: readonly TableSchema[];
   /** Owned by the maintainer from now on: `close()` closes it. */
   readonly store: StateStore;
+  /**
+   * The stream resumes at the state's epoch and replays every schema change after it as a
+   * barrier (the change hub): a stored state is read in the layouts its record holds, not
+   * reconciled with the catalog's (today's) layouts.
+   */
+  readonly resume?: boolean;
 }
 
 /** Rows per SnapshotRows chunk handed out by finishSnapshot. */
@@ -132,14 +138,19 @@ export class ViewMaintainer {
       if (changed !== null) throw stale(changed);
       plans = await planAll(options.views, lookupIn([...record.inputs, ...options.catalog]));
       inputTables = inputsOf(plans);
-      current = inputTables.map((t) => currentLayout(t, options.catalog));
-      decision = await reconcileSchemas({
-        views: options.views,
-        storedPlans: plans,
-        storedInputs: inputTables,
-        current,
-        planCurrent: (v) => planView({ ...v, catalog: lookupIn([...defined(current), ...options.catalog]) }),
-      });
+      if (options.resume === true) {
+        const at = record.current ?? record.inputs;
+        current = inputTables.map((t) => at.find((x) => x.relationId === t.relationId) ?? t);
+      } else current = inputTables.map((t) => currentLayout(t, options.catalog));
+      if (options.resume !== true)
+        decision = await reconcileSchemas({
+          views: options.views,
+          storedPlans: plans,
+          storedInputs: inputTables,
+          current,
+          planCurrent: (v) =>
+            planView({ ...v, catalog: lookupIn([...defined(current), ...options.catalog]) }),
+        });
       if (decision.kind === 'rebuild') throw stale(decision.reason);
     }
     const { graph, arrangements, outputs } = await buildGraph(
@@ -164,6 +175,8 @@ export class ViewMaintainer {
       current,
     );
     vm.schemaStatus = decision;
+    for (const [rel, f] of Object.entries(record?.fills ?? {}))
+      vm.fills.set(Number(rel), new Map(Object.entries(f)));
     return vm;
   }
 
@@ -255,6 +268,13 @@ export class ViewMaintainer {
         if (c.op === 'added') this.fillsOf(id).set(c.column, c.fill.kind === 'value' ? c.fill.text : null);
       this.currentLayouts[i] = change.after;
       this.arrangements.get(qualifiedName(stored))?.accept(change.after);
+      // Recorded with the epoch: a restart at it reads changes in these layouts.
+      this.record = {
+        ...this.record,
+        current: defined(this.currentLayouts),
+        fills: Object.fromEntries([...this.fills].map(([rel, f]) => [String(rel), Object.fromEntries(f)])),
+      };
+      writeSchemaRecord(this.store, this.record);
       return decision;
     }
     return this.rebuild(plans, i, change.columns, decision.reason, readers, where);

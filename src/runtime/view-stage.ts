@@ -46,9 +46,18 @@ export class ViewStage {
       mkdirSync(opts.stateDir, { recursive: true });
       const store = LmdbStateStore.open({ path: opts.stateDir });
       try {
+        // One epoch ahead of the sink: undone before the state is read (a barrier in that epoch
+        // may have rebuilt the views' graph and rewritten the schema record).
+        const state = store.lastCommittedEpoch();
+        if (opts.sinkEpoch !== null && state === opts.sinkEpoch + 1) await store.rollbackLastEpoch();
         return {
           store,
-          maintainer: await ViewMaintainer.open({ views: opts.views, catalog: opts.catalog, store }),
+          maintainer: await ViewMaintainer.open({
+            views: opts.views,
+            catalog: opts.catalog,
+            store,
+            resume: true,
+          }),
         };
       } catch (err) {
         await store.close();
@@ -72,10 +81,6 @@ export class ViewStage {
     const { store, maintainer } = opened;
     const state = maintainer.lastCommittedEpoch();
     if (opts.sinkEpoch === null || state === opts.sinkEpoch) return new ViewStage(maintainer, store, false);
-    if (state === opts.sinkEpoch + 1) {
-      await maintainer.rollbackLastEpoch();
-      return new ViewStage(maintainer, store, false);
-    }
     await maintainer.close();
     return rebuild(
       `the view state is at epoch ${state ?? 'none'}, the sink's checkpoint at epoch ${opts.sinkEpoch}`,
