@@ -1,13 +1,16 @@
 /**
- * Benchmark `views`: incremental view maintenance throughput and per-epoch latency.
+ * Benchmark `views`: incremental view maintenance throughput and per-epoch latency, with the
+ * state store a changefeed uses (LMDB on local disk).
  *
- *   PostgreSQL: orders (1M rows), customers (10k) generated with generate_series
- *     ├─► Tidemark ViewMaintainer (memory store): snapshot, then 100k updates in batches (epochs)
- *     ├─► REFRESH MATERIALIZED VIEW of the same SQL after each batch (same PostgreSQL)
+ *   PostgreSQL: orders (1M rows), customers (10k), regions (50), generated with generate_series
+ *     ├─► Tidemark ViewMaintainer (LMDB store): snapshot, then 100k updates in 10 epochs (1% each)
+ *     ├─► UPDATE + REFRESH MATERIALIZED VIEW of the same SQL after each batch (same PostgreSQL)
  *     └─► @electric-sql/d2ts: the same computation as a differential dataflow (reduce / join)
+ *   TPC-H (views-tpch.ts): the 22 queries as views under refresh batches vs re-running them
  *
- * Two views: a single-table GROUP BY, and a two-way join + GROUP BY. Every figure is printed
- * beside its same-run baselines as a ratio. `rows` scales the base table down (default 1M).
+ * Two views: a single-table GROUP BY, and a three-way join + GROUP BY. Every figure is printed
+ * beside its same-run baselines as a ratio. `rows` scales the orders table (default 1M);
+ * TIDEMARK_BENCH_TPCH_SF the TPC-H scale factor (default 0.1; 0 skips TPC-H).
  */
 import { D2, MultiSet, join, map, output, reduce, type IStreamBuilder } from '@electric-sql/d2ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -45,34 +48,39 @@ const col = (name: string, typeName: string, typeOid: number, isKey = false) => 
   isKey,
   nullable: !isKey,
 });
-const ORDERS: TableSchema = {
+const table = (name: string, relationId: number, columns: ReturnType<typeof col>[]): TableSchema => ({
   schema: 'public',
-  name: 'orders',
-  relationId: 1,
-  columns: [col('id', 'integer', 23, true), col('customer_id', 'integer', 23), col('amount', 'bigint', 20)],
+  name,
+  relationId,
+  columns,
   keyColumns: [0],
   keyless: false,
   enums: [],
-};
-const CUSTOMERS_T: TableSchema = {
-  schema: 'public',
-  name: 'customers',
-  relationId: 2,
-  columns: [col('id', 'integer', 23, true), col('region', 'text', 25)],
-  keyColumns: [0],
-  keyless: false,
-  enums: [],
-};
+});
+const ORDERS = table('orders', 1, [
+  col('id', 'integer', 23, true),
+  col('customer_id', 'integer', 23),
+  col('amount', 'bigint', 20),
+]);
+const CUSTOMERS_T = table('customers', 2, [col('id', 'integer', 23, true), col('region_id', 'integer', 23)]);
+const REGIONS_T = table('regions', 3, [col('id', 'integer', 23, true), col('name', 'text', 25)]);
 
 const VIEWS = {
   group: 'SELECT customer_id, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer_id',
-  join: 'SELECT c.region, count(*) AS n, sum(o.amount) AS total FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY c.region',
+  join3:
+    'SELECT r.name, count(*) AS n, sum(o.amount) AS total FROM orders o JOIN customers c ON o.customer_id = c.id JOIN regions r ON c.region_id = r.id GROUP BY r.name',
 } as const;
 type ViewName = keyof typeof VIEWS;
 
 interface Measured {
   readonly changesPerSec: number;
   readonly epochMs: number[];
+}
+
+interface BaseRows {
+  readonly orders: readonly Row[];
+  readonly customers: readonly Row[];
+  readonly regions: readonly Row[];
 }
 
 export async function run(opts: ViewsBenchOptions): Promise<BenchResult> {
@@ -90,36 +98,47 @@ export async function run(opts: ViewsBenchOptions): Promise<BenchResult> {
   await client.connect();
   const figures: BenchFigure[] = [];
   const notes: string[] = [
-    `orders ${rows.toLocaleString('en-US')} rows, customers ${CUSTOMERS}, ${UPDATES.toLocaleString('en-US')} updates in ${BATCHES} epochs; memory state store; wall-clock times on a shared machine.`,
+    `orders ${rows.toLocaleString('en-US')} rows, customers ${CUSTOMERS}, regions ${REGIONS}; ${UPDATES.toLocaleString('en-US')} updates in ${BATCHES} epochs (${((100 * UPDATES) / BATCHES / rows).toFixed(1)}% of the orders per epoch); Tidemark with the LMDB state store in a temp directory; wall-clock times on a shared machine.`,
   ];
   try {
     log(`views: generating tables in ${maskUri(url)}`);
     await client.query(`
-      DROP TABLE IF EXISTS orders, customers CASCADE;
-      CREATE TABLE customers (id int PRIMARY KEY, region text);
+      DROP TABLE IF EXISTS orders, customers, regions CASCADE;
+      CREATE TABLE regions (id int PRIMARY KEY, name text);
+      CREATE TABLE customers (id int PRIMARY KEY, region_id int);
       CREATE TABLE orders (id int PRIMARY KEY, customer_id int, amount bigint);
-      INSERT INTO customers SELECT i, 'r' || (i % ${REGIONS}) FROM generate_series(0, ${CUSTOMERS - 1}) i;
+      INSERT INTO regions SELECT i, 'r' || i FROM generate_series(0, ${REGIONS - 1}) i;
+      INSERT INTO customers SELECT i, i % ${REGIONS} FROM generate_series(0, ${CUSTOMERS - 1}) i;
       INSERT INTO orders SELECT i, (i * 7) % ${CUSTOMERS}, (i * 13) % 1000 FROM generate_series(0, ${rows - 1}) i;
-      ANALYZE orders; ANALYZE customers;`);
+      ANALYZE orders; ANALYZE customers; ANALYZE regions;`);
     const text = { rowMode: 'array' as const, types: { getTypeParser: () => (v: string) => v } };
-    const orderRows = (await client.query({ text: 'SELECT * FROM orders', ...text })).rows as Row[];
-    const customerRows = (await client.query({ text: 'SELECT * FROM customers', ...text })).rows as Row[];
+    const base: BaseRows = {
+      orders: (await client.query({ text: 'SELECT * FROM orders', ...text })).rows as Row[],
+      customers: (await client.query({ text: 'SELECT * FROM customers', ...text })).rows as Row[],
+      regions: (await client.query({ text: 'SELECT * FROM regions', ...text })).rows as Row[],
+    };
     const batches = updateBatches(rows);
-    for (const view of ['group', 'join'] as const) {
-      log(`views: ${view}: Tidemark`);
-      const tm = await runTidemark(view, orderRows, customerRows, batches, log);
-      log(`views: ${view}: REFRESH MATERIALIZED VIEW`);
+    for (const view of ['group', 'join3'] as const) {
+      log(`views: ${view}: Tidemark (LMDB)`);
+      const dir = mkdtempSync(joinPath(tmpdir(), 'tidemark-views-bench-'));
+      let tm: Measured;
+      try {
+        tm = await runTidemark(view, base, batches, log, LmdbStateStore.open({ path: dir }));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      log(`views: ${view}: UPDATE + REFRESH MATERIALIZED VIEW`);
       const pgm = await runRefresh(client, view, batches);
       log(`views: ${view}: d2ts`);
-      const d2 = runD2ts(view, orderRows, customerRows, batches, log);
-      for (const [name, base] of [
+      const d2 = runD2ts(view, base, batches, log);
+      for (const [name, b] of [
         ['REFRESH MATERIALIZED VIEW', pgm],
         ['d2ts', d2],
       ] as const) {
         figures.push({
           metric: `${view} changes/s`,
           tidemark: tm.changesPerSec,
-          baseline: base.changesPerSec,
+          baseline: b.changesPerSec,
           baselineName: name,
           unit: 'changes/s',
           higherIsBetter: true,
@@ -127,7 +146,7 @@ export async function run(opts: ViewsBenchOptions): Promise<BenchResult> {
         figures.push({
           metric: `${view} epoch p50 ms`,
           tidemark: median(tm.epochMs),
-          baseline: median(base.epochMs),
+          baseline: median(b.epochMs),
           baselineName: name,
           unit: 'ms',
           higherIsBetter: false,
@@ -137,6 +156,13 @@ export async function run(opts: ViewsBenchOptions): Promise<BenchResult> {
       await client.query(
         `UPDATE orders SET customer_id = (id * 7) % ${CUSTOMERS}, amount = (id * 13) % 1000`,
       );
+    }
+    const sf = Number(process.env['TIDEMARK_BENCH_TPCH_SF'] ?? '0.1');
+    if (sf > 0) {
+      const { runTpch } = await import('./views-tpch.ts');
+      const tpch = await runTpch({ client, sf, log });
+      figures.push(...tpch.figures);
+      notes.push(...tpch.notes);
     }
     for (const f of figures) {
       log(
@@ -165,22 +191,29 @@ export interface CpuBenchOptions {
  */
 export async function runCpu(opts: CpuBenchOptions): Promise<Record<string, number>> {
   const rows = opts.rows ?? 200_000;
-  const orderRows: Row[] = [];
-  for (let i = 0; i < rows; i++)
-    orderRows.push([String(i), String((i * 7) % CUSTOMERS), String((i * 13) % 1000)]);
-  const customerRows: Row[] = [];
-  for (let i = 0; i < CUSTOMERS; i++) customerRows.push([String(i), `r${i % REGIONS}`]);
+  const base: BaseRows = {
+    orders: Array.from({ length: rows }, (_, i) => [
+      String(i),
+      String((i * 7) % CUSTOMERS),
+      String((i * 13) % 1000),
+    ]),
+    customers: Array.from({ length: CUSTOMERS }, (_, i) => [String(i), String(i % REGIONS)]),
+    regions: Array.from({ length: REGIONS }, (_, i) => [String(i), `r${i}`]),
+  };
   const batches = updateBatches(rows);
   const out: Record<string, number> = {};
-  for (const view of opts.views ?? (['group', 'join'] as const)) {
+  for (const view of opts.views ?? (['group', 'join3'] as const)) {
     const dir = opts.store === 'lmdb' ? mkdtempSync(joinPath(tmpdir(), 'tidemark-views-bench-')) : null;
     try {
       const store = dir === null ? new MemoryStateStore() : LmdbStateStore.open({ path: dir });
-      const tm = await runTidemark(view, orderRows, customerRows, batches, opts.log, store);
-      const d2 = runD2ts(view, orderRows, customerRows, batches, opts.log);
+      const cpu0 = process.cpuUsage();
+      const tm = await runTidemark(view, base, batches, opts.log, store);
+      const cpu = process.cpuUsage(cpu0);
+      const d2 = runD2ts(view, base, batches, opts.log);
       opts.log(
         `views-cpu: ${view} (${opts.store}): tidemark ${Math.round(tm.changesPerSec)} changes/s, ` +
-          `d2ts ${Math.round(d2.changesPerSec)} changes/s, epoch p50 ${median(tm.epochMs).toFixed(1)} ms`,
+          `d2ts ${Math.round(d2.changesPerSec)} changes/s, epoch p50 ${median(tm.epochMs).toFixed(1)} ms, ` +
+          `cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (snapshot included)`,
       );
       out[`${view} tidemark`] = tm.changesPerSec;
       out[`${view} d2ts`] = d2.changesPerSec;
@@ -211,22 +244,22 @@ function updateBatches(rows: number): Row[][] {
 
 async function runTidemark(
   view: ViewName,
-  orderRows: readonly Row[],
-  customerRows: readonly Row[],
+  base: BaseRows,
   batches: readonly Row[][],
   log: (line: string) => void,
-  store: StateStore = new MemoryStateStore(),
+  store: StateStore,
 ): Promise<Measured> {
   const vm = await ViewMaintainer.open({
     views: [{ name: view, sql: VIEWS[view] }],
-    catalog: [ORDERS, CUSTOMERS_T],
+    catalog: [ORDERS, CUSTOMERS_T, REGIONS_T],
     store,
   });
   let t = performance.now();
-  await vm.loadSnapshot({ table: CUSTOMERS_T, rows: customerRows });
-  for (let i = 0; i < orderRows.length; i += 50_000)
-    await vm.loadSnapshot({ table: ORDERS, rows: orderRows.slice(i, i + 50_000) });
-  await vm.finishSnapshot();
+  await vm.loadSnapshot({ table: REGIONS_T, rows: base.regions });
+  await vm.loadSnapshot({ table: CUSTOMERS_T, rows: base.customers });
+  for (let i = 0; i < base.orders.length; i += 50_000)
+    await vm.loadSnapshot({ table: ORDERS, rows: base.orders.slice(i, i + 50_000) });
+  for await (const chunk of vm.finishSnapshot()) void chunk;
   await vm.commit(0);
   log(`views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms`);
   const epochMs: number[] = [];
@@ -272,14 +305,14 @@ type Order = [customerId: number, amount: number];
 
 function runD2ts(
   view: ViewName,
-  orderRows: readonly Row[],
-  customerRows: readonly Row[],
+  base: BaseRows,
   batches: readonly Row[][],
   log: (line: string) => void,
 ): Measured {
   const graph = new D2({ initialFrontier: 0 });
   const orders = graph.newInput<[number, Order]>();
-  const customers = graph.newInput<[number, string]>();
+  const customers = graph.newInput<[number, number]>();
+  const regions = graph.newInput<[number, string]>();
   const sumCount = reduce((values: [number, number][]) => {
     let n = 0;
     let s = 0;
@@ -296,26 +329,28 @@ function runD2ts(
       ? byCustomer.pipe(sumCount)
       : byCustomer.pipe(
           join(customers),
-          map(([, [amount, region]]) => [region ?? '', amount ?? 0] as [string, number]),
+          map(([, [amount, region]]) => [region ?? 0, amount ?? 0] as [number, number]),
+          join(regions),
+          map(([, [amount, name]]) => [name ?? '', amount ?? 0] as [string, number]),
           sumCount,
         );
   grouped.pipe(output(() => outputs++));
   graph.finalize();
   const current = new Map<number, Order>();
   let t = performance.now();
-  customers.sendData(0, new MultiSet(customerRows.map((r) => [[Number(r[0]), r[1] ?? ''], 1])));
+  regions.sendData(0, new MultiSet(base.regions.map((r) => [[Number(r[0]), r[1] ?? ''], 1])));
+  customers.sendData(0, new MultiSet(base.customers.map((r) => [[Number(r[0]), Number(r[1])], 1])));
   orders.sendData(
     0,
     new MultiSet(
-      orderRows.map((r) => {
+      base.orders.map((r) => {
         const o: Order = [Number(r[1]), Number(r[2])];
         current.set(Number(r[0]), o);
         return [[Number(r[0]), o], 1];
       }),
     ),
   );
-  orders.sendFrontier(1);
-  customers.sendFrontier(1);
+  for (const input of [orders, customers, regions]) input.sendFrontier(1);
   graph.run();
   log(`views: ${view}: d2ts snapshot ${Math.round(performance.now() - t)} ms`);
   const epochMs: number[] = [];
@@ -334,8 +369,7 @@ function runD2ts(
       current.set(id, next);
     }
     orders.sendData(version, new MultiSet(data));
-    orders.sendFrontier(version + 1);
-    customers.sendFrontier(version + 1);
+    for (const input of [orders, customers, regions]) input.sendFrontier(version + 1);
     graph.run();
     epochMs.push(performance.now() - t0);
     changes += batch.length;
@@ -344,19 +378,19 @@ function runD2ts(
   return { changesPerSec: (changes / total) * 1000, epochMs };
 }
 
-function median(xs: readonly number[]): number {
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
 }
 
-// `node --import tsx bench/views.ts --cpu [memory|lmdb] [rows] [group|join]`: the CPU-only figures.
+// `node --import tsx bench/views.ts --cpu [memory|lmdb] [rows] [group|join3]`: the CPU-only figures.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [flag, store = 'memory', rows = '200000', view] = process.argv.slice(2);
-  if (flag !== '--cpu') throw new Error('usage: bench/views.ts --cpu [memory|lmdb] [rows] [group|join]');
+  if (flag !== '--cpu') throw new Error('usage: bench/views.ts --cpu [memory|lmdb] [rows] [group|join3]');
   await runCpu({
     store: store === 'lmdb' ? 'lmdb' : 'memory',
     rows: Number(rows),
-    ...(view === 'group' || view === 'join' ? { views: [view] } : {}),
+    ...(view === 'group' || view === 'join3' ? { views: [view] } : {}),
     log: (line) => console.log(line),
   });
 }

@@ -55,7 +55,7 @@ interface CachedGroup {
 }
 
 /** Decoded groups kept per operator; the cache is emptied when it reaches this size. */
-const GROUP_CACHE_ENTRIES = 100_000;
+const GROUP_CACHE_ENTRIES = 20_000;
 
 const ascending = (v: Value): string => orderToken(v, { descending: false, nullsFirst: false });
 

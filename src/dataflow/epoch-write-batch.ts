@@ -1,36 +1,48 @@
 /**
- * The shared half of every StateStore: the open epoch's writes, kept in an ordered overlay over
- * the backend's committed data and merged into reads, so a backend only has to provide ordered
- * committed reads and one atomic batch write (`OrderedBackend`).
+ * The shared half of a durable StateStore: the open epoch's writes, kept in an ordered overlay
+ * over the backend's data and merged into reads, spilled into the backend whenever they pass
+ * `spillBytes` (the backend logs what each spilled write overwrote, so the epoch can still be
+ * aborted, and rolled back once committed). A backend provides ordered reads, spilling writes of
+ * the open epoch, and an atomic commit (`OrderedBackend`).
+ *
+ *   put/delete ─► overlay (≤ spillBytes) ──spill──► backend: data + undo log of the epoch
+ *                                                  commit ─► the last writes, the epoch number
+ *                                                            and the undo log made current, at once
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { NsTable } from './ns-table.ts';
+import { MISS, ReadCache } from './read-cache.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
 
-/** What rolls the committed state back from `epoch` to `previousEpoch`: each key's prior value. */
-export interface UndoRecord {
-  readonly epoch: number;
-  readonly previousEpoch: number | null;
-  /** Full key → value before `epoch` (undefined: the key was absent). */
-  readonly entries: readonly (readonly [string, string | undefined])[];
-}
+/** A write: full key, new value (undefined: delete), and the value it overwrites when known. */
+export type Write = readonly [
+  key: string,
+  value: string | undefined,
+  prior: string | undefined | typeof UNKNOWN,
+];
 
-/** Committed data of a backend, keyed by the full key `ns|key`. */
+/** A write's prior value the store does not know (the backend reads it). */
+export const UNKNOWN: unique symbol = Symbol('unknown prior');
+
+/** The backend's data, keyed by the full key `ns|key`, plus the epochs written into it. */
 export interface OrderedBackend {
+  /** The value as of the last commit, plus the open epoch's spilled writes. */
   get(fullKey: string): string | undefined;
   /** Entries from the first key ≥ `from` (or, reversed, from the last key ≤ `from`) onwards. */
   range(from: string, reverse: boolean): Iterable<[string, string]>;
+  /** Applies writes of the open epoch `epoch` (undefined: delete), logging what they overwrite. */
+  spill(epoch: number, writes: readonly Write[]): void;
   /**
-   * Applies all writes (undefined = delete), records the epoch (null: none) and replaces the
-   * stored undo record with `undo` (null: none), atomically.
+   * Applies the last writes and commits `epoch` atomically; its undo log becomes the one
+   * `rollbackLast` restores (the previous one is dropped).
    */
-  write(
-    writes: Iterable<readonly [string, string | undefined]>,
-    epoch: number | null,
-    undo: UndoRecord | null,
-  ): Promise<void>;
+  commit(epoch: number, writes: readonly Write[]): Promise<void>;
+  /** Undoes the open epoch's spilled writes (no-op when none). */
+  abort(): void;
+  /** Restores the epoch committed before the last commit (see StateStore.rollbackLastEpoch). */
+  rollbackLast(): Promise<void>;
   committedEpoch(): number | null;
-  undoRecord(): UndoRecord | null;
+  undoableEpoch(): number | null;
   close(): Promise<void>;
 }
 
@@ -39,38 +51,46 @@ const TOMBSTONE = undefined;
 /** Higher than every character our keys use after a scanned prefix (they are BMP characters). */
 const PREFIX_END = '\uffff';
 
-/**
- * Committed values kept in memory in front of the backend, in two generations of at most this
- * many entries each: a hit in the old generation moves the entry to the young one, and a full
- * young generation replaces the old one, so hot keys (aggregate groups) stay while a stream of
- * one-off reads (base rows) passes through.
- */
-const READ_CACHE_GENERATION = 100_000;
+/** Bytes an overlay entry costs beyond its strings (map entries, the table's nodes). */
+const ENTRY_OVERHEAD_BYTES = 96;
+
+export interface EpochWriteBatchOptions {
+  /** The open epoch's writes held in memory before they are spilled into the backend. */
+  readonly spillBytes?: number;
+}
+
+export const DEFAULT_SPILL_BYTES = 16 * 1024 * 1024;
 
 export class EpochWriteBatchStore implements StateStore {
-  /** The open epoch's writes, per namespace (undefined: deleted). */
+  /** The open epoch's writes not yet spilled, per namespace (undefined: deleted). */
   private readonly pending = new Map<string, NsTable<string | undefined>>();
-  /** Committed values by full key (undefined: absent); emptied on rollback. */
-  private young = new Map<string, string | undefined>();
-  private old = new Map<string, string | undefined>();
+  private pendingBytes = 0;
+  /** Backend values (undefined: absent); updated with every write that reaches the backend. */
+  private readonly cache = new ReadCache();
   private openEpoch: number | null = null;
+  private readonly spillBytes: number;
 
-  constructor(private readonly backend: OrderedBackend) {}
+  constructor(
+    private readonly backend: OrderedBackend,
+    options: EpochWriteBatchOptions = {},
+  ) {
+    this.spillBytes = options.spillBytes ?? DEFAULT_SPILL_BYTES;
+  }
 
   get(ns: string, key: string): string | undefined {
     const table = this.pending.get(ns);
     if (table !== undefined && table.has(key)) return table.get(key);
-    return this.committed(`${ns}|${key}`);
+    return this.committed(ns, key);
   }
 
   put(ns: string, key: string, value: string): void {
     this.requireOpen('put');
-    this.pendingTable(ns).set(key, value);
+    this.write(ns, key, value);
   }
 
   delete(ns: string, key: string): void {
     this.requireOpen('delete');
-    this.pendingTable(ns).set(key, TOMBSTONE);
+    this.write(ns, key, TOMBSTONE);
   }
 
   scanPrefix(ns: string, prefix: string, options: ScanOptions = {}): [string, string][] {
@@ -80,11 +100,13 @@ export class EpochWriteBatchStore implements StateStore {
     const out: [string, string][] = [];
     if (limit <= 0) return out;
     const table = this.pending.get(ns);
+    const after = options.after;
+    const start = after !== undefined && !reverse ? after : prefix;
     const a =
       table === undefined || table.size === 0
         ? null
-        : table.entries(reverse ? prefix + PREFIX_END : prefix, { reverse })[Symbol.iterator]();
-    const b = this.backend.range(reverse ? full + PREFIX_END : full, reverse)[Symbol.iterator]();
+        : table.entries(reverse ? prefix + PREFIX_END : start, { reverse })[Symbol.iterator]();
+    const b = this.backend.range(reverse ? full + PREFIX_END : `${ns}|${start}`, reverse)[Symbol.iterator]();
     const strip = ns.length + 1;
     let x = a === null ? null : nextInPrefix(a, prefix);
     let y = nextInPrefix(b, full);
@@ -98,7 +120,7 @@ export class EpochWriteBatchStore implements StateStore {
         if (x === null || x[0] !== yKey) {
           take = [yKey, y[1]];
         } else {
-          // Same key: the epoch's write wins over the committed value.
+          // Same key: the epoch's write wins over the backend's value.
           take = x;
           x = nextInPrefix(a as Iterator<[string, string | undefined]>, prefix);
         }
@@ -106,6 +128,7 @@ export class EpochWriteBatchStore implements StateStore {
         yKey = y === null ? '' : y[0].slice(strip);
       }
       if (take[1] === TOMBSTONE) continue;
+      if (after !== undefined && !reverse && take[0] <= after) continue;
       out.push([take[0], take[1]]);
       if (out.length >= limit) break;
     }
@@ -130,45 +153,37 @@ export class EpochWriteBatchStore implements StateStore {
         detail: `cannot commit epoch ${epoch}: the open epoch is ${this.openEpoch ?? 'none'}`,
       });
     }
-    const writes: [string, string | undefined][] = [];
-    const prior: [string, string | undefined][] = [];
-    for (const [ns, table] of this.pending) {
-      for (const [key, value] of table.all()) {
-        const full = `${ns}|${key}`;
-        writes.push([full, value]);
-        prior.push([full, this.committed(full)]);
-      }
-    }
-    const undo: UndoRecord = { epoch, previousEpoch: this.backend.committedEpoch(), entries: prior };
+    const writes = this.pendingWrites();
     try {
-      await this.backend.write(writes, epoch, undo);
+      await this.backend.commit(epoch, writes);
     } catch (err) {
       this.clearReadCache();
       throw err;
     }
-    for (const [full, value] of writes) this.cacheCommitted(full, value);
-    this.pending.clear();
+    this.cacheWrites();
+    this.clearPending();
     this.openEpoch = null;
   }
 
   async rollbackLastEpoch(): Promise<void> {
-    const undo = this.backend.undoRecord();
-    if (this.openEpoch !== null || undo === null) {
+    if (this.openEpoch !== null || this.backend.undoableEpoch() === null) {
       throw new TidemarkError('DATAFLOW_EPOCH_ORDER', {
         detail: `cannot roll back: ${this.openEpoch !== null ? `epoch ${this.openEpoch} is open` : 'no undo record (nothing committed since the last rollback)'}`,
       });
     }
     this.clearReadCache();
-    await this.backend.write(undo.entries, undo.previousEpoch, null);
+    await this.backend.rollbackLast();
   }
 
   undoableEpoch(): number | null {
-    return this.backend.undoRecord()?.epoch ?? null;
+    return this.backend.undoableEpoch();
   }
 
   abortEpoch(): void {
-    this.pending.clear();
+    this.clearPending();
     this.openEpoch = null;
+    this.clearReadCache();
+    this.backend.abort();
   }
 
   lastCommittedEpoch(): number | null {
@@ -177,36 +192,70 @@ export class EpochWriteBatchStore implements StateStore {
 
   async close(): Promise<void> {
     this.abortEpoch();
-    this.clearReadCache();
     await this.backend.close();
   }
 
-  private committed(full: string): string | undefined {
-    const young = this.young.get(full);
-    if (young !== undefined || this.young.has(full)) return young;
-    const old = this.old.get(full);
-    const value = old !== undefined || this.old.has(full) ? old : this.backend.get(full);
-    this.cacheCommitted(full, value);
+  private write(ns: string, key: string, value: string | undefined): void {
+    let table = this.pending.get(ns);
+    if (table === undefined) this.pending.set(ns, (table = new NsTable()));
+    table.set(key, value);
+    this.pendingBytes += 2 * (ns.length + key.length + (value?.length ?? 0)) + ENTRY_OVERHEAD_BYTES;
+    if (this.pendingBytes >= this.spillBytes) this.spill();
+  }
+
+  /** Moves the overlay into the backend (logged for undo): memory stays bounded in one epoch. */
+  private spill(): void {
+    const writes = this.pendingWrites();
+    try {
+      this.backend.spill(this.openEpoch as number, writes);
+    } catch (err) {
+      this.clearReadCache();
+      throw err;
+    }
+    this.cacheWrites();
+    this.clearPending();
+  }
+
+  /**
+   * The overlay's writes in key order (so a backend's B-tree is written page after page), each
+   * with the value it overwrites when the read cache knows it (operators read before they write).
+   */
+  private pendingWrites(): Write[] {
+    const writes: Write[] = [];
+    for (const [ns, table] of this.pending)
+      for (const [key, value] of table.all()) {
+        const prior = this.cache.peek(ns, key);
+        writes.push([`${ns}|${key}`, value, prior === MISS ? UNKNOWN : prior]);
+      }
+    return writes.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  private clearPending(): void {
+    this.pending.clear();
+    this.pendingBytes = 0;
+  }
+
+  /**
+   * A backend value, through the cache. Only values found are cached: keys read once and then
+   * inserted (base rows) would only churn it; keys read every epoch (groups) stay.
+   */
+  private committed(ns: string, key: string): string | undefined {
+    const cached = this.cache.get(ns, key);
+    if (cached !== MISS) return cached;
+    const value = this.backend.get(`${ns}|${key}`);
+    if (value !== undefined) this.cache.set(ns, key, value);
     return value;
   }
 
-  private cacheCommitted(full: string, value: string | undefined): void {
-    if (this.young.size >= READ_CACHE_GENERATION) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-    this.young.set(full, value);
+  /** The overlay's writes have reached the backend: cached keys take their new values. */
+  private cacheWrites(): void {
+    for (const [ns, table] of this.pending)
+      for (const [key, value] of table.all())
+        if (this.cache.peek(ns, key) !== MISS) this.cache.set(ns, key, value);
   }
 
   private clearReadCache(): void {
-    this.young = new Map();
-    this.old = new Map();
-  }
-
-  private pendingTable(ns: string): NsTable<string | undefined> {
-    let table = this.pending.get(ns);
-    if (table === undefined) this.pending.set(ns, (table = new NsTable()));
-    return table;
+    this.cache.clear();
   }
 
   private requireOpen(what: string): void {

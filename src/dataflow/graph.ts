@@ -21,7 +21,9 @@ import { JoinOperator, type JoinOptions } from './join.ts';
 import { MapOperator, type MapOptions } from './map.ts';
 import { OperatorState, type Operator } from './operator.ts';
 import type { StateStore } from './state-store.ts';
+import { SemiJoinOperator, type SemiJoinOptions } from './semi-join.ts';
 import { TopNOperator, type TopNOptions } from './top-n.ts';
+import { WindowOperator, type WindowOptions } from './window.ts';
 import { UnionAllOperator } from './union-all.ts';
 
 /** A handle on a node of the graph being built. */
@@ -75,6 +77,14 @@ export class GraphBuilder {
     return this.add([left, right], (state) => new JoinOperator(state, options));
   }
 
+  semiJoin(left: NodeRef, right: NodeRef, options: SemiJoinOptions): NodeRef {
+    return this.add([left, right], (state) => new SemiJoinOperator(state, options));
+  }
+
+  window(input: NodeRef, options: WindowOptions): NodeRef {
+    return this.add([input], (state) => new WindowOperator(state, options));
+  }
+
   aggregate(input: NodeRef, options: AggregateOptions): NodeRef {
     return this.add([input], (state) => new AggregateOperator(state, options));
   }
@@ -90,10 +100,13 @@ export class GraphBuilder {
     this.outputs.set(name, node.id);
   }
 
-  /** The runnable graph over `store`; the builder may not be used afterwards. */
-  build(store: StateStore): Graph {
+  /**
+   * The runnable graph over `store`; the builder may not be used afterwards. Node state lives
+   * under `<prefix><id>`.
+   */
+  build(store: StateStore, prefix = 'n'): Graph {
     const operators = this.nodes.map((n, id) =>
-      n.make === null ? null : n.make(new OperatorState(store, `n${id}`)),
+      n.make === null ? null : n.make(new OperatorState(store, `${prefix}${id}`)),
     );
     const outputIds = new Set(this.outputs.values());
     const nodes = this.nodes.map((n, id) => (outputIds.has(id) ? { ...n, consolidate: true } : n));

@@ -1,119 +1,354 @@
 /**
- * The durable StateStore: committed state in an LMDB environment on local disk (memory-mapped,
- * so state larger than memory spills to the page cache and disk). One LMDB write transaction per
- * epoch carries the epoch's writes and the epoch number, so a crash leaves the state of the last
- * committed epoch. Keys are the UTF-8 bytes of `ns|key` (binary key encoding: LMDB's byte order
- * is the order state-store.ts relies on); values are strings. See state-store.ts for the layout.
+ * The durable StateStore: state in an LMDB environment on local disk. Memory stays bounded
+ * whatever the state's size: the open epoch's writes spill into LMDB past `spillBytes`, with an
+ * undo log of what they overwrote, and the environment is re-mapped whenever the pages it has
+ * mapped (counted in the process's RSS) pass `mapBudgetBytes`.
+ *
+ *   named database   key                         value
+ *   data             UTF-8 of `ns|key`           the state value (see state-store.ts)
+ *   meta             'format'                    '2'
+ *                    'epoch'                     the last committed epoch
+ *                    'undo'                      {epoch, previousEpoch, db, wipe, count}: the last
+ *                                                commit's undo log (in undo-<db>)
+ *                    'open'                      {epoch, db, wipe, count}: an epoch with writes
+ *                                                spilled but not committed (rolled back at open)
+ *                    'rollback'                  '1' while a rollback runs (finished at open)
+ *   undo-a, undo-b   sequence number (1, 2, …)   a pack: JSON [[fullKey, prior value or null], …]
+ *
+ * An epoch's undo log records, for every write spilled or committed, the value it overwrote;
+ * undoing applies the log newest first (repeated keys are harmless: the oldest entry wins), in
+ * chunks of transactions, idempotently, so a crash during an undo is finished at the next open.
+ * The first epoch of an empty store logs nothing: its undo empties the data ("wipe").
+ * `commit` writes the last writes, the epoch number and the log's meta record in one LMDB
+ * transaction and empties the other log (the previous epoch's): the two alternate.
  *
  * Limit: LMDB keys are at most 1978 bytes, so rows keyed into state (join, distinct, top-n,
  * ordered aggregates) must stay below that; longer keys fail with DATAFLOW_UNSUPPORTED_VALUE.
  */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { EpochWriteBatchStore, type OrderedBackend, type UndoRecord } from './epoch-write-batch.ts';
+import { EpochWriteBatchStore, UNKNOWN, type OrderedBackend, type Write } from './epoch-write-batch.ts';
 
-const EPOCH_KEY = Buffer.from('meta|epoch', 'utf8');
-/** The undo record of the last committed epoch, one JSON value: {e, p, w: [[key, value|null]…]}. */
-const UNDO_KEY = Buffer.from('meta|undo', 'utf8');
+const FORMAT = '2';
 const MAX_KEY_BYTES = 1978;
+/** Undo packs applied per LMDB transaction while undoing. */
+const UNDO_CHUNK = 100;
+/** Undo entries packed into one value of an undo log. */
+const PACK_ENTRIES = 256;
+/** Reads between two looks at how much of the map is resident. */
+const MAP_CHECK_READS = 256;
 
-class LmdbBackend implements OrderedBackend {
-  /** undefined until read from disk. */
-  private undoCache: UndoRecord | null | undefined = undefined;
+interface LogRecord {
+  readonly epoch: number;
+  readonly db: 'a' | 'b';
+  /** The store was empty before the epoch: undo = empty the data, nothing is logged. */
+  readonly wipe: boolean;
+  /** Packs in the log: sequence numbers 1 … count. */
+  readonly count: number;
+}
 
-  constructor(private readonly db: Database<string, Buffer>) {}
-
-  get(fullKey: string): string | undefined {
-    return this.db.get(Buffer.from(fullKey, 'utf8'));
-  }
-
-  *range(from: string, reverse: boolean): Generator<[string, string]> {
-    for (const { key, value } of this.db.getRange({ start: Buffer.from(from, 'utf8'), reverse })) {
-      yield [key.toString('utf8'), value];
-    }
-  }
-
-  write(
-    writes: Iterable<readonly [string, string | undefined]>,
-    epoch: number | null,
-    undo: UndoRecord | null,
-  ): Promise<void> {
-    this.db.transactionSync(() => {
-      for (const [key, value] of writes) {
-        const bytes = Buffer.from(key, 'utf8');
-        if (bytes.length > MAX_KEY_BYTES) {
-          throw new TidemarkError('DATAFLOW_UNSUPPORTED_VALUE', {
-            detail: `state key of ${bytes.length} bytes exceeds LMDB's ${MAX_KEY_BYTES}: ${key.slice(0, 60)}…`,
-            hint: 'Key, group or order views by shorter values, or use the memory state store.',
-          });
-        }
-        if (value === undefined) this.db.removeSync(bytes);
-        else this.db.putSync(bytes, value);
-      }
-      if (epoch === null) this.db.removeSync(EPOCH_KEY);
-      else this.db.putSync(EPOCH_KEY, String(epoch));
-      if (undo === null) this.db.removeSync(UNDO_KEY);
-      else
-        this.db.putSync(
-          UNDO_KEY,
-          JSON.stringify({
-            e: undo.epoch,
-            p: undo.previousEpoch,
-            w: undo.entries.map(([k, v]) => [k, v ?? null]),
-          }),
-        );
-    });
-    this.undoCache = undo;
-    return Promise.resolve();
-  }
-
-  committedEpoch(): number | null {
-    const v = this.db.get(EPOCH_KEY);
-    return v === undefined ? null : Number(v);
-  }
-
-  undoRecord(): UndoRecord | null {
-    if (this.undoCache !== undefined) return this.undoCache;
-    const text = this.db.get(UNDO_KEY);
-    if (text === undefined) return (this.undoCache = null);
-    try {
-      const j = JSON.parse(text) as { e: number; p: number | null; w: [string, string | null][] };
-      this.undoCache = { epoch: j.e, previousEpoch: j.p, entries: j.w.map(([k, v]) => [k, v ?? undefined]) };
-    } catch (cause) {
-      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
-        detail: 'the undo record is not valid JSON',
-        cause,
-      });
-    }
-    return this.undoCache;
-  }
-
-  async close(): Promise<void> {
-    await this.db.close();
-  }
+interface UndoRecord extends LogRecord {
+  readonly previousEpoch: number | null;
 }
 
 export interface LmdbStateStoreOptions {
   /** Directory of the LMDB environment (created if missing); one per changefeed. */
   readonly path: string;
+  /** The open epoch's writes held in memory before they spill into LMDB (default 16 MiB). */
+  readonly spillBytes?: number;
+  /** File pages of the process mapped (RSS) beyond which the environment is re-mapped (default 64 MiB). */
+  readonly mapBudgetBytes?: number;
+  /** fsync every commit (survives a machine crash; default false, as the change log). */
+  readonly fsync?: boolean;
+}
+
+class LmdbBackend implements OrderedBackend {
+  private root!: RootDatabase<string, string>;
+  private data!: Database<string, string>;
+  private meta!: Database<string, string>;
+  private undoA!: Database<string, number>;
+  private undoB!: Database<string, number>;
+  private epoch: number | null = null;
+  private undo: UndoRecord | null = null;
+  private openLog: LogRecord | null = null;
+  private reads = 0;
+  /** Iterators over the map in progress: no re-map under them. */
+  private ranges = 0;
+  private mapBaseline = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly mapBudgetBytes: number,
+    private readonly fsync: boolean,
+  ) {
+    this.openEnv();
+    if (this.root.get('meta|epoch') !== undefined) {
+      // State of format 1 (keys in the root database): views rebuild it from a snapshot.
+      this.root.close().catch(() => {});
+      for (const f of ['data.mdb', 'lock.mdb']) rmSync(join(path, f), { force: true });
+      this.openEnv();
+    }
+    const format = this.meta.get('format');
+    if (format === undefined) this.root.transactionSync(() => this.meta.putSync('format', FORMAT));
+    else if (format !== FORMAT)
+      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
+        detail: `view state of unknown format ${format} at ${path}`,
+      });
+    const epoch = this.meta.get('epoch');
+    this.epoch = epoch === undefined ? null : Number(epoch);
+    this.undo = this.readRecord<UndoRecord>('undo');
+    this.openLog = this.readRecord<LogRecord>('open');
+    // A crash during a rollback or an epoch: finish the rollback, undo the epoch.
+    if (this.meta.get('rollback') !== undefined) this.finishRollback();
+    if (this.openLog !== null) this.abort();
+    this.mapBaseline = mappedBytes() ?? 0;
+  }
+
+  private openEnv(): void {
+    this.root = open<string, string>({
+      path: this.path,
+      encoding: 'string',
+      maxDbs: 8,
+      // As the change log: a process crash loses nothing (pages are in the OS); a machine crash
+      // may lose the last commits, and then the state is behind the sink and rebuilt.
+      noSync: !this.fsync,
+      remapChunks: true,
+    });
+    // Keys as strings (lmdb's ordered-binary: our keys, starting with a letter, are their UTF-8
+    // bytes, so LMDB's order is the order state-store.ts relies on), encoded without a Buffer.
+    this.data = this.root.openDB<string, string>({ name: 'data', encoding: 'string' });
+    this.meta = this.root.openDB<string, string>({ name: 'meta', encoding: 'string' });
+    this.undoA = this.root.openDB<string, number>({
+      name: 'undo-a',
+      keyEncoding: 'uint32',
+      encoding: 'string',
+    });
+    this.undoB = this.root.openDB<string, number>({
+      name: 'undo-b',
+      keyEncoding: 'uint32',
+      encoding: 'string',
+    });
+  }
+
+  private readRecord<T>(name: string): T | null {
+    const text = this.meta.get(name);
+    if (text === undefined) return null;
+    try {
+      return JSON.parse(text) as T;
+    } catch (cause) {
+      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
+        detail: `the ${name} record of the view state`,
+        cause,
+      });
+    }
+  }
+
+  private log(db: 'a' | 'b'): Database<string, number> {
+    return db === 'a' ? this.undoA : this.undoB;
+  }
+
+  get(fullKey: string): string | undefined {
+    this.tick();
+    return this.data.get(fullKey);
+  }
+
+  *range(from: string, reverse: boolean): Generator<[string, string]> {
+    this.tick();
+    this.ranges++;
+    try {
+      for (const { key, value } of this.data.getRange({ start: from, reverse })) yield [key, value];
+    } finally {
+      this.ranges--;
+    }
+  }
+
+  spill(epoch: number, writes: readonly Write[]): void {
+    this.root.transactionSync(() => {
+      const log = this.apply(epoch, writes);
+      this.meta.putSync('open', JSON.stringify(log));
+      this.openLog = log;
+    });
+    this.checkMap();
+  }
+
+  commit(epoch: number, writes: readonly Write[]): Promise<void> {
+    const previous = this.undo;
+    let undo: UndoRecord | null = null;
+    this.root.transactionSync(() => {
+      const log = this.apply(epoch, writes);
+      undo = { ...log, previousEpoch: this.epoch };
+      this.meta.putSync('epoch', String(epoch));
+      this.meta.putSync('undo', JSON.stringify(undo));
+      this.meta.removeSync('open');
+      // The previous epoch's log (the other database) is no longer needed.
+      if (previous !== null && previous.db !== log.db) this.log(previous.db).clearSync();
+    });
+    this.epoch = epoch;
+    this.undo = undo;
+    this.openLog = null;
+    this.checkMap();
+    return Promise.resolve();
+  }
+
+  /** Writes into `data`, logging priors; inside a write transaction. Returns the open log. */
+  private apply(epoch: number, writes: readonly Write[]): LogRecord {
+    let log = this.openLog;
+    if (log === null || log.epoch !== epoch) {
+      const db = this.undo?.db === 'a' ? 'b' : 'a';
+      this.log(db).clearSync();
+      log = { epoch, db, wipe: this.epoch === null, count: 0 };
+    }
+    const undo = this.log(log.db);
+    let count = log.count;
+    let pack: [string, string | null][] = [];
+    for (const [key, value, known] of writes) {
+      // A UTF-8 character is at most 3 bytes per UTF-16 unit: measure only keys that may be long.
+      if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+        throw new TidemarkError('DATAFLOW_UNSUPPORTED_VALUE', {
+          detail: `state key of ${Buffer.byteLength(key, 'utf8')} bytes exceeds LMDB's ${MAX_KEY_BYTES}: ${key.slice(0, 60)}…`,
+          hint: 'Key, group or order views by shorter values, or use the memory state store.',
+        });
+      }
+      if (!log.wipe) {
+        const prior = known === UNKNOWN ? this.data.get(key) : known;
+        if (prior !== value) pack.push([key, prior ?? null]);
+        if (pack.length >= PACK_ENTRIES) {
+          undo.putSync(++count, JSON.stringify(pack));
+          pack = [];
+        }
+      }
+      if (value === undefined) this.data.removeSync(key);
+      else this.data.putSync(key, value);
+    }
+    if (pack.length > 0) undo.putSync(++count, JSON.stringify(pack));
+    return { ...log, count };
+  }
+
+  abort(): void {
+    const log = this.openLog;
+    if (log === null) return;
+    this.undoLog(log);
+    this.root.transactionSync(() => {
+      this.meta.removeSync('open');
+      this.log(log.db).clearSync();
+    });
+    this.openLog = null;
+  }
+
+  rollbackLast(): Promise<void> {
+    if (this.undo === null)
+      throw new TidemarkError('DATAFLOW_EPOCH_ORDER', { detail: 'cannot roll back: no undo record' });
+    this.root.transactionSync(() => this.meta.putSync('rollback', '1'));
+    this.finishRollback();
+    return Promise.resolve();
+  }
+
+  private finishRollback(): void {
+    const undo = this.undo;
+    if (undo !== null) this.undoLog(undo);
+    this.root.transactionSync(() => {
+      const previous = undo?.previousEpoch ?? null;
+      if (previous === null) this.meta.removeSync('epoch');
+      else this.meta.putSync('epoch', String(previous));
+      this.meta.removeSync('undo');
+      this.meta.removeSync('rollback');
+      if (undo !== null) this.log(undo.db).clearSync();
+    });
+    if (undo !== null) this.epoch = undo.previousEpoch;
+    this.undo = null;
+  }
+
+  /** Applies a log newest first, in chunks; idempotent (a crash part-way is finished later). */
+  private undoLog(log: LogRecord): void {
+    if (log.wipe) {
+      this.root.transactionSync(() => this.data.clearSync());
+      return;
+    }
+    const undo = this.log(log.db);
+    for (let seq = log.count; seq > 0;) {
+      const stop = Math.max(0, seq - UNDO_CHUNK);
+      this.root.transactionSync(() => {
+        for (let i = seq; i > stop; i--) {
+          const text = undo.get(i);
+          if (text === undefined) continue;
+          const pack = JSON.parse(text) as [string, string | null][];
+          for (let j = pack.length - 1; j >= 0; j--) {
+            const [key, prior] = pack[j]!;
+            if (prior === null) this.data.removeSync(key);
+            else this.data.putSync(key, prior);
+          }
+        }
+      });
+      seq = stop;
+    }
+  }
+
+  committedEpoch(): number | null {
+    return this.epoch;
+  }
+
+  undoableEpoch(): number | null {
+    return this.undo?.epoch ?? null;
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+
+  private tick(): void {
+    if (++this.reads % MAP_CHECK_READS === 0) this.checkMap();
+  }
+
+  /**
+   * LMDB is read through mmap: every page touched counts in the process's RSS until unmapped.
+   * Past the budget, close and reopen the environment (cheap, synchronous): the pages stay in
+   * the page cache, outside the process.
+   */
+  private checkMap(): void {
+    if (this.ranges > 0) return;
+    const mapped = mappedBytes();
+    if (mapped === null || mapped <= this.mapBaseline + this.mapBudgetBytes) return;
+    this.root.close().catch(() => {});
+    this.openEnv();
+    this.mapBaseline = Math.min(mapped, mappedBytes() ?? mapped);
+  }
+}
+
+const HAS_STATM = existsSync('/proc/self/statm');
+
+/** File-backed resident bytes of this process (/proc/self/statm "shared"); null off Linux. */
+function mappedBytes(): number | null {
+  if (!HAS_STATM) return null;
+  try {
+    return Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[2]) * 4096;
+  } catch {
+    return null;
+  }
 }
 
 export class LmdbStateStore extends EpochWriteBatchStore {
-  private constructor(backend: LmdbBackend) {
-    super(backend);
+  private constructor(backend: LmdbBackend, spillBytes: number | undefined) {
+    super(backend, spillBytes === undefined ? {} : { spillBytes });
   }
 
   /** Opens (or creates) the store at `options.path`, showing the last committed epoch's state. */
   static open(options: LmdbStateStoreOptions): LmdbStateStore {
-    let db: RootDatabase<string, Buffer>;
+    let backend: LmdbBackend;
     try {
-      db = open<string, Buffer>({ path: options.path, keyEncoding: 'binary', encoding: 'string' });
+      backend = new LmdbBackend(
+        options.path,
+        options.mapBudgetBytes ?? 64 * 1024 * 1024,
+        options.fsync === true,
+      );
     } catch (cause) {
+      if (cause instanceof TidemarkError) throw cause;
       throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
         detail: `cannot open LMDB state at ${options.path}`,
         cause,
       });
     }
-    return new LmdbStateStore(new LmdbBackend(db));
+    return new LmdbStateStore(backend, options.spillBytes);
   }
 }

@@ -88,7 +88,17 @@ export class MemoryStateStore implements StateStore {
     const out: [string, string][] = [];
     const limit = options.limit ?? Infinity;
     const table = this.tables.get(ns);
-    if (limit > 0 && table !== undefined) table.collectPrefix(prefix, options.reverse ?? false, limit, out);
+    if (limit <= 0 || table === undefined) return out;
+    const after = options.after;
+    if (after !== undefined && options.reverse !== true) {
+      for (const [k, v] of table.entries(after > prefix ? after : prefix, { reverse: false })) {
+        if (k <= after) continue;
+        if (!k.startsWith(prefix) || out.length >= limit) break;
+        out.push([k, v]);
+      }
+      return out;
+    }
+    table.collectPrefix(prefix, options.reverse ?? false, limit, out);
     return out;
   }
 

@@ -34,6 +34,8 @@ export interface ScanOptions {
   readonly reverse?: boolean;
   /** At most this many entries. */
   readonly limit?: number;
+  /** Ascending scans only: start after this key (within the prefix), to page through a scan. */
+  readonly after?: string;
 }
 
 export interface StateStore {

@@ -44,51 +44,63 @@ async function apply(s: StateStore, epoch: number, ops: readonly Op[]): Promise<
 }
 
 describe.each([
-  ['memory', false],
-  ['lmdb', true],
-])('%s store: rollback of the last epoch', (_name, durable) => {
-  it('restores the previous epoch exactly (random epochs, rollback at random points)', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.tuple(epochArb, fc.boolean()), { minLength: 1, maxLength: 8 }),
-        async (epochs) => {
-          const path = durable ? mkdtempSync(join(tmpdir(), 'tidemark-undo-')) : '';
-          if (durable) dirs.push(path);
-          const open = (): StateStore => (durable ? LmdbStateStore.open({ path }) : new MemoryStateStore());
-          let s = open();
-          let before = dump(s);
-          let prevEpoch: number | null = null;
-          let epoch = 0;
-          for (const [ops, rollback] of epochs) {
-            await apply(s, epoch, ops);
-            expect(s.undoableEpoch()).toBe(epoch);
-            if (rollback) {
-              if (durable) {
-                await s.close();
-                s = open();
-              }
-              await s.rollbackLastEpoch();
-              expect(dump(s)).toEqual(before);
-              expect(s.lastCommittedEpoch()).toBe(prevEpoch);
-              expect(s.undoableEpoch()).toBeNull();
-              await expect(s.rollbackLastEpoch()).rejects.toThrow(/DATAFLOW_EPOCH_ORDER/);
-              // The same epoch number is committed again, as the runtime replays it.
+  ['memory', false, undefined],
+  ['lmdb', true, undefined],
+  // Every write spills into LMDB at once: undo comes from the on-disk log.
+  ['lmdb spilling every write', true, 1],
+])('%s store: rollback of the last epoch', (_name, durable, spillBytes) => {
+  it(
+    'restores the previous epoch exactly (random epochs, rollback at random points)',
+    { timeout: 120_000 },
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(epochArb, fc.boolean()), { minLength: 1, maxLength: 8 }),
+          async (epochs) => {
+            const path = durable ? mkdtempSync(join(tmpdir(), 'tidemark-undo-')) : '';
+            if (durable) dirs.push(path);
+            const open = (): StateStore =>
+              durable
+                ? LmdbStateStore.open({ path, ...(spillBytes === undefined ? {} : { spillBytes }) })
+                : new MemoryStateStore();
+            let s = open();
+            let before = dump(s);
+            let prevEpoch: number | null = null;
+            let epoch = 0;
+            for (const [ops, rollback] of epochs) {
               await apply(s, epoch, ops);
+              expect(s.undoableEpoch()).toBe(epoch);
+              if (rollback) {
+                if (durable) {
+                  await s.close();
+                  s = open();
+                }
+                await s.rollbackLastEpoch();
+                expect(dump(s)).toEqual(before);
+                expect(s.lastCommittedEpoch()).toBe(prevEpoch);
+                expect(s.undoableEpoch()).toBeNull();
+                await expect(s.rollbackLastEpoch()).rejects.toThrow(/DATAFLOW_EPOCH_ORDER/);
+                // The same epoch number is committed again, as the runtime replays it.
+                await apply(s, epoch, ops);
+              }
+              before = dump(s);
+              prevEpoch = epoch;
+              epoch++;
             }
-            before = dump(s);
-            prevEpoch = epoch;
-            epoch++;
-          }
-          await s.close();
-        },
-      ),
-      { seed: 2024, numRuns: durable ? 25 : 100 },
-    );
-  });
+            await s.close();
+          },
+        ),
+        { seed: 2024, numRuns: spillBytes !== undefined ? 12 : durable ? 25 : 100 },
+      );
+    },
+  );
 
   it('refuses to roll back with an open epoch or on a fresh store', async () => {
     const s = durable
-      ? LmdbStateStore.open({ path: mkdtempSync(join(tmpdir(), 'tidemark-undo-')) })
+      ? LmdbStateStore.open({
+          path: mkdtempSync(join(tmpdir(), 'tidemark-undo-')),
+          ...(spillBytes === undefined ? {} : { spillBytes }),
+        })
       : new MemoryStateStore();
     await expect(s.rollbackLastEpoch()).rejects.toThrow(/DATAFLOW_EPOCH_ORDER/);
     await apply(s, 0, [['n1.a', 'k', 'v']]);
@@ -99,5 +111,42 @@ describe.each([
     expect(s.lastCommittedEpoch()).toBeNull();
     expect(s.get('n1.a', 'k')).toBeUndefined();
     await s.close();
+  });
+});
+
+describe('lmdb store spilling an epoch', () => {
+  it('reads, scans and aborts an epoch whose writes spilled, and a reopened store undoes an epoch left open', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'tidemark-undo-'));
+    dirs.push(path);
+    const s = LmdbStateStore.open({ path, spillBytes: 200 });
+    await apply(s, 1, [
+      ['n1.a', 'k1', 'one'],
+      ['n1.a', 'k2', 'two'],
+    ]);
+    s.beginEpoch(2);
+    for (let i = 0; i < 50; i++) s.put('n1.a', `m${String(i).padStart(2, '0')}`, `v${i}`);
+    s.put('n1.a', 'k1', 'changed');
+    s.delete('n1.a', 'k2');
+    expect(s.get('n1.a', 'm00')).toBe('v0');
+    expect(s.get('n1.a', 'k1')).toBe('changed');
+    expect(s.get('n1.a', 'k2')).toBeUndefined();
+    expect(s.scanPrefix('n1.a', 'm').length).toBe(50);
+    expect(s.scanPrefix('n1.a', 'm', { after: 'm47' }).map(([k]) => k)).toEqual(['m48', 'm49']);
+    s.abortEpoch();
+    expect(dump(s)).toEqual([
+      ['k1', 'one'],
+      ['k2', 'two'],
+    ]);
+    // Spilled, then the process is gone without commit or abort: the next open undoes it.
+    s.beginEpoch(2);
+    for (let i = 0; i < 50; i++) s.put('n1.a', `x${i}`, 'y');
+    s.delete('n1.a', 'k1');
+    const again = LmdbStateStore.open({ path, spillBytes: 200 });
+    expect(again.lastCommittedEpoch()).toBe(1);
+    expect(dump(again)).toEqual([
+      ['k1', 'one'],
+      ['k2', 'two'],
+    ]);
+    await again.close();
   });
 });

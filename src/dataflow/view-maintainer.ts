@@ -11,9 +11,12 @@
  * The runtime commits view state before the sink commits the epoch; after a crash the state is
  * at the sink's checkpoint epoch or one ahead, and then `rollbackLastEpoch()` puts it back.
  *
- * State namespaces: `t<i>` for the i-th input table (inputTables order), `n<id>` for graph nodes.
- * Both follow the order of `views` and of the tables they read, so reopening a store with the
- * same views continues where it left off.
+ * State namespaces: `t<i>` for the i-th input table (inputTables order), `n<id>` for graph nodes,
+ * `meta` for the schema record (schema-record.ts: the views and input layouts the state was built
+ * with, written with the first epoch). A store is reopened only with the same views; input
+ * layouts that changed are reconciled (schema-reconcile.ts): rows in a migrated layout are mapped
+ * into the stored one, anything else is refused (VIEW_STATE_STALE: rebuild from a snapshot;
+ * VIEW_SCHEMA_INCOMPATIBLE: the SQL no longer binds) — never decoded by position with a stale plan.
  */
 import type { Row as TextRow } from '../core/row.ts';
 import { encodeText } from '../decode/pg-values.ts';
@@ -21,20 +24,42 @@ import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import type { Value } from '../decode/value.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
+import { schemaChangeTableId, type ColumnChange, type SchemaChange } from '../core/schema-change.ts';
 import { buildViewGraph } from '../sql/build-graph.ts';
 import { planView } from '../sql/planner.ts';
 import type { ViewPlan } from '../sql/plan.ts';
 import { markConsolidated, type Change } from './change.ts';
 import { GraphBuilder, type Graph, type NodeRef } from './graph.ts';
 import { InputArrangement } from './input-arrangement.ts';
+import { decodeCountedRow, OperatorState } from './operator.ts';
 import { rowKey, valueToken } from './row-key.ts';
+import { refusal, rowConverter } from './schema-rebuild.ts';
+import { reconcileSchemas, type SchemaDecision } from './schema-reconcile.ts';
+import {
+  nodePrefix,
+  readSchemaRecord,
+  sameLayout,
+  schemaRecord,
+  writeSchemaRecord,
+  type SchemaRecord,
+  type ViewDefinition,
+} from './schema-record.ts';
 import type { StateStore } from './state-store.ts';
 
-export interface ViewDefinition {
-  /** `name` or `schema.name`: the table the sink maintains. */
-  readonly name: string;
-  readonly sql: string;
-}
+export type { ViewDefinition } from './schema-record.ts';
+
+/** What a schema barrier did to the views' state (ViewMaintainer.barrier). */
+export type BarrierResult =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'migrated'; readonly reason: string }
+  | {
+      readonly kind: 'rebuilt';
+      readonly reason: string;
+      /** Views whose table changed shape: dropped (`before`) and created (`after`) downstream. */
+      readonly reshaped: readonly { readonly before: TableSchema; readonly after: TableSchema }[];
+      /** The whole new contents of each view reading the table (truncating unless reshaped). */
+      readonly rows: readonly TableChanges[];
+    };
 
 export interface ViewMaintainerOptions {
   readonly views: readonly ViewDefinition[];
@@ -42,6 +67,12 @@ export interface ViewMaintainerOptions {
   readonly catalog: readonly TableSchema[];
   /** Owned by the maintainer from now on: `close()` closes it. */
   readonly store: StateStore;
+  /**
+   * The stream resumes at the state's epoch and replays every schema change after it as a
+   * barrier (the change hub): a stored state is read in the layouts its record holds, not
+   * reconciled with the catalog's (today's) layouts.
+   */
+  readonly resume?: boolean;
 }
 
 /** Rows per SnapshotRows chunk handed out by finishSnapshot. */
@@ -55,16 +86,26 @@ interface ViewOutput {
 }
 
 export class ViewMaintainer {
-  /** Consolidated view contents while a snapshot loads (view name → rowKey → change). */
-  private snapshot: Map<string, Map<string, { row: readonly Value[]; weight: number }>> | null = null;
+  /**
+   * While a snapshot loads: each view's contents so far, kept in the store (namespace `s<i>`:
+   * rowKey → count and row) so a view larger than memory spills with the epoch's writes.
+   */
+  private snapshot: Map<string, OperatorState> | null = null;
 
   private constructor(
     private readonly store: StateStore,
-    private readonly graph: Graph,
-    private readonly arrangements: ReadonlyMap<string, InputArrangement>,
-    private readonly outputs: readonly ViewOutput[],
-    /** Base tables the views read (a subset of the catalog), in state-namespace order. */
-    readonly inputTables: readonly TableSchema[],
+    private graph: Graph,
+    private arrangements: ReadonlyMap<string, InputArrangement>,
+    private outputs: readonly ViewOutput[],
+    /**
+     * Base tables the views read, in state-namespace order, in the layouts the state holds (the
+     * schema record's; the catalog's for a fresh store). Replaced when a barrier rebuilds.
+     */
+    public inputTables: readonly TableSchema[],
+    private record: SchemaRecord,
+    private readonly options: ViewMaintainerOptions,
+    /** The layout each input's changes arrive in now (undefined: the table is gone). */
+    private currentLayouts: (TableSchema | undefined)[],
   ) {}
 
   /** One table per view as the sink creates it. */
@@ -74,37 +115,272 @@ export class ViewMaintainer {
 
   /**
    * Plans every view (failing with VIEW_INVALID / VIEW_UNSUPPORTED), builds one dataflow graph
-   * over `store` and returns the maintainer at the store's last committed epoch.
+   * over `store` and returns the maintainer at the store's last committed epoch. A store with
+   * committed state is read with the plans of its schema record: when the views changed, or the
+   * catalog's layouts differ in what the views read, it fails with VIEW_STATE_STALE (the caller
+   * rebuilds from a snapshot) or VIEW_SCHEMA_INCOMPATIBLE (a view no longer binds).
    */
   static async open(options: ViewMaintainerOptions): Promise<ViewMaintainer> {
-    const lookup = (schema: string | null, name: string): TableSchema | undefined => {
-      const hits = options.catalog.filter((t) => t.name === name && (schema === null || t.schema === schema));
-      return hits.length <= 1 ? hits[0] : (hits.find((t) => t.schema === 'public') ?? hits[0]);
-    };
-    const plans: ViewPlan[] = [];
-    for (const v of options.views) plans.push(await planView({ name: v.name, sql: v.sql, catalog: lookup }));
-    const names = new Set<string>();
-    const inputTables: TableSchema[] = [];
-    for (const p of plans) {
-      if (names.has(p.name)) throw invalidView(`view "${p.name}" is defined twice`);
-      names.add(p.name);
-      for (const t of p.inputs)
-        if (!inputTables.some((x) => qualifiedName(x) === qualifiedName(t))) inputTables.push(t);
+    const store = options.store;
+    const record = store.lastCommittedEpoch() === null ? null : readSchemaRecord(store);
+    if (store.lastCommittedEpoch() !== null && record === null)
+      throw stale('the view state was written before schema records were kept');
+    let plans: ViewPlan[];
+    let inputTables: TableSchema[];
+    let current: (TableSchema | undefined)[];
+    let decision: SchemaDecision = { kind: 'unchanged' };
+    if (record === null) {
+      plans = await planAll(options.views, lookupIn(options.catalog));
+      inputTables = inputsOf(plans);
+      current = inputTables;
+    } else {
+      const changed = viewChanges(record.views, options.views);
+      if (changed !== null) throw stale(changed);
+      plans = await planAll(options.views, lookupIn([...record.inputs, ...options.catalog]));
+      inputTables = inputsOf(plans);
+      if (options.resume === true) {
+        const at = record.current ?? record.inputs;
+        current = inputTables.map((t) => at.find((x) => x.relationId === t.relationId) ?? t);
+      } else current = inputTables.map((t) => currentLayout(t, options.catalog));
+      if (options.resume !== true)
+        decision = await reconcileSchemas({
+          views: options.views,
+          storedPlans: plans,
+          storedInputs: inputTables,
+          current,
+          planCurrent: (v) =>
+            planView({ ...v, catalog: lookupIn([...defined(current), ...options.catalog]) }),
+        });
+      if (decision.kind === 'rebuild') throw stale(decision.reason);
     }
-    const arrangements = new Map(
-      inputTables.map((t, i) => [qualifiedName(t), new InputArrangement(options.store, `t${i}`, t)] as const),
+    const { graph, arrangements, outputs } = await buildGraph(
+      store,
+      options.views,
+      plans,
+      inputTables,
+      record === null ? 'n' : nodePrefix(record),
     );
-    const builder = new GraphBuilder();
-    const declared = new Map<string, NodeRef>();
-    for (const p of plans) buildViewGraph(p, builder, declared);
-    const outputs = plans.map((p) => viewOutput(p, inputTables));
-    return new ViewMaintainer(
-      options.store,
-      builder.build(options.store),
+    inputTables.forEach((t, i) => {
+      const now = current[i];
+      if (now !== undefined) arrangements.get(qualifiedName(t))?.accept(now);
+    });
+    const vm = new ViewMaintainer(
+      store,
+      graph,
       arrangements,
       outputs,
       inputTables,
+      record ?? schemaRecord(options.views, inputTables),
+      options,
+      current,
     );
+    vm.schemaStatus = decision;
+    for (const [rel, f] of Object.entries(record?.fills ?? {}))
+      vm.fills.set(Number(rel), new Map(Object.entries(f)));
+    return vm;
+  }
+
+  /** How the input layouts at open compared with the stored ones (migrated: with the reason). */
+  schemaStatus: SchemaDecision = { kind: 'unchanged' };
+
+  /**
+   * A schema barrier: `table` is the layout changes of that table arrive in from now on. Returns
+   * `unchanged` or `migrated` (changes in the new layout are accepted, mapped into the stored
+   * one), or `rebuild` (the views' state must be rebuilt from a new snapshot; changes in the new
+   * layout stay refused). Throws VIEW_SCHEMA_INCOMPATIBLE when a view no longer binds, naming
+   * the view, the table and the change. May be called between `step` calls, also between the
+   * chunks of one epoch; tables no view reads are `unchanged`.
+   */
+  async schemaChanged(table: TableSchema): Promise<SchemaDecision> {
+    let i = this.inputTables.findIndex((t) => t.relationId === table.relationId);
+    if (i < 0) i = this.inputTables.findIndex((t) => qualifiedName(t) === qualifiedName(table));
+    if (i < 0) return { kind: 'unchanged' };
+    const current = this.currentLayouts.map((t, j) => (j === i ? table : t));
+    if (sameLayout(table, this.currentLayouts[i] ?? this.inputTables[i]!)) return { kind: 'unchanged' };
+    const decision = await reconcileSchemas({
+      views: this.options.views,
+      storedPlans: await planAll(
+        this.options.views,
+        lookupIn([...this.inputTables, ...this.options.catalog]),
+      ),
+      storedInputs: this.inputTables,
+      current,
+      planCurrent: (v) =>
+        planView({ ...v, catalog: lookupIn([...defined(current), ...this.options.catalog]) }),
+    });
+    if (decision.kind !== 'rebuild') {
+      this.currentLayouts[i] = table;
+      this.arrangements.get(qualifiedName(this.inputTables[i]!))?.accept(table);
+    }
+    return decision;
+  }
+
+  /**
+   * A schema barrier of a table (issue 11: views are re-planned at that point). Precondition:
+   * the epoch is open (`step` was called for it, with the changes before the barrier). Returns
+   *
+   *   - `unchanged` / `migrated`: no view reads what changed; changes in the new layout are
+   *     mapped into the stored one and the epoch goes on;
+   *   - `rebuilt`: every view bound again but one reads what changed (a retyped column, an added
+   *     column under `SELECT *`, a key): the state was rebuilt from the input arrangements in the
+   *     new layout, in this epoch; `reshaped` views changed their table (the sink drops and
+   *     creates it), `rows` hold the whole new contents of every view that reads the table
+   *     (truncating the old ones unless reshaped).
+   *
+   * Throws VIEW_SCHEMA_CHANGED (not retriable) when a view no longer binds or the table's rows
+   * cannot be derived, naming the view, the column and the fix. On a throw the epoch's pending
+   * state is the caller's to abort.
+   */
+  async barrier(change: SchemaChange, where: string): Promise<BarrierResult> {
+    if (change.kind === 'table-created') return { kind: 'unchanged' };
+    const id = schemaChangeTableId(change);
+    const i = this.inputTables.findIndex((t) => t.relationId === id);
+    if (i < 0) return { kind: 'unchanged' };
+    const stored = this.inputTables[i]!;
+    const views = this.options.views;
+    const storedPlans = await planAll(views, lookupIn([...this.inputTables, ...this.options.catalog]));
+    const readsOf = (k: number) => storedPlans[k]!.reads.get(id) ?? new Set<string>();
+    const readers = storedPlans.flatMap((p, k) => (p.inputs.some((t) => t.relationId === id) ? [k] : []));
+    if (change.kind === 'table-dropped' || change.recopy !== null) {
+      const k = readers[0] ?? 0;
+      throw refusal(views[k]!.name, stored, readsOf(k), change, where);
+    }
+    const current = this.currentLayouts.map((t, j) => (j === i ? change.after : t));
+    const catalog = catalogOver(current, this.options.catalog);
+    const plans: ViewPlan[] = [];
+    for (const [k, v] of views.entries()) {
+      try {
+        plans.push(await planView({ ...v, catalog }));
+      } catch (err) {
+        if (!(err instanceof TidemarkError) || !err.code.startsWith('VIEW_')) throw err;
+        throw refusal(v.name, stored, readsOf(k), change, where, err);
+      }
+    }
+    const decision = await reconcileSchemas({
+      views,
+      storedPlans,
+      storedInputs: this.inputTables,
+      current,
+      planCurrent: (v) => Promise.resolve(plans[views.indexOf(v)]!),
+    });
+    if (decision.kind !== 'rebuild') {
+      for (const c of change.columns)
+        if (c.op === 'added') this.fillsOf(id).set(c.column, c.fill.kind === 'value' ? c.fill.text : null);
+      this.currentLayouts[i] = change.after;
+      this.arrangements.get(qualifiedName(stored))?.accept(change.after);
+      // Recorded with the epoch: a restart at it reads changes in these layouts.
+      this.record = {
+        ...this.record,
+        current: defined(this.currentLayouts),
+        fills: Object.fromEntries([...this.fills].map(([rel, f]) => [String(rel), Object.fromEntries(f)])),
+      };
+      writeSchemaRecord(this.store, this.record);
+      return decision;
+    }
+    return this.rebuild(plans, i, change.columns, decision.reason, readers, where);
+  }
+
+  /** Fills of columns added to an input by migrated barriers (rowConverter's `fills`). */
+  private readonly fills = new Map<number, Map<string, string | null>>();
+
+  private fillsOf(relationId: number): Map<string, string | null> {
+    let f = this.fills.get(relationId);
+    if (f === undefined) this.fills.set(relationId, (f = new Map()));
+    return f;
+  }
+
+  private async rebuild(
+    plans: readonly ViewPlan[],
+    changed: number,
+    columns: readonly ColumnChange[],
+    reason: string,
+    readers: readonly number[],
+    where: string,
+  ): Promise<BarrierResult> {
+    const inputs = inputsOf(plans);
+    if (
+      inputs.length !== this.inputTables.length ||
+      inputs.some((t, j) => t.relationId !== this.inputTables[j]!.relationId)
+    ) {
+      throw new TidemarkError('VIEW_SCHEMA_CHANGED', {
+        detail: `the views read other tables when planned again ${where} (${reason}). Fix: restart the changefeed: the views are rebuilt from a new snapshot`,
+      });
+    }
+    const PAGE = 1000;
+    // The old graph's state is retracted to nothing, input by input (its namespaces stay empty).
+    for (const t of this.inputTables) {
+      const name = qualifiedName(t);
+      const arrangement = this.arrangements.get(name)!;
+      let after: string | undefined;
+      for (;;) {
+        const { changes, last } = arrangement.page(-1, after, PAGE);
+        if (last === undefined) break;
+        this.graph.stepInOpenEpoch(new Map([[name, changes]]));
+        after = last;
+      }
+    }
+    const generation = (this.record.generation ?? 0) + 1;
+    const record = schemaRecord(this.options.views, inputs, generation);
+    const built = await buildGraph(this.store, this.options.views, plans, inputs, nodePrefix(record));
+    // Input rows move into the new layouts.
+    for (const [j, t] of inputs.entries()) {
+      const old = this.inputTables[j]!;
+      if (sameLayout(old, t)) continue;
+      const convert = rowConverter(old, t, j === changed ? columns : [], this.fillsOf(t.relationId));
+      built.arrangements
+        .get(qualifiedName(t))!
+        .convertFrom(this.arrangements.get(qualifiedName(old))!, convert, `x${j}`);
+      this.fills.delete(t.relationId);
+    }
+    // The new graph is loaded from them; the contents of the views that read the table collect.
+    const acc = new Map(readers.map((k) => [plans[k]!.name, new OperatorState(this.store, `r${k}`)]));
+    for (const t of inputs) {
+      const name = qualifiedName(t);
+      const arrangement = built.arrangements.get(name)!;
+      let after: string | undefined;
+      for (;;) {
+        const { changes, last } = arrangement.page(1, after, PAGE);
+        if (last === undefined) break;
+        for (const [view, deltas] of built.graph.stepInOpenEpoch(new Map([[name, changes]]))) {
+          const state = acc.get(view);
+          if (state !== undefined) for (const c of deltas) state.addRow('c', rowKey(c.row), c.row, c.weight);
+        }
+        after = last;
+      }
+    }
+    const reshaped: { before: TableSchema; after: TableSchema }[] = [];
+    const rows: TableChanges[] = [];
+    for (const k of readers) {
+      const before = this.outputs[k]!;
+      const now = built.outputs[k]!;
+      const same = sameLayout(before.table, now.table);
+      if (!same) reshaped.push({ before: before.table, after: now.table });
+      const state = acc.get(now.name)!;
+      const upserts: TextRow[] = [];
+      const rowDeltas: { row: TextRow; count: number }[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = state.scanPrefix('c', '', { limit: PAGE, ...(after === undefined ? {} : { after }) });
+        if (page.length === 0) break;
+        for (const [key, value] of page) {
+          const c = decodeCountedRow(value);
+          const text = this.encode(now, c.row);
+          if (now.key.length === 0) rowDeltas.push({ row: text, count: c.weight });
+          else upserts.push(text);
+          state.delete('c', key);
+        }
+        after = page[page.length - 1]![0];
+      }
+      rows.push({ table: now.table, truncate: same, deletes: [], upserts, partialUpdates: [], rowDeltas });
+    }
+    writeSchemaRecord(this.store, record);
+    this.record = record;
+    this.graph = built.graph;
+    this.arrangements = built.arrangements;
+    this.outputs = built.outputs;
+    this.inputTables = inputs;
+    this.currentLayouts = [...inputs];
+    return { kind: 'rebuilt', reason, reshaped, rows };
   }
 
   /** The epoch of the committed state (0 = the snapshot), or null before the first commit. */
@@ -119,42 +395,60 @@ export class ViewMaintainer {
    * durable until `commit(epoch)`. Precondition: the store is fresh (nothing committed).
    */
   loadSnapshot(rows: SnapshotRows, epoch = 0): Promise<void> {
-    if (this.snapshot === null) {
-      this.store.beginEpoch(epoch);
-      this.snapshot = new Map(this.outputs.map((o) => [o.name, new Map()]));
-    }
+    this.startSnapshot(epoch);
     const arrangement = this.arrangements.get(qualifiedName(rows.table));
     if (arrangement === undefined) return Promise.resolve();
     const changes: Change[] = [];
     this.guard(() => {
-      arrangement.load(rows.rows, changes);
+      arrangement.load(rows.table, rows.rows, changes);
       this.accumulate(this.graph.stepInOpenEpoch(new Map([[qualifiedName(rows.table), changes]])));
     });
     return Promise.resolve();
   }
 
   /**
-   * Ends the snapshot: the views' initial rows, in chunks. Call after the last `loadSnapshot`
-   * (or alone, for empty tables, with the snapshot's `epoch`); the epoch stays pending until
+   * Ends the snapshot: the views' initial rows, in chunks (at least one per view, maybe empty),
+   * read from the store page by page. Call after the last `loadSnapshot` (or alone, for empty
+   * tables, with the snapshot's `epoch`) and consume it whole; the epoch stays pending until
    * `commit(epoch)`.
    */
-  finishSnapshot(epoch = 0): Promise<SnapshotRows[]> {
-    if (this.snapshot === null) this.store.beginEpoch(epoch);
-    const out: SnapshotRows[] = [];
+  async *finishSnapshot(epoch = 0): AsyncGenerator<SnapshotRows> {
+    this.startSnapshot(epoch);
+    const acc = this.snapshot!;
     for (const o of this.outputs) {
+      const state = acc.get(o.name)!;
       let rows: TextRow[] = [];
-      for (const c of this.snapshot?.get(o.name)?.values() ?? []) {
-        const text = this.encode(o, c.row);
-        for (let n = 0; n < c.weight; n++) rows.push(text);
-        if (rows.length >= SNAPSHOT_CHUNK_ROWS) {
-          out.push({ table: o.table, rows });
-          rows = [];
+      let emitted = false;
+      let after: string | undefined;
+      for (;;) {
+        const page = state.scanPrefix('c', '', {
+          limit: SNAPSHOT_CHUNK_ROWS,
+          ...(after === undefined ? {} : { after }),
+        });
+        if (page.length === 0) break;
+        for (const [key, value] of page) {
+          const c = decodeCountedRow(value);
+          const text = this.encode(o, c.row);
+          for (let n = 0; n < c.weight; n++) rows.push(text);
+          // Read once: the accumulated contents are not state (dropped with the epoch's writes).
+          state.delete('c', key);
+          if (rows.length >= SNAPSHOT_CHUNK_ROWS) {
+            yield { table: o.table, rows };
+            emitted = true;
+            rows = [];
+          }
         }
+        after = page[page.length - 1]![0];
       }
-      if (rows.length > 0 || !out.some((s) => s.table === o.table)) out.push({ table: o.table, rows });
+      if (rows.length > 0 || !emitted) yield { table: o.table, rows };
     }
     this.snapshot = null;
-    return Promise.resolve(out);
+  }
+
+  private startSnapshot(epoch: number): void {
+    if (this.snapshot !== null) return;
+    this.beginEpoch(epoch);
+    this.snapshot = new Map(this.outputs.map((o, i) => [o.name, new OperatorState(this.store, `s${i}`)]));
   }
 
   /**
@@ -169,7 +463,7 @@ export class ViewMaintainer {
     changes: readonly TableChanges[],
     options: { continuing?: boolean } = {},
   ): Promise<TableChanges[]> {
-    if (options.continuing !== true) this.store.beginEpoch(epoch);
+    if (options.continuing !== true) this.beginEpoch(epoch);
     const inputs = new Map<string, Change[]>();
     const consolidated = new Map<string, boolean>();
     const out: TableChanges[] = [];
@@ -216,6 +510,13 @@ export class ViewMaintainer {
     await this.store.close();
   }
 
+  /** Opens the store's epoch; the first epoch of a fresh store also stores the schema record. */
+  private beginEpoch(epoch: number): void {
+    const fresh = this.store.lastCommittedEpoch() === null;
+    this.store.beginEpoch(epoch);
+    if (fresh) writeSchemaRecord(this.store, this.record);
+  }
+
   private guard(f: () => void): void {
     try {
       f();
@@ -229,12 +530,7 @@ export class ViewMaintainer {
     for (const [name, changes] of deltas) {
       const acc = this.snapshot?.get(name);
       if (acc === undefined) continue;
-      for (const c of changes) {
-        const k = rowKey(c.row);
-        const e = acc.get(k);
-        if (e === undefined) acc.set(k, { row: c.row, weight: c.weight });
-        else if ((e.weight += c.weight) === 0) acc.delete(k);
-      }
+      for (const c of changes) acc.addRow('c', rowKey(c.row), c.row, c.weight);
     }
   }
 
@@ -287,6 +583,41 @@ export class ViewMaintainer {
   }
 }
 
+/** The graph, input arrangements and outputs for `plans` over `inputTables`, state under `prefix`. */
+async function buildGraph(
+  store: StateStore,
+  views: readonly ViewDefinition[],
+  plans: readonly ViewPlan[],
+  inputTables: readonly TableSchema[],
+  prefix: string,
+): Promise<{ graph: Graph; arrangements: Map<string, InputArrangement>; outputs: ViewOutput[] }> {
+  // The graphs run over tables pruned to the columns the views read (and their keys).
+  const graphPlans = await prunedPlans(views, plans);
+  const columns = new Map(inputTables.map((t) => [t.relationId, carriedColumns(t, graphPlans)] as const));
+  const arrangements = new Map(
+    inputTables.map(
+      (t, i) =>
+        [
+          qualifiedName(t),
+          new InputArrangement(store, `t${i}`, t, new Set(columns.get(t.relationId))),
+        ] as const,
+    ),
+  );
+  const builder = new GraphBuilder();
+  const declared = new Map<string, NodeRef>();
+  const inputColumns = (t: TableSchema) => columns.get(t.relationId);
+  for (const p of graphPlans) buildViewGraph(p, builder, declared, inputColumns);
+  const outputs = plans.map((p) => viewOutput(p, inputTables));
+  return { graph: builder.build(store, prefix), arrangements, outputs };
+}
+
+/** A catalog over the inputs' current layouts first, then the other tables (not their old shapes). */
+function catalogOver(current: readonly (TableSchema | undefined)[], catalog: readonly TableSchema[]) {
+  const now = defined(current);
+  const ids = new Set(now.map((t) => t.relationId));
+  return lookupIn([...now, ...catalog.filter((t) => !ids.has(t.relationId))]);
+}
+
 function viewOutput(plan: ViewPlan, inputs: readonly TableSchema[]): ViewOutput {
   const dot = plan.name.indexOf('.');
   const schema = dot < 0 ? 'public' : plan.name.slice(0, dot);
@@ -316,6 +647,108 @@ export function viewRelationId(qualified: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return -(h & 0x7fffffff || 1);
+}
+
+async function planAll(
+  views: readonly ViewDefinition[],
+  catalog: (schema: string | null, name: string) => TableSchema | undefined,
+): Promise<ViewPlan[]> {
+  const plans: ViewPlan[] = [];
+  for (const v of views) plans.push(await planView({ name: v.name, sql: v.sql, catalog }));
+  const names = new Set<string>();
+  for (const p of plans) {
+    if (names.has(p.name)) throw invalidView(`view "${p.name}" is defined twice`);
+    names.add(p.name);
+  }
+  return plans;
+}
+
+/** A catalog lookup over `tables`; the first match wins (stored layouts come first). */
+function lookupIn(tables: readonly TableSchema[]) {
+  return (schema: string | null, name: string): TableSchema | undefined => {
+    const hits = tables.filter((t) => t.name === name && (schema === null || t.schema === schema));
+    if (schema !== null || hits.length <= 1) return hits[0];
+    return hits.find((t) => t.schema === 'public') ?? hits[0];
+  };
+}
+
+/**
+ * Each view planned again over its tables pruned to the columns it reads (keys kept, so keys
+ * derive as before): narrower rows in every operator's state. The first plan is kept when the
+ * pruned one would differ in its output.
+ */
+async function prunedPlans(
+  views: readonly ViewDefinition[],
+  plans: readonly ViewPlan[],
+): Promise<ViewPlan[]> {
+  const out: ViewPlan[] = [];
+  for (const [i, full] of plans.entries()) {
+    const pruned = new Map(
+      full.inputs.map((t) => [qualifiedName(t), prune(t, full.reads.get(t.relationId))]),
+    );
+    const lookup = lookupIn(full.inputs.map((t) => pruned.get(qualifiedName(t))!));
+    let plan: ViewPlan;
+    try {
+      plan = await planView({ name: views[i]!.name, sql: views[i]!.sql, catalog: lookup });
+    } catch {
+      plan = full;
+    }
+    const same = (p: ViewPlan) => JSON.stringify([p.outputColumns, p.key]);
+    out.push(same(plan) === same(full) ? plan : full);
+  }
+  return out;
+}
+
+function prune(t: TableSchema, read: ReadonlySet<string> | undefined): TableSchema {
+  const keep = t.columns.filter((c, i) => read?.has(c.name) === true || t.keyColumns.includes(i));
+  if (keep.length === t.columns.length) return t;
+  return { ...t, columns: keep, keyColumns: t.keyColumns.map((i) => keep.indexOf(t.columns[i]!)) };
+}
+
+/** The columns of `table` (in table order) the graphs' scans of it carry. */
+function carriedColumns(table: TableSchema, plans: readonly ViewPlan[]): string[] {
+  const names = new Set<string>();
+  for (const p of plans)
+    for (const t of p.inputs)
+      if (t.relationId === table.relationId) for (const c of t.columns) names.add(c.name);
+  return table.columns.filter((c) => names.has(c.name)).map((c) => c.name);
+}
+
+function inputsOf(plans: readonly ViewPlan[]): TableSchema[] {
+  const out: TableSchema[] = [];
+  for (const p of plans)
+    for (const t of p.inputs) if (!out.some((x) => qualifiedName(x) === qualifiedName(t))) out.push(t);
+  return out;
+}
+
+/** The catalog's layout of a stored input: the same relation, or a table under its name. */
+function currentLayout(stored: TableSchema, catalog: readonly TableSchema[]): TableSchema | undefined {
+  return (
+    catalog.find((t) => t.relationId === stored.relationId) ??
+    catalog.find((t) => qualifiedName(t) === qualifiedName(stored))
+  );
+}
+
+function defined<T>(xs: readonly (T | undefined)[]): T[] {
+  return xs.filter((x): x is T => x !== undefined);
+}
+
+/** What differs between the stored view definitions and the configured ones, or null. */
+function viewChanges(stored: readonly ViewDefinition[], now: readonly ViewDefinition[]): string | null {
+  const out: string[] = [];
+  for (const v of now) {
+    const old = stored.find((x) => x.name === v.name);
+    if (old === undefined) out.push(`view "${v.name}" added`);
+    else if (old.sql !== v.sql) out.push(`view "${v.name}": SQL changed`);
+  }
+  for (const v of stored) if (!now.some((x) => x.name === v.name)) out.push(`view "${v.name}" removed`);
+  if (out.length === 0 && stored.map((v) => v.name).join('\u0000') !== now.map((v) => v.name).join('\u0000'))
+    out.push('views reordered');
+  return out.length === 0 ? null : `the view definitions changed: ${out.join('; ')}`;
+}
+
+function stale(reason: string): TidemarkError {
+  return new TidemarkError('VIEW_STATE_STALE', { detail: reason });
 }
 
 function invalidView(detail: string): TidemarkError {

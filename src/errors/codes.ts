@@ -239,6 +239,21 @@ export const ERROR_CODES = {
     retriable: false,
     hint: 'Rewrite the view with the supported subset listed in src/sql/README.md.',
   },
+  VIEW_SCHEMA_INCOMPATIBLE: {
+    message: "A view's input table changed so that the view no longer binds",
+    retriable: false,
+    hint: 'Change the view to match the new table (or undo the schema change); its state is rebuilt from a new snapshot.',
+  },
+  VIEW_SCHEMA_MISMATCH: {
+    message: "Changes arrived in a table layout the views' state was not built or migrated for",
+    retriable: false,
+    hint: 'The runtime must announce the schema change (ViewStage.schemaChanged) at its barrier before changes in the new layout; report this.',
+  },
+  VIEW_STATE_STALE: {
+    message: 'View state was built for other view definitions or input schemas',
+    retriable: false,
+    hint: 'The views are rebuilt from a new snapshot (the changefeed does this itself).',
+  },
   VIEW_RUNTIME: {
     message: 'Evaluating a view failed',
     retriable: false,

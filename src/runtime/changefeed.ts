@@ -32,7 +32,7 @@ import { backoffMs } from '../errors/backoff.ts';
 import { ViewStage } from './view-stage.ts';
 import { quoteIdent } from '../core/table-schema.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
-import { decideBarrier } from './schema-barrier.ts';
+import { decideBarrier, viewBarrier } from './schema-barrier.ts';
 
 const MiB = 1024 * 1024;
 
@@ -277,8 +277,9 @@ export class ChangefeedRunner implements Changefeed {
           ]));
         }
         if (views.needsSnapshot) {
-          this.log.warn('view state does not match the sink checkpoint: taking a new snapshot', {
+          this.log.warn('view state cannot continue: taking a new snapshot', {
             checkpoint: stored,
+            reason: views.rebuildReason,
           });
           checkpoint = null;
         }
@@ -561,7 +562,7 @@ export class ChangefeedRunner implements Changefeed {
      * changes after it follow in later chunks or the commit. With `change` null only the chunk
      * goes down (a table about to leave the changefeed keeps its last changes).
      */
-    const applyBarrier = async (change: SchemaChange | null) => {
+    const applyBarrier = async (change: SchemaChange | null, to: { sink: boolean; views: boolean }) => {
       while (inflight) await inflight;
       if (failure !== null) throw failure;
       if (!writer) {
@@ -569,29 +570,55 @@ export class ChangefeedRunner implements Changefeed {
         epochNo++;
       }
       const before = builder.takeChunk();
-      if (before.length > 0) {
+      // The views' epoch opens here even without changes before the barrier.
+      if (before.length > 0 || to.views) {
         const tables = await sinkTables(epochNo, before, { continuing: chunks > 0, last: false });
         chunks++;
-        await writer.applyChunk(tables);
+        if (tables.length > 0) await writer.applyChunk(tables);
       }
-      if (change) await writer.applySchema(change);
+      // The views first: a view that no longer binds stops the changefeed before any DDL.
+      const result = change && to.views && views ? await views.barrier(change, where()) : null;
+      if (change && to.sink) await writer.applySchema(change);
+      if (result?.kind === 'rebuilt') {
+        for (const r of result.reshaped) {
+          await writer.applySchema({
+            kind: 'table-dropped',
+            tableId: r.before.relationId,
+            table: r.before,
+            ddl: null,
+          });
+          await writer.applySchema({ kind: 'table-created', table: r.after, unreplicable: null, ddl: null });
+        }
+        await writer.applyChunk(result.rows);
+      }
+      if (change && result !== null && result.kind !== 'unchanged') {
+        this.log.info(`views ${result.kind} at a schema barrier`, {
+          table: schemaChangeTableId(change),
+          reason: result.reason,
+          ...(result.kind === 'rebuilt' ? { reshaped: result.reshaped.map((r) => r.after.name) } : {}),
+        });
+      }
     };
+    const where = () => `after ${this.st.resolved ?? after.toString()}`;
     const onSchema = async (change: SchemaChange) => {
       const decision = decideBarrier(change, {
         changefeedId: this.cfg.id,
         selection: this.cfg.tables,
         replicated,
-        viewInputs,
         policy: this.cfg.schemaChanges,
-        where: `after ${this.st.resolved ?? after.toString()}`,
+        where: where(),
       });
+      const forViews = viewBarrier(change, viewInputs);
       this.log.debug('schema change', {
         change: change.kind,
         table: schemaChangeTableId(change),
         decision: decision.action,
         ddl: change.ddl,
       });
-      if (decision.action === 'ignore') return;
+      if (decision.action === 'ignore') {
+        if (forViews) await applyBarrier(change, { sink: false, views: true });
+        return;
+      }
       if (decision.action === 'left-out') {
         this.log.warn('table left out of the changefeed', {
           table: `${decision.table.schema}.${decision.table.name}`,
@@ -606,8 +633,8 @@ export class ChangefeedRunner implements Changefeed {
         return;
       }
       const { add, remove, update } = decision.table;
-      if (decision.toSink) await applyBarrier(change);
-      else if (remove !== undefined) await applyBarrier(null);
+      if (decision.toSink || forViews) await applyBarrier(change, { sink: decision.toSink, views: forViews });
+      else if (remove !== undefined) await applyBarrier(null, { sink: false, views: false });
       if (add) {
         known.set(add.relationId, add);
         replicated.add(add.relationId);

@@ -13,9 +13,10 @@
  *                                                            rename → policy renameTable: follow | fail
  *                                                            else replay downstream
  *                                   no, but now named by the selection (a swap) → SOURCE_TABLES_CHANGED
- *   any, on a table a view reads    —                        a change other than added columns →
- *                                                            VIEW_SCHEMA_CHANGED (until views migrate state)
  *   anything else                   —                        ignored
+ *
+ * A change of a table a view reads goes to the view stage as well, whatever is decided here
+ * (ViewStage.barrier: migrate, rebuild in the epoch, or VIEW_SCHEMA_CHANGED); `viewBarrier`.
  */
 import type { SchemaChange } from '../core/schema-change.ts';
 import { schemaChangeTableId } from '../core/schema-change.ts';
@@ -36,8 +37,6 @@ export interface BarrierContext {
   readonly selection: readonly string[];
   /** Ids of the tables replicated to the sink. */
   readonly replicated: ReadonlySet<number>;
-  /** Ids of the tables views read (replicated or not). */
-  readonly viewInputs: ReadonlySet<number>;
   readonly policy: SchemaPolicy;
   /** Where the change happened, for messages: "after <resolved position>". */
   readonly where: string;
@@ -58,11 +57,6 @@ export function decideBarrier(change: SchemaChange, ctx: BarrierContext): Barrie
   const id = schemaChangeTableId(change);
   const replicated = ctx.replicated.has(id);
   const ddl = change.ddl ? `: ${change.ddl.trim().slice(0, 300)}` : '';
-  if (ctx.viewInputs.has(id) && !onlyAddsColumns(change)) {
-    throw new TidemarkError('VIEW_SCHEMA_CHANGED', {
-      detail: `changefeed ${ctx.changefeedId}: a view reads ${nameOf(change)}, whose schema changed (${change.kind}) ${ctx.where}${ddl}`,
-    });
-  }
   switch (change.kind) {
     case 'table-created': {
       if (!selects(ctx.selection, change.table)) return { action: 'ignore' };
@@ -111,19 +105,9 @@ export function decideBarrier(change: SchemaChange, ctx: BarrierContext): Barrie
   }
 }
 
-/** True when the change only appends columns (a view's positional reads of old columns still hold). */
-function onlyAddsColumns(change: SchemaChange): boolean {
-  if (change.kind !== 'table-altered') return change.kind === 'table-created';
-  const { before, after } = change;
-  return (
-    before.schema === after.schema &&
-    before.name === after.name &&
-    change.recopy === null &&
-    change.columns.every((c) => c.op === 'added') &&
-    before.columns.every(
-      (c, i) => after.columns[i]?.name === c.name && after.columns[i]?.typeName === c.typeName,
-    )
-  );
+/** True when the views must see the change at its position (a table they read changed). */
+export function viewBarrier(change: SchemaChange, viewInputs: ReadonlySet<number>): boolean {
+  return change.kind !== 'table-created' && viewInputs.has(schemaChangeTableId(change));
 }
 
 function nameOf(change: SchemaChange): string {

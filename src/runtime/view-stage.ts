@@ -8,14 +8,19 @@
  * View state lives in LMDB under `<dataDir>/state/<changefeed>` and is committed *before* the
  * sink commits the same epoch, so after a crash it is either at the sink's checkpoint epoch or
  * exactly one ahead (then its last epoch is rolled back). Anything else — the directory lost or
- * from another run — means the views cannot continue incrementally: the changefeed takes a new
- * snapshot (tables and views together, atomically), rather than guess.
+ * from another run, view definitions changed, an input layout changed in what a view reads
+ * (schema-reconcile.ts) — means the views cannot continue incrementally: the changefeed takes a
+ * new snapshot (tables and views together, atomically), rather than guess; `rebuildReason` says
+ * why. Schema changes during streaming are announced with `schemaChanged` at their barrier.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ViewMaintainer } from '../dataflow/view-maintainer.ts';
+import { ViewMaintainer, type BarrierResult } from '../dataflow/view-maintainer.ts';
+import type { SchemaChange } from '../core/schema-change.ts';
 import { LmdbStateStore } from '../dataflow/lmdb-state-store.ts';
 import type { TableSchema } from '../core/table-schema.ts';
+import type { SchemaDecision } from '../dataflow/schema-reconcile.ts';
+import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
 
 export interface ViewStageOptions {
@@ -32,6 +37,8 @@ export class ViewStage {
     private readonly store: LmdbStateStore,
     /** True when the state could not be reconciled with the sink: a new snapshot is needed. */
     readonly needsSnapshot: boolean,
+    /** Why a new snapshot is needed (null when it is not). */
+    readonly rebuildReason: string | null = null,
   ) {}
 
   static async open(opts: ViewStageOptions): Promise<ViewStage> {
@@ -39,9 +46,18 @@ export class ViewStage {
       mkdirSync(opts.stateDir, { recursive: true });
       const store = LmdbStateStore.open({ path: opts.stateDir });
       try {
+        // One epoch ahead of the sink: undone before the state is read (a barrier in that epoch
+        // may have rebuilt the views' graph and rewritten the schema record).
+        const state = store.lastCommittedEpoch();
+        if (opts.sinkEpoch !== null && state === opts.sinkEpoch + 1) await store.rollbackLastEpoch();
         return {
           store,
-          maintainer: await ViewMaintainer.open({ views: opts.views, catalog: opts.catalog, store }),
+          maintainer: await ViewMaintainer.open({
+            views: opts.views,
+            catalog: opts.catalog,
+            store,
+            resume: true,
+          }),
         };
       } catch (err) {
         await store.close();
@@ -49,21 +65,52 @@ export class ViewStage {
       }
     };
     const wipe = () => rmSync(opts.stateDir, { recursive: true, force: true });
+    const rebuild = async (reason: string) => {
+      wipe();
+      const fresh = await open();
+      return new ViewStage(fresh.maintainer, fresh.store, true, reason);
+    };
     if (opts.sinkEpoch === null) wipe();
-    let { store, maintainer } = await open();
+    let opened: Awaited<ReturnType<typeof open>>;
+    try {
+      opened = await open();
+    } catch (err) {
+      if (err instanceof TidemarkError && err.code === 'VIEW_STATE_STALE') return rebuild(err.detail ?? '');
+      throw err;
+    }
+    const { store, maintainer } = opened;
     const state = maintainer.lastCommittedEpoch();
     if (opts.sinkEpoch === null || state === opts.sinkEpoch) return new ViewStage(maintainer, store, false);
-    // The state is one ahead (committed before the sink's commit, which did not happen): back.
-    // Anything else (lost, or from another run): a new snapshot replaces the sink's data, and
-    // the state starts afresh under that snapshot's epoch (sink.ts `writeSnapshot`).
-    if (state === opts.sinkEpoch + 1) {
-      await maintainer.rollbackLastEpoch();
-      return new ViewStage(maintainer, store, false);
-    }
     await maintainer.close();
-    wipe();
-    ({ store, maintainer } = await open());
-    return new ViewStage(maintainer, store, true);
+    return rebuild(
+      `the view state is at epoch ${state ?? 'none'}, the sink's checkpoint at epoch ${opts.sinkEpoch}`,
+    );
+  }
+
+  /**
+   * A schema barrier for one input table: changes of `table` arrive in this layout from now on.
+   * `unchanged` / `migrated`: go on (the reason says what changed and that no view reads it);
+   * `rebuild`: the views must be rebuilt from a new snapshot — stop streaming and open the stage
+   * again (it then reports `needsSnapshot`). Throws VIEW_SCHEMA_INCOMPATIBLE (not retriable) when
+   * a view no longer binds, naming the view, the table and the change. Call at the barrier's
+   * position, before any change in the new layout; allowed between the chunks of one epoch.
+   */
+  schemaChanged(table: TableSchema): Promise<SchemaDecision> {
+    return this.maintainer.schemaChanged(table);
+  }
+
+  /**
+   * A schema barrier (ViewMaintainer.barrier): call at the barrier's position, after `apply` of
+   * the epoch's changes before it with `last: false` (the epoch is open), before any change in the
+   * new layout. On a throw the epoch's pending state is dropped.
+   */
+  async barrier(change: SchemaChange, where: string): Promise<BarrierResult> {
+    try {
+      return await this.maintainer.barrier(change, where);
+    } catch (err) {
+      this.maintainer.abort();
+      throw err;
+    }
   }
 
   static stateDirFor(dataDir: string, changefeedId: string): string {
@@ -94,7 +141,7 @@ export class ViewStage {
       if (inputs.has(c.table.relationId)) await this.maintainer.loadSnapshot(c, epoch);
       if (replicated.has(c.table.relationId)) yield c;
     }
-    for (const v of await this.maintainer.finishSnapshot(epoch)) yield v;
+    for await (const v of this.maintainer.finishSnapshot(epoch)) yield v;
     await this.maintainer.commit(epoch);
   }
 

@@ -4,20 +4,26 @@
  * come out under the view's name. Expression errors surface as VIEW_RUNTIME naming the view.
  */
 import type { Value } from '../decode/value.ts';
-import { qualifiedName } from '../core/table-schema.ts';
+import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
 import type { GraphBuilder, NodeRef } from '../dataflow/graph.ts';
 import { orderToken } from '../dataflow/order-key.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { pgAggregate } from './pg-aggregates.ts';
 import type { PlanNode, SortKey, ViewPlan } from './plan.ts';
+import { windowCompute } from './window-functions.ts';
 import type { RowFn } from './scope.ts';
 import { runtimeError } from './view-error.ts';
 
-/** Adds the view's operators to `builder` (declaring base-table inputs not yet declared) and its output. */
+/**
+ * Adds the view's operators to `builder` (declaring base-table inputs not yet declared) and its
+ * output. `inputColumns` names the columns an input's rows carry when they are not all of the
+ * table's: a scan of fewer of them selects its own (one map per table and column set).
+ */
 export function buildViewGraph(
   plan: ViewPlan,
   builder: GraphBuilder,
   declared: Map<string, NodeRef> = new Map(),
+  inputColumns?: (table: TableSchema) => readonly string[] | undefined,
 ): NodeRef {
   const guard =
     <A extends unknown[], R>(f: (...a: A) => R) =>
@@ -40,13 +46,34 @@ export function buildViewGraph(
         throw runtimeError(plan.name, (err as Error).message, err);
       }
     };
+  // A plan node used twice (a CTE's tree, a subquery also counted for NOT IN) is built once.
+  const built = new Map<PlanNode, NodeRef>();
   const build = (node: PlanNode): NodeRef => {
+    let ref = built.get(node);
+    if (ref === undefined) built.set(node, (ref = buildNode(node)));
+    return ref;
+  };
+  const buildNode = (node: PlanNode): NodeRef => {
     switch (node.kind) {
       case 'scan': {
         const name = qualifiedName(node.table);
         let ref = declared.get(name);
         if (!ref) declared.set(name, (ref = builder.input(name)));
-        return ref;
+        const carried = inputColumns?.(node.table);
+        const wanted = node.table.columns.map((c) => c.name);
+        if (carried === undefined || carried.join('\u0000') === wanted.join('\u0000')) return ref;
+        const selectKey = `${name}\u0000${wanted.join('\u0000')}`;
+        let selected = declared.get(selectKey);
+        if (!selected) {
+          const at = wanted.map((c) => carried.indexOf(c));
+          const keyed = !node.table.keyless && node.table.keyColumns.length > 0;
+          selected = builder.map(ref, {
+            project: (r) => at.map((i) => r[i] ?? null),
+            ...(keyed ? { injective: true } : {}),
+          });
+          declared.set(selectKey, selected);
+        }
+        return selected;
       }
       case 'filter': {
         const p = g(node.predicate);
@@ -89,6 +116,25 @@ export function buildViewGraph(
                 : {}),
             };
           }),
+        });
+      }
+      case 'semi-join': {
+        const lk = node.leftKey.map(g);
+        const rk = node.rightKey.map(g);
+        return builder.semiJoin(build(node.left), build(node.right), {
+          mode: node.mode,
+          leftKey: rowOf(lk),
+          rightKey: rowOf(rk),
+          ...(node.residual ? { residual: g(node.residual) } : {}),
+        });
+      }
+      case 'window': {
+        const parts = node.partitionBy.map(g);
+        const compute = guard(windowCompute(node.functions));
+        return builder.window(build(node.input), {
+          orderKey: g(orderKeyFn(node.orderBy)) as (r: readonly Value[]) => string,
+          ...(parts.length > 0 ? { partitionKey: rowOf(parts) } : {}),
+          compute,
         });
       }
       case 'distinct':

@@ -19,12 +19,14 @@ export function isImplicitCast(from: SqlKind, to: SqlKind): boolean {
   if (a >= 0 && b >= 0) return a <= b;
   if (from === 'date') return to === 'timestamp' || to === 'timestamptz';
   if (from === 'timestamp') return to === 'timestamptz';
+  if (from === 'bpchar') return to === 'text';
   return false;
 }
 
 /** True when CAST(from AS to) exists for the supported types. */
 export function isExplicitCast(from: SqlKind, to: SqlKind): boolean {
-  if (isImplicitCast(from, to) || to === 'text' || from === 'text') return true;
+  const textual = (k: SqlKind) => k === 'text' || k === 'bpchar';
+  if (isImplicitCast(from, to) || textual(to) || textual(from)) return true;
   const num = (k: SqlKind) => IMPLICIT_NUMERIC.includes(k);
   if (num(from) && num(to)) return true;
   if ((from === 'bool' && to === 'int4') || (from === 'int4' && to === 'bool')) return true;
@@ -37,11 +39,22 @@ export function isExplicitCast(from: SqlKind, to: SqlKind): boolean {
 export function castFn(from: SqlType, to: SqlType): (v: Value) => Value {
   const f = from.kind;
   const t = to.kind;
+  if (f === 'bpchar') {
+    // character(n) loses its padding when cast to anything else (rtrim, as bpchar_text does).
+    if (t === 'bpchar') return padTo(to);
+    const then = castFn({ kind: 'text', typeName: 'text' }, to);
+    return (v) => then(rtrimSpaces(v as string));
+  }
   if (f === 'text' || f === 'unknown') {
     if (t === 'text') return (v) => v;
+    if (t === 'bpchar') return padTo(to);
     return (v) => parseText(to, v as string);
   }
   if (t === 'text') return (v) => formatText(f, v);
+  if (t === 'bpchar') {
+    const pad = padTo(to);
+    return (v) => pad(formatText(f, v));
+  }
   if (f === t) return t === 'numeric' && to.scale !== undefined ? roundScale(to.scale) : (v) => v;
   if (isInteger(t)) {
     if (isInteger(f)) return (v) => checkInt(t, t === 'int8' ? BigInt(v as number | bigint) : Number(v));
@@ -62,6 +75,25 @@ export function castFn(from: SqlType, to: SqlType): (v: Value) => Value {
   }
   if (t === 'bool' && f === 'int4') return (v) => v !== 0;
   return temporalCast(from, to);
+}
+
+/** Trailing spaces removed: the text a character(n) value compares and casts as. */
+export function rtrimSpaces(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 32) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/** A cast to character(n): padded with spaces to n characters (longer values keep their length). */
+function padTo(to: SqlType): (v: Value) => Value {
+  const m = /\((\d+)\)$/.exec(to.typeName);
+  if (!m) return (v) => v;
+  const n = Number(m[1]);
+  return (v) => {
+    const s = v as string;
+    const len = [...s].length;
+    return len >= n ? s : s + ' '.repeat(n - len);
+  };
 }
 
 function roundScale(scale: number): (v: Value) => Numeric {

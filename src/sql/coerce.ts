@@ -8,7 +8,7 @@ import { commonType, sqlType, type SqlType } from './sql-type.ts';
 import { invalid } from './view-error.ts';
 
 export function constant(type: SqlType, value: Value): Compiled {
-  return { type, fn: () => value, constant: { value } };
+  return { type, fn: () => value, constant: { value }, ...(value === null ? {} : { notNull: true }) };
 }
 
 export interface CoerceOptions {
@@ -50,6 +50,7 @@ export function coerce(c: Compiled, to: SqlType, opts: CoerceOptions): Compiled 
   const f = c.fn;
   return {
     type: to,
+    ...(c.notNull === true ? { notNull: true } : {}),
     fn: (r) => {
       const v = f(r);
       return v === null ? null : cast(v);

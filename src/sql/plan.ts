@@ -3,8 +3,9 @@
  * to closures over the node's input row. Every node lists its output columns with their SQL
  * types; rows are `Value[]` in that order.
  *
- *   Scan(table) ─► Filter ─► Join ─► Aggregate ─► Filter(HAVING) ─► Project ─► Distinct ─► TopN
- *                                 (UnionAll at any level; subqueries nest whole trees)
+ *   Scan(table) ─► Filter ─► Join ─► SemiJoin ─► Aggregate ─► Filter(HAVING) ─► Project ─► Distinct ─► TopN
+ *            (UnionAll at any level; subqueries in FROM nest whole trees, those in expressions are
+ *             decorrelated into joins, semi-joins and aggregates; a CTE's tree is shared by its uses)
  */
 import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
 import type { RowFn } from './scope.ts';
@@ -13,6 +14,8 @@ import type { SqlType } from './sql-type.ts';
 export interface PlanColumn {
   readonly name: string;
   readonly type: SqlType;
+  /** Never NULL (derived conservatively); absent: may be NULL. */
+  readonly notNull?: boolean;
 }
 
 export interface SortKey {
@@ -37,6 +40,28 @@ export interface AggregateCall {
   readonly delimiter?: string;
   /** string_agg: order of the values (by the value itself; ascending when not given). */
   readonly descending?: boolean;
+}
+
+export type WindowFunctionName =
+  'row_number' | 'rank' | 'dense_rank' | 'lag' | 'lead' | 'first_value' | 'last_value' | AggregateName;
+
+/** One window function call over its window (`OVER (…)`). */
+export interface WindowCall {
+  readonly name: WindowFunctionName;
+  /** lag/lead/first_value/last_value: the value; aggregates: see `aggregate`. */
+  readonly value?: RowFn;
+  /** lag/lead: how many rows back or ahead. */
+  readonly offset: number;
+  /** lag/lead: the value when there is no such row (evaluated on the current row). */
+  readonly defaultValue?: RowFn;
+  readonly aggregate?: AggregateCall;
+  /**
+   * The frame: `peers` — from the partition's start to the current row's last peer (RANGE, the
+   * default with ORDER BY); `rows` — to the current row (ROWS … CURRENT ROW); `all` — the whole
+   * partition (the default without ORDER BY).
+   */
+  readonly frame: 'peers' | 'rows' | 'all';
+  readonly resultType: SqlType;
 }
 
 interface Base {
@@ -69,6 +94,27 @@ export type PlanNode =
       readonly groupBy: readonly RowFn[];
       readonly aggregates: readonly AggregateCall[];
     })
+  | (Base & {
+      readonly kind: 'semi-join';
+      /** semi: left rows with a match (EXISTS, IN); anti: left rows without one (NOT EXISTS, NOT IN). */
+      readonly mode: 'semi' | 'anti';
+      readonly left: PlanNode;
+      readonly right: PlanNode;
+      /** Equi keys as in a join (NULL never matches); empty: every right row is a candidate. */
+      readonly leftKey: readonly RowFn[];
+      readonly rightKey: readonly RowFn[];
+      /** A further condition over `[...leftRow, ...rightRow]`; a match needs it to be true. */
+      readonly residual?: RowFn;
+    })
+  | (Base & {
+      readonly kind: 'window';
+      readonly input: PlanNode;
+      /** Empty: one partition. */
+      readonly partitionBy: readonly RowFn[];
+      readonly orderBy: readonly SortKey[];
+      /** Appended to each input row, in order. */
+      readonly functions: readonly WindowCall[];
+    })
   | (Base & { readonly kind: 'distinct'; readonly input: PlanNode })
   | (Base & { readonly kind: 'union-all'; readonly inputs: readonly PlanNode[] })
   | (Base & {
@@ -91,5 +137,7 @@ export interface ViewPlan {
   readonly key: readonly number[];
   /** Base tables read, each once, in first-reference order. */
   readonly inputs: readonly TableSchema[];
+  /** The base-table columns the view reads (relation id → column names), `*` expanded. */
+  readonly reads: ReadonlyMap<number, ReadonlySet<string>>;
   readonly root: PlanNode;
 }

@@ -35,8 +35,13 @@ describe('planView', () => {
 
   test('keeps base keys through projections and inner joins', async () => {
     expect((await plan('SELECT status, id FROM orders')).key).toEqual([1]);
+    // Each order meets at most one customer (joined on its key): the order's key is the join's.
     expect(
       (await plan('SELECT o.id, c.id AS cid FROM orders o JOIN customers c ON o.customer_id = c.id')).key,
+    ).toEqual([0]);
+    expect(
+      (await plan('SELECT o.id, c.id AS cid FROM orders o JOIN customers c ON o.customer_id = c.region::int'))
+        .key,
     ).toEqual([0, 1]);
     expect((await plan('SELECT DISTINCT status FROM orders')).key).toEqual([0]);
     expect((await plan('SELECT status FROM orders UNION ALL SELECT region FROM customers')).key).toEqual([]);
@@ -51,16 +56,20 @@ describe('planView', () => {
 
   test.each([
     [
-      'SELECT id FROM orders WHERE id IN (SELECT id FROM customers)',
+      'SELECT o.id FROM orders o WHERE o.amount > (SELECT c.id FROM customers c)',
       'VIEW_UNSUPPORTED',
-      'at 1:32: subqueries in expressions',
+      'at 1:44: a scalar subquery that is not an aggregate',
     ],
-    ['WITH x AS (SELECT 1) SELECT * FROM orders', 'VIEW_UNSUPPORTED', 'WITH (common table expressions)'],
-    ['SELECT o.id FROM orders o JOIN customers c ON o.id < c.id', 'VIEW_UNSUPPORTED', 'non-equi join'],
+    ['WITH RECURSIVE x AS (SELECT 1) SELECT * FROM orders', 'VIEW_UNSUPPORTED', 'WITH RECURSIVE'],
     [
-      'SELECT o.id FROM orders o LEFT JOIN customers c ON o.customer_id = c.id AND c.vip',
+      'SELECT id FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id > o.customer_id) OR o.qty > 1',
       'VIEW_UNSUPPORTED',
-      'at 1:77: a non-equality condition in an outer join',
+      'EXISTS correlated by a condition other than an equality',
+    ],
+    [
+      'SELECT o.id FROM orders o JOIN customers c ON o.customer_id = c.id AND o.id IN (SELECT 1)',
+      'VIEW_UNSUPPORTED',
+      'a subquery in JOIN … ON',
     ],
     ['SELECT id, now() FROM orders', 'VIEW_UNSUPPORTED', 'at 1:12: volatile function now()'],
     ['SELECT id, random() FROM orders', 'VIEW_UNSUPPORTED', 'volatile function random()'],
@@ -69,14 +78,14 @@ describe('planView', () => {
       'VIEW_UNSUPPORTED',
       'set-returning function generate_series()',
     ],
-    ['SELECT id, rank() OVER (ORDER BY id) FROM orders', 'VIEW_UNSUPPORTED', 'window function rank()'],
+    ['SELECT id, ntile(4) OVER (ORDER BY id) FROM orders', 'VIEW_UNSUPPORTED', 'window function ntile()'],
     [
-      'SELECT * FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM orders) s',
+      'SELECT id, sum(qty) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM orders',
       'VIEW_UNSUPPORTED',
-      'row_number() without an outer filter rn <= N',
+      'this window frame',
     ],
     ['SELECT status, count(*) FROM orders GROUP BY ROLLUP (status)', 'VIEW_UNSUPPORTED', 'GROUPING SETS'],
-    ['SELECT o.id FROM orders o, LATERAL (SELECT 1) x', 'VIEW_UNSUPPORTED', 'comma-separated FROM'],
+    ['SELECT o.id FROM orders o, LATERAL (SELECT 1) x', 'VIEW_UNSUPPORTED', 'LATERAL subqueries'],
     ['SELECT id FROM orders LIMIT 3', 'VIEW_UNSUPPORTED', 'LIMIT/OFFSET without ORDER BY'],
     ['SELECT id FROM orders INTERSECT SELECT id FROM customers', 'VIEW_UNSUPPORTED', 'INTERSECT'],
     ['SELECT nope FROM orders', 'VIEW_INVALID', 'at 1:8: column "nope" does not exist'],
@@ -125,5 +134,34 @@ describe('planView', () => {
     ]);
     const q = await plan('SELECT id, amount FROM orders ORDER BY amount DESC, id LIMIT 3 OFFSET 1');
     expect(q.root.kind).toBe('top-n');
+  });
+
+  test.each([
+    'SELECT id FROM orders WHERE id IN (SELECT id FROM customers)',
+    'WITH x AS (SELECT id FROM customers) SELECT o.id FROM orders o, x WHERE o.customer_id = x.id',
+    'SELECT o.id FROM orders o JOIN customers c ON o.id < c.id',
+    'SELECT o.id FROM orders o LEFT JOIN customers c ON o.customer_id = c.id AND c.vip',
+    'SELECT o.id FROM orders o LEFT JOIN customers c ON o.customer_id = c.id AND o.amount > 0',
+    'SELECT o.id, c.id AS cid FROM orders o FULL JOIN customers c ON o.customer_id = c.id AND o.amount > c.id',
+    'SELECT id, rank() OVER (ORDER BY id) FROM orders',
+    'SELECT * FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM orders) s',
+    "SELECT o.id FROM orders o, customers c WHERE o.customer_id = c.id AND c.region = 'north'",
+    'SELECT o.id FROM orders o WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id)',
+    'SELECT o.id, (SELECT count(*) FROM customers c WHERE c.id = o.customer_id) AS n FROM orders o',
+    "SELECT id, date '2024-01-01' + interval '3' month AS d, interval '90' day AS i FROM orders",
+  ])('accepts %s', async (sql) => {
+    await plan(sql);
+  });
+
+  test('a view output column is NULL-able unless the planner proves otherwise', async () => {
+    const p = await plan(
+      'SELECT o.id, o.customer_id, c.region, count(*) AS n FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY o.id, o.customer_id, c.region',
+    );
+    expect(p.outputColumns.map((c) => [c.name, c.isKey, c.nullable])).toEqual([
+      ['id', true, false],
+      ['customer_id', true, false],
+      ['region', true, true],
+      ['n', false, false],
+    ]);
   });
 });

@@ -2,23 +2,36 @@
  * `planView`: SQL text → validated logical plan (plan.ts). Everything outside the supported
  * subset is refused here, when the config is loaded, with the construct and its line:column.
  *
- *   parse (libpg-query) ─► FROM (plan-from.ts) ─► WHERE ─► GROUP BY/aggregates ─► HAVING
- *                       ─► select list ─► DISTINCT ─► ORDER BY … LIMIT (top-n) ─► UNION [ALL]
+ *   parse (libpg-query) ─► WITH (CTEs, planned on first use and shared)
+ *     ─► FROM items (plan-from.ts) ─► WHERE: joins, filters, subqueries (plan-where.ts, subquery.ts)
+ *     ─► GROUP BY/aggregates/HAVING (plan-aggregate.ts) ─► window functions (plan-window.ts)
+ *     ─► select list ─► DISTINCT ─► ORDER BY … LIMIT (plan-order.ts) ─► UNION [ALL]
  *
  * ORDER BY without LIMIT is accepted and ignored: a view is a table, rows have no order.
  */
-import type { FuncCall, Node, ResTarget, SelectStmt, SortBy } from 'libpg-query';
+import type { CommonTableExpr, FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query';
 import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
-import { locationOf, nodeKind, strings } from './ast.ts';
-import { aggregateResultType } from './aggregate-types.ts';
+import { locationOf, nodeKind, strings, subLinks } from './ast.ts';
 import { coerce, unifyCompiled } from './coerce.ts';
 import { compileExpr } from './compile-expr.ts';
-import { AGGREGATES } from './functions.ts';
 import { parseView } from './parse.ts';
-import { conjuncts, planFrom, type Planned, type PlannerContext, type RowNumberLimit } from './plan-from.ts';
-import type { AggregateCall, AggregateName, PlanNode, SortKey, ViewPlan } from './plan.ts';
-import { nodeKey, type Compiled, type ExprContext, type ScopeColumn } from './scope.ts';
+import { collectAggregates, planAggregate, type Target } from './plan-aggregate.ts';
+import {
+  exprContext,
+  planFromItems,
+  type CteEntry,
+  type PlannerContext,
+  type RowNumberLimit,
+  type SelectOptions,
+} from './plan-from.ts';
+import type { PlanNode, ViewPlan } from './plan.ts';
+import { planTopN } from './plan-order.ts';
+import { planWhere } from './plan-where.ts';
+import { planWindows, windowCalls } from './plan-window.ts';
+import { columnsOf, projectRel, type Planned } from './relation.ts';
+import type { Compiled, ExprContext, ReadColumns, ScopeColumn } from './scope.ts';
 import { sqlType, typeOid } from './sql-type.ts';
+import { withSubqueryColumns } from './subquery.ts';
 import { invalid, unsupported, type ViewSource } from './view-error.ts';
 
 export interface PlanViewOptions {
@@ -32,13 +45,19 @@ export async function planView(opts: PlanViewOptions): Promise<ViewPlan> {
   const view: ViewSource = { name: opts.name, sql: opts.sql };
   const stmt = await parseView(view);
   const inputs: TableSchema[] = [];
+  const reads: ReadColumns = new Map();
   const pc: PlannerContext = {
     view,
     catalog: opts.catalog,
     inputs,
-    planSelect: (s, limit, rnName) => planSelect(s, pc, limit, rnName),
+    reads,
+    ctes: [],
+    enclosing: [],
+    counter: 0,
+    innerScopes: new WeakMap(),
+    planSelect: (s, o) => planSelect(s, pc, o ?? {}),
   };
-  const planned = planSelect(stmt, pc, undefined);
+  const planned = planSelect(stmt, pc, {});
   const seen = new Set<string>();
   for (const c of planned.scope) {
     if (seen.has(c.name))
@@ -57,32 +76,44 @@ export async function planView(opts: PlanViewOptions): Promise<ViewPlan> {
     typeMod: -1,
     typeName: c.type.kind === 'unknown' ? 'text' : c.type.typeName,
     isKey: key.includes(i),
-    nullable: true,
+    nullable: c.notNull !== true,
   }));
-  return { name: opts.name, outputColumns, key, inputs, root: planned.node };
+  return { name: opts.name, outputColumns, key, inputs, reads, root: planned.node };
 }
 
-function planSelect(
-  stmt: SelectStmt,
-  pc: PlannerContext,
-  rnLimit: number | undefined,
-  rnName?: string,
-): Planned {
+function planSelect(stmt: SelectStmt, pc: PlannerContext, options: SelectOptions): Planned {
   const view = pc.view;
-  if (stmt.withClause)
-    throw unsupported(
-      view,
-      stmt.withClause.location,
-      'WITH (common table expressions)',
-      'Inline the CTE as a subquery in FROM.',
-    );
   if (stmt.intoClause) throw unsupported(view, undefined, 'SELECT INTO');
   if (stmt.lockingClause) throw unsupported(view, locationOf(stmt.lockingClause[0]), 'FOR UPDATE/SHARE');
   if (stmt.valuesLists) throw unsupported(view, undefined, 'VALUES lists');
-  let planned =
-    stmt.op && stmt.op !== 'SETOP_NONE' ? planSetOp(stmt, pc) : planSimple(stmt, pc, rnLimit, rnName);
-  planned = planTopN(stmt, planned, view);
-  return planned;
+  const with_ = stmt.withClause;
+  if (with_) {
+    if (with_.recursive)
+      throw unsupported(view, with_.location, 'WITH RECURSIVE', 'Only non-recursive WITH is supported.');
+    const frame = new Map<string, CteEntry>();
+    const depth = pc.ctes.length + 1;
+    pc.ctes.push(frame);
+    for (const n of with_.ctes ?? []) {
+      const cte = nodeKind(n)[1] as CommonTableExpr;
+      const name = cte.ctename ?? '';
+      if (frame.has(name))
+        throw invalid(view, cte.location, `WITH query name "${name}" specified more than once`);
+      if (cte.ctematerialized === 'CTEMaterializeAlways' || cte.ctematerialized === 'CTEMaterializeNever') {
+        // A planning hint only; the plan shares the CTE either way.
+      }
+      const body = nodeKind(cte.ctequery!)[1] as SelectStmt;
+      if (nodeKind(cte.ctequery!)[0] !== 'SelectStmt')
+        throw unsupported(view, cte.location, 'a WITH query that is not a SELECT');
+      frame.set(name, { stmt: body, columnNames: strings(cte.aliascolnames), depth });
+    }
+  }
+  try {
+    let planned = stmt.op && stmt.op !== 'SETOP_NONE' ? planSetOp(stmt, pc) : planSimple(stmt, pc, options);
+    planned = planTopN(stmt, planned, view);
+    return planned;
+  } finally {
+    if (with_) pc.ctes.pop();
+  }
 }
 
 function planSetOp(stmt: SelectStmt, pc: PlannerContext): Planned {
@@ -93,7 +124,7 @@ function planSetOp(stmt: SelectStmt, pc: PlannerContext): Planned {
       `${String(stmt.op).replace('SETOP_', '')}`,
       'Only UNION and UNION ALL are supported.',
     );
-  const parts = [planSelect(stmt.larg!, pc, undefined), planSelect(stmt.rarg!, pc, undefined)];
+  const parts = [planSelect(stmt.larg!, pc, {}), planSelect(stmt.rarg!, pc, {})];
   const width = parts[0]!.scope.length;
   if (parts[1]!.scope.length !== width)
     throw invalid(pc.view, undefined, 'each UNION query must have the same number of columns');
@@ -119,8 +150,13 @@ function planSetOp(stmt: SelectStmt, pc: PlannerContext): Planned {
       columns: types.map((t, i) => ({ name: p.scope[i]!.name, type: t })),
     } satisfies PlanNode;
   });
-  const columns = types.map((t, i) => ({ name: parts[0]!.scope[i]!.name, type: t }));
-  const scope = columns.map((c) => ({ qualifier: null, ...c }));
+  const scope: ScopeColumn[] = types.map((t, i) => ({
+    qualifier: null,
+    name: parts[0]!.scope[i]!.name,
+    type: t,
+    ...(parts.every((p) => p.scope[i]!.notNull === true) ? { notNull: true } : {}),
+  }));
+  const columns = columnsOf(scope);
   let node: PlanNode = { kind: 'union-all', inputs, columns };
   if (!stmt.all) node = { kind: 'distinct', input: node, columns };
   return { node, scope, key: stmt.all ? undefined : columns.map((_, i) => i) };
@@ -130,139 +166,99 @@ function planSetOp(stmt: SelectStmt, pc: PlannerContext): Planned {
 function rowNumberLimits(where: Node | undefined): RowNumberLimit[] {
   if (!where) return [];
   const out: RowNumberLimit[] = [];
-  for (const c of conjuncts(where)) {
-    const [k, b] = nodeKind(c);
-    if (k !== 'A_Expr' || b['kind'] !== 'AEXPR_OP') continue;
+  const visit = (n: Node) => {
+    const [k, b] = nodeKind(n);
+    if (k === 'BoolExpr' && b['boolop'] === 'AND_EXPR') return ((b['args'] as Node[]) ?? []).forEach(visit);
+    if (k !== 'A_Expr' || b['kind'] !== 'AEXPR_OP') return;
     const op = strings(b['name'] as Node[]).join();
-    const [lk, lb] = nodeKind(b['lexpr'] as Node);
-    const [rk, rb] = nodeKind(b['rexpr'] as Node);
-    if (lk !== 'ColumnRef' || rk !== 'A_Const') continue;
-    const n = (rb['ival'] as { ival?: number } | undefined)?.ival;
-    if (n === undefined) continue;
-    const limit = op === '<=' ? n : op === '<' ? n - 1 : op === '=' && n === 1 ? 1 : undefined;
-    if (limit === undefined) continue;
-    const parts = strings(lb['fields'] as Node[]);
+    const l = nodeKind(b['lexpr'] as Node);
+    const r = nodeKind(b['rexpr'] as Node);
+    if (l[0] !== 'ColumnRef' || r[0] !== 'A_Const' || r[1]['ival'] === undefined) return;
+    const parts = strings(l[1]['fields'] as Node[]);
+    const n2 = (r[1]['ival'] as { ival?: number }).ival ?? 0;
+    const limit = op === '<=' ? n2 : op === '<' ? n2 - 1 : op === '=' && n2 === 1 ? 1 : undefined;
+    if (limit === undefined) return;
     out.push({
       qualifier: parts.length > 1 ? parts[parts.length - 2]! : null,
       name: parts[parts.length - 1]!,
       limit,
     });
-  }
+  };
+  visit(where);
   return out;
 }
 
-function planSimple(
-  stmt: SelectStmt,
-  pc: PlannerContext,
-  rnLimit: number | undefined,
-  rnName: string | undefined,
-): Planned {
+function planSimple(stmt: SelectStmt, pc: PlannerContext, options: SelectOptions): Planned {
   const view = pc.view;
-  if (stmt.windowClause) throw unsupported(view, undefined, 'WINDOW clauses');
-  const from = planFrom(stmt.fromClause ?? [], pc, rowNumberLimits(stmt.whereClause));
-  let node = from.node;
-  let key = from.key;
-  const inScope = from.scope;
-  const targets = expandTargets(stmt.targetList ?? [], inScope, view);
-  if (stmt.whereClause) {
-    const ctx: ExprContext = { view, scope: inScope, clause: 'WHERE' };
-    const predicate = coerce(compileExpr(stmt.whereClause, ctx), sqlType('bool'), {
-      ctx,
-      location: locationOf(stmt.whereClause),
-      explicit: false,
-    }).fn;
-    node = { kind: 'filter', input: node, predicate, columns: node.columns };
-  }
+  const leaves = planFromItems(stmt.fromClause ?? [], pc, rowNumberLimits(stmt.whereClause));
+  let rel = planWhere(leaves, stmt.whereClause, pc);
+  const targets = expandTargets(stmt.targetList ?? [], rel, view);
   const aggCalls = collectAggregates([
     ...targets.map((t) => t.node),
     ...(stmt.havingClause ? [stmt.havingClause] : []),
   ]);
   const grouping = (stmt.groupClause?.length ?? 0) > 0 || aggCalls.length > 0;
-  let outCtx: ExprContext = { view, scope: inScope, clause: 'the select list' };
+  let outCtx: ExprContext;
+  let key = rel.key;
+  let emptyInput: (() => unknown[]) | undefined;
   if (grouping) {
-    const agg = planAggregate(stmt, node, inScope, targets, aggCalls, view);
-    node = agg.node;
+    const agg = planAggregate(stmt, rel, targets, aggCalls, pc);
+    rel = agg.rel;
     outCtx = agg.ctx;
     key = agg.key;
-  } else if (stmt.havingClause) {
-    throw unsupported(view, locationOf(stmt.havingClause), 'HAVING without GROUP BY or aggregates');
+    if (options.correlationGroups !== undefined && !agg.hasHaving) emptyInput = agg.emptyInput;
+  } else {
+    if (stmt.havingClause)
+      throw unsupported(view, locationOf(stmt.havingClause), 'HAVING without GROUP BY or aggregates');
+    const subs = withSubqueryColumns(
+      rel,
+      targets.map((t) => t.node),
+      pc,
+      { correlated: true },
+    );
+    rel = subs.rel;
+    outCtx = { ...exprContext(pc, rel.scope, 'the select list'), substitute: subs.substitute };
   }
-  // row_number() OVER (…) in a subquery filtered outside by rn <= N.
-  const rnIndex = targets.findIndex(
-    (t) => nodeKind(t.node)[0] === 'FuncCall' && (nodeKind(t.node)[1] as FuncCall).over,
-  );
-  let rnColumn: number | undefined;
-  if (rnIndex >= 0) {
-    const f = nodeKind(targets[rnIndex]!.node)[1] as FuncCall;
-    const name = strings(f.funcname).join('.');
-    const loc = locationOf(targets[rnIndex]!.node);
-    const hint =
-      'Only row_number() OVER (PARTITION BY … ORDER BY …) in a FROM subquery, filtered by rn <= N outside, is supported.';
-    if (
-      name !== 'row_number' ||
-      grouping ||
-      targets.filter((t) => nodeKind(t.node)[0] === 'FuncCall' && (nodeKind(t.node)[1] as FuncCall).over)
-        .length > 1
-    ) {
-      throw unsupported(view, loc, `window function ${name}() in this form`, hint);
-    }
-    if (rnLimit === undefined || rnName !== targets[rnIndex]!.name)
-      throw unsupported(view, loc, 'row_number() without an outer filter rn <= N', hint);
-    const over = f.over!;
-    if (!over.orderClause?.length) throw unsupported(view, loc, 'row_number() without ORDER BY', hint);
-    const ctx: ExprContext = { view, scope: inScope, clause: 'window definitions' };
-    const partitionBy = (over.partitionClause ?? []).map((p) => compileExpr(p, ctx).fn);
-    const orderBy = (over.orderClause ?? []).map((s) => sortKey(s, ctx));
-    rnColumn = inScope.length;
-    node = {
-      kind: 'top-n',
-      input: node,
-      partitionBy,
-      orderBy,
-      limit: rnLimit,
-      offset: 0,
-      rowNumber: true,
-      columns: [...node.columns, { name: 'row_number', type: sqlType('int8') }],
+  // Window functions: computed over the rows so far, appended as columns.
+  const windows = windowCalls(targets.map((t) => t.node));
+  if (windows.length > 0) {
+    const w = planWindows(rel, outCtx, windows, targets, options.rowNumberLimit, pc, stmt.windowClause);
+    rel = w.rel;
+    outCtx = w.ctx;
+    key = w.key ?? key;
+  }
+  const compiled = targets.map((t) => compileExpr(t.node, outCtx));
+  const scope: ScopeColumn[] = targets.map((t, i) => {
+    const c = compiled[i]!;
+    return {
+      qualifier: null,
+      name: t.name,
+      type: c.type.kind === 'unknown' ? sqlType('text') : c.type,
+      ...(c.notNull === true ? { notNull: true } : {}),
     };
+  });
+  const newKey = key?.every((k) => compiled.some((c) => c.column === k))
+    ? key.map((k) => compiled.findIndex((c) => c.column === k))
+    : undefined;
+  let out = projectRel(rel, compiled, scope, newKey);
+  if (emptyInput) {
+    const row = emptyInput();
+    const fns = compiled.map((c) => c.fn);
+    out = { ...out, emptyRow: () => fns.map((f) => f(row as never)) };
   }
-  const compiled = targets.map((t, i) =>
-    i === rnIndex
-      ? ({ type: sqlType('int8'), fn: (r: readonly unknown[]) => r[rnColumn!] ?? null } as Compiled)
-      : compileExpr(t.node, outCtx),
-  );
-  const columns = targets.map((t, i) => ({
-    name: t.name,
-    type: compiled[i]!.type.kind === 'unknown' ? sqlType('text') : compiled[i]!.type,
-  }));
-  const scope: ScopeColumn[] = columns.map((c) => ({ qualifier: null, ...c }));
-  const newKey =
-    key?.every((k) => compiled.some((c) => c.column === k)) && rnIndex < 0
-      ? key.map((k) => compiled.findIndex((c) => c.column === k))
-      : undefined;
-  node = {
-    kind: 'project',
-    input: node,
-    exprs: compiled.map((c) => c.fn),
-    copies: compiled.map((c) => c.column ?? null),
-    columns,
-  };
   if (stmt.distinctClause) {
     if (stmt.distinctClause.some((d) => Object.keys(d).length > 0))
       throw unsupported(view, locationOf(stmt.distinctClause[0]), 'DISTINCT ON');
-    node = { kind: 'distinct', input: node, columns };
-    return { node, scope, key: columns.map((_, i) => i) };
+    const columns = columnsOf(scope);
+    return { node: { kind: 'distinct', input: out.node, columns }, scope, key: columns.map((_, i) => i) };
   }
-  return { node, scope, key: newKey };
+  return out;
 }
 
-interface Target {
-  readonly node: Node;
-  readonly name: string;
-}
-
-/** Expands `*` and `t.*` and names each output column as PostgreSQL would. */
-function expandTargets(list: readonly Node[], scope: readonly ScopeColumn[], view: ViewSource): Target[] {
+/** Expands `*` and `t.*` (in FROM order) and names each output column as PostgreSQL would. */
+function expandTargets(list: readonly Node[], rel: Planned, view: ViewSource): Target[] {
   const out: Target[] = [];
+  const order = rel.starOrder ?? rel.scope.map((_, i) => i);
   for (const item of list) {
     const rt = nodeKind(item)[1] as ResTarget;
     const val = rt.val!;
@@ -270,7 +266,9 @@ function expandTargets(list: readonly Node[], scope: readonly ScopeColumn[], vie
     const fields = k === 'ColumnRef' ? strings(b['fields'] as Node[]) : [];
     if (fields[fields.length - 1] === '*') {
       const q = fields.length > 1 ? fields[fields.length - 2]! : null;
-      const cols = scope.filter((c) => (q === null ? !c.hiddenStar : c.qualifier === q));
+      const cols = order
+        .map((i) => rel.scope[i]!)
+        .filter((c) => (q === null ? !c.hiddenStar : c.qualifier === q && !c.hiddenStar));
       if (q !== null && cols.length === 0)
         throw invalid(view, rt.location, `missing FROM-clause entry for table "${q}"`);
       for (const c of cols) {
@@ -287,15 +285,39 @@ function expandTargets(list: readonly Node[], scope: readonly ScopeColumn[], vie
       }
       continue;
     }
+    if (subLinks([val]).length > 0 && rt.name === undefined) {
+      out.push({ node: val, name: subqueryName(val) });
+      continue;
+    }
     out.push({ node: val, name: rt.name ?? defaultName(val) });
   }
   return out;
 }
 
+/** PostgreSQL names `(SELECT max(x) …)` after the subquery's column, `EXISTS (…)` "exists". */
+function subqueryName(n: Node): string {
+  const [k, b] = nodeKind(n);
+  if (k !== 'SubLink') return defaultName(n);
+  if (b['subLinkType'] === 'EXISTS_SUBLINK') return 'exists';
+  if (b['subLinkType'] === 'EXPR_SUBLINK') {
+    const sub = nodeKind(b['subselect'] as Node)[1] as SelectStmt;
+    const t = sub.targetList?.[0];
+    if (t) {
+      const rt = nodeKind(t)[1] as ResTarget;
+      return rt.name ?? defaultName(rt.val!);
+    }
+  }
+  return '?column?';
+}
+
 function defaultName(n: Node): string {
   const [k, b] = nodeKind(n);
   if (k === 'ColumnRef') return strings(b['fields'] as Node[]).pop() ?? '?column?';
-  if (k === 'FuncCall') return strings(b['funcname'] as Node[]).pop() ?? '?column?';
+  if (k === 'FuncCall') {
+    const name = strings(b['funcname'] as Node[]).pop() ?? '?column?';
+    // extract(year from x) and substring(x from 1 for 2) are named after the SQL keyword's function.
+    return (b as FuncCall).funcformat === 'COERCE_SQL_SYNTAX' && name === 'extract' ? 'extract' : name;
+  }
   if (k === 'TypeCast') {
     const inner = defaultName(b['arg'] as Node);
     return inner !== '?column?'
@@ -307,237 +329,4 @@ function defaultName(n: Node): string {
   if (k === 'MinMaxExpr') return b['op'] === 'IS_GREATEST' ? 'greatest' : 'least';
   if (k === 'A_Expr' && b['kind'] === 'AEXPR_NULLIF') return 'nullif';
   return '?column?';
-}
-
-/** Aggregate calls (not nested in another aggregate), deduplicated by structure. */
-function collectAggregates(nodes: readonly Node[]): Node[] {
-  const found = new Map<string, Node>();
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) return v.forEach(walk);
-    if (!v || typeof v !== 'object') return;
-    const o = v as Record<string, unknown>;
-    const f = o['FuncCall'] as FuncCall | undefined;
-    if (
-      f &&
-      !f.over &&
-      AGGREGATES.has(
-        strings(f.funcname)
-          .filter((s) => s !== 'pg_catalog')
-          .join('.'),
-      )
-    ) {
-      found.set(nodeKey(o), o as Node);
-      return;
-    }
-    if (o['SubLink'] || o['RangeSubselect']) return;
-    Object.values(o).forEach(walk);
-  };
-  nodes.forEach(walk);
-  return [...found.values()];
-}
-
-function planAggregate(
-  stmt: SelectStmt,
-  input: PlanNode,
-  inScope: ScopeColumn[],
-  targets: Target[],
-  aggNodes: Node[],
-  view: ViewSource,
-) {
-  const inCtx: ExprContext = { view, scope: inScope, clause: 'GROUP BY' };
-  const groupNodes = (stmt.groupClause ?? []).map((g) => {
-    const [k, b] = nodeKind(g);
-    if (k === 'GroupingSet') throw unsupported(view, locationOf(g), 'GROUPING SETS / ROLLUP / CUBE');
-    const ival = k === 'A_Const' ? (b['ival'] as { ival?: number } | undefined) : undefined;
-    if (ival) {
-      const t = targets[(ival.ival ?? 0) - 1];
-      if (!t) throw invalid(view, locationOf(g), `GROUP BY position ${ival.ival ?? 0} is not in select list`);
-      return t.node;
-    }
-    if (k === 'ColumnRef') {
-      const parts = strings(b['fields'] as Node[]);
-      const alias = targets.find((t) => t.name === parts[0]);
-      if (parts.length === 1 && alias && !inScope.some((c) => c.name === parts[0])) return alias.node;
-    }
-    return g;
-  });
-  const groups = groupNodes.map((g) => compileExpr(g, inCtx));
-  const aggCtx: ExprContext = { view, scope: inScope, clause: 'aggregate function calls' };
-  const aggregates: AggregateCall[] = aggNodes.map((n) =>
-    aggregateCall(nodeKind(n)[1] as FuncCall, aggCtx, locationOf(n)),
-  );
-  const columns = [
-    ...groups.map((g, i) => ({ name: `group${i}`, type: g.type })),
-    ...aggregates.map((a) => ({ name: a.name, type: a.resultType })),
-  ];
-  const node: PlanNode = { kind: 'aggregate', input, groupBy: groups.map((g) => g.fn), aggregates, columns };
-  const groupKeys = groupNodes.map(nodeKey);
-  const aggKeys = aggNodes.map(nodeKey);
-  const at = (i: number): Compiled => ({ type: columns[i]!.type, fn: (r) => r[i] ?? null, column: i });
-  const substitute = (n: Node): Compiled | undefined => {
-    const key = nodeKey(n);
-    const g = groupKeys.indexOf(key);
-    if (g >= 0) return at(g);
-    const a = aggKeys.indexOf(key);
-    if (a >= 0) return at(groups.length + a);
-    if (nodeKind(n)[0] === 'ColumnRef') {
-      const c = compileExpr(n, { view, scope: inScope, clause: 'GROUP BY' });
-      const gi = groups.findIndex((gr) => gr.column !== undefined && gr.column === c.column);
-      if (gi >= 0) return at(gi);
-    }
-    return undefined;
-  };
-  const ctx: ExprContext = { view, scope: inScope, substitute, grouped: true, clause: 'the select list' };
-  let out: PlanNode = node;
-  if (stmt.havingClause) {
-    const hctx = { ...ctx, clause: 'HAVING' };
-    const predicate = coerce(compileExpr(stmt.havingClause, hctx), sqlType('bool'), {
-      ctx: hctx,
-      location: locationOf(stmt.havingClause),
-      explicit: false,
-    }).fn;
-    out = { kind: 'filter', input: node, predicate, columns };
-  }
-  return { node: out, ctx, key: groups.map((_, i) => i) };
-}
-
-function aggregateCall(f: FuncCall, ctx: ExprContext, loc: number | undefined): AggregateCall {
-  const view = ctx.view;
-  let name = strings(f.funcname)
-    .filter((s) => s !== 'pg_catalog')
-    .join('.') as AggregateName | 'every';
-  if (name === 'every') name = 'bool_and';
-  if (f.agg_filter)
-    throw unsupported(
-      view,
-      locationOf(f.agg_filter),
-      'FILTER (WHERE …) on aggregates',
-      'Use CASE inside the aggregate.',
-    );
-  if (f.agg_within_group) throw unsupported(view, loc, 'WITHIN GROUP');
-  const inner: ExprContext = {
-    ...ctx,
-    substitute: (n) =>
-      collectAggregates([n]).length > 0 && nodeKind(n)[0] === 'FuncCall' ? failNested(view, n) : undefined,
-  };
-  const args = (f.args ?? []).map((a) => compileExpr(a, inner));
-  if (f.agg_order && name !== 'string_agg') throw unsupported(view, loc, `ORDER BY inside ${name}()`);
-  if (f.agg_star && name !== 'count') throw invalid(view, loc, `${name}(*) does not exist`);
-  const expected = f.agg_star ? 0 : name === 'string_agg' ? 2 : 1;
-  if (args.length !== expected) throw invalid(view, loc, `function ${name} takes ${expected} argument(s)`);
-  if (name === 'string_agg' && f.agg_distinct) throw unsupported(view, loc, 'string_agg(DISTINCT …)');
-  const text = sqlType('text');
-  const fixed =
-    name === 'string_agg'
-      ? args.map((a, i) => coerce(a, text, { ctx, location: locationOf(f.args?.[i]), explicit: false }))
-      : name === 'bool_and' || name === 'bool_or'
-        ? args.map((a) => coerce(a, sqlType('bool'), { ctx, location: loc, explicit: false }))
-        : args.map((a) =>
-            a.type.kind === 'unknown' ? coerce(a, text, { ctx, location: loc, explicit: false }) : a,
-          );
-  const argType = fixed[0]?.type;
-  const resultType = aggregateResultType(name, argType);
-  if (!resultType) throw invalid(view, loc, `function ${name}(${argType?.typeName ?? ''}) does not exist`);
-  return {
-    name,
-    star: f.agg_star === true,
-    distinct: f.agg_distinct === true,
-    args: fixed.map((a) => a.fn),
-    argType,
-    resultType,
-    ...(name === 'string_agg' ? stringAggOrder(f, fixed[1]!, view, loc) : {}),
-  };
-}
-
-/** string_agg keeps values ordered by the value itself; the delimiter must be a constant. */
-function stringAggOrder(
-  f: FuncCall,
-  delimiter: Compiled,
-  view: ViewSource,
-  loc: number | undefined,
-): { delimiter: string; descending: boolean } {
-  if (!delimiter.constant || typeof delimiter.constant.value !== 'string') {
-    throw unsupported(view, locationOf(f.args?.[1]), 'string_agg with a non-constant delimiter');
-  }
-  const order = f.agg_order ?? [];
-  const sb = order[0] ? (nodeKind(order[0])[1] as SortBy) : undefined;
-  if (order.length > 1 || (sb && nodeKey(sb.node) !== nodeKey(f.args?.[0]))) {
-    throw unsupported(
-      view,
-      loc,
-      'string_agg ordered by anything but its own value',
-      "Use string_agg(x, ',' ORDER BY x).",
-    );
-  }
-  return { delimiter: delimiter.constant.value, descending: sb?.sortby_dir === 'SORTBY_DESC' };
-}
-
-function failNested(view: ViewSource, n: Node): never {
-  throw invalid(view, locationOf(n), 'aggregate function calls cannot be nested');
-}
-
-function sortKey(s: Node, ctx: ExprContext): SortKey {
-  const sb = nodeKind(s)[1] as SortBy;
-  const descending = sb.sortby_dir === 'SORTBY_DESC';
-  if (sb.useOp) throw unsupported(ctx.view, locationOf(sb.node), 'ORDER BY … USING');
-  const nullsFirst =
-    sb.sortby_nulls === 'SORTBY_NULLS_FIRST'
-      ? true
-      : sb.sortby_nulls === 'SORTBY_NULLS_LAST'
-        ? false
-        : descending;
-  return { fn: compileExpr(sb.node!, ctx).fn, descending, nullsFirst };
-}
-
-/** ORDER BY … LIMIT n [OFFSET m] → top-n over the output; ORDER BY alone is ignored. */
-function planTopN(stmt: SelectStmt, planned: Planned, view: ViewSource): Planned {
-  const hasLimit = stmt.limitCount !== undefined || stmt.limitOffset !== undefined;
-  if (!hasLimit) return planned;
-  if (stmt.limitOption === 'LIMIT_OPTION_WITH_TIES')
-    throw unsupported(view, locationOf(stmt.limitCount), 'FETCH … WITH TIES');
-  if (!stmt.sortClause?.length)
-    throw unsupported(
-      view,
-      locationOf(stmt.limitCount ?? stmt.limitOffset),
-      'LIMIT/OFFSET without ORDER BY',
-      'Add ORDER BY so the rows kept are well defined.',
-    );
-  const intConst = (n: Node | undefined, what: string): number | undefined => {
-    if (!n) return undefined;
-    const [k, b] = nodeKind(n);
-    if (k === 'A_Const' && b['isnull'] === true) return undefined;
-    if (k !== 'A_Const' || b['ival'] === undefined)
-      throw unsupported(view, locationOf(n), `${what} that is not an integer constant`);
-    return (b['ival'] as { ival?: number }).ival ?? 0;
-  };
-  const limit = intConst(stmt.limitCount, 'LIMIT');
-  const offset = intConst(stmt.limitOffset, 'OFFSET') ?? 0;
-  if (limit === undefined) throw unsupported(view, locationOf(stmt.limitOffset), 'OFFSET without LIMIT');
-  const outScope = planned.scope;
-  const targets = stmt.targetList ?? [];
-  const substitute = (n: Node): Compiled | undefined => {
-    const [k, b] = nodeKind(n);
-    if (k === 'A_Const' && b['ival'] !== undefined) {
-      const i = ((b['ival'] as { ival?: number }).ival ?? 0) - 1;
-      if (!outScope[i])
-        throw invalid(view, locationOf(n), `ORDER BY position ${i + 1} is not in select list`);
-      return { type: outScope[i].type, fn: (r) => r[i] ?? null, column: i };
-    }
-    const key = nodeKey(n);
-    const i = targets.findIndex((t) => nodeKey((nodeKind(t)[1] as ResTarget).val) === key);
-    return i >= 0 && outScope[i] ? { type: outScope[i].type, fn: (r) => r[i] ?? null, column: i } : undefined;
-  };
-  const ctx: ExprContext = { view, scope: outScope, substitute, clause: 'ORDER BY' };
-  const orderBy = stmt.sortClause.map((s) => sortKey(s, ctx));
-  const node: PlanNode = {
-    kind: 'top-n',
-    input: planned.node,
-    partitionBy: [],
-    orderBy,
-    limit,
-    offset,
-    rowNumber: false,
-    columns: planned.node.columns,
-  };
-  return { node, scope: planned.scope, key: planned.key };
 }

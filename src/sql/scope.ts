@@ -16,6 +16,29 @@ export interface ScopeColumn {
   readonly hiddenUnqualified?: boolean;
   /** Left out of `*` (same reason). */
   readonly hiddenStar?: boolean;
+  /** The base-table column this is, recorded in `reads` whenever an expression resolves to it. */
+  readonly origin?: ColumnOrigin;
+  /** Never NULL (a NOT NULL column, an inner join's key, a count, …); absent: may be NULL. */
+  readonly notNull?: boolean;
+}
+
+/** A base-table column and the set of the plan's read columns to record it in. */
+export interface ColumnOrigin {
+  readonly relationId: number;
+  readonly column: string;
+  readonly reads: ReadColumns;
+}
+
+/** The base-table columns a plan reads: relation id → column names. */
+export type ReadColumns = Map<number, Set<string>>;
+
+/** Records that an expression reads `c` (when it is a base-table column). */
+export function noteRead(c: ScopeColumn | undefined): void {
+  const o = c?.origin;
+  if (o === undefined) return;
+  let cols = o.reads.get(o.relationId);
+  if (cols === undefined) o.reads.set(o.relationId, (cols = new Set()));
+  cols.add(o.column);
 }
 
 export interface Compiled {
@@ -25,6 +48,8 @@ export interface Compiled {
   readonly constant?: { value: Value };
   /** Index of the input column when the expression is a plain column reference. */
   readonly column?: number;
+  /** Never NULL for any row; absent: may be NULL. */
+  readonly notNull?: boolean;
 }
 
 /** Structural identity of an AST node, positions ignored (GROUP BY matching, aggregate dedup). */
@@ -41,4 +66,10 @@ export interface ExprContext {
   readonly grouped?: boolean;
   /** Clause name for messages, e.g. `WHERE`. */
   readonly clause: string;
+  /** Row index of `scope[0]` (default 0): a correlated residual sees the outer row first. */
+  readonly offset?: number;
+  /** The enclosing query's columns, resolved when `scope` has no match (correlated residuals). */
+  readonly outer?: { readonly scope: readonly ScopeColumn[]; readonly offset: number };
+  /** Scopes of enclosing queries, only to say that a correlated reference is not supported here. */
+  readonly enclosing?: readonly (readonly ScopeColumn[])[];
 }

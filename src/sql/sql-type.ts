@@ -13,6 +13,8 @@ export type SqlKind =
   | 'float8'
   | 'numeric'
   | 'text'
+  /** character(n): stored and printed padded; compared and cast to text without trailing spaces. */
+  | 'bpchar'
   | 'date'
   | 'timestamp'
   | 'timestamptz'
@@ -40,6 +42,7 @@ const CANONICAL: Record<SqlKind, string> = {
   float8: 'double precision',
   numeric: 'numeric',
   text: 'text',
+  bpchar: 'bpchar',
   date: 'date',
   timestamp: 'timestamp without time zone',
   timestamptz: 'timestamp with time zone',
@@ -59,6 +62,7 @@ const TYPE_OIDS: Partial<Record<SqlKind, number>> = {
   float8: 701,
   numeric: 1700,
   text: 25,
+  bpchar: 1042,
   date: 1082,
   timestamp: 1114,
   timestamptz: 1184,
@@ -93,7 +97,8 @@ export function typeFromName(name: string): SqlType {
     }
     return sqlType('numeric');
   }
-  if (kind === 'text' && base !== 'text') return { kind, typeName: n };
+  if ((kind === 'text' && base !== 'text') || (kind === 'bpchar' && base !== 'bpchar'))
+    return { kind, typeName: n };
   return sqlType(kind);
 }
 
@@ -116,9 +121,9 @@ const KIND_BY_NAME: Record<string, SqlKind> = {
   text: 'text',
   varchar: 'text',
   'character varying': 'text',
-  bpchar: 'text',
-  character: 'text',
-  char: 'text',
+  bpchar: 'bpchar',
+  character: 'bpchar',
+  char: 'bpchar',
   name: 'text',
   date: 'date',
   timestamp: 'timestamp',
@@ -158,6 +163,7 @@ export function commonType(a: SqlType, b: SqlType): SqlType | undefined {
   const rb = NUMERIC_RANK[b.kind];
   if (ra !== undefined && rb !== undefined) return ra >= rb ? sqlType(a.kind) : sqlType(b.kind);
   const pair = new Set([a.kind, b.kind]);
+  if (pair.has('bpchar') && pair.has('text')) return sqlType('text');
   if (pair.has('date') && pair.has('timestamp')) return sqlType('timestamp');
   if (pair.has('timestamptz') && (pair.has('date') || pair.has('timestamp'))) return sqlType('timestamptz');
   return undefined;

@@ -328,7 +328,7 @@ describe('ViewMaintainer equals PostgreSQL after every epoch', () => {
         await vm.loadSnapshot({ table: schemaOf(t), rows: init.rows[t]!.slice(i, i + 7) });
     }
     await vm.loadSnapshot({ table: { ...schemaOf('tags'), name: 'unread' }, rows: [['1', 'z']] });
-    for (const chunk of await vm.finishSnapshot()) copies.get(nameOf(chunk.table))!.snapshot(chunk);
+    for await (const chunk of vm.finishSnapshot()) copies.get(nameOf(chunk.table))!.snapshot(chunk);
     await vm.commit(0);
     await check('after the snapshot');
 

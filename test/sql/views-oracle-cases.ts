@@ -153,4 +153,147 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
     name: 'top_n_by_date',
     sql: 'SELECT * FROM (SELECT id, status, d, row_number() OVER (PARTITION BY status ORDER BY d, id) AS rn FROM orders) s WHERE rn <= 2',
   },
+  // Comma-separated FROM, join predicates in WHERE, OR-factoring.
+  {
+    name: 'comma_join',
+    sql: 'SELECT o.id, c.name, t.tag FROM orders o, customers c, tags t WHERE o.customer_id = c.id AND t.order_id = o.id AND c.region IS NOT NULL',
+  },
+  {
+    name: 'comma_join_or_factored',
+    sql: "SELECT o.id, c.id AS cid FROM orders o, customers c WHERE (o.customer_id = c.id AND o.status = 'paid' AND c.vip) OR (o.customer_id = c.id AND o.qty > 10 AND c.region = 'north')",
+  },
+  {
+    name: 'cross_join_filtered',
+    sql: 'SELECT c.id AS cid, t.tag FROM customers c, tags t WHERE t.order_id > c.id + 30',
+  },
+  // Outer joins with conditions beyond equalities.
+  {
+    name: 'left_join_kept_side_condition',
+    sql: "SELECT o.id, c.name FROM orders o LEFT JOIN customers c ON o.customer_id = c.id AND o.status <> 'new'",
+  },
+  {
+    name: 'left_join_padded_side_condition',
+    sql: "SELECT c.id, count(o.id) AS n FROM customers c LEFT JOIN orders o ON c.id = o.customer_id AND o.status NOT LIKE 'ca%' GROUP BY c.id",
+  },
+  {
+    name: 'left_join_two_sided_condition',
+    sql: 'SELECT o.id, c.id AS cid FROM orders o LEFT JOIN customers c ON o.customer_id = c.id AND o.qty > c.id % 7',
+  },
+  {
+    name: 'full_join_two_sided_condition',
+    sql: 'SELECT o.id, c.id AS cid FROM orders o FULL JOIN customers c ON o.customer_id = c.id AND o.qty < c.id',
+  },
+  {
+    name: 'right_join_non_equi',
+    sql: 'SELECT t.tag, c.id AS cid FROM tags t RIGHT JOIN customers c ON t.order_id < c.id',
+  },
+  // EXISTS / NOT EXISTS, correlated (with a residual), uncorrelated.
+  {
+    name: 'exists',
+    sql: 'SELECT c.id, c.region FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.amount > 0)',
+  },
+  {
+    name: 'not_exists',
+    sql: 'SELECT c.id FROM customers c WHERE NOT EXISTS (SELECT * FROM orders o WHERE o.customer_id = c.id)',
+  },
+  {
+    name: 'exists_residual',
+    sql: 'SELECT o.id FROM orders o WHERE EXISTS (SELECT * FROM orders o2 WHERE o2.customer_id = o.customer_id AND o2.id <> o.id)',
+  },
+  {
+    name: 'not_exists_residual',
+    sql: 'SELECT o.id, o.qty FROM orders o WHERE NOT EXISTS (SELECT * FROM orders o2 WHERE o2.customer_id = o.customer_id AND o2.qty > o.qty)',
+  },
+  {
+    name: 'exists_uncorrelated',
+    sql: "SELECT id FROM customers WHERE EXISTS (SELECT 1 FROM tags WHERE tag = 'c' AND order_id > 35)",
+  },
+  // IN / NOT IN with NULLs on both sides (SQL's three-valued rules).
+  {
+    name: 'in_subquery',
+    sql: 'SELECT id, customer_id FROM orders WHERE customer_id IN (SELECT order_id FROM tags)',
+  },
+  {
+    name: 'not_in_nullable',
+    sql: "SELECT id FROM orders WHERE customer_id NOT IN (SELECT order_id FROM tags WHERE tag = 'a')",
+  },
+  {
+    name: 'not_in_correlated',
+    sql: 'SELECT c.id FROM customers c WHERE c.id NOT IN (SELECT t.order_id FROM tags t WHERE t.tag = c.region)',
+  },
+  {
+    name: 'in_marks',
+    sql: "SELECT id, customer_id IN (SELECT order_id FROM tags) AS in_tags, customer_id NOT IN (SELECT order_id FROM tags WHERE tag <> 'b') AS not_in, EXISTS (SELECT 1 FROM tags t WHERE t.order_id = orders.id) AS tagged FROM orders",
+  },
+  {
+    name: 'in_under_or',
+    sql: "SELECT id FROM orders WHERE status = 'new' OR customer_id IN (SELECT id FROM customers WHERE vip)",
+  },
+  {
+    name: 'in_grouped_subquery',
+    sql: 'SELECT id FROM customers WHERE id IN (SELECT customer_id FROM orders GROUP BY customer_id HAVING count(*) > 2)',
+  },
+  // Scalar subqueries: correlated (count over no rows is 0), uncorrelated, in HAVING.
+  {
+    name: 'scalar_correlated',
+    sql: 'SELECT c.id, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) AS n, (SELECT max(o.amount) FROM orders o WHERE o.customer_id = c.id) AS top FROM customers c',
+  },
+  {
+    name: 'scalar_compare',
+    sql: 'SELECT o.id FROM orders o WHERE o.amount > (SELECT avg(o2.amount) FROM orders o2 WHERE o2.status = o.status)',
+  },
+  {
+    name: 'scalar_uncorrelated',
+    sql: 'SELECT id, qty FROM orders WHERE qty >= (SELECT avg(qty) FROM orders) - 2',
+  },
+  {
+    name: 'having_subquery',
+    sql: 'SELECT customer_id, sum(amount) AS s FROM orders GROUP BY customer_id HAVING sum(amount) > (SELECT sum(amount) * 0.1 FROM orders)',
+  },
+  // WITH.
+  {
+    name: 'cte_shared',
+    sql: 'WITH totals (cid, total) AS (SELECT customer_id, sum(amount) FROM orders GROUP BY customer_id) SELECT cid, total FROM totals WHERE total = (SELECT max(total) FROM totals)',
+  },
+  {
+    name: 'cte_chain',
+    sql: "WITH paid AS (SELECT * FROM orders WHERE status = 'paid'), big AS (SELECT id, customer_id FROM paid WHERE amount > 100) SELECT b.id, c.region FROM big b JOIN customers c ON c.id = b.customer_id",
+  },
+  // Window functions (orders made unique where PostgreSQL's tie order is arbitrary).
+  {
+    name: 'window_ranks',
+    sql: 'SELECT id, rank() OVER (PARTITION BY status ORDER BY qty) AS r, dense_rank() OVER (PARTITION BY status ORDER BY qty) AS dr, row_number() OVER (PARTITION BY status ORDER BY qty, id) AS rn FROM orders',
+  },
+  {
+    name: 'window_lag_lead',
+    sql: 'SELECT id, lag(amount) OVER (ORDER BY id) AS prev, lead(qty, 2, -1) OVER (PARTITION BY customer_id ORDER BY id) AS next2 FROM orders',
+  },
+  {
+    name: 'window_running',
+    sql: 'SELECT id, sum(amount) OVER (PARTITION BY customer_id ORDER BY qty) AS running, count(*) OVER (PARTITION BY customer_id ORDER BY qty) AS n, count(amount) OVER (PARTITION BY status) AS per_status, avg(qty) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS ra FROM orders',
+  },
+  {
+    name: 'window_over_groups',
+    sql: 'SELECT status, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) AS r FROM orders GROUP BY status',
+  },
+  // Date and interval arithmetic, interval literal forms.
+  {
+    name: 'date_arith',
+    sql: "SELECT id, d + 7 AS week_later, d - 1 AS day_before, d - date '2023-06-01' AS days_since, d + interval '1' month AS next_month, ts - interval '90' day AS earlier, ts + interval '1-2' year to month AS later, tz + interval '3 4:05' day to minute AS tz2, dur + interval '2' hour AS dur2, dur * 2 AS dur_twice, ts - (d::timestamp) AS gap FROM orders WHERE d BETWEEN '1900-01-01' AND '3000-01-01'",
+  },
+  {
+    name: 'date_window_filter',
+    sql: "SELECT id FROM orders WHERE d >= date '2023-03-01' AND d < date '2023-03-01' + interval '3' month AND ts <= date '2024-03-31' - interval '10' day",
+  },
+  // character(n): compared without its padding, LIKE with it, cast to text without it.
+  {
+    name: 'bpchar',
+    sql: "SELECT id, code = 'ab' AS is_ab, code LIKE 'ab%' AS like_ab, code || '|' AS piped, length(code) AS len, upper(code) AS up, code IN ('x', 'abc') AS in_list FROM customers",
+  },
+  { name: 'bpchar_group', sql: 'SELECT code, count(*) AS n, max(code) AS m FROM customers GROUP BY code' },
+  // count(DISTINCT), ORDER BY … LIMIT … OFFSET over a join and aggregate.
+  {
+    name: 'top_n_of_aggregate',
+    sql: 'SELECT c.region, count(DISTINCT o.status) AS statuses, sum(o.qty) AS q FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region ORDER BY q DESC NULLS LAST, c.region NULLS FIRST LIMIT 3 OFFSET 1',
+  },
 ];

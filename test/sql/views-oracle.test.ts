@@ -20,7 +20,7 @@ import { mulberry32 as rng } from '../../src/cli/demo/workload.ts';
 type TextRow = (string | null)[];
 
 const SCHEMA = `
-  CREATE TABLE customers (id int PRIMARY KEY, region text, name text NOT NULL, vip boolean);
+  CREATE TABLE customers (id int PRIMARY KEY, region text, name text NOT NULL, vip boolean, code character(4));
   CREATE TABLE orders (id int PRIMARY KEY, customer_id int, amount numeric(12,2), status text NOT NULL,
                        qty smallint, big bigint, ts timestamp, d date, tz timestamptz, dur interval);
   CREATE TABLE tags (order_id int, tag text);`;
@@ -31,6 +31,7 @@ const COLUMNS: Record<string, [string, string, boolean][]> = {
     ['region', 'text', false],
     ['name', 'text', false],
     ['vip', 'boolean', false],
+    ['code', 'character(4)', false],
   ],
   orders: [
     ['id', 'integer', true],
@@ -82,6 +83,7 @@ function randomRow(table: string, id: number, r: () => number): TextRow {
       maybe(pick(['north', 'south', 'east', 'West'])),
       pick(['ann', 'Bob', 'cy', 'dee', 'ann ']),
       maybe(pick(['t', 'f'])),
+      maybe(pick(['ab  ', 'abc ', 'x   ', 'B   '])),
     ];
   if (table === 'orders') {
     const cents = Math.floor(r() * 200000) - 20000;

@@ -1,0 +1,73 @@
+/**
+ * Backend values kept in memory in front of a durable store, per namespace (so a lookup never
+ * builds a `ns|key` string), in two generations bounded in entries and bytes: a hit in the old
+ * generation moves the entry to the young one, and a full young generation replaces the old one,
+ * so hot keys (aggregate groups) stay while a stream of one-off reads (base rows) passes through.
+ */
+
+/** What `get` returns for a key the cache does not hold. */
+export const MISS: unique symbol = Symbol('miss');
+
+const GENERATION_ENTRIES = 100_000;
+const GENERATION_BYTES = 12 * 1024 * 1024;
+const ENTRY_OVERHEAD_BYTES = 96;
+
+type Generation = Map<string, Map<string, string | undefined>>;
+
+export class ReadCache {
+  private young: Generation = new Map();
+  private old: Generation = new Map();
+  private youngEntries = 0;
+  private youngBytes = 0;
+
+  /** The cached value (undefined: known absent), or MISS. */
+  get(ns: string, key: string): string | undefined | typeof MISS {
+    const y = this.young.get(ns);
+    if (y !== undefined) {
+      const v = y.get(key);
+      if (v !== undefined || y.has(key)) return v;
+    }
+    const o = this.old.get(ns);
+    if (o !== undefined) {
+      const v = o.get(key);
+      if (v !== undefined || o.has(key)) {
+        this.set(ns, key, v);
+        return v;
+      }
+    }
+    return MISS;
+  }
+
+  /** The cached value without promoting it. */
+  peek(ns: string, key: string): string | undefined | typeof MISS {
+    for (const gen of [this.young, this.old]) {
+      const m = gen.get(ns);
+      if (m !== undefined) {
+        const v = m.get(key);
+        if (v !== undefined || m.has(key)) return v;
+      }
+    }
+    return MISS;
+  }
+
+  set(ns: string, key: string, value: string | undefined): void {
+    if (this.youngEntries >= GENERATION_ENTRIES || this.youngBytes >= GENERATION_BYTES) {
+      this.old = this.young;
+      this.young = new Map();
+      this.youngEntries = 0;
+      this.youngBytes = 0;
+    }
+    let m = this.young.get(ns);
+    if (m === undefined) this.young.set(ns, (m = new Map()));
+    m.set(key, value);
+    this.youngEntries++;
+    this.youngBytes += 2 * (key.length + (value?.length ?? 0)) + ENTRY_OVERHEAD_BYTES;
+  }
+
+  clear(): void {
+    this.young = new Map();
+    this.old = new Map();
+    this.youngEntries = 0;
+    this.youngBytes = 0;
+  }
+}

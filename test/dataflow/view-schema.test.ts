@@ -1,0 +1,217 @@
+/**
+ * View state and schema changes of its input tables (issue 10, item 7). The state records the
+ * schema it was built with; a changed input schema — found at start, or announced at a barrier
+ * by `ViewStage.schemaChanged` — is migrated (the views do not read what changed), rebuilt from a
+ * new snapshot (the views' output changes) or refused (the SQL no longer binds), never decoded
+ * silently with a stale layout. Each case runs the real ViewStage over LMDB in a temp directory.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Row } from '../../src/core/row.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
+import { TidemarkError } from '../../src/errors/tidemark-error.ts';
+import { ViewStage } from '../../src/runtime/view-stage.ts';
+import type { SnapshotRows, TableChanges } from '../../src/core/epoch.ts';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const col = (name: string, typeName: string, typeOid: number, isKey = false): ColumnSchema => ({
+  name,
+  typeName,
+  typeOid,
+  typeMod: -1,
+  isKey,
+  nullable: !isKey,
+});
+const int = (name: string, isKey = false) => col(name, 'integer', 23, isKey);
+
+function prices(columns: ColumnSchema[]): TableSchema {
+  return {
+    schema: 'public',
+    name: 'prices',
+    relationId: 4242,
+    columns,
+    keyColumns: columns.flatMap((c, i) => (c.isKey ? [i] : [])),
+    keyless: false,
+    enums: [],
+  };
+}
+const V1 = prices([int('id', true), int('a'), int('b')]);
+const DROPPED_A = prices([int('id', true), int('b')]);
+const ADDED_C = prices([int('id', true), int('a'), int('b'), col('c', 'text', 25)]);
+const B_AS_TEXT = prices([int('id', true), int('a'), col('b', 'text', 25)]);
+
+const upserts = (table: TableSchema, rows: Row[]): TableChanges => ({
+  table,
+  truncate: false,
+  deletes: [],
+  upserts: rows,
+  partialUpdates: [],
+  rowDeltas: [],
+});
+
+/** A view's rows as a sink would hold them after the snapshot and the given epochs. */
+class Copy {
+  readonly rows = new Map<string, Row>();
+  constructor(private readonly key: readonly number[]) {}
+  snapshot(c: SnapshotRows): void {
+    for (const r of c.rows) this.rows.set(JSON.stringify(this.key.map((i) => r[i])), r);
+  }
+  apply(tc: TableChanges): void {
+    for (const d of tc.deletes) this.rows.delete(JSON.stringify(this.key.map((i) => d[i])));
+    for (const u of tc.upserts) this.rows.set(JSON.stringify(this.key.map((i) => u[i])), u);
+  }
+  sorted(): string[] {
+    return [...this.rows.values()].map((r) => JSON.stringify(r)).sort();
+  }
+}
+
+async function snapshotStage(
+  stateDir: string,
+  view: { name: string; sql: string },
+  rows: Row[],
+): Promise<Copy[]> {
+  const stage = await ViewStage.open({ views: [view], catalog: [V1], stateDir, sinkEpoch: null });
+  const copies = stage.viewTables.map((t) => new Copy(t.keyColumns));
+  async function* chunks() {
+    yield { table: V1, rows };
+  }
+  for await (const c of stage.snapshot(chunks(), new Set()))
+    copies[stage.viewTables.findIndex((t) => t.name === c.table.name)]?.snapshot(c);
+  await stage.close();
+  return copies;
+}
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'tm-view-schema-'));
+  dirs.push(d);
+  return d;
+}
+
+const ROWS: Row[] = [
+  ['1', '10', '100'],
+  ['2', '20', '100'],
+  ['3', '30', '200'],
+];
+
+describe('view state records the schema it was built with', () => {
+  it('a dropped column the view does not read, found at start: migrated, the view stays exact', async () => {
+    const dir = tempDir();
+    const view = { name: 'by_b', sql: 'SELECT b, count(*) AS n FROM prices GROUP BY b' };
+    const [copy] = await snapshotStage(dir, view, ROWS);
+    const stage = await ViewStage.open({ views: [view], catalog: [DROPPED_A], stateDir: dir, sinkEpoch: 0 });
+    expect(stage.needsSnapshot).toBe(false);
+    for (const tc of await stage.apply(1, [upserts(DROPPED_A, [['1', '300']])])) copy!.apply(tc);
+    await stage.close();
+    expect(copy!.sorted()).toEqual(['["100","1"]', '["200","1"]', '["300","1"]']);
+  });
+
+  it('a dropped column the view reads, found at start: a clear error naming view, table and change', async () => {
+    const dir = tempDir();
+    const view = { name: 'a_and_b', sql: 'SELECT id, a + b AS s FROM prices' };
+    await snapshotStage(dir, view, ROWS);
+    const err = await ViewStage.open({
+      views: [view],
+      catalog: [DROPPED_A],
+      stateDir: dir,
+      sinkEpoch: 0,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TidemarkError);
+    expect((err as TidemarkError).code).toBe('VIEW_SCHEMA_INCOMPATIBLE');
+    expect((err as TidemarkError).message).toMatch(/a_and_b/);
+    expect((err as TidemarkError).message).toMatch(/public\.prices/);
+    expect((err as TidemarkError).message).toMatch(/column "a" .*dropped/);
+  });
+
+  it("SELECT * over a table that lost a column: the view's output changes, so it is rebuilt, with the reason", async () => {
+    const dir = tempDir();
+    const view = { name: 'all_prices', sql: 'SELECT * FROM prices' };
+    await snapshotStage(dir, view, ROWS);
+    const stage = await ViewStage.open({ views: [view], catalog: [DROPPED_A], stateDir: dir, sinkEpoch: 0 });
+    expect(stage.needsSnapshot).toBe(true);
+    expect(stage.rebuildReason).toMatch(/all_prices.*public\.prices.*column "a".*dropped/);
+    await stage.close();
+  });
+
+  it('a read column changed type: rebuilt, with the reason', async () => {
+    const dir = tempDir();
+    const view = { name: 'by_b', sql: 'SELECT b, count(*) AS n FROM prices GROUP BY b' };
+    await snapshotStage(dir, view, ROWS);
+    const stage = await ViewStage.open({ views: [view], catalog: [B_AS_TEXT], stateDir: dir, sinkEpoch: 0 });
+    expect(stage.needsSnapshot).toBe(true);
+    expect(stage.rebuildReason).toMatch(/column "b".*integer.*text/);
+    await stage.close();
+  });
+
+  it("the view's SQL changed in the config: rebuilt, with the reason", async () => {
+    const dir = tempDir();
+    await snapshotStage(dir, { name: 'v', sql: 'SELECT b, count(*) AS n FROM prices GROUP BY b' }, ROWS);
+    const stage = await ViewStage.open({
+      views: [{ name: 'v', sql: 'SELECT a AS b, count(*) AS n FROM prices GROUP BY a' }],
+      catalog: [V1],
+      stateDir: dir,
+      sinkEpoch: 0,
+    });
+    expect(stage.needsSnapshot).toBe(true);
+    expect(stage.rebuildReason).toMatch(/view "v".*SQL changed/);
+    await stage.close();
+  });
+
+  it('at a barrier: an added column the view does not read is migrated; later rows in the new layout stay exact', async () => {
+    const dir = tempDir();
+    const view = { name: 'by_b', sql: 'SELECT b, count(*) AS n, sum(a) AS sa FROM prices GROUP BY b' };
+    const [copy] = await snapshotStage(dir, view, ROWS);
+    const stage = await ViewStage.open({ views: [view], catalog: [V1], stateDir: dir, sinkEpoch: 0 });
+    for (const tc of await stage.apply(1, [upserts(V1, [['2', '25', '200']])])) copy!.apply(tc);
+    expect(await stage.schemaChanged(ADDED_C)).toEqual({
+      kind: 'migrated',
+      reason: expect.stringMatching(/"c"/),
+    });
+    for (const tc of await stage.apply(2, [upserts(ADDED_C, [['1', '11', '200', 'x']])])) copy!.apply(tc);
+    await stage.close();
+    expect(copy!.sorted()).toEqual(['["200","3","66"]']);
+    // Restarted with the new schema: still migrated, still exact.
+    const again = await ViewStage.open({ views: [view], catalog: [ADDED_C], stateDir: dir, sinkEpoch: 2 });
+    expect(again.needsSnapshot).toBe(false);
+    for (const tc of await again.apply(3, [upserts(ADDED_C, [['3', '1', '100', null]])])) copy!.apply(tc);
+    await again.close();
+    expect(copy!.sorted()).toEqual(['["100","1","1"]', '["200","2","36"]']);
+  });
+
+  it('at a barrier: a read column dropped is refused; SELECT * needs a rebuild', async () => {
+    const dir = tempDir();
+    const reads = { name: 'sum_a', sql: 'SELECT b, sum(a) AS sa FROM prices GROUP BY b' };
+    await snapshotStage(dir, reads, ROWS);
+    const stage = await ViewStage.open({ views: [reads], catalog: [V1], stateDir: dir, sinkEpoch: 0 });
+    await expect(stage.schemaChanged(DROPPED_A)).rejects.toThrow(
+      /VIEW_SCHEMA_INCOMPATIBLE.*sum_a.*public\.prices.*"a"/s,
+    );
+    await stage.close();
+
+    const dir2 = tempDir();
+    const star = { name: 'all_prices', sql: 'SELECT * FROM prices' };
+    await snapshotStage(dir2, star, ROWS);
+    const stage2 = await ViewStage.open({ views: [star], catalog: [V1], stateDir: dir2, sinkEpoch: 0 });
+    expect(await stage2.schemaChanged(ADDED_C)).toEqual({
+      kind: 'rebuild',
+      reason: expect.stringMatching(/all_prices.*column "c".*added/),
+    });
+    await stage2.close();
+  });
+
+  it('changes in a layout nobody announced are refused, not decoded by position', async () => {
+    const dir = tempDir();
+    const view = { name: 'by_b', sql: 'SELECT b, count(*) AS n FROM prices GROUP BY b' };
+    await snapshotStage(dir, view, ROWS);
+    const stage = await ViewStage.open({ views: [view], catalog: [V1], stateDir: dir, sinkEpoch: 0 });
+    await expect(stage.apply(1, [upserts(DROPPED_A, [['1', '300']])])).rejects.toThrow(
+      /VIEW_SCHEMA_MISMATCH|schemaChanged/,
+    );
+    await stage.close();
+  });
+});
