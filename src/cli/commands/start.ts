@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { LiveStatus } from '../../runtime/changefeed-status.ts';
+import { LiveStatus, initialStatus, type ChangefeedStatus } from '../../runtime/changefeed-status.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
 import { parseCommandArgs, type CliContext } from '../cli-context.ts';
 import { COMMAND_USAGE } from '../help.ts';
@@ -37,8 +37,10 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
 }
 
 /**
- * Starts the changefeeds, shows their status, and waits. A signal stops all of them gracefully
- * (exit 0); the first failure is reported and stops the others (exit 1). Shared with `demo`.
+ * Starts the changefeeds, shows their status, and waits for a signal, which stops all of them
+ * gracefully. Failures are isolated: a changefeed that fails is reported at once (error and hint),
+ * stays failed in the status lines, and the others go on. Returns 0 when none failed, 1 when any
+ * did (or when all of them failed, at once). Shared with `demo`.
  */
 export async function runChangefeeds(
   configs: readonly ChangefeedConfig[],
@@ -54,74 +56,65 @@ export async function runChangefeeds(
 ): Promise<number> {
   const { runtime, logger, live, shutdown } = deps;
   const feeds: Changefeed[] = [];
-  let failure: { id: string; error: unknown } | undefined;
-  try {
-    for (const cfg of configs) {
-      const log = logger.child({ changefeed: cfg.id });
-      const feed = runtime.startChangefeed(cfg, {
+  const failed = new Map<string, ChangefeedStatus>();
+  const report = (id: string, error: unknown, last: ChangefeedStatus) => {
+    const e =
+      error instanceof TidemarkError ? error : new TidemarkError('INTERNAL', { detail: String(error) });
+    failed.set(id, {
+      ...last,
+      phase: 'failed',
+      rowsPerSec: 0,
+      error: { code: e.code, message: e.message, hint: e.hint },
+    });
+    logger.error('changefeed failed', { changefeed: id, error: e });
+    deps.stderr.write(`changefeed ${id} failed: ${e.format()}\n`);
+  };
+  const pending: Promise<void>[] = [];
+  for (const cfg of configs) {
+    const log = logger.child({ changefeed: cfg.id });
+    let feed: Changefeed;
+    try {
+      feed = runtime.startChangefeed(cfg, {
         logger: log,
         onStatus: (s) => live.update(s),
         ...(deps.dataDir === undefined ? {} : { dataDir: deps.dataDir }),
       });
-      feeds.push(feed);
-      live.track(feed);
-      log.info('changefeed started', { tables: cfg.tables.join(', '), views: cfg.views.length });
+    } catch (err) {
+      report(cfg.id, err, initialStatus(cfg.id));
+      live.track({ status: () => failed.get(cfg.id) ?? initialStatus(cfg.id) });
+      continue;
     }
-  } catch (err) {
-    failure = { id: configs[feeds.length]?.id ?? '?', error: err };
+    feeds.push(feed);
+    live.track({ status: () => failed.get(feed.id) ?? feed.status() });
+    log.info('changefeed started', { tables: cfg.tables.join(', '), views: cfg.views.length });
+    // A feed that ends by itself without an error is just stopped; the others go on.
+    pending.push(
+      feed.done.then(
+        () => {},
+        (error: unknown) => report(feed.id, error ?? new Error('failed'), feed.status()),
+      ),
+    );
   }
   live.start();
-  if (!failure) {
-    const signalled = new Promise<'signal'>((resolve) => {
-      if (shutdown.aborted) resolve('signal');
-      shutdown.addEventListener('abort', () => resolve('signal'), { once: true });
-    });
-    // A feed that ends by itself without an error is just stopped; keep waiting for the others.
-    const pending = new Map(
-      feeds.map((f, i) => [
-        i,
-        f.done.then(
-          () => ({ i, id: f.id, error: undefined as unknown }),
-          (error: unknown) => ({ i, id: f.id, error: error ?? new Error('failed') }),
-        ),
-      ]),
-    );
-    while (pending.size > 0) {
-      const first = await Promise.race([signalled, ...pending.values()]);
-      if (first === 'signal') {
-        logger.info('stopping', { changefeeds: feeds.length });
-        break;
-      }
-      pending.delete(first.i);
-      if (first.error !== undefined) {
-        failure = { id: first.id, error: first.error };
-        break;
-      }
-    }
-  }
-  const stopErrors = await stopAll(feeds, failure?.id);
+  const signalled = new Promise<void>((resolve) => {
+    if (shutdown.aborted) resolve();
+    shutdown.addEventListener('abort', () => resolve(), { once: true });
+  });
+  const allEnded = Promise.all(pending);
+  const first = await Promise.race([signalled.then(() => 'signal' as const), allEnded]);
+  if (first === 'signal') logger.info('stopping', { changefeeds: feeds.length });
+  const running = feeds.filter((f) => !failed.has(f.id));
+  const results = await Promise.allSettled(running.map((f) => f.stop()));
+  await allEnded;
+  results.forEach((r, i) => {
+    const f = running[i];
+    if (r.status === 'rejected' && f && !failed.has(f.id)) report(f.id, r.reason, f.status());
+  });
   live.stop();
-  failure ??= stopErrors[0];
-  if (!failure) {
+  if (failed.size === 0) {
     logger.info('stopped', { changefeeds: feeds.length });
     return 0;
   }
-  const err = failure.error;
-  logger.error('changefeed failed', { changefeed: failure.id, error: err });
-  const text = err instanceof TidemarkError ? err.format() : String(err);
-  deps.stderr.write(`changefeed ${failure.id} failed: ${text}\n`);
+  logger.info('stopped', { changefeeds: feeds.length, failed: [...failed.keys()].join(', ') });
   return 1;
-}
-
-async function stopAll(
-  feeds: readonly Changefeed[],
-  failedId: string | undefined,
-): Promise<{ id: string; error: unknown }[]> {
-  const results = await Promise.allSettled(feeds.map((f) => f.stop()));
-  const errors: { id: string; error: unknown }[] = [];
-  results.forEach((r, i) => {
-    const id = feeds[i]?.id ?? '?';
-    if (r.status === 'rejected' && id !== failedId) errors.push({ id, error: r.reason });
-  });
-  return errors;
 }
