@@ -74,7 +74,9 @@ export class ApiClient {
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    // The server refuses mutating calls that are not JSON (a browser's cross-origin form or
+    // text/plain POST); reads carry no body.
+    if (body !== undefined || method !== 'GET') headers['content-type'] = 'application/json';
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     let res: Response;
     try {

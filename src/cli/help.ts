@@ -7,10 +7,11 @@ Usage:
   tidemark status --config FILE [--json]   show each changefeed's position and lag
   tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--rate N] [--seed N]
                                            a local PostgreSQL with a live workload, replicated
-  tidemark server [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--token-file FILE]
+  tidemark server [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--token-file FILE | --no-auth]
                                            HTTP API, dashboard and /metrics (docs/operations.md)
-  tidemark changefeed create|list|query|pause|resume|update|remove --server URL …
+  tidemark changefeed create|list|query|pause|resume|update|remove [--server URL] …
                                            manage a server's changefeeds
+  tidemark dashboard [--server URL]        print the dashboard link that signs in
   tidemark --help | --version
 
 Options:

@@ -21,7 +21,7 @@ import { ConfigReader } from './config-reader.ts';
  */
 
 export interface LoadConfigOptions {
-  /** Variables for `${VAR}`; defaults to `process.env`. */
+  /** Variables for `${VAR}` in the connection fields; defaults to `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -53,10 +53,14 @@ const CHANGEFEED_KEYS = [
   'changeLog',
 ] as const;
 
-/** Validates config text; `file` only names the file in messages. No I/O. */
+/**
+ * Validates config text; `file` only names the file in messages. No I/O. `${VAR}` is substituted
+ * only in the connection fields (`source`, `sink`), and not at all with `substitute: false` (API
+ * bodies: a caller of the API must not read the server's environment).
+ */
 export function parseConfig(
   text: string,
-  opts: { file: string; env: Readonly<Record<string, string | undefined>> },
+  opts: { file: string; env: Readonly<Record<string, string | undefined>>; substitute?: boolean },
 ): TidemarkConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -67,7 +71,13 @@ export function parseConfig(
       .map((e) => `${opts.file}:${lineCounter.linePos(e.pos[0]).line}: ${firstLine(e.message)}`);
     throw new TidemarkError('CONFIG_INVALID', { detail: lines.join('\n') });
   }
-  const r = new ConfigReader({ file: opts.file, doc, lineCounter, env: opts.env });
+  const r = new ConfigReader({
+    file: opts.file,
+    doc,
+    lineCounter,
+    env: opts.env,
+    substitute: opts.substitute ?? true,
+  });
   const root = r.resolve(doc.contents);
   const changefeeds: ChangefeedConfig[] = [];
   const top =
@@ -193,7 +203,7 @@ function readUri(
   path: string,
   schemes: readonly string[] | undefined,
 ): string | undefined {
-  const s = r.string(node, path);
+  const s = r.connectionString(node, path);
   if (!s) return undefined;
   let url: URL;
   try {

@@ -1,6 +1,7 @@
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { CliContext } from './cli-context.ts';
 import { runChangefeedCommand } from './commands/changefeed.ts';
+import { runDashboardCommand } from './commands/dashboard.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import { runServerCommand } from './commands/server.ts';
 import { runStart } from './commands/start.ts';
@@ -42,6 +43,7 @@ const COMMANDS: Record<string, (args: string[], ctx: CliContext) => Promise<numb
   demo: runDemoCommand,
   server: runServerCommand,
   changefeed: runChangefeedCommand,
+  dashboard: runDashboardCommand,
 };
 
 /** Runs one command line against the given context; never throws. */

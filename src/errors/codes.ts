@@ -216,7 +216,17 @@ export const ERROR_CODES = {
   API_UNAUTHORIZED: {
     message: 'Missing or wrong bearer token',
     retriable: false,
-    hint: 'Send `Authorization: Bearer <token>` with the token the server was started with (--token-file or TIDEMARK_API_TOKEN).',
+    hint: "Send `Authorization: Bearer <token>`: the token is in the api-token file of the server's data directory (or the one given with --token-file / TIDEMARK_API_TOKEN). The tidemark CLI of the same user finds it by itself; `tidemark dashboard` prints a signed-in dashboard link.",
+  },
+  API_FORBIDDEN: {
+    message: 'Request refused',
+    retriable: false,
+    hint: 'Call the server by its own address; web pages of other origins may not call the API.',
+  },
+  API_UNSUPPORTED_MEDIA_TYPE: {
+    message: 'Mutating requests must be JSON',
+    retriable: false,
+    hint: 'Send `Content-Type: application/json` (with `{}` as the body when there is nothing to send).',
   },
   API_NOT_FOUND: {
     message: 'Not found',

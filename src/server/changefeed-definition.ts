@@ -6,8 +6,10 @@ import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 
 /**
  * A changefeed as the API receives and stores it: the YAML form of one changefeed (see
- * docs/config-reference.md) as a JSON object. `${VAR}` references stay unsubstituted in the
- * store and are resolved from the server's environment each time the changefeed starts.
+ * docs/config-reference.md) as a JSON object. Nothing in it is substituted: a `${VAR}` in a
+ * connection field is refused (an API caller must not read the server's environment), anywhere
+ * else it is plain text. Changefeeds seeded from the server's config file are stored as the file
+ * resolved them.
  */
 export type ChangefeedDefinition = Record<string, unknown>;
 
@@ -21,17 +23,18 @@ export interface DefinitionProblem {
  * Validates one changefeed object with the config file's rules and applies the defaults.
  * Throws API_BAD_REQUEST whose detail lists every problem as `key.path: expectation, got X`.
  */
-export function validateDefinition(
-  input: unknown,
-  env: Readonly<Record<string, string | undefined>>,
-): ChangefeedConfig {
+export function validateDefinition(input: unknown): ChangefeedConfig {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new TidemarkError('API_BAD_REQUEST', {
       detail: 'expected a JSON object describing one changefeed',
     });
   }
   try {
-    const cfg = parseConfig(stringify({ changefeeds: [input] }), { file: 'body', env }).changefeeds[0];
+    const cfg = parseConfig(stringify({ changefeeds: [input] }), {
+      file: 'body',
+      env: {},
+      substitute: false,
+    }).changefeeds[0];
     if (!cfg) throw new TidemarkError('API_BAD_REQUEST', { detail: 'expected one changefeed' });
     return cfg;
   } catch (err) {
@@ -39,10 +42,7 @@ export function validateDefinition(
     const problems = definitionProblems(err.detail ?? err.message);
     throw new TidemarkError('API_BAD_REQUEST', {
       detail: problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('\n'),
-      hint:
-        err.code === 'CONFIG_ENV_MISSING'
-          ? 'Set the variable in the server environment, or write the value.'
-          : 'Fix the keys named above; see docs/config-reference.md.',
+      hint: 'Fix the keys named above; see docs/config-reference.md.',
       cause: err,
     });
   }

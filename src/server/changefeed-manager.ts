@@ -48,8 +48,6 @@ export interface ChangefeedManagerOptions {
   logger: Logger;
   /** Local state of the changefeeds (view state, the sources' change logs). */
   dataDir: string;
-  /** For `${VAR}` in definitions; defaults to `process.env`. */
-  env?: Readonly<Record<string, string | undefined>>;
   /** Default 1000 ms. */
   sampleIntervalMs?: number;
   /** Samples kept per changefeed; default 600 (ten minutes at 1 s). */
@@ -72,13 +70,11 @@ interface Feed {
 export class ChangefeedManager {
   readonly metrics: ServerMetrics;
   private readonly feeds = new Map<string, Feed>();
-  private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly log: Logger;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
 
   constructor(private readonly opts: ChangefeedManagerOptions) {
-    this.env = opts.env ?? process.env;
     this.log = opts.logger;
     this.metrics = new ServerMetrics(() => this.gauges());
   }
@@ -120,7 +116,7 @@ export class ChangefeedManager {
 
   /** Validates, stores and starts a new changefeed. Throws API_BAD_REQUEST, API_CONFLICT. */
   create(body: unknown, options: { paused?: boolean } = {}): ChangefeedView {
-    const cfg = validateDefinition(body, this.env);
+    const cfg = validateDefinition(body);
     const state: DesiredState = options.paused ? 'paused' : 'running';
     if (!this.opts.store.insert(cfg.id, body as ChangefeedDefinition, state)) {
       throw new TidemarkError('API_CONFLICT', { detail: `changefeed "${cfg.id}" already exists` });
@@ -153,7 +149,7 @@ export class ChangefeedManager {
       if (current && typeof p[k] === 'string' && p[k] === maskUri(current[k])) delete p[k];
     }
     const definition = mergeDefinition(stored.definition, p);
-    const cfg = validateDefinition(definition, this.env);
+    const cfg = validateDefinition(definition);
     this.opts.store.setDefinition(id, definition);
     const feed = this.track(id);
     feed.config = cfg;
@@ -248,7 +244,7 @@ export class ChangefeedManager {
 
   private tryValidate(definition: ChangefeedDefinition): ChangefeedConfig | null {
     try {
-      return validateDefinition(definition, this.env);
+      return validateDefinition(definition);
     } catch {
       return null;
     }
@@ -258,7 +254,7 @@ export class ChangefeedManager {
     if (this.closed) return;
     let runner: Changefeed;
     try {
-      const cfg = validateDefinition(definition, this.env);
+      const cfg = validateDefinition(definition);
       feed.config = cfg;
       feed.status = { ...initialStatus(feed.id), error: null };
       runner = startChangefeed(cfg, {

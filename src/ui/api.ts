@@ -45,11 +45,35 @@ export function setToken(t: string): void {
   sessionStorage.setItem(TOKEN_KEY, t);
 }
 
-export async function api<T>(method: string, path: string): Promise<T> {
+/**
+ * Calls the API. Mutating calls are JSON (the server refuses anything else) and carry the token
+ * kept for this tab; reads on a loopback server work without it.
+ */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const t = token();
-  const res = await fetch(path, { method, headers: t ? { authorization: `Bearer ${t}` } : {} });
+  const headers: Record<string, string> = t ? { authorization: `Bearer ${t}` } : {};
+  if (method !== 'GET') headers['content-type'] = 'application/json';
+  const res = await fetch(path, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   if (res.status === 401) throw new Unauthorized();
-  const body = (await res.json()) as T & { error?: { message: string } };
-  if (!res.ok) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
-  return body;
+  const data = (await res.json()) as T & { error?: ApiError };
+  if (!res.ok) throw new ApiFailure(data.error ?? { code: 'HTTP', message: `HTTP ${res.status}`, hint: '' });
+  return data;
+}
+
+export interface ApiError {
+  code: string;
+  message: string;
+  detail?: string;
+  hint: string;
+}
+
+/** An error the server answered with: code, message, the key paths in `detail`, a hint. */
+export class ApiFailure extends Error {
+  constructor(readonly error: ApiError) {
+    super(error.detail ? `${error.message}: ${error.detail}` : error.message);
+  }
 }

@@ -109,7 +109,11 @@ async function act(id: string, action: 'pause' | 'resume'): Promise<void> {
   try {
     await api('POST', `/api/v1/changefeeds/${encodeURIComponent(id)}/${action}`);
   } catch (err) {
-    $('connection').textContent = `${action} failed: ${(err as Error).message}`;
+    if (err instanceof Unauthorized) $('token').hidden = false;
+    $('connection').textContent =
+      err instanceof Unauthorized
+        ? `${action} needs the API token (run \`tidemark dashboard\` for a signed-in link)`
+        : `${action} failed: ${(err as Error).message}`;
   } finally {
     busy = false;
   }
@@ -129,7 +133,6 @@ async function refresh(): Promise<void> {
           )
         ).samples
       : [];
-    $('token').hidden = true;
     $('connection').textContent = `updated ${new Date().toLocaleTimeString()}`;
     renderList(changefeeds);
     renderDetail(current, samples);
@@ -146,6 +149,7 @@ async function refresh(): Promise<void> {
 $('token-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   setToken((document.getElementById('token-input') as HTMLInputElement).value.trim());
+  $('token').hidden = true;
   void refresh();
 });
 

@@ -47,7 +47,7 @@ describe('web dashboard (headless Chromium)', () => {
     page.on('pageerror', (e) => problems.push(e.message));
     page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
 
-    await page.goto(`${server.url}/`);
+    await page.goto(`${server.url}/#token=${server.token ?? ''}`);
     const row = page.locator('tr[data-feed-id="ui-feed"]');
     await row.waitFor();
     await page.locator('tr[data-feed-id="ui-feed"][data-state="running"]').waitFor();
