@@ -208,6 +208,21 @@ export const ERROR_CODES = {
   },
 
   // Server and HTTP API (server/, api/)
+  TLS_NOT_OFFERED: {
+    message: 'The server does not offer TLS, and sslmode demands it',
+    retriable: false,
+    hint: 'Turn TLS on at the server (ssl = on with a certificate), or, if an unencrypted connection is acceptable on this network, lower sslmode to prefer or disable. Nothing (no password) was sent.',
+  },
+  TLS_CERTIFICATE_REJECTED: {
+    message: "The server's TLS certificate was rejected",
+    retriable: false,
+    hint: 'Point sslrootcert at the CA that signed the server certificate, and (verify-full) use a host name the certificate names; sslmode=verify-ca skips the host name check, sslmode=require checks nothing.',
+  },
+  TLS_REQUIRED_BY_SERVER: {
+    message: 'The server accepts this connection only over TLS',
+    retriable: false,
+    hint: 'Set sslmode=verify-full with sslrootcert=/path/ca.crt in the URI (or sslmode=require to encrypt without checking the certificate).',
+  },
   API_BAD_REQUEST: {
     message: 'Invalid request',
     retriable: false,

@@ -4,6 +4,7 @@ import { initialStatus, type ChangefeedStatus } from './changefeed-status.ts';
 import { createSink } from '../sink/create-sink.ts';
 import { pullerObjectName } from '../source/postgres/puller-names.ts';
 import { wrapPgError } from '../source/postgres/pg-errors.ts';
+import { connectPgClient } from '../source/postgres/pg-tls.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 
@@ -16,13 +17,15 @@ import { TidemarkError } from '../errors/tidemark-error.ts';
 export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<ChangefeedStatus> {
   const st = initialStatus(cfg.id);
   const sink = createSink(cfg.sink, { changefeedId: cfg.id });
-  const client = new pg.Client({ connectionString: cfg.source, application_name: 'tidemark status' });
-  client.on('error', () => {});
+  let client: pg.Client | undefined;
   try {
     const checkpoint = await sink.open();
-    await client.connect().catch((err: unknown) => {
-      throw wrapPgError(err, { role: 'source', uri: cfg.source, action: 'connecting' });
-    });
+    client = await connectPgClient(
+      cfg.source,
+      { application_name: 'tidemark status' },
+      { role: 'source', action: 'connecting' },
+    );
+    client.on('error', () => {});
     const { rows } = await client.query<{
       active: boolean;
       wal: string;
@@ -48,6 +51,6 @@ export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<Chan
     return { ...st, phase: 'failed', error: { code: e.code, message: e.message, hint: e.hint } };
   } finally {
     await sink.close();
-    await client.end().catch(() => {});
+    await client?.end().catch(() => {});
   }
 }

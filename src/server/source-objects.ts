@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import { PostgresSource } from '../source/postgres/pg-source.ts';
+import { connectPgClient } from '../source/postgres/pg-tls.ts';
 import { pullerObjectName } from '../source/postgres/puller-names.ts';
 import { forgetPullerReader } from '../source/postgres/puller-registry.ts';
 
@@ -35,10 +36,10 @@ export async function dropSourceObjects(
  * back for every changefeed on the source, so each reports it.
  */
 export async function retainedWalBytes(source: string): Promise<number | null> {
-  const client = new pg.Client({ connectionString: source, application_name: 'tidemark metrics' });
-  client.on('error', () => {});
+  let client: pg.Client | undefined;
   try {
-    await client.connect();
+    client = await connectPgClient(source, { application_name: 'tidemark metrics' }, { role: 'source' });
+    client.on('error', () => {});
     const { rows } = await client.query<{ retained: string | null }>(
       `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained
          FROM pg_replication_slots WHERE slot_name = $1`,
@@ -49,6 +50,6 @@ export async function retainedWalBytes(source: string): Promise<number | null> {
   } catch {
     return null;
   } finally {
-    await client.end().catch(() => {});
+    await client?.end().catch(() => {});
   }
 }

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { wrapPgError } from '../../source/postgres/pg-errors.ts';
+import { connectPgClient } from '../../source/postgres/pg-tls.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
@@ -268,13 +269,12 @@ export class PostgresSink implements Sink {
       throw wrapPgError(new Error('the sink is closed'), { role: 'sink', uri: this.uri });
     }
     if (this.client) return this.client;
-    const client = new pg.Client({ connectionString: this.uri });
+    const client = await connectPgClient(this.uri, {}, { role: 'sink', action: 'connecting' });
     // An idle connection that dies must not crash the process: drop it, reconnect on next use.
     client.on('error', () => {
       if (this.client === client) void this.discard();
     });
     try {
-      await client.connect();
       await client.query(SESSION_SQL);
     } catch (err) {
       await client.end().catch(() => {});

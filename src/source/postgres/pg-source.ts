@@ -23,6 +23,7 @@ import type { SnapshotRows } from '../../core/epoch.ts';
 import { describeTables, resolveTables } from './catalog.ts';
 import { Lsn } from './lsn.ts';
 import { wrapPgError } from './pg-errors.ts';
+import { connectPgClient } from './pg-tls.ts';
 import { ReplicationConnection } from './replication-connection.ts';
 import type { ReplicationEvent } from './pgoutput-messages.ts';
 import { readSnapshot } from './snapshot-reader.ts';
@@ -81,14 +82,12 @@ export class PostgresSource {
 
   private async sql(): Promise<pg.Client> {
     if (this.client) return this.client;
-    const c = new pg.Client({ connectionString: this.options.url, options: sessionOptions() });
+    const c = await connectPgClient(
+      this.options.url,
+      { options: sessionOptions() },
+      { role: 'source', action: 'connecting' },
+    );
     c.on('error', () => {}); // surfaced by the next query
-    try {
-      await c.connect();
-    } catch (err) {
-      await c.end().catch(() => {});
-      throw wrapPgError(err, { role: 'source', uri: this.options.url, action: 'connecting' });
-    }
     this.client = c;
     return c;
   }

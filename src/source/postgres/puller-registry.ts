@@ -10,12 +10,12 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { TidemarkError } from '../../errors/tidemark-error.ts';
 import { ChangeLog, type ChangeLogOptions } from '../../log/change-log.ts';
 import { Puller, type PullerStats } from './puller.ts';
 import { pullerObjectName } from './puller-names.ts';
 import { wrapPgError } from './pg-errors.ts';
+import { connectPgClient } from './pg-tls.ts';
 
 export interface AcquirePullerOptions {
   /** Source database URI. The first acquirer's URI (and credentials) is the one connected with. */
@@ -177,10 +177,13 @@ export async function forgetPullerReader(opts: {
 /** Drops the shared slot and publication of `url`'s database, if they exist. */
 export async function dropPullerObjects(url: string): Promise<void> {
   const name = pullerObjectName(url);
-  const client = new pg.Client({ connectionString: url, application_name: 'tidemark' });
+  const client = await connectPgClient(
+    url,
+    { application_name: 'tidemark' },
+    { role: 'source', action: 'dropping the shared slot' },
+  );
   client.on('error', () => {});
   try {
-    await client.connect();
     await client.query(
       `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`,
       [name],

@@ -23,6 +23,7 @@ import { DEFAULT_READER_QUOTA_BYTES } from '../../log/change-log-reader.ts';
 import { backoffMs } from '../../runtime/backoff.ts';
 import { Lsn } from './lsn.ts';
 import { wrapPgError } from './pg-errors.ts';
+import { connectPgClient } from './pg-tls.ts';
 import type { ReplicationEvent } from './pgoutput-messages.ts';
 import { pullerObjectName } from './puller-names.ts';
 import { PullerReader, type PullerReaderHost } from './puller-reader.ts';
@@ -114,7 +115,11 @@ export class Puller implements PullerReaderHost {
    */
   static async start(options: PullerOptions): Promise<Puller> {
     const name = pullerObjectName(options.url);
-    const client = new pg.Client({ connectionString: options.url, options: sessionOptions() });
+    const client = await connectPgClient(
+      options.url,
+      { options: sessionOptions() },
+      { role: 'source', action: 'connecting' },
+    );
     client.on('error', () => {}); // surfaced by the next query
     const q = async <R extends pg.QueryResultRow>(sql: string, values: unknown[], action: string) => {
       try {
@@ -125,9 +130,6 @@ export class Puller implements PullerReaderHost {
     };
     let log: ChangeLog | null = null;
     try {
-      await client.connect().catch((err: unknown) => {
-        throw wrapPgError(err, { role: 'source', uri: options.url, action: 'connecting' });
-      });
       const { rows: wal } = await q<{ w: string }>(
         `SELECT current_setting('wal_level') AS w`,
         [],

@@ -19,6 +19,7 @@ import { BoundedQueue } from '../../runtime/bounded-queue.ts';
 import { CopyTextDecoder } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapPgError } from './pg-errors.ts';
+import { connectPgClient } from './pg-tls.ts';
 
 export interface SnapshotReadOptions {
   url: string;
@@ -45,9 +46,12 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
   try {
     const n = Math.max(1, opts.parallelism);
     for (let i = 0; i < n; i++) {
-      const c = new pg.Client({ connectionString: opts.url, options: sessionOptions(), types: rawText });
+      const c = await connectPgClient(
+        opts.url,
+        { options: sessionOptions(), types: rawText },
+        { role: 'source', action: 'connecting for the snapshot' },
+      );
       clients.push(c);
-      await c.connect();
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await c.query(`SET TRANSACTION SNAPSHOT '${opts.snapshotName.replaceAll("'", "''")}'`);
     }
