@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { ChangefeedConfig } from './changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from './changefeed-status.ts';
 import { createSink } from '../sink/create-sink.ts';

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import { PostgresSource } from '../source/postgres/pg-source.ts';
 import { connectPgClient } from '../source/postgres/pg-tls.ts';

@@ -12,7 +12,7 @@
  * and with it the slot — keeps advancing.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { ChangefeedConfig } from '../../runtime/changefeed-config.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { TableSchema } from '../../core/table-schema.ts';

@@ -15,7 +15,7 @@
  * `heartbeatIntervalMs`, so every reader's resolved position advances on an idle source.
  */
 import { mkdirSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
 import { quoteTable, qualifiedName } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { ChangeLog, type ChangeLogOptions } from '../../log/change-log.ts';

@@ -11,7 +11,7 @@
  * text and compared with a row comparison in the key's own type and collation); keyless tables
  * into ranges of heap pages (TID range scans).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import type { SnapshotRows } from '../../core/epoch.ts';
