@@ -17,11 +17,13 @@ import { loadRuntime } from './runtime-adapter.ts';
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal: stop as gracefully as on Ctrl-C (the demo's PostgreSQL would be orphaned).
+  process.on('SIGHUP', onSignal);
   try {
     return await runCli(argv, {
       stdout: process.stdout,
@@ -34,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }
 

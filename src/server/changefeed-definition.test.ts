@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { defineChangefeed } from '../runtime/changefeed-config.ts';
 import {
+  definitionFromConfig,
   definitionProblems,
   mergeDefinition,
   publicConfig,
@@ -39,6 +41,12 @@ describe('changefeed definitions', () => {
     expect(() => validateDefinition(withVar)).toThrow(/source: \$\{PW\} is not substituted here/);
     const view = { ...ok, views: [{ name: 'v', sql: "SELECT '${PW}' AS x FROM orders" }] };
     expect(validateDefinition(view).views[0]?.sql).toBe("SELECT '${PW}' AS x FROM orders");
+  });
+
+  it('stores a config (defaults applied, as seeded from --config) as a definition that validates back', () => {
+    const cfg = defineChangefeed({ ...ok, views: [{ name: 'v', sql: 'SELECT 1 AS x FROM orders' }] });
+    expect(cfg.changeLog.maxDiskBytes).toBeNull();
+    expect(validateDefinition(definitionFromConfig(cfg))).toEqual(cfg);
   });
 
   it('refuses what is not an object', () => {

@@ -58,6 +58,22 @@ export function definitionProblems(detail: string): DefinitionProblem[] {
   });
 }
 
+/**
+ * A validated config (defaults applied) as a definition to store: keys whose value is null mean
+ * "the default" and are left out, since the definition form has no null (`maxDiskBytes: null` is
+ * "no limit", written by omitting the key).
+ */
+export function definitionFromConfig(cfg: ChangefeedConfig): ChangefeedDefinition {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (!isPlainObject(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = strip(x);
+    return out;
+  };
+  return strip(cfg) as ChangefeedDefinition;
+}
+
 /** Merges a PATCH body into a definition: objects one level deep (`epoch`, `snapshot`), the rest replaced. */
 export function mergeDefinition(
   base: ChangefeedDefinition,

@@ -19,6 +19,7 @@ import { initialStatus, type ChangefeedStatus } from '../runtime/changefeed-stat
 import type { Logger } from '../runtime/logger.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
 import {
+  definitionFromConfig,
   mergeDefinition,
   publicConfig,
   validateDefinition,
@@ -85,7 +86,7 @@ export class ChangefeedManager {
    */
   async start(seed: readonly ChangefeedConfig[] = []): Promise<void> {
     for (const cfg of seed) {
-      if (this.opts.store.insert(cfg.id, { ...cfg }, 'running'))
+      if (this.opts.store.insert(cfg.id, definitionFromConfig(cfg), 'running'))
         this.log.info('changefeed seeded from config', { changefeed: cfg.id });
     }
     for (const stored of this.opts.store.list()) {

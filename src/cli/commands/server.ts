@@ -4,7 +4,7 @@ import { checkToken, readTokenFile } from '../../api/api-token.ts';
 import { isLoopback, parseListenAddress } from '../../api/listen-address.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { runServer } from '../../server/run-server.ts';
-import { parseCommandArgs, type CliContext } from '../cli-context.ts';
+import { logFormatOption, parseCommandArgs, type CliContext } from '../cli-context.ts';
 import { loadConfig } from '../load-config.ts';
 
 export const SERVER_USAGE = `Usage: tidemark server [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--token-file FILE | --no-auth]
@@ -39,6 +39,7 @@ export async function runServerCommand(args: string[], ctx: CliContext): Promise
     'token-file': { type: 'string' },
     'no-auth': { type: 'boolean' },
     'allowed-host': { type: 'string', multiple: true },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -64,7 +65,8 @@ export async function runServerCommand(args: string[], ctx: CliContext): Promise
     });
   }
   const seed = values.config ? (await loadConfig(values.config, { env: ctx.env })).changefeeds : [];
-  const logger = createLogger({ stream: ctx.stderr });
+  const format = logFormatOption(values['log-format']);
+  const logger = createLogger({ stream: ctx.stderr, ...(format ? { format } : {}) });
   const dataDir = resolve(ctx.cwd, values['data-dir'] ?? '.tidemark/server');
   const server = await runServer({
     address,

@@ -2,7 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { LiveStatus, initialStatus, type ChangefeedStatus } from '../../runtime/changefeed-status.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
-import { parseCommandArgs, type CliContext } from '../cli-context.ts';
+import { logFormatOption, parseCommandArgs, type CliContext } from '../cli-context.ts';
 import { COMMAND_USAGE } from '../help.ts';
 import { loadConfig } from '../load-config.ts';
 import type { Changefeed, ChangefeedRuntime } from '../runtime-adapter.ts';
@@ -13,6 +13,7 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
   const { values } = parseCommandArgs('start', args, {
     config: { type: 'string', short: 'c' },
     'data-dir': { type: 'string' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -24,7 +25,8 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
   const config = await loadConfig(values.config, { env: ctx.env });
   const runtime = await ctx.loadRuntime();
   const live = new LiveStatus({ out: ctx.stdout });
-  const logger = createLogger({ stream: live.interleave(ctx.stderr) });
+  const format = logFormatOption(values['log-format']);
+  const logger = createLogger({ stream: live.interleave(ctx.stderr), ...(format ? { format } : {}) });
   const dataDir = values['data-dir'] ?? ctx.env.TIDEMARK_DATA_DIR ?? '.tidemark';
   return runChangefeeds(config.changefeeds, {
     runtime,
