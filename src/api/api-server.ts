@@ -81,7 +81,19 @@ export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[]
       method: 'POST',
       path: '/api/v1/changefeeds',
       handler: async (req, res, { query }) =>
-        sendJson(res, 201, m.create(await readJson(req), { paused: query.get('paused') === 'true' })),
+        sendJson(
+          res,
+          201,
+          await m.create(await readJson(req), {
+            paused: query.get('paused') === 'true',
+            skipChecks: query.get('skipChecks') === 'true',
+          }),
+        ),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/preflight',
+      handler: async (req, res) => sendJson(res, 200, await m.preflight(await readJson(req))),
     },
     {
       method: 'GET',

@@ -73,14 +73,53 @@ export const OPENAPI_DOCUMENT = {
         },
       },
       post: {
-        summary: 'Creates a changefeed and starts it (or stores it paused with ?paused=true).',
-        parameters: [{ name: 'paused', in: 'query', schema: { type: 'boolean' } }],
+        summary:
+          'Runs the preflight (tidemark doctor), then creates a changefeed and starts it (or stores it paused with ?paused=true).',
+        parameters: [
+          { name: 'paused', in: 'query', schema: { type: 'boolean' } },
+          { name: 'skipChecks', in: 'query', schema: { type: 'boolean' } },
+        ],
         requestBody: { required: true, content: json(ref('ChangefeedDefinition')) },
         responses: {
           '201': feedResponse('Created.'),
           '400': errorResponse('Invalid definition; the detail names each key path (API_BAD_REQUEST).'),
           '401': common['401'],
           '409': errorResponse('The id exists (API_CONFLICT).'),
+          '422': errorResponse(
+            'A preflight check failed; the detail lists each with its fix (PREFLIGHT_FAILED).',
+          ),
+        },
+      },
+    },
+    '/api/v1/preflight': {
+      post: {
+        summary: "The preflight report of a definition (tidemark doctor's checks); creates nothing.",
+        requestBody: { required: true, content: json(ref('ChangefeedDefinition')) },
+        responses: {
+          '200': {
+            description: 'ok: safe to start; checks: every check with status ok, warn or fail, and a fix.',
+            content: json({
+              type: 'object',
+              properties: {
+                changefeed: { type: 'string' },
+                ok: { type: 'boolean' },
+                checks: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      id: { type: 'string' },
+                      status: { type: 'string', enum: ['ok', 'warn', 'fail'] },
+                      detail: { type: 'string' },
+                      fix: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          '400': errorResponse('Invalid definition (API_BAD_REQUEST).'),
+          '401': common['401'],
         },
       },
     },

@@ -5,6 +5,7 @@ export const USAGE = `tidemark — keeps derived data exactly in step with Postg
 Usage:
   tidemark start --config FILE [--data-dir DIR]   run every changefeed in FILE until Ctrl-C
   tidemark status --config FILE [--json]   show each changefeed's position and lag
+  tidemark doctor --config FILE [--json]   check every prerequisite, with a fix for each problem
   tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--addr HOST:PORT] [--rate N] [--seed N]
                                            a local PostgreSQL with a live workload, replicated,
                                            with a view and the dashboard

@@ -3,6 +3,7 @@ import type { CliContext } from './cli-context.ts';
 import { runChangefeedCommand } from './commands/changefeed.ts';
 import { runDashboardCommand } from './commands/dashboard.ts';
 import { runDemoCommand } from './commands/demo.ts';
+import { runDoctorCommand } from './commands/doctor.ts';
 import { runServerCommand } from './commands/server.ts';
 import { runStart } from './commands/start.ts';
 import { runStatus } from './commands/status.ts';
@@ -47,6 +48,7 @@ const COMMANDS: Record<string, (args: string[], ctx: CliContext) => Promise<numb
   server: runServerCommand,
   changefeed: runChangefeedCommand,
   dashboard: runDashboardCommand,
+  doctor: runDoctorCommand,
 };
 
 /** Runs one command line against the given context; never throws. */

@@ -223,6 +223,11 @@ export const ERROR_CODES = {
     retriable: false,
     hint: 'Set sslmode=verify-full with sslrootcert=/path/ca.crt in the URI (or sslmode=require to encrypt without checking the certificate).',
   },
+  PREFLIGHT_FAILED: {
+    message: 'The changefeed would not start safely',
+    retriable: false,
+    hint: 'Fix each problem listed (`tidemark doctor --config FILE` shows the same report), then create it again; ?skipChecks=true creates it anyway.',
+  },
   API_BAD_REQUEST: {
     message: 'Invalid request',
     retriable: false,

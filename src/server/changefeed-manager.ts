@@ -26,6 +26,7 @@ import {
   type ChangefeedDefinition,
 } from './changefeed-definition.ts';
 import type { DesiredState, MetadataStore, StoredError } from './metadata-store.ts';
+import { preflight, type PreflightReport } from './preflight.ts';
 import { SampleRing, type Sample } from './sample-ring.ts';
 import { ServerMetrics, type FeedGauges } from './server-metrics.ts';
 import { dropSourceObjects, retainedWalBytes } from './source-objects.ts';
@@ -115,10 +116,31 @@ export class ChangefeedManager {
     return this.view(id);
   }
 
-  /** Validates, stores and starts a new changefeed. Throws API_BAD_REQUEST, API_CONFLICT. */
-  create(body: unknown, options: { paused?: boolean } = {}): ChangefeedView {
+  /**
+   * Validates, runs the preflight (`tidemark doctor`'s checks) unless `skipChecks`, stores and
+   * starts a new changefeed. Throws API_BAD_REQUEST, API_CONFLICT, PREFLIGHT_FAILED (each failed
+   * check with its fix in the detail).
+   */
+  async create(
+    body: unknown,
+    options: { paused?: boolean; skipChecks?: boolean } = {},
+  ): Promise<ChangefeedView> {
     const cfg = validateDefinition(body);
     const state: DesiredState = options.paused ? 'paused' : 'running';
+    if (this.opts.store.get(cfg.id)) {
+      throw new TidemarkError('API_CONFLICT', { detail: `changefeed "${cfg.id}" already exists` });
+    }
+    if (!options.skipChecks) {
+      const report = await preflight(cfg, { dataDir: this.opts.dataDir });
+      if (!report.ok) {
+        throw new TidemarkError('PREFLIGHT_FAILED', {
+          detail: report.checks
+            .filter((c) => c.status === 'fail')
+            .map((c) => `${c.id}: ${c.detail}${c.fix ? ` — fix: ${c.fix}` : ''}`)
+            .join('\n'),
+        });
+      }
+    }
     if (!this.opts.store.insert(cfg.id, body as ChangefeedDefinition, state)) {
       throw new TidemarkError('API_CONFLICT', { detail: `changefeed "${cfg.id}" already exists` });
     }
@@ -128,6 +150,11 @@ export class ChangefeedManager {
     else feed.status = { ...feed.status, phase: 'paused' };
     this.log.info('changefeed created', { changefeed: cfg.id, state });
     return this.view(cfg.id);
+  }
+
+  /** The preflight report of a definition, without creating anything. Throws API_BAD_REQUEST. */
+  async preflight(body: unknown): Promise<PreflightReport> {
+    return preflight(validateDefinition(body), { dataDir: this.opts.dataDir });
   }
 
   /**

@@ -128,6 +128,30 @@ describe('HTTP API contract', () => {
     await waitForFeed(server.url, 'a', (f) => f.status.phase === 'streaming');
   });
 
+  it('runs the preflight before a create: refuses with each failed check and its fix (422)', async () => {
+    const src = await freshDatabase('src');
+    const dst = await freshDatabase('dst');
+    await src.query(`CREATE TABLE nokey (a int)`);
+    await seedItems(src);
+    const server = await startTestServer({ port: 0 });
+    const base = `${server.url}/api/v1/changefeeds`;
+    const bad = definition('nokey', src, dst, ['public.nokey']);
+    const report = await http('POST', `${server.url}/api/v1/preflight`, { body: bad });
+    expect(report.status).toBe(200);
+    const r = report.json() as { ok: boolean; checks: { id: string; status: string; fix?: string }[] };
+    expect(r.ok).toBe(false);
+    expect(r.checks.find((c) => c.id === 'source.table')).toMatchObject({ status: 'fail' });
+    const refused = await http('POST', base, { body: bad });
+    expect(refused.status).toBe(422);
+    const e = (refused.json() as { error: { code: string; detail: string } }).error;
+    expect(e.code).toBe('PREFLIGHT_FAILED');
+    expect(e.detail).toMatch(/source\.table: public\.nokey: no primary key.* — fix: .*REPLICA IDENTITY FULL/);
+    expect((await http('GET', `${base}/nokey`)).status).toBe(404);
+    const good = await http('POST', `${server.url}/api/v1/preflight`, { body: definition('ok', src, dst) });
+    expect((good.json() as { ok: boolean }).ok).toBe(true);
+    expect(good.text).not.toContain('tidemark-test-pw');
+  });
+
   it('with an operator-chosen token, requires it on every route but /healthz and /readyz', async () => {
     const token = 'a-test-token-0123456789';
     const server = await startTestServer({ port: testPort(0, 3), token });

@@ -39,7 +39,11 @@ describe('/metrics', () => {
     const base = `${server.url}/api/v1/changefeeds`;
     expect((await http('POST', base, { body: definition('load', src, dst) })).status).toBe(201);
     expect(
-      (await http('POST', base, { body: definition('bad', src, dst, ['public.nothing_here']) })).status,
+      (
+        await http('POST', `${base}?skipChecks=true`, {
+          body: definition('bad', src, dst, ['public.nothing_here']),
+        })
+      ).status,
     ).toBe(201);
     await waitForFeed(server.url, 'load', (f) => f.status.phase === 'streaming');
     await waitForFeed(server.url, 'bad', (f) => f.state === 'failed');

@@ -10,7 +10,8 @@ import { substituteEnv } from '../env-substitute.ts';
 
 export const CHANGEFEED_USAGE = `Usage: tidemark changefeed SUBCOMMAND --server URL [options]
 
-  create  --id ID --source URI --sink URI --tables a,b [--paused]   or   --config FILE
+  create  --id ID --source URI --sink URI --tables a,b [--paused] [--skip-checks]   or   --config FILE
+          (the server runs tidemark doctor's checks first and refuses when one fails)
   list
   query   --id ID
   pause   --id ID
@@ -50,6 +51,7 @@ export function exitCodeOf(e: TidemarkError): number {
     e.code === 'CLI_USAGE' ||
     e.code === 'API_BAD_REQUEST' ||
     e.code === 'API_CONFLICT' ||
+    e.code === 'PREFLIGHT_FAILED' ||
     e.code.startsWith('CONFIG_')
   )
     return 2;
@@ -76,6 +78,7 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     tables: { type: 'string' },
     config: { type: 'string', short: 'c' },
     paused: { type: 'boolean' },
+    'skip-checks': { type: 'boolean' },
     'drop-slot': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -137,7 +140,10 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
           });
         }
       }
-      const f = await client.create(definition, { paused: values.paused === true });
+      const f = await client.create(definition, {
+        paused: values.paused === true,
+        skipChecks: values['skip-checks'] === true,
+      });
       out(f, () => `created changefeed ${f.id} (${f.state})\n`);
       return 0;
     }
