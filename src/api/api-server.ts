@@ -54,18 +54,34 @@ interface Route {
 /** Every API route; `openapi.json` documents each (checked by a test). */
 export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[] {
   return [
-    { method: 'GET', path: '/healthz', handler: async (_q, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/healthz',
+      // Alive: the process answers and its metadata store can be read.
+      handler: async (_q, res) => {
+        m.list();
+        sendJson(res, 200, { status: 'ok' });
+      },
+    },
     {
       method: 'GET',
       path: '/readyz',
-      handler: async (_q, res) =>
-        sendJson(res, isReady() ? 200 : 503, { status: isReady() ? 'ready' : 'starting' }),
+      handler: async (_q, res) => {
+        if (!isReady()) return sendJson(res, 503, { status: 'starting', changefeeds: [] });
+        const r = m.readiness();
+        sendJson(res, r.ready ? 200 : 503, {
+          status: r.ready ? 'ready' : 'not ready',
+          changefeeds: r.changefeeds,
+        });
+      },
     },
     {
       method: 'GET',
       path: '/metrics',
-      handler: async (_q, res) =>
-        sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', m.metrics.render()),
+      handler: async (_q, res) => {
+        const { text, contentType } = await m.metrics.render();
+        sendText(res, 200, contentType, text);
+      },
     },
     {
       method: 'GET',

@@ -37,6 +37,7 @@ describe('parseConfig', () => {
         views: [],
         epoch: { intervalMs: 50, maxRows: 100_000, maxBytes: 64 * 1024 * 1024 },
         heartbeatIntervalMs: 1000,
+        lagBudgetMs: 60_000,
         snapshot: { parallelism: 4, chunkRows: 50_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,
         changeLog: { maxDiskBytes: null },

@@ -48,6 +48,7 @@ const CHANGEFEED_KEYS = [
   'views',
   'epoch',
   'heartbeatIntervalMs',
+  'lagBudgetMs',
   'snapshot',
   'memoryQuotaBytes',
   'changeLog',
@@ -164,6 +165,9 @@ function readChangefeed(
   const heartbeatIntervalMs = m.has('heartbeatIntervalMs')
     ? r.positiveInt(m.get('heartbeatIntervalMs') ?? null, `${path}.heartbeatIntervalMs`, 'milliseconds')
     : d.heartbeatIntervalMs;
+  const lagBudgetMs = m.has('lagBudgetMs')
+    ? r.positiveInt(m.get('lagBudgetMs') ?? null, `${path}.lagBudgetMs`, 'milliseconds')
+    : d.lagBudgetMs;
   const memoryQuotaBytes = m.has('memoryQuotaBytes')
     ? r.bytes(m.get('memoryQuotaBytes') ?? null, `${path}.memoryQuotaBytes`)
     : d.memoryQuotaBytes;
@@ -178,7 +182,16 @@ function readChangefeed(
   }
 
   if (r.errors.length > errorsBefore || r.missingEnv !== undefined) return undefined;
-  if (!id || !source || !sink || !tables || !views || !heartbeatIntervalMs || !memoryQuotaBytes)
+  if (
+    !id ||
+    !source ||
+    !sink ||
+    !tables ||
+    !views ||
+    !heartbeatIntervalMs ||
+    !lagBudgetMs ||
+    !memoryQuotaBytes
+  )
     return undefined;
   return {
     idNode,
@@ -190,6 +203,7 @@ function readChangefeed(
       views,
       epoch,
       heartbeatIntervalMs,
+      lagBudgetMs,
       snapshot,
       memoryQuotaBytes,
       changeLog,

@@ -41,8 +41,22 @@ export interface ChangefeedView {
   resolvedLagMs: number | null;
   resolvedLagBytes: number | null;
   retainedWalBytes: number | null;
+  /**
+   * A running changefeed streaming with its checkpoint lag within `lagBudgetMs` (true), one
+   * that is not (false: starting, in its snapshot, retrying, behind); null when not running.
+   */
+  withinLagBudget: boolean | null;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface ReadinessEntry {
+  id: string;
+  state: DesiredState;
+  phase: ChangefeedStatus['phase'];
+  lagMs: number | null;
+  lagBudgetMs: number | null;
+  ok: boolean;
 }
 
 export interface ChangefeedManagerOptions {
@@ -233,6 +247,22 @@ export class ChangefeedManager {
     this.log.info('changefeed removed', { changefeed: id, droppedSlot: options.dropSlot === true });
   }
 
+  /**
+   * Ready: the stored changefeeds are restored, none has failed, and every running one streams
+   * within its lag budget. `changefeeds` says which is not, for the operator.
+   */
+  readiness(): { ready: boolean; changefeeds: ReadinessEntry[] } {
+    const changefeeds = this.list().map((v) => ({
+      id: v.id,
+      state: v.state,
+      phase: v.status.phase,
+      lagMs: v.status.lagMs,
+      lagBudgetMs: v.config?.lagBudgetMs ?? null,
+      ok: v.state === 'paused' || (v.state === 'running' && v.withinLagBudget === true),
+    }));
+    return { ready: !this.closed && changefeeds.every((c) => c.ok), changefeeds };
+  }
+
   /** The samples of the last minutes, oldest first. Throws API_NOT_FOUND. */
   samples(id: string, sinceMs?: number): Sample[] {
     this.mustGet(id);
@@ -359,6 +389,13 @@ export class ChangefeedManager {
             : Date.now() - feed.resolvedBehindSinceMs,
       resolvedLagBytes,
       retainedWalBytes: feed.retainedWalBytes,
+      withinLagBudget:
+        stored.state !== 'running'
+          ? null
+          : feed.runner !== null &&
+            status.phase === 'streaming' &&
+            status.lagMs !== null &&
+            status.lagMs <= (feed.config?.lagBudgetMs ?? Infinity),
       createdAt: stored.createdAt,
       updatedAt: stored.updatedAt,
     };
@@ -376,6 +413,7 @@ export class ChangefeedManager {
       resolvedLagMs: v.resolvedLagMs,
       resolvedLagBytes: v.resolvedLagBytes,
       retainedWalBytes: v.retainedWalBytes,
+      withinLagBudget: v.withinLagBudget,
     }));
   }
 
@@ -408,7 +446,7 @@ export class ChangefeedManager {
 }
 
 function errorOf(e: TidemarkError): StoredError {
-  return { code: e.code, message: e.message, hint: e.hint };
+  return { code: e.code, message: e.message, hint: e.hint, at: new Date().toISOString() };
 }
 
 /** WAL end − resolved = (WAL end − checkpoint) − (resolved − checkpoint), never negative. */

@@ -11,6 +11,8 @@ export interface StoredError {
   code: string;
   message: string;
   hint: string;
+  /** When it happened (ISO time); absent in errors stored by older versions. */
+  at?: string;
 }
 
 export interface StoredChangefeed {
