@@ -10,14 +10,31 @@ export interface FeedStatus {
   lagBytes: number | null;
 }
 
+export interface FeedConfig {
+  source: string;
+  sink: string;
+  tables: string[];
+  views: { name: string; sql: string }[];
+  epoch: { intervalMs: number };
+  lagBudgetMs: number;
+}
+
 export interface Feed {
   id: string;
   state: 'running' | 'paused' | 'failed';
-  config: { source: string; sink: string; tables: string[] } | null;
+  config: FeedConfig | null;
   status: FeedStatus;
-  lastError: { code: string; message: string; hint: string } | null;
+  lastError: { code: string; message: string; hint: string; at?: string } | null;
   resolvedLagBytes: number | null;
   retainedWalBytes: number | null;
+  withinLagBudget: boolean | null;
+}
+
+export interface PreflightCheck {
+  id: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
 }
 
 export interface Sample {
