@@ -13,11 +13,11 @@
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { maskUri } from '../errors/mask.ts';
-import { startChangefeed, type Changefeed } from '../runtime/changefeed.ts';
+import type { Changefeed } from '../runtime/changefeed.ts';
+import type { Engine } from '../control/engine.ts';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from '../runtime/changefeed-status.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { Lsn } from '../source/postgres/lsn.ts';
 import {
   definitionFromConfig,
   mergeDefinition,
@@ -29,7 +29,6 @@ import type { DesiredState, MetadataStore, StoredError } from './metadata-store.
 import { preflight, type PreflightReport } from './preflight.ts';
 import { SampleRing, type Sample } from './sample-ring.ts';
 import { ServerMetrics, type FeedGauges } from './server-metrics.ts';
-import { dropSourceObjects, retainedWalBytes } from './source-objects.ts';
 
 /** A changefeed as the API returns it; URIs masked. */
 export interface ChangefeedView {
@@ -62,8 +61,8 @@ export interface ReadinessEntry {
 export interface ChangefeedManagerOptions {
   store: MetadataStore;
   logger: Logger;
-  /** Local state of the changefeeds (view state, the sources' change logs). */
-  dataDir: string;
+  /** Runs the changefeeds and owns their local state (the sources' change logs, view state). */
+  engine: Engine;
   /** Default 1000 ms. */
   sampleIntervalMs?: number;
   /** Samples kept per changefeed; default 600 (ten minutes at 1 s). */
@@ -92,7 +91,10 @@ export class ChangefeedManager {
 
   constructor(private readonly opts: ChangefeedManagerOptions) {
     this.log = opts.logger;
-    this.metrics = new ServerMetrics(() => this.gauges());
+    this.metrics = new ServerMetrics(
+      () => this.gauges(),
+      () => this.opts.engine.hubStats(),
+    );
   }
 
   /**
@@ -145,7 +147,7 @@ export class ChangefeedManager {
       throw new TidemarkError('API_CONFLICT', { detail: `changefeed "${cfg.id}" already exists` });
     }
     if (!options.skipChecks) {
-      const report = await preflight(cfg, { dataDir: this.opts.dataDir });
+      const report = await preflight(cfg, { dataDir: this.opts.engine.dataDir });
       if (!report.ok) {
         throw new TidemarkError('PREFLIGHT_FAILED', {
           detail: report.checks
@@ -168,7 +170,7 @@ export class ChangefeedManager {
 
   /** The preflight report of a definition, without creating anything. Throws API_BAD_REQUEST. */
   async preflight(body: unknown): Promise<PreflightReport> {
-    return preflight(validateDefinition(body), { dataDir: this.opts.dataDir });
+    return preflight(validateDefinition(body), { dataDir: this.opts.engine.dataDir });
   }
 
   /**
@@ -239,8 +241,7 @@ export class ChangefeedManager {
     if (options.dropSlot) this.opts.store.setState(id, 'paused');
     // Its position no longer holds back the source's shared log and slot; with dropSlot, the
     // changefeed's publication goes too, and the shared slot once no changefeed uses it.
-    if (cfg)
-      await dropSourceObjects(cfg, { dataDir: this.opts.dataDir, dropSlot: options.dropSlot === true });
+    if (cfg) await this.opts.engine.removeSubscription(cfg, { dropSourceObjects: options.dropSlot === true });
     this.opts.store.delete(id);
     this.feeds.delete(id);
     this.metrics.forget(id);
@@ -315,9 +316,8 @@ export class ChangefeedManager {
       const cfg = validateDefinition(definition);
       feed.config = cfg;
       feed.status = { ...initialStatus(feed.id), error: null };
-      runner = startChangefeed(cfg, {
+      runner = this.opts.engine.startChangefeed(cfg, {
         logger: this.log,
-        dataDir: this.opts.dataDir,
         onStatus: (s) => {
           if (feed.runner === runner) feed.status = s;
         },
@@ -439,7 +439,7 @@ export class ChangefeedManager {
   private async pollRetainedWal(): Promise<void> {
     await Promise.all(
       [...this.feeds.values()].map(async (f) => {
-        if (f.config) f.retainedWalBytes = await retainedWalBytes(f.config.source);
+        if (f.config) f.retainedWalBytes = await this.opts.engine.retainedBytes(f.config).catch(() => null);
       }),
     );
   }
@@ -449,13 +449,7 @@ function errorOf(e: TidemarkError): StoredError {
   return { code: e.code, message: e.message, hint: e.hint, at: new Date().toISOString() };
 }
 
-/** WAL end − resolved = (WAL end − checkpoint) − (resolved − checkpoint), never negative. */
+/** Source log end − resolved position, never negative (null when unknown). */
 function resolvedLag(s: ChangefeedStatus): number | null {
-  if (s.lagBytes === null || s.resolved === null || s.checkpoint === null) return null;
-  try {
-    const ahead = Number(Lsn.parse(s.resolved).minus(Lsn.parse(s.checkpoint)));
-    return Math.max(0, s.lagBytes - ahead);
-  } catch {
-    return null;
-  }
+  return s.resolvedLagBytes;
 }

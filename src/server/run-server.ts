@@ -7,6 +7,7 @@ import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { ChangefeedManager } from './changefeed-manager.ts';
 import { MetadataStore } from './metadata-store.ts';
+import { Engine } from '../control/engine.ts';
 
 export interface ServerOptions {
   address: ListenAddress;
@@ -57,20 +58,27 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
       detail: `--addr ${opts.address.host}:${opts.address.port}`,
     });
   }
+  const engine = await Engine.open({ dataDir: opts.dataDir, logger: opts.logger });
   let token: string | null = opts.token ?? null;
   let tokenFile = opts.tokenFile;
-  if (token === null && opts.auth !== 'none') {
-    const t = ensureTokenFile(opts.dataDir);
-    token = t.token;
-    tokenFile = t.file;
-    if (t.created) opts.onTokenCreated?.(t.token, t.file);
+  let store: MetadataStore;
+  try {
+    if (token === null && opts.auth !== 'none') {
+      const t = ensureTokenFile(opts.dataDir);
+      token = t.token;
+      tokenFile = t.file;
+      if (t.created) opts.onTokenCreated?.(t.token, t.file);
+    }
+    store = MetadataStore.open(opts.dataDir);
+  } catch (err) {
+    await engine.close();
+    throw err;
   }
-  const store = MetadataStore.open(opts.dataDir);
   let ready = false;
   const manager = new ChangefeedManager({
     store,
     logger: opts.logger,
-    dataDir: opts.dataDir,
+    engine,
     ...(opts.sampleIntervalMs ? { sampleIntervalMs: opts.sampleIntervalMs } : {}),
     ...(opts.walPollIntervalMs ? { walPollIntervalMs: opts.walPollIntervalMs } : {}),
   });
@@ -88,6 +96,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
     });
   } catch (err) {
     store.close();
+    await engine.close();
     throw err;
   }
   if (tokenFile) {
@@ -100,6 +109,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
     await api.close();
     await manager.close();
     store.close();
+    await engine.close();
     throw err;
   }
   ready = true;
@@ -117,6 +127,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
       await api.close();
       await manager.close();
       store.close();
+      await engine.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { Epoch } from '../core/epoch.ts';
 import type { EpochCommitInfo } from '../runtime/changefeed.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { pullerStatsSnapshot } from '../source/postgres/puller-registry.ts';
+import type { HubStats, SubscriptionInfo } from '../log/hub.ts';
 
 /** What the metrics read from each changefeed at scrape time. */
 export interface FeedGauges {
@@ -27,6 +27,13 @@ const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
  * heap). Counters and histograms are pushed by the changefeed callbacks; gauges are read from
  * `gauges()` at scrape time. One registry per server, so tests can run several.
  */
+/** What the metrics read from each source's change hub at scrape time. */
+export interface SourceGauges {
+  sourceKey: string;
+  stats: HubStats;
+  subscriptions: SubscriptionInfo[];
+}
+
 export class ServerMetrics {
   readonly registry = new Registry();
   private readGauges: () => readonly FeedGauges[] = () => [];
@@ -114,26 +121,34 @@ export class ServerMetrics {
   );
   private readonly logBytes = this.gauge(
     'tidemark_source_log_disk_bytes',
-    "Bytes on disk of a source database's local change log (LMDB file and spill segments), by slot.",
-    ['slot'],
+    "Bytes on disk of a source's local change log (LMDB file and spill segments), by source.",
+    ['source'],
   );
   private readonly logReaders = this.gauge(
     'tidemark_source_log_readers',
-    "Changefeeds reading a source database's change log in this process, by slot.",
-    ['slot'],
+    "Changefeeds recorded as reading a source's change log (running or not), by source.",
+    ['source'],
   );
   private readonly sourceMessages = this.gauge(
     'tidemark_source_messages_received',
-    'Replication messages the puller received from the source since it started, by slot.',
-    ['slot'],
+    'Replication events the hub received from the source since it started, by source.',
+    ['source'],
+  );
+  private readonly subscriptionIdle = this.gauge(
+    'tidemark_source_subscription_idle_seconds',
+    'Seconds since a changefeed last acknowledged on its source, by source, changefeed and state (active, idle, stale): a stale one holds the log and the source for nobody running.',
+    ['source', 'changefeed', 'state'],
   );
   private readonly replicationStarts = this.gauge(
     'tidemark_source_replication_starts',
-    'START_REPLICATION commands the puller sent since it started (1 + reconnects), by slot.',
-    ['slot'],
+    'START_REPLICATION commands the hub sent since it started (1 + reconnects), by source.',
+    ['source'],
   );
 
-  constructor(gauges: () => readonly FeedGauges[]) {
+  constructor(
+    gauges: () => readonly FeedGauges[],
+    private readonly sources: () => readonly SourceGauges[] = () => [],
+  ) {
     this.readGauges = gauges;
     collectDefaultMetrics({ register: this.registry });
   }
@@ -213,6 +228,7 @@ export class ServerMetrics {
       this.logReaders,
       this.sourceMessages,
       this.replicationStarts,
+      this.subscriptionIdle,
     ] as Gauge<string>[]) {
       g.reset();
     }
@@ -233,12 +249,20 @@ export class ServerMetrics {
       if (f.withinLagBudget !== null) this.lagBudget.set(l, f.withinLagBudget ? 1 : 0);
     }
     for (const [state, n] of Object.entries(counts)) this.feeds.set({ state }, n);
-    for (const { slot, stats } of pullerStatsSnapshot()) {
-      const l = { slot };
+    const now = Date.now();
+    for (const { sourceKey, stats, subscriptions } of this.sources()) {
+      const l = { source: sourceKey };
       this.logBytes.set(l, stats.logDiskBytes);
-      this.logReaders.set(l, stats.readers);
-      this.sourceMessages.set(l, stats.messagesFromSource);
+      this.logReaders.set(l, stats.subscriptions);
+      this.sourceMessages.set(l, stats.eventsFromSource);
       this.replicationStarts.set(l, stats.replicationStarts);
+      for (const sub of subscriptions) {
+        const state = sub.active ? 'active' : sub.stale ? 'stale' : 'idle';
+        this.subscriptionIdle.set(
+          { source: sourceKey, changefeed: sub.id, state },
+          Math.max(0, (now - sub.acknowledgedAtMs) / 1000),
+        );
+      }
     }
   }
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { connectPgClient } from '../../src/source/postgres/pg-tls.ts';
 import { ReplicationConnection } from '../../src/source/postgres/replication-connection.ts';
 import { freePort, startCluster, type PgCluster } from '../support/pg-cluster.ts';

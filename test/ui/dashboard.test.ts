@@ -86,7 +86,7 @@ describe('web dashboard (headless Chromium)', () => {
     await detail
       .locator('[data-view="item_count"] pre', { hasText: 'SELECT count(*) AS n FROM items' })
       .waitFor();
-    await page.waitForFunction(() => /streaming/.test(document.querySelector('#detail')?.textContent ?? ''));
+    await page.locator('#detail', { hasText: 'streaming' }).waitFor();
     expect(await detail.textContent()).toMatch(/checkpoint[0-9A-F]+\/[0-9A-F]+/);
     expect(await detail.textContent()).toMatch(/retained WAL\d/);
     expect(await page.content()).not.toContain('tidemark-test-pw');
@@ -122,7 +122,7 @@ describe('web dashboard (headless Chromium)', () => {
     // Phone width: one card per changefeed, nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('tr[data-feed-id="ui-feed"] td[data-label="Phase"]').waitFor();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.screenshot({ path: 'test-results/dashboard-phone.png', fullPage: true });
     await page.setViewportSize({ width: 1100, height: 900 });
 

@@ -1,4 +1,4 @@
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { LiveStatus, initialStatus, type ChangefeedStatus } from '../../runtime/changefeed-status.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
@@ -52,7 +52,7 @@ export async function runChangefeeds(
     live: LiveStatus;
     shutdown: AbortSignal;
     stderr: { write(text: string): unknown };
-    /** Local state (view state); passed to every changefeed. */
+    /** Local state (change logs, view state): the engine's data directory; default `./.tidemark`. */
     dataDir?: string;
   },
 ): Promise<number> {
@@ -79,7 +79,7 @@ export async function runChangefeeds(
       feed = runtime.startChangefeed(cfg, {
         logger: log,
         onStatus: (s) => live.update(s),
-        ...(deps.dataDir === undefined ? {} : { dataDir: deps.dataDir }),
+        dataDir: deps.dataDir ?? resolve('.tidemark'),
       });
     } catch (err) {
       report(cfg.id, err, initialStatus(cfg.id));
@@ -112,6 +112,7 @@ export async function runChangefeeds(
     const f = running[i];
     if (r.status === 'rejected' && f && !failed.has(f.id)) report(f.id, r.reason, f.status());
   });
+  await runtime.close();
   live.stop();
   if (failed.size === 0) {
     logger.info('stopped', { changefeeds: feeds.length });

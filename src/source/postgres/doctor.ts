@@ -12,7 +12,7 @@ import type { DoctorCheck } from '../../core/doctor-check.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { resolveTables } from './catalog.ts';
-import { pullerObjectName } from './puller-names.ts';
+import { sourceObjectName } from './source-names.ts';
 import { connectPgClient, pgTlsPlan } from './pg-tls.ts';
 
 export interface SourceDoctorOptions {
@@ -55,11 +55,11 @@ export async function checkPostgresSource(opts: SourceDoctorOptions): Promise<Do
     checks.push(await checkVersion(client));
     checks.push(await checkWalLevel(client));
     checks.push(await checkReplicationPrivilege(client));
-    checks.push(...(await checkSlotHeadroom(client, pullerObjectName(opts.uri))));
+    checks.push(...(await checkSlotHeadroom(client, sourceObjectName(opts.uri))));
     checks.push(...(await checkExistingSlots(client, opts.retainedWalWarnBytes ?? 1024 ** 3)));
     checks.push(await checkPreparedTransactions(client));
     checks.push(...(await checkTables(client, opts.tables)));
-    checks.push(await checkPublicationRights(client, pullerObjectName(opts.uri)));
+    checks.push(await checkPublicationRights(client, sourceObjectName(opts.uri)));
   } catch (err) {
     const e = err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err) });
     checks.push({ id: 'source.catalog', status: 'fail', detail: e.message, fix: e.hint });
@@ -256,7 +256,7 @@ export async function checkTables(
 ): Promise<DoctorCheck[]> {
   let tables: { oid: number }[];
   try {
-    tables = await resolveTables(client, selection);
+    tables = (await resolveTables(client, selection)).rows;
   } catch (err) {
     const e = err as TidemarkError;
     return [{ id: 'source.tables', status: 'fail', detail: e.message, fix: e.hint }];
