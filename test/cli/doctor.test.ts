@@ -37,6 +37,8 @@ describe('tidemark doctor', () => {
     );
     expect(r.out).toMatch(/✓ source\.reachable\s+connected to postgres:\/\/tidemark:\*\*\*@/);
     expect(r.out).toMatch(/✓ source\.wal_level/);
+    expect(r.out).toMatch(/✓ source\.version\s+PostgreSQL \d+\.\d+/);
+    expect(r.out).toMatch(/✓ source\.schema_capture\s+role tidemark is a superuser/);
     expect(r.out).toMatch(/✓ source\.table\s+public\."Order": primary key/);
     expect(r.out).toMatch(/✓ sink\.permissions/);
     expect(r.out).toContain('Safe to start');
@@ -54,7 +56,8 @@ describe('tidemark doctor', () => {
       CREATE TABLE ev (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
       CREATE TABLE ev_2026 PARTITION OF ev FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
       CREATE TABLE alt (id int PRIMARY KEY, code text NOT NULL);
-      CREATE UNIQUE INDEX alt_code ON alt (code); ALTER TABLE alt REPLICA IDENTITY USING INDEX alt_code;`);
+      CREATE UNIQUE INDEX alt_code ON alt (code); ALTER TABLE alt REPLICA IDENTITY USING INDEX alt_code;
+      CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY);`);
     const role = `norepl_${src.name.slice(-6)}`;
     await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD 'pw-norepl-123'`);
     await src.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
@@ -69,6 +72,10 @@ describe('tidemark doctor', () => {
       /✗ source\.replication_privilege .*neither REPLICATION nor SUPERUSER\n\s+fix: ALTER ROLE norepl_\w+ WITH REPLICATION;/,
     );
     expect(r.out).toMatch(/✗ source\.tables .*public\.missing/);
+    // Not a superuser, nothing installed: schema changes would be seen degraded — a warning, with the fix.
+    expect(r.out).toMatch(
+      /! source\.schema_capture\s+role norepl_\w+ is not a superuser.*\n\s+fix: Start Tidemark once with a superuser/,
+    );
     await src.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
     await adminQuery(`DROP ROLE ${role}`);
 
@@ -76,18 +83,23 @@ describe('tidemark doctor', () => {
       `changefeeds:\n  - id: bad\n    source: ${src.url}\n    sink: ${dst.url}\n    tables: ['public.*']\n`,
     );
     expect(all.code, all.out).toBe(1);
+    // The connector's own refusals (catalog.ts), with its hints.
     expect(all.out).toMatch(
-      /✗ source\.table\s+public\.nothing_ident: REPLICA IDENTITY NOTHING.*\n\s+fix: ALTER TABLE public\.nothing_ident REPLICA IDENTITY DEFAULT;/,
+      /✗ source\.table\s+public\.nothing_ident: .*REPLICA IDENTITY NOTHING.*\n\s+fix: .*REPLICA IDENTITY DEFAULT/,
     );
     expect(all.out).toMatch(
-      /✗ source\.table\s+public\.no_key: no primary key.*\n\s+fix: .*REPLICA IDENTITY FULL/,
+      /✗ source\.table\s+public\.no_key: .*no primary key.*\n\s+fix: .*REPLICA IDENTITY FULL/,
     );
+    expect(all.out).toMatch(/✗ source\.table\s+public\.scratch: .*UNLOGGED.*\n\s+fix: .*SET LOGGED/);
     expect(all.out).toMatch(
       /✓ source\.table\s+public\.full_no_key: REPLICA IDENTITY FULL \(no key: duplicates kept\)/,
     );
-    expect(all.out).toMatch(/✗ source\.table\s+public\.ev: partitioned/);
-    expect(all.out).toMatch(/✗ source\.table\s+public\.alt: REPLICA IDENTITY USING INDEX/);
-    expect(all.out).toMatch(/Not safe to start: 4 problems/);
+    // What the connector replicates: a partitioned table as its root, a replica identity index as the key.
+    expect(all.out).toMatch(
+      /✓ source\.table\s+public\.ev: primary key, partitioned \(published as the root\)/,
+    );
+    expect(all.out).toMatch(/✓ source\.table\s+public\.alt: keyed by its replica identity index/);
+    expect(all.out).toMatch(/Not safe to start: 3 problems/);
 
     const json = await doctor(
       `changefeeds:\n  - id: bad\n    source: ${src.url}\n    sink: postgres://tidemark:wrong-pw-123@127.0.0.1:1/x\n    tables: [public.full_no_key]\n`,

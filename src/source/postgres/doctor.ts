@@ -3,15 +3,18 @@
  * changefeed, each reported with a fix (`tidemark doctor`, the server before a create). The
  * runtime can reuse the individual checks (exported) where it refuses to start.
  *
- *   reachable + TLS ─► version (known logical-replication bugs) ─► wal_level ─► replication privilege
- *   ─► slots / wal senders headroom ─► existing slots and the WAL they hold ─► prepared transactions
- *   ─► selected tables: found, SELECT privilege, replica identity, key, partitioned ─► publication rights
+ *   reachable + TLS ─► version (the minors the connector refuses) ─► wal_level ─► replication
+ *   privilege ─► schema-change capture (superuser) ─► slots / wal senders headroom ─► existing
+ *   slots and the WAL they hold ─► prepared transactions ─► selected tables: found, SELECT
+ *   privilege, and what the connector's catalog refuses (catalog.ts) ─► publication rights
  */
 import type pg from 'pg';
 import type { DoctorCheck } from '../../core/doctor-check.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { resolveTables } from './catalog.ts';
+import { describeTables, resolveTables } from './catalog.ts';
+import { DDL_CAPTURE_VERSION } from './ddl-capture.ts';
+import { versionProblem } from './pg-connector.ts';
 import { sourceObjectName } from './source-names.ts';
 import { connectPgClient, pgTlsPlan } from './pg-tls.ts';
 
@@ -55,6 +58,7 @@ export async function checkPostgresSource(opts: SourceDoctorOptions): Promise<Do
     checks.push(await checkVersion(client));
     checks.push(await checkWalLevel(client));
     checks.push(await checkReplicationPrivilege(client));
+    checks.push(await checkSchemaCapture(client));
     checks.push(...(await checkSlotHeadroom(client, sourceObjectName(opts.uri))));
     checks.push(...(await checkExistingSlots(client, opts.retainedWalWarnBytes ?? 1024 ** 3)));
     checks.push(await checkPreparedTransactions(client));
@@ -69,43 +73,59 @@ export async function checkPostgresSource(opts: SourceDoctorOptions): Promise<Do
   return checks;
 }
 
-/**
- * Minor releases before these lose changes when tables join a publication while it is streamed
- * (fixed in 15.13, 16.9, 17.5); 14 and older lack what Tidemark uses. `[major, first good minor]`.
- */
-const FIXED_IN: readonly [number, number][] = [
-  [15, 13],
-  [16, 9],
-  [17, 5],
-];
-
-/** `server_version_num` → ok, or the reason this version must not be used. */
-export function versionVerdict(versionNum: number): { ok: boolean; text: string } {
-  const major = Math.floor(versionNum / 10_000);
-  const minor = versionNum % 10_000;
-  const text = `PostgreSQL ${major}.${minor}`;
-  if (major < 15) return { ok: false, text: `${text}: Tidemark needs PostgreSQL 15 or later` };
-  const fixed = FIXED_IN.find(([m]) => m === major);
-  if (fixed && minor < fixed[1]) {
-    return {
-      ok: false,
-      text: `${text} can lose changes when tables join a publication that is being streamed (fixed in ${major}.${fixed[1]})`,
-    };
-  }
-  return { ok: true, text };
-}
-
+/** The server version against the minor releases the connector refuses (`versionProblem`). */
 export async function checkVersion(client: pg.ClientBase): Promise<DoctorCheck> {
   const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-  const verdict = versionVerdict(Number(rows[0]?.v ?? 0));
-  return verdict.ok
-    ? { id: 'source.version', status: 'ok', detail: verdict.text }
+  const num = Number(rows[0]?.v ?? 0);
+  const problem = versionProblem(num);
+  return problem === null
+    ? { id: 'source.version', status: 'ok', detail: `PostgreSQL ${Math.floor(num / 10_000)}.${num % 10_000}` }
     : {
         id: 'source.version',
         status: 'fail',
-        detail: verdict.text,
+        detail: problem,
         fix: 'Upgrade to the latest minor release of your major version (a minor upgrade needs only a restart).',
       };
+}
+
+/**
+ * Schema changes in commit order need the event triggers of ddl-capture.ts, which only a
+ * superuser can create: installed already (by an earlier superuser run) or installable now is
+ * ok; otherwise the changefeed runs degraded (the connector's status warning), so a warning.
+ */
+export async function checkSchemaCapture(client: pg.ClientBase): Promise<DoctorCheck> {
+  const { rows } = await client.query<{
+    name: string;
+    su: boolean;
+    installed: string | null;
+    triggers: number;
+  }>(
+    `SELECT r.rolname AS name, r.rolsuper AS su,
+            (SELECT obj_description(n.oid, 'pg_namespace') FROM pg_namespace n WHERE n.nspname = '_tidemark') AS installed,
+            (SELECT count(*)::int FROM pg_event_trigger
+              WHERE evtname IN ('tidemark_ddl', 'tidemark_drop', 'tidemark_rewrite') AND evtenabled <> 'D') AS triggers
+       FROM pg_roles r WHERE r.rolname = current_user`,
+  );
+  const r = rows[0];
+  const current = (r?.installed?.includes(`(version ${DDL_CAPTURE_VERSION})`) ?? false) && r?.triggers === 3;
+  if (current)
+    return {
+      id: 'source.schema_capture',
+      status: 'ok',
+      detail: 'schema-change capture installed (event triggers in schema _tidemark)',
+    };
+  if (r?.su)
+    return {
+      id: 'source.schema_capture',
+      status: 'ok',
+      detail: `role ${r.name} is a superuser: the schema-change capture (event triggers in schema _tidemark) is installed on start`,
+    };
+  return {
+    id: 'source.schema_capture',
+    status: 'warn',
+    detail: `role ${r?.name ?? '?'} is not a superuser and the schema-change capture is not installed: schema changes are seen only through Relation messages (a renamed column arrives as a drop and an add, an added column takes the value the catalog holds when the change arrives, tables created later are not captured)`,
+    fix: 'Start Tidemark once with a superuser on this database (it installs its event triggers in schema _tidemark; later runs may use this role), or accept the degraded mode.',
+  };
 }
 
 export async function checkWalLevel(client: pg.ClientBase): Promise<DoctorCheck> {
@@ -240,81 +260,64 @@ export async function checkPreparedTransactions(client: pg.ClientBase): Promise<
 
 interface TableFacts {
   oid: number;
-  schema: string;
-  name: string;
   replident: string;
   relkind: string;
   has_pk: boolean;
   can_select: boolean;
-  index_is_key: boolean | null;
 }
 
-/** The selected tables: found, readable, replica identity usable, a key or FULL, not partitioned. */
+/**
+ * The selected tables: found, readable, and what the connector refuses (catalog.ts decides:
+ * unlogged, REPLICA IDENTITY NOTHING, no key without FULL, a partition that would break the
+ * source's UPDATEs), each with the connector's own message and hint.
+ */
 export async function checkTables(
   client: pg.ClientBase,
   selection: readonly string[],
 ): Promise<DoctorCheck[]> {
-  let tables: { oid: number }[];
+  let tables: Awaited<ReturnType<typeof resolveTables>>['rows'];
   try {
     tables = (await resolveTables(client, selection)).rows;
   } catch (err) {
     const e = err as TidemarkError;
     return [{ id: 'source.tables', status: 'fail', detail: e.message, fix: e.hint }];
   }
+  const described = await describeTables(client, tables, { requireKey: true });
   const { rows } = await client.query<TableFacts>(
-    `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
-            c.relkind::text AS relkind,
+    `SELECT c.oid::int AS oid, c.relreplident AS replident, c.relkind::text AS relkind,
             EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
-            has_table_privilege(c.oid, 'SELECT') AS can_select,
-            (SELECT i.indisprimary FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) AS index_is_key
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid = ANY($1::oid[])
-      ORDER BY n.nspname, c.relname`,
+            has_table_privilege(c.oid, 'SELECT') AS can_select
+       FROM pg_class c WHERE c.oid = ANY($1::oid[])`,
     [tables.map((t) => t.oid)],
   );
+  const facts = new Map(rows.map((r) => [r.oid, r]));
   const out: DoctorCheck[] = [];
-  for (const t of rows) {
+  tables.forEach((t, i) => {
+    const f = facts.get(t.oid);
     const name = `${quote(t.schema)}.${quote(t.name)}`;
-    const id = `source.table`;
     const problems: { detail: string; fix: string }[] = [];
-    if (!t.can_select)
+    if (f && !f.can_select)
       problems.push({ detail: 'no SELECT privilege', fix: `GRANT SELECT ON ${name} TO current role;` });
-    if (t.relkind === 'p')
-      problems.push({
-        detail: 'partitioned: its changes arrive under the partitions’ names and are not replicated yet',
-        fix: 'List the partitions in tables: instead (each with a key), until partitioned tables are replicated as their root.',
-      });
-    if (t.replident === 'n')
-      problems.push({
-        detail: 'REPLICA IDENTITY NOTHING: once published, every UPDATE and DELETE on the source would fail',
-        fix: `ALTER TABLE ${name} REPLICA IDENTITY DEFAULT;`,
-      });
-    else if (t.replident === 'd' && !t.has_pk)
-      problems.push({
-        detail: 'no primary key and REPLICA IDENTITY DEFAULT: updates and deletes carry no key',
-        fix: `Add a primary key, or ALTER TABLE ${name} REPLICA IDENTITY FULL; (rows then match on all columns).`,
-      });
-    else if (t.replident === 'i' && t.index_is_key === false)
-      problems.push({
-        detail:
-          'REPLICA IDENTITY USING INDEX on an index that is not the primary key: changes would be keyed differently from the snapshot',
-        fix: `ALTER TABLE ${name} REPLICA IDENTITY DEFAULT; (with a primary key) or REPLICA IDENTITY FULL;`,
-      });
+    const d = described[i];
+    if (d instanceof TidemarkError) problems.push({ detail: d.message, fix: d.hint });
     if (problems.length > 0) {
       out.push({
-        id,
+        id: 'source.table',
         status: 'fail',
         detail: `${name}: ${problems.map((p) => p.detail).join('; ')}`,
         fix: problems.map((p) => p.fix).join(' '),
       });
-    } else {
-      const identity =
-        t.replident === 'f'
-          ? `REPLICA IDENTITY FULL${t.has_pk ? '' : ' (no key: duplicates kept)'}`
-          : 'primary key';
-      out.push({ id, status: 'ok', detail: `${name}: ${identity}` });
+      return;
     }
-  }
+    const identity =
+      f?.replident === 'f'
+        ? `REPLICA IDENTITY FULL${f.has_pk ? '' : ' (no key: duplicates kept)'}`
+        : f?.replident === 'i'
+          ? 'keyed by its replica identity index'
+          : 'primary key';
+    const partitioned = f?.relkind === 'p' ? ', partitioned (published as the root)' : '';
+    out.push({ id: 'source.table', status: 'ok', detail: `${name}: ${identity}${partitioned}` });
+  });
   return out;
 }
 
