@@ -299,7 +299,11 @@ export async function checkTables(
     if (f && !f.can_select)
       problems.push({ detail: 'no SELECT privilege', fix: `GRANT SELECT ON ${name} TO current role;` });
     const d = described[i];
-    if (d instanceof TidemarkError) problems.push({ detail: d.message, fix: d.hint });
+    if (d instanceof TidemarkError) {
+      // "table s.t has no primary key …" → "no primary key …" after the line's "s.t: ".
+      const text = (d.detail ?? d.message).replace(/^table \S+ (is |has )?/, '');
+      problems.push({ detail: text, fix: d.hint });
+    }
     if (problems.length > 0) {
       out.push({
         id: 'source.table',
