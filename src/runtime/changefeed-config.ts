@@ -26,13 +26,13 @@ export interface ChangefeedConfig {
     startTimeoutMs: number;
   };
   memoryQuotaBytes: number;
+  /** What a schema change in the source does to the changefeed (runtime/schema-barrier.ts). */
+  schemaChanges: { dropTable: 'drop' | 'keep' | 'fail'; renameTable: 'follow' | 'fail' };
   /**
    * The source database's local change log (shared by every changefeed on that database in this
    * process; the first changefeed to start its puller sets these). `maxDiskBytes` null: no limit
    * but the disk's.
    */
-  /** What a schema change in the source does to the changefeed (runtime/schema-barrier.ts). */
-  schemaChanges: { dropTable: 'drop' | 'keep' | 'fail'; renameTable: 'follow' | 'fail' };
   changeLog: {
     maxDiskBytes: number | null;
     /**
