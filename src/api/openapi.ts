@@ -248,7 +248,24 @@ export const OPENAPI_DOCUMENT = {
           resolved: { type: 'string', nullable: true },
           checkpoint: { type: 'string', nullable: true },
           lagMs: { type: 'number', nullable: true },
-          lagBytes: { type: 'number', nullable: true },
+          lagBytes: { type: 'number', nullable: true, description: 'Source log end − checkpoint.' },
+          resolvedLagBytes: {
+            type: 'number',
+            nullable: true,
+            description: 'Source log end − resolved position: what is yet to be read.',
+          },
+          error: {
+            type: 'object',
+            nullable: true,
+            description: 'The error the changefeed is retrying or failed with.',
+            properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+          },
+          warnings: {
+            type: 'array',
+            items: { type: 'string' },
+            description:
+              'What runs degraded or was left out (tables a pattern matched that cannot be replicated, schema changes seen without the DDL capture). Warnings do not affect /readyz.',
+          },
         },
       },
       Changefeed: {
@@ -265,11 +282,22 @@ export const OPENAPI_DOCUMENT = {
           lastError: {
             type: 'object',
             nullable: true,
-            properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              hint: { type: 'string' },
+              at: { type: 'string', format: 'date-time' },
+            },
           },
           resolvedLagMs: { type: 'number', nullable: true },
           resolvedLagBytes: { type: 'number', nullable: true },
           retainedWalBytes: { type: 'number', nullable: true },
+          withinLagBudget: {
+            type: 'boolean',
+            nullable: true,
+            description:
+              'Running, streaming and within lagBudgetMs (what /readyz checks); null when not running.',
+          },
           createdAt: { type: 'string', format: 'date-time' },
           updatedAt: { type: 'string', format: 'date-time' },
         },

@@ -56,6 +56,8 @@ export interface ReadinessEntry {
   lagMs: number | null;
   lagBudgetMs: number | null;
   ok: boolean;
+  /** The status warnings (degraded, left out): shown, but they do not make the server unready. */
+  warnings: string[];
 }
 
 export interface ChangefeedManagerOptions {
@@ -260,6 +262,7 @@ export class ChangefeedManager {
       lagMs: v.status.lagMs,
       lagBudgetMs: v.config?.lagBudgetMs ?? null,
       ok: v.state === 'paused' || (v.state === 'running' && v.withinLagBudget === true),
+      warnings: v.status.warnings,
     }));
     return { ready: !this.closed && changefeeds.every((c) => c.ok), changefeeds };
   }

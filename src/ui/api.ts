@@ -8,6 +8,10 @@ export interface FeedStatus {
   checkpoint: string | null;
   lagMs: number | null;
   lagBytes: number | null;
+  /** Source log end − resolved position: what is yet to be read. */
+  resolvedLagBytes: number | null;
+  /** Degraded or left out (tables a pattern matched, schema capture): shown, never hidden. */
+  warnings: string[];
 }
 
 export interface FeedConfig {

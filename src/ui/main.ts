@@ -1,6 +1,7 @@
 /**
- * The dashboard: every changefeed with state and lag; for the selected one its last error with
- * hint and time, lag and throughput over ten minutes, retained WAL, positions, tables and views;
+ * The dashboard: every changefeed with state, lag and warnings; for the selected one its last
+ * error with hint and time, its warnings, lag and throughput over ten minutes, what is yet to be
+ * read, retained WAL, positions, tables and views;
  * create, edit, pause, resume and remove, with the API's validation and preflight shown inline.
  * Polls the API once a second; no framework, charts are inline SVG (chart.ts).
  */
@@ -41,7 +42,21 @@ function renderList(list: Feed[]): void {
       const tr = el(
         'tr',
         { 'data-feed-id': f.id, 'data-state': f.state, class: f.id === selected ? 'selected' : '' },
-        el('td', { 'data-label': 'Changefeed', class: 'id' }, f.id),
+        el(
+          'td',
+          { 'data-label': 'Changefeed', class: 'id' },
+          f.id,
+          ...(f.status.warnings.length > 0
+            ? [
+                ' ',
+                el(
+                  'span',
+                  { class: 'badge warn', title: f.status.warnings.join('\n') },
+                  `${f.status.warnings.length} warning${f.status.warnings.length === 1 ? '' : 's'}`,
+                ),
+              ]
+            : []),
+        ),
         el('td', { 'data-label': 'State' }, el('span', { class: `badge ${f.state}` }, f.state)),
         cell('Phase', f.status.phase),
         cell('Lag', running ? duration(f.status.lagMs) : '–', 'num'),
@@ -96,8 +111,18 @@ function renderDetail(f: Feed | undefined, samples: Sample[]): void {
       'lag',
       `${running ? duration(f.status.lagMs) : '–'} (budget ${budget}${f.withinLagBudget === false ? ', over' : ''})`,
     ),
+    ...kv('to read', running ? bytes(f.status.resolvedLagBytes) : '–'),
     ...kv('retained WAL', bytes(f.retainedWalBytes)),
   );
+  const warnings =
+    f.status.warnings.length > 0
+      ? el(
+          'div',
+          { class: 'warnings', 'data-part': 'warnings' },
+          el('strong', {}, 'Warnings'),
+          el('ul', {}, ...f.status.warnings.map((w) => el('li', {}, w))),
+        )
+      : '';
   const error = f.lastError
     ? el(
         'div',
@@ -142,6 +167,7 @@ function renderDetail(f: Feed | undefined, samples: Sample[]): void {
     el('h2', {}, f.id, ' ', el('span', { class: `badge ${f.state}` }, f.state)),
     actions,
     error,
+    warnings,
     el(
       'div',
       { class: 'charts' },

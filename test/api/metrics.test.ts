@@ -94,6 +94,10 @@ describe('/metrics', () => {
     expect(value(after, 'tidemark_source_replication_starts', 'source="tidemark_src_')).toBe(1);
     expect(value(after, 'tidemark_source_messages_received', 'source="tidemark_src_')).toBeGreaterThan(200);
     expect(value(after, 'tidemark_source_log_disk_bytes', 'source="tidemark_src_')).toBeGreaterThan(0);
+    // The changefeed's subscription on its source's hub: acknowledged, active.
+    expect(
+      value(after, 'tidemark_source_subscription_idle_seconds', 'changefeed="load",state="active"'),
+    ).toBeGreaterThanOrEqual(0);
     expect(value(after, 'tidemark_changefeed_state', 'changefeed="bad",state="failed"')).toBe(1);
     expect(
       value(after, 'tidemark_changefeed_errors_total', 'changefeed="bad",code="SOURCE_TABLE_NOT_FOUND"'),
@@ -107,7 +111,7 @@ describe('/metrics', () => {
     const entries = (notReady.json() as { changefeeds: { id: string; ok: boolean }[] }).changefeeds;
     expect(entries).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ id: 'load', ok: true }),
+        expect.objectContaining({ id: 'load', ok: true, warnings: [] }),
         expect.objectContaining({ id: 'bad', ok: false }),
       ]),
     );

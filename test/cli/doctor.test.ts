@@ -79,8 +79,11 @@ describe('tidemark doctor', () => {
     await src.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
     await adminQuery(`DROP ROLE ${role}`);
 
+    const named = ['nothing_ident', 'no_key', 'full_no_key', 'ev', 'alt', 'scratch'].map(
+      (t) => `public.${t}`,
+    );
     const all = await doctor(
-      `changefeeds:\n  - id: bad\n    source: ${src.url}\n    sink: ${dst.url}\n    tables: ['public.*']\n`,
+      `changefeeds:\n  - id: bad\n    source: ${src.url}\n    sink: ${dst.url}\n    tables: [${named.join(', ')}]\n`,
     );
     expect(all.code, all.out).toBe(1);
     // The connector's own refusals (catalog.ts), with its hints.
@@ -100,6 +103,16 @@ describe('tidemark doctor', () => {
     );
     expect(all.out).toMatch(/✓ source\.table\s+public\.alt: keyed by its replica identity index/);
     expect(all.out).toMatch(/Not safe to start: 3 problems/);
+
+    // Matched only by a pattern, the same tables are left out by the connector: warnings, safe to start.
+    const pattern = await doctor(
+      `changefeeds:\n  - id: pat\n    source: ${src.url}\n    sink: ${dst.url}\n    tables: ['public.*']\n`,
+    );
+    expect(pattern.out).toMatch(
+      /! source\.table\s+public\.no_key: left out \(matched by a pattern\): no primary key.*\n\s+fix: /,
+    );
+    expect(pattern.out).toMatch(/Safe to start \(3 warnings\)/);
+    expect(pattern.code, pattern.out).toBe(0);
 
     const json = await doctor(
       `changefeeds:\n  - id: bad\n    source: ${src.url}\n    sink: postgres://tidemark:wrong-pw-123@127.0.0.1:1/x\n    tables: [public.full_no_key]\n`,

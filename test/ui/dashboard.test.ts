@@ -72,8 +72,9 @@ describe('web dashboard (headless Chromium)', () => {
     expect(await page.locator('.report').textContent()).toMatch(/public\.nokey: no primary key.*fix: /s);
     await page.screenshot({ path: 'test-results/dashboard-create-refused.png', fullPage: true });
 
-    // … and a good definition is created and streams.
-    await fill(page, { tables: 'public.items' });
+    // … and a good definition is created and streams; a table only a pattern matches and the
+    // source cannot replicate is left out, with a warning on the list and in the detail.
+    await fill(page, { tables: 'public.items, public.nok*' });
     await page.locator('form.editor [data-action="save"]').click();
     await page.locator('tr[data-feed-id="ui-feed"][data-state="running"]').waitFor();
     await waitForFeed(server.url, 'ui-feed', (f) => f.status.phase === 'streaming');
@@ -89,6 +90,9 @@ describe('web dashboard (headless Chromium)', () => {
     await page.locator('#detail', { hasText: 'streaming' }).waitFor();
     expect(await detail.textContent()).toMatch(/checkpoint[0-9A-F]+\/[0-9A-F]+/);
     expect(await detail.textContent()).toMatch(/retained WAL\d/);
+    expect(await detail.textContent()).toMatch(/to read\d/);
+    await detail.locator('[data-part="warnings"] li', { hasText: 'public.nokey left out' }).waitFor();
+    expect(await page.locator('tr[data-feed-id="ui-feed"] .badge.warn').textContent()).toBe('1 warning');
     expect(await page.content()).not.toContain('tidemark-test-pw');
 
     // A failing changefeed shows its error, hint and time.

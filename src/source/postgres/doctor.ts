@@ -269,15 +269,17 @@ interface TableFacts {
 /**
  * The selected tables: found, readable, and what the connector refuses (catalog.ts decides:
  * unlogged, REPLICA IDENTITY NOTHING, no key without FULL, a partition that would break the
- * source's UPDATEs), each with the connector's own message and hint.
+ * source's UPDATEs), each with the connector's own message and hint. A table named in `tables`
+ * fails; one only a pattern matched is left out by the connector, so a warning.
  */
 export async function checkTables(
   client: pg.ClientBase,
   selection: readonly string[],
 ): Promise<DoctorCheck[]> {
   let tables: Awaited<ReturnType<typeof resolveTables>>['rows'];
+  let named: Set<number>;
   try {
-    tables = (await resolveTables(client, selection)).rows;
+    ({ rows: tables, named } = await resolveTables(client, selection));
   } catch (err) {
     const e = err as TidemarkError;
     return [{ id: 'source.tables', status: 'fail', detail: e.message, fix: e.hint }];
@@ -305,10 +307,12 @@ export async function checkTables(
       problems.push({ detail: text, fix: d.hint });
     }
     if (problems.length > 0) {
+      // A table only a pattern matched is left out by the connector (a status warning), not refused.
+      const leftOut = !named.has(t.oid);
       out.push({
         id: 'source.table',
-        status: 'fail',
-        detail: `${name}: ${problems.map((p) => p.detail).join('; ')}`,
+        status: leftOut ? 'warn' : 'fail',
+        detail: `${name}: ${leftOut ? 'left out (matched by a pattern): ' : ''}${problems.map((p) => p.detail).join('; ')}`,
         fix: problems.map((p) => p.fix).join(' '),
       });
       return;
