@@ -260,6 +260,15 @@ export const OPENAPI_DOCUMENT = {
             description: 'The error the changefeed is retrying or failed with.',
             properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
           },
+          views: {
+            type: 'array',
+            description:
+              "Each view's plan in words, from the tables up to the view, once the changefeed planned its views.",
+            items: {
+              type: 'object',
+              properties: { name: { type: 'string' }, plan: { type: 'array', items: { type: 'string' } } },
+            },
+          },
           warnings: {
             type: 'array',
             items: { type: 'string' },

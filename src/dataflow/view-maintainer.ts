@@ -15,6 +15,7 @@
  * Both follow the order of `views` and of the tables they read, so reopening a store with the
  * same views continues where it left off.
  */
+import { describePlan } from '../sql/describe-plan.ts';
 import type { Row as TextRow } from '../core/row.ts';
 import { encodeText } from '../decode/pg-values.ts';
 import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
@@ -65,6 +66,8 @@ export class ViewMaintainer {
     private readonly outputs: readonly ViewOutput[],
     /** Base tables the views read (a subset of the catalog), in state-namespace order. */
     readonly inputTables: readonly TableSchema[],
+    /** Each view's plan in words (sql/describe-plan.ts), for the operator. */
+    readonly planDescriptions: readonly { name: string; plan: string[] }[],
   ) {}
 
   /** One table per view as the sink creates it. */
@@ -104,6 +107,7 @@ export class ViewMaintainer {
       arrangements,
       outputs,
       inputTables,
+      plans.map((p) => ({ name: p.name, plan: describePlan(p) })),
     );
   }
 

@@ -23,6 +23,8 @@ export interface ChangefeedStatus {
   error: { code: string; message: string; hint: string } | null;
   /** Things degraded or left out that the operator should know (tables left out, schema capture). */
   warnings: string[];
+  /** Each view's plan in words (sql/describe-plan.ts), once the views are planned. */
+  views?: { name: string; plan: string[] }[];
 }
 
 export type ChangefeedPhase = ChangefeedStatus['phase'];

@@ -248,6 +248,7 @@ export class ChangefeedRunner implements Changefeed {
           stateDir: ViewStage.stateDirFor(this.env.dataDir, cfg.id),
           sinkEpoch: checkpoint?.epoch ?? null,
         });
+        this.update({ views: [...views.planDescriptions] });
         const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));
         if (missing.length > 0) {
           ({ tables } = await connector.describe([

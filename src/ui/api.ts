@@ -12,6 +12,8 @@ export interface FeedStatus {
   resolvedLagBytes: number | null;
   /** Degraded or left out (tables a pattern matched, schema capture): shown, never hidden. */
   warnings: string[];
+  /** Each view's plan in words, once the changefeed planned its views. */
+  views?: { name: string; plan: string[] }[];
 }
 
 export interface FeedConfig {

@@ -79,6 +79,18 @@ function button(action: string, text: string, onClick: () => void, cls = ''): HT
   return b;
 }
 
+/** The view's plan in words, as the changefeed planned it (nothing before it did). */
+function planOf(f: Feed, view: string): Node | string {
+  const plan = f.status.views?.find((p) => p.name === view)?.plan;
+  if (!plan) return '';
+  return el(
+    'details',
+    { class: 'plan', open: '' },
+    el('summary', {}, 'Plan'),
+    el('ol', {}, ...plan.map((line) => el('li', {}, line))),
+  );
+}
+
 function renderDetail(f: Feed | undefined, samples: Sample[]): void {
   const box = $('detail');
   if (!f) {
@@ -161,6 +173,7 @@ function renderDetail(f: Feed | undefined, samples: Sample[]): void {
       { class: 'view', 'data-view': v.name },
       el('h4', {}, v.name, ' ', el('span', { class: 'muted' }, `· ${phase}`)),
       el('pre', {}, v.sql),
+      planOf(f, v.name),
     ),
   );
   box.replaceChildren(

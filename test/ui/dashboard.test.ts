@@ -92,6 +92,10 @@ describe('web dashboard (headless Chromium)', () => {
     expect(await detail.textContent()).toMatch(/retained WAL\d/);
     expect(await detail.textContent()).toMatch(/to read\d/);
     await detail.locator('[data-part="warnings"] li', { hasText: 'public.nokey left out' }).waitFor();
+    // The view's plan in words, under its SQL.
+    await detail
+      .locator('[data-view="item_count"] .plan li', { hasText: 'aggregate count(*) one row over all input' })
+      .waitFor();
     expect(await page.locator('tr[data-feed-id="ui-feed"] .badge.warn').textContent()).toBe('1 warning');
     expect(await page.content()).not.toContain('tidemark-test-pw');
 
