@@ -208,7 +208,7 @@ export const OPENAPI_DOCUMENT = {
       ChangefeedDefinition: {
         type: 'object',
         description:
-          'One changefeed in the YAML config form (docs/config-reference.md); ${VAR} is read from the server environment at start.',
+          'One changefeed in the YAML config form (docs/config-reference.md). The API substitutes no ${VAR}: write the values (credentials are masked in every answer), or let `tidemark changefeed create --config FILE` substitute them from your environment.',
         required: ['id', 'source', 'sink', 'tables'],
         properties: {
           id: { type: 'string' },
@@ -259,6 +259,12 @@ export const OPENAPI_DOCUMENT = {
             nullable: true,
             description: 'The error the changefeed is retrying or failed with.',
             properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+          },
+          tables: {
+            type: 'array',
+            description:
+              "The tables replicated (patterns resolved, tables left out not listed) and the views, with the rows this run's snapshot copied into each.",
+            items: { type: 'object', properties: { name: { type: 'string' }, rows: { type: 'integer' } } },
           },
           views: {
             type: 'array',

@@ -12,6 +12,8 @@ export interface FeedStatus {
   resolvedLagBytes: number | null;
   /** Degraded or left out (tables a pattern matched, schema capture): shown, never hidden. */
   warnings: string[];
+  /** Tables replicated (patterns resolved) and views, with the rows this run's snapshot copied. */
+  tables?: { name: string; rows: number }[];
   /** Each view's plan in words, once the changefeed planned its views. */
   views?: { name: string; plan: string[] }[];
 }

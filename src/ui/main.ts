@@ -151,18 +151,25 @@ function renderDetail(f: Feed | undefined, samples: Sample[]): void {
     el(
       'thead',
       {},
-      el('tr', {}, el('th', {}, 'Table or pattern'), el('th', {}, 'Phase'), el('th', {}, 'Rows copied')),
+      el(
+        'tr',
+        {},
+        el('th', {}, f.status.tables ? 'Table or view' : 'Table or pattern'),
+        el('th', {}, 'Phase'),
+        el('th', {}, 'Rows copied by the snapshot'),
+      ),
     ),
     el(
       'tbody',
       {},
-      ...(f.config?.tables ?? []).map((t) =>
+      // Once the changefeed resolved its patterns, the tables themselves; before, what was asked.
+      ...(f.status.tables ?? (f.config?.tables ?? []).map((name) => ({ name, rows: null }))).map((t) =>
         el(
           'tr',
-          {},
-          el('td', { class: 'mono' }, t),
+          { 'data-table': t.name },
+          el('td', { class: 'mono' }, t.name),
           el('td', {}, phase),
-          el('td', { class: 'num' }, count(f.status.snapshotRows)),
+          el('td', { class: 'num' }, t.rows === null ? '–' : count(t.rows)),
         ),
       ),
     ),

@@ -84,6 +84,13 @@ describe('web dashboard (headless Chromium)', () => {
     await page.locator('#detail svg.chart path.series').first().waitFor();
     const detail = page.locator('#detail');
     await detail.locator('[data-part="tables"] td', { hasText: 'public.items' }).waitFor();
+    // The pattern resolved: the tables themselves and the view, with the rows the snapshot copied
+    // into each; the table left out is not listed.
+    expect(
+      await detail.locator('[data-part="tables"] tr[data-table="public.items"]').textContent(),
+    ).toContain('2,000');
+    await detail.locator('[data-part="tables"] tr[data-table="public.item_count"]').waitFor();
+    expect(await detail.locator('[data-part="tables"] tr[data-table="public.nokey"]').count()).toBe(0);
     await detail
       .locator('[data-view="item_count"] pre', { hasText: 'SELECT count(*) AS n FROM items' })
       .waitFor();
