@@ -18,6 +18,8 @@ export async function setup(project: TestProject): Promise<void> {
   // the test workers inherit; CLI tests pass their own.
   dataDir = mkdtempSync(join(tmpdir(), 'tidemark-test-data-'));
   process.env.TIDEMARK_DATA_DIR = dataDir;
+  // Where servers record their token files for the local CLI: never the user's own home.
+  process.env.TIDEMARK_STATE_DIR = join(dataDir, 'state');
   const port = await freePort(Number(process.env.TIDEMARK_TEST_PG_PORT ?? 54329));
   cluster = await startCluster({ port });
   project.provide('pgAdminUrl', cluster.url('postgres'));

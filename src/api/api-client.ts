@@ -44,8 +44,15 @@ export class ApiClient {
   get(id: string): Promise<ChangefeedView> {
     return this.request('GET', `/api/v1/changefeeds/${encodeURIComponent(id)}`);
   }
-  create(definition: Record<string, unknown>, options: { paused?: boolean } = {}): Promise<ChangefeedView> {
-    return this.request('POST', `/api/v1/changefeeds${options.paused ? '?paused=true' : ''}`, definition);
+  create(
+    definition: Record<string, unknown>,
+    options: { paused?: boolean; skipChecks?: boolean } = {},
+  ): Promise<ChangefeedView> {
+    const q = new URLSearchParams();
+    if (options.paused) q.set('paused', 'true');
+    if (options.skipChecks) q.set('skipChecks', 'true');
+    const query = q.size > 0 ? `?${q.toString()}` : '';
+    return this.request('POST', `/api/v1/changefeeds${query}`, definition);
   }
   update(id: string, patch: Record<string, unknown>): Promise<ChangefeedView> {
     return this.request('PATCH', `/api/v1/changefeeds/${encodeURIComponent(id)}`, patch);
@@ -74,7 +81,9 @@ export class ApiClient {
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    // The server refuses mutating calls that are not JSON (a browser's cross-origin form or
+    // text/plain POST); reads carry no body.
+    if (body !== undefined || method !== 'GET') headers['content-type'] = 'application/json';
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     let res: Response;
     try {

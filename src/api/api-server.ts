@@ -2,8 +2,10 @@
  * The HTTP face of `tidemark server` (node:http, JSON): the changefeed API under /api/v1, health
  * and readiness, Prometheus metrics, the OpenAPI document and the dashboard's static files.
  *
- * Auth: with a token, every request but /healthz and the dashboard's static files (code, no data)
- * must carry `Authorization: Bearer <token>`. Without one the server only listens on loopback.
+ * Every request first passes `guardRequest` (Host, Origin, JSON content type: see
+ * request-guard.ts). Auth: mutating calls always carry `Authorization: Bearer <token>` (unless the
+ * operator opted out with `--no-auth`, loopback only); with `protectReads` every other route but
+ * /healthz, /readyz and the dashboard's static files (code, no data) needs it too.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
@@ -14,14 +16,22 @@ import type { ChangefeedManager } from '../server/changefeed-manager.ts';
 import { readJson, sendError, sendJson, sendText } from './http-util.ts';
 import { isLoopback, type ListenAddress } from './listen-address.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { guardRequest, MUTATING_METHODS } from './request-guard.ts';
 import { serveStatic } from './static-files.ts';
 
 export interface ApiServerOptions {
   manager: ChangefeedManager;
   logger: Logger;
   address: ListenAddress;
-  /** Required unless `address.host` is loopback. */
-  token?: string;
+  /**
+   * The bearer token; null only when the operator opted out (`--no-auth`), which is refused
+   * beyond loopback.
+   */
+  token: string | null;
+  /** Reads need the token too; default: when not listening on loopback. */
+  protectReads?: boolean;
+  /** Host names besides loopback ones the server answers to (a reverse proxy's name). */
+  allowedHosts?: readonly string[];
   /** The built dashboard (`dist/ui`); the dashboard routes answer 404 without it. */
   uiDir?: string;
   /** False until the manager has restored the stored changefeeds: /readyz answers 503. */
@@ -44,18 +54,34 @@ interface Route {
 /** Every API route; `openapi.json` documents each (checked by a test). */
 export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[] {
   return [
-    { method: 'GET', path: '/healthz', handler: async (_q, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/healthz',
+      // Alive: the process answers and its metadata store can be read.
+      handler: async (_q, res) => {
+        m.list();
+        sendJson(res, 200, { status: 'ok' });
+      },
+    },
     {
       method: 'GET',
       path: '/readyz',
-      handler: async (_q, res) =>
-        sendJson(res, isReady() ? 200 : 503, { status: isReady() ? 'ready' : 'starting' }),
+      handler: async (_q, res) => {
+        if (!isReady()) return sendJson(res, 503, { status: 'starting', changefeeds: [] });
+        const r = m.readiness();
+        sendJson(res, r.ready ? 200 : 503, {
+          status: r.ready ? 'ready' : 'not ready',
+          changefeeds: r.changefeeds,
+        });
+      },
     },
     {
       method: 'GET',
       path: '/metrics',
-      handler: async (_q, res) =>
-        sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', m.metrics.render()),
+      handler: async (_q, res) => {
+        const { text, contentType } = await m.metrics.render();
+        sendText(res, 200, contentType, text);
+      },
     },
     {
       method: 'GET',
@@ -71,7 +97,19 @@ export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[]
       method: 'POST',
       path: '/api/v1/changefeeds',
       handler: async (req, res, { query }) =>
-        sendJson(res, 201, m.create(await readJson(req), { paused: query.get('paused') === 'true' })),
+        sendJson(
+          res,
+          201,
+          await m.create(await readJson(req), {
+            paused: query.get('paused') === 'true',
+            skipChecks: query.get('skipChecks') === 'true',
+          }),
+        ),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/preflight',
+      handler: async (req, res) => sendJson(res, 200, await m.preflight(await readJson(req))),
     },
     {
       method: 'GET',
@@ -128,13 +166,16 @@ export interface RunningApiServer {
 
 /** Listens; throws SERVER_TOKEN_REQUIRED before binding a non-loopback address without a token. */
 export async function startApiServer(opts: ApiServerOptions): Promise<RunningApiServer> {
-  if (!isLoopback(opts.address.host) && !opts.token) {
+  const loopback = isLoopback(opts.address.host);
+  if (!loopback && !opts.token) {
     throw new TidemarkError('SERVER_TOKEN_REQUIRED', {
       detail: `--addr ${opts.address.host}:${opts.address.port}`,
     });
   }
   const routes = apiRoutes(opts.manager, opts.isReady);
-  const expected = opts.token === undefined ? undefined : Buffer.from(`Bearer ${opts.token}`);
+  const expected = opts.token === null ? undefined : Buffer.from(`Bearer ${opts.token}`);
+  const protectReads = opts.protectReads ?? !loopback;
+  const guard = { loopback, allowedHosts: (opts.allowedHosts ?? []).map((h) => h.toLowerCase()) };
   const log = opts.logger.child({ component: 'api' });
 
   const server = createServer((req, res) => {
@@ -144,29 +185,35 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
           ? err
           : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
       if (e.code === 'INTERNAL') log.error('request failed', { method: req.method, path: req.url, error: e });
+      else if (e.code === 'API_FORBIDDEN')
+        log.warn('request refused', { method: req.method, path: req.url, detail: e.detail });
       if (!res.headersSent) sendError(res, e);
       else res.end();
     });
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    guardRequest(method, req.headers, guard);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    log.debug('request', { method: req.method, path });
-    const matched = match(routes, req.method ?? 'GET', path);
-    const isStatic = !matched && !path.startsWith('/api/') && req.method === 'GET';
-    if (expected && path !== '/healthz' && !isStatic) {
+    log.debug('request', { method, path });
+    const matched = match(routes, method, path);
+    const isStatic = !matched && !path.startsWith('/api/') && method === 'GET';
+    const open = path === '/healthz' || path === '/readyz' || isStatic;
+    const needsToken = MUTATING_METHODS.has(method) || (protectReads && !open);
+    if (expected && needsToken) {
       const got = Buffer.from(req.headers.authorization ?? '');
       if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
         throw new TidemarkError('API_UNAUTHORIZED');
       }
     }
     if (matched === 'method') {
-      throw new TidemarkError('API_BAD_REQUEST', { detail: `${req.method} is not allowed on ${path}` });
+      throw new TidemarkError('API_BAD_REQUEST', { detail: `${method} is not allowed on ${path}` });
     }
     if (matched) return matched.route.handler(req, res, { id: matched.id, query: url.searchParams });
     if (isStatic && opts.uiDir && (await serveStatic(res, opts.uiDir, path))) return;
-    throw new TidemarkError('API_NOT_FOUND', { detail: `no route ${req.method} ${path}` });
+    throw new TidemarkError('API_NOT_FOUND', { detail: `no route ${method} ${path}` });
   }
 
   await new Promise<void>((resolve, reject) => {

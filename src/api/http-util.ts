@@ -39,7 +39,10 @@ export function sendText(res: ServerResponse, status: number, contentType: strin
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   API_BAD_REQUEST: 400,
   API_UNAUTHORIZED: 401,
+  API_FORBIDDEN: 403,
   API_NOT_FOUND: 404,
+  API_UNSUPPORTED_MEDIA_TYPE: 415,
+  PREFLIGHT_FAILED: 422,
   API_CONFLICT: 409,
 };
 

@@ -73,14 +73,53 @@ export const OPENAPI_DOCUMENT = {
         },
       },
       post: {
-        summary: 'Creates a changefeed and starts it (or stores it paused with ?paused=true).',
-        parameters: [{ name: 'paused', in: 'query', schema: { type: 'boolean' } }],
+        summary:
+          'Runs the preflight (tidemark doctor), then creates a changefeed and starts it (or stores it paused with ?paused=true).',
+        parameters: [
+          { name: 'paused', in: 'query', schema: { type: 'boolean' } },
+          { name: 'skipChecks', in: 'query', schema: { type: 'boolean' } },
+        ],
         requestBody: { required: true, content: json(ref('ChangefeedDefinition')) },
         responses: {
           '201': feedResponse('Created.'),
           '400': errorResponse('Invalid definition; the detail names each key path (API_BAD_REQUEST).'),
           '401': common['401'],
           '409': errorResponse('The id exists (API_CONFLICT).'),
+          '422': errorResponse(
+            'A preflight check failed; the detail lists each with its fix (PREFLIGHT_FAILED).',
+          ),
+        },
+      },
+    },
+    '/api/v1/preflight': {
+      post: {
+        summary: "The preflight report of a definition (tidemark doctor's checks); creates nothing.",
+        requestBody: { required: true, content: json(ref('ChangefeedDefinition')) },
+        responses: {
+          '200': {
+            description: 'ok: safe to start; checks: every check with status ok, warn or fail, and a fix.',
+            content: json({
+              type: 'object',
+              properties: {
+                changefeed: { type: 'string' },
+                ok: { type: 'boolean' },
+                checks: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      id: { type: 'string' },
+                      status: { type: 'string', enum: ['ok', 'warn', 'fail'] },
+                      detail: { type: 'string' },
+                      fix: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          '400': errorResponse('Invalid definition (API_BAD_REQUEST).'),
+          '401': common['401'],
         },
       },
     },
@@ -169,7 +208,7 @@ export const OPENAPI_DOCUMENT = {
       ChangefeedDefinition: {
         type: 'object',
         description:
-          'One changefeed in the YAML config form (docs/config-reference.md); ${VAR} is read from the server environment at start.',
+          'One changefeed in the YAML config form (docs/config-reference.md). The API substitutes no ${VAR}: write the values (credentials are masked in every answer), or let `tidemark changefeed create --config FILE` substitute them from your environment.',
         required: ['id', 'source', 'sink', 'tables'],
         properties: {
           id: { type: 'string' },
@@ -209,7 +248,39 @@ export const OPENAPI_DOCUMENT = {
           resolved: { type: 'string', nullable: true },
           checkpoint: { type: 'string', nullable: true },
           lagMs: { type: 'number', nullable: true },
-          lagBytes: { type: 'number', nullable: true },
+          lagBytes: { type: 'number', nullable: true, description: 'Source log end − checkpoint.' },
+          resolvedLagBytes: {
+            type: 'number',
+            nullable: true,
+            description: 'Source log end − resolved position: what is yet to be read.',
+          },
+          error: {
+            type: 'object',
+            nullable: true,
+            description: 'The error the changefeed is retrying or failed with.',
+            properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+          },
+          tables: {
+            type: 'array',
+            description:
+              "The tables replicated (patterns resolved, tables left out not listed) and the views, with the rows this run's snapshot copied into each.",
+            items: { type: 'object', properties: { name: { type: 'string' }, rows: { type: 'integer' } } },
+          },
+          views: {
+            type: 'array',
+            description:
+              "Each view's plan in words, from the tables up to the view, once the changefeed planned its views.",
+            items: {
+              type: 'object',
+              properties: { name: { type: 'string' }, plan: { type: 'array', items: { type: 'string' } } },
+            },
+          },
+          warnings: {
+            type: 'array',
+            items: { type: 'string' },
+            description:
+              'What runs degraded or was left out (tables a pattern matched that cannot be replicated, schema changes seen without the DDL capture). Warnings do not affect /readyz.',
+          },
         },
       },
       Changefeed: {
@@ -226,11 +297,22 @@ export const OPENAPI_DOCUMENT = {
           lastError: {
             type: 'object',
             nullable: true,
-            properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              hint: { type: 'string' },
+              at: { type: 'string', format: 'date-time' },
+            },
           },
           resolvedLagMs: { type: 'number', nullable: true },
           resolvedLagBytes: { type: 'number', nullable: true },
           retainedWalBytes: { type: 'number', nullable: true },
+          withinLagBudget: {
+            type: 'boolean',
+            nullable: true,
+            description:
+              'Running, streaming and within lagBudgetMs (what /readyz checks); null when not running.',
+          },
           createdAt: { type: 'string', format: 'date-time' },
           updatedAt: { type: 'string', format: 'date-time' },
         },

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { LogStream } from '../runtime/logger.ts';
+import { parseLogFormat, type LogFormat, type LogStream } from '../runtime/logger.ts';
 import type { ChangefeedRuntime } from './runtime-adapter.ts';
 
 /**
@@ -15,6 +15,15 @@ export interface CliContext {
   /** Aborted on SIGINT/SIGTERM: long-running commands stop gracefully and return. */
   readonly shutdown: AbortSignal;
   loadRuntime(): Promise<ChangefeedRuntime>;
+}
+
+/** `--log-format json|pretty` (every long-running command takes it); undefined: by the terminal. */
+export function logFormatOption(value: string | undefined): LogFormat | undefined {
+  if (value === undefined) return undefined;
+  const f = parseLogFormat(value);
+  if (!f)
+    throw new TidemarkError('CLI_USAGE', { detail: `--log-format: expected json or pretty, got "${value}"` });
+  return f;
 }
 
 /** `parseArgs` with its errors turned into CLI_USAGE (exit code 2). */

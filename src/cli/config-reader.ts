@@ -19,6 +19,8 @@ export class ConfigReader {
       doc: Document;
       lineCounter: LineCounter;
       env: Readonly<Record<string, string | undefined>>;
+      /** False for API bodies: a `${VAR}` in a connection field is refused, never resolved. */
+      substitute: boolean;
     },
   ) {}
 
@@ -80,10 +82,7 @@ export class ConfigReader {
     return node.items.map((i) => this.resolve(i) ?? (node as Node));
   }
 
-  /**
-   * A string with `${VAR}` substituted. `shown` is what errors may print: the template when a
-   * substitution happened (the value may be a secret), else the value itself.
-   */
+  /** A string, taken as written (no `${VAR}` substitution: see `connectionString`). */
   string(
     node: Node | null,
     path: string,
@@ -93,7 +92,34 @@ export class ConfigReader {
       this.fail(node, path, `expected a string, got ${this.describe(node)}`, parent);
       return undefined;
     }
-    const raw = node.value;
+    return { value: node.value, shown: node.value };
+  }
+
+  /**
+   * A connection field (source, sink URI): the only place `${VAR}` is read from the environment,
+   * and only in a config file. `shown` is what errors may print: the template when a
+   * substitution happened (the value may be a secret), else the value itself.
+   */
+  connectionString(
+    node: Node | null,
+    path: string,
+    parent?: Node | null,
+  ): { value: string; shown: string } | undefined {
+    const s = this.string(node, path, parent);
+    if (!s) return undefined;
+    const raw = s.value;
+    if (!this.opts.substitute) {
+      const ref = /\$\{[^}]*\}/.exec(raw);
+      if (ref) {
+        this.fail(
+          node,
+          path,
+          `${ref[0]} is not substituted here: the API never reads the server's environment. Write the value (it is masked in every answer), or let \`tidemark changefeed create --config FILE\` substitute it from yours`,
+        );
+        return undefined;
+      }
+      return s;
+    }
     const r = substituteEnv(raw, this.opts.env);
     if (r.ok) return { value: r.value, shown: r.substituted ? raw : r.value };
     if ('missing' in r) {

@@ -5,12 +5,15 @@ export const USAGE = `tidemark — keeps derived data exactly in step with Postg
 Usage:
   tidemark start --config FILE [--data-dir DIR]   run every changefeed in FILE until Ctrl-C
   tidemark status --config FILE [--json]   show each changefeed's position and lag
-  tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--rate N] [--seed N]
-                                           a local PostgreSQL with a live workload, replicated
-  tidemark server [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--token-file FILE]
+  tidemark doctor --config FILE [--json]   check every prerequisite, with a fix for each problem
+  tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--addr HOST:PORT] [--rate N] [--seed N]
+                                           a local PostgreSQL with a live workload, replicated,
+                                           with a view and the dashboard
+  tidemark server [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--token-file FILE | --no-auth]
                                            HTTP API, dashboard and /metrics (docs/operations.md)
-  tidemark changefeed create|list|query|pause|resume|update|remove --server URL …
+  tidemark changefeed create|list|query|pause|resume|update|remove [--server URL] …
                                            manage a server's changefeeds
+  tidemark dashboard [--server URL]        print the dashboard link that signs in
   tidemark --help | --version
 
 Options:
@@ -33,13 +36,17 @@ export const COMMAND_USAGE: Record<string, string> = {
   status:
     "Usage: tidemark status --config FILE [--json]\n\nReads each changefeed's state from its databases and prints one line each (or JSON).\n",
   demo:
-    'Usage: tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--rate N] [--seed N]\n\n' +
+    'Usage: tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--addr HOST:PORT] [--rate N] [--seed N]\n\n' +
     'Starts PostgreSQL (data in DIR/pg, default .tidemark/demo), a sample schema with a live\n' +
-    'workload, and one changefeed replicating it to the `replica` database (or DIR/replica.db).\n' +
-    'Running it again resumes. Ctrl-C stops everything cleanly.\n\n' +
-    '  --port N   PostgreSQL port (default 54320)\n' +
-    '  --rate N   workload row changes per second (default 300)\n' +
-    '  --seed N   workload random seed (default 1)\n',
+    'workload, and a server (dashboard, API) running one changefeed that replicates it, with the\n' +
+    'view revenue_by_status, to the `replica` database (or DIR/replica.db). Prints the dashboard\n' +
+    'link and a psql line showing the view equal to its tables. Running it again resumes.\n' +
+    'Ctrl-C stops everything cleanly.\n\n' +
+    '  --port N          PostgreSQL port (default 54320)\n' +
+    '  --addr HOST:PORT  dashboard and API (default 127.0.0.1:8300)\n' +
+    '  --log-format F    json or pretty (default: pretty on a terminal, json when piped)\n' +
+    '  --rate N          workload row changes per second (default 300)\n' +
+    '  --seed N          workload random seed (default 1)\n',
 };
 
 /** The package version, read from package.json (two levels up from src/cli and dist/cli). */

@@ -37,6 +37,7 @@ describe('parseConfig', () => {
         views: [],
         epoch: { intervalMs: 50, maxRows: 100_000, maxBytes: 64 * 1024 * 1024 },
         heartbeatIntervalMs: 1000,
+        lagBudgetMs: 60_000,
         snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,
         changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
@@ -45,7 +46,7 @@ describe('parseConfig', () => {
     ]);
   });
 
-  it('reads every optional key, sizes with units, and ${VAR:-default}', () => {
+  it('reads every optional key and sizes with units', () => {
     const cfg = parse(`changefeeds:
   - id: a-1
     source: postgresql://u@h/db
@@ -54,7 +55,7 @@ describe('parseConfig', () => {
     views:
       - name: totals
         sql: select count(*) from t
-    epoch: { intervalMs: "\${EPOCH_MS:-250}", maxRows: 1_000, maxBytes: 8MiB }
+    epoch: { intervalMs: "250", maxRows: 1_000, maxBytes: 8MiB }
     heartbeatIntervalMs: 500
     snapshot: { parallelism: 2, chunkRows: 1000, startTimeoutMs: 5000 }
     memoryQuotaBytes: "1 GiB"
@@ -180,9 +181,41 @@ describe('parseConfig', () => {
     expect(err.message).not.toContain('s3cret-pw');
   });
 
-  it('keeps $${ literal', () => {
-    const text = minimal + '    views: [{ name: v, sql: "select \'$${x}\'" }]\n';
-    expect(parse(text).changefeeds[0]?.views[0]?.sql).toBe("select '${x}'");
+  it('keeps $${ literal in connection fields', () => {
+    const text = minimal.replace('sink: ${SINK_URL}', () => 'sink: postgres://u:a$${b}@h/db');
+    expect(parse(text).changefeeds[0]?.sink).toBe('postgres://u:a${b}@h/db');
+  });
+
+  it('substitutes ${VAR} only in the connection fields (source, sink), never in SQL or names', () => {
+    const text =
+      minimal.replace('"sales.*"]', '"sales.*", "${PGPASSWORD}"]') +
+      `    views: [{ name: v, sql: "SELECT '\${PGPASSWORD}' AS x FROM orders" }]\n` +
+      '    epoch: { intervalMs: "${EPOCH_MS:-250}" }\n';
+    const err = errorOf(text, { ...env, EPOCH_MS: '100' });
+    expect(err.message).toContain('changefeeds[0].epoch.intervalMs: expected a positive integer');
+    const cfg = parse(text.replace(/ {4}epoch: .*\n/, ''), env).changefeeds[0];
+    expect(cfg?.source).toBe('postgres://app:s3cret-pw@127.0.0.1:5432/app');
+    expect(cfg?.views[0]?.sql).toBe("SELECT '${PGPASSWORD}' AS x FROM orders");
+    expect(cfg?.tables).toContain('${PGPASSWORD}');
+    expect(JSON.stringify(cfg?.views)).not.toContain('s3cret-pw');
+  });
+
+  it('substitutes nothing when told so (API bodies), and says why a ${VAR} is refused', () => {
+    let err: unknown;
+    try {
+      parseConfig(minimal.replace('${SINK_URL}', 'postgres://r@h/db'), {
+        file: 'body',
+        env,
+        substitute: false,
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TidemarkError);
+    const e = err as TidemarkError;
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect(e.message).toContain('changefeeds[0].source: ${PGPASSWORD} is not substituted here');
+    expect(e.message).not.toContain('s3cret-pw');
   });
 
   it('reports YAML syntax errors with a line', () => {

@@ -8,6 +8,17 @@ import {
   type TidemarkConfig,
 } from '../runtime/changefeed-config.ts';
 import { ConfigReader } from './config-reader.ts';
+import {
+  REQUIRED_KEYS,
+  SETTINGS,
+  SOURCE_SCHEMES,
+  TABLE_ENTRY,
+  VIEW_NAME,
+  changefeedKeys,
+  defaultOf,
+  groupKeys,
+  type Setting,
+} from './config-schema.ts';
 
 /**
  * Loads a `tidemark.yaml`: YAML → `${VAR}` substitution → validation → defaults. Every problem is
@@ -21,7 +32,7 @@ import { ConfigReader } from './config-reader.ts';
  */
 
 export interface LoadConfigOptions {
-  /** Variables for `${VAR}`; defaults to `process.env`. */
+  /** Variables for `${VAR}` in the connection fields; defaults to `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -40,24 +51,14 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
   return parseConfig(text, { file: path, env: options.env ?? process.env });
 }
 
-const CHANGEFEED_KEYS = [
-  'id',
-  'source',
-  'sink',
-  'tables',
-  'views',
-  'epoch',
-  'heartbeatIntervalMs',
-  'snapshot',
-  'memoryQuotaBytes',
-  'changeLog',
-  'schemaChanges',
-] as const;
-
-/** Validates config text; `file` only names the file in messages. No I/O. */
+/**
+ * Validates config text; `file` only names the file in messages. No I/O. `${VAR}` is substituted
+ * only in the connection fields (`source`, `sink`), and not at all with `substitute: false` (API
+ * bodies: a caller of the API must not read the server's environment).
+ */
 export function parseConfig(
   text: string,
-  opts: { file: string; env: Readonly<Record<string, string | undefined>> },
+  opts: { file: string; env: Readonly<Record<string, string | undefined>>; substitute?: boolean },
 ): TidemarkConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -68,7 +69,13 @@ export function parseConfig(
       .map((e) => `${opts.file}:${lineCounter.linePos(e.pos[0]).line}: ${firstLine(e.message)}`);
     throw new TidemarkError('CONFIG_INVALID', { detail: lines.join('\n') });
   }
-  const r = new ConfigReader({ file: opts.file, doc, lineCounter, env: opts.env });
+  const r = new ConfigReader({
+    file: opts.file,
+    doc,
+    lineCounter,
+    env: opts.env,
+    substitute: opts.substitute ?? true,
+  });
   const root = r.resolve(doc.contents);
   const changefeeds: ChangefeedConfig[] = [];
   const top =
@@ -104,10 +111,9 @@ function readChangefeed(
   node: Node,
   path: string,
 ): { config: ChangefeedConfig; idNode: Node | null } | undefined {
-  const m = r.map(node, path, { known: CHANGEFEED_KEYS, required: ['id', 'source', 'sink', 'tables'] });
+  const m = r.map(node, path, { known: changefeedKeys(), required: REQUIRED_KEYS });
   if (!m) return undefined;
   const errorsBefore = r.errors.length;
-  const d = CHANGEFEED_DEFAULTS;
   const idNode = m.get('id') ?? null;
   const id = m.has('id') ? r.string(idNode, `${path}.id`, node) : undefined;
   if (id && !CHANGEFEED_ID_PATTERN.test(id.value)) {
@@ -118,103 +124,66 @@ function readChangefeed(
     );
   }
   const source = m.has('source')
-    ? readUri(r, m.get('source') ?? null, `${path}.source`, ['postgres', 'postgresql'])
+    ? readUri(r, m.get('source') ?? null, `${path}.source`, SOURCE_SCHEMES)
     : undefined;
   const sink = m.has('sink') ? readUri(r, m.get('sink') ?? null, `${path}.sink`, undefined) : undefined;
   const tables = m.has('tables') ? readTables(r, m.get('tables') ?? null, `${path}.tables`) : undefined;
-  const views = m.has('views') ? readViews(r, m.get('views') ?? null, `${path}.views`) : [...d.views];
-
-  const epoch: ChangefeedConfig['epoch'] = { ...d.epoch };
-  if (m.has('epoch')) {
-    const e = r.map(m.get('epoch') ?? null, `${path}.epoch`, {
-      known: ['intervalMs', 'maxRows', 'maxBytes'],
-      required: [],
-    });
-    const n = e?.get('intervalMs');
-    if (e?.has('intervalMs'))
-      epoch.intervalMs = r.positiveInt(n ?? null, `${path}.epoch.intervalMs`, 'milliseconds') ?? 0;
-    if (e?.has('maxRows'))
-      epoch.maxRows = r.positiveInt(e.get('maxRows') ?? null, `${path}.epoch.maxRows`, 'rows') ?? 0;
-    if (e?.has('maxBytes'))
-      epoch.maxBytes = r.bytes(e.get('maxBytes') ?? null, `${path}.epoch.maxBytes`) ?? 0;
-  }
-  const snapshot: ChangefeedConfig['snapshot'] = { ...d.snapshot };
-  if (m.has('snapshot')) {
-    const s = r.map(m.get('snapshot') ?? null, `${path}.snapshot`, {
-      known: ['parallelism', 'chunkRows', 'startTimeoutMs'],
-      required: [],
-    });
-    if (s?.has('startTimeoutMs'))
-      snapshot.startTimeoutMs =
-        r.positiveInt(s.get('startTimeoutMs') ?? null, `${path}.snapshot.startTimeoutMs`, 'milliseconds') ??
-        0;
-    if (s?.has('parallelism')) {
-      snapshot.parallelism =
-        r.positiveInt(s.get('parallelism') ?? null, `${path}.snapshot.parallelism`, 'connections') ?? 0;
-    }
-    if (s?.has('chunkRows'))
-      snapshot.chunkRows =
-        r.positiveInt(s.get('chunkRows') ?? null, `${path}.snapshot.chunkRows`, 'rows') ?? 0;
-  }
-  const heartbeatIntervalMs = m.has('heartbeatIntervalMs')
-    ? r.positiveInt(m.get('heartbeatIntervalMs') ?? null, `${path}.heartbeatIntervalMs`, 'milliseconds')
-    : d.heartbeatIntervalMs;
-  const memoryQuotaBytes = m.has('memoryQuotaBytes')
-    ? r.bytes(m.get('memoryQuotaBytes') ?? null, `${path}.memoryQuotaBytes`)
-    : d.memoryQuotaBytes;
-  const changeLog: ChangefeedConfig['changeLog'] = { ...d.changeLog };
-  if (m.has('changeLog')) {
-    const c = r.map(m.get('changeLog') ?? null, `${path}.changeLog`, {
-      known: ['maxDiskBytes', 'releaseAfterMs'],
-      required: [],
-    });
-    if (c?.has('releaseAfterMs'))
-      changeLog.releaseAfterMs =
-        r.positiveInt(c.get('releaseAfterMs') ?? null, `${path}.changeLog.releaseAfterMs`, 'milliseconds') ??
-        null;
-    if (c?.has('maxDiskBytes'))
-      changeLog.maxDiskBytes = r.bytes(c.get('maxDiskBytes') ?? null, `${path}.changeLog.maxDiskBytes`) ?? 0;
-  }
-
-  const schemaChanges: ChangefeedConfig['schemaChanges'] = { ...d.schemaChanges };
-  if (m.has('schemaChanges')) {
-    const c = r.map(m.get('schemaChanges') ?? null, `${path}.schemaChanges`, {
-      known: ['dropTable', 'renameTable'],
-      required: [],
-    });
-    const choice = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
-      const node = c?.get(key) ?? null;
-      const v = r.string(node, `${path}.schemaChanges.${key}`);
-      if (v === undefined) return undefined;
-      if ((allowed as readonly string[]).includes(v.value)) return v.value as T;
-      r.fail(node, `${path}.schemaChanges.${key}`, `expected one of ${allowed.join(', ')}, got "${v.shown}"`);
-      return undefined;
-    };
-    if (c?.has('dropTable'))
-      schemaChanges.dropTable = choice('dropTable', ['drop', 'keep', 'fail'] as const) ?? 'drop';
-    if (c?.has('renameTable'))
-      schemaChanges.renameTable = choice('renameTable', ['follow', 'fail'] as const) ?? 'follow';
-  }
+  const views = m.has('views')
+    ? readViews(r, m.get('views') ?? null, `${path}.views`)
+    : [...CHANGEFEED_DEFAULTS.views];
+  const settings = readSettings(r, m, path);
 
   if (r.errors.length > errorsBefore || r.missingEnv !== undefined) return undefined;
-  if (!id || !source || !sink || !tables || !views || !heartbeatIntervalMs || !memoryQuotaBytes)
-    return undefined;
+  if (!id || !source || !sink || !tables || !views) return undefined;
   return {
     idNode,
-    config: {
-      id: id.value,
-      source,
-      sink,
-      tables,
-      views,
-      epoch,
-      heartbeatIntervalMs,
-      snapshot,
-      memoryQuotaBytes,
-      changeLog,
-      schemaChanges,
-    },
+    config: { id: id.value, source, sink, tables, views, ...settings },
   };
+}
+
+type Settings = Omit<ChangefeedConfig, 'id' | 'source' | 'sink' | 'tables' | 'views'>;
+
+/** Every setting of the table in config-schema.ts: its default, or the value read and checked. */
+function readSettings(r: ConfigReader, m: Map<string, Node | null>, path: string): Settings {
+  const out: Record<string, unknown> = {};
+  const groups = new Map<string, Map<string, Node | null> | undefined>();
+  for (const s of SETTINGS) {
+    const [group, key] = s.path.split('.') as [string, string | undefined];
+    let value = defaultOf(s.path);
+    if (key === undefined) {
+      if (m.has(group)) value = readSetting(r, m.get(group) ?? null, `${path}.${s.path}`, s) ?? value;
+      out[group] = value;
+      continue;
+    }
+    if (!groups.has(group)) {
+      groups.set(
+        group,
+        m.has(group)
+          ? r.map(m.get(group) ?? null, `${path}.${group}`, { known: groupKeys(group), required: [] })
+          : undefined,
+      );
+    }
+    const g = groups.get(group);
+    if (g?.has(key)) value = readSetting(r, g.get(key) ?? null, `${path}.${s.path}`, s) ?? value;
+    ((out[group] ??= {}) as Record<string, unknown>)[key] = value;
+  }
+  return out as unknown as Settings;
+}
+
+function readSetting(r: ConfigReader, node: Node | null, path: string, s: Setting): unknown {
+  switch (s.kind.type) {
+    case 'int':
+      return r.positiveInt(node, path, s.kind.unit);
+    case 'bytes':
+      return r.bytes(node, path);
+    case 'choice': {
+      const v = r.string(node, path);
+      if (v === undefined) return undefined;
+      if (s.kind.values.includes(v.value)) return v.value;
+      r.fail(node, path, `expected one of ${s.kind.values.join(', ')}, got "${v.shown}"`);
+      return undefined;
+    }
+  }
 }
 
 function readUri(
@@ -223,7 +192,7 @@ function readUri(
   path: string,
   schemes: readonly string[] | undefined,
 ): string | undefined {
-  const s = r.string(node, path);
+  const s = r.connectionString(node, path);
   if (!s) return undefined;
   let url: URL;
   try {
@@ -247,8 +216,6 @@ function readUri(
   }
   return s.value;
 }
-
-const TABLE_ENTRY = /^[^.\s]+(\.[^.\s]+)?$/;
 
 function readTables(r: ConfigReader, node: Node | null, path: string): string[] | undefined {
   const items = r.list(node, path);
@@ -286,7 +253,7 @@ function readViews(
     const name = r.string(m.get('name') ?? null, `${path}[${i}].name`, item);
     const sql = r.string(m.get('sql') ?? null, `${path}[${i}].sql`, item);
     if (!name || !sql) return;
-    if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(name.value)) {
+    if (!VIEW_NAME.test(name.value)) {
       r.fail(
         m.get('name'),
         `${path}[${i}].name`,

@@ -1,12 +1,7 @@
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { CliContext } from './cli-context.ts';
-import { runChangefeedCommand } from './commands/changefeed.ts';
-import { runDemoCommand } from './commands/demo.ts';
-import { runServerCommand } from './commands/server.ts';
-import { runStart } from './commands/start.ts';
-import { runStatus } from './commands/status.ts';
 import { USAGE, version } from './help.ts';
-import { loadRuntime } from './runtime-adapter.ts';
+import type { ChangefeedRuntime } from './runtime-adapter.ts';
 
 /**
  * Entry point of the `tidemark` command; returns the process exit code: 0 ok, 1 runtime failure,
@@ -16,11 +11,13 @@ import { loadRuntime } from './runtime-adapter.ts';
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal: stop as gracefully as on Ctrl-C (the demo's PostgreSQL would be orphaned).
+  process.on('SIGHUP', onSignal);
   try {
     return await runCli(argv, {
       stdout: process.stdout,
@@ -28,20 +25,30 @@ export async function main(argv: string[]): Promise<number> {
       env: process.env,
       cwd: process.cwd(),
       shutdown: controller.signal,
-      loadRuntime,
+      loadRuntime: async (): Promise<ChangefeedRuntime> =>
+        (await import('./runtime-adapter.ts')).loadRuntime(),
     });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }
 
-const COMMANDS: Record<string, (args: string[], ctx: CliContext) => Promise<number>> = {
-  start: runStart,
-  status: runStatus,
-  demo: runDemoCommand,
-  server: runServerCommand,
-  changefeed: runChangefeedCommand,
+type Command = (args: string[], ctx: CliContext) => Promise<number>;
+
+/**
+ * Each command's module is loaded when it runs: a short command (`changefeed list`, `--version`)
+ * does not load the engine, the drivers and the view compiler — process start-up is most of its time.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  start: async () => (await import('./commands/start.ts')).runStart,
+  status: async () => (await import('./commands/status.ts')).runStatus,
+  demo: async () => (await import('./commands/demo.ts')).runDemoCommand,
+  server: async () => (await import('./commands/server.ts')).runServerCommand,
+  changefeed: async () => (await import('./commands/changefeed.ts')).runChangefeedCommand,
+  dashboard: async () => (await import('./commands/dashboard.ts')).runDashboardCommand,
+  doctor: async () => (await import('./commands/doctor.ts')).runDoctorCommand,
 };
 
 /** Runs one command line against the given context; never throws. */
@@ -56,12 +63,13 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
       ctx.stdout.write(`tidemark ${version()}\n`);
       return 0;
     }
-    const command = COMMANDS[first];
-    if (!command) {
+    const load = COMMANDS[first];
+    if (!load) {
       throw new TidemarkError('CLI_USAGE', {
         detail: first.startsWith('-') ? `unknown option ${first}` : `unknown command "${first}"`,
       });
     }
+    const command = await load();
     return await command(rest, ctx);
   } catch (err) {
     const e =

@@ -18,6 +18,7 @@
  * into the stored one, anything else is refused (VIEW_STATE_STALE: rebuild from a snapshot;
  * VIEW_SCHEMA_INCOMPATIBLE: the SQL no longer binds) — never decoded by position with a stale plan.
  */
+import { describePlan } from '../sql/describe-plan.ts';
 import type { Row as TextRow } from '../core/row.ts';
 import { encodeText } from '../decode/pg-values.ts';
 import { qualifiedName, type TableSchema } from '../core/table-schema.ts';
@@ -106,6 +107,8 @@ export class ViewMaintainer {
     private readonly options: ViewMaintainerOptions,
     /** The layout each input's changes arrive in now (undefined: the table is gone). */
     private currentLayouts: (TableSchema | undefined)[],
+    /** Each view's plan in words (sql/describe-plan.ts), for the operator; replaced when a barrier rebuilds. */
+    public planDescriptions: readonly { name: string; plan: string[] }[],
   ) {}
 
   /** One table per view as the sink creates it. */
@@ -173,6 +176,7 @@ export class ViewMaintainer {
       record ?? schemaRecord(options.views, inputTables),
       options,
       current,
+      plans.map((p) => ({ name: p.name, plan: describePlan(p) })),
     );
     vm.schemaStatus = decision;
     for (const [rel, f] of Object.entries(record?.fills ?? {}))
@@ -379,6 +383,7 @@ export class ViewMaintainer {
     this.arrangements = built.arrangements;
     this.outputs = built.outputs;
     this.inputTables = inputs;
+    this.planDescriptions = plans.map((p) => ({ name: p.name, plan: describePlan(p) }));
     this.currentLayouts = [...inputs];
     return { kind: 'rebuilt', reason, reshaped, rows };
   }

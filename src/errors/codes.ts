@@ -289,6 +289,26 @@ export const ERROR_CODES = {
   },
 
   // Server and HTTP API (server/, api/)
+  TLS_NOT_OFFERED: {
+    message: 'The server does not offer TLS, and sslmode demands it',
+    retriable: false,
+    hint: 'Turn TLS on at the server (ssl = on with a certificate), or, if an unencrypted connection is acceptable on this network, lower sslmode to prefer or disable. Nothing (no password) was sent.',
+  },
+  TLS_CERTIFICATE_REJECTED: {
+    message: "The server's TLS certificate was rejected",
+    retriable: false,
+    hint: 'Point sslrootcert at the CA that signed the server certificate, and (verify-full) use a host name the certificate names; sslmode=verify-ca skips the host name check, sslmode=require checks nothing.',
+  },
+  TLS_REQUIRED_BY_SERVER: {
+    message: 'The server accepts this connection only over TLS',
+    retriable: false,
+    hint: 'Set sslmode=verify-full with sslrootcert=/path/ca.crt in the URI (or sslmode=require to encrypt without checking the certificate).',
+  },
+  PREFLIGHT_FAILED: {
+    message: 'The changefeed would not start safely',
+    retriable: false,
+    hint: 'Fix each problem listed (`tidemark doctor --config FILE` shows the same report), then create it again; ?skipChecks=true creates it anyway.',
+  },
   API_BAD_REQUEST: {
     message: 'Invalid request',
     retriable: false,
@@ -297,7 +317,17 @@ export const ERROR_CODES = {
   API_UNAUTHORIZED: {
     message: 'Missing or wrong bearer token',
     retriable: false,
-    hint: 'Send `Authorization: Bearer <token>` with the token the server was started with (--token-file or TIDEMARK_API_TOKEN).',
+    hint: "Send `Authorization: Bearer <token>`: the token is in the api-token file of the server's data directory (or the one given with --token-file / TIDEMARK_API_TOKEN). The tidemark CLI of the same user finds it by itself; `tidemark dashboard` prints a signed-in dashboard link.",
+  },
+  API_FORBIDDEN: {
+    message: 'Request refused',
+    retriable: false,
+    hint: 'Call the server by its own address; web pages of other origins may not call the API.',
+  },
+  API_UNSUPPORTED_MEDIA_TYPE: {
+    message: 'Mutating requests must be JSON',
+    retriable: false,
+    hint: 'Send `Content-Type: application/json` (with `{}` as the body when there is nothing to send).',
   },
   API_NOT_FOUND: {
     message: 'Not found',

@@ -17,6 +17,8 @@ export interface ChangefeedConfig {
   views: { name: string; sql: string }[];
   epoch: { intervalMs: number; maxRows: number; maxBytes: number };
   heartbeatIntervalMs: number;
+  /** Checkpoint lag within which the changefeed counts as healthy (the server's /readyz). */
+  lagBudgetMs: number;
   snapshot: {
     parallelism: number;
     chunkRows: number;
@@ -24,13 +26,13 @@ export interface ChangefeedConfig {
     startTimeoutMs: number;
   };
   memoryQuotaBytes: number;
+  /** What a schema change in the source does to the changefeed (runtime/schema-barrier.ts). */
+  schemaChanges: { dropTable: 'drop' | 'keep' | 'fail'; renameTable: 'follow' | 'fail' };
   /**
    * The source database's local change log (shared by every changefeed on that database in this
    * process; the first changefeed to start its puller sets these). `maxDiskBytes` null: no limit
    * but the disk's.
    */
-  /** What a schema change in the source does to the changefeed (runtime/schema-barrier.ts). */
-  schemaChanges: { dropTable: 'drop' | 'keep' | 'fail'; renameTable: 'follow' | 'fail' };
   changeLog: {
     maxDiskBytes: number | null;
     /**
@@ -52,6 +54,7 @@ export const CHANGEFEED_DEFAULTS = {
   views: [] as { name: string; sql: string }[],
   epoch: { intervalMs: 50, maxRows: 100_000, maxBytes: 64 * MiB },
   heartbeatIntervalMs: 1000,
+  lagBudgetMs: 60_000,
   snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
   memoryQuotaBytes: 256 * MiB,
   schemaChanges: { dropTable: 'drop', renameTable: 'follow' },
@@ -69,6 +72,7 @@ export interface ChangefeedInput {
   views?: { name: string; sql: string }[];
   epoch?: Partial<ChangefeedConfig['epoch']>;
   heartbeatIntervalMs?: number;
+  lagBudgetMs?: number;
   snapshot?: Partial<ChangefeedConfig['snapshot']>;
   memoryQuotaBytes?: number;
   changeLog?: Partial<ChangefeedConfig['changeLog']>;
@@ -86,6 +90,7 @@ export function defineChangefeed(input: ChangefeedInput): ChangefeedConfig {
     views: (input.views ?? d.views).map((v) => ({ ...v })),
     epoch: { ...d.epoch, ...input.epoch },
     heartbeatIntervalMs: input.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
+    lagBudgetMs: input.lagBudgetMs ?? d.lagBudgetMs,
     snapshot: { ...d.snapshot, ...input.snapshot },
     memoryQuotaBytes: input.memoryQuotaBytes ?? d.memoryQuotaBytes,
     changeLog: { ...d.changeLog, ...input.changeLog },

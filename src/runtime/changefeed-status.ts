@@ -23,6 +23,13 @@ export interface ChangefeedStatus {
   error: { code: string; message: string; hint: string } | null;
   /** Things degraded or left out that the operator should know (tables left out, schema capture). */
   warnings: string[];
+  /**
+   * The tables replicated (patterns resolved, tables left out not listed) and the views, with the
+   * rows this run's snapshot copied into each (0 when it resumed from a checkpoint).
+   */
+  tables?: { name: string; rows: number }[];
+  /** Each view's plan in words (sql/describe-plan.ts), once the views are planned. */
+  views?: { name: string; plan: string[] }[];
 }
 
 export type ChangefeedPhase = ChangefeedStatus['phase'];

@@ -30,7 +30,7 @@ import type { Subscription } from '../log/subscription.ts';
 import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
 import { backoffMs } from '../errors/backoff.ts';
 import { ViewStage } from './view-stage.ts';
-import { quoteIdent } from '../core/table-schema.ts';
+import { qualifiedName, quoteIdent } from '../core/table-schema.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
 
@@ -149,7 +149,7 @@ export class ChangefeedRunner implements Changefeed {
   }
 
   status(): ChangefeedStatus {
-    return { ...this.st };
+    return { ...this.st, ...(this.st.tables ? { tables: this.st.tables.map((t) => ({ ...t })) } : {}) };
   }
 
   async stop(): Promise<void> {
@@ -269,6 +269,7 @@ export class ChangefeedRunner implements Changefeed {
           stateDir: ViewStage.stateDirFor(this.env.dataDir, cfg.id),
           sinkEpoch: checkpoint?.epoch ?? null,
         });
+        this.update({ views: [...views.planDescriptions] });
         const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));
         if (missing.length > 0) {
           ({ tables } = await connector.describe([
@@ -285,6 +286,14 @@ export class ChangefeedRunner implements Changefeed {
         }
       }
       const readerQuota = Math.min(8 * MiB, Math.max(MiB, Math.floor(cfg.memoryQuotaBytes / 16)));
+      this.update({
+        tables: [
+          ...tables
+            .filter((t) => replicated.has(t.relationId))
+            .map((t) => ({ name: qualifiedName(t), rows: 0 })),
+          ...(views?.viewTables ?? []).map((t) => ({ name: qualifiedName(t), rows: 0 })),
+        ],
+      });
       if (checkpoint === null) {
         // Registered at the log's end before the snapshot, so the log keeps every transaction
         // after it; the snapshot's position is later still.
@@ -417,6 +426,9 @@ export class ChangefeedRunner implements Changefeed {
         });
       this.rateCount += chunk.rows.length;
       this.st.snapshotRows += chunk.rows.length;
+      const name = qualifiedName(chunk.table);
+      const t = this.st.tables?.find((x) => x.name === name);
+      if (t) t.rows += chunk.rows.length;
       yield chunk;
     }
   }

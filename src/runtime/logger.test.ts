@@ -83,11 +83,46 @@ describe('logger', () => {
     expect(lines[0]).not.toContain(':pw@');
   });
 
-  it('writes readable one-liners on a terminal', () => {
+  it('writes readable lines on a terminal (pino-pretty), the changefeed first, an error with its hint', () => {
     const { lines, stream } = capture(true);
     const log = createLogger({ stream, level: 'info', now: () => at }).child({ changefeed: 'orders' });
     log.warn('slot not advancing', { lagBytes: 1024, slot: 'tidemark_orders' });
     const plain = stripAnsi(lines[0] ?? '');
-    expect(plain).toBe('03:04:05.678 WARN  [orders] slot not advancing lagBytes=1024 slot=tidemark_orders\n');
+    expect(plain).toMatch(
+      /^\[\d\d:\d\d:05\.678\] WARN: \[orders\] slot not advancing \{"lagBytes":1024,"slot":"tidemark_orders"\}\n$/,
+    );
+    log.error('changefeed failed', { error: new TidemarkError('SOURCE_WAL_LEVEL', { detail: 'x' }) });
+    const failed = stripAnsi(lines[1] ?? '').split('\n');
+    expect(failed[0]).toMatch(/ERROR: \[orders\] changefeed failed$/);
+    expect(failed[1]).toContain('SOURCE_WAL_LEVEL');
+    expect(failed[2]).toMatch(/^ {4}hint: .*wal_level = logical/);
+  });
+
+  it('JSON when piped, pretty when asked; TIDEMARK_LOG_FORMAT overrides the terminal guess', () => {
+    const tty = capture(true);
+    createLogger({ stream: tty.stream, format: 'json' }).info('x');
+    expect(JSON.parse(tty.lines[0] ?? '').msg).toBe('x');
+    const prev = process.env.TIDEMARK_LOG_FORMAT;
+    process.env.TIDEMARK_LOG_FORMAT = 'json';
+    try {
+      const t2 = capture(true);
+      createLogger({ stream: t2.stream }).info('y');
+      expect(JSON.parse(t2.lines[0] ?? '').msg).toBe('y');
+    } finally {
+      if (prev === undefined) delete process.env.TIDEMARK_LOG_FORMAT;
+      else process.env.TIDEMARK_LOG_FORMAT = prev;
+    }
+    const piped = capture(false);
+    createLogger({ stream: piped.stream, format: 'pretty' }).info('z');
+    expect(piped.lines[0]).toMatch(/INFO: z\n$/);
+  });
+
+  it('puts the changefeed id on every line of its logger', () => {
+    const { lines, stream } = capture();
+    const log = createLogger({ stream, level: 'debug' }).child({ changefeed: 'a' });
+    log.debug('one');
+    log.child({ component: 'sink' }).info('two');
+    log.error('three', { error: new Error('boom') });
+    expect(lines.map((l) => JSON.parse(l).changefeed)).toEqual(['a', 'a', 'a']);
   });
 });

@@ -1,10 +1,15 @@
+import pino from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { maskSecrets } from '../errors/mask.ts';
 
 /**
- * Structured logging. One JSON object per line when the stream is not a terminal (for log
- * shippers), a short readable line on a terminal. Every string that reaches a line — message and
- * fields — passes through `maskSecrets`, so a URI with a password can be logged as is.
+ * Structured logging on pino: one JSON object per line when the stream is not a terminal (for
+ * log shippers), a readable line from pino-pretty on a terminal (`format` or
+ * `TIDEMARK_LOG_FORMAT=json|pretty` override either). Lines are written synchronously to the
+ * given stream, so a live status block can clear itself first. Every string that reaches a line
+ * — message and fields — passes through `maskSecrets`, so a URI with a password can be logged as
+ * is; a changefeed's logger is a `child({ changefeed })`, so its id is on every line.
  *
  * Level policy:
  *   error  the changefeed stopped, or an operation failed and will not be retried.
@@ -36,11 +41,13 @@ export interface LogStream {
   readonly isTTY?: boolean;
 }
 
+export type LogFormat = 'json' | 'pretty';
+
 export interface LoggerOptions {
   /** Defaults to `TIDEMARK_LOG_LEVEL`, else `info`. */
   level?: LogLevel;
-  /** Defaults to `pretty` on a TTY, else `json`. */
-  format?: 'json' | 'pretty';
+  /** Defaults to `TIDEMARK_LOG_FORMAT`, else `pretty` on a TTY, else `json`. */
+  format?: LogFormat;
   /** Defaults to `process.stderr`. */
   stream?: LogStream;
   /** Fields bound to every line. */
@@ -49,22 +56,34 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
 export function parseLogLevel(text: string | undefined): LogLevel | undefined {
   const t = text?.trim().toLowerCase();
   return t === 'debug' || t === 'info' || t === 'warn' || t === 'error' ? t : undefined;
 }
 
+export function parseLogFormat(text: string | undefined): LogFormat | undefined {
+  const t = text?.trim().toLowerCase();
+  return t === 'json' || t === 'pretty' ? t : undefined;
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.stream ?? process.stderr;
-  const sink: Sink = {
-    level: options.level ?? parseLogLevel(process.env.TIDEMARK_LOG_LEVEL) ?? 'info',
-    format: options.format ?? (stream.isTTY ? 'pretty' : 'json'),
-    stream,
-    now: options.now ?? (() => new Date()),
-  };
-  return new StructuredLogger(sink, options.fields ?? {});
+  const level = options.level ?? parseLogLevel(process.env.TIDEMARK_LOG_LEVEL) ?? 'info';
+  const format =
+    options.format ?? parseLogFormat(process.env.TIDEMARK_LOG_FORMAT) ?? (stream.isTTY ? 'pretty' : 'json');
+  const now = options.now ?? (() => new Date());
+  const destination = format === 'json' ? jsonDestination(stream) : prettyDestination(stream);
+  const root = pino(
+    {
+      level,
+      base: null,
+      messageKey: 'msg',
+      timestamp: () => `,"time":"${now().toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  return new PinoLogger(root, level, options.fields ?? {});
 }
 
 /** A logger that drops everything (tests, library use without logging). */
@@ -79,22 +98,12 @@ export const silentLogger: Logger = {
   },
 };
 
-interface Sink {
-  readonly level: LogLevel;
-  readonly format: 'json' | 'pretty';
-  readonly stream: LogStream;
-  readonly now: () => Date;
-}
-
-class StructuredLogger implements Logger {
+class PinoLogger implements Logger {
   constructor(
-    private readonly sink: Sink,
+    private readonly pino: pino.Logger,
+    readonly level: LogLevel,
     private readonly bound: LogFields,
   ) {}
-
-  get level(): LogLevel {
-    return this.sink.level;
-  }
 
   debug(message: string, fields?: LogFields): void {
     this.write('debug', message, fields);
@@ -110,27 +119,54 @@ class StructuredLogger implements Logger {
   }
 
   child(fields: LogFields): Logger {
-    return new StructuredLogger(this.sink, { ...this.bound, ...fields });
+    return new PinoLogger(this.pino, this.level, { ...this.bound, ...fields });
   }
 
   private write(level: LogLevel, message: string, fields: LogFields | undefined): void {
-    if (RANK[level] < RANK[this.sink.level]) return;
+    if (!this.pino.isLevelEnabled(level)) return;
     const all: Record<string, unknown> = {};
     for (const [k, v] of Object.entries({ ...this.bound, ...fields })) {
       if (v !== undefined) all[k] = toLoggable(v, 0);
     }
-    const time = this.sink.now();
-    const msg = maskSecrets(message);
-    const line =
-      this.sink.format === 'json'
-        ? JSON.stringify({ time: time.toISOString(), level, msg, ...all })
-        : prettyLine(time, level, msg, all);
     try {
-      this.sink.stream.write(line + '\n');
+      this.pino[level](all, maskSecrets(message));
     } catch {
       // A closed stderr must not take the pipeline down with it.
     }
   }
+}
+
+function jsonDestination(stream: LogStream): { write(line: string): void } {
+  return {
+    write: (line) => {
+      stream.write(line);
+    },
+  };
+}
+
+/**
+ * pino-pretty on a terminal: `12:04:05.678 WARN [orders] slot not advancing {"lagBytes":1024}`,
+ * an error's message and hint on the lines below.
+ */
+function prettyDestination(stream: LogStream): { write(line: string): void } {
+  const pretty = prettyFactory({
+    colorize: stream.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'changefeed,error',
+    messageFormat: '{if changefeed}[{changefeed}] {end}{msg}',
+    singleLine: true,
+  });
+  return {
+    write: (line) => {
+      let text = pretty(line);
+      const error = (JSON.parse(line) as { error?: { message?: unknown; hint?: unknown } }).error;
+      if (error && typeof error === 'object') {
+        const hint = typeof error.hint === 'string' ? `\n    hint: ${error.hint}` : '';
+        text = `${text.replace(/\n$/, '')}\n    ${String(error.message)}${hint}\n`;
+      }
+      stream.write(text);
+    },
+  };
 }
 
 /** Masks strings, serializes errors with their code and hint, keeps the rest JSON-safe. */
@@ -165,27 +201,4 @@ function serializeError(err: Error, depth: number): Record<string, unknown> {
 function pgFields(err: Error): Record<string, string> {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' ? { code } : {};
-}
-
-const COLOR: Record<LogLevel, string> = {
-  debug: '\x1b[2m',
-  info: '\x1b[36m',
-  warn: '\x1b[33m',
-  error: '\x1b[31m',
-};
-
-function prettyLine(time: Date, level: LogLevel, msg: string, fields: Record<string, unknown>): string {
-  const clock = time.toISOString().slice(11, 23);
-  const { changefeed, error, ...rest } = fields;
-  const feed = typeof changefeed === 'string' ? ` [${changefeed}]` : '';
-  const kv = Object.entries(rest)
-    .map(([k, v]) => ` ${k}=${typeof v === 'string' && !/\s|"/.test(v) ? v : JSON.stringify(v)}`)
-    .join('');
-  const tag = `${COLOR[level]}${level.toUpperCase().padEnd(5)}\x1b[0m`;
-  let line = `\x1b[2m${clock}\x1b[0m ${tag}${feed} ${msg}${kv}`;
-  if (error && typeof error === 'object') {
-    const e = error as { message?: unknown; hint?: unknown };
-    line += `\n    ${String(e.message)}${typeof e.hint === 'string' ? `\n    hint: ${e.hint}` : ''}`;
-  }
-  return line;
 }

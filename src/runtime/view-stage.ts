@@ -125,6 +125,11 @@ export class ViewStage {
     return this.maintainer.viewTables;
   }
 
+  /** Each view's plan in words. */
+  get planDescriptions(): readonly { name: string; plan: string[] }[] {
+    return this.maintainer.planDescriptions;
+  }
+
   /**
    * Passes snapshot chunks through: tables the views read are loaded into the views, replicated
    * tables are yielded, and at the end the views' initial rows follow. The view state is

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { defineChangefeed } from '../runtime/changefeed-config.ts';
 import {
+  definitionFromConfig,
   definitionProblems,
   mergeDefinition,
   publicConfig,
@@ -15,7 +17,7 @@ const ok = {
 
 describe('changefeed definitions', () => {
   it('validates with the config rules and applies defaults', () => {
-    const cfg = validateDefinition({ ...ok, epoch: { intervalMs: 20 } }, {});
+    const cfg = validateDefinition({ ...ok, epoch: { intervalMs: 20 } });
     expect(cfg.epoch.intervalMs).toBe(20);
     expect(cfg.epoch.maxRows).toBeGreaterThan(0);
     expect(cfg.views).toEqual([]);
@@ -24,7 +26,7 @@ describe('changefeed definitions', () => {
   it('names every problem by its key path, without the file prefix', () => {
     let detail = '';
     try {
-      validateDefinition({ ...ok, id: 'No Way', tables: [], snapshot: { parallelism: 0 }, bogus: true }, {});
+      validateDefinition({ ...ok, id: 'No Way', tables: [], snapshot: { parallelism: 0 }, bogus: true });
     } catch (err) {
       detail = (err as { detail: string }).detail;
       expect((err as { code: string }).code).toBe('API_BAD_REQUEST');
@@ -34,15 +36,21 @@ describe('changefeed definitions', () => {
     expect(detail).not.toContain('body:');
   });
 
-  it('substitutes ${VAR} from the given environment and says which one is missing', () => {
+  it('never substitutes ${VAR} (the API must not read the server environment) and says why', () => {
     const withVar = { ...ok, source: 'postgres://app:${PW}@db/app' };
-    expect(validateDefinition(withVar, { PW: 'x' }).source).toBe('postgres://app:x@db/app');
-    expect(() => validateDefinition(withVar, {})).toThrow(/source: \$\{PW\} is not set/);
+    expect(() => validateDefinition(withVar)).toThrow(/source: \$\{PW\} is not substituted here/);
+    const view = { ...ok, views: [{ name: 'v', sql: "SELECT '${PW}' AS x FROM orders" }] };
+    expect(validateDefinition(view).views[0]?.sql).toBe("SELECT '${PW}' AS x FROM orders");
+  });
+
+  it('stores a config (defaults applied, as seeded from --config) as a definition that validates back', () => {
+    const cfg = defineChangefeed({ ...ok, views: [{ name: 'v', sql: 'SELECT 1 AS x FROM orders' }] });
+    expect(cfg.changeLog.maxDiskBytes).toBeNull();
+    expect(validateDefinition(definitionFromConfig(cfg))).toEqual(cfg);
   });
 
   it('refuses what is not an object', () => {
-    for (const bad of [null, [], 'x', 3])
-      expect(() => validateDefinition(bad, {})).toThrow(/API_BAD_REQUEST/);
+    for (const bad of [null, [], 'x', 3]) expect(() => validateDefinition(bad)).toThrow(/API_BAD_REQUEST/);
   });
 
   it('merges nested objects one level deep and removes keys set to null', () => {
@@ -55,7 +63,7 @@ describe('changefeed definitions', () => {
   });
 
   it('masks credentials in the public form', () => {
-    const p = publicConfig(validateDefinition(ok, {}));
+    const p = publicConfig(validateDefinition(ok));
     expect(JSON.stringify(p)).not.toMatch(/pw2?@/);
   });
 

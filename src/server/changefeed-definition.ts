@@ -6,8 +6,10 @@ import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 
 /**
  * A changefeed as the API receives and stores it: the YAML form of one changefeed (see
- * docs/config-reference.md) as a JSON object. `${VAR}` references stay unsubstituted in the
- * store and are resolved from the server's environment each time the changefeed starts.
+ * docs/config-reference.md) as a JSON object. Nothing in it is substituted: a `${VAR}` in a
+ * connection field is refused (an API caller must not read the server's environment), anywhere
+ * else it is plain text. Changefeeds seeded from the server's config file are stored as the file
+ * resolved them.
  */
 export type ChangefeedDefinition = Record<string, unknown>;
 
@@ -21,17 +23,18 @@ export interface DefinitionProblem {
  * Validates one changefeed object with the config file's rules and applies the defaults.
  * Throws API_BAD_REQUEST whose detail lists every problem as `key.path: expectation, got X`.
  */
-export function validateDefinition(
-  input: unknown,
-  env: Readonly<Record<string, string | undefined>>,
-): ChangefeedConfig {
+export function validateDefinition(input: unknown): ChangefeedConfig {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new TidemarkError('API_BAD_REQUEST', {
       detail: 'expected a JSON object describing one changefeed',
     });
   }
   try {
-    const cfg = parseConfig(stringify({ changefeeds: [input] }), { file: 'body', env }).changefeeds[0];
+    const cfg = parseConfig(stringify({ changefeeds: [input] }), {
+      file: 'body',
+      env: {},
+      substitute: false,
+    }).changefeeds[0];
     if (!cfg) throw new TidemarkError('API_BAD_REQUEST', { detail: 'expected one changefeed' });
     return cfg;
   } catch (err) {
@@ -39,10 +42,7 @@ export function validateDefinition(
     const problems = definitionProblems(err.detail ?? err.message);
     throw new TidemarkError('API_BAD_REQUEST', {
       detail: problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('\n'),
-      hint:
-        err.code === 'CONFIG_ENV_MISSING'
-          ? 'Set the variable in the server environment, or write the value.'
-          : 'Fix the keys named above; see docs/config-reference.md.',
+      hint: 'Fix the keys named above; see docs/config-reference.md.',
       cause: err,
     });
   }
@@ -56,6 +56,22 @@ export function definitionProblems(detail: string): DefinitionProblem[] {
       ? { path: m[1] ?? '', message: m[2] ?? line }
       : { path: '', message: line.replace(/^body:\d+: /, '') };
   });
+}
+
+/**
+ * A validated config (defaults applied) as a definition to store: keys whose value is null mean
+ * "the default" and are left out, since the definition form has no null (`maxDiskBytes: null` is
+ * "no limit", written by omitting the key).
+ */
+export function definitionFromConfig(cfg: ChangefeedConfig): ChangefeedDefinition {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (!isPlainObject(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = strip(x);
+    return out;
+  };
+  return strip(cfg) as ChangefeedDefinition;
 }
 
 /** Merges a PATCH body into a definition: objects one level deep (`epoch`, `snapshot`), the rest replaced. */

@@ -19,12 +19,14 @@ import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from '../runtime/changefeed-status.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {
+  definitionFromConfig,
   mergeDefinition,
   publicConfig,
   validateDefinition,
   type ChangefeedDefinition,
 } from './changefeed-definition.ts';
 import type { DesiredState, MetadataStore, StoredError } from './metadata-store.ts';
+import { preflight, type PreflightReport } from './preflight.ts';
 import { SampleRing, type Sample } from './sample-ring.ts';
 import { ServerMetrics, type FeedGauges } from './server-metrics.ts';
 
@@ -38,8 +40,24 @@ export interface ChangefeedView {
   resolvedLagMs: number | null;
   resolvedLagBytes: number | null;
   retainedWalBytes: number | null;
+  /**
+   * A running changefeed streaming with its checkpoint lag within `lagBudgetMs` (true), one
+   * that is not (false: starting, in its snapshot, retrying, behind); null when not running.
+   */
+  withinLagBudget: boolean | null;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface ReadinessEntry {
+  id: string;
+  state: DesiredState;
+  phase: ChangefeedStatus['phase'];
+  lagMs: number | null;
+  lagBudgetMs: number | null;
+  ok: boolean;
+  /** The status warnings (degraded, left out): shown, but they do not make the server unready. */
+  warnings: string[];
 }
 
 export interface ChangefeedManagerOptions {
@@ -47,8 +65,6 @@ export interface ChangefeedManagerOptions {
   logger: Logger;
   /** Runs the changefeeds and owns their local state (the sources' change logs, view state). */
   engine: Engine;
-  /** For `${VAR}` in definitions; defaults to `process.env`. */
-  env?: Readonly<Record<string, string | undefined>>;
   /** Default 1000 ms. */
   sampleIntervalMs?: number;
   /** Samples kept per changefeed; default 600 (ten minutes at 1 s). */
@@ -71,13 +87,11 @@ interface Feed {
 export class ChangefeedManager {
   readonly metrics: ServerMetrics;
   private readonly feeds = new Map<string, Feed>();
-  private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly log: Logger;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
 
   constructor(private readonly opts: ChangefeedManagerOptions) {
-    this.env = opts.env ?? process.env;
     this.log = opts.logger;
     this.metrics = new ServerMetrics(
       () => this.gauges(),
@@ -91,7 +105,7 @@ export class ChangefeedManager {
    */
   async start(seed: readonly ChangefeedConfig[] = []): Promise<void> {
     for (const cfg of seed) {
-      if (this.opts.store.insert(cfg.id, { ...cfg }, 'running'))
+      if (this.opts.store.insert(cfg.id, definitionFromConfig(cfg), 'running'))
         this.log.info('changefeed seeded from config', { changefeed: cfg.id });
     }
     for (const stored of this.opts.store.list()) {
@@ -120,10 +134,31 @@ export class ChangefeedManager {
     return this.view(id);
   }
 
-  /** Validates, stores and starts a new changefeed. Throws API_BAD_REQUEST, API_CONFLICT. */
-  create(body: unknown, options: { paused?: boolean } = {}): ChangefeedView {
-    const cfg = validateDefinition(body, this.env);
+  /**
+   * Validates, runs the preflight (`tidemark doctor`'s checks) unless `skipChecks`, stores and
+   * starts a new changefeed. Throws API_BAD_REQUEST, API_CONFLICT, PREFLIGHT_FAILED (each failed
+   * check with its fix in the detail).
+   */
+  async create(
+    body: unknown,
+    options: { paused?: boolean; skipChecks?: boolean } = {},
+  ): Promise<ChangefeedView> {
+    const cfg = validateDefinition(body);
     const state: DesiredState = options.paused ? 'paused' : 'running';
+    if (this.opts.store.get(cfg.id)) {
+      throw new TidemarkError('API_CONFLICT', { detail: `changefeed "${cfg.id}" already exists` });
+    }
+    if (!options.skipChecks) {
+      const report = await preflight(cfg, { dataDir: this.opts.engine.dataDir });
+      if (!report.ok) {
+        throw new TidemarkError('PREFLIGHT_FAILED', {
+          detail: report.checks
+            .filter((c) => c.status === 'fail')
+            .map((c) => `${c.id}: ${c.detail}${c.fix ? ` — fix: ${c.fix}` : ''}`)
+            .join('\n'),
+        });
+      }
+    }
     if (!this.opts.store.insert(cfg.id, body as ChangefeedDefinition, state)) {
       throw new TidemarkError('API_CONFLICT', { detail: `changefeed "${cfg.id}" already exists` });
     }
@@ -133,6 +168,11 @@ export class ChangefeedManager {
     else feed.status = { ...feed.status, phase: 'paused' };
     this.log.info('changefeed created', { changefeed: cfg.id, state });
     return this.view(cfg.id);
+  }
+
+  /** The preflight report of a definition, without creating anything. Throws API_BAD_REQUEST. */
+  async preflight(body: unknown): Promise<PreflightReport> {
+    return preflight(validateDefinition(body), { dataDir: this.opts.engine.dataDir });
   }
 
   /**
@@ -155,7 +195,7 @@ export class ChangefeedManager {
       if (current && typeof p[k] === 'string' && p[k] === maskUri(current[k])) delete p[k];
     }
     const definition = mergeDefinition(stored.definition, p);
-    const cfg = validateDefinition(definition, this.env);
+    const cfg = validateDefinition(definition);
     this.opts.store.setDefinition(id, definition);
     const feed = this.track(id);
     feed.config = cfg;
@@ -210,6 +250,23 @@ export class ChangefeedManager {
     this.log.info('changefeed removed', { changefeed: id, droppedSlot: options.dropSlot === true });
   }
 
+  /**
+   * Ready: the stored changefeeds are restored, none has failed, and every running one streams
+   * within its lag budget. `changefeeds` says which is not, for the operator.
+   */
+  readiness(): { ready: boolean; changefeeds: ReadinessEntry[] } {
+    const changefeeds = this.list().map((v) => ({
+      id: v.id,
+      state: v.state,
+      phase: v.status.phase,
+      lagMs: v.status.lagMs,
+      lagBudgetMs: v.config?.lagBudgetMs ?? null,
+      ok: v.state === 'paused' || (v.state === 'running' && v.withinLagBudget === true),
+      warnings: v.status.warnings,
+    }));
+    return { ready: !this.closed && changefeeds.every((c) => c.ok), changefeeds };
+  }
+
   /** The samples of the last minutes, oldest first. Throws API_NOT_FOUND. */
   samples(id: string, sinceMs?: number): Sample[] {
     this.mustGet(id);
@@ -249,7 +306,7 @@ export class ChangefeedManager {
 
   private tryValidate(definition: ChangefeedDefinition): ChangefeedConfig | null {
     try {
-      return validateDefinition(definition, this.env);
+      return validateDefinition(definition);
     } catch {
       return null;
     }
@@ -259,7 +316,7 @@ export class ChangefeedManager {
     if (this.closed) return;
     let runner: Changefeed;
     try {
-      const cfg = validateDefinition(definition, this.env);
+      const cfg = validateDefinition(definition);
       feed.config = cfg;
       feed.status = { ...initialStatus(feed.id), error: null };
       runner = this.opts.engine.startChangefeed(cfg, {
@@ -335,6 +392,13 @@ export class ChangefeedManager {
             : Date.now() - feed.resolvedBehindSinceMs,
       resolvedLagBytes,
       retainedWalBytes: feed.retainedWalBytes,
+      withinLagBudget:
+        stored.state !== 'running'
+          ? null
+          : feed.runner !== null &&
+            status.phase === 'streaming' &&
+            status.lagMs !== null &&
+            status.lagMs <= (feed.config?.lagBudgetMs ?? Infinity),
       createdAt: stored.createdAt,
       updatedAt: stored.updatedAt,
     };
@@ -352,6 +416,7 @@ export class ChangefeedManager {
       resolvedLagMs: v.resolvedLagMs,
       resolvedLagBytes: v.resolvedLagBytes,
       retainedWalBytes: v.retainedWalBytes,
+      withinLagBudget: v.withinLagBudget,
     }));
   }
 
@@ -384,7 +449,7 @@ export class ChangefeedManager {
 }
 
 function errorOf(e: TidemarkError): StoredError {
-  return { code: e.code, message: e.message, hint: e.hint };
+  return { code: e.code, message: e.message, hint: e.hint, at: new Date().toISOString() };
 }
 
 /** Source log end − resolved position, never negative (null when unknown). */

@@ -11,6 +11,8 @@ export interface StoredError {
   code: string;
   message: string;
   hint: string;
+  /** When it happened (ISO time); absent in errors stored by older versions. */
+  at?: string;
 }
 
 export interface StoredChangefeed {
@@ -48,7 +50,8 @@ export class MetadataStore {
   /** Opens (creating if needed) the store in `dataDir`. Throws SERVER_METADATA. */
   static open(dataDir: string): MetadataStore {
     try {
-      mkdirSync(dataDir, { recursive: true });
+      // Definitions hold connection credentials: the directory is the owner's only.
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       const db = new Database(join(dataDir, 'tidemark-meta.db'));
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 2000');

@@ -1,18 +1,23 @@
 /**
- * The dashboard: every changefeed with state and lag, and for the selected one its positions,
- * last error, pause/resume and lag/throughput charts from the server's sample ring. Polls the
- * API once a second; no framework, charts are inline SVG (chart.ts).
+ * The dashboard: every changefeed with state, lag and warnings; for the selected one its last
+ * error with hint and time, its warnings, lag and throughput over ten minutes, what is yet to be
+ * read, retained WAL, positions, tables and views;
+ * create, edit, pause, resume and remove, with the API's validation and preflight shown inline.
+ * Polls the API once a second; no framework, charts are inline SVG (chart.ts).
  */
 import './style.css';
-import { api, setToken, Unauthorized, type Feed, type Sample } from './api.ts';
+import { api, ApiFailure, setToken, Unauthorized, type Feed, type Sample } from './api.ts';
 import { lineChart } from './chart.ts';
+import { editorForm, type EditorMode } from './editor.ts';
 import { bytes, count, duration } from './format.ts';
 
 const POLL_MS = 1000;
+const WINDOW_MS = 10 * 60_000;
 let selected: string | null = null;
 let busy = false;
+let feeds: Feed[] = [];
 
-function el<K extends keyof HTMLElementTagNameMap>(
+export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Record<string, string> = {},
   ...children: (Node | string)[]
@@ -25,22 +30,39 @@ function el<K extends keyof HTMLElementTagNameMap>(
 
 const $ = (id: string) => document.getElementById(id)!;
 
-function renderList(feeds: Feed[]): void {
+function renderList(list: Feed[]): void {
   const body = document.querySelector('#feeds tbody')!;
-  $('empty').hidden = feeds.length > 0;
+  $('empty').hidden = list.length > 0;
+  $('feeds').hidden = list.length === 0;
   body.replaceChildren(
-    ...feeds.map((f) => {
+    ...list.map((f) => {
       const running = f.state === 'running';
+      const cell = (label: string, text: string, cls = '') =>
+        el('td', { 'data-label': label, ...(cls ? { class: cls } : {}) }, text);
       const tr = el(
         'tr',
         { 'data-feed-id': f.id, 'data-state': f.state, class: f.id === selected ? 'selected' : '' },
-        el('td', {}, f.id),
-        el('td', {}, el('span', { class: `badge ${f.state}` }, f.state)),
-        el('td', {}, f.status.phase),
-        el('td', { class: 'num' }, running ? duration(f.status.lagMs) : '–'),
-        el('td', { class: 'num' }, running ? bytes(f.status.lagBytes) : '–'),
-        el('td', { class: 'num' }, count(f.status.rowsPerSec)),
-        el('td', { class: 'mono' }, f.status.checkpoint ?? '–'),
+        el(
+          'td',
+          { 'data-label': 'Changefeed', class: 'id' },
+          f.id,
+          ...(f.status.warnings.length > 0
+            ? [
+                ' ',
+                el(
+                  'span',
+                  { class: 'badge warn', title: f.status.warnings.join('\n') },
+                  `${f.status.warnings.length} warning${f.status.warnings.length === 1 ? '' : 's'}`,
+                ),
+              ]
+            : []),
+        ),
+        el('td', { 'data-label': 'State' }, el('span', { class: `badge ${f.state}` }, f.state)),
+        cell('Phase', f.status.phase),
+        cell('Lag', running ? duration(f.status.lagMs) : '–', 'num'),
+        cell('Lag bytes', running ? bytes(f.status.lagBytes) : '–', 'num'),
+        cell('Rows/s', count(f.status.rowsPerSec), 'num'),
+        cell('Checkpoint', f.status.checkpoint ?? '–', 'mono'),
       );
       tr.addEventListener('click', () => {
         selected = f.id;
@@ -51,6 +73,24 @@ function renderList(feeds: Feed[]): void {
   );
 }
 
+function button(action: string, text: string, onClick: () => void, cls = ''): HTMLButtonElement {
+  const b = el('button', { 'data-action': action, type: 'button', ...(cls ? { class: cls } : {}) }, text);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+/** The view's plan in words, as the changefeed planned it (nothing before it did). */
+function planOf(f: Feed, view: string): Node | string {
+  const plan = f.status.views?.find((p) => p.name === view)?.plan;
+  if (!plan) return '';
+  return el(
+    'details',
+    { class: 'plan', open: '' },
+    el('summary', {}, 'Plan'),
+    el('ol', {}, ...plan.map((line) => el('li', {}, line))),
+  );
+}
+
 function renderDetail(f: Feed | undefined, samples: Sample[]): void {
   const box = $('detail');
   if (!f) {
@@ -58,50 +98,123 @@ function renderDetail(f: Feed | undefined, samples: Sample[]): void {
     return;
   }
   box.hidden = false;
-  const action = f.state === 'running' ? 'pause' : 'resume';
-  const button = el(
-    'button',
-    { 'data-action': action, type: 'button' },
-    action === 'pause' ? 'Pause' : 'Resume',
+  const running = f.state === 'running';
+  const actions = el(
+    'div',
+    { class: 'actions' },
+    running
+      ? button('pause', 'Pause', () => void act(f.id, 'pause'))
+      : button('resume', f.state === 'failed' ? 'Resume (retry)' : 'Resume', () => void act(f.id, 'resume')),
+    button('edit', 'Edit', () => openEditor({ kind: 'edit', feed: f })),
+    button('remove', 'Remove', () => void remove(f.id), 'danger'),
   );
-  button.addEventListener('click', () => void act(f.id, action));
   const kv = (k: string, v: string) => [el('dt', {}, k), el('dd', { class: 'mono' }, v)];
-  const positions = el(
+  const budget = f.config ? duration(f.config.lagBudgetMs) : '–';
+  const facts = el(
     'dl',
     {},
     ...kv('source', f.config?.source ?? '–'),
     ...kv('sink', f.config?.sink ?? '–'),
-    ...kv('tables', f.config?.tables.join(', ') ?? '–'),
+    ...kv('phase', f.status.phase),
     ...kv('epoch', String(f.status.epoch)),
     ...kv('resolved', f.status.resolved ?? '–'),
     ...kv('checkpoint', f.status.checkpoint ?? '–'),
+    ...kv(
+      'lag',
+      `${running ? duration(f.status.lagMs) : '–'} (budget ${budget}${f.withinLagBudget === false ? ', over' : ''})`,
+    ),
+    ...kv('to read', running ? bytes(f.status.resolvedLagBytes) : '–'),
     ...kv('retained WAL', bytes(f.retainedWalBytes)),
   );
+  const warnings =
+    f.status.warnings.length > 0
+      ? el(
+          'div',
+          { class: 'warnings', 'data-part': 'warnings' },
+          el('strong', {}, 'Warnings'),
+          el('ul', {}, ...f.status.warnings.map((w) => el('li', {}, w))),
+        )
+      : '';
   const error = f.lastError
     ? el(
         'div',
         { class: 'error', 'data-error': f.lastError.code },
         el('strong', {}, f.lastError.message),
         el('p', {}, `hint: ${f.lastError.hint}`),
+        el('p', { class: 'muted' }, f.lastError.at ? `at ${new Date(f.lastError.at).toLocaleString()}` : ''),
       )
     : '';
+  const phase = f.state === 'running' ? f.status.phase : f.state;
+  const tables = el(
+    'table',
+    { class: 'sub', 'data-part': 'tables' },
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        el('th', {}, f.status.tables ? 'Table or view' : 'Table or pattern'),
+        el('th', {}, 'Phase'),
+        el('th', {}, 'Rows copied by the snapshot'),
+      ),
+    ),
+    el(
+      'tbody',
+      {},
+      // Once the changefeed resolved its patterns, the tables themselves; before, what was asked.
+      ...(f.status.tables ?? (f.config?.tables ?? []).map((name) => ({ name, rows: null }))).map((t) =>
+        el(
+          'tr',
+          { 'data-table': t.name },
+          el('td', { class: 'mono' }, t.name),
+          el('td', {}, phase),
+          el('td', { class: 'num' }, t.rows === null ? '–' : count(t.rows)),
+        ),
+      ),
+    ),
+  );
+  const views = (f.config?.views ?? []).map((v) =>
+    el(
+      'div',
+      { class: 'view', 'data-view': v.name },
+      el('h4', {}, v.name, ' ', el('span', { class: 'muted' }, `· ${phase}`)),
+      el('pre', {}, v.sql),
+      planOf(f, v.name),
+    ),
+  );
   box.replaceChildren(
-    el('h2', {}, f.id, ' ', el('span', { class: `badge ${f.state}` }, f.state), ' ', button),
+    el('h2', {}, f.id, ' ', el('span', { class: `badge ${f.state}` }, f.state)),
+    actions,
     error,
+    warnings,
     el(
       'div',
       { class: 'charts' },
       lineChart(
         samples.map((s) => ({ tMs: s.tMs, v: s.lagMs })),
-        { title: 'Lag (checkpoint behind source)', format: duration },
+        { title: 'Lag (checkpoint behind source), last 10 min', format: duration },
       ),
       lineChart(
         samples.map((s) => ({ tMs: s.tMs, v: s.rowsPerSec })),
-        { title: 'Throughput (rows/s)', format: count },
+        { title: 'Throughput (rows/s), last 10 min', format: count },
       ),
     ),
-    positions,
+    facts,
+    el('h3', {}, 'Tables'),
+    tables,
+    el('h3', {}, 'Views'),
+    ...(views.length > 0 ? views : [el('p', { class: 'muted' }, 'No views.')]),
   );
+}
+
+function say(text: string): void {
+  $('connection').textContent = text;
+}
+
+function needToken(action: string): void {
+  $('token').hidden = false;
+  say(`${action} needs the API token (run \`tidemark dashboard\` for a signed-in link)`);
 }
 
 async function act(id: string, action: 'pause' | 'resume'): Promise<void> {
@@ -109,36 +222,78 @@ async function act(id: string, action: 'pause' | 'resume'): Promise<void> {
   try {
     await api('POST', `/api/v1/changefeeds/${encodeURIComponent(id)}/${action}`);
   } catch (err) {
-    $('connection').textContent = `${action} failed: ${(err as Error).message}`;
+    if (err instanceof Unauthorized) needToken(action);
+    else say(`${action} failed: ${(err as Error).message}`);
   } finally {
     busy = false;
   }
   await refresh();
 }
 
+async function remove(id: string): Promise<void> {
+  if (
+    !confirm(
+      `Remove changefeed ${id}? Its data downstream stays; its position stops holding the source's WAL.`,
+    )
+  )
+    return;
+  busy = true;
+  try {
+    await api('DELETE', `/api/v1/changefeeds/${encodeURIComponent(id)}`);
+    if (selected === id) selected = null;
+  } catch (err) {
+    if (err instanceof Unauthorized) needToken('remove');
+    else say(`remove failed: ${(err as Error).message}`);
+  } finally {
+    busy = false;
+  }
+  await refresh();
+}
+
+function openEditor(mode: EditorMode): void {
+  const box = $('editor');
+  box.hidden = false;
+  box.replaceChildren(
+    editorForm(mode, {
+      onDone: (id) => {
+        box.hidden = true;
+        selected = id;
+        void refresh();
+      },
+      onCancel: () => {
+        box.hidden = true;
+      },
+      onUnauthorized: () => needToken(mode.kind === 'create' ? 'creating' : 'editing'),
+    }),
+  );
+  box.scrollIntoView({ block: 'nearest' });
+}
+
 async function refresh(): Promise<void> {
   try {
     const { changefeeds } = await api<{ changefeeds: Feed[] }>('GET', '/api/v1/changefeeds');
-    if (!changefeeds.some((f) => f.id === selected)) selected = changefeeds[0]?.id ?? null;
-    const current = changefeeds.find((f) => f.id === selected);
+    feeds = changefeeds;
+    if (!feeds.some((f) => f.id === selected)) selected = feeds[0]?.id ?? null;
+    const current = feeds.find((f) => f.id === selected);
     const samples = current
       ? (
           await api<{ samples: Sample[] }>(
             'GET',
-            `/api/v1/changefeeds/${encodeURIComponent(current.id)}/samples?sinceMs=${Date.now() - 5 * 60_000}`,
+            `/api/v1/changefeeds/${encodeURIComponent(current.id)}/samples?sinceMs=${Date.now() - WINDOW_MS}`,
           )
         ).samples
       : [];
-    $('token').hidden = true;
-    $('connection').textContent = `updated ${new Date().toLocaleTimeString()}`;
-    renderList(changefeeds);
+    say(`updated ${new Date().toLocaleTimeString()}`);
+    renderList(feeds);
     renderDetail(current, samples);
   } catch (err) {
     if (err instanceof Unauthorized) {
       $('token').hidden = false;
-      $('connection').textContent = 'this server needs an API token';
+      say('this server needs an API token');
+    } else if (err instanceof ApiFailure) {
+      say(err.message);
     } else {
-      $('connection').textContent = `server unreachable: ${(err as Error).message}`;
+      say(`server unreachable: ${(err as Error).message}`);
     }
   }
 }
@@ -146,8 +301,10 @@ async function refresh(): Promise<void> {
 $('token-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   setToken((document.getElementById('token-input') as HTMLInputElement).value.trim());
+  $('token').hidden = true;
   void refresh();
 });
+$('new-feed').addEventListener('click', () => openEditor({ kind: 'create' }));
 
 void refresh();
 setInterval(() => {

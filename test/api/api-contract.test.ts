@@ -128,20 +128,45 @@ describe('HTTP API contract', () => {
     await waitForFeed(server.url, 'a', (f) => f.status.phase === 'streaming');
   });
 
-  it('requires the bearer token on every route but /healthz', async () => {
+  it('runs the preflight before a create: refuses with each failed check and its fix (422)', async () => {
+    const src = await freshDatabase('src');
+    const dst = await freshDatabase('dst');
+    await src.query(`CREATE TABLE nokey (a int)`);
+    await seedItems(src);
+    const server = await startTestServer({ port: 0 });
+    const base = `${server.url}/api/v1/changefeeds`;
+    const bad = definition('nokey', src, dst, ['public.nokey']);
+    const report = await http('POST', `${server.url}/api/v1/preflight`, { body: bad });
+    expect(report.status).toBe(200);
+    const r = report.json() as { ok: boolean; checks: { id: string; status: string; fix?: string }[] };
+    expect(r.ok).toBe(false);
+    expect(r.checks.find((c) => c.id === 'source.table')).toMatchObject({ status: 'fail' });
+    const refused = await http('POST', base, { body: bad });
+    expect(refused.status).toBe(422);
+    const e = (refused.json() as { error: { code: string; detail: string } }).error;
+    expect(e.code).toBe('PREFLIGHT_FAILED');
+    expect(e.detail).toMatch(/source\.table: public\.nokey: no primary key.* — fix: .*REPLICA IDENTITY FULL/);
+    expect((await http('GET', `${base}/nokey`)).status).toBe(404);
+    const good = await http('POST', `${server.url}/api/v1/preflight`, { body: definition('ok', src, dst) });
+    expect((good.json() as { ok: boolean }).ok).toBe(true);
+    expect(good.text).not.toContain('tidemark-test-pw');
+  });
+
+  it('with an operator-chosen token, requires it on every route but /healthz and /readyz', async () => {
     const token = 'a-test-token-0123456789';
     const server = await startTestServer({ port: testPort(0, 3), token });
     const base = `${server.url}/api/v1/changefeeds`;
-    expect((await http('GET', `${server.url}/healthz`)).status).toBe(200);
+    expect((await http('GET', `${server.url}/healthz`, { token: null })).status).toBe(200);
+    // A process supervisor's probe needs no secret.
+    expect((await http('GET', `${server.url}/readyz`, { token: null })).status).toBe(200);
     for (const [method, path] of [
       ['GET', base],
       ['POST', base],
       ['GET', `${server.url}/metrics`],
-      ['GET', `${server.url}/readyz`],
       ['GET', `${server.url}/api/openapi.json`],
       ['POST', `${base}/x/pause`],
     ] as const) {
-      const r = await http(method, path);
+      const r = await http(method, path, { token: null });
       expect(r.status, `${method} ${path}`).toBe(401);
       expect((r.json() as { error: { code: string } }).error.code).toBe('API_UNAUTHORIZED');
       expect((await http(method, path, { token: 'wrong-token-0123456789' })).status).toBe(401);

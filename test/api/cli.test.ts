@@ -1,5 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freshDatabase } from '../support/db.ts';
 import { runCli, type CliProcess } from '../support/cli-process.ts';
@@ -60,14 +60,24 @@ describe('tidemark changefeed … against a live tidemark server', () => {
     ]);
     expect(created.out).toContain('created changefeed cli-feed');
     expect(created.code).toBe(0);
+    // The CLI above found the token by itself (no --token-file): the one the server created in
+    // its data dir on first start, printed once.
+    const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+    expect(server.output()).toContain(`API token created in ${join(dataDir, 'api-token')}`);
+    expect(server.output().split(token).length - 1).toBe(1);
+    const link = await tidemark(['dashboard', ...s]);
+    expect(link.out.trim()).toBe(`${url}/#token=${token}`);
     await waitForFeed(url, 'cli-feed', (f) => f.status.phase === 'streaming');
 
     const yamlFile = join(dataDir, 'one.yaml');
     writeFileSync(
       yamlFile,
-      `changefeeds:\n  - id: from-yaml\n    source: ${src.url}\n    sink: ${dst2.url}\n    tables: [items]\n    epoch: { intervalMs: 50 }\n`,
+      // ${VAR} in a connection field is substituted by the CLI from its own environment.
+      `changefeeds:\n  - id: from-yaml\n    source: ${src.url.replace(PASSWORD, '${CLI_TEST_PW}')}\n    sink: ${dst2.url}\n    tables: [items]\n    epoch: { intervalMs: 50 }\n`,
     );
-    const fromYaml = await tidemark(['changefeed', 'create', ...s, '--config', yamlFile, '--paused']);
+    const fromYaml = await tidemark(['changefeed', 'create', ...s, '--config', yamlFile, '--paused'], {
+      CLI_TEST_PW: PASSWORD,
+    });
     expect(fromYaml.code, fromYaml.out).toBe(0);
 
     const list = await tidemark(['changefeed', 'list', ...s]);

@@ -17,7 +17,12 @@ const NAMES = [
   'tidemark_changefeed_retained_wal_bytes',
   'tidemark_changefeed_state',
   'tidemark_changefeed_errors_total',
-  'tidemark_process_memory_bytes',
+  'tidemark_changefeed_within_lag_budget',
+  // prom-client's process and Node.js series, beside Tidemark's.
+  'process_resident_memory_bytes',
+  'process_cpu_seconds_total',
+  'nodejs_eventloop_lag_seconds',
+  'nodejs_heap_size_used_bytes',
   'tidemark_source_log_disk_bytes',
   'tidemark_source_log_readers',
   'tidemark_source_messages_received',
@@ -39,7 +44,11 @@ describe('/metrics', () => {
     const base = `${server.url}/api/v1/changefeeds`;
     expect((await http('POST', base, { body: definition('load', src, dst) })).status).toBe(201);
     expect(
-      (await http('POST', base, { body: definition('bad', src, dst, ['public.nothing_here']) })).status,
+      (
+        await http('POST', `${base}?skipChecks=true`, {
+          body: definition('bad', src, dst, ['public.nothing_here']),
+        })
+      ).status,
     ).toBe(201);
     await waitForFeed(server.url, 'load', (f) => f.status.phase === 'streaming');
     await waitForFeed(server.url, 'bad', (f) => f.state === 'failed');
@@ -85,11 +94,31 @@ describe('/metrics', () => {
     expect(value(after, 'tidemark_source_replication_starts', 'source="tidemark_src_')).toBe(1);
     expect(value(after, 'tidemark_source_messages_received', 'source="tidemark_src_')).toBeGreaterThan(200);
     expect(value(after, 'tidemark_source_log_disk_bytes', 'source="tidemark_src_')).toBeGreaterThan(0);
+    // The changefeed's subscription on its source's hub: acknowledged, active.
+    expect(
+      value(after, 'tidemark_source_subscription_idle_seconds', 'changefeed="load",state="active"'),
+    ).toBeGreaterThanOrEqual(0);
     expect(value(after, 'tidemark_changefeed_state', 'changefeed="bad",state="failed"')).toBe(1);
     expect(
       value(after, 'tidemark_changefeed_errors_total', 'changefeed="bad",code="SOURCE_TABLE_NOT_FOUND"'),
     ).toBeGreaterThanOrEqual(1);
-    expect(value(after, 'tidemark_process_memory_bytes', 'kind="rss"')).toBeGreaterThan(0);
+    expect(Number(/^process_resident_memory_bytes (\d+)/m.exec(after)?.[1])).toBeGreaterThan(0);
+    expect(value(after, 'tidemark_changefeed_within_lag_budget', feed)).toBe(1);
+
+    // Ready means every running changefeed within its lag budget, and none failed.
+    const notReady = await http('GET', `${server.url}/readyz`, { token: null });
+    expect(notReady.status).toBe(503);
+    const entries = (notReady.json() as { changefeeds: { id: string; ok: boolean }[] }).changefeeds;
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: 'load', ok: true, warnings: [] }),
+        expect.objectContaining({ id: 'bad', ok: false }),
+      ]),
+    );
+    expect((await http('DELETE', `${base}/bad`)).status).toBe(200);
+    const ready = await http('GET', `${server.url}/readyz`, { token: null });
+    expect(ready.status, ready.text).toBe(200);
+    expect((await http('GET', `${server.url}/healthz`, { token: null })).status).toBe(200);
     expect(after).not.toContain('tidemark-test-pw');
 
     // The samples behind the dashboard's charts saw the throughput.

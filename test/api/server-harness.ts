@@ -29,12 +29,20 @@ export class LogCapture implements LogStream {
   }
 }
 
+/** The token of each test server by origin, so `http()` signs mutating calls like the CLI does. */
+const tokens = new Map<string, string>();
+
 export async function startTestServer(opts: {
   port: number;
   dataDir?: string;
+  /** A fixed token; otherwise `auth` decides (default `auto`: created in the data dir). */
   token?: string;
+  auth?: 'auto' | 'none';
+  onTokenCreated?: (token: string) => void;
   logs?: LogCapture;
-}): Promise<TidemarkServer & { dataDir: string }> {
+  /** The server's environment (default: the test process's). */
+  env?: Record<string, string>;
+}): Promise<TidemarkServer & { dataDir: string; token: string | undefined }> {
   const dataDir = opts.dataDir ?? tempDataDir();
   const server = await runServer({
     address: { host: '127.0.0.1', port: opts.port },
@@ -43,13 +51,19 @@ export async function startTestServer(opts: {
     sampleIntervalMs: 200,
     walPollIntervalMs: 300,
     ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.auth ? { auth: opts.auth } : {}),
+    ...(opts.onTokenCreated ? { onTokenCreated: opts.onTokenCreated } : {}),
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
+  const token = server.token;
+  if (token) tokens.set(new URL(server.url).origin, token);
   let closed = false;
   onTestFinished(async () => {
     if (!closed) await server.close();
   });
   return {
     dataDir,
+    token,
     url: server.url,
     manager: server.manager,
     async close() {
@@ -62,12 +76,13 @@ export async function startTestServer(opts: {
 export async function http(
   method: string,
   url: string,
-  options: { body?: unknown; rawBody?: string; token?: string } = {},
+  options: { body?: unknown; rawBody?: string; token?: string | null } = {},
 ): Promise<{ status: number; text: string; json: () => unknown }> {
   const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const token = options.token === undefined ? tokens.get(new URL(url).origin) : options.token;
+  if (token) headers.authorization = `Bearer ${token}`;
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (body !== undefined || method !== 'GET') headers['content-type'] = 'application/json';
   const res = await fetch(url, { method, headers, ...(body === undefined ? {} : { body }) });
   const text = await res.text();
   return { status: res.status, text, json: () => JSON.parse(text) as unknown };

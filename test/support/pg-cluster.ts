@@ -32,6 +32,11 @@ export interface StartClusterOptions {
   /** Extra postgresql.conf lines. */
   settings?: Record<string, string | number>;
   walLevel?: 'logical' | 'replica';
+  /**
+   * The whole pg_hba.conf (e.g. `hostssl` lines only). The start probe then connects through
+   * the cluster's Unix socket (local trust), which any hba for TCP leaves alone.
+   */
+  hba?: string;
 }
 
 const DEFAULT_BIN = '/usr/lib/postgresql/15/bin';
@@ -108,7 +113,12 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
       .map(([k, v]) => `${k} = ${v}\n`)
       .join(''),
   );
+  if (options.hba !== undefined) writeFileSync(join(dataDir, 'pg_hba.conf'), options.hba);
   const url = (db: string) => `postgres://${user}:${password}@127.0.0.1:${options.port}/${db}`;
+  const probe: pg.ClientConfig =
+    options.hba === undefined
+      ? { connectionString: url('postgres') }
+      : { host: dir, port: options.port, user, database: 'postgres' };
   let proc: ChildProcess;
   let stderr = '';
   const launch = async () => {
@@ -122,7 +132,7 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (p.exitCode !== null) throw new Error(`PostgreSQL exited during start:\n${stderr}`);
-      const c = new pg.Client({ connectionString: url('postgres') });
+      const c = new pg.Client(probe);
       try {
         await c.connect();
         await c.end();

@@ -1,14 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { ApiClient } from '../../api/api-client.ts';
+import { findServerToken, readTokenFile } from '../../api/api-token.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { formatBytes, formatCount, formatDurationMs } from '../../runtime/changefeed-status.ts';
 import type { ChangefeedView } from '../../server/changefeed-manager.ts';
 import { parseCommandArgs, type CliContext } from '../cli-context.ts';
+import { substituteEnv } from '../env-substitute.ts';
 
 export const CHANGEFEED_USAGE = `Usage: tidemark changefeed SUBCOMMAND --server URL [options]
 
-  create  --id ID --source URI --sink URI --tables a,b [--paused]   or   --config FILE
+  create  --id ID --source URI --sink URI --tables a,b [--paused] [--skip-checks]   or   --config FILE
+          (the server runs tidemark doctor's checks first and refuses when one fails)
   list
   query   --id ID
   pause   --id ID
@@ -17,9 +20,11 @@ export const CHANGEFEED_USAGE = `Usage: tidemark changefeed SUBCOMMAND --server 
   remove  --id ID [--drop-slot]
 
   --server URL       the tidemark server (default $TIDEMARK_SERVER or http://127.0.0.1:8300)
-  --token-file FILE  bearer token (or set TIDEMARK_API_TOKEN)
+  --token-file FILE  bearer token; by default TIDEMARK_API_TOKEN, else the token file the
+                     server at --server recorded for this user, else .tidemark/server/api-token
   --config FILE      one changefeed in the YAML form (a mapping, or a one-item changefeeds: list);
-                     \${VAR} is left for the server to resolve from its environment
+                     \${VAR} in source and sink is substituted from this command's environment
+                     (the server never substitutes)
   --json             print the server's JSON instead of a table
 
 Exit codes: 0 ok, 1 server or runtime error, 2 usage or validation error, 3 not found.
@@ -46,6 +51,7 @@ export function exitCodeOf(e: TidemarkError): number {
     e.code === 'CLI_USAGE' ||
     e.code === 'API_BAD_REQUEST' ||
     e.code === 'API_CONFLICT' ||
+    e.code === 'PREFLIGHT_FAILED' ||
     e.code.startsWith('CONFIG_')
   )
     return 2;
@@ -72,6 +78,7 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     tables: { type: 'string' },
     config: { type: 'string', short: 'c' },
     paused: { type: 'boolean' },
+    'skip-checks': { type: 'boolean' },
     'drop-slot': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -80,13 +87,11 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     ctx.stdout.write(CHANGEFEED_USAGE);
     return 0;
   }
+  const serverUrl = values.server ?? ctx.env.TIDEMARK_SERVER ?? 'http://127.0.0.1:8300';
   const token = values['token-file']
-    ? (await readText(values['token-file'], '--token-file')).trim()
-    : ctx.env.TIDEMARK_API_TOKEN;
-  const client = new ApiClient({
-    serverUrl: values.server ?? ctx.env.TIDEMARK_SERVER ?? 'http://127.0.0.1:8300',
-    ...(token ? { token } : {}),
-  });
+    ? readTokenFile(values['token-file'])
+    : findServerToken({ serverUrl, env: ctx.env, cwd: ctx.cwd });
+  const client = new ApiClient({ serverUrl, ...(token ? { token } : {}) });
   const command = sub as Subcommand;
   const needId = () => {
     if (!values.id)
@@ -121,7 +126,11 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     }
     case 'create': {
       const definition = values.config
-        ? { ...(await readDefinition(values.config)), ...(values.id ? { id: values.id } : {}), ...flags() }
+        ? {
+            ...(await readDefinition(values.config, ctx.env)),
+            ...(values.id ? { id: values.id } : {}),
+            ...flags(),
+          }
         : { ...(values.id ? { id: values.id } : {}), ...flags() };
       if (!values.config) {
         const missing = ['id', 'source', 'sink', 'tables'].filter((k) => !(k in definition));
@@ -131,13 +140,16 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
           });
         }
       }
-      const f = await client.create(definition, { paused: values.paused === true });
+      const f = await client.create(definition, {
+        paused: values.paused === true,
+        skipChecks: values['skip-checks'] === true,
+      });
       out(f, () => `created changefeed ${f.id} (${f.state})\n`);
       return 0;
     }
     case 'update': {
       const id = needId();
-      const patch = { ...(values.config ? await readDefinition(values.config) : {}), ...flags() };
+      const patch = { ...(values.config ? await readDefinition(values.config, ctx.env) : {}), ...flags() };
       if (Object.keys(patch).length === 0) {
         throw new TidemarkError('CLI_USAGE', {
           detail:
@@ -180,8 +192,27 @@ async function readText(path: string, flag: string): Promise<string> {
   }
 }
 
-/** One changefeed from YAML: a mapping of its keys, or `changefeeds:` holding exactly one. */
-async function readDefinition(path: string): Promise<Record<string, unknown>> {
+/**
+ * One changefeed from YAML: a mapping of its keys, or `changefeeds:` holding exactly one, with
+ * `${VAR}` substituted in its connection fields from the caller's environment, as the config
+ * loader does for `tidemark start`.
+ */
+async function readDefinition(path: string, env: CliContext['env']): Promise<Record<string, unknown>> {
+  const definition = await readDefinitionAsWritten(path);
+  for (const key of ['source', 'sink'] as const) {
+    const v = definition[key];
+    if (typeof v !== 'string') continue;
+    const r = substituteEnv(v, env);
+    if (r.ok) definition[key] = r.value;
+    else
+      throw new TidemarkError('missing' in r ? 'CONFIG_ENV_MISSING' : 'CONFIG_INVALID', {
+        detail: `${path}: ${key}: ${'missing' in r ? `\${${r.missing}} is not set` : `malformed variable reference ${r.malformed}`}`,
+      });
+  }
+  return definition;
+}
+
+async function readDefinitionAsWritten(path: string): Promise<Record<string, unknown>> {
   let doc: unknown;
   try {
     doc = parse(await readText(path, '--config'));
@@ -201,13 +232,13 @@ async function readDefinition(path: string): Promise<Record<string, unknown>> {
         detail: `${path}: changefeeds: expected exactly one changefeed`,
       });
     }
-    return only;
+    return { ...only };
   }
   if (!isMap(doc))
     throw new TidemarkError('CONFIG_INVALID', {
       detail: `${path}: expected a mapping with id, source, sink, tables`,
     });
-  return doc;
+  return { ...doc };
 }
 
 function lagText(f: ChangefeedView): string {

@@ -1,10 +1,11 @@
 import { isAbsolute, join } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { parseCommandArgs, type CliContext } from '../cli-context.ts';
+import { parseListenAddress } from '../../api/listen-address.ts';
+import { logFormatOption, parseCommandArgs, type CliContext } from '../cli-context.ts';
 import { runDemo } from '../demo/run-demo.ts';
 import { COMMAND_USAGE } from '../help.ts';
 
-/** `tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--rate N] [--seed N]`. */
+/** `tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--addr HOST:PORT] [--rate N] [--seed N]`. */
 export async function runDemoCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommandArgs('demo', args, {
     sink: { type: 'string', default: 'postgres' },
@@ -12,6 +13,8 @@ export async function runDemoCommand(args: string[], ctx: CliContext): Promise<n
     port: { type: 'string', default: '54320' },
     rate: { type: 'string', default: '300' },
     seed: { type: 'string', default: '1' },
+    addr: { type: 'string', default: '127.0.0.1:8300' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -24,6 +27,7 @@ export async function runDemoCommand(args: string[], ctx: CliContext): Promise<n
     });
   }
   const dataDir = values['data-dir'];
+  const logFormat = logFormatOption(values['log-format']);
   return runDemo(
     {
       sink: values.sink,
@@ -31,6 +35,8 @@ export async function runDemoCommand(args: string[], ctx: CliContext): Promise<n
       port: intOption('port', values.port, { min: 1, max: 65535 }),
       changesPerSec: intOption('rate', values.rate, { min: 1, max: 1_000_000 }),
       seed: intOption('seed', values.seed, { min: 0, max: 2 ** 31 }),
+      addr: parseListenAddress(values.addr),
+      ...(logFormat ? { logFormat } : {}),
     },
     ctx,
   );

@@ -1,23 +1,31 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { parseListenAddress } from '../../api/listen-address.ts';
+import { checkToken, readTokenFile } from '../../api/api-token.ts';
+import { isLoopback, parseListenAddress } from '../../api/listen-address.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { runServer } from '../../server/run-server.ts';
-import { parseCommandArgs, type CliContext } from '../cli-context.ts';
+import { logFormatOption, parseCommandArgs, type CliContext } from '../cli-context.ts';
 import { loadConfig } from '../load-config.ts';
 
-export const SERVER_USAGE = `Usage: tidemark server [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--token-file FILE]
+export const SERVER_USAGE = `Usage: tidemark server [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--token-file FILE | --no-auth]
 
 Runs changefeeds created through the HTTP API (see docs/operations.md) and keeps their
 definitions and states in DIR/tidemark-meta.db; a restart brings each back as it was.
 
   --addr HOST:PORT     listen address (default 127.0.0.1:8300); a non-loopback address
-                       requires a bearer token
-  --data-dir DIR       metadata store (default .tidemark/server)
+                       requires --token-file or TIDEMARK_API_TOKEN
+  --data-dir DIR       metadata store and API token (default .tidemark/server)
   --config FILE        seeds the changefeeds of FILE whose id is not stored yet
-  --token-file FILE    bearer token required on every request but /healthz
-                       (or set TIDEMARK_API_TOKEN)
+  --token-file FILE    bearer token required on every request but /healthz, /readyz and the
+                       dashboard's files (or set TIDEMARK_API_TOKEN)
+  --no-auth            no token at all (loopback only): any local process, and any web page
+                       able to reach the port with the right Host, may change changefeeds
+  --allowed-host NAME  another host name the server answers to (behind a reverse proxy);
+                       repeatable
+
+Without --token-file, the server creates a random token in DIR/api-token (mode 0600) on its
+first start and prints it once; mutating calls need it. The tidemark CLI of the same user on
+this machine finds it by itself; \`tidemark dashboard\` prints a link that signs the dashboard in.
 
 Dashboard at http://HOST:PORT/, metrics at /metrics. SIGINT/SIGTERM stop it gracefully.
 `;
@@ -29,6 +37,9 @@ export async function runServerCommand(args: string[], ctx: CliContext): Promise
     'data-dir': { type: 'string' },
     config: { type: 'string', short: 'c' },
     'token-file': { type: 'string' },
+    'no-auth': { type: 'boolean' },
+    'allowed-host': { type: 'string', multiple: true },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -36,18 +47,45 @@ export async function runServerCommand(args: string[], ctx: CliContext): Promise
     return 0;
   }
   const address = parseListenAddress(values.addr ?? '127.0.0.1:8300');
-  const token = await readToken(values['token-file'], ctx.env);
+  const tokenFile = values['token-file'] === undefined ? undefined : resolve(ctx.cwd, values['token-file']);
+  const token =
+    tokenFile !== undefined
+      ? readTokenFile(tokenFile)
+      : ctx.env.TIDEMARK_API_TOKEN
+        ? checkToken(ctx.env.TIDEMARK_API_TOKEN, 'TIDEMARK_API_TOKEN')
+        : undefined;
+  if (values['no-auth'] && token !== undefined) {
+    throw new TidemarkError('CLI_USAGE', {
+      detail: 'tidemark server: --no-auth cannot be combined with a token',
+    });
+  }
+  if (values['no-auth'] && !isLoopback(address.host)) {
+    throw new TidemarkError('SERVER_TOKEN_REQUIRED', {
+      detail: `--no-auth with --addr ${address.host}:${address.port}`,
+    });
+  }
   const seed = values.config ? (await loadConfig(values.config, { env: ctx.env })).changefeeds : [];
-  const logger = createLogger({ stream: ctx.stderr });
+  const format = logFormatOption(values['log-format']);
+  const logger = createLogger({ stream: ctx.stderr, ...(format ? { format } : {}) });
+  const dataDir = resolve(ctx.cwd, values['data-dir'] ?? '.tidemark/server');
   const server = await runServer({
     address,
-    dataDir: resolve(ctx.cwd, values['data-dir'] ?? '.tidemark/server'),
+    dataDir,
     logger,
     seed,
     env: ctx.env,
     ...(token === undefined ? {} : { token }),
+    ...(tokenFile === undefined ? {} : { tokenFile }),
+    ...(values['no-auth'] ? { auth: 'none' as const } : {}),
+    ...(values['allowed-host'] ? { allowedHosts: values['allowed-host'] } : {}),
+    onTokenCreated: (t, file) =>
+      ctx.stdout.write(
+        `API token created in ${file} (mode 0600); it is shown this once:\n  ${t}\n` +
+          `The tidemark CLI on this machine finds it by itself; \`tidemark dashboard\` prints a signed-in link.\n`,
+      ),
   });
   ctx.stdout.write(`tidemark server listening on ${server.url}\n`);
+  ctx.stdout.write(`dashboard: ${server.url}/  (sign in: tidemark dashboard --server ${server.url})\n`);
   await new Promise<void>((done) => {
     if (ctx.shutdown.aborted) done();
     ctx.shutdown.addEventListener('abort', () => done(), { once: true });
@@ -56,27 +94,4 @@ export async function runServerCommand(args: string[], ctx: CliContext): Promise
   await server.close();
   logger.info('server stopped');
   return 0;
-}
-
-async function readToken(file: string | undefined, env: CliContext['env']): Promise<string | undefined> {
-  let token = env.TIDEMARK_API_TOKEN;
-  if (file !== undefined) {
-    try {
-      token = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new TidemarkError('CLI_USAGE', {
-        detail: `--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-        cause: err,
-      });
-    }
-  }
-  if (token === undefined) return undefined;
-  const t = token.trim();
-  if (t.length < 16) {
-    throw new TidemarkError('CLI_USAGE', {
-      detail: 'the API token must have at least 16 characters',
-      hint: 'Generate one: openssl rand -hex 32',
-    });
-  }
-  return t;
 }

@@ -55,6 +55,11 @@ function setup(ids: string[]) {
   return { feeds, run, shutdown, out, err };
 }
 
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !ok(); i++) await new Promise((r) => setTimeout(r, 1));
+  expect(ok()).toBe(true);
+}
+
 describe('runChangefeeds', () => {
   it('stops every changefeed on a signal and exits 0', async () => {
     const { feeds, run, shutdown, out } = setup(['a', 'b']);
@@ -65,13 +70,30 @@ describe('runChangefeeds', () => {
     expect(out.join('')).toContain('a  stopped');
   });
 
-  it('reports a failing changefeed, stops the others and exits 1', async () => {
-    const { feeds, run, err } = setup(['a', 'b']);
+  it('reports a failing changefeed at once, keeps the others running, and exits 1 when stopped', async () => {
+    const { feeds, run, err, out, shutdown } = setup(['a', 'b']);
     feeds.get('b')?.fail(new TidemarkError('SOURCE_SLOT_LOST', { detail: 'slot tidemark_b' }));
-    expect(await run).toBe(1);
-    expect(feeds.get('a')?.stopped).toBe(true);
+    await until(() => err.join('').includes('changefeed b failed'));
     expect(err.join('')).toContain('changefeed b failed: SOURCE_SLOT_LOST');
     expect(err.join('')).toContain('hint: The source dropped or invalidated the slot');
+    // The other changefeed is not touched by b's failure.
+    expect(feeds.get('a')?.stopped).toBe(false);
+    let settled = false;
+    void run.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    shutdown.abort();
+    expect(await run).toBe(1);
+    expect(feeds.get('a')?.stopped).toBe(true);
+    // The failed one stays failed, with its error, in the final status lines.
+    expect(out.join('')).toMatch(/b\s+failed .*SOURCE_SLOT_LOST/);
+  });
+
+  it('exits 1 once every changefeed has failed', async () => {
+    const { feeds, run } = setup(['a', 'b']);
+    feeds.get('a')?.fail(new TidemarkError('SOURCE_SLOT_LOST', { detail: 'slot tidemark_a' }));
+    feeds.get('b')?.fail(new TidemarkError('SOURCE_SLOT_LOST', { detail: 'slot tidemark_b' }));
+    expect(await run).toBe(1);
   });
 
   it('keeps waiting when one changefeed ends by itself', async () => {

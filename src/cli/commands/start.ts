@@ -1,8 +1,8 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { LiveStatus } from '../../runtime/changefeed-status.ts';
+import { LiveStatus, initialStatus, type ChangefeedStatus } from '../../runtime/changefeed-status.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
-import { parseCommandArgs, type CliContext } from '../cli-context.ts';
+import { logFormatOption, parseCommandArgs, type CliContext } from '../cli-context.ts';
 import { COMMAND_USAGE } from '../help.ts';
 import { loadConfig } from '../load-config.ts';
 import type { Changefeed, ChangefeedRuntime } from '../runtime-adapter.ts';
@@ -13,6 +13,7 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
   const { values } = parseCommandArgs('start', args, {
     config: { type: 'string', short: 'c' },
     'data-dir': { type: 'string' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -24,7 +25,8 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
   const config = await loadConfig(values.config, { env: ctx.env });
   const runtime = await ctx.loadRuntime();
   const live = new LiveStatus({ out: ctx.stdout });
-  const logger = createLogger({ stream: live.interleave(ctx.stderr) });
+  const format = logFormatOption(values['log-format']);
+  const logger = createLogger({ stream: live.interleave(ctx.stderr), ...(format ? { format } : {}) });
   const dataDir = values['data-dir'] ?? ctx.env.TIDEMARK_DATA_DIR ?? '.tidemark';
   return runChangefeeds(config.changefeeds, {
     runtime,
@@ -37,8 +39,10 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
 }
 
 /**
- * Starts the changefeeds, shows their status, and waits. A signal stops all of them gracefully
- * (exit 0); the first failure is reported and stops the others (exit 1). Shared with `demo`.
+ * Starts the changefeeds, shows their status, and waits for a signal, which stops all of them
+ * gracefully. Failures are isolated: a changefeed that fails is reported at once (error and hint),
+ * stays failed in the status lines, and the others go on. Returns 0 when none failed, 1 when any
+ * did (or when all of them failed, at once). Shared with `demo`.
  */
 export async function runChangefeeds(
   configs: readonly ChangefeedConfig[],
@@ -54,75 +58,66 @@ export async function runChangefeeds(
 ): Promise<number> {
   const { runtime, logger, live, shutdown } = deps;
   const feeds: Changefeed[] = [];
-  let failure: { id: string; error: unknown } | undefined;
-  try {
-    for (const cfg of configs) {
-      const log = logger.child({ changefeed: cfg.id });
-      const feed = runtime.startChangefeed(cfg, {
+  const failed = new Map<string, ChangefeedStatus>();
+  const report = (id: string, error: unknown, last: ChangefeedStatus) => {
+    const e =
+      error instanceof TidemarkError ? error : new TidemarkError('INTERNAL', { detail: String(error) });
+    failed.set(id, {
+      ...last,
+      phase: 'failed',
+      rowsPerSec: 0,
+      error: { code: e.code, message: e.message, hint: e.hint },
+    });
+    logger.error('changefeed failed', { changefeed: id, error: e });
+    deps.stderr.write(`changefeed ${id} failed: ${e.format()}\n`);
+  };
+  const pending: Promise<void>[] = [];
+  for (const cfg of configs) {
+    const log = logger.child({ changefeed: cfg.id });
+    let feed: Changefeed;
+    try {
+      feed = runtime.startChangefeed(cfg, {
         logger: log,
         onStatus: (s) => live.update(s),
         dataDir: deps.dataDir ?? resolve('.tidemark'),
       });
-      feeds.push(feed);
-      live.track(feed);
-      log.info('changefeed started', { tables: cfg.tables.join(', '), views: cfg.views.length });
+    } catch (err) {
+      report(cfg.id, err, initialStatus(cfg.id));
+      live.track({ status: () => failed.get(cfg.id) ?? initialStatus(cfg.id) });
+      continue;
     }
-  } catch (err) {
-    failure = { id: configs[feeds.length]?.id ?? '?', error: err };
+    feeds.push(feed);
+    live.track({ status: () => failed.get(feed.id) ?? feed.status() });
+    log.info('changefeed started', { tables: cfg.tables.join(', '), views: cfg.views.length });
+    // A feed that ends by itself without an error is just stopped; the others go on.
+    pending.push(
+      feed.done.then(
+        () => {},
+        (error: unknown) => report(feed.id, error ?? new Error('failed'), feed.status()),
+      ),
+    );
   }
   live.start();
-  if (!failure) {
-    const signalled = new Promise<'signal'>((resolve) => {
-      if (shutdown.aborted) resolve('signal');
-      shutdown.addEventListener('abort', () => resolve('signal'), { once: true });
-    });
-    // A feed that ends by itself without an error is just stopped; keep waiting for the others.
-    const pending = new Map(
-      feeds.map((f, i) => [
-        i,
-        f.done.then(
-          () => ({ i, id: f.id, error: undefined as unknown }),
-          (error: unknown) => ({ i, id: f.id, error: error ?? new Error('failed') }),
-        ),
-      ]),
-    );
-    while (pending.size > 0) {
-      const first = await Promise.race([signalled, ...pending.values()]);
-      if (first === 'signal') {
-        logger.info('stopping', { changefeeds: feeds.length });
-        break;
-      }
-      pending.delete(first.i);
-      if (first.error !== undefined) {
-        failure = { id: first.id, error: first.error };
-        break;
-      }
-    }
-  }
-  const stopErrors = await stopAll(feeds, failure?.id);
+  const signalled = new Promise<void>((resolve) => {
+    if (shutdown.aborted) resolve();
+    shutdown.addEventListener('abort', () => resolve(), { once: true });
+  });
+  const allEnded = Promise.all(pending);
+  const first = await Promise.race([signalled.then(() => 'signal' as const), allEnded]);
+  if (first === 'signal') logger.info('stopping', { changefeeds: feeds.length });
+  const running = feeds.filter((f) => !failed.has(f.id));
+  const results = await Promise.allSettled(running.map((f) => f.stop()));
+  await allEnded;
+  results.forEach((r, i) => {
+    const f = running[i];
+    if (r.status === 'rejected' && f && !failed.has(f.id)) report(f.id, r.reason, f.status());
+  });
   await runtime.close();
   live.stop();
-  failure ??= stopErrors[0];
-  if (!failure) {
+  if (failed.size === 0) {
     logger.info('stopped', { changefeeds: feeds.length });
     return 0;
   }
-  const err = failure.error;
-  logger.error('changefeed failed', { changefeed: failure.id, error: err });
-  const text = err instanceof TidemarkError ? err.format() : String(err);
-  deps.stderr.write(`changefeed ${failure.id} failed: ${text}\n`);
+  logger.info('stopped', { changefeeds: feeds.length, failed: [...failed.keys()].join(', ') });
   return 1;
-}
-
-async function stopAll(
-  feeds: readonly Changefeed[],
-  failedId: string | undefined,
-): Promise<{ id: string; error: unknown }[]> {
-  const results = await Promise.allSettled(feeds.map((f) => f.stop()));
-  const errors: { id: string; error: unknown }[] = [];
-  results.forEach((r, i) => {
-    const id = feeds[i]?.id ?? '?';
-    if (r.status === 'rejected' && id !== failedId) errors.push({ id, error: r.reason });
-  });
-  return errors;
 }

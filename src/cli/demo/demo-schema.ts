@@ -12,6 +12,27 @@ export const DEMO_TABLES = [
   'public.accounts',
 ] as const;
 
+/** The demo's view: revenue per order status, maintained incrementally. */
+export const DEMO_VIEW = {
+  name: 'revenue_by_status',
+  sql: 'SELECT status, count(*) AS orders, sum(amount) AS revenue FROM orders GROUP BY status',
+} as const;
+
+/**
+ * A query over the replica showing the view beside the same aggregate computed from the
+ * replicated `orders`, and the checkpoint they were both committed at: the columns always match.
+ * One line, no double quotes (it is printed inside a shell's double quotes).
+ */
+export function viewCheckQuery(changefeed: string, sink: 'postgres' | 'sqlite'): string {
+  const checkpoints = sink === 'sqlite' ? 'tidemark_checkpoints' : 'tidemark.checkpoints';
+  return (
+    'SELECT v.status, v.orders AS view_orders, t.orders AS table_orders, v.revenue AS view_revenue, ' +
+    't.revenue AS table_revenue, (v.orders = t.orders AND v.revenue = t.revenue) AS same, c.position AS at_position ' +
+    `FROM ${DEMO_VIEW.name} v JOIN (SELECT status, count(*) AS orders, sum(amount) AS revenue FROM orders GROUP BY status) t ` +
+    `USING (status) CROSS JOIN ${checkpoints} c WHERE c.changefeed = '${changefeed}' ORDER BY 1`
+  );
+}
+
 export const DEMO_ACCOUNTS = 100;
 /** Sum of all account balances, always: transfers move money, never create it. */
 export const DEMO_ACCOUNT_TOTAL = '100000.00';

@@ -40,10 +40,11 @@ import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
 import { schemaChangeTableId, type SchemaChange } from '../../core/schema-change.ts';
 import { mysqlSchemaDdl, sameChange, throughPending } from './mysql-schema.ts';
+import { mysqlSslOptions } from './mysql-tls.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
 export interface MysqlSinkOptions {
-  /** `mysql://user:password@host:port/database?max-txn-rows=N` */
+  /** `mysql://user:password@host:port/database?max-txn-rows=N&ssl-mode=…` (TLS: mysql-tls.ts) */
   readonly uri: string;
   readonly changefeedId: string;
 }
@@ -73,10 +74,12 @@ export function parseMysqlUri(uri: string): ParsedUri {
       detail: `sink URI ${maskUri(uri)}: max-txn-rows must be a positive integer`,
     });
   }
+  const ssl = mysqlSslOptions(uri, u);
   return {
     database,
     maxTxnRows: max === null ? null : Number(max),
     config: {
+      ...(ssl === undefined ? {} : { ssl }),
       host: u.hostname,
       port: u.port ? Number(u.port) : 3306,
       user: decodeURIComponent(u.username),

@@ -1,9 +1,10 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { maskUri } from '../../errors/mask.ts';
 import type { TidemarkError } from '../../errors/tidemark-error.ts';
 import { wrapPgError } from '../../source/postgres/pg-errors.ts';
+import { connectPgClient } from '../../source/postgres/pg-tls.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import type { SchemaChange } from '../../core/schema-change.ts';
@@ -287,10 +288,9 @@ export class PostgresSink implements Sink {
   private async addEnumLabels(before: TableSchema, after: TableSchema): Promise<void> {
     const ddl = enumLabelDdl(before.enums, after.enums);
     if (ddl.length === 0) return;
-    const side = new pg.Client({ connectionString: this.uri });
+    const side = await connectPgClient(this.uri, {}, { role: 'sink', action: 'adding enum labels' });
     side.on('error', () => {});
     try {
-      await side.connect();
       for (const statement of ddl) await side.query(statement);
     } finally {
       await side.end().catch(() => {});
@@ -361,13 +361,12 @@ export class PostgresSink implements Sink {
       throw wrapPgError(new Error('the sink is closed'), { role: 'sink', uri: this.uri });
     }
     if (this.client) return this.client;
-    const client = new pg.Client({ connectionString: this.uri });
+    const client = await connectPgClient(this.uri, {}, { role: 'sink', action: 'connecting' });
     // An idle connection that dies must not crash the process: drop it, reconnect on next use.
     client.on('error', () => {
       if (this.client === client) void this.discard();
     });
     try {
-      await client.connect();
       await client.query(SESSION_SQL);
     } catch (err) {
       await client.end().catch(() => {});

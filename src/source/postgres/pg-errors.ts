@@ -32,6 +32,8 @@ export function wrapPgError(
   const opts = (code: ErrorCode, extra: TidemarkErrorOptions = {}) =>
     new TidemarkError(code, { detail, cause: err, ...extra });
   const sysCode = (err as { code?: string })?.code;
+  const tls = tlsProblem(sysCode, e.message);
+  if (tls) return opts(tls);
   switch (sysCode) {
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
@@ -82,4 +84,29 @@ export function wrapPgError(
   if (where.role === 'sink')
     return opts('SINK_WRITE_FAILED', { retriable: !sysCode || !/^(22|42)/.test(sysCode) });
   return opts('INTERNAL', { retriable: false });
+}
+
+/** Node's certificate verification failures (tls.connect), and the servers' answers about TLS. */
+const CERTIFICATE_ERRORS = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+]);
+
+function tlsProblem(code: string | undefined, message: string | undefined): ErrorCode | undefined {
+  if (code !== undefined && CERTIFICATE_ERRORS.has(code)) return 'TLS_CERTIFICATE_REJECTED';
+  // node-postgres, when the server answers N to SSLRequest.
+  if (/server does not support SSL connections/i.test(message ?? '')) return 'TLS_NOT_OFFERED';
+  // pg_hba.conf has only hostssl lines for this client: "…, no encryption".
+  if (code === '28000' && /no encryption/i.test(message ?? '')) return 'TLS_REQUIRED_BY_SERVER';
+  return undefined;
 }

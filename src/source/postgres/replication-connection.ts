@@ -1,8 +1,9 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { maskUri } from '../../errors/mask.ts';
 import { Lsn } from './lsn.ts';
 import { wrapPgError } from './pg-errors.ts';
+import { demandsTls, openPgSocket, pgTlsPlan, type PgTlsPlan } from './pg-tls.ts';
 import type { ReplicationEvent } from './pgoutput-messages.ts';
 import { BackendFrameDecoder, type BackendFrame } from './wire/backend-frame-decoder.ts';
 import { Backend, PgServerErrorResponse, parseParameterStatus } from './wire/backend-messages.ts';
@@ -14,7 +15,8 @@ import { ReplicationStream, type ReplicationStreamStats } from './wire/replicati
 
 /**
  * Our own client for PostgreSQL's replication protocol (node-postgres stays in use for plain SQL
- * connections elsewhere). It speaks the startup handshake (trust, cleartext, md5, SCRAM-SHA-256),
+ * connections elsewhere). It speaks TLS as libpq's sslmode says (pg-tls.ts), the startup
+ * handshake (trust, cleartext, md5, SCRAM-SHA-256),
  * the simple query protocol, and the CopyBoth stream of START_REPLICATION with back-pressure:
  *
  *   connect() ─► identifySystem() / createLogicalSlot() / query()* ─► startReplication() ─► close()
@@ -63,51 +65,90 @@ export class ReplicationConnection {
     });
   }
 
-  /** Opens the connection and authenticates; resolves when the server is ready for queries. */
+  /**
+   * Opens the connection (TLS as the URI's sslmode says: see pg-tls.ts) and authenticates;
+   * resolves when the server is ready for queries.
+   */
   static async connect(opts: {
     url: string;
     applicationName: string;
     sessionSettings?: Record<string, string>;
     connectTimeoutMs?: number;
   }): Promise<ReplicationConnection> {
-    const target = parseTarget(opts.url);
-    const socket = netConnect({ host: target.host, port: target.port });
-    const conn = new ReplicationConnection(socket, opts.url);
-    const timeoutMs = opts.connectTimeoutMs ?? 30_000;
-    const timer = setTimeout(() => {
-      conn.fail(
-        new TidemarkError('CONNECT_REFUSED', {
-          detail: `${maskUri(opts.url)}: no answer within ${timeoutMs} ms`,
-        }),
-      );
-      socket.destroy();
-    }, timeoutMs);
+    const plan = pgTlsPlan(opts.url);
     try {
-      await conn.request('connecting', (finish) => {
-        const startup: Record<string, string> = {
-          user: target.user,
-          database: target.database,
-          replication: 'database',
-          application_name: opts.applicationName,
-          client_encoding: 'UTF8',
-        };
-        const settings = Object.entries(opts.sessionSettings ?? {});
-        if (settings.length > 0)
-          startup['options'] = settings.map(([k, v]) => `-c ${escapeOption(`${k}=${v}`)}`).join(' ');
-        socket.once('connect', () => socket.write(encodeStartup(startup)));
-        return startupHandshake({
-          write: (b) => socket.write(b),
-          user: target.user,
-          password: target.password,
-          finish,
-        });
-      });
-      return conn;
+      return await ReplicationConnection.connectOnce(opts, plan, undefined);
     } catch (err) {
-      socket.destroy();
+      // libpq's `allow`: plain first, TLS when the server refuses an unencrypted connection.
+      if (plan.mode === 'allow' && (err as TidemarkError).code === 'TLS_REQUIRED_BY_SERVER')
+        return ReplicationConnection.connectOnce(opts, plan, true);
+      throw err;
+    }
+  }
+
+  private static async connectOnce(
+    opts: Parameters<typeof ReplicationConnection.connect>[0],
+    plan: PgTlsPlan,
+    forceTls: boolean | undefined,
+  ): Promise<ReplicationConnection> {
+    const target = parseTarget(opts.url);
+    const timeoutMs = opts.connectTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    let conn: ReplicationConnection | undefined;
+    let pending: Socket | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new TidemarkError('CONNECT_REFUSED', {
+          detail: `${maskUri(opts.url)}: no answer within ${timeoutMs} ms`,
+        });
+        conn?.fail(err);
+        pending?.destroy();
+        reject(err);
+      }, timeoutMs);
+    });
+    try {
+      const opened = openPgSocket({
+        host: target.host,
+        port: target.port,
+        plan,
+        uri: opts.url,
+        ...(forceTls === undefined ? {} : { tls: forceTls }),
+      });
+      const { socket, encrypted } = await Promise.race([opened, timedOut]);
+      pending = socket;
+      conn = new ReplicationConnection(socket, opts.url);
+      const c = conn;
+      await Promise.race([
+        c.request('connecting', (finish) => {
+          const startup: Record<string, string> = {
+            user: target.user,
+            database: target.database,
+            replication: 'database',
+            application_name: opts.applicationName,
+            client_encoding: 'UTF8',
+          };
+          const settings = Object.entries(opts.sessionSettings ?? {});
+          if (settings.length > 0)
+            startup['options'] = settings.map(([k, v]) => `-c ${escapeOption(`${k}=${v}`)}`).join(' ');
+          socket.write(encodeStartup(startup));
+          return startupHandshake({
+            write: (b) => socket.write(b),
+            user: target.user,
+            password: target.password,
+            // Never a cleartext password over a plain connection when sslmode demands TLS.
+            cleartextAllowed: encrypted || !demandsTls(plan.mode),
+            finish,
+          });
+        }),
+        timedOut,
+      ]);
+      return c;
+    } catch (err) {
+      pending?.destroy();
       throw err;
     } finally {
       clearTimeout(timer);
+      timedOut.catch(() => {});
     }
   }
 

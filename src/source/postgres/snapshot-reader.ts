@@ -11,7 +11,7 @@
  * text and compared with a row comparison in the key's own type and collation); keyless tables
  * into ranges of heap pages (TID range scans).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import type { SnapshotRows } from '../../core/epoch.ts';
@@ -19,6 +19,7 @@ import { BoundedQueue } from '../../core/bounded-queue.ts';
 import { CopyTextDecoder } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapPgError } from './pg-errors.ts';
+import { connectPgClient } from './pg-tls.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 
 export interface SnapshotReadOptions {
@@ -73,9 +74,12 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
   try {
     const n = Math.max(1, opts.parallelism);
     for (let i = 0; i < n; i++) {
-      const c = new pg.Client({ connectionString: opts.url, options: sessionOptions(), types: rawText });
+      const c = await connectPgClient(
+        opts.url,
+        { options: sessionOptions(), types: rawText },
+        { role: 'source', action: 'connecting for the snapshot' },
+      );
       clients.push(c);
-      await c.connect();
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await c.query(`SET TRANSACTION SNAPSHOT '${opts.snapshotName.replaceAll("'", "''")}'`);
     }

@@ -4,8 +4,9 @@
  * queues concurrent queries with a deprecation warning, and pg 9 refuses them); the connection is
  * opened on first use and reopened after it broke. Errors are wrapped once, here.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { wrapPgError } from './pg-errors.ts';
+import { connectPgClient } from './pg-tls.ts';
 import { sessionOptions } from './session-settings.ts';
 
 export class SourceSql {
@@ -64,21 +65,15 @@ export class SourceSql {
     if (this.closed)
       throw wrapPgError(new Error('Connection terminated: the connector is closed'), { role: 'source' });
     this.connecting ??= (async () => {
-      const c = new pg.Client({
-        connectionString: this.url,
-        options: sessionOptions(),
-        application_name: 'tidemark',
-      });
+      const c = await connectPgClient(
+        this.url,
+        { options: sessionOptions(), application_name: 'tidemark' },
+        { role: 'source', action: 'connecting' },
+      );
       c.on('error', () => {
         // Surfaced by the next query, which reconnects.
         if (this.client === c) this.client = null;
       });
-      try {
-        await c.connect();
-      } catch (err) {
-        await c.end().catch(() => {});
-        throw wrapPgError(err, { role: 'source', uri: this.url, action: 'connecting' });
-      }
       this.client = c;
       return c;
     })().finally(() => (this.connecting = null));

@@ -41,6 +41,19 @@ describe('startupHandshake', () => {
     expect(passwordOf(md5.writes[0]!)).toBe('md598a0412b9c31436fc53776e863350083');
   });
 
+  it('refuses a cleartext password request when sslmode demanded TLS the connection lacks', () => {
+    const writes: Buffer[] = [];
+    const h = startupHandshake({
+      write: (b) => writes.push(b),
+      user: 'alice',
+      password: 'secret',
+      cleartextAllowed: false,
+      finish: () => {},
+    });
+    expect(() => h.onFrame(f('R', auth(3)))).toThrow(/TLS_NOT_OFFERED/);
+    expect(writes).toEqual([]);
+  });
+
   it('SCRAM-SHA-256 against a server that checks the proof', () => {
     const salt = Buffer.from('salty-salt');
     const iterations = 4096;

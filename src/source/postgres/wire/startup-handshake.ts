@@ -13,6 +13,11 @@ export function startupHandshake(opts: {
   write: (bytes: Buffer) => void;
   user: string;
   password: string;
+  /**
+   * False when the connection is not encrypted but sslmode demanded TLS: a request for the
+   * password in the clear is then refused instead of answered.
+   */
+  cleartextAllowed?: boolean;
   finish: Finish<void>;
 }): FrameHandler {
   const { write, finish } = opts;
@@ -27,6 +32,12 @@ export function startupHandshake(opts: {
             case 'ok':
               return;
             case 'cleartext':
+              if (opts.cleartextAllowed === false) {
+                throw new TidemarkError('TLS_NOT_OFFERED', {
+                  detail:
+                    'the server asks for the password in the clear over an unencrypted connection; it was not sent',
+                });
+              }
               return void write(encodePassword(opts.password));
             case 'md5':
               return void write(

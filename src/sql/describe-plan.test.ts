@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { describePlan } from './describe-plan.ts';
+import { planView } from './planner.ts';
+import { testCatalog } from './test-catalog.ts';
+
+const words = async (sql: string) => describePlan(await planView({ name: 'v', sql, catalog: testCatalog }));
+
+describe('describePlan', () => {
+  it('reads an aggregate over a join from the tables up to the view, with its key', async () => {
+    expect(
+      await words(`SELECT c.region, count(*) AS orders, sum(o.amount) AS revenue
+        FROM orders o JOIN customers c ON o.customer_id = c.id
+        WHERE o.status <> 'cancelled' GROUP BY c.region`),
+    ).toEqual([
+      'reads public.orders, public.customers',
+      '  scan public.orders: its changes feed the steps above',
+      '  scan public.customers: its changes feed the steps above',
+      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
+      'filter: only rows matching the condition pass (each change checked on its own, no state)',
+      'aggregate count(*), sum(…) per group of 1 expression; only running totals are kept',
+      'compute the columns region, orders, revenue (no state)',
+      'key: region (rows upserted by it)',
+    ]);
+  });
+
+  it('says what is kept for min/max and top-n, and when rows have no key', async () => {
+    const minmax = await words('SELECT status, max(amount) AS top FROM orders GROUP BY status');
+    expect(minmax.join('\n')).toMatch(
+      /aggregate max\(…\) per group of 1 expression; the group’s values are kept/,
+    );
+    const topn = await words('SELECT id, amount FROM orders ORDER BY amount DESC LIMIT 3');
+    expect(topn.join('\n')).toMatch(/top 3 by the ORDER BY: the ordered rows are kept/);
+    const bag = await words('SELECT status FROM orders');
+    expect(bag.at(-1)).toMatch(/^no key: rows are kept with their multiplicity/);
+  });
+});
