@@ -155,6 +155,11 @@ export const ERROR_CODES = {
     retriable: false,
     hint: 'Changes in between are lost to this changefeed: reset it to take a new snapshot, and keep binary logs longer (binlog_expire_logs_seconds) than Tidemark may be down.',
   },
+  SOURCE_BINLOG_POSITION_UNKNOWN: {
+    message: "The source's binary log does not contain the changefeed's position",
+    retriable: false,
+    hint: 'The source lost history the changefeed already read (restored from a backup, or another server): reset the changefeed to take a new snapshot.',
+  },
   SOURCE_BINLOG_INCIDENT: {
     message: 'The source logged an incident: changes may be missing from its binary log',
     retriable: false,

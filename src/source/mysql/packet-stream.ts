@@ -1,0 +1,127 @@
+/**
+ * MySQL protocol packets read from a socket, pull-based: the socket is paused while more than
+ * `highWaterBytes` wait unread, so the server's binlog dump waits for us rather than our memory
+ * growing (the server blocks in its send, as it does for a slow replica).
+ *
+ *   socket ─data─► frame (3-byte length, 1-byte sequence; 0xffffff continues) ─► queue ─► next()
+ */
+import type { Socket } from 'node:net';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
+
+const MAX_PAYLOAD = 0xffffff;
+
+export class PacketStream {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private partial: Buffer[] = [];
+  private readonly ready: Buffer[] = [];
+  private readyBytes = 0;
+  private waiter: (() => void) | null = null;
+  private failure: Error | null = null;
+  private ended = false;
+  private paused = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly highWaterBytes = 8 * 1024 * 1024,
+  ) {
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('error', (err) => this.fail(streamEnded(`the connection failed: ${err.message}`, err)));
+    socket.on('close', () => this.fail(streamEnded('the server closed the connection')));
+  }
+
+  /** Writes one command packet (sequence id 0: a new command). */
+  writeCommand(payload: Buffer): void {
+    const header = Buffer.alloc(4);
+    header.writeUIntLE(payload.length, 0, 3);
+    header[3] = 0;
+    this.socket.write(Buffer.concat([header, payload]));
+  }
+
+  /**
+   * The packets that have arrived (at least one), oldest first; waits when none has. Throws the
+   * connection's failure once the packets before it are consumed.
+   */
+  async next(): Promise<Buffer[]> {
+    while (this.ready.length === 0) {
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+    const out = this.ready.splice(0);
+    this.readyBytes = 0;
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    return out;
+  }
+
+  close(): void {
+    this.ended = true;
+    this.socket.destroy();
+    this.wake();
+  }
+
+  private onData(data: Buffer): void {
+    this.chunks.push(data);
+    this.buffered += data.length;
+    this.frame();
+    if (this.readyBytes + this.buffered > this.highWaterBytes && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    this.wake();
+  }
+
+  private frame(): void {
+    while (this.buffered >= 4) {
+      const head = this.peek(4);
+      const length = head.readUIntLE(0, 3);
+      if (this.buffered < 4 + length) return;
+      const packet = this.take(4 + length).subarray(4);
+      if (length === MAX_PAYLOAD) {
+        this.partial.push(packet);
+        continue;
+      }
+      let whole = packet;
+      if (this.partial.length > 0) {
+        this.partial.push(packet);
+        whole = Buffer.concat(this.partial);
+        this.partial = [];
+      }
+      this.ready.push(whole);
+      this.readyBytes += whole.length;
+    }
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first;
+    this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
+
+  private take(n: number): Buffer {
+    const first = this.peek(n);
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.buffered -= n;
+    return out;
+  }
+
+  private fail(err: Error): void {
+    if (this.failure === null) this.failure = this.ended ? streamEnded('closed') : err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+}
+
+function streamEnded(detail: string, cause?: unknown): TidemarkError {
+  return new TidemarkError('SOURCE_STREAM_ENDED', { detail, ...(cause === undefined ? {} : { cause }) });
+}
