@@ -79,9 +79,9 @@ export class CollationTable {
 
   constructor(rows: readonly { id: number; charset: string; maxBytes: number }[]) {
     for (const r of rows) {
-      const cs = this.byName.get(r.charset) ?? charsetByName(r.charset, r.maxBytes);
+      const cs = this.byName.get(r.charset) ?? charsetByName(r.charset, Number(r.maxBytes));
       this.byName.set(r.charset, cs);
-      this.byId.set(r.id, cs);
+      this.byId.set(Number(r.id), cs);
     }
     if (!this.byId.has(63)) this.byId.set(63, charsetByName('binary', 1));
   }
