@@ -16,7 +16,6 @@ export interface Charset {
 
 /** MySQL charset name → WHATWG label; names absent here have no faithful decoder. */
 const WHATWG: Readonly<Record<string, string>> = {
-  latin1: 'windows-1252', // MySQL's latin1 is cp1252 (with 0x81… mapped to C1 controls, as WHATWG does)
   latin2: 'iso-8859-2',
   latin5: 'iso-8859-9',
   latin7: 'iso-8859-13',
@@ -45,6 +44,24 @@ const WHATWG: Readonly<Record<string, string>> = {
 const utf8 = (b: Buffer, s: number, e: number): string => b.toString('utf8', s, e);
 const ascii = (b: Buffer, s: number, e: number): string => b.toString('latin1', s, e);
 
+/**
+ * MySQL's latin1 is cp1252, with 0x81, 0x8D, 0x8F, 0x90, 0x9D mapped to the C1 controls. Decoded
+ * by hand: Node 20's TextDecoder('windows-1252') decodes as ISO-8859-1 (0x80 → U+0080, not €).
+ */
+const CP1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+function latin1(b: Buffer, s: number, e: number): string {
+  let out = '';
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    out += String.fromCharCode(c >= 0x80 && c < 0xa0 ? CP1252_HIGH[c - 0x80]! : c);
+  }
+  return out;
+}
+
 function utf32(b: Buffer, s: number, e: number): string {
   let out = '';
   for (let i = s; i + 4 <= e; i += 4) out += String.fromCodePoint(b.readUInt32BE(i));
@@ -57,6 +74,7 @@ export function charsetByName(name: string, maxBytes: number): Charset {
   if (n === 'utf8mb4' || n === 'utf8mb3' || n === 'utf8') return { name: n, maxBytes, decode: utf8 };
   if (n === 'ascii') return { name: n, maxBytes, decode: ascii };
   if (n === 'utf32') return { name: n, maxBytes, decode: utf32 };
+  if (n === 'latin1') return { name: n, maxBytes, decode: latin1 };
   const label = WHATWG[n];
   if (label === undefined) return { name: n, maxBytes, decode: unsupportedCharset(n) };
   const decoder = new TextDecoder(label, { fatal: false });

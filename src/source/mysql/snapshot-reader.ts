@@ -46,7 +46,7 @@ export async function openSnapshot(source: SourceUri, parallelism: number): Prom
       const first = at[0]!;
       if (at.every((a) => a.file === first.file && a.pos === first.pos)) {
         const [rows] = await readers[0]!.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [first.file, first.pos]);
-        const gtid = (rows as { g: string | null }[])[0]?.g;
+        const gtid = (rows as unknown as [string | null][])[0]?.[0];
         if (gtid === null || gtid === undefined) {
           throw new Error(`BINLOG_GTID_POS(${first.file}, ${first.pos}) is NULL`);
         }
@@ -63,7 +63,8 @@ export async function openSnapshot(source: SourceUri, parallelism: number): Prom
 
 async function connect(source: SourceUri): Promise<Connection> {
   const c = await mysql.createConnection({ ...source.config, rowsAsArray: true });
-  await c.query("SET SESSION time_zone = '+00:00', SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  await c.query("SET SESSION time_zone = '+00:00'");
+  await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   return c;
 }
 
