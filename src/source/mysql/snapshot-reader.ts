@@ -40,8 +40,9 @@ export async function openSnapshot(source: SourceUri, parallelism: number): Prom
     try {
       const at: { file: string; pos: number }[] = [];
       for (let i = 0; i < n; i++) readers.push(await connect(source));
-      // Open the snapshots back to back, then compare where each one sits in the binlog.
-      for (const r of readers) await r.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      // Open the snapshots at once (they often land between the same two commits), then
+      // compare where each one sits in the binlog.
+      await Promise.all(readers.map((r) => r.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')));
       for (const r of readers) at.push(await snapshotCoordinate(r));
       const first = at[0]!;
       if (at.every((a) => a.file === first.file && a.pos === first.pos)) {
