@@ -12,7 +12,12 @@ export interface SourceUri {
   readonly uri: string;
   readonly host: string;
   readonly port: number;
+  /** The URI's database: where bare table names are looked up. */
   readonly database: string | null;
+  /**
+   * Connection options without a default database: every query names its schema, and a user
+   * without rights on that database still gets as far as the privilege checks.
+   */
   readonly config: ConnectionOptions;
 }
 
@@ -36,7 +41,6 @@ export function parseSourceUri(uri: string): SourceUri {
     port,
     user: decodeURIComponent(u.username),
     password: decodeURIComponent(u.password),
-    ...(database === null ? {} : { database }),
     charset: 'utf8mb4_unicode_ci',
     timezone: 'Z',
     dateStrings: true,
