@@ -3,17 +3,69 @@
  * `highWaterBytes` wait unread, so the server's binlog dump waits for us rather than our memory
  * growing (the server blocks in its send, as it does for a slow replica).
  *
- *   socket ─data─► frame (3-byte length, 1-byte sequence; 0xffffff continues) ─► queue ─► next()
+ *   socket ─data─► PacketFramer (3-byte length, 1-byte sequence; 0xffffff continues) ─► queue ─► next()
  */
 import type { Socket } from 'node:net';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 
 const MAX_PAYLOAD = 0xffffff;
 
-export class PacketStream {
+/**
+ * Splits a byte stream into packet payloads: 3-byte length, 1-byte sequence, payload; a payload
+ * of exactly 0xffffff bytes continues in the next packet and is joined with it. No I/O.
+ */
+export class PacketFramer {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private partial: Buffer[] = [];
+
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Adds bytes; returns the payloads completed by them, in order. */
+  push(data: Buffer): Buffer[] {
+    this.chunks.push(data);
+    this.buffered += data.length;
+    const out: Buffer[] = [];
+    while (this.buffered >= 4) {
+      const length = this.peek(4).readUIntLE(0, 3);
+      if (this.buffered < 4 + length) break;
+      const packet = this.take(4 + length).subarray(4);
+      if (length === MAX_PAYLOAD) {
+        this.partial.push(packet);
+        continue;
+      }
+      if (this.partial.length > 0) {
+        this.partial.push(packet);
+        out.push(Buffer.concat(this.partial));
+        this.partial = [];
+      } else {
+        out.push(packet);
+      }
+    }
+    return out;
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first;
+    this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
+
+  private take(n: number): Buffer {
+    const first = this.peek(n);
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.buffered -= n;
+    return out;
+  }
+}
+
+export class PacketStream {
+  private readonly framer = new PacketFramer();
   private readonly ready: Buffer[] = [];
   private readyBytes = 0;
   private waiter: (() => void) | null = null;
@@ -63,51 +115,15 @@ export class PacketStream {
   }
 
   private onData(data: Buffer): void {
-    this.chunks.push(data);
-    this.buffered += data.length;
-    this.frame();
-    if (this.readyBytes + this.buffered > this.highWaterBytes && !this.paused) {
+    for (const p of this.framer.push(data)) {
+      this.ready.push(p);
+      this.readyBytes += p.length;
+    }
+    if (this.readyBytes + this.framer.bufferedBytes > this.highWaterBytes && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }
     this.wake();
-  }
-
-  private frame(): void {
-    while (this.buffered >= 4) {
-      const head = this.peek(4);
-      const length = head.readUIntLE(0, 3);
-      if (this.buffered < 4 + length) return;
-      const packet = this.take(4 + length).subarray(4);
-      if (length === MAX_PAYLOAD) {
-        this.partial.push(packet);
-        continue;
-      }
-      let whole = packet;
-      if (this.partial.length > 0) {
-        this.partial.push(packet);
-        whole = Buffer.concat(this.partial);
-        this.partial = [];
-      }
-      this.ready.push(whole);
-      this.readyBytes += whole.length;
-    }
-  }
-
-  private peek(n: number): Buffer {
-    const first = this.chunks[0]!;
-    if (first.length >= n) return first;
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!;
-  }
-
-  private take(n: number): Buffer {
-    const first = this.peek(n);
-    const out = first.subarray(0, n);
-    if (first.length === n) this.chunks.shift();
-    else this.chunks[0] = first.subarray(n);
-    this.buffered -= n;
-    return out;
   }
 
   private fail(err: Error): void {

@@ -186,7 +186,8 @@ export class TransactionAssembler {
     if (g.skip) return;
     if (!g.begun) {
       g.begun = true;
-      this.flush(out);
+      // This transaction's commit will pass any pending empty one.
+      this.pendingEmpty = null;
       out.push({ tag: 'begin', commitTimeMs: g.timeMs });
     }
     out.push(ev);
