@@ -25,7 +25,10 @@ export interface MariaDbSource {
 export const REPL_USER = 'tm_repl';
 export const REPL_PASSWORD = 'tm-repl-pw';
 
-export async function startMariaDbSource(options: { port: number; binlog?: BinlogOptions | false }): Promise<MariaDbSource> {
+export async function startMariaDbSource(options: {
+  port: number;
+  binlog?: BinlogOptions | false;
+}): Promise<MariaDbSource> {
   const server = await startMariaDb({
     port: options.port,
     ...(options.binlog === false ? {} : { binlog: options.binlog ?? {} }),
@@ -34,7 +37,8 @@ export async function startMariaDbSource(options: { port: number; binlog?: Binlo
     `CREATE USER '${REPL_USER}'@'127.0.0.1' IDENTIFIED BY '${REPL_PASSWORD}';
      GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '${REPL_USER}'@'127.0.0.1';`,
   );
-  const url = (database = '') => `mysql://${REPL_USER}:${REPL_PASSWORD}@127.0.0.1:${options.port}/${database}`;
+  const url = (database = '') =>
+    `mysql://${REPL_USER}:${REPL_PASSWORD}@127.0.0.1:${options.port}/${database}`;
   const connect = (database?: string) =>
     mysql.createConnection({
       host: '127.0.0.1',

@@ -47,12 +47,16 @@ export function decodeEvent(buf: Buffer, start: number, checksum: boolean): Deco
   const header = readHeader(buf, start);
   const eventEnd = start + header.size;
   if (header.size < HEADER_BYTES || eventEnd > buf.length) {
-    throw protocolError(`event of type ${header.type} claims ${header.size} bytes, ${buf.length - start} present`, start);
+    throw protocolError(
+      `event of type ${header.type} claims ${header.size} bytes, ${buf.length - start} present`,
+      start,
+    );
   }
   let hasChecksum = checksum;
   if (header.type === E.FORMAT_DESCRIPTION) hasChecksum = formatHasChecksum(buf, start, eventEnd);
   const end = hasChecksum ? eventEnd - 4 : eventEnd;
-  if (end < start + HEADER_BYTES) throw protocolError(`event of type ${header.type} is shorter than its checksum`, start);
+  if (end < start + HEADER_BYTES)
+    throw protocolError(`event of type ${header.type} is shorter than its checksum`, start);
   if (hasChecksum) {
     const want = buf.readUInt32LE(end);
     const got = eventCrc(buf, start, end, header);
@@ -138,7 +142,11 @@ function decodeBody(h: EventHeader, r: BinlogReader, buf: Buffer, end: number): 
       const formatId = r.u32();
       const gtridLen = r.u32();
       const bqualLen = r.u32();
-      return { tag: 'xa-prepare', onePhase, xid: { formatId, gtrid: r.bytes(gtridLen), bqual: r.bytes(bqualLen) } };
+      return {
+        tag: 'xa-prepare',
+        onePhase,
+        xid: { formatId, gtrid: r.bytes(gtridLen), bqual: r.bytes(bqualLen) },
+      };
     }
     case E.TABLE_MAP:
       return decodeTableMap(r);
@@ -336,7 +344,11 @@ function decodeTableMap(r: BinlogReader): BinlogEvent {
       labels: null,
     };
   }
-  if (r.pos !== metaEnd) throw protocolError(`table map metadata of ${schema}.${table} has ${metaEnd - r.pos} unread bytes`, r.pos);
+  if (r.pos !== metaEnd)
+    throw protocolError(
+      `table map metadata of ${schema}.${table} has ${metaEnd - r.pos} unread bytes`,
+      r.pos,
+    );
   const nullBits = r.bytes((count + 7) >> 3);
   for (let i = 0; i < count; i++) columns[i]!.nullable = (nullBits[i >> 3]! & (1 << (i & 7))) !== 0;
   let primaryKey: number[] | null = null;

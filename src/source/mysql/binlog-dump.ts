@@ -63,7 +63,8 @@ export async function openBinlogDump(o: BinlogDumpOptions): Promise<BinlogDump> 
     conn.destroy();
     throw wrapSourceError(err, { uri, action: 'preparing the binlog dump' });
   }
-  const core = (conn as unknown as { connection: { stream: Socket; on(e: string, f: () => void): void } }).connection;
+  const core = (conn as unknown as { connection: { stream: Socket; on(e: string, f: () => void): void } })
+    .connection;
   const socket = core.stream;
   core.on('error', () => {});
   socket.removeAllListeners('data');
@@ -101,8 +102,13 @@ export async function openBinlogDump(o: BinlogDumpOptions): Promise<BinlogDump> 
           if (out.length > 0) break;
           pending.shift();
           if (p[0] === 0xff) throw serverError(p, uri);
-          if (p[0] === 0xfe) throw new TidemarkError('SOURCE_STREAM_ENDED', { detail: `source ${maskUri(uri)} ended the binlog dump` });
-          throw new TidemarkError('SOURCE_PROTOCOL', { detail: `binlog dump packet starts with 0x${p[0]?.toString(16)}` });
+          if (p[0] === 0xfe)
+            throw new TidemarkError('SOURCE_STREAM_ENDED', {
+              detail: `source ${maskUri(uri)} ended the binlog dump`,
+            });
+          throw new TidemarkError('SOURCE_PROTOCOL', {
+            detail: `binlog dump packet starts with 0x${p[0]?.toString(16)}`,
+          });
         }
         if (out.length > 0) return out;
       }
@@ -141,7 +147,8 @@ function serverError(p: Buffer, uri: string): TidemarkError {
   const message = p.toString('utf8', p[3] === 0x23 ? 9 : 3);
   const detail = `source ${maskUri(uri)}: error ${errno}: ${message}`;
   if (errno === 1236) {
-    if (/purged|too old|could not find gtid state/i.test(message)) return new TidemarkError('SOURCE_BINLOG_PURGED', { detail });
+    if (/purged|too old|could not find gtid state/i.test(message))
+      return new TidemarkError('SOURCE_BINLOG_PURGED', { detail });
     return new TidemarkError('SOURCE_BINLOG_POSITION_UNKNOWN', { detail });
   }
   if (errno === 1227 || errno === 1045 || errno === 1044) {

@@ -49,7 +49,10 @@ describe('MariaDB GTID lists and positions', () => {
     const positions = [
       new BinlogPosition(GtidList.EMPTY),
       new BinlogPosition(GtidList.parse('0-1-9')),
-      new BinlogPosition(GtidList.parse('0-1-45,3-7-2'), GtidList.parse('0-1-43'), { file: 'mariadb-bin.000007', offset: 1234 }),
+      new BinlogPosition(GtidList.parse('0-1-45,3-7-2'), GtidList.parse('0-1-43'), {
+        file: 'mariadb-bin.000007',
+        offset: 1234,
+      }),
     ];
     for (const p of positions) {
       expect(codec.parse(p.toString()).equals(p)).toBe(true);
@@ -89,6 +92,7 @@ describe('MySQL GTID sets (no MySQL server here: unit-tested only)', () => {
     expect(s.contains(u1, 9n)).toBe(true);
     expect(s.add(u2, 5n).toString()).toBe(`${u1}:1-9,${u2}:1-3:5`);
     expect(s.add(u2, 4n).toString()).toBe(`${u1}:1-9,${u2}:1-4`);
-    for (const bad of ['x:1', `${u1}`, `${u1}:0`, `${u1}:5-3`]) expect(() => GtidSet.parse(bad), bad).toThrow(TidemarkError);
+    for (const bad of ['x:1', `${u1}`, `${u1}:0`, `${u1}:5-3`])
+      expect(() => GtidSet.parse(bad), bad).toThrow(TidemarkError);
   });
 });

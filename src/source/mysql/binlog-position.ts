@@ -53,7 +53,9 @@ export class BinlogPosition implements Position {
 
   toString(): string {
     const g = this.gtids.isEmpty() ? '0-0-0' : this.gtids.toString();
-    return this.restart === null ? g : `${g};restart=${this.restart.isEmpty() ? '0-0-0' : this.restart.toString()}`;
+    return this.restart === null
+      ? g
+      : `${g};restart=${this.restart.isEmpty() ? '0-0-0' : this.restart.toString()}`;
   }
 
   /**
@@ -63,7 +65,8 @@ export class BinlogPosition implements Position {
   sortKey(): string {
     if (this.key === undefined) {
       const parts = [this.gtids.weight().toString().padStart(20, '0')];
-      for (const e of this.gtids.entries) parts.push(`${pad(e.domain, 10)}${e.seq.toString().padStart(20, '0')}`);
+      for (const e of this.gtids.entries)
+        parts.push(`${pad(e.domain, 10)}${e.seq.toString().padStart(20, '0')}`);
       parts.push('~');
       for (const e of this.gtids.entries) parts.push(pad(e.server, 10));
       this.key = parts.join('');
@@ -126,7 +129,11 @@ export class BinlogPositionCodec implements PositionCodec<BinlogPosition> {
         o += 2;
         const gtids = [];
         for (let i = 0; i < n; i++) {
-          gtids.push({ domain: bytes.readUInt32BE(o), server: bytes.readUInt32BE(o + 4), seq: bytes.readBigUInt64BE(o + 8) });
+          gtids.push({
+            domain: bytes.readUInt32BE(o),
+            server: bytes.readUInt32BE(o + 4),
+            seq: bytes.readBigUInt64BE(o + 8),
+          });
           o += 16;
         }
         read.push(GtidList.of(gtids));

@@ -15,7 +15,12 @@ import { T } from './type-codes.ts';
 /** Reads one non-NULL value; returns its cell (NULL for a zero date). */
 export type CellDecoder = (r: BinlogReader) => string | null;
 
-export function cellDecoder(c: TableMapColumn, type: MysqlType, collations: CollationTable, where: string): CellDecoder {
+export function cellDecoder(
+  c: TableMapColumn,
+  type: MysqlType,
+  collations: CollationTable,
+  where: string,
+): CellDecoder {
   switch (c.type) {
     case T.TINY:
       return c.unsigned ? (r) => String(r.u8()) : (r) => String((r.u8() << 24) >> 24);
@@ -70,7 +75,9 @@ export function cellDecoder(c: TableMapColumn, type: MysqlType, collations: Coll
         const d = Number(v / 1000000n);
         const t = Number(v % 1000000n);
         const date = formatDate(Math.floor(d / 10000), Math.floor(d / 100) % 100, d % 100);
-        return date === null ? null : `${date} ${pad2(Math.floor(t / 10000))}:${pad2(Math.floor(t / 100) % 100)}:${pad2(t % 100)}`;
+        return date === null
+          ? null
+          : `${date} ${pad2(Math.floor(t / 10000))}:${pad2(Math.floor(t / 100) % 100)}:${pad2(t % 100)}`;
       };
     case T.TIMESTAMP2:
       return (r) => {
@@ -116,7 +123,8 @@ export function cellDecoder(c: TableMapColumn, type: MysqlType, collations: Coll
         return (r) => {
           const b = r.bytes(c.meta);
           const chosen: string[] = [];
-          for (let i = 0; i < labels.length; i++) if ((b[i >> 3]! & (1 << (i & 7))) !== 0) chosen.push(labels[i]!);
+          for (let i = 0; i < labels.length; i++)
+            if ((b[i >> 3]! & (1 << (i & 7))) !== 0) chosen.push(labels[i]!);
           return chosen.join(',');
         };
       }
@@ -124,14 +132,17 @@ export function cellDecoder(c: TableMapColumn, type: MysqlType, collations: Coll
     case T.GEOMETRY:
       return (r) => {
         const len = packedLength(r, c.meta);
-        if (len < 4) throw new TidemarkError('SOURCE_PROTOCOL', { detail: `${where}: geometry of ${len} bytes` });
+        if (len < 4)
+          throw new TidemarkError('SOURCE_PROTOCOL', { detail: `${where}: geometry of ${len} bytes` });
         r.skip(4); // SRID
         return `\\x${r.bytes(len - 4).toString('hex')}`;
       };
     case T.JSON:
       return (r) => decodeMysqlJson(r.bytes(packedLength(r, c.meta)), where);
     default:
-      throw new TidemarkError('SOURCE_UNSUPPORTED_TYPE', { detail: `${where} has binlog type code ${c.type}` });
+      throw new TidemarkError('SOURCE_UNSUPPORTED_TYPE', {
+        detail: `${where} has binlog type code ${c.type}`,
+      });
   }
 }
 
@@ -148,12 +159,21 @@ function packedLength(r: BinlogReader, bytes: number): number {
   }
 }
 
-function stringDecoder(lengthBytes: number, type: MysqlType, c: TableMapColumn, collations: CollationTable): CellDecoder {
+function stringDecoder(
+  lengthBytes: number,
+  type: MysqlType,
+  c: TableMapColumn,
+  collations: CollationTable,
+): CellDecoder {
   const binary = (type.kind === 'string' || type.kind === 'blob') && type.binary;
   if (binary && type.kind === 'string' && !type.varying) {
     // BINARY(n) is stored right-padded with NULs and logged without them; a read gives all n.
     const n = type.length;
-    return (r) => `\\x${r.bytes(packedLength(r, lengthBytes)).toString('hex').padEnd(2 * n, '0')}`;
+    return (r) =>
+      `\\x${r
+        .bytes(packedLength(r, lengthBytes))
+        .toString('hex')
+        .padEnd(2 * n, '0')}`;
   }
   if (binary) {
     return (r) => `\\x${r.bytes(packedLength(r, lengthBytes)).toString('hex')}`;

@@ -28,7 +28,11 @@ export async function listTables(conn: Connection): Promise<TableRow[]> {
 }
 
 /** Resolves a selection to tables in a stable order; missing exact names and empty matches fail. */
-export function resolveSelection(all: readonly TableRow[], selection: readonly string[], database: string | null): TableRow[] {
+export function resolveSelection(
+  all: readonly TableRow[],
+  selection: readonly string[],
+  database: string | null,
+): TableRow[] {
   const chosen = new Map<string, TableRow>();
   for (const entry of selection) {
     const local = localize(entry, database);
@@ -46,9 +50,13 @@ export function resolveSelection(all: readonly TableRow[], selection: readonly s
     }
   }
   if (chosen.size === 0) {
-    throw new TidemarkError('SOURCE_NO_TABLES', { detail: `tables: [${selection.join(', ')}] matches no table` });
+    throw new TidemarkError('SOURCE_NO_TABLES', {
+      detail: `tables: [${selection.join(', ')}] matches no table`,
+    });
   }
-  return [...chosen.values()].sort((a, b) => (a.schema < b.schema ? -1 : a.schema > b.schema ? 1 : a.name < b.name ? -1 : 1));
+  return [...chosen.values()].sort((a, b) =>
+    a.schema < b.schema ? -1 : a.schema > b.schema ? 1 : a.name < b.name ? -1 : 1,
+  );
 }
 
 /** A bare `orders` names the URI's database (`public` means nothing to MySQL). */
@@ -105,7 +113,11 @@ export async function describeShapes(
       const type: MysqlType = parseColumnType(c.columnType, c.charset, `${t.schema}.${t.name}.${c.name}`);
       return { column: columnSchema(c.name, type, { isKey: false, nullable: c.nullable === 'YES' }), type };
     });
-    return makeShape({ schema: t.schema, name: t.name, relationId: idOf(t.schema, t.name) }, columns, keysOf.get(k) ?? []);
+    return makeShape(
+      { schema: t.schema, name: t.name, relationId: idOf(t.schema, t.name) },
+      columns,
+      keysOf.get(k) ?? [],
+    );
   });
 }
 

@@ -60,15 +60,32 @@ export async function runChecks(conn: Connection, tables: readonly TableSchema[]
   add(
     'server',
     maria,
-    maria ? `MariaDB ${v.version}` : `MySQL ${v.version}: this connector speaks MariaDB's GTID binlog dump only`,
+    maria
+      ? `MariaDB ${v.version}`
+      : `MySQL ${v.version}: this connector speaks MariaDB's GTID binlog dump only`,
     'Use a MariaDB ≥ 10.5 source; MySQL 8 support (COM_BINLOG_DUMP_GTID) is not built yet.',
   );
   const logBin = String(v.log_bin) === '1' || String(v.log_bin).toUpperCase() === 'ON';
-  add('log_bin', logBin, logBin ? 'the binary log is on' : 'the binary log is off (log_bin = OFF)', 'Start the server with log-bin (e.g. log-bin=mariadb-bin in [mysqld]) and restart it.');
+  add(
+    'log_bin',
+    logBin,
+    logBin ? 'the binary log is on' : 'the binary log is off (log_bin = OFF)',
+    'Start the server with log-bin (e.g. log-bin=mariadb-bin in [mysqld]) and restart it.',
+  );
   const format = String(v.binlog_format ?? '').toUpperCase();
-  add('binlog_format', format === 'ROW', `binlog_format = ${format}`, 'Set binlog_format=ROW in [mysqld] and restart (SET GLOBAL only affects new sessions).');
+  add(
+    'binlog_format',
+    format === 'ROW',
+    `binlog_format = ${format}`,
+    'Set binlog_format=ROW in [mysqld] and restart (SET GLOBAL only affects new sessions).',
+  );
   const image = String(v.binlog_row_image ?? '').toUpperCase();
-  add('binlog_row_image', image === 'FULL', `binlog_row_image = ${image}`, 'Set binlog_row_image=FULL in [mysqld] and restart (SET GLOBAL only affects new sessions).');
+  add(
+    'binlog_row_image',
+    image === 'FULL',
+    `binlog_row_image = ${image}`,
+    'Set binlog_row_image=FULL in [mysqld] and restart (SET GLOBAL only affects new sessions).',
+  );
   const metadata = String(v.binlog_row_metadata ?? 'unsupported').toUpperCase();
   add(
     'binlog_row_metadata',
@@ -77,14 +94,22 @@ export async function runChecks(conn: Connection, tables: readonly TableSchema[]
     'Set binlog_row_metadata=FULL in [mysqld] (MariaDB ≥ 10.5): each row event then carries the column names and key in force where it was written.',
   );
   const serverId = Number(v.server_id ?? 0);
-  add('server_id', serverId > 0, `server_id = ${serverId}`, 'Set server_id to a non-zero number unique in the replication topology.');
+  add(
+    'server_id',
+    serverId > 0,
+    `server_id = ${serverId}`,
+    'Set server_id to a non-zero number unique in the replication topology.',
+  );
   add(
     'gtid',
     maria && v.gtid_binlog_pos !== null,
-    v.gtid_binlog_pos === null ? 'the server reports no GTID position' : `gtid_binlog_pos = ${v.gtid_binlog_pos || "''"}`,
+    v.gtid_binlog_pos === null
+      ? 'the server reports no GTID position'
+      : `gtid_binlog_pos = ${v.gtid_binlog_pos || "''"}`,
     'MariaDB assigns GTIDs from 10.0 on; upgrade the server.',
   );
-  const strict = String(v.gtid_strict_mode ?? '0') === '1' || String(v.gtid_strict_mode).toUpperCase() === 'ON';
+  const strict =
+    String(v.gtid_strict_mode ?? '0') === '1' || String(v.gtid_strict_mode).toUpperCase() === 'ON';
   add(
     'gtid_strict_mode',
     strict,
@@ -127,12 +152,16 @@ async function privilegeChecks(conn: Connection, tables: readonly TableSchema[])
     ok: client,
     detail: client ? 'the user may list binary logs' : 'the user lacks REPLICATION CLIENT (BINLOG MONITOR)',
     blocking: true,
-    ...(client ? {} : { fix: 'GRANT REPLICATION CLIENT ON *.* TO the user in the URI (MariaDB ≥ 10.5: BINLOG MONITOR).' }),
+    ...(client
+      ? {}
+      : { fix: 'GRANT REPLICATION CLIENT ON *.* TO the user in the URI (MariaDB ≥ 10.5: BINLOG MONITOR).' }),
   });
   for (const t of tables) {
     const id = `privilege:select:${t.schema}.${t.name}`;
     try {
-      await conn.query(`SELECT 1 FROM \`${t.schema.replaceAll('`', '``')}\`.\`${t.name.replaceAll('`', '``')}\` LIMIT 0`);
+      await conn.query(
+        `SELECT 1 FROM \`${t.schema.replaceAll('`', '``')}\`.\`${t.name.replaceAll('`', '``')}\` LIMIT 0`,
+      );
       out.push({ id, ok: true, detail: `the user may read ${t.schema}.${t.name}`, blocking: true });
     } catch (err) {
       const msg = (err as { sqlMessage?: string; message?: string }).sqlMessage ?? String(err);

@@ -6,7 +6,11 @@ import { parseColumnType } from './column-types.ts';
 function shape(sql: string): Shape {
   const d = parseDdl(sql, 'shop');
   if (d?.kind !== 'create' || d.columns === null) throw new Error(`not a create: ${sql}`);
-  return makeShape({ ...d.table, relationId: 7 }, d.columns.map((c) => typedFromDef(c, 't')), d.primaryKey);
+  return makeShape(
+    { ...d.table, relationId: 7 },
+    d.columns.map((c) => typedFromDef(c, 't')),
+    d.primaryKey,
+  );
 }
 
 describe('DDL parser', () => {
@@ -16,7 +20,11 @@ describe('DDL parser', () => {
     );
     expect(s.table.schema).toBe('shop');
     expect(s.table.name).toBe('Order Items');
-    expect(s.table.columns.map((c) => `${c.name} ${c.typeName}${c.nullable ? '' : ' not null'}${c.isKey ? ' key' : ''}`)).toEqual([
+    expect(
+      s.table.columns.map(
+        (c) => `${c.name} ${c.typeName}${c.nullable ? '' : ' not null'}${c.isKey ? ' key' : ''}`,
+      ),
+    ).toEqual([
       'id numeric(20,0) not null key',
       'na`me character varying(20)',
       'amount numeric(12,2) not null',
@@ -42,9 +50,18 @@ describe('DDL parser', () => {
         { from: { schema: 'x', name: 'y' }, to: { schema: 'x', name: 'z' } },
       ],
     });
-    expect(parseDdl('truncate table `t`', 'db')).toEqual({ kind: 'truncate', table: { schema: 'db', name: 't' } });
+    expect(parseDdl('truncate table `t`', 'db')).toEqual({
+      kind: 'truncate',
+      table: { schema: 'db', name: 't' },
+    });
     expect(parseDdl('DROP DATABASE IF EXISTS shop', 'db')).toEqual({ kind: 'drop-database', schema: 'shop' });
-    for (const other of ['GRANT SELECT ON *.* TO x', 'CREATE INDEX i ON t (a)', 'CREATE TEMPORARY TABLE t (a int)', 'FLUSH PRIVILEGES', 'INSERT INTO t VALUES (1)']) {
+    for (const other of [
+      'GRANT SELECT ON *.* TO x',
+      'CREATE INDEX i ON t (a)',
+      'CREATE TEMPORARY TABLE t (a int)',
+      'FLUSH PRIVILEGES',
+      'INSERT INTO t VALUES (1)',
+    ]) {
       expect(parseDdl(other, 'db'), other).toBeNull();
     }
   });
@@ -52,7 +69,7 @@ describe('DDL parser', () => {
   it('applies ALTER TABLE column operations in order, with fills and re-copies', () => {
     const before = shape('CREATE TABLE t (id int PRIMARY KEY, a varchar(10), b int, c decimal(5,2))');
     const alter = parseDdl(
-      "ALTER TABLE t ADD COLUMN n int NOT NULL, ADD d decimal(6,2) DEFAULT 3, ADD COLUMN r double DEFAULT (rand()), DROP COLUMN b, CHANGE a a2 varchar(20), MODIFY c decimal(4,1), RENAME COLUMN id TO pk, ADD INDEX (n), ALGORITHM=INSTANT, RENAME TO t9",
+      'ALTER TABLE t ADD COLUMN n int NOT NULL, ADD d decimal(6,2) DEFAULT 3, ADD COLUMN r double DEFAULT (rand()), DROP COLUMN b, CHANGE a a2 varchar(20), MODIFY c decimal(4,1), RENAME COLUMN id TO pk, ADD INDEX (n), ALGORITHM=INSTANT, RENAME TO t9',
       'shop',
     );
     if (alter?.kind !== 'alter') throw new Error('not an alter');
@@ -72,7 +89,13 @@ describe('DDL parser', () => {
       { op: 'added', column: 'r', fill: { kind: 'per-row' } },
       { op: 'dropped', column: 'b' },
       { op: 'renamed', from: 'a', to: 'a2' },
-      { op: 'retyped', column: 'a2', fromType: 'character varying(10)', toType: 'character varying(20)', reproducible: true },
+      {
+        op: 'retyped',
+        column: 'a2',
+        fromType: 'character varying(10)',
+        toType: 'character varying(20)',
+        reproducible: true,
+      },
       { op: 'retyped', column: 'c', fromType: 'numeric(5,2)', toType: 'numeric(4,1)', reproducible: false },
       { op: 'renamed', from: 'id', to: 'pk' },
     ]);
@@ -96,7 +119,10 @@ describe('column types', () => {
       ['longtext', 'utf8mb4', 'blob'],
     ];
     for (const [text, cs, kind] of cases) expect(parseColumnType(text, cs, 'x').kind, text).toBe(kind);
-    expect(parseColumnType("enum('a','b''c','d\\\\e')", 'utf8mb4', 'x')).toEqual({ kind: 'enum', labels: ['a', "b'c", 'd\\e'] });
+    expect(parseColumnType("enum('a','b''c','d\\\\e')", 'utf8mb4', 'x')).toEqual({
+      kind: 'enum',
+      labels: ['a', "b'c", 'd\\e'],
+    });
     expect(() => parseColumnType('uuid', null, 'shop.t.u')).toThrow(/shop\.t\.u has type uuid/);
   });
 });

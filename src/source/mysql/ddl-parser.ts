@@ -53,7 +53,12 @@ export type Ddl =
     }
   | { readonly kind: 'drop'; readonly tables: readonly TableName[] }
   | { readonly kind: 'rename'; readonly pairs: readonly { from: TableName; to: TableName }[] }
-  | { readonly kind: 'alter'; readonly table: TableName; readonly ops: readonly AlterOp[]; readonly renameTo: TableName | null }
+  | {
+      readonly kind: 'alter';
+      readonly table: TableName;
+      readonly ops: readonly AlterOp[];
+      readonly renameTo: TableName | null;
+    }
   | { readonly kind: 'truncate'; readonly table: TableName }
   | { readonly kind: 'drop-database'; readonly schema: string };
 
@@ -222,9 +227,11 @@ function statement(p: Parser): Ddl | null {
     if (!p.accept('TABLE')) return null;
     p.accept('IF', 'NOT', 'EXISTS');
     const table = p.tableName();
-    if (p.accept('LIKE')) return { kind: 'create', table, columns: null, primaryKey: [], like: p.tableName() };
+    if (p.accept('LIKE'))
+      return { kind: 'create', table, columns: null, primaryKey: [], like: p.tableName() };
     if (p.acceptP('(')) {
-      if (p.accept('LIKE')) return { kind: 'create', table, columns: null, primaryKey: [], like: p.tableName() };
+      if (p.accept('LIKE'))
+        return { kind: 'create', table, columns: null, primaryKey: [], like: p.tableName() };
       return createBody(p, table);
     }
     return { kind: 'create', table, columns: null, primaryKey: [], like: null };
@@ -318,7 +325,13 @@ function isIndexWord(p: Parser): boolean {
 function keyColumns(p: Parser): string[] {
   while (!p.isP('(')) p.i++;
   const text = p.group();
-  return splitTop(text).map((s) => s.trim().replace(/\(.*$/, '').replace(/\s+(ASC|DESC)$/i, '').trim());
+  return splitTop(text).map((s) =>
+    s
+      .trim()
+      .replace(/\(.*$/, '')
+      .replace(/\s+(ASC|DESC)$/i, '')
+      .trim(),
+  );
 }
 
 function splitTop(text: string): string[] {
@@ -406,7 +419,6 @@ function alterSpec(p: Parser): AlterOp[] {
   p.skipItem();
   return [{ op: 'none' }];
 }
-
 
 function columnDef(p: Parser): ColumnDef {
   const name = p.ident();

@@ -107,7 +107,11 @@ export class GtidSet {
     if (t === '') return GtidSet.EMPTY;
     for (const part of t.split(',')) {
       const [uuid, ...ranges] = part.split(':');
-      if (uuid === undefined || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid) || ranges.length === 0) {
+      if (
+        uuid === undefined ||
+        !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid) ||
+        ranges.length === 0
+      ) {
         throw invalid(text, `"${part}" is not uuid:interval[:interval…]`);
       }
       const list = map.get(uuid.toLowerCase()) ?? [];
@@ -128,7 +132,11 @@ export class GtidSet {
   /** This set with transaction `uuid:gno` added. */
   add(uuid: string, gno: bigint): GtidSet {
     const map = new Map<string, [bigint, bigint][]>();
-    for (const [k, v] of this.intervals) map.set(k, v.map(([a, b]) => [a, b]));
+    for (const [k, v] of this.intervals)
+      map.set(
+        k,
+        v.map(([a, b]) => [a, b]),
+      );
     const key = uuid.toLowerCase();
     map.set(key, normalise([...(map.get(key) ?? []), [gno, gno]]));
     return new GtidSet(map);
@@ -148,7 +156,13 @@ export class GtidSet {
   toString(): string {
     return [...this.intervals.keys()]
       .sort()
-      .map((k) => `${k}:${this.intervals.get(k)!.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(':')}`)
+      .map(
+        (k) =>
+          `${k}:${this.intervals
+            .get(k)!
+            .map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`))
+            .join(':')}`,
+      )
       .join(',');
   }
 }

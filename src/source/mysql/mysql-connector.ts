@@ -105,7 +105,10 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
   }
 
   async replicate(options: ReplicateOptions<BinlogPosition>): Promise<ReplicationSession<BinlogPosition>> {
-    if (this.session) throw new TidemarkError('INTERNAL', { detail: 'a MySQL connector runs one replication session at a time' });
+    if (this.session)
+      throw new TidemarkError('INTERNAL', {
+        detail: 'a MySQL connector runs one replication session at a time',
+      });
     await this.requireSettings();
     const { collations, from } = await this.io('preparing replication', async (c) => {
       const [rows] = await c.query(CollationTable.QUERY);
@@ -146,7 +149,10 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     return session;
   }
 
-  async snapshot(tables: readonly TableSchema[], options: SnapshotOptions): Promise<SourceSnapshot<BinlogPosition>> {
+  async snapshot(
+    tables: readonly TableSchema[],
+    options: SnapshotOptions,
+  ): Promise<SourceSnapshot<BinlogPosition>> {
     await this.requireSettings();
     const shapes = await this.shapesOf(tables);
     const opened = await openSnapshot(this.source, options.parallelism);
@@ -174,7 +180,10 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     for (const r of await this.check()) {
       if (r.ok || !r.blocking) continue;
       const code: ErrorCode = BLOCKING_CODES[r.id] ?? 'PERMISSION_DENIED';
-      throw new TidemarkError(code, { detail: `source ${this.source.host}:${this.source.port}: ${r.detail}`, ...(r.fix ? { hint: r.fix } : {}) });
+      throw new TidemarkError(code, {
+        detail: `source ${this.source.host}:${this.source.port}: ${r.detail}`,
+        ...(r.fix ? { hint: r.fix } : {}),
+      });
     }
   }
 
@@ -188,10 +197,13 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
             describeShapes(
               c,
               missing.map((t) => ({ schema: t.schema, name: t.name })),
-              (s, n) => missing.find((t) => t.schema === s && t.name === n)?.relationId ?? this.registry.idFor(s, n),
+              (s, n) =>
+                missing.find((t) => t.schema === s && t.name === n)?.relationId ?? this.registry.idFor(s, n),
             ),
           );
-    return tables.map((t) => this.registry.get(t.relationId) ?? described.find((d) => d.table.relationId === t.relationId)!);
+    return tables.map(
+      (t) => this.registry.get(t.relationId) ?? described.find((d) => d.table.relationId === t.relationId)!,
+    );
   }
 
   /** Seeds the registry with the log's shapes; MySQL types from the catalog when it still agrees. */
@@ -205,7 +217,9 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       now = [];
     }
     this.registry.seed(fresh, (t) => {
-      const same = now.find((s) => s.table.schema === t.schema && s.table.name === t.name && sameColumns(s.table, t));
+      const same = now.find(
+        (s) => s.table.schema === t.schema && s.table.name === t.name && sameColumns(s.table, t),
+      );
       return same?.types ?? t.columns.map(typeFromPivot);
     });
   }
@@ -220,7 +234,12 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
 
   private async noteBinlogs(c: Connection): Promise<void> {
     const [rows] = await c.query('SHOW BINARY LOGS');
-    this.positions.noteBinlogs((rows as { Log_name: string; File_size: number | string }[]).map((r) => ({ file: r.Log_name, size: Number(r.File_size) })));
+    this.positions.noteBinlogs(
+      (rows as { Log_name: string; File_size: number | string }[]).map((r) => ({
+        file: r.Log_name,
+        size: Number(r.File_size),
+      })),
+    );
     this.lastSizesMs = Date.now();
   }
 
@@ -258,14 +277,16 @@ function typeFromPivot(c: { typeName: string }): MysqlType {
   if (n === 'integer') return { kind: 'int', bytes: 4, unsigned: false };
   if (n === 'bigint') return { kind: 'int', bytes: 8, unsigned: false };
   if (n === 'numeric(20,0)') return { kind: 'int', bytes: 8, unsigned: true };
-  if ((m = /^numeric\((\d+),(\d+)\)$/.exec(n))) return { kind: 'decimal', precision: Number(m[1]), scale: Number(m[2]) };
+  if ((m = /^numeric\((\d+),(\d+)\)$/.exec(n)))
+    return { kind: 'decimal', precision: Number(m[1]), scale: Number(m[2]) };
   if (n === 'real') return { kind: 'float' };
   if (n === 'double precision') return { kind: 'double' };
   if (n === 'date') return { kind: 'date' };
   if (n === 'interval') return { kind: 'time', fsp: 6 };
   if ((m = /^timestamp\((\d)\) without/.exec(n))) return { kind: 'datetime', fsp: Number(m[1]) };
   if ((m = /^timestamp\((\d)\) with/.exec(n))) return { kind: 'timestamp', fsp: Number(m[1]) };
-  if ((m = /^character varying\((\d+)\)$/.exec(n))) return { kind: 'string', varying: true, length: Number(m[1]), binary: false };
+  if ((m = /^character varying\((\d+)\)$/.exec(n)))
+    return { kind: 'string', varying: true, length: Number(m[1]), binary: false };
   if ((m = /^bit\((\d+)\)$/.exec(n))) return { kind: 'bit', bits: Number(m[1]) };
   if (n === 'json') return { kind: 'json' };
   if (n === 'bytea') return { kind: 'blob', binary: true };

@@ -55,7 +55,9 @@ describe('MySQL binary JSON', () => {
     keys.copy(obj, keysAt);
     str.copy(obj, strAt);
     arr.copy(obj, arrAt);
-    expect(decodeMysqlJson(Buffer.concat([Buffer.from([0x00]), obj]), 'j')).toBe('{"a": 1, "bb": "x", "c": [true]}');
+    expect(decodeMysqlJson(Buffer.concat([Buffer.from([0x00]), obj]), 'j')).toBe(
+      '{"a": 1, "bb": "x", "c": [true]}',
+    );
   });
 
   it('refuses truncated documents and opaque values with a TidemarkError', () => {

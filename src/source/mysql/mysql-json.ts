@@ -105,7 +105,10 @@ export function decodeMysqlJson(doc: Buffer, where: string): string {
       need(e, valueEntry);
       const type = doc[e]!;
       const inlined =
-        type === LITERAL || type === INT16 || type === UINT16 || (large && (type === INT32 || type === UINT32));
+        type === LITERAL ||
+        type === INT16 ||
+        type === UINT16 ||
+        (large && (type === INT32 || type === UINT32));
       const v = inlined ? value(type, e + 1) : value(type, base + rd(e + 1));
       if (isObject) {
         const k = base + 2 * w + i * keyEntry;

@@ -26,7 +26,8 @@ export class MysqlReplicationSession implements ReplicationSession<BinlogPositio
   ) {
     this.events = {
       [Symbol.asyncIterator]: () => {
-        if (this.iterated) throw new TidemarkError('INTERNAL', { detail: 'a replication session is read once' });
+        if (this.iterated)
+          throw new TidemarkError('INTERNAL', { detail: 'a replication session is read once' });
         this.iterated = true;
         return this.run();
       },
@@ -60,7 +61,8 @@ export class MysqlReplicationSession implements ReplicationSession<BinlogPositio
           heartbeat = true;
           this.onHeartbeat();
         }
-        const body = e.tag === 'table-map' ? raw.subarray(HEADER_BYTES, raw.length - (checksum ? 4 : 0)) : undefined;
+        const body =
+          e.tag === 'table-map' ? raw.subarray(HEADER_BYTES, raw.length - (checksum ? 4 : 0)) : undefined;
         if (d.header.type === EventType.TABLE_MAP) this.assembler.push(d, out, body);
         else this.assembler.push(d, out);
       }

@@ -37,7 +37,12 @@ export function mapTable(map: TableMap, collations: CollationTable): MappedTable
   const columns = map.columns.map((c, i) => {
     const where = `${map.schema}.${map.table}.${c.name ?? `#${i + 1}`}`;
     const type = typeOfMapColumn(c, collations, where);
-    return { name: c.name ?? `col${i + 1}`, type, nullable: c.nullable, decode: cellDecoder(c, type, collations, where) };
+    return {
+      name: c.name ?? `col${i + 1}`,
+      type,
+      nullable: c.nullable,
+      decode: cellDecoder(c, type, collations, where),
+    };
   });
   return { schema: map.schema, table: map.table, columns, primaryKey: map.primaryKey ?? [] };
 }
@@ -96,7 +101,9 @@ export function typeOfMapColumn(c: TableMapColumn, collations: CollationTable, w
     case T.STRING: {
       if (c.realType === T.ENUM || c.realType === T.SET) {
         if (c.labels === null) {
-          throw new TidemarkError('SOURCE_BINLOG_ROW_METADATA', { detail: `${where}: the table map carries no labels` });
+          throw new TidemarkError('SOURCE_BINLOG_ROW_METADATA', {
+            detail: `${where}: the table map carries no labels`,
+          });
         }
         return c.realType === T.ENUM ? { kind: 'enum', labels: c.labels } : { kind: 'set', labels: c.labels };
       }
@@ -128,7 +135,10 @@ export function decodeRows(event: RowsEvent, table: MappedTable): RowImage[] {
   try {
     const count = r.lenenc();
     if (count !== table.columns.length) {
-      throw protocolError(`rows event of ${where} has ${count} columns, its table map ${table.columns.length}`, r.pos);
+      throw protocolError(
+        `rows event of ${where} has ${count} columns, its table map ${table.columns.length}`,
+        r.pos,
+      );
     }
     const bitmapBytes = (count + 7) >> 3;
     checkAllPresent(r.bytes(bitmapBytes), count, where);

@@ -51,7 +51,10 @@ export async function openSnapshot(source: SourceUri, parallelism: number): Prom
         if (gtid === null || gtid === undefined) {
           throw new Error(`BINLOG_GTID_POS(${first.file}, ${first.pos}) is NULL`);
         }
-        const position = new BinlogPosition(GtidList.parse(gtid), null, { file: first.file, offset: first.pos });
+        const position = new BinlogPosition(GtidList.parse(gtid), null, {
+          file: first.file,
+          offset: first.pos,
+        });
         return { position, readers };
       }
     } catch (err) {
@@ -74,7 +77,8 @@ async function snapshotCoordinate(c: Connection): Promise<{ file: string; pos: n
   const vars = new Map((rows as unknown as [string, string][]).map(([k, v]) => [k.toLowerCase(), v]));
   const file = vars.get('binlog_snapshot_file');
   const pos = Number(vars.get('binlog_snapshot_position'));
-  if (!file || !Number.isFinite(pos)) throw new Error('the server reports no binlog snapshot position (is log_bin on?)');
+  if (!file || !Number.isFinite(pos))
+    throw new Error('the server reports no binlog snapshot position (is log_bin on?)');
   return { file, pos };
 }
 
@@ -131,10 +135,10 @@ function selectExpr(name: string, t: MysqlType): string {
 async function planChunks(c: Connection, s: Shape, chunkRows: number): Promise<Chunk[]> {
   const whole: Chunk = { shape: s, where: '1', params: [] };
   if (s.table.keyless) return [whole];
-  const [est] = await c.query('SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
-    s.table.schema,
-    s.table.name,
-  ]);
+  const [est] = await c.query(
+    'SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [s.table.schema, s.table.name],
+  );
   const rows = Number((est as unknown as [number | string][])[0]?.[0] ?? 0);
   if (rows <= chunkRows) return [whole];
   const keys = s.table.keyColumns.map((i) => ident(s.table.columns[i]!.name));
@@ -159,13 +163,29 @@ async function planChunks(c: Connection, s: Shape, chunkRows: number): Promise<C
   return out;
 }
 
-async function readChunk(c: Connection, chunk: Chunk, batchRows: number, queue: BoundedQueue<SnapshotRows>): Promise<void> {
+async function readChunk(
+  c: Connection,
+  chunk: Chunk,
+  batchRows: number,
+  queue: BoundedQueue<SnapshotRows>,
+): Promise<void> {
   const { shape } = chunk;
   const cols = shape.table.columns.map((col, i) => selectExpr(col.name, shape.types[i]!)).join(', ');
   const converters = shape.types.map(snapshotCell);
-  const core = (c as unknown as { connection: { query(o: object, v: unknown[]): { stream(o: object): AsyncIterable<Buffer[]> } } }).connection;
+  const core = (
+    c as unknown as {
+      connection: { query(o: object, v: unknown[]): { stream(o: object): AsyncIterable<Buffer[]> } };
+    }
+  ).connection;
   const stream = core
-    .query({ sql: `SELECT ${cols} FROM ${tableRef(shape)} WHERE ${chunk.where}`, rowsAsArray: true, typeCast: rawCast }, chunk.params)
+    .query(
+      {
+        sql: `SELECT ${cols} FROM ${tableRef(shape)} WHERE ${chunk.where}`,
+        rowsAsArray: true,
+        typeCast: rawCast,
+      },
+      chunk.params,
+    )
     .stream({ highWaterMark: batchRows });
   let batch: Row[] = [];
   let bytes = 0;

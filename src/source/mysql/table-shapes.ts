@@ -25,7 +25,9 @@ export function makeShape(
   columns: readonly TypedColumn[],
   keyNames: readonly string[],
 ): Shape {
-  const keyColumns = keyNames.map((k) => columns.findIndex((c) => c.column.name.toLowerCase() === k.toLowerCase())).filter((i) => i >= 0);
+  const keyColumns = keyNames
+    .map((k) => columns.findIndex((c) => c.column.name.toLowerCase() === k.toLowerCase()))
+    .filter((i) => i >= 0);
   const cols = columns.map((c, i) => ({ ...c.column, isKey: keyColumns.includes(i) }));
   return {
     table: {
@@ -47,8 +49,15 @@ export function typedFromDef(d: ColumnDef, where: string): TypedColumn {
 }
 
 export function shapeFromMap(m: MappedTable, relationId: number): Shape {
-  const columns = m.columns.map((c) => ({ column: columnSchema(c.name, c.type, { isKey: false, nullable: c.nullable }), type: c.type }));
-  return makeShape({ schema: m.schema, name: m.table, relationId }, columns, m.primaryKey.map((i) => m.columns[i]!.name));
+  const columns = m.columns.map((c) => ({
+    column: columnSchema(c.name, c.type, { isKey: false, nullable: c.nullable }),
+    type: c.type,
+  }));
+  return makeShape(
+    { schema: m.schema, name: m.table, relationId },
+    columns,
+    m.primaryKey.map((i) => m.columns[i]!.name),
+  );
 }
 
 /** Whether two shapes give the same columns (names, pivot types, nullability, key). */
@@ -71,7 +80,11 @@ export interface AlterResult {
 }
 
 /** Applies ALTER TABLE column operations to a shape. */
-export function applyAlter(before: Shape, ops: readonly AlterOp[], renameTo: { schema: string; name: string } | null): AlterResult {
+export function applyAlter(
+  before: Shape,
+  ops: readonly AlterOp[],
+  renameTo: { schema: string; name: string } | null,
+): AlterResult {
   const where = `${before.table.schema}.${before.table.name}`;
   let cols: TypedColumn[] = before.table.columns.map((c, i) => ({ column: c, type: before.types[i]! }));
   let keys = before.table.keyColumns.map((i) => before.table.columns[i]!.name);
@@ -116,8 +129,17 @@ export function applyAlter(before: Shape, ops: readonly AlterOp[], renameTo: { s
         }
         if (old.column.typeName !== t.column.typeName) {
           const reproducible = widens(old.type, t.type);
-          if (!reproducible) recopy.push(`column ${op.column.name} changed from ${old.column.typeName} to ${t.column.typeName}`);
-          changes.push({ op: 'retyped', column: op.column.name, fromType: old.column.typeName, toType: t.column.typeName, reproducible });
+          if (!reproducible)
+            recopy.push(
+              `column ${op.column.name} changed from ${old.column.typeName} to ${t.column.typeName}`,
+            );
+          changes.push({
+            op: 'retyped',
+            column: op.column.name,
+            fromType: old.column.typeName,
+            toType: t.column.typeName,
+            reproducible,
+          });
         }
         cols[i] = t;
         break;
@@ -148,7 +170,11 @@ export function applyAlter(before: Shape, ops: readonly AlterOp[], renameTo: { s
     }
   }
   const name = renameTo ?? before.table;
-  const after = makeShape({ schema: name.schema, name: name.name, relationId: before.table.relationId }, cols, keys);
+  const after = makeShape(
+    { schema: name.schema, name: name.name, relationId: before.table.relationId },
+    cols,
+    keys,
+  );
   return { after, changes, recopy: recopy.length > 0 ? recopy.join('; ') : null, uncertain };
 }
 
@@ -163,7 +189,8 @@ export function diffShapes(before: Shape, after: Shape): { changes: ColumnChange
   const recopy: string[] = [];
   const byName = new Map(before.table.columns.map((c, i) => [c.name, i]));
   const afterNames = new Set(after.table.columns.map((c) => c.name));
-  for (const c of before.table.columns) if (!afterNames.has(c.name)) changes.push({ op: 'dropped', column: c.name });
+  for (const c of before.table.columns)
+    if (!afterNames.has(c.name)) changes.push({ op: 'dropped', column: c.name });
   after.table.columns.forEach((c, i) => {
     const j = byName.get(c.name);
     if (j === undefined) {
@@ -172,7 +199,13 @@ export function diffShapes(before: Shape, after: Shape): { changes: ColumnChange
     } else if (before.table.columns[j]!.typeName !== c.typeName) {
       const reproducible = widens(before.types[j]!, after.types[i]!);
       if (!reproducible) recopy.push(`column ${c.name} changed type`);
-      changes.push({ op: 'retyped', column: c.name, fromType: before.table.columns[j]!.typeName, toType: c.typeName, reproducible });
+      changes.push({
+        op: 'retyped',
+        column: c.name,
+        fromType: before.table.columns[j]!.typeName,
+        toType: c.typeName,
+        reproducible,
+      });
     }
   });
   return { changes, recopy: recopy.length > 0 ? recopy.join('; ') : null };
@@ -180,11 +213,14 @@ export function diffShapes(before: Shape, after: Shape): { changes: ColumnChange
 
 /** Whether every value of `a` keeps its exact cell when the column becomes `b`. */
 function widens(a: MysqlType, b: MysqlType): boolean {
-  if (a.kind === 'int' && b.kind === 'int') return b.bytes >= a.bytes && (a.unsigned === b.unsigned || (!a.unsigned ? false : b.bytes > a.bytes));
-  if (a.kind === 'string' && b.kind === 'string') return a.binary === b.binary && b.length >= a.length && (a.varying || !a.binary);
+  if (a.kind === 'int' && b.kind === 'int')
+    return b.bytes >= a.bytes && (a.unsigned === b.unsigned || (!a.unsigned ? false : b.bytes > a.bytes));
+  if (a.kind === 'string' && b.kind === 'string')
+    return a.binary === b.binary && b.length >= a.length && (a.varying || !a.binary);
   if (a.kind === 'string' && b.kind === 'blob') return !a.binary && !b.binary;
   if (a.kind === 'decimal' && b.kind === 'decimal') return a.scale === b.scale && b.precision >= a.precision;
-  if ((a.kind === 'enum' || a.kind === 'set') && a.kind === b.kind) return a.labels.every((l, i) => b.labels[i] === l);
+  if ((a.kind === 'enum' || a.kind === 'set') && a.kind === b.kind)
+    return a.labels.every((l, i) => b.labels[i] === l);
   return false;
 }
 
@@ -195,11 +231,19 @@ export function fillOf(d: ColumnDef, type: MysqlType): ColumnFill {
   if (d.default.kind === 'literal') {
     if (d.default.text === null) return { kind: 'null' };
     const text = literalCell(d.default.text, type);
-    return text === undefined ? { kind: 'per-row' } : text === null ? { kind: 'null' } : { kind: 'value', text };
+    return text === undefined
+      ? { kind: 'per-row' }
+      : text === null
+        ? { kind: 'null' }
+        : { kind: 'value', text };
   }
   if (!d.notNull) return { kind: 'null' };
   const implicit = implicitDefault(type);
-  return implicit === undefined ? { kind: 'per-row' } : implicit === null ? { kind: 'null' } : { kind: 'value', text: implicit };
+  return implicit === undefined
+    ? { kind: 'per-row' }
+    : implicit === null
+      ? { kind: 'null' }
+      : { kind: 'value', text: implicit };
 }
 
 /** A DEFAULT literal as the column's cell; undefined when not certain. */
@@ -266,7 +310,7 @@ export function relationIdFor(schema: string, name: string, used: ReadonlySet<nu
     h ^= ch;
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  let id = (h & 0x7fffffff) || 1;
-  while (used.has(id)) id = ((id + 1) & 0x7fffffff) || 1;
+  let id = h & 0x7fffffff || 1;
+  while (used.has(id)) id = (id + 1) & 0x7fffffff || 1;
   return id;
 }

@@ -28,14 +28,28 @@ import type { SourceEvent } from '../connector.ts';
 import type { Row } from '../../core/row.ts';
 import type { SchemaChange } from '../../core/schema-change.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { xaKey, type DecodedEvent, type EventHeader, type RowsEvent, type TableMap } from './binlog-events.ts';
+import {
+  xaKey,
+  type DecodedEvent,
+  type EventHeader,
+  type RowsEvent,
+  type TableMap,
+} from './binlog-events.ts';
 import { BinlogPosition } from './binlog-position.ts';
 import type { CollationTable } from './charsets.ts';
 import { parseDdl, type Ddl } from './ddl-parser.ts';
 import type { GtidList, MariaGtid } from './gtid.ts';
 import { decodeRows, mapTable, type MappedTable } from './row-decoder.ts';
 import type { TableRegistry } from './table-registry.ts';
-import { applyAlter, diffShapes, makeShape, sameColumns, shapeFromMap, typedFromDef, type Shape } from './table-shapes.ts';
+import {
+  applyAlter,
+  diffShapes,
+  makeShape,
+  sameColumns,
+  shapeFromMap,
+  typedFromDef,
+  type Shape,
+} from './table-shapes.ts';
 
 type Phase = 'idle' | 'transaction' | 'statement';
 
@@ -100,7 +114,14 @@ export class TransactionAssembler {
       case 'incident':
         throw new TidemarkError('SOURCE_BINLOG_INCIDENT', { detail: `incident ${e.code}: ${e.message}` });
       case 'gtid':
-        this.open(h, e.domain, e.server, e.seq, e.standalone, e.xa === null ? null : { phase: e.xa.phase, key: xaKey(e.xa.xid) });
+        this.open(
+          h,
+          e.domain,
+          e.server,
+          e.seq,
+          e.standalone,
+          e.xa === null ? null : { phase: e.xa.phase, key: xaKey(e.xa.xid) },
+        );
         return;
       case 'table-map':
         if (this.group) this.onTableMap(e, mapBody);
@@ -133,7 +154,14 @@ export class TransactionAssembler {
     if (this.phase === 'idle') this.flush(out);
   }
 
-  private open(h: EventHeader, domain: number, server: number, seq: bigint, standalone: boolean, xa: Group['xa']): void {
+  private open(
+    h: EventHeader,
+    domain: number,
+    server: number,
+    seq: bigint,
+    standalone: boolean,
+    xa: Group['xa'],
+  ): void {
     const gtid = { domain, server, seq };
     this.group = {
       gtid,
@@ -151,7 +179,10 @@ export class TransactionAssembler {
 
   private position(): BinlogPosition {
     const oldest = this.held.values().next();
-    return new BinlogPosition(this.state, oldest.done ? null : oldest.value.before, { file: this.file, offset: 0 });
+    return new BinlogPosition(this.state, oldest.done ? null : oldest.value.before, {
+      file: this.file,
+      offset: 0,
+    });
   }
 
   private close(h: EventHeader, out: SourceEvent<BinlogPosition>[], holding = false): void {
@@ -216,7 +247,20 @@ export class TransactionAssembler {
       if (!sameColumns(shape.table, seen.table)) {
         const { changes, recopy } = diffShapes(shape, seen);
         this.o.registry.track(seen);
-        this.emit({ tag: 'schema', change: { kind: 'table-altered', before: shape.table, after: seen.table, columns: changes, recopy, ddl: null } }, out);
+        this.emit(
+          {
+            tag: 'schema',
+            change: {
+              kind: 'table-altered',
+              before: shape.table,
+              after: seen.table,
+              columns: changes,
+              recopy,
+              ddl: null,
+            },
+          },
+          out,
+        );
         shape = seen;
       }
     }
@@ -228,7 +272,13 @@ export class TransactionAssembler {
     }
   }
 
-  private onQuery(h: EventHeader, schema: string, sql: string, errorCode: number, out: SourceEvent<BinlogPosition>[]): void {
+  private onQuery(
+    h: EventHeader,
+    schema: string,
+    sql: string,
+    errorCode: number,
+    out: SourceEvent<BinlogPosition>[],
+  ): void {
     const g = this.group;
     const head = sql.trimStart().slice(0, 24).toUpperCase();
     if (this.phase === 'transaction') {
@@ -273,10 +323,18 @@ export class TransactionAssembler {
         let shape: Shape | null = null;
         if (ddl.like) {
           const src = reg.byName(ddl.like.schema, ddl.like.name);
-          if (src) shape = { table: { ...src.table, schema: ddl.table.schema, name: ddl.table.name, relationId: id }, types: src.types };
+          if (src)
+            shape = {
+              table: { ...src.table, schema: ddl.table.schema, name: ddl.table.name, relationId: id },
+              types: src.types,
+            };
         } else if (ddl.columns) {
           const where = `${ddl.table.schema}.${ddl.table.name}`;
-          shape = makeShape({ ...ddl.table, relationId: id }, ddl.columns.filter((c) => !c.generated || true).map((c) => typedFromDef(c, where)), ddl.primaryKey);
+          shape = makeShape(
+            { ...ddl.table, relationId: id },
+            ddl.columns.filter((c) => !c.generated || true).map((c) => typedFromDef(c, where)),
+            ddl.primaryKey,
+          );
         }
         if (shape === null) return;
         reg.track(shape);
@@ -304,7 +362,14 @@ export class TransactionAssembler {
           if (!s) continue;
           const after: Shape = { table: { ...s.table, schema: to.schema, name: to.name }, types: s.types };
           reg.track(after);
-          barrier({ kind: 'table-altered', before: s.table, after: after.table, columns: [], recopy: null, ddl: sql });
+          barrier({
+            kind: 'table-altered',
+            before: s.table,
+            after: after.table,
+            columns: [],
+            recopy: null,
+            ddl: sql,
+          });
         }
         return;
       case 'truncate': {
@@ -316,9 +381,21 @@ export class TransactionAssembler {
         const s = reg.byName(ddl.table.schema, ddl.table.name);
         if (!s) return;
         const r = applyAlter(s, ddl.ops, ddl.renameTo);
-        if (sameColumns(s.table, r.after.table) && s.table.name === r.after.table.name && s.table.schema === r.after.table.schema) return;
+        if (
+          sameColumns(s.table, r.after.table) &&
+          s.table.name === r.after.table.name &&
+          s.table.schema === r.after.table.schema
+        )
+          return;
         reg.track(r.after);
-        barrier({ kind: 'table-altered', before: s.table, after: r.after.table, columns: r.changes, recopy: r.recopy, ddl: sql });
+        barrier({
+          kind: 'table-altered',
+          before: s.table,
+          after: r.after.table,
+          columns: r.changes,
+          recopy: r.recopy,
+          ddl: sql,
+        });
         return;
       }
     }

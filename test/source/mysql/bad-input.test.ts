@@ -91,7 +91,9 @@ describe('MariaDB connector: bad input', () => {
       await src.server.query(`DROP USER 'weak'@'127.0.0.1'`);
     });
     const c = connector(`mysql://weak:weakpw@127.0.0.1:${src.server.port}/${db.name}`);
-    const results = await c.check([{ schema: db.name, name: 't', relationId: 1, columns: [], keyColumns: [], keyless: true, enums: [] }]);
+    const results = await c.check([
+      { schema: db.name, name: 't', relationId: 1, columns: [], keyColumns: [], keyless: true, enums: [] },
+    ]);
     const failed = results.filter((r) => !r.ok);
     expect(failed.map((r) => r.id)).toEqual(['privilege:replication-slave', `privilege:select:${db.name}.t`]);
     expect(failed[0]!.fix).toContain('GRANT REPLICATION SLAVE');
@@ -114,7 +116,10 @@ describe('MariaDB connector: bad input', () => {
     await s.close();
     const kept = events.find((e) => e.tag === 'commit')!;
     if (kept.tag !== 'commit') throw new Error('unreachable');
-    await src.sql(db.name, 'INSERT INTO t VALUES (2); FLUSH BINARY LOGS; INSERT INTO t VALUES (3); FLUSH BINARY LOGS');
+    await src.sql(
+      db.name,
+      'INSERT INTO t VALUES (2); FLUSH BINARY LOGS; INSERT INTO t VALUES (3); FLUSH BINARY LOGS',
+    );
     const [last] = (await src.sql(null, 'SHOW MASTER STATUS')) as { File: string }[];
     // PURGE keeps files the binlog checkpoint still needs; it advances shortly after FLUSH.
     for (;;) {

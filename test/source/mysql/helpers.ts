@@ -27,8 +27,9 @@ export function iterate(session: ReplicationSession<BinlogPosition>): AsyncItera
 /** Whether a commit of a transaction holding a change of `table` with `marker` in its cells arrived. */
 export function sawRow(table: string, marker: string) {
   return (events: Ev[]) =>
-    events.some((e) => (e.tag === 'insert' || e.tag === 'update') && e.table.name === table && e.row.includes(marker)) &&
-    events[events.length - 1]?.tag === 'commit';
+    events.some(
+      (e) => (e.tag === 'insert' || e.tag === 'update') && e.table.name === table && e.row.includes(marker),
+    ) && events[events.length - 1]?.tag === 'commit';
 }
 
 /** Transactions with changes, without empty (begin · commit) ones. */
@@ -71,7 +72,10 @@ export function transcript(events: Ev[]): string[] {
           break;
         case 'schema': {
           const c = e.change;
-          if (c.kind === 'table-created') lines.push(`created ${c.table.name} (${c.table.columns.map((x) => `${x.name} ${x.typeName}`).join(', ')})`);
+          if (c.kind === 'table-created')
+            lines.push(
+              `created ${c.table.name} (${c.table.columns.map((x) => `${x.name} ${x.typeName}`).join(', ')})`,
+            );
           else if (c.kind === 'table-dropped') lines.push(`dropped ${c.table.name}`);
           else
             lines.push(

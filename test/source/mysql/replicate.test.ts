@@ -27,7 +27,10 @@ function connector(url: string): MysqlConnector {
 describe('MariaDB connector: replicate', () => {
   it('delivers inserts, updates, deletes, XA commits and DDL in commit order', async () => {
     const db = await src.freshDatabase('repl');
-    await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, name varchar(20), amount decimal(10,2)); CREATE TABLE other (x int)');
+    await src.sql(
+      db.name,
+      'CREATE TABLE t (id int PRIMARY KEY, name varchar(20), amount decimal(10,2)); CREATE TABLE other (x int)',
+    );
     const c = connector(db.url);
     const tables = await c.describe(['t']);
     await c.capture(tables);
@@ -105,8 +108,11 @@ describe('MariaDB connector: replicate', () => {
     ]);
     // Positions only grow; the rename kept the table's id.
     const commits = events.filter((e): e is Extract<Ev, { tag: 'commit' }> => e.tag === 'commit');
-    for (let i = 1; i < commits.length; i++) expect(commits[i]!.position.compare(commits[i - 1]!.position)).toBeGreaterThan(0);
-    const ids = new Set(events.flatMap((e) => (e.tag === 'insert' && e.table.name.startsWith('t') ? [e.table.relationId] : [])));
+    for (let i = 1; i < commits.length; i++)
+      expect(commits[i]!.position.compare(commits[i - 1]!.position)).toBeGreaterThan(0);
+    const ids = new Set(
+      events.flatMap((e) => (e.tag === 'insert' && e.table.name.startsWith('t') ? [e.table.relationId] : [])),
+    );
     expect(ids.size).toBe(1);
   });
 
@@ -135,7 +141,10 @@ describe('MariaDB connector: replicate', () => {
       const final = commits[commits.length - 1]!.position;
       const got = await collect(iterate(s), () => s.sourceEnd !== null && s.sourceEnd.compare(final) >= 0);
       await s.close();
-      expect(transcript(got).filter((l) => l.startsWith('insert')), `resumed after ${after.toString()}`).toEqual(rowsAfter(i));
+      expect(
+        transcript(got).filter((l) => l.startsWith('insert')),
+        `resumed after ${after.toString()}`,
+      ).toEqual(rowsAfter(i));
     }
     // The commit between XA PREPARE and XA COMMIT carries a restart point before the prepare.
     expect(commits.some((p) => p.position.toString().includes(';restart='))).toBe(true);
@@ -153,11 +162,19 @@ describe('MariaDB connector: replicate', () => {
     onTestFinished(() => s.close());
     await src.sql(other.name, 'INSERT INTO n VALUES (1)');
     const it = iterate(s);
-    const events = await collect(it, (ev) => ev.some((e) => e.tag === 'commit' && e.position.compare(s.start) > 0));
+    const events = await collect(it, (ev) =>
+      ev.some((e) => e.tag === 'commit' && e.position.compare(s.start) > 0),
+    );
     expect(transcript(events)).toEqual([]);
     const last = events.filter((e) => e.tag === 'commit').pop() as Extract<Ev, { tag: 'commit' }>;
     // Idle now: heartbeats (empty batches) keep the source end current, equal to what was delivered.
-    await collect(it, () => s.sourceEnd !== null && s.sourceEnd.equals(last.position) && s.sourceEnd.coordinate?.offset === last.position.coordinate?.offset);
+    await collect(
+      it,
+      () =>
+        s.sourceEnd !== null &&
+        s.sourceEnd.equals(last.position) &&
+        s.sourceEnd.coordinate?.offset === last.position.coordinate?.offset,
+    );
     expect(c.positions.distanceBytes(last.position, s.sourceEnd!)).toBe(0);
   });
 });

@@ -71,7 +71,8 @@ describe('MariaDB connector: snapshot', () => {
       const m = state.get(chunk.table.name)!;
       for (const row of chunk.rows) {
         const k = keyOf(chunk.table.name, row);
-        if (chunk.table.name !== 'nokey') expect(m.has(k), `${chunk.table.name} ${k} twice in the snapshot`).toBe(false);
+        if (chunk.table.name !== 'nokey')
+          expect(m.has(k), `${chunk.table.name} ${k} twice in the snapshot`).toBe(false);
         m.set(k, row);
       }
     }
@@ -107,8 +108,15 @@ describe('MariaDB connector: snapshot', () => {
       const rows = (await src.sql(db.name, `SELECT * FROM ${t}`)) as Record<string, unknown>[];
       expect(state.get(t)!.size, t).toBe(rows.length);
     }
-    const sums = (await src.sql(db.name, 'SELECT (SELECT SUM(v) FROM ints) a, (SELECT SUM(v) FROM strs) b, (SELECT SUM(v) FROM nokey) c')) as Record<string, string>[];
+    const sums = (await src.sql(
+      db.name,
+      'SELECT (SELECT SUM(v) FROM ints) a, (SELECT SUM(v) FROM strs) b, (SELECT SUM(v) FROM nokey) c',
+    )) as Record<string, string>[];
     const sum = (t: string) => [...state.get(t)!.values()].reduce((s, r) => s + Number(r[r.length - 1]), 0);
-    expect([sum('ints'), sum('strs'), sum('nokey')]).toEqual([Number(sums[0]!.a), Number(sums[0]!.b), Number(sums[0]!.c)]);
+    expect([sum('ints'), sum('strs'), sum('nokey')]).toEqual([
+      Number(sums[0]!.a),
+      Number(sums[0]!.b),
+      Number(sums[0]!.c),
+    ]);
   });
 });
