@@ -44,8 +44,13 @@ export interface SourceConnector<P extends Position = Position> {
    * with a clear TidemarkError when a named table is missing, nothing matches, or a table cannot
    * be replicated safely (no key and no full row image; a replica identity that would make the
    * source's own writes fail once published). Read-only.
+   *
+   * `knownTables`: the tables the log already holds (by stable id), so a table renamed while
+   * Tidemark was stopped is described under the id it had — for sources whose ids are assigned
+   * by the connector (MySQL: no catalog id survives a rename and a rebuild). Sources with a
+   * catalog id (PostgreSQL's OID) may ignore it.
    */
-  describe(selection: readonly string[]): Promise<TableSchema[]>;
+  describe(selection: readonly string[], options?: DescribeOptions): Promise<TableSchema[]>;
 
   /** Every user table, described without requiring a key (the catalog views are planned against). */
   describeAll(): Promise<TableSchema[]>;
@@ -77,6 +82,10 @@ export interface SourceConnector<P extends Position = Position> {
   close(): Promise<void>;
 }
 
+export interface DescribeOptions {
+  readonly knownTables?: readonly TableSchema[];
+}
+
 export interface ReplicateOptions<P extends Position = Position> {
   /** The hub's log end: deliver what committed after it. Null: a new log. */
   readonly after: P | null;
@@ -95,6 +104,8 @@ export interface ReplicationSession<P extends Position = Position> {
   /**
    * Events in commit order, in batches (whatever arrived together): each transaction is
    * `begin · (change | schema)* · commit`, contiguous, committed after `start`, never one twice.
+   * A batch may be empty: the source sent a heartbeat and nothing else (`sourceEnd` is current,
+   * the source is idle). A transaction may span batches (a huge one is never held whole).
    * Pull-based: nothing is read from the source faster than it is consumed. Ends (returns) only
    * after `close`; a lost connection or source error throws its TidemarkError.
    */

@@ -14,6 +14,7 @@ import { randomInt } from 'node:crypto';
 import mysql, { type Connection } from 'mysql2/promise';
 import type {
   CheckResult,
+  DescribeOptions,
   ReplicateOptions,
   ReplicationSession,
   SnapshotOptions,
@@ -76,7 +77,8 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     return this.io('checking the source', async (c) => runChecks(c, tables));
   }
 
-  async describe(selection: readonly string[]): Promise<TableSchema[]> {
+  async describe(selection: readonly string[], options: DescribeOptions = {}): Promise<TableSchema[]> {
+    for (const t of options.knownTables ?? []) this.registry.remember(t.schema, t.name, t.relationId);
     const shapes = await this.io('describing tables', async (c) => {
       const chosen = resolveSelection(await listTables(c), selection, this.source.database);
       return describeShapes(c, chosen, (s, n) => this.registry.idFor(s, n));

@@ -26,6 +26,13 @@ export class TableRegistry {
     return id;
   }
 
+  /** Binds `schema.name` to an id the log knows it by (a table renamed while we were stopped). */
+  remember(schema: string, name: string, id: number): void {
+    if (this.shapes.has(id)) return;
+    this.ids.set(key(schema, name), id);
+    this.used.add(id);
+  }
+
   track(shape: Shape): void {
     const t = shape.table;
     const old = this.shapes.get(t.relationId);

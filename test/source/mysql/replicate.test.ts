@@ -114,6 +114,11 @@ describe('MariaDB connector: replicate', () => {
       events.flatMap((e) => (e.tag === 'insert' && e.table.name.startsWith('t') ? [e.table.relationId] : [])),
     );
     expect(ids.size).toBe(1);
+    // A new connector (a restart) describes the renamed table under the id the log knows.
+    const restarted = connector(db.url);
+    const [t2] = await restarted.describe(['t2'], { knownTables: [{ ...tables[0]!, name: 't2' }] });
+    expect(t2!.relationId).toBe(tables[0]!.relationId);
+    expect((await connector(db.url).describe(['t2']))[0]!.relationId).not.toBe(tables[0]!.relationId);
   });
 
   it('resumes after any delivered commit with exactly what follows, across an open XA transaction', async () => {
