@@ -20,6 +20,7 @@
  *   transaction  XID / QUERY COMMIT       close group → commit                            idle
  *   transaction  XA_PREPARE               one phase: close → commit; else hold buffer     idle
  *   transaction  QUERY DML (statement)    SOURCE_BINLOG_FORMAT                            –
+ *   transaction  QUERY DDL (CREATE … SELECT) schema barrier, then its rows                transaction
  *   statement    QUERY XA COMMIT/ROLLBACK emit held buffer / drop it, close              idle
  *   statement    QUERY DDL                schema barriers / truncate, close               idle
  *   any       INCIDENT                    SOURCE_BINLOG_INCIDENT                          –
@@ -288,6 +289,11 @@ export class TransactionAssembler {
         throw new TidemarkError('SOURCE_BINLOG_FORMAT', {
           detail: `a statement of database ${schema} was logged as SQL, not rows (a session with binlog_format=STATEMENT?): ${sql.slice(0, 200)}`,
         });
+      }
+      // CREATE TABLE … SELECT: the DDL opens a transaction that goes on with the copied rows.
+      if (errorCode === 0 && g && !g.skip) {
+        const ddl = parseDdl(sql, schema);
+        if (ddl) this.applyDdl(ddl, sql, out);
       }
       return;
     }

@@ -121,6 +121,34 @@ describe('MariaDB connector: replicate', () => {
     expect((await connector(db.url).describe(['t2']))[0]!.relationId).not.toBe(tables[0]!.relationId);
   });
 
+  it('follows CREATE TABLE … SELECT: the new table, then its copied rows, in one transaction', async () => {
+    const db = await src.freshDatabase('ctas');
+    await src.sql(
+      db.name,
+      "CREATE TABLE t (id int PRIMARY KEY, v varchar(5)); INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+    );
+    const c = connector(db.url);
+    const tables = await c.describe(['t']);
+    await c.capture(tables);
+    const session = await c.replicate({ after: null, knownTables: tables });
+    onTestFinished(() => session.close());
+    await src.sql(
+      db.name,
+      "CREATE TABLE copy (PRIMARY KEY (id)) SELECT id, v FROM t; INSERT INTO t VALUES (3, 'end')",
+    );
+    const events = await collect(iterate(session), sawRow('t', 'end'));
+    expect(transcript(events)).toEqual([
+      'begin',
+      'created copy (id integer, v character varying(5))',
+      'insert copy ["1","a"]',
+      'insert copy ["2","b"]',
+      'commit',
+      'begin',
+      'insert t ["3","end"]',
+      'commit',
+    ]);
+  });
+
   it('resumes after any delivered commit with exactly what follows, across an open XA transaction', async () => {
     const db = await src.freshDatabase('resume');
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, v text)');
