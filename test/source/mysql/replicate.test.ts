@@ -149,6 +149,48 @@ describe('MariaDB connector: replicate', () => {
     ]);
   });
 
+  it('follows odd names through DDL: quotes, dots, spaces, non-ASCII, a swap of two tables by RENAME', async () => {
+    const db = await src.freshDatabase('names');
+    await src.sql(
+      db.name,
+      'CREATE TABLE `a.b` (`na``me` int PRIMARY KEY, `prix €` decimal(6,2)); CREATE TABLE `Order Items` (id int PRIMARY KEY, `select` text)',
+    );
+    const c = connector(db.url);
+    const tables = await c.describe(['"a.b"', 'Order Items']);
+    expect(tables.map((t) => t.name)).toEqual(['Order Items', 'a.b']);
+    await c.capture(tables);
+    const session = await c.replicate({ after: null, knownTables: tables });
+    onTestFinished(() => session.close());
+    await src.sql(
+      db.name,
+      "INSERT INTO `a.b` VALUES (1, 9.5); ALTER TABLE `a.b` CHANGE `prix €` `prix ¥` decimal(8,2); RENAME TABLE `a.b` TO tmp, `Order Items` TO `a.b`, tmp TO `Order Items`; INSERT INTO `a.b` VALUES (2, 'end')",
+    );
+    const events = await collect(iterate(session), sawRow('a.b', 'end'));
+    expect(transcript(events)).toEqual([
+      'begin',
+      'insert a.b ["1","9.50"]',
+      'commit',
+      'begin',
+      'altered a.b [{"op":"renamed","from":"prix €","to":"prix ¥"},{"op":"retyped","column":"prix ¥","fromType":"numeric(6,2)","toType":"numeric(8,2)","reproducible":true}]',
+      'commit',
+      'begin',
+      'altered a.b→tmp []',
+      'altered Order Items→a.b []',
+      'altered tmp→Order Items []',
+      'commit',
+      'begin',
+      'insert a.b ["2","end"]',
+      'commit',
+    ]);
+    // After the swap, `a.b` is the table first described as `Order Items`: same id.
+    const inserts = events.filter((e) => e.tag === 'insert');
+    const id = (name: string) => tables.find((t) => t.name === name)!.relationId;
+    expect(inserts.map((e) => e.tag === 'insert' && e.table.relationId)).toEqual([
+      id('a.b'),
+      id('Order Items'),
+    ]);
+  });
+
   it('resumes after any delivered commit with exactly what follows, across an open XA transaction', async () => {
     const db = await src.freshDatabase('resume');
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, v text)');
