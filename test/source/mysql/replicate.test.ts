@@ -225,6 +225,49 @@ describe('MariaDB connector: replicate', () => {
     expect(commits.some((p) => p.position.toString().includes(';restart='))).toBe(true);
   });
 
+  it('delivers a schema change made while nobody was reading at its own position, from the known shape', async () => {
+    const db = await src.freshDatabase('down');
+    await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, a int, b varchar(3))');
+    const c1 = connector(db.url);
+    const tables = await c1.describe(['t']);
+    await c1.capture(tables);
+    const s1 = await c1.replicate({ after: null, knownTables: tables });
+    await src.sql(db.name, "INSERT INTO t VALUES (1, 1, 'x')");
+    const before = await collect(iterate(s1), sawRow('t', 'x'));
+    await s1.close();
+    const last = before.filter((e) => e.tag === 'commit').pop()!;
+    if (last.tag !== 'commit') throw new Error('unreachable');
+    // Stopped: the table changes shape, rows are written in both shapes.
+    await src.sql(
+      db.name,
+      "INSERT INTO t VALUES (2, 2, 'y'); ALTER TABLE t DROP COLUMN a, MODIFY b varchar(10); INSERT INTO t VALUES (3, 'longer'); ALTER TABLE t ADD COLUMN c int; INSERT INTO t VALUES (4, 'end', 4)",
+    );
+    const c2 = connector(db.url);
+    const s2 = await c2.replicate({
+      after: c2.positions.parse(last.position.toString()),
+      knownTables: tables,
+    });
+    onTestFinished(() => s2.close());
+    const events = await collect(iterate(s2), sawRow('t', 'end'));
+    expect(transcript(events)).toEqual([
+      'begin',
+      'insert t ["2","2","y"]',
+      'commit',
+      'begin',
+      'altered t [{"op":"dropped","column":"a"},{"op":"retyped","column":"b","fromType":"character varying(3)","toType":"character varying(10)","reproducible":true}]',
+      'commit',
+      'begin',
+      'insert t ["3","longer"]',
+      'commit',
+      'begin',
+      'altered t [{"op":"added","column":"c","fill":{"kind":"null"}}]',
+      'commit',
+      'begin',
+      'insert t ["4","end","4"]',
+      'commit',
+    ]);
+  });
+
   it('advances the position on transactions of other databases and reports the source end on heartbeats', async () => {
     const db = await src.freshDatabase('idle');
     const other = await src.freshDatabase('noise');
