@@ -47,11 +47,16 @@ export class PacketFramer {
     return out;
   }
 
+  /** The first chunk, joined with as many following ones as it takes to hold `n` bytes. */
   private peek(n: number): Buffer {
     const first = this.chunks[0]!;
     if (first.length >= n) return first;
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!;
+    let count = 1;
+    let length = first.length;
+    while (length < n) length += this.chunks[count++]!.length;
+    const joined = Buffer.concat(this.chunks.slice(0, count), length);
+    this.chunks.splice(0, count, joined);
+    return joined;
   }
 
   private take(n: number): Buffer {
