@@ -118,7 +118,7 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       await this.seed(options.knownTables);
       await this.noteBinlogs(c);
       if (options.after !== null) return { collations, from: options.after };
-      const [g] = await c.query('SELECT @@global.gtid_binlog_pos AS g, @@global.gtid_binlog_pos AS h');
+      const [g] = await c.query('SELECT @@global.gtid_binlog_pos AS g');
       const text = String((g as { g: string }[])[0]?.g ?? '');
       return { collations, from: new BinlogPosition(GtidList.parse(text)) };
     });
@@ -214,9 +214,15 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     if (fresh.length === 0) return;
     let now: Shape[] = [];
     try {
-      now = await this.shapesOf(fresh.map((t) => ({ ...t, relationId: -1 - t.relationId })));
+      now = await this.io('describing tables', (c) =>
+        describeShapes(
+          c,
+          fresh.map((t) => ({ schema: t.schema, name: t.name })),
+          () => 0,
+        ),
+      );
     } catch {
-      now = [];
+      // A table the log knows may be gone by now: its types are approximated below.
     }
     this.registry.seed(fresh, (t) => {
       const same = now.find(

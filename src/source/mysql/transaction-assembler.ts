@@ -84,7 +84,8 @@ export class TransactionAssembler {
   private state: GtidList;
   private file = '';
   private readonly held = new Map<string, { events: SourceEvent<BinlogPosition>[]; before: GtidList }>();
-  private pendingEmpty: BinlogPosition | null = null;
+  /** The last transaction without changes of followed tables, not yet passed on. */
+  private pendingEmpty: { position: BinlogPosition; commitTimeMs: number } | null = null;
   /** The source's end as last seen (heartbeats, commits). */
   sourceEnd: BinlogPosition | null = null;
   /** Compiled table maps by the map's body bytes (ids are reused; shapes change only via DDL). */
@@ -195,7 +196,7 @@ export class TransactionAssembler {
       out.push({ tag: 'commit', position, commitTimeMs: h.timestamp * 1000 });
       this.pendingEmpty = null;
     } else if (!g.skip) {
-      this.pendingEmpty = position;
+      this.pendingEmpty = { position, commitTimeMs: h.timestamp * 1000 };
     }
     this.group = null;
     this.phase = 'idle';
@@ -205,8 +206,12 @@ export class TransactionAssembler {
     const p = this.pendingEmpty;
     if (p === null) return;
     this.pendingEmpty = null;
-    const t = Date.now();
-    out.push({ tag: 'begin', commitTimeMs: t }, { tag: 'commit', position: p, commitTimeMs: t });
+    // The source's commit time, so lag in seconds stays true while unrelated transactions are
+    // caught up with.
+    out.push(
+      { tag: 'begin', commitTimeMs: p.commitTimeMs },
+      { tag: 'commit', position: p.position, commitTimeMs: p.commitTimeMs },
+    );
   }
 
   private emit(ev: SourceEvent<BinlogPosition>, out: SourceEvent<BinlogPosition>[]): void {
