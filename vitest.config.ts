@@ -5,7 +5,9 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: 'unit', include: ['src/**/*.test.ts'], environment: 'node' },
+        // Generous timeouts: property tests run thousands of cases, and a loaded 2-core machine
+        // slows them several-fold; a timeout is not an assertion about speed.
+        test: { name: 'unit', include: ['src/**/*.test.ts'], environment: 'node', testTimeout: 60_000 },
       },
       {
         test: {

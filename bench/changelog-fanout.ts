@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PgCluster } from '../test/support/pg-cluster.ts';
-import { startChangefeed } from '../src/runtime/changefeed.ts';
+import { closeBenchEngines, startBenchChangefeed } from './bench-engine.ts';
 import { defineChangefeed, type ChangefeedConfig } from '../src/runtime/changefeed-config.ts';
 import { silentLogger } from '../src/runtime/logger.ts';
 import type { Epoch } from '../src/core/epoch.ts';
@@ -91,12 +91,14 @@ export async function fanout(opts: {
     }),
   );
   const start = () =>
-    configs.map((c) => (variant === 'tidemark' ? tidemarkFeed(c, join(dir, 'data')) : slotFeed(c)));
+    Promise.all(
+      configs.map((c) => (variant === 'tidemark' ? tidemarkFeed(c, join(dir, 'data')) : slotFeed(c))),
+    );
   const changes = 2 * workload.rows;
   const what = `${variant} ×${n}: ${changes} changes in every sink`;
   let feeds: Feed[] = [];
   try {
-    feeds = start();
+    feeds = await start();
     await waitLive(srcUrl, feeds, `${variant} ×${n}`);
     for (const f of feeds) f.target = f.changes + changes;
     const t0 = performance.now();
@@ -108,13 +110,14 @@ export async function fanout(opts: {
     feeds = [];
     const catchUpWriteMs = await writeWorkload(srcUrl, workload, workload.rows + 1);
     const t1 = performance.now();
-    feeds = start();
+    feeds = await start();
     for (const f of feeds) f.target = changes;
     await until(what, phaseTimeoutMs(changes, n), feeds, () => feeds.every((f) => f.reachedAt !== null));
     const catchUp = { ms: Math.max(...feeds.map((f) => f.reachedAt!)) - t1, writeMs: catchUpWriteMs };
     return { live, catchUp, changesPerFeed: changes };
   } finally {
     await Promise.all(feeds.map((f) => f.stop()));
+    await closeBenchEngines();
     await dropIdleSlots(srcUrl);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -188,27 +191,30 @@ function committed(f: Feed, e: Epoch): void {
   if (f.reachedAt === null && f.changes >= f.target) f.reachedAt = performance.now();
 }
 
-function tidemarkFeed(cfg: ChangefeedConfig, dataDir: string): Feed {
+async function tidemarkFeed(cfg: ChangefeedConfig, dataDir: string): Promise<Feed> {
   let onStreaming: () => void = () => {};
   const streaming = new Promise<void>((r) => (onStreaming = r));
   let self: Feed | null = null;
-  const cf = startChangefeed(cfg, {
-    logger: silentLogger,
+  const cf = await startBenchChangefeed(
+    cfg,
+    {
+      logger: silentLogger,
+      onStatus: (s) => {
+        if (s.phase === 'streaming') onStreaming();
+      },
+      onEpochCommitted: (e) => committed(self!, e),
+      // Retried errors are invisible with a silent logger; kept for the timeout message.
+      onError: (e) => {
+        if (self) self.lastError = `${e.code}: ${e.message}`;
+      },
+    },
     dataDir,
-    onStatus: (s) => {
-      if (s.phase === 'streaming') onStreaming();
-    },
-    onEpochCommitted: (e) => committed(self!, e),
-    // Retried errors are invisible with a silent logger; kept for the timeout message.
-    onError: (e) => {
-      if (self) self.lastError = `${e.code}: ${e.message}`;
-    },
-  });
+  );
   self = newFeed(() => cf.stop(), streaming, cf.done, cfg.id);
   return self;
 }
 
-function slotFeed(cfg: ChangefeedConfig): Feed {
+async function slotFeed(cfg: ChangefeedConfig): Promise<Feed> {
   let self: Feed | null = null;
   const p = SlotPerChangefeed.start(cfg, { onEpochCommitted: (e) => committed(self!, e) });
   self = newFeed(() => p.stop(), p.streaming, p.done, cfg.id);

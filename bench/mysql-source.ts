@@ -71,13 +71,14 @@ export async function runMysqlSource(options: BenchOptions): Promise<BenchResult
     let rows = 0;
     let seconds: number;
     try {
-      const known = await connector.describe(['sbtest.*']);
+      const known = (await connector.describe(['sbtest.*'])).tables;
       await connector.capture(known);
       const end = connector.positions.parse(endGtid);
       const t0 = process.hrtime.bigint();
       const session = await connector.replicate({
         after: connector.positions.parse(startGtid),
         knownTables: known,
+        acceptStartAfter: () => false,
       });
       let last: BinlogPosition | null = null;
       for await (const batch of session.events) {

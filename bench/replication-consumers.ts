@@ -11,7 +11,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { PgCluster } from '../test/support/pg-cluster.ts';
-import { startChangefeed, type Changefeed, type EpochCommitInfo } from '../src/runtime/changefeed.ts';
+import type { Changefeed, EpochCommitInfo } from '../src/runtime/changefeed.ts';
+import { startBenchChangefeed } from './bench-engine.ts';
 import type { ChangefeedConfig } from '../src/runtime/changefeed-config.ts';
 import { createLogger } from '../src/runtime/logger.ts';
 import type { Epoch } from '../src/core/epoch.ts';
@@ -37,13 +38,13 @@ export interface WatchedFeed {
   readonly epochs: { at: number; changes: number; visibleLagMs: number }[];
 }
 
-export function watchFeed(cfg: ChangefeedConfig): WatchedFeed {
+export async function watchFeed(cfg: ChangefeedConfig): Promise<WatchedFeed> {
   let total = 0;
   const waiters: { changes: number; resolve: () => void }[] = [];
   const epochs: WatchedFeed['epochs'] = [];
   let onStreaming: () => void = () => {};
   const streaming = new Promise<void>((r) => (onStreaming = r));
-  const feed = startChangefeed(cfg, {
+  const feed = await startBenchChangefeed(cfg, {
     logger: createLogger({ level: 'warn' }),
     onStatus: (s) => {
       if (s.phase === 'streaming') onStreaming();
@@ -78,7 +79,7 @@ export function watchFeed(cfg: ChangefeedConfig): WatchedFeed {
 export async function drainTidemark(cfg: ChangefeedConfig, changes: number): Promise<DrainResult> {
   resetPeakRss();
   const t0 = Date.now();
-  const w = watchFeed(cfg);
+  const w = await watchFeed(cfg);
   try {
     await w.untilChanges(changes);
     const maxChanges = Math.max(0, ...w.epochs.map((e) => e.changes));

@@ -74,7 +74,7 @@ async function measure(
       );
     });
     const cfg = defineChangefeed({ id: 'bench', source: srcUrl, sink: tmUrl, tables: ['public.items'] });
-    const first = watchFeed(cfg);
+    const first = await watchFeed(cfg);
     await first.streaming;
     await first.feed.stop();
 
@@ -162,7 +162,7 @@ async function latency(
   await withClient(subUrl, (c) => c.query('ALTER SUBSCRIPTION bench_sub DISABLE'));
 
   options.log('latency: tidemark (catching up first)');
-  const w = watchFeed(cfg);
+  const w = await watchFeed(cfg);
   try {
     await w.streaming;
     // Catch up with the rows the subscription phase wrote, so the paced run starts steady.

@@ -5,6 +5,7 @@
  *
  *   header (machine facts) ─► benchmark 1 … n (progress, table, notes) ─► summary table
  */
+import { closeBenchEngines } from './bench-engine.ts';
 import { existsSync } from 'node:fs';
 import type { BenchOptions, BenchResult } from './report.ts';
 import { figureTable } from './report.ts';
@@ -79,6 +80,7 @@ function parseArgs(argv: readonly string[]): {
 }
 
 async function main(): Promise<void> {
+  // Each benchmark's engines are closed after it (their data directories' locks released).
   const { names, rows, hugeRows } = parseArgs(process.argv.slice(2));
   console.log('# Tidemark benchmarks');
   for (const f of machineFacts()) console.log(`  ${f}`);
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
       failed.push(name);
       console.log(`  FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
+    await closeBenchEngines().catch(() => {});
     console.log(`  (${name} took ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
   console.log('\n## summary');

@@ -2,10 +2,10 @@
  * The baseline of the `changelog` benchmark: one changefeed as the runtime ran it before the
  * shared change log — its own replication slot, its own pgoutput decode, nothing on local disk.
  *
- *   PostgresSource.prepare · syncPublication · createSnapshot (slot tidemark_<id>, permanent)
+ *   PostgresConnector (slot and publication tidemark_<id>, its own) · capture · snapshot
  *        ─► sink.writeSnapshot(…, P)
- *   PostgresSource.stream(after P) ─► EpochBuilder ─cut at a commit, every epoch.intervalMs─►
- *        sink.commitEpoch(e) ─► source.acknowledge(e.checkpoint)
+ *   replicate(after P) ─► EpochBuilder ─cut at a commit, every epoch.intervalMs─►
+ *        sink.commitEpoch(e) ─► session.acknowledge(e.checkpoint)
  *
  * Faithful to that runtime's stream loop (git: src/runtime/changefeed.ts before the puller): at
  * most one epoch committing while the next fills, the filling one waits once it outgrows
@@ -19,7 +19,8 @@ import { createSink } from '../src/sink/create-sink.ts';
 import type { Sink } from '../src/sink/sink.ts';
 import type { Epoch } from '../src/core/epoch.ts';
 import { Lsn } from '../src/source/postgres/lsn.ts';
-import { PostgresSource } from '../src/source/postgres/pg-source.ts';
+import { PostgresConnector } from '../src/source/postgres/pg-connector.ts';
+import type { PgReplication } from '../src/source/postgres/pg-replication.ts';
 
 export interface SlotPipelineOptions {
   /** Called after each epoch is durable in the sink (and acknowledged); must not throw. */
@@ -74,25 +75,44 @@ export class SlotPerChangefeed {
   private async run(): Promise<void> {
     const cfg = this.cfg;
     const sink = createSink(cfg.sink, { changefeedId: cfg.id });
-    const source = PostgresSource.forChangefeed(cfg);
+    const connector = new PostgresConnector({
+      url: cfg.source,
+      heartbeatIntervalMs: cfg.heartbeatIntervalMs,
+      objectName: `tidemark_${cfg.id.replaceAll('-', '_')}`,
+    });
+    let session: PgReplication | null = null;
     try {
-      const { tables, published } = await source.prepare();
+      const { tables } = await connector.describe(cfg.tables);
+      await connector.capture(tables);
       let checkpoint = await sink.open();
       if (checkpoint === null) {
-        await source.syncPublication(tables, published);
-        const snap = await source.createSnapshot(tables);
+        // Its own slot first (it holds what follows the snapshot), then the snapshot.
+        await (
+          await connector.replicate({ after: null, knownTables: [], acceptStartAfter: () => true })
+        ).close();
+        const snap = await connector.snapshot(tables, cfg.snapshot);
         checkpoint = { position: snap.position.toString(), epoch: 0 };
-        await sink.writeSnapshot(tables, snap.rows, checkpoint);
+        try {
+          await sink.writeSnapshot(tables, snap.rows, checkpoint);
+        } finally {
+          await snap.release();
+        }
       }
       this.checkpoint = Lsn.parse(checkpoint.position);
-      await this.stream(source, sink, this.checkpoint, checkpoint.epoch);
+      session = await connector.replicate({
+        after: this.checkpoint,
+        knownTables: tables,
+        acceptStartAfter: () => false,
+      });
+      await this.stream(session, sink, checkpoint.epoch);
     } finally {
-      await source.close();
+      await session?.close();
+      await connector.close();
       await sink.close();
     }
   }
 
-  private async stream(source: PostgresSource, sink: Sink, after: Lsn, lastEpoch: number): Promise<void> {
+  private async stream(session: PgReplication, sink: Sink, lastEpoch: number): Promise<void> {
     const { intervalMs, maxRows, maxBytes } = this.cfg.epoch;
     const budgetBytes = Math.min(this.cfg.memoryQuotaBytes, maxBytes);
     const builder = new EpochBuilder();
@@ -106,7 +126,7 @@ export class SlotPerChangefeed {
         .commitEpoch(e)
         .then(() => {
           const at = Lsn.parse(e.checkpoint.position);
-          source.acknowledge(at);
+          session.acknowledge(at);
           this.checkpoint = at;
           this.opts.onEpochCommitted?.(e);
         })
@@ -132,7 +152,7 @@ export class SlotPerChangefeed {
     };
     const timer = setInterval(() => maybeCut(), Math.max(5, Math.min(Math.floor(intervalMs / 4), 100)));
 
-    const it = source.stream(after)[Symbol.asyncIterator]();
+    const it = session.events[Symbol.asyncIterator]();
     this.markStreaming();
     try {
       for (;;) {
@@ -145,6 +165,7 @@ export class SlotPerChangefeed {
         ]);
         if (next === 'stop' || next.done) break;
         for (const m of next.value) {
+          if (m.tag === 'schema') continue; // the benchmark's workload makes none
           this.rowsReceived += builder.add(m);
           if (m.tag === 'commit') maybeCut();
         }

@@ -37,9 +37,10 @@ describe('parseConfig', () => {
         views: [],
         epoch: { intervalMs: 50, maxRows: 100_000, maxBytes: 64 * 1024 * 1024 },
         heartbeatIntervalMs: 1000,
-        snapshot: { parallelism: 4, chunkRows: 50_000 },
+        snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,
-        changeLog: { maxDiskBytes: null },
+        changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
+        schemaChanges: { dropTable: 'drop', renameTable: 'follow' },
       },
     ]);
   });
@@ -55,15 +56,19 @@ describe('parseConfig', () => {
         sql: select count(*) from t
     epoch: { intervalMs: "\${EPOCH_MS:-250}", maxRows: 1_000, maxBytes: 8MiB }
     heartbeatIntervalMs: 500
-    snapshot: { parallelism: 2, chunkRows: 1000 }
+    snapshot: { parallelism: 2, chunkRows: 1000, startTimeoutMs: 5000 }
     memoryQuotaBytes: "1 GiB"
+    changeLog: { releaseAfterMs: 3600000 }
+    schemaChanges: { dropTable: keep, renameTable: fail }
 `);
     const c = cfg.changefeeds[0];
     expect(c?.views).toEqual([{ name: 'totals', sql: 'select count(*) from t' }]);
     expect(c?.epoch).toEqual({ intervalMs: 250, maxRows: 1000, maxBytes: 8 * 1024 * 1024 });
     expect(c?.heartbeatIntervalMs).toBe(500);
-    expect(c?.snapshot).toEqual({ parallelism: 2, chunkRows: 1000 });
+    expect(c?.snapshot).toEqual({ parallelism: 2, chunkRows: 1000, startTimeoutMs: 5000 });
     expect(c?.memoryQuotaBytes).toBe(1024 ** 3);
+    expect(c?.changeLog).toEqual({ maxDiskBytes: null, releaseAfterMs: 3_600_000 });
+    expect(c?.schemaChanges).toEqual({ dropTable: 'keep', renameTable: 'fail' });
   });
 
   it('names file, line and key for a bad integer', () => {

@@ -51,6 +51,7 @@ const CHANGEFEED_KEYS = [
   'snapshot',
   'memoryQuotaBytes',
   'changeLog',
+  'schemaChanges',
 ] as const;
 
 /** Validates config text; `file` only names the file in messages. No I/O. */
@@ -140,9 +141,13 @@ function readChangefeed(
   const snapshot: ChangefeedConfig['snapshot'] = { ...d.snapshot };
   if (m.has('snapshot')) {
     const s = r.map(m.get('snapshot') ?? null, `${path}.snapshot`, {
-      known: ['parallelism', 'chunkRows'],
+      known: ['parallelism', 'chunkRows', 'startTimeoutMs'],
       required: [],
     });
+    if (s?.has('startTimeoutMs'))
+      snapshot.startTimeoutMs =
+        r.positiveInt(s.get('startTimeoutMs') ?? null, `${path}.snapshot.startTimeoutMs`, 'milliseconds') ??
+        0;
     if (s?.has('parallelism')) {
       snapshot.parallelism =
         r.positiveInt(s.get('parallelism') ?? null, `${path}.snapshot.parallelism`, 'connections') ?? 0;
@@ -160,11 +165,35 @@ function readChangefeed(
   const changeLog: ChangefeedConfig['changeLog'] = { ...d.changeLog };
   if (m.has('changeLog')) {
     const c = r.map(m.get('changeLog') ?? null, `${path}.changeLog`, {
-      known: ['maxDiskBytes'],
+      known: ['maxDiskBytes', 'releaseAfterMs'],
       required: [],
     });
+    if (c?.has('releaseAfterMs'))
+      changeLog.releaseAfterMs =
+        r.positiveInt(c.get('releaseAfterMs') ?? null, `${path}.changeLog.releaseAfterMs`, 'milliseconds') ??
+        null;
     if (c?.has('maxDiskBytes'))
       changeLog.maxDiskBytes = r.bytes(c.get('maxDiskBytes') ?? null, `${path}.changeLog.maxDiskBytes`) ?? 0;
+  }
+
+  const schemaChanges: ChangefeedConfig['schemaChanges'] = { ...d.schemaChanges };
+  if (m.has('schemaChanges')) {
+    const c = r.map(m.get('schemaChanges') ?? null, `${path}.schemaChanges`, {
+      known: ['dropTable', 'renameTable'],
+      required: [],
+    });
+    const choice = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
+      const node = c?.get(key) ?? null;
+      const v = r.string(node, `${path}.schemaChanges.${key}`);
+      if (v === undefined) return undefined;
+      if ((allowed as readonly string[]).includes(v.value)) return v.value as T;
+      r.fail(node, `${path}.schemaChanges.${key}`, `expected one of ${allowed.join(', ')}, got "${v.shown}"`);
+      return undefined;
+    };
+    if (c?.has('dropTable'))
+      schemaChanges.dropTable = choice('dropTable', ['drop', 'keep', 'fail'] as const) ?? 'drop';
+    if (c?.has('renameTable'))
+      schemaChanges.renameTable = choice('renameTable', ['follow', 'fail'] as const) ?? 'follow';
   }
 
   if (r.errors.length > errorsBefore || r.missingEnv !== undefined) return undefined;
@@ -183,6 +212,7 @@ function readChangefeed(
       snapshot,
       memoryQuotaBytes,
       changeLog,
+      schemaChanges,
     },
   };
 }

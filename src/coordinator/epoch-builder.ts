@@ -20,7 +20,7 @@ import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { Epoch, PartialUpdate, RowDelta, TableChanges } from '../core/epoch.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { ChangeMessage } from '../core/change.ts';
+import type { ChangeEvent } from '../core/change.ts';
 
 type Entry =
   | { readonly kind: 'upsert'; readonly row: Row }
@@ -69,12 +69,17 @@ export class EpochBuilder {
     return this.inTransaction;
   }
 
+  /** The position of the last committed transaction not yet cut (what `cut` would name). */
+  get lastPosition(): Position | null {
+    return this.committedPosition;
+  }
+
   /**
    * Feeds one message of the commit-ordered stream (begin, row changes, truncate, commit;
    * relation messages are ignored). Returns 1 for a row change, 0 otherwise, so callers can count
    * rows without a second switch.
    */
-  add(m: ChangeMessage): 0 | 1 {
+  add(m: ChangeEvent): 0 | 1 {
     switch (m.tag) {
       case 'begin':
         this.beginTransaction();
@@ -91,7 +96,7 @@ export class EpochBuilder {
       case 'truncate':
         this.truncate(m.tables);
         return 0;
-      case 'relation':
+      case 'schema':
         return 0;
       case 'commit':
         this.commitTransaction(m.position, m.commitTimeMs);

@@ -1,22 +1,21 @@
+/**
+ * Changes as they travel from a connector through the change hub to the pipeline.
+ *
+ *   connector ──ChangeEvent──► hub (log, own sequence) ──ChangeMessage──► pipeline (epochs)
+ *
+ * A transaction is `begin · (row change | schema)* · commit`, contiguous; transactions come in
+ * commit order. Every row change carries its table's shape at that point of the stream (the
+ * shape its cells follow); a `schema` event is a barrier between the rows before it (old shape)
+ * and after it (new shape). The commit carries the transaction's position. A heartbeat is a
+ * transaction with no changes: it only advances the resolved position.
+ */
 import type { Position } from './position.ts';
 import type { Cell, Row } from './row.ts';
+import type { SchemaChange } from './schema-change.ts';
 import type { TableSchema } from './table-schema.ts';
 
-/**
- * The contract between a source database and the rest of the pipeline.
- *
- *   source DB ──► ChangeSource.snapshot() ──► rows of each table at position P
- *             └─► ChangeSource.stream(after P) ──► begin · change* · commit, in commit order
- *                              ▲
- *   sink commits epoch ending at C ── acknowledge(C) ──┘ (source may now discard the log up to C)
- *
- * Messages of one transaction are contiguous; transactions arrive in commit order; every change
- * carries nothing but its table and row, the commit carries the position. A `heartbeat` is a
- * commit with no changes: it only advances the resolved position.
- */
-export type ChangeMessage =
-  | { readonly tag: 'begin'; readonly commitTimeMs: number }
-  | { readonly tag: 'relation'; readonly table: TableSchema }
+/** A change to rows, or a barrier, inside a transaction. */
+export type RowChange =
   | { readonly tag: 'insert'; readonly table: TableSchema; readonly row: Row }
   | {
       readonly tag: 'update';
@@ -25,8 +24,8 @@ export type ChangeMessage =
       readonly row: Cell[];
       /**
        * The old row as the source logged it, when it did: only the key cells (others null) if
-       * the key changed, or the whole row under REPLICA IDENTITY FULL. Null when the key did not
-       * change and the table logs only keys.
+       * the key changed, or the whole row with a full row image. Null when the key did not change
+       * and the table logs only keys.
        */
       readonly old: Row | null;
       /** True when `old` is the whole old row (REPLICA IDENTITY FULL). */
@@ -35,19 +34,32 @@ export type ChangeMessage =
   | {
       readonly tag: 'delete';
       readonly table: TableSchema;
-      /** Key columns (others null), or the full row when keyless. */ readonly old: Row;
+      /** Key columns (others null), or the full row when keyless. */
+      readonly old: Row;
     }
   | { readonly tag: 'truncate'; readonly tables: readonly TableSchema[] }
-  | { readonly tag: 'commit'; readonly position: Position; readonly commitTimeMs: number };
+  /** A barrier: `change`'s table takes its new shape here. */
+  | { readonly tag: 'schema'; readonly change: SchemaChange };
 
-export interface SnapshotChunk {
-  readonly table: TableSchema;
-  readonly rows: Row[];
-}
+/** What a connector's replication session emits (`source/connector.ts`). */
+export type ChangeEvent<P extends Position = Position> =
+  | { readonly tag: 'begin'; readonly commitTimeMs: number }
+  | RowChange
+  | { readonly tag: 'commit'; readonly position: P; readonly commitTimeMs: number };
 
-/** One message at a time from a batched stream (tests and tools; the runtime takes batches). */
-export async function* eachMessage(
-  batches: AsyncIterable<readonly ChangeMessage[]>,
-): AsyncGenerator<ChangeMessage> {
+/** What a subscription of the change hub yields: the commit also carries the hub's sequence. */
+export type ChangeMessage<P extends Position = Position> =
+  | { readonly tag: 'begin'; readonly commitTimeMs: number }
+  | RowChange
+  | {
+      readonly tag: 'commit';
+      readonly position: P;
+      readonly commitTimeMs: number;
+      /** The hub's own sequence number of the transaction (1, 2, …; gaps where cleaned). */
+      readonly seq: bigint;
+    };
+
+/** One message at a time from a batched stream (tests and tools; the pipeline takes batches). */
+export async function* eachMessage<M>(batches: AsyncIterable<readonly M[]>): AsyncGenerator<M> {
   for await (const batch of batches) yield* batch;
 }

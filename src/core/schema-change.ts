@@ -44,8 +44,18 @@ export type ColumnChange =
     };
 
 export type SchemaChange =
-  /** A table matching the changefeed's selection was created (empty at that position). */
-  | { readonly kind: 'table-created'; readonly table: TableSchema; readonly ddl: string | null }
+  /**
+   * A table was created (empty at that position, unless `recopy` says otherwise). The pipeline
+   * decides whether its selection takes it. `unreplicable` is non-null (the reason) when it cannot
+   * be replicated safely (no key and no full row image; a replica identity that would make the
+   * source's writes fail).
+   */
+  | {
+      readonly kind: 'table-created';
+      readonly table: TableSchema;
+      readonly unreplicable: string | null;
+      readonly ddl: string | null;
+    }
   /** A replicated table was dropped. */
   | {
       readonly kind: 'table-dropped';

@@ -50,3 +50,12 @@ function globMatch(glob: string, text: string): boolean {
     .replace(/\?/g, '.');
   return new RegExp(`^${re}$`, 's').test(text);
 }
+
+/** Whether the selection takes table `t` by its name now. */
+export function selects(selection: readonly string[], t: { schema: string; name: string }): boolean {
+  return selection.some((p) => {
+    if (isTablePattern(p)) return matchTable(p, t.schema, t.name);
+    const s = splitTablePattern(p);
+    return s.schema === t.schema && s.name === t.name;
+  });
+}

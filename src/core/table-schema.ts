@@ -13,6 +13,12 @@ export interface ColumnSchema {
   /** True when the column is part of the table's key (primary key, or replica identity index). */
   readonly isKey: boolean;
   readonly nullable: boolean;
+  /**
+   * The source's own id of the column within its table, stable across renames (PostgreSQL: the
+   * attnum), when the source has one: schema changes are diffed by it (a rename is not a drop and
+   * an add). Absent when the shape came from where the source does not say it.
+   */
+  readonly sourceId?: number;
 }
 
 /** A user-defined enum the table uses; sinks that create tables create these first. */
@@ -20,6 +26,20 @@ export interface EnumType {
   readonly schema: string;
   readonly name: string;
   readonly labels: readonly string[];
+}
+
+/**
+ * A column the source computes from the others (`GENERATED ALWAYS AS (expression) STORED`).
+ * Logical replication does not send its values; a sink that can compute the same expression
+ * (PostgreSQL) creates it as a generated column, the others leave it out.
+ */
+export interface GeneratedColumn {
+  readonly name: string;
+  readonly typeName: string;
+  /** The expression as the source prints it (`pg_get_expr`), over the table's column names. */
+  readonly expression: string;
+  /** Its place among all the table's columns, generated ones included (0-based): tables are created in the source's order. */
+  readonly position: number;
 }
 
 export interface TableSchema {
@@ -37,6 +57,8 @@ export interface TableSchema {
   /** True when the table has no key: changes apply as row multisets. */
   readonly keyless: boolean;
   readonly enums: readonly EnumType[];
+  /** Generated columns (not in `columns`: rows carry no cells for them). */
+  readonly generated?: readonly GeneratedColumn[];
 }
 
 /** `schema.name`, quoted only where the name needs it, for messages and map keys. */

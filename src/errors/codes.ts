@@ -73,6 +73,41 @@ export const ERROR_CODES = {
     retriable: false,
     hint: 'Check the names and patterns under `tables`.',
   },
+  SOURCE_REPLICA_IDENTITY: {
+    message: 'Table has a replica identity that would make the source fail',
+    retriable: false,
+    hint: 'Set REPLICA IDENTITY DEFAULT (with a primary key) or FULL, or leave the table out of `tables`.',
+  },
+  SOURCE_TABLE_UNSUPPORTED: {
+    message: 'Table cannot be replicated by logical replication',
+    retriable: false,
+    hint: 'See the detail; leave the table out of `tables` or change it as suggested.',
+  },
+  SOURCE_SNAPSHOT_BLOCKED: {
+    message: 'The snapshot cannot start: a transaction on the source blocks it',
+    retriable: true,
+    hint: 'Finish or roll back the transaction named in the detail (COMMIT PREPARED / ROLLBACK PREPARED for a prepared one, pg_terminate_backend for an idle session); Tidemark retries meanwhile.',
+  },
+  SOURCE_VERSION: {
+    message: 'This PostgreSQL version has a known logical-replication defect',
+    retriable: false,
+    hint: 'Upgrade to the minor release named in the detail.',
+  },
+  SOURCE_SCHEMA_RECOPY: {
+    message: 'A schema change rewrote rows with values the change log does not carry',
+    retriable: false,
+    hint: 'The table must be copied again at this position: reset the changefeed (it takes a new snapshot). Schema changes that replay exactly (constant defaults, widenings, renames) need nothing.',
+  },
+  SOURCE_TABLE_DROPPED: {
+    message: 'A replicated table was dropped in the source',
+    retriable: false,
+    hint: 'schemaChanges.dropTable is `fail`: set it to `drop` or `keep`, or remove the table from `tables`, then resume.',
+  },
+  SOURCE_TABLE_RENAMED: {
+    message: 'A replicated table was renamed in the source',
+    retriable: false,
+    hint: 'schemaChanges.renameTable is `fail`: set it to `follow` to rename the table downstream too, then resume.',
+  },
   SOURCE_TABLE_NO_KEY: {
     message: 'Table has neither a primary key nor REPLICA IDENTITY FULL',
     retriable: false,
@@ -182,6 +217,11 @@ export const ERROR_CODES = {
     retriable: true,
     hint: 'Check the sink database; Tidemark retries from the last checkpoint.',
   },
+  SINK_SCHEMA_UNSUPPORTED: {
+    message: 'The sink cannot replay this schema change',
+    retriable: false,
+    hint: 'See the detail; reset the changefeed so the table is copied again with its new shape.',
+  },
   SINK_SCHEMA_MISMATCH: {
     message: 'Sink table does not match the source table',
     retriable: false,
@@ -235,6 +275,12 @@ export const ERROR_CODES = {
     message: 'Evaluating a view failed',
     retriable: false,
     hint: 'A row made an expression of the view fail (as PostgreSQL would); fix the data or guard the expression.',
+  },
+
+  VIEW_SCHEMA_CHANGED: {
+    message: 'A table a view reads changed its schema',
+    retriable: false,
+    hint: 'Update the view definition for the new schema (or revert the change); the changefeed stops at the change, with nothing after it applied.',
   },
 
   // Dataflow (incremental views)
@@ -301,11 +347,18 @@ export const ERROR_CODES = {
     hint: 'Another process may use the port; pass another --addr.',
   },
 
+  // Engine (control/)
+  DATA_DIR_LOCKED: {
+    message: 'The data directory is in use by another Tidemark process',
+    retriable: false,
+    hint: 'Stop the other process (named in the detail) first, or give this one another --data-dir. Two processes must never run the same changefeed.',
+  },
+
   // Change log (log/)
   CHANGELOG_CORRUPT: {
     message: 'The change log cannot be read',
-    retriable: false,
-    hint: "The log directory named in the detail is damaged or was written by another version: stop Tidemark, delete that directory and start again; the source is then re-read from the slowest changefeed's checkpoint.",
+    retriable: true,
+    hint: "The log directory named in the detail is damaged (a machine crash, a full disk) or was written by another version. Tidemark moves it aside and refills the log from the source, which still holds everything after the slowest changefeed's checkpoint; if this repeats, check the disk.",
   },
   CHANGELOG_MISSING: {
     message: 'The change log is missing',
@@ -320,7 +373,7 @@ export const ERROR_CODES = {
   CHANGELOG_BEHIND: {
     message: 'The change log no longer holds the changes a reader needs',
     retriable: false,
-    hint: "The changefeed's checkpoint is older than the start of the local log (cleaned or never read): reset the changefeed to take a new snapshot.",
+    hint: "The changefeed's checkpoint is older than the start of the local log (cleaned, never read, or its registration was released after changeLog.releaseAfter): reset the changefeed to take a new snapshot.",
   },
 
   // Runtime

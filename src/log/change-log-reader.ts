@@ -1,17 +1,18 @@
 /**
- * One reader of a ChangeLog: iterates committed transactions after a position, in commit order,
+ * One reader of a ChangeLog: iterates committed transactions after a source position, in commit order,
  * at the consumer's pace (pull: nothing is read before the consumer asks). At most
  * `memoryQuotaBytes` of log records are held at a time (at least one record, or one LMDB pack of
  * at most 16 KiB); the rest waits on disk. When it reaches the end of the log it waits for the
  * next commit.
  *
- *   packs d|P|0 …, spill/P.seg, d|Q|0 … ─ LogCursor.fill(quota buffer) ─► records
+ *   packs d|S|0 …, spill/S.seg, d|T|0 … ─ LogCursor.fill(quota buffer) ─► records
  *        ─ decode, filter ─► ChangeMessage[] (batches of ≤ 1,024 per fill) ─► consumer
  */
+import type { ChangeMessage } from '../core/change.ts';
+import type { Position } from '../core/position.ts';
+import type { SchemaChange } from '../core/schema-change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { Lsn } from '../source/postgres/lsn.ts';
-import type { ChangeMessage } from '../core/change.ts';
 import type { ChangeLog } from './change-log.ts';
 import { LogCursor } from './log-cursor.ts';
 import {
@@ -40,12 +41,21 @@ export interface ChangeLogReaderOptions {
   readonly memoryQuotaBytes?: number;
   /** Most messages in one batch (default 1,024): a fill's messages come in batches of this many. */
   readonly maxBatchMessages?: number;
-  /** The tables whose changes this reader sees (default all). Begin and commit always pass. */
+  /**
+   * The tables whose row changes this reader sees (default all). Begin, commit and schema
+   * records (barriers) always pass: the pipeline decides what a schema change means to it.
+   */
   readonly includes?: (table: TableSchema) => boolean;
   /**
+   * Called with every schema record as it is decoded, before the records after it are filtered:
+   * a table it creates may join `includes` here, so that its rows in the same batch are kept.
+   */
+  readonly onSchema?: (change: SchemaChange) => void;
+  /**
    * Asked before each wait for a commit, after each wake-up (`ChangeLog.wakeReaders`) and after
-   * each batch: `'end'` ends the stream; an error (only acted on at a wait, so committed
-   * records are still served) is thrown from it; null reads on.
+   * each batch, and once the log is closed: `'end'` ends the stream; an error (only acted on at
+   * a wait or at the close, so committed records are still served) is thrown from it; null reads
+   * on (at the close: ends).
    */
   readonly interrupt?: () => 'end' | Error | null;
 }
@@ -59,7 +69,7 @@ export interface ChangeLogReaderStats {
   readonly records: number;
 }
 
-export class ChangeLogReader {
+export class ChangeLogReader<P extends Position = Position> {
   private buffered = 0;
   private maxBuffered = 0;
   private records = 0;
@@ -70,12 +80,20 @@ export class ChangeLogReader {
   private readonly buffer: Buffer;
 
   constructor(
-    private readonly log: ChangeLog,
+    private readonly log: ChangeLog<P>,
     private readonly options: ChangeLogReaderOptions = {},
   ) {
     this.quotaBytes = Math.max(64, options.memoryQuotaBytes ?? DEFAULT_READER_QUOTA_BYTES);
     this.buffer = Buffer.allocUnsafe(this.quotaBytes);
     this.maxBatchMessages = Math.max(1, options.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES);
+  }
+
+  /**
+   * The answer of `includes` changed (tables were added or removed): asks it again for every
+   * table, from the next fill of the buffer on.
+   */
+  refilter(): void {
+    this.included.clear();
   }
 
   stats(): ChangeLogReaderStats {
@@ -87,31 +105,49 @@ export class ChangeLogReader {
    * the messages decoded from one fill of the reader's buffer, cut every `maxBatchMessages`
    * (never empty; a transaction may span batches, a batch may hold many transactions; the
    * buffer is refilled only once its last batch was taken). Then waits for more; ends when the log is
-   * closed. Throws CHANGELOG_BEHIND when the log no longer covers `after`, CHANGELOG_CORRUPT
+   * closed. `after` may be ahead of the log's end (a snapshot's position): what is appended at
+   * or before it is skipped. Throws CHANGELOG_BEHIND when the log no longer covers `after`, or
+   * is cleaned or reset past what this reader has read (never a silent gap), CHANGELOG_CORRUPT
    * when a record or a spill segment is damaged or missing. Transactions with no change for this
    * reader still yield begin · commit, so the reader's resolved position advances. The messages
    * never refer to the buffer: a consumer may keep them.
    */
-  async *read(after: Lsn): AsyncGenerator<ChangeMessage[]> {
-    const covered = this.log.coveredFrom;
-    if (covered && after.compare(covered) < 0) {
-      throw new TidemarkError('CHANGELOG_BEHIND', {
-        detail: `reader asks for changes after ${after}, the log at ${this.log.path} starts after ${covered}`,
-      });
-    }
-    const cursor = new LogCursor(this.log, after);
-    let at: Lsn = after;
+  async *read(after: P): AsyncGenerator<ChangeMessage<P>[]> {
+    const first = this.log.seqAfter(after);
+    if (first === null) throw this.behind(after);
+    let at = first - 1n;
+    /** The position read through: `after`, then each commit's. */
+    let through: P = after;
+    /**
+     * `after` is ahead of the log's end (a snapshot's position while the log catches up): the
+     * transactions appended next may still be at or before it, and are skipped until one is not.
+     */
+    const end = this.log.end;
+    let ahead = end !== null && after.compare(end.position) > 0;
+    let cursor = new LogCursor(this.log, at);
     let commitTimeMs = 0;
     try {
       while (!this.log.isClosed) {
-        const committed = this.log.committed;
-        if (!committed || committed.compare(at) <= 0) {
+        const committed = this.log.committed?.seq ?? null;
+        if (committed === null || committed <= at) {
           const stop = this.options.interrupt?.() ?? null;
           if (stop === 'end') return;
           if (stop) throw stop;
           await this.log.waitForCommitAfter(at);
           continue;
         }
+        if (ahead) {
+          const next = this.log.seqAfter(after);
+          if (next === null) throw this.behind(after);
+          at = (next > committed ? committed + 1n : next) - 1n;
+          cursor.close();
+          cursor = new LogCursor(this.log, at);
+          if (next > committed) continue;
+          ahead = false;
+        }
+        // Cleaned or reset past what this reader has read: what it still needs is gone.
+        const covered = this.log.coveredFrom;
+        if (covered && covered.position.compare(through) > 0) throw this.behind(through);
         const batch = cursor.fill(this.buffer, committed);
         const n = batch.starts.length;
         if (n === 0) {
@@ -120,17 +156,18 @@ export class ChangeLogReader {
         }
         this.buffered = batch.usedBytes;
         this.maxBuffered = Math.max(this.maxBuffered, this.buffered);
-        const out: ChangeMessage[] = [];
+        const out: ChangeMessage<P>[] = [];
         let lastTag: LogRecord['tag'] = 'begin';
         for (let i = 0; i < n; i++) {
           const value = batch.bytes.subarray(batch.starts[i], batch.ends[i]);
-          const position = batch.positions[i]!;
+          const seq = batch.seqs[i]!;
           this.records++;
-          const rec = this.decode(position, value);
+          const rec = this.decode(seq, value);
           lastTag = recordTag(value);
           if (rec === null) continue;
           if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
-          const msg = this.toMessage(rec, position, commitTimeMs);
+          const msg = this.toMessage(rec, seq, commitTimeMs);
+          if (msg?.tag === 'commit') through = msg.position;
           if (msg) out.push(msg);
           if (out.length >= this.maxBatchMessages) {
             yield out.splice(0);
@@ -139,19 +176,29 @@ export class ChangeLogReader {
         }
         this.buffered = 0;
         // Only a transaction's commit record completes it; mid-transaction `at` stays put.
-        if (lastTag === 'commit') at = Lsn.fromBigInt(batch.positions[n - 1]!);
+        if (lastTag === 'commit') at = batch.seqs[n - 1]!;
         if (out.length > 0) {
           yield out;
           if (this.options.interrupt?.() === 'end') return;
         }
       }
+      // The log was closed under this reader: its owner says whether that is an end or an error.
+      const stop = this.options.interrupt?.() ?? null;
+      if (stop !== null && stop !== 'end') throw stop;
     } finally {
       cursor.close();
     }
   }
 
+  private behind(after: P): TidemarkError {
+    const covered = this.log.coveredFrom;
+    return new TidemarkError('CHANGELOG_BEHIND', {
+      detail: `reader asks for changes after ${after}, the log at ${this.log.path} ${covered ? `starts after ${covered.position}` : 'was never started'}`,
+    });
+  }
+
   /** The record, or null when it concerns only tables this reader does not include. */
-  private decode(position: bigint, value: Buffer): LogRecord | null {
+  private decode(seq: bigint, value: Buffer): LogRecord | null {
     try {
       const tag = recordTag(value);
       if (this.options.includes && tag !== 'truncate') {
@@ -162,7 +209,7 @@ export class ChangeLogReader {
     } catch (err) {
       if (err instanceof RecordFormatError) {
         throw new TidemarkError('CHANGELOG_CORRUPT', {
-          detail: `a record of transaction ${Lsn.fromBigInt(position)} in ${this.log.path}: ${err.message}`,
+          detail: `a record of transaction ${seq} in ${this.log.path}: ${err.message}`,
           cause: err,
         });
       }
@@ -179,18 +226,30 @@ export class ChangeLogReader {
     return yes;
   }
 
-  private toMessage(rec: LogRecord, position: bigint, commitTimeMs: number): ChangeMessage | null {
+  private toMessage(rec: LogRecord, seq: bigint, commitTimeMs: number): ChangeMessage<P> | null {
     switch (rec.tag) {
       case 'begin':
         return { tag: 'begin', commitTimeMs: rec.commitTimeMs };
       case 'commit':
         return {
           tag: 'commit',
-          position: Lsn.fromBigInt(position),
+          position: this.log.decodePosition(rec.position, `transaction ${seq}`),
           commitTimeMs: rec.commitTimeMs || commitTimeMs,
+          seq,
         };
-      case 'relation':
-        return { tag: 'relation', table: this.log.schema(rec.schemaId) };
+      case 'schema': {
+        let change: SchemaChange;
+        try {
+          change = JSON.parse(rec.json) as SchemaChange;
+        } catch (cause) {
+          throw new TidemarkError('CHANGELOG_CORRUPT', {
+            detail: `a schema record of transaction ${seq} in ${this.log.path} is not JSON`,
+            cause,
+          });
+        }
+        this.options.onSchema?.(change);
+        return { tag: 'schema', change };
+      }
       case 'insert':
         return { tag: 'insert', table: this.log.schema(rec.schemaId), row: rec.row as (string | null)[] };
       case 'update':
@@ -210,7 +269,7 @@ export class ChangeLogReader {
       case 'segment':
         // The cursor opens segments at their reference; one anywhere else is damage.
         throw new TidemarkError('CHANGELOG_CORRUPT', {
-          detail: `transaction ${Lsn.fromBigInt(position)} in ${this.log.path}: a segment reference inside a pack`,
+          detail: `transaction ${seq} in ${this.log.path}: a segment reference inside a pack`,
         });
     }
   }

@@ -1,97 +1,91 @@
 /**
- * The local change log of one source database: committed transactions in commit order, on LMDB,
- * with the records of large transactions in spill segments beside it. One writer (the puller)
- * appends; any number of readers (changefeeds) read from their own positions at their own pace
- * (change-log-reader.ts); `clean` drops what every reader has acknowledged.
+ * The local change log of one source: committed transactions in commit order, on LMDB, with the
+ * records of large transactions in spill segments beside it. One writer (the hub's pump) appends;
+ * any number of readers (subscriptions) read from their own positions at their own pace
+ * (change-log-reader.ts); `clean` drops what every subscriber has acknowledged. The log knows no
+ * database: it numbers transactions with its own sequence and keeps each one's source position
+ * as the connector's codec encodes it.
  *
- *   puller ─ begin(P) · append(change)* · commit()
+ *   hub ─ begin() · append(change)* · commit(position)
  *              │
- *              ├─ small transaction: records packed into values of ≤ 16 KiB ─► LMDB d|P|0 d|P|1 …
+ *              ├─ small transaction: records packed into values of ≤ 16 KiB ─► LMDB d|seq|0 d|seq|1 …
  *              │    (written out every writeBatchBytes, so none sits in memory; unreadable yet)
  *              │
  *              └─ once its records pass spillBytes: the buffered ones and every later one
- *                   ─► spill/<P as 16 hex>.seg   (plain positional fs writes, never mmapped)
+ *                   ─► spill/<seq as 16 hex>.seg   (plain positional fs writes, never mmapped)
  *
- *   commit() ─► one LMDB write: last packs · segment reference (if spilled) · commit record
- *               · m|committed = P           ← the transaction becomes readable here, whole
+ *   commit(P) ─► one LMDB write: last packs · segment reference (if spilled) · commit record (P)
+ *               · c|seq = P · t|table = latest shape · m|committed = seq|P   ← readable here, whole
  *
- * Why spill: LMDB is read through mmap, so every page a reader touches counts in the process's
- * VmRSS (RssFile); a 1 GB transaction read from LMDB would put 1 GB there. A segment is read
- * with `readSync` into the reader's quota buffer: its pages stay in the page cache, outside RSS.
+ * Key layout (bytes; integers big-endian, so byte order = sequence order):
  *
- * Key layout (bytes; integers big-endian, so byte order = commit order):
+ *   data     | 'd' (1) | seq u64 (8) | pack u32 (4) |  → pack of records (record-codec.ts)
+ *   commit   | 'c' (1) | seq u64 (8) |                 → the transaction's position (codec bytes)
+ *   schema   | 's' (1) | schema id u32 (4) |           → TableSchema as JSON (interned shapes)
+ *   table    | 't' (1) | table id u32 (4) |            → schema id of the table's latest shape
+ *   meta     | 'm' (1) | name utf8 |                   → 'format': u32 version
+ *                                                         'committed': seq u64 | position
+ *                                                         'coveredFrom': seq u64 | position
  *
- *   data     | 'd' (1) | commit position u64 (8) | seq u32 (4) |  → pack of records (record-codec.ts)
- *   schema   | 's' (1) | schema id u32 (4) |                     → TableSchema as JSON
- *   meta     | 'm' (1) | name utf8 |                             → 'format': u32 version
- *                                                                   'committed': u64 position
- *                                                                   'coveredFrom': u64 position
- *   reader   | 'r' (1) | reader id utf8 |                        → acknowledged position u64
+ * Sequence numbers are contiguous: the transactions held are seq coveredFrom+1 … committed, and
+ * they are every source transaction committed after coveredFrom's position (the position the
+ * log started, or was last cleaned, after). A reader asking for anything older gets
+ * CHANGELOG_BEHIND. Packs and segments after `committed` are the incomplete tail of a crash:
+ * dropped at open, with any segment no pack references. `clean` and `reset` move the marks
+ * before they delete, so a crash inside them leaves only keys at or before `coveredFrom`, also
+ * dropped at open.
  *
- * A transaction's first record is its begin, its last (in the last pack) its commit; a spilled
- * transaction's records between are in its segment, referenced by the `segment` record alone in
- * the pack before the commit's. The log covers the transactions committed in
- * (coveredFrom, committed]; a reader asking for anything older gets CHANGELOG_BEHIND. Packs and
- * segments after `committed` are the incomplete tail of a crash: dropped at open, with any
- * segment no pack references (an orphan of a crash inside `clean`).
- *
- * Durability: by default writes are not fsynced (`fsync: false`): a process crash loses nothing
- * (the pages are in the OS), a machine crash may lose the tail, which the puller re-reads from
- * the slot since the slot is only ever flushed to the readers' acknowledged positions. With
- * `fsync`, a segment is fsynced (file and directory) before the LMDB write that references it.
+ * Durability: writes are not fsynced unless `fsync`. The hub never lets the source discard
+ * anything its subscribers have not durably acknowledged (their positions are kept apart, fsynced:
+ * subscriptions.ts), so a log that lost its tail, or was damaged, by a machine crash is `reset`
+ * and refilled from the source (hub.ts).
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
+import type { RowChange } from '../core/change.ts';
+import type { Position, PositionCodec } from '../core/position.ts';
 import type { TableSchema } from '../core/table-schema.ts';
+import { schemaChangeTableId } from '../core/schema-change.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { Lsn } from '../source/postgres/lsn.ts';
-import type { ChangeMessage } from '../core/change.ts';
 import {
+  COMMIT_START,
+  commitKey,
   DATA_END,
   DATA_START,
   dataKey,
   dataKeyAfter,
-  decodeLsn,
-  encodeLsn,
+  decodeMark,
+  encodeMark,
   metaKey,
-  READER_END,
-  READER_START,
-  readerKey,
   SCHEMA_END,
   SCHEMA_START,
   schemaKey,
+  TABLE_END,
+  TABLE_START,
+  tableKey,
+  type MetaName,
 } from './log-keys.ts';
-import {
-  frameHeaderBytes,
-  RecordFormatError,
-  RecordWriter,
-  segmentOfPack,
-  writeFrameHeader,
-  type LogRecord,
-} from './record-codec.ts';
+import { RecordFormatError, RecordWriter, segmentOfPack, type LogRecord } from './record-codec.ts';
 import { assertLmdbFile, wrapLmdbError } from './lmdb-errors.ts';
+import { PackBuffer } from './pack-buffer.ts';
 import {
   listSpillDir,
-  positionOfSegment,
   removeSpillFile,
   SegmentWriter,
+  seqOfSegment,
   wrapSpillError,
 } from './spill-segment.ts';
 
-/** 2: values are packs of framed records, spill segments (1: one bare record per value). */
-const FORMAT_VERSION = 2;
+/** 3: keyed by the log's own sequence, positions as codec bytes, schema records (2: by LSN). */
+const FORMAT_VERSION = 3;
 const DEFAULT_WRITE_BATCH_BYTES = 4 * 1024 * 1024;
-/**
- * Most bytes of one pack. LMDB stores a value above ~2 KiB on overflow pages of its own (whole
- * 4 KiB pages plus a 16-byte header), so a pack closes before it would start a fifth page: the
- * waste is under one record. A record larger than this is a pack alone.
- */
-const PACK_BYTES = 4 * 4096 - 16 - 32;
 
-export interface ChangeLogOptions {
-  /** Directory of the log (LMDB `data.mdb` and `lock.mdb`, `spill/`); one per source database. */
+export interface ChangeLogOptions<P extends Position = Position> {
+  /** Directory of the log (LMDB `data.mdb` and `lock.mdb`, `spill/`); one per source. */
   readonly path: string;
+  /** The source's positions (the log stores and compares them only through it). */
+  readonly codec: PositionCodec<P>;
   /** `create` (default) makes a new empty log when the directory has none; `error` throws CHANGELOG_MISSING. */
   readonly ifMissing?: 'create' | 'error';
   /** Records buffered by the writer before they are written out, in bytes (default 4 MiB). */
@@ -103,55 +97,52 @@ export interface ChangeLogOptions {
   readonly spillBytes?: number;
   /** Fails appends with CHANGELOG_DISK_FULL once the LMDB file and spill segments would pass this size. */
   readonly maxDiskBytes?: number;
-  /** fsync every commit (survives a machine crash, slower). Default false. */
+  /** fsync every commit (survives a machine crash without a refill from the source). Default false. */
   readonly fsync?: boolean;
 }
 
-type ChangeOnly = Exclude<ChangeMessage, { tag: 'begin' } | { tag: 'commit' }>;
+/** A transaction of the log: its sequence number and source position. */
+export interface LogMark<P extends Position = Position> {
+  readonly seq: bigint;
+  readonly position: P;
+}
 
 interface OpenTxn {
-  readonly position: Lsn;
+  readonly seq: bigint;
   /** The seq of its next LMDB value (one per pack). */
-  seq: number;
+  pack: number;
   /** Framed bytes of its records so far (decides the spill). */
   bytes: number;
   /** True once some of its packs were written out to LMDB (an abort must delete them). */
   flushed: boolean;
   /** Where its records go once it passed `spillBytes`. */
   segment: SegmentWriter | null;
-}
-
-/** A closed pack waiting for the next LMDB write (or moved to a segment if the transaction spills). */
-interface Pack {
-  readonly bytes: Buffer;
-  readonly records: number;
+  /** Latest shapes of the tables it touched: written with its commit. */
+  readonly tables: Map<number, number | null>;
 }
 
 /**
  * Maintains the invariants that every data key at or before `committed` belongs to a complete
- * transaction (begin … commit), that every segment it references exists whole, and that no
- * reader ever sees a key after `committed`.
+ * transaction (begin … commit), that every segment it references exists whole, that committed
+ * positions strictly grow with the sequence, and that no reader ever sees a key after `committed`.
  */
-export class ChangeLog {
+export class ChangeLog<P extends Position = Position> {
   /** Where spill segments live: `<path>/spill`. */
   readonly spillDir: string;
+  readonly codec: PositionCodec<P>;
   private readonly enc = new RecordWriter();
   private readonly schemaIds = new Map<TableSchema, number>();
   private readonly schemaIdsByJson = new Map<string, number>();
   private readonly schemasById = new Map<number, TableSchema>();
+  /** Table id → schema id of its latest shape (committed). */
+  private readonly latest = new Map<number, number>();
   private nextSchemaId = 1;
   /** Schema records not yet written; kept across an abort (their ids stay interned). */
   private pendingSchemas: [Buffer, Buffer][] = [];
-  /** Closed packs of the open transaction not yet written. */
-  private packs: Pack[] = [];
-  private packsBytes = 0;
-  /** The pack being filled. */
-  private readonly pack = Buffer.allocUnsafe(PACK_BYTES);
-  private packUsed = 0;
-  private packRecords = 0;
+  private readonly packs: PackBuffer;
   private txn: OpenTxn | null = null;
-  private committedPos: Lsn | null;
-  private coveredFromPos: Lsn | null;
+  private committedMark: LogMark<P> | null;
+  private coveredFromMark: LogMark<P> | null;
   /** Bytes of the segments of committed transactions (the open one's is counted apart). */
   private committedSpillBytes = 0;
   private waiters: (() => void)[] = [];
@@ -166,13 +157,15 @@ export class ChangeLog {
   private constructor(
     readonly path: string,
     private readonly db: RootDatabase<Buffer, Buffer>,
-    private readonly options: ChangeLogOptions,
+    private readonly options: ChangeLogOptions<P>,
   ) {
+    this.codec = options.codec;
     this.spillDir = join(path, 'spill');
     this.writeBatchBytes = options.writeBatchBytes ?? DEFAULT_WRITE_BATCH_BYTES;
     this.spillBytes = options.spillBytes ?? this.writeBatchBytes;
-    this.committedPos = this.readMeta('committed');
-    this.coveredFromPos = this.readMeta('coveredFrom');
+    this.packs = new PackBuffer();
+    this.committedMark = this.readMark('committed');
+    this.coveredFromMark = this.readMark('coveredFrom');
     for (const { key, value } of db.getRange({ start: SCHEMA_START, end: SCHEMA_END })) {
       const id = key.readUInt32BE(1);
       let schema: TableSchema;
@@ -188,13 +181,18 @@ export class ChangeLog {
       this.schemaIdsByJson.set(value.toString('utf8'), id);
       this.nextSchemaId = Math.max(this.nextSchemaId, id + 1);
     }
+    for (const { key, value } of db.getRange({ start: TABLE_START, end: TABLE_END })) {
+      if (value.length === 4) this.latest.set(key.readUInt32BE(1), value.readUInt32BE(0));
+    }
   }
 
   /**
    * Opens (or creates) the log at `options.path` and drops the incomplete tail of a crash: LMDB
-   * values after `committed`, and every spill segment no committed transaction references.
+   * values after `committed` or at or before `coveredFrom` (an interrupted clean or reset), and
+   * every spill segment no committed transaction references.
+   * Throws CHANGELOG_CORRUPT for a damaged or foreign file, or a log of another format.
    */
-  static open(options: ChangeLogOptions): ChangeLog {
+  static open<P extends Position>(options: ChangeLogOptions<P>): ChangeLog<P> {
     const file = join(options.path, 'data.mdb');
     const existed = existsSync(file);
     if (!existed && options.ifMissing === 'error') {
@@ -203,6 +201,7 @@ export class ChangeLog {
     if (existed) assertLmdbFile(file);
     let db: RootDatabase<Buffer, Buffer>;
     try {
+      mkdirSync(options.path, { recursive: true });
       db = open<Buffer, Buffer>({
         path: options.path,
         keyEncoding: 'binary',
@@ -217,11 +216,8 @@ export class ChangeLog {
     try {
       const format = db.get(metaKey('format'));
       const version = format?.length === 4 ? format.readUInt32BE(0) : null;
-      // A format-1 log without data records differs from format 2 in its format record only.
-      const upgradable =
-        version === 1 && db.getKeysCount({ start: DATA_START, end: DATA_END, limit: 1 }) === 0;
-      if (format === undefined || upgradable) {
-        if (format === undefined && existed && db.getKeysCount({ limit: 1 }) > 0) {
+      if (format === undefined) {
+        if (existed && db.getKeysCount({ limit: 1 }) > 0) {
           throw new TidemarkError('CHANGELOG_CORRUPT', {
             detail: `${options.path} has data but no format record`,
           });
@@ -244,48 +240,77 @@ export class ChangeLog {
     }
   }
 
-  /** The position of the last complete transaction, or null when none was ever appended. */
-  get committed(): Lsn | null {
-    return this.committedPos;
+  /** The last complete transaction, or null when none was ever appended (or all were cleaned). */
+  get committed(): LogMark<P> | null {
+    return this.committedMark;
   }
 
-  /** Transactions after this position are all in the log (null: the log was never started). */
-  get coveredFrom(): Lsn | null {
-    return this.coveredFromPos;
+  /** The log holds every transaction after this one (null: the log was never started). */
+  get coveredFrom(): LogMark<P> | null {
+    return this.coveredFromMark;
   }
 
-  /**
-   * Declares where the log's coverage starts when it is empty: the position the writer starts
-   * reading the source after. Call once, before the first `begin`, on a new log.
-   */
-  startAt(position: Lsn): void {
-    if (this.coveredFromPos !== null && this.committedPos !== null) return;
-    this.coveredFromPos = position;
-    this.write(() => this.db.putSync(metaKey('coveredFrom'), encodeLsn(position)), 'starting');
-  }
-
-  /** Where the writer resumes: after the last complete transaction (or the coverage start). */
-  resumePosition(): Lsn | null {
-    return this.committedPos ?? this.coveredFromPos;
+  /** The position transactions are appended after: the last commit, else the coverage start. */
+  get end(): LogMark<P> | null {
+    return this.committedMark ?? this.coveredFromMark;
   }
 
   /**
-   * Starts the transaction committing at `position` (pgoutput's Begin carries it). Only when no
-   * transaction is open and `position` is after `committed`. Nothing is visible until `commit`.
+   * Declares where an empty log's coverage starts: every transaction committed after `position`
+   * will be appended. Only on a log holding no transaction (new, or `reset`).
    */
-  begin(position: Lsn, commitTimeMs: number): void {
+  startAt(position: P): void {
     this.assertOpen();
-    if (this.txn)
+    if (this.committedMark !== null && this.committedMark.seq !== this.coveredFromMark?.seq) {
       throw new TidemarkError('INTERNAL', {
-        detail: `begin(${position}) inside transaction ${this.txn.position}`,
-      });
-    if (this.committedPos && position.compare(this.committedPos) <= 0) {
-      throw new TidemarkError('INTERNAL', {
-        detail: `begin(${position}) at or before the log's end ${this.committedPos}`,
+        detail: `startAt(${position}) on ${this.path}, which holds transactions`,
       });
     }
-    if (this.coveredFromPos === null) this.startAt(Lsn.fromBigInt(position.value - 1n));
-    this.txn = { position, seq: 0, bytes: 0, flushed: false, segment: null };
+    const mark = { seq: this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n, position };
+    this.write(() => {
+      this.db.transactionSync(() => {
+        this.db.putSync(metaKey('coveredFrom'), encodeMark(mark.seq, this.codec.encode(position)));
+        this.db.removeSync(metaKey('committed'));
+      });
+    }, 'starting');
+    this.coveredFromMark = mark;
+    this.committedMark = null;
+  }
+
+  /**
+   * Drops every transaction (the log lost its tail or was damaged, and is refilled from the
+   * source): coverage restarts after `position`. Sequence numbers go on growing. Table shapes
+   * are kept (they are what the source's schema changes are diffed against).
+   */
+  reset(position: P): void {
+    this.abort();
+    const last = this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n;
+    // The marks first: a crash in the deletions leaves keys before the coverage, which the next
+    // open deletes, never a log claiming transactions it lost.
+    this.write(() => {
+      this.db.transactionSync(() => {
+        this.db.putSync(metaKey('coveredFrom'), encodeMark(last, this.codec.encode(position)));
+        this.db.removeSync(metaKey('committed'));
+      });
+    }, 'resetting');
+    this.committedMark = null;
+    this.coveredFromMark = { seq: last, position };
+    this.dropCovered();
+    for (const { name } of listSpillDir(this.spillDir)) removeSpillFile(join(this.spillDir, name));
+    this.committedSpillBytes = 0;
+    this.wakeReaders();
+  }
+
+  /**
+   * Starts the next transaction. Only when none is open, after `startAt`. Nothing is visible
+   * until `commit`.
+   */
+  begin(commitTimeMs: number): void {
+    this.assertOpen();
+    if (this.txn) throw new TidemarkError('INTERNAL', { detail: `begin inside transaction ${this.txn.seq}` });
+    const end = this.end;
+    if (end === null) throw new TidemarkError('INTERNAL', { detail: `begin on ${this.path} before startAt` });
+    this.txn = { seq: end.seq + 1n, pack: 0, bytes: 0, flushed: false, segment: null, tables: new Map() };
     this.push({ tag: 'begin', commitTimeMs });
   }
 
@@ -293,61 +318,77 @@ export class ChangeLog {
    * Appends one change of the open transaction; may write buffered records out to LMDB or its
    * spill segment (not visible yet). On a throw (CHANGELOG_DISK_FULL) the caller must `abort`.
    */
-  append(msg: ChangeOnly): void {
-    if (!this.txn)
-      throw new TidemarkError('INTERNAL', { detail: `append(${msg.tag}) outside a transaction` });
-    switch (msg.tag) {
-      case 'relation':
-        this.push({ tag: 'relation', schemaId: this.schemaId(msg.table) });
-        break;
+  append(change: RowChange): void {
+    const txn = this.txn;
+    if (!txn) throw new TidemarkError('INTERNAL', { detail: `append(${change.tag}) outside a transaction` });
+    switch (change.tag) {
       case 'insert':
-        this.push({ tag: 'insert', schemaId: this.schemaId(msg.table), row: msg.row });
+        this.push({ tag: 'insert', schemaId: this.touch(txn, change.table), row: change.row });
         break;
       case 'update':
         this.push({
           tag: 'update',
-          schemaId: this.schemaId(msg.table),
-          row: msg.row,
-          old: msg.old,
-          oldIsFull: msg.oldIsFull,
+          schemaId: this.touch(txn, change.table),
+          row: change.row,
+          old: change.old,
+          oldIsFull: change.oldIsFull,
         });
         break;
       case 'delete':
-        this.push({ tag: 'delete', schemaId: this.schemaId(msg.table), old: msg.old });
+        this.push({ tag: 'delete', schemaId: this.touch(txn, change.table), old: change.old });
         break;
       case 'truncate':
-        this.push({ tag: 'truncate', schemaIds: msg.tables.map((t) => this.schemaId(t)) });
+        this.push({ tag: 'truncate', schemaIds: change.tables.map((t) => this.touch(txn, t)) });
         break;
+      case 'schema': {
+        const c = change.change;
+        const table = c.kind === 'table-altered' ? c.after : c.table;
+        const schemaId = this.touch(txn, table);
+        if (c.kind === 'table-dropped') txn.tables.set(schemaChangeTableId(c), null);
+        this.push({ tag: 'schema', schemaId, json: JSON.stringify(c) });
+        break;
+      }
     }
   }
 
   /**
-   * Ends the open transaction: when this returns it is durable (per `fsync`) and readable, with
-   * its segment if it spilled. On a throw the transaction stays open and the caller must `abort`.
+   * Ends the open transaction, committed at `position` (after every position before it): when
+   * this returns it is durable (per `fsync`) and readable, with its segment if it spilled. On a
+   * throw the transaction stays open and the caller must `abort`.
    */
-  commit(commitTimeMs: number): void {
+  commit(position: P, commitTimeMs: number): void {
     const txn = this.txn;
     if (!txn) throw new TidemarkError('INTERNAL', { detail: 'commit outside a transaction' });
+    const end = this.end!;
+    if (position.compare(end.position) <= 0) {
+      throw new TidemarkError('INTERNAL', {
+        detail: `commit at ${position} in ${this.path}, not after the log's end ${end.position}`,
+      });
+    }
+    const positionBytes = this.codec.encode(position);
     if (txn.segment) {
       const seg = txn.segment;
       seg.finish(this.options.fsync === true);
       // Alone in its pack (the reader switches to the file there), just before the commit's.
-      this.closePack();
-      this.addToPack(
+      this.packs.close();
+      this.packs.add(
         this.enc.encodeView({ tag: 'segment', file: seg.name, records: seg.records, bytes: seg.bytes }),
       );
-      this.closePack();
+      this.packs.close();
     }
-    this.addToPack(this.enc.encodeView({ tag: 'commit', commitTimeMs }));
+    this.packs.add(this.enc.encodeView({ tag: 'commit', commitTimeMs, position: positionBytes }));
     this.recordsAppended++;
-    this.closePack();
-    this.flush(true);
+    this.flush(txn, { position: positionBytes });
     if (txn.segment) {
       this.committedSpillBytes += txn.segment.bytes;
       this.transactionsSpilled++;
     }
+    for (const [table, schemaId] of txn.tables) {
+      if (schemaId === null) this.latest.delete(table);
+      else this.latest.set(table, schemaId);
+    }
     this.txn = null;
-    this.committedPos = txn.position;
+    this.committedMark = { seq: txn.seq, position };
     const w = this.waiters;
     this.waiters = [];
     for (const wake of w) wake();
@@ -360,10 +401,10 @@ export class ChangeLog {
   abort(): void {
     const txn = this.txn;
     this.txn = null;
-    this.dropBuffered();
+    this.packs.clear();
     if (!txn) return;
     txn.segment?.discard();
-    if (txn.flushed) this.removeRange(dataKey(txn.position.value, 0), dataKey(txn.position.value + 1n, 0));
+    if (txn.flushed) this.removeRange(dataKey(txn.seq, 0), dataKey(txn.seq + 1n, 0));
   }
 
   /** True while a transaction is open. */
@@ -371,10 +412,9 @@ export class ChangeLog {
     return this.txn !== null;
   }
 
-  /** Resolves once a transaction after `position` is committed, or the log is closed. */
-  waitForCommitAfter(position: Lsn): Promise<void> {
-    if (this.closed || (this.committedPos && this.committedPos.compare(position) > 0))
-      return Promise.resolve();
+  /** Resolves once a transaction after `seq` is committed, the log is reset, or closed. */
+  waitForCommitAfter(seq: bigint): Promise<void> {
+    if (this.closed || (this.committedMark && this.committedMark.seq > seq)) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -391,12 +431,66 @@ export class ChangeLog {
   schema(id: number): TableSchema {
     const s = this.schemasById.get(id);
     if (s) return s;
-    const raw = this.db.get(schemaKey(id));
-    if (!raw)
-      throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} missing from ${this.path}` });
-    const parsed = JSON.parse(raw.toString('utf8')) as TableSchema;
-    this.schemasById.set(id, parsed);
-    return parsed;
+    throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} missing from ${this.path}` });
+  }
+
+  /** The latest committed shape of every table the log has seen (and not seen dropped). */
+  latestTables(): TableSchema[] {
+    return [...this.latest.values()].map((id) => this.schema(id));
+  }
+
+  /**
+   * Records the shapes of tables the log has not seen yet (captured now, with no change logged
+   * for them so far), so that a later session diffs their schema changes against them.
+   */
+  learnTables(tables: readonly TableSchema[]): void {
+    this.assertOpen();
+    const fresh = tables.filter((t) => !this.latest.has(t.relationId));
+    if (fresh.length === 0) return;
+    const ids = fresh.map((t) => this.schemaId(t));
+    const schemas = this.pendingSchemas;
+    this.write(() => {
+      this.db.transactionSync(() => {
+        for (const [k, v] of schemas) this.db.putSync(k, v);
+        fresh.forEach((t, i) => {
+          const v = Buffer.allocUnsafe(4);
+          v.writeUInt32BE(ids[i]!);
+          this.db.putSync(tableKey(t.relationId), v);
+        });
+      });
+    }, 'recording table shapes');
+    this.pendingSchemas = [];
+    fresh.forEach((t, i) => this.latest.set(t.relationId, ids[i]!));
+  }
+
+  /** The position of transaction `seq` (it must be held: coveredFrom < seq ≤ committed). */
+  positionOf(seq: bigint): P {
+    if (seq === this.coveredFromMark?.seq) return this.coveredFromMark.position;
+    const v = this.db.get(commitKey(seq));
+    if (!v)
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `transaction ${seq} missing from ${this.path}`,
+      });
+    return this.decodePosition(v, `transaction ${seq}`);
+  }
+
+  /**
+   * The sequence number the first transaction committed after `position` has (or will have: one
+   * past `committed` when none is held yet). Null when the log no longer holds everything after
+   * `position` (it was cleaned past it, or started after it).
+   */
+  seqAfter(position: P): bigint | null {
+    const from = this.coveredFromMark;
+    if (from === null || position.compare(from.position) < 0) return null;
+    let lo = from.seq + 1n;
+    let hi = (this.committedMark?.seq ?? from.seq) + 1n;
+    // The first seq in [lo, hi) whose position is after `position`; hi when none.
+    while (lo < hi) {
+      const mid = (lo + hi) / 2n;
+      if (this.positionOf(mid).compare(position) > 0) hi = mid;
+      else lo = mid + 1n;
+    }
+    return lo;
   }
 
   /**
@@ -433,68 +527,32 @@ export class ChangeLog {
     }
   }
 
-  /** Registers a reader (or keeps its stored position): it now holds back `clean`. */
-  registerReader(id: string, acknowledged: Lsn): Lsn {
-    const prev = this.readerPosition(id);
-    if (prev) return prev;
-    this.write(() => this.db.putSync(readerKey(id), encodeLsn(acknowledged)), 'registering a reader');
-    return acknowledged;
-  }
-
-  /** Records that reader `id` no longer needs transactions at or before `position`. */
-  acknowledge(id: string, position: Lsn): void {
-    const prev = this.readerPosition(id);
-    if (prev && prev.compare(position) >= 0) return;
-    this.write(() => this.db.putSync(readerKey(id), encodeLsn(position)), 'acknowledging');
-  }
-
-  /** Forgets reader `id`: it no longer holds back `clean`. */
-  removeReader(id: string): void {
-    this.write(() => this.db.removeSync(readerKey(id)), 'removing a reader');
-  }
-
-  readerPosition(id: string): Lsn | null {
-    const v = this.db.get(readerKey(id));
-    return v ? decodeLsn(v) : null;
-  }
-
-  /** Every registered reader and its acknowledged position. */
-  readers(): Map<string, Lsn> {
-    const out = new Map<string, Lsn>();
-    for (const { key, value } of this.db.getRange({ start: READER_START, end: READER_END })) {
-      out.set(key.subarray(1).toString('utf8'), decodeLsn(value));
-    }
-    return out;
-  }
-
-  /** The smallest acknowledged position over all readers (null: no readers). */
-  minAcknowledged(): Lsn | null {
-    let min: Lsn | null = null;
-    for (const p of this.readers().values()) if (!min || p.compare(min) < 0) min = p;
-    return min;
-  }
-
   /**
-   * Drops the transactions at or before `upTo` that every registered reader has acknowledged,
-   * and moves `coveredFrom` there. Returns the position cleaned to (null: nothing to clean).
+   * Drops the transactions up to `upTo` (every subscriber acknowledged them) and moves
+   * `coveredFrom` there. No-op when nothing is that old.
    */
-  clean(upTo: Lsn): Lsn | null {
-    let to = upTo;
-    const min = this.minAcknowledged();
-    if (min && min.compare(to) < 0) to = min;
-    if (this.committedPos && this.committedPos.compare(to) < 0) to = this.committedPos;
-    if (this.coveredFromPos && this.coveredFromPos.compare(to) >= 0) return null;
-    this.removeRange(DATA_START, dataKeyAfter(to));
-    this.coveredFromPos = to;
-    this.write(() => this.db.putSync(metaKey('coveredFrom'), encodeLsn(to)), 'cleaning');
-    // After the LMDB write: a crash in between leaves orphans, which the next open deletes.
+  clean(upTo: bigint): void {
+    const committed = this.committedMark;
+    const from = this.coveredFromMark;
+    if (!committed || !from) return;
+    const to = upTo > committed.seq ? committed.seq : upTo;
+    if (to <= from.seq) return;
+    const position = this.positionOf(to);
+    // The mark first: a crash in the deletions leaves keys before the coverage, which the next
+    // open deletes, never a log claiming transactions it lost.
+    this.write(
+      () => this.db.putSync(metaKey('coveredFrom'), encodeMark(to, this.codec.encode(position))),
+      'cleaning',
+    );
+    this.coveredFromMark = { seq: to, position };
+    this.dropCovered();
+    // After the marks: a crash in between leaves orphan segments, which the next open deletes.
     for (const { name, bytes } of listSpillDir(this.spillDir)) {
-      const position = positionOfSegment(name);
-      if (position === null || position > to.value) continue;
+      const seq = seqOfSegment(name);
+      if (seq === null || seq > to) continue;
       removeSpillFile(join(this.spillDir, name));
       this.committedSpillBytes = Math.max(0, this.committedSpillBytes - bytes);
     }
-    return to;
   }
 
   /** Bytes of the log on disk: the LMDB data file and the spill segments (the open one's too). */
@@ -511,7 +569,7 @@ export class ChangeLog {
   /**
    * Bytes the log's records occupy: LMDB pages in use (pages freed by `clean` are reused, though
    * the file never shrinks) plus the spill segments. What `maxDiskBytes` limits, so a log that
-   * hit its limit accepts writes again once the readers have acknowledged and it was cleaned.
+   * hit its limit accepts writes again once the subscribers have acknowledged and it was cleaned.
    */
   usedBytes(): number {
     let lmdb = 0;
@@ -535,16 +593,34 @@ export class ChangeLog {
     this.closed = true;
     const segment = this.txn?.segment;
     this.txn = null;
-    this.dropBuffered();
+    this.packs.clear();
     this.pendingSchemas = [];
-    // The open transaction reappears from the source; its partial segment is of no use.
     segment?.discard();
     for (const wake of this.waiters.splice(0)) wake();
     await this.db.close();
   }
 
+  /** Decodes position bytes read from the log; malformed bytes are damage. */
+  decodePosition(bytes: Buffer, what: string): P {
+    try {
+      return this.codec.decode(bytes);
+    } catch (cause) {
+      throw new TidemarkError('CHANGELOG_CORRUPT', {
+        detail: `${what} in ${this.path} has a bad position`,
+        cause,
+      });
+    }
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new TidemarkError('INTERNAL', { detail: `change log ${this.path} is closed` });
+  }
+
+  /** Interns `table`'s shape and records it as the table's latest within the open transaction. */
+  private touch(txn: OpenTxn, table: TableSchema): number {
+    const id = this.schemaId(table);
+    txn.tables.set(table.relationId, id);
+    return id;
   }
 
   private schemaId(table: TableSchema): number {
@@ -566,47 +642,15 @@ export class ChangeLog {
     const txn = this.txn!;
     const record = this.enc.encodeView(rec);
     this.recordsAppended++;
-    txn.bytes += frameHeaderBytes(record.length) + record.length;
+    const framed = this.packs.framedBytes(record.length);
+    txn.bytes += framed;
     if (txn.segment) {
       txn.segment.appendRecord(record);
       return;
     }
-    this.addToPack(record);
+    this.packs.add(record);
     if (txn.bytes > this.spillBytes) this.startSpill(txn);
-    else if (this.packsBytes + this.packUsed >= this.writeBatchBytes) this.flush(false);
-  }
-
-  /** Frames `record` into the open pack, closing the pack first when it would outgrow PACK_BYTES. */
-  private addToPack(record: Buffer): void {
-    const frameBytes = frameHeaderBytes(record.length) + record.length;
-    if (this.packUsed > 0 && this.packUsed + frameBytes > PACK_BYTES) this.closePack();
-    if (frameBytes > PACK_BYTES) {
-      const alone = Buffer.allocUnsafe(frameBytes);
-      record.copy(alone, writeFrameHeader(alone, 0, record.length));
-      this.packs.push({ bytes: alone, records: 1 });
-      this.packsBytes += frameBytes;
-      return;
-    }
-    this.packUsed = writeFrameHeader(this.pack, this.packUsed, record.length);
-    record.copy(this.pack, this.packUsed);
-    this.packUsed += record.length;
-    this.packRecords++;
-  }
-
-  private closePack(): void {
-    if (this.packUsed === 0) return;
-    this.packs.push({ bytes: Buffer.from(this.pack.subarray(0, this.packUsed)), records: this.packRecords });
-    this.packsBytes += this.packUsed;
-    this.packUsed = 0;
-    this.packRecords = 0;
-  }
-
-  /** Forgets the open transaction's buffered records (not the pending schema records). */
-  private dropBuffered(): void {
-    this.packs = [];
-    this.packsBytes = 0;
-    this.packUsed = 0;
-    this.packRecords = 0;
+    else if (this.packs.bytes >= this.writeBatchBytes) this.flush(txn, null);
   }
 
   /**
@@ -616,13 +660,11 @@ export class ChangeLog {
   private startSpill(txn: OpenTxn): void {
     txn.segment = new SegmentWriter({
       dir: this.spillDir,
-      position: txn.position,
+      seq: txn.seq,
       bufferBytes: this.writeBatchBytes,
       beforeWrite: (bytes) => this.reserveDisk(bytes),
     });
-    this.closePack();
-    for (const p of this.packs) txn.segment.appendFrames(p.bytes, p.records);
-    this.dropBuffered();
+    for (const p of this.packs.take()) txn.segment.appendFrames(p.bytes, p.records);
   }
 
   private reserveDisk(bytes: number): void {
@@ -638,31 +680,42 @@ export class ChangeLog {
 
   /**
    * Writes the closed packs (and pending schema records) in one LMDB write transaction, with the
-   * `committed` mark when `committing`. State changes only once the write succeeded.
+   * commit index, latest table shapes and the `committed` mark when `commit` is given. State
+   * changes only once the write succeeded.
    */
-  private flush(committing: boolean): void {
+  private flush(txn: OpenTxn, commit: { position: Buffer } | null): void {
     const max = this.options.maxDiskBytes;
-    const used = max === undefined ? 0 : this.usedBytes();
-    if (max !== undefined && used >= max) {
-      throw new TidemarkError('CHANGELOG_DISK_FULL', {
-        detail: `${this.path} holds ${used} bytes (LMDB pages in use and spill segments), its limit is ${max}`,
-      });
+    if (max !== undefined) {
+      const used = this.usedBytes();
+      if (used >= max) {
+        throw new TidemarkError('CHANGELOG_DISK_FULL', {
+          detail: `${this.path} holds ${used} bytes (LMDB pages in use and spill segments), its limit is ${max}`,
+        });
+      }
     }
-    this.closePack();
-    const packs = this.packs;
+    const packs = this.packs.take();
     const schemas = this.pendingSchemas;
-    const txn = this.txn!;
     this.write(() => {
       this.db.transactionSync(() => {
         for (const [k, v] of schemas) this.db.putSync(k, v);
-        packs.forEach((p, i) => this.db.putSync(dataKey(txn.position.value, txn.seq + i), p.bytes));
-        if (committing) this.db.putSync(metaKey('committed'), encodeLsn(txn.position));
+        packs.forEach((p, i) => this.db.putSync(dataKey(txn.seq, txn.pack + i), p.bytes));
+        if (commit) {
+          this.db.putSync(commitKey(txn.seq), commit.position);
+          for (const [table, schemaId] of txn.tables) {
+            if (schemaId === null) this.db.removeSync(tableKey(table));
+            else {
+              const v = Buffer.allocUnsafe(4);
+              v.writeUInt32BE(schemaId);
+              this.db.putSync(tableKey(table), v);
+            }
+          }
+          this.db.putSync(metaKey('committed'), encodeMark(txn.seq, commit.position));
+        }
       });
     }, 'appending');
-    txn.seq += packs.length;
-    if (!committing && packs.length > 0) txn.flushed = true;
+    txn.pack += packs.length;
+    if (!commit && packs.length > 0) txn.flushed = true;
     this.pendingSchemas = [];
-    this.dropBuffered();
   }
 
   private removeRange(from: Buffer, to: Buffer): void {
@@ -674,15 +727,26 @@ export class ChangeLog {
     }
   }
 
+  /** Deletes what a crash left after `committed` (an unfinished transaction) and at or before `coveredFrom`. */
   private dropTail(): void {
-    const after = this.committedPos ? dataKeyAfter(this.committedPos) : DATA_START;
-    this.removeRange(after, DATA_END);
+    const last = this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n;
+    this.removeRange(dataKeyAfter(last), DATA_END);
+    this.removeRange(commitKey(last + 1n), Buffer.from([COMMIT_START[0]! + 1]));
+    this.dropCovered();
+  }
+
+  /** Deletes the packs and commit index of every transaction at or before `coveredFrom`. */
+  private dropCovered(): void {
+    const from = this.coveredFromMark?.seq;
+    if (from === undefined) return;
+    this.removeRange(DATA_START, dataKeyAfter(from));
+    this.removeRange(COMMIT_START, commitKey(from + 1n));
   }
 
   /**
-   * Deletes every spill file but the segments of committed transactions still covered: the
-   * segment of a transaction cut by a crash, one left by a crash inside `clean`, anything else.
-   * Counts the bytes of those kept.
+   * Deletes every spill file but the segments of committed transactions still held: the segment
+   * of a transaction cut by a crash, one left by a crash inside `clean`, anything else. Counts
+   * the bytes of those kept.
    */
   private sweepSpill(): void {
     try {
@@ -690,25 +754,23 @@ export class ChangeLog {
     } catch (err) {
       throw wrapSpillError(err, this.spillDir, 'creating');
     }
+    const committed = this.committedMark?.seq ?? null;
+    const from = this.coveredFromMark?.seq ?? 0n;
     for (const { name, bytes } of listSpillDir(this.spillDir)) {
-      const position = positionOfSegment(name);
+      const seq = seqOfSegment(name);
       const keep =
-        position !== null &&
-        this.committedPos !== null &&
-        position <= this.committedPos.value &&
-        (this.coveredFromPos === null || position > this.coveredFromPos.value) &&
-        this.references(position, name);
+        seq !== null && committed !== null && seq <= committed && seq > from && this.references(seq, name);
       if (keep) this.committedSpillBytes += bytes;
       else removeSpillFile(join(this.spillDir, name));
     }
   }
 
-  /** True when the transaction at `position` references segment `name` (its second-to-last pack). */
-  private references(position: bigint, name: string): boolean {
+  /** True when transaction `seq` references segment `name` (its second-to-last pack). */
+  private references(seq: bigint, name: string): boolean {
     const last = this.db.getRange({
-      start: dataKey(position, 0xffffffff),
-      // Exclusive: the last key of the transaction before, so seq 0 of this one is included.
-      end: dataKey(position - 1n, 0xffffffff),
+      start: dataKey(seq, 0xffffffff),
+      // Exclusive: the last key of the transaction before, so pack 0 of this one is included.
+      end: dataKey(seq - 1n, 0xffffffff),
       reverse: true,
       limit: 2,
     });
@@ -718,7 +780,7 @@ export class ChangeLog {
       } catch (err) {
         if (!(err instanceof RecordFormatError)) throw err;
         throw new TidemarkError('CHANGELOG_CORRUPT', {
-          detail: `a pack of transaction ${Lsn.fromBigInt(position)} in ${this.path}: ${err.message}`,
+          detail: `a pack of transaction ${seq} in ${this.path}: ${err.message}`,
           cause: err,
         });
       }
@@ -726,14 +788,15 @@ export class ChangeLog {
     return false;
   }
 
-  private readMeta(name: 'committed' | 'coveredFrom'): Lsn | null {
+  private readMark(name: MetaName): LogMark<P> | null {
     const v = this.db.get(metaKey(name));
     if (v === undefined) return null;
-    if (v.length !== 8)
+    const mark = decodeMark(v);
+    if (!mark)
       throw new TidemarkError('CHANGELOG_CORRUPT', {
         detail: `meta ${name} in ${this.path} has ${v.length} bytes`,
       });
-    return decodeLsn(v);
+    return { seq: mark.seq, position: this.decodePosition(mark.position, `meta ${name}`) };
   }
 
   private write(fn: () => void, action: string): void {

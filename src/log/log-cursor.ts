@@ -2,35 +2,34 @@
  * A reader's place in the log, at the byte level: copies the next committed records into the
  * reader's buffer, in commit order, from LMDB packs and spill segments alike.
  *
- *   LMDB  d|P|0 pack ─ copy whole ─┐
- *         d|P|1 segment ref ─► spill/P.seg ─ readSync(≤ room left) ─┤─► into[0 … quota) ─► RecordBatch
- *         d|P|2 pack (commit) ─ copy whole ─┘      (a frame cut at the end is read again next fill)
+ *   LMDB  d|S|0 pack ─ copy whole ─┐
+ *         d|S|1 segment ref ─► spill/S.seg ─ readSync(≤ room left) ─┤─► into[0 … quota) ─► RecordBatch
+ *         d|S|2 pack (commit) ─ copy whole ─┘      (a frame cut at the end is read again next fill)
  *
  * Memory: the buffer is the reader's; only a single record (or pack) larger than it comes in a
  * buffer of its own. A segment's descriptor stays open while it is being read (so `clean` may
  * delete the file meanwhile) and is closed at its end or by `close`.
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { Lsn } from '../source/postgres/lsn.ts';
 import type { ChangeLog } from './change-log.ts';
 import { dataKeyAfter } from './log-keys.ts';
 import { readFrame, RecordFormatError, segmentOfPack } from './record-codec.ts';
 import { SegmentFile } from './spill-segment.ts';
 
-/** Records copied for a reader: record i is `bytes[starts[i], ends[i])`, committed at `positions[i]`. */
+/** Records copied for a reader: record i is `bytes[starts[i], ends[i])`, of transaction `seqs[i]`. */
 export interface RecordBatch {
   /** The reader's buffer, or a buffer of one record (or pack) larger than it. */
   readonly bytes: Buffer;
   readonly starts: readonly number[];
   readonly ends: readonly number[];
-  readonly positions: readonly bigint[];
+  readonly seqs: readonly bigint[];
   /** Bytes of `bytes` in use (frames included). */
   readonly usedBytes: number;
 }
 
 interface OpenSegment {
   readonly file: SegmentFile;
-  readonly position: bigint;
+  readonly seq: bigint;
   /** Bytes of the file the reference promises. */
   readonly bytes: number;
   /** Next unread byte. */
@@ -44,7 +43,7 @@ class BatchBuilder {
   used = 0;
   readonly starts: number[] = [];
   readonly ends: number[] = [];
-  readonly positions: bigint[] = [];
+  readonly seqs: bigint[] = [];
 
   constructor(into: Buffer) {
     this.bytes = into;
@@ -54,10 +53,10 @@ class BatchBuilder {
     return this.used >= this.bytes.length;
   }
 
-  add(start: number, end: number, position: bigint): void {
+  add(start: number, end: number, seq: bigint): void {
     this.starts.push(start);
     this.ends.push(end);
-    this.positions.push(position);
+    this.seqs.push(seq);
   }
 }
 
@@ -69,9 +68,9 @@ export class LogCursor {
 
   constructor(
     private readonly log: ChangeLog,
-    after: Lsn,
+    afterSeq: bigint,
   ) {
-    this.from = dataKeyAfter(after);
+    this.from = dataKeyAfter(afterSeq);
   }
 
   /**
@@ -79,7 +78,7 @@ export class LogCursor {
    * `committed`, continuing where the last fill stopped. No records: everything up to
    * `committed` was read.
    */
-  fill(into: Buffer, committed: Lsn): RecordBatch {
+  fill(into: Buffer, committed: bigint): RecordBatch {
     const batch = new BatchBuilder(into);
     const to = dataKeyAfter(committed);
     while (!batch.full) {
@@ -91,7 +90,7 @@ export class LogCursor {
       bytes: batch.bytes,
       starts: batch.starts,
       ends: batch.ends,
-      positions: batch.positions,
+      seqs: batch.seqs,
       usedBytes: batch.used,
     };
   }
@@ -108,12 +107,12 @@ export class LogCursor {
    */
   private readPacks(batch: BatchBuilder, to: Buffer): boolean {
     for (const { key, value } of this.log.values(this.from, this.exclusive, to)) {
-      const position = key.readBigUInt64BE(1);
-      const ref = this.guard(position, () => segmentOfPack(value));
+      const seq = key.readBigUInt64BE(1);
+      const ref = this.guard(seq, () => segmentOfPack(value));
       if (ref) {
         this.segment = {
-          file: SegmentFile.open(this.log.spillDir, ref.file, ref.bytes, this.txnName(position)),
-          position,
+          file: SegmentFile.open(this.log.spillDir, ref.file, ref.bytes, this.txnName(seq)),
+          seq,
           bytes: ref.bytes,
           offset: 0,
           recordsLeft: ref.records,
@@ -125,25 +124,25 @@ export class LogCursor {
         if (batch.used > 0) return false;
         // A pack larger than the whole buffer comes alone, in its own bytes.
         batch.bytes = value;
-        this.framesOfPack(batch, 0, value.length, position);
+        this.framesOfPack(batch, 0, value.length, seq);
         batch.used = value.length;
         this.consumed(key);
         return false;
       }
       value.copy(batch.bytes, batch.used);
-      this.framesOfPack(batch, batch.used, batch.used + value.length, position);
+      this.framesOfPack(batch, batch.used, batch.used + value.length, seq);
       batch.used += value.length;
       this.consumed(key);
     }
     return false;
   }
 
-  private framesOfPack(batch: BatchBuilder, from: number, end: number, position: bigint): void {
+  private framesOfPack(batch: BatchBuilder, from: number, end: number, seq: bigint): void {
     let pos = from;
     while (pos < end) {
-      const frame = this.guard(position, () => readFrame(batch.bytes, pos, end));
-      if (!frame) this.corrupt(position, `a pack's last frame runs past its end`);
-      batch.add(frame.start, frame.end, position);
+      const frame = this.guard(seq, () => readFrame(batch.bytes, pos, end));
+      if (!frame) this.corrupt(seq, `a pack's last frame runs past its end`);
+      batch.add(frame.start, frame.end, seq);
       pos = frame.end;
     }
   }
@@ -157,7 +156,7 @@ export class LogCursor {
     const left = seg.bytes - seg.offset;
     if (left === 0) {
       if (seg.recordsLeft !== 0) {
-        this.corrupt(seg.position, `spill segment ${seg.file.path} ends ${seg.recordsLeft} records early`);
+        this.corrupt(seg.seq, `spill segment ${seg.file.path} ends ${seg.recordsLeft} records early`);
       }
       this.close();
       return true;
@@ -167,9 +166,9 @@ export class LogCursor {
     const end = batch.used + length;
     let pos = batch.used;
     for (;;) {
-      const frame = this.guard(seg.position, () => readFrame(batch.bytes, pos, end));
+      const frame = this.guard(seg.seq, () => readFrame(batch.bytes, pos, end));
       if (!frame) break;
-      batch.add(frame.start, frame.end, seg.position);
+      batch.add(frame.start, frame.end, seg.seq);
       seg.recordsLeft--;
       pos = frame.end;
     }
@@ -179,7 +178,7 @@ export class LogCursor {
       return pos === end; // all read: go on (the next round finds the segment's end)
     }
     if (batch.used > 0) return false; // the next frame does not fit the room left
-    if (length === left) this.corrupt(seg.position, `spill segment ${seg.file.path} ends inside a record`);
+    if (length === left) this.corrupt(seg.seq, `spill segment ${seg.file.path} ends inside a record`);
     this.readLargeRecord(seg, batch);
     return false;
   }
@@ -197,12 +196,12 @@ export class LogCursor {
       ended = b < 0x80;
     }
     if (!ended || len === 0 || seg.offset + header + len > seg.bytes) {
-      this.corrupt(seg.position, `spill segment ${seg.file.path} has a bad frame at byte ${seg.offset}`);
+      this.corrupt(seg.seq, `spill segment ${seg.file.path} has a bad frame at byte ${seg.offset}`);
     }
     const own = Buffer.allocUnsafe(len);
     seg.file.read(own, 0, len, seg.offset + header);
     batch.bytes = own;
-    batch.add(0, len, seg.position);
+    batch.add(0, len, seg.seq);
     batch.used = len;
     seg.offset += header + len;
     seg.recordsLeft--;
@@ -213,22 +212,22 @@ export class LogCursor {
     this.exclusive = true;
   }
 
-  private guard<T>(position: bigint, fn: () => T): T {
+  private guard<T>(seq: bigint, fn: () => T): T {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof RecordFormatError) this.corrupt(position, err.message, err);
+      if (err instanceof RecordFormatError) this.corrupt(seq, err.message, err);
       throw err;
     }
   }
 
-  private txnName(position: bigint): string {
-    return `transaction ${Lsn.fromBigInt(position)} in ${this.log.path}`;
+  private txnName(seq: bigint): string {
+    return `transaction ${seq} in ${this.log.path}`;
   }
 
-  private corrupt(position: bigint, what: string, cause?: unknown): never {
+  private corrupt(seq: bigint, what: string, cause?: unknown): never {
     throw new TidemarkError('CHANGELOG_CORRUPT', {
-      detail: `${this.txnName(position)}: ${what}`,
+      detail: `${this.txnName(seq)}: ${what}`,
       ...(cause === undefined ? {} : { cause }),
     });
   }

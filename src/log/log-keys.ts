@@ -1,43 +1,45 @@
 /**
  * Key bytes of the change log (layout drawn in change-log.ts). LMDB compares keys as bytes, so
- * big-endian integers make key order equal commit order.
+ * big-endian integers make key order equal the log's own sequence order (= commit order).
  */
-import { Lsn } from '../source/postgres/lsn.ts';
 
 export const DATA_PREFIX = 0x64; // 'd'
+export const COMMIT_PREFIX = 0x63; // 'c'
 export const SCHEMA_PREFIX = 0x73; // 's'
 export const META_PREFIX = 0x6d; // 'm'
-export const READER_PREFIX = 0x72; // 'r'
+export const TABLE_PREFIX = 0x74; // 't'
 
-/** `d | position u64 BE | seq u32 BE`: record `seq` of the transaction committing at `position`. */
-export function dataKey(position: bigint, seq: number): Buffer {
+/** `d | seq u64 BE | pack u32 BE`: pack `pack` of the transaction with sequence number `seq`. */
+export function dataKey(seq: bigint, pack: number): Buffer {
   const k = Buffer.allocUnsafe(13);
   k[0] = DATA_PREFIX;
-  k.writeBigUInt64BE(position, 1);
-  k.writeUInt32BE(seq, 9);
+  k.writeBigUInt64BE(seq, 1);
+  k.writeUInt32BE(pack, 9);
   return k;
 }
 
-/** The first key after every record of transactions at or before `position`. */
-export function dataKeyAfter(position: Lsn): Buffer {
-  return dataKey(position.value + 1n, 0);
+/** The first data key after every pack of transactions up to `seq`. */
+export function dataKeyAfter(seq: bigint): Buffer {
+  return dataKey(seq + 1n, 0);
 }
 
-export function positionOfKey(key: Buffer): Lsn {
-  return Lsn.fromBigInt(key.readBigUInt64BE(1));
-}
-
-export function seqOfKey(key: Buffer): number {
-  return key.readUInt32BE(9);
-}
-
-export function isDataKey(key: Buffer): boolean {
-  return key.length === 13 && key[0] === DATA_PREFIX;
+export function seqOfDataKey(key: Buffer): bigint {
+  return key.readBigUInt64BE(1);
 }
 
 /** One past the last possible data key. */
 export const DATA_END = Buffer.from([DATA_PREFIX + 1]);
 export const DATA_START = Buffer.from([DATA_PREFIX]);
+
+/** `c | seq u64 BE` → the transaction's source position (codec bytes): the commit index. */
+export function commitKey(seq: bigint): Buffer {
+  const k = Buffer.allocUnsafe(9);
+  k[0] = COMMIT_PREFIX;
+  k.writeBigUInt64BE(seq, 1);
+  return k;
+}
+
+export const COMMIT_START = Buffer.from([COMMIT_PREFIX]);
 
 export function schemaKey(id: number): Buffer {
   const k = Buffer.allocUnsafe(5);
@@ -49,23 +51,32 @@ export function schemaKey(id: number): Buffer {
 export const SCHEMA_START = Buffer.from([SCHEMA_PREFIX]);
 export const SCHEMA_END = Buffer.from([SCHEMA_PREFIX + 1]);
 
-export function metaKey(name: 'format' | 'committed' | 'coveredFrom'): Buffer {
+/** `t | table id u32 BE` → the schema id of the table's latest shape (u32 BE). */
+export function tableKey(tableId: number): Buffer {
+  const k = Buffer.allocUnsafe(5);
+  k[0] = TABLE_PREFIX;
+  k.writeUInt32BE(tableId >>> 0, 1);
+  return k;
+}
+
+export const TABLE_START = Buffer.from([TABLE_PREFIX]);
+export const TABLE_END = Buffer.from([TABLE_PREFIX + 1]);
+
+export type MetaName = 'format' | 'committed' | 'coveredFrom';
+
+export function metaKey(name: MetaName): Buffer {
   return Buffer.concat([Buffer.from([META_PREFIX]), Buffer.from(name, 'utf8')]);
 }
 
-export function readerKey(id: string): Buffer {
-  return Buffer.concat([Buffer.from([READER_PREFIX]), Buffer.from(id, 'utf8')]);
-}
-
-export const READER_START = Buffer.from([READER_PREFIX]);
-export const READER_END = Buffer.from([READER_PREFIX + 1]);
-
-export function encodeLsn(lsn: Lsn): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(lsn.value);
+/** A meta value naming a transaction: `seq u64 BE | position bytes`. */
+export function encodeMark(seq: bigint, position: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(8 + position.length);
+  b.writeBigUInt64BE(seq, 0);
+  position.copy(b, 8);
   return b;
 }
 
-export function decodeLsn(b: Buffer): Lsn {
-  return Lsn.fromBigInt(b.readBigUInt64BE(0));
+export function decodeMark(b: Buffer): { seq: bigint; position: Buffer } | null {
+  if (b.length < 8) return null;
+  return { seq: b.readBigUInt64BE(0), position: Buffer.from(b.subarray(8)) };
 }

@@ -23,8 +23,12 @@ const cells = fc.array(cell, { maxLength: 12 });
 const id = fc.integer({ min: 0, max: 2 ** 32 - 1 });
 const record: fc.Arbitrary<LogRecord> = fc.oneof(
   fc.record({ tag: fc.constant('begin' as const), commitTimeMs: fc.double({ noNaN: true }) }),
-  fc.record({ tag: fc.constant('commit' as const), commitTimeMs: fc.double({ noNaN: true }) }),
-  fc.record({ tag: fc.constant('relation' as const), schemaId: id }),
+  fc.record({
+    tag: fc.constant('commit' as const),
+    commitTimeMs: fc.double({ noNaN: true }),
+    position: fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b)),
+  }),
+  fc.record({ tag: fc.constant('schema' as const), schemaId: id, json: fc.json() }),
   fc.record({ tag: fc.constant('insert' as const), schemaId: id, row: cells }),
   fc.record({
     tag: fc.constant('update' as const),
@@ -50,7 +54,7 @@ describe('record codec', () => {
       fc.property(record, (r) => {
         const bytes = w.encode(r);
         expect(decodeRecord(bytes)).toEqual(r);
-        if ('schemaId' in r) expect(recordSchemaId(bytes)).toBe(r.schemaId);
+        if ('schemaId' in r && r.tag !== 'schema') expect(recordSchemaId(bytes)).toBe(r.schemaId);
       }),
       { seed: 4242, numRuns: 2000 },
     );
@@ -84,7 +88,7 @@ describe('record codec', () => {
       w.encode({ tag: 'begin', commitTimeMs: 1 }),
       w.encode({ tag: 'insert', schemaId: 3, row: ['1', 'x'.repeat(200)] }), // 2-byte frame header
       w.encode({ tag: 'delete', schemaId: 3, old: ['1', null] }),
-      w.encode({ tag: 'commit', commitTimeMs: 2 }),
+      w.encode({ tag: 'commit', commitTimeMs: 2, position: Buffer.from([0, 0, 0, 0, 0, 0, 1, 2]) }),
     ];
     const pack = Buffer.alloc(recs.reduce((n, r) => n + frameHeaderBytes(r.length) + r.length, 0));
     let pos = 0;

@@ -1,17 +1,19 @@
 /**
  * The bytes of one change-log record (one ChangeMessage), and the framing that strings records
  * together. Tables are referred to by a schema id the log interns (change-log.ts), so a row costs
- * its cells and a few bytes more.
+ * its cells and a few bytes more. The log knows no database: a position is the bytes its codec
+ * made (`core/position.ts`).
  *
  *   begin     01 | commitTimeMs f64 LE
- *   relation  02 | schemaId varint
  *   insert    03 | schemaId varint | cells(row)
  *   update    04 | schemaId varint | flags u8 (1 = old present, 2 = old is full) | cells(row) | cells(old)?
  *   delete    05 | schemaId varint | cells(old)
  *   truncate  06 | n varint | schemaId varint × n
- *   commit    07 | commitTimeMs f64 LE          (the position is the record's key)
+ *   commit    07 | commitTimeMs f64 LE | position bytes (the rest, as the connector's codec encoded it)
  *   segment   08 | records varint | bytes varint | file name UTF-8 (the rest)
  *             (a spilled transaction's reference: its records are framed in spill/<file name>)
+ *   schema    09 | schemaId varint (the table's shape after it) | SchemaChange JSON UTF-8 (the rest)
+ *   10, 11    reserved for backfill watermarks (online snapshots)
  *
  *   cells     n varint | cell × n ;  cell = varint h: 0 NULL, 1 UNCHANGED, h ≥ 2: h − 2 UTF-8 bytes follow
  *
@@ -27,13 +29,13 @@ import { UNCHANGED, type Cell } from '../core/row.ts';
 
 export const TAG = {
   begin: 1,
-  relation: 2,
   insert: 3,
   update: 4,
   delete: 5,
   truncate: 6,
   commit: 7,
   segment: 8,
+  schema: 9,
 } as const;
 
 export type RecordTag = keyof typeof TAG;
@@ -41,7 +43,6 @@ export type RecordTag = keyof typeof TAG;
 /** A decoded record with tables still as schema ids; the reader resolves them. */
 export type LogRecord =
   | { readonly tag: 'begin'; readonly commitTimeMs: number }
-  | { readonly tag: 'relation'; readonly schemaId: number }
   | { readonly tag: 'insert'; readonly schemaId: number; readonly row: Cell[] }
   | {
       readonly tag: 'update';
@@ -52,7 +53,19 @@ export type LogRecord =
     }
   | { readonly tag: 'delete'; readonly schemaId: number; readonly old: Cell[] }
   | { readonly tag: 'truncate'; readonly schemaIds: number[] }
-  | { readonly tag: 'commit'; readonly commitTimeMs: number }
+  | {
+      readonly tag: 'commit';
+      readonly commitTimeMs: number;
+      /** The source position, as the connector's codec encoded it. */
+      readonly position: Buffer;
+    }
+  | {
+      readonly tag: 'schema';
+      /** The interned shape of the table after the change (a dropped table: as it was). */
+      readonly schemaId: number;
+      /** The `SchemaChange` (core/schema-change.ts) as JSON. */
+      readonly json: string;
+    }
   | {
       readonly tag: 'segment';
       /** The spill file's name inside the log's `spill/` directory. */
@@ -85,14 +98,23 @@ export class RecordWriter {
     this.byte(TAG[rec.tag]);
     switch (rec.tag) {
       case 'begin':
-      case 'commit':
         this.ensure(8);
         this.buf.writeDoubleLE(rec.commitTimeMs, this.pos);
         this.pos += 8;
         break;
-      case 'relation':
-        this.varint(rec.schemaId);
+      case 'commit':
+        this.ensure(8 + rec.position.length);
+        this.buf.writeDoubleLE(rec.commitTimeMs, this.pos);
+        this.pos += 8;
+        this.pos += rec.position.copy(this.buf, this.pos);
         break;
+      case 'schema': {
+        this.varint(rec.schemaId);
+        const len = Buffer.byteLength(rec.json, 'utf8');
+        this.ensure(len);
+        this.pos += this.buf.write(rec.json, this.pos, 'utf8');
+        break;
+      }
       case 'insert':
         this.varint(rec.schemaId);
         this.cells(rec.row);
@@ -176,8 +198,6 @@ export function recordTag(bytes: Uint8Array): RecordTag {
   switch (bytes[0]) {
     case 1:
       return 'begin';
-    case 2:
-      return 'relation';
     case 3:
       return 'insert';
     case 4:
@@ -190,6 +210,8 @@ export function recordTag(bytes: Uint8Array): RecordTag {
       return 'commit';
     case 8:
       return 'segment';
+    case 9:
+      return 'schema';
     default:
       throw new RecordFormatError(`unknown record tag ${bytes[0]}`);
   }
@@ -240,10 +262,10 @@ class Cursor {
   }
 }
 
-/** The schema id of a row record (insert, update, delete, relation), or null for the others. */
+/** The schema id of a row record (insert, update, delete), or null for the others. */
 export function recordSchemaId(bytes: Buffer): number | null {
   const tag = recordTag(bytes);
-  if (tag === 'begin' || tag === 'commit' || tag === 'truncate' || tag === 'segment') return null;
+  if (tag !== 'insert' && tag !== 'update' && tag !== 'delete') return null;
   const c = new Cursor(bytes);
   c.pos = 1;
   return c.varint();
@@ -256,12 +278,20 @@ export function decodeRecord(bytes: Buffer): LogRecord {
   let rec: LogRecord;
   switch (tag) {
     case 'begin':
-    case 'commit':
       rec = { tag, commitTimeMs: c.double() };
       break;
-    case 'relation':
-      rec = { tag, schemaId: c.varint() };
+    case 'commit': {
+      const commitTimeMs = c.double();
+      rec = { tag, commitTimeMs, position: Buffer.from(bytes.subarray(c.pos)) };
+      c.pos = bytes.length;
       break;
+    }
+    case 'schema': {
+      const schemaId = c.varint();
+      rec = { tag, schemaId, json: bytes.toString('utf8', c.pos) };
+      c.pos = bytes.length;
+      break;
+    }
     case 'insert':
       rec = { tag, schemaId: c.varint(), row: c.cells() };
       break;

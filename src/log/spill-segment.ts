@@ -1,6 +1,6 @@
 /**
- * Spill segments: the records of one large transaction in a plain file, `<log>/spill/<position
- * as 16 hex digits>.seg`, framed as record-codec.ts draws (`len varint | record`, no header).
+ * Spill segments: the records of one large transaction in a plain file, `<log>/spill/<the log's
+ * sequence number of the transaction, 16 hex digits>.seg`, framed as record-codec.ts draws (`len varint | record`, no header).
  * Written and read with positional `fs` calls, never mapped: the pages a reader or the writer
  * touch stay in the kernel's page cache and never count in the process's resident memory, which
  * is the reason the files exist (LMDB reads through mmap; see README.md).
@@ -23,18 +23,17 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import type { Lsn } from '../source/postgres/lsn.ts';
 import { frameHeaderBytes, writeFrameHeader } from './record-codec.ts';
 
 const NAME = /^([0-9a-f]{16})\.seg$/;
 
-/** The file name of the segment of the transaction committing at `position`. */
-export function segmentName(position: bigint): string {
-  return `${position.toString(16).padStart(16, '0')}.seg`;
+/** The file name of the segment of the transaction with sequence number `seq`. */
+export function segmentName(seq: bigint): string {
+  return `${seq.toString(16).padStart(16, '0')}.seg`;
 }
 
-/** The commit position a segment file name stands for, or null for any other name. */
-export function positionOfSegment(name: string): bigint | null {
+/** The sequence number a segment file name stands for, or null for any other name. */
+export function seqOfSegment(name: string): bigint | null {
   const m = NAME.exec(name);
   return m ? BigInt(`0x${m[1]!}`) : null;
 }
@@ -84,8 +83,8 @@ export function wrapSpillError(err: unknown, path: string, action: string): Tide
 export interface SegmentWriterOptions {
   /** The log's `spill/` directory (created when missing). */
   readonly dir: string;
-  /** The commit position of the transaction (names the file). */
-  readonly position: Lsn;
+  /** The log's sequence number of the transaction (names the file). */
+  readonly seq: bigint;
   /** Bytes buffered before a write; the writer's memory. */
   readonly bufferBytes: number;
   /**
@@ -113,7 +112,7 @@ export class SegmentWriter {
   private written = 0;
 
   constructor(private readonly options: SegmentWriterOptions) {
-    this.name = segmentName(options.position.value);
+    this.name = segmentName(options.seq);
     this.path = join(options.dir, this.name);
     this.buffer = Buffer.allocUnsafe(Math.max(4096, options.bufferBytes));
     try {
@@ -238,7 +237,7 @@ export class SegmentFile {
    */
   static open(dir: string, name: string, bytes: number, what: string): SegmentFile {
     const path = join(dir, name);
-    if (positionOfSegment(name) === null) {
+    if (seqOfSegment(name) === null) {
       throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `${what} names a bad spill file "${name}"` });
     }
     let fd: number;

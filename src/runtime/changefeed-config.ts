@@ -17,14 +17,28 @@ export interface ChangefeedConfig {
   views: { name: string; sql: string }[];
   epoch: { intervalMs: number; maxRows: number; maxBytes: number };
   heartbeatIntervalMs: number;
-  snapshot: { parallelism: number; chunkRows: number };
+  snapshot: {
+    parallelism: number;
+    chunkRows: number;
+    /** How long the snapshot may wait for the source's running transactions before naming them (retried). */
+    startTimeoutMs: number;
+  };
   memoryQuotaBytes: number;
   /**
    * The source database's local change log (shared by every changefeed on that database in this
    * process; the first changefeed to start its puller sets these). `maxDiskBytes` null: no limit
    * but the disk's.
    */
-  changeLog: { maxDiskBytes: number | null };
+  /** What a schema change in the source does to the changefeed (runtime/schema-barrier.ts). */
+  schemaChanges: { dropTable: 'drop' | 'keep' | 'fail'; renameTable: 'follow' | 'fail' };
+  changeLog: {
+    maxDiskBytes: number | null;
+    /**
+     * A changefeed that has not run (acknowledged) for this long no longer holds the log or the
+     * source: its record is released, and resuming it needs a new snapshot. Null: never.
+     */
+    releaseAfterMs: number | null;
+  };
 }
 
 export interface TidemarkConfig {
@@ -38,9 +52,10 @@ export const CHANGEFEED_DEFAULTS = {
   views: [] as { name: string; sql: string }[],
   epoch: { intervalMs: 50, maxRows: 100_000, maxBytes: 64 * MiB },
   heartbeatIntervalMs: 1000,
-  snapshot: { parallelism: 4, chunkRows: 50_000 },
+  snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
   memoryQuotaBytes: 256 * MiB,
-  changeLog: { maxDiskBytes: null },
+  schemaChanges: { dropTable: 'drop', renameTable: 'follow' },
+  changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
 } as const;
 
 export const CHANGEFEED_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,40}$/;
@@ -57,6 +72,7 @@ export interface ChangefeedInput {
   snapshot?: Partial<ChangefeedConfig['snapshot']>;
   memoryQuotaBytes?: number;
   changeLog?: Partial<ChangefeedConfig['changeLog']>;
+  schemaChanges?: Partial<ChangefeedConfig['schemaChanges']>;
 }
 
 /** Applies the defaults. Does not validate: `cli/load-config.ts` does that for user input. */
@@ -73,6 +89,7 @@ export function defineChangefeed(input: ChangefeedInput): ChangefeedConfig {
     snapshot: { ...d.snapshot, ...input.snapshot },
     memoryQuotaBytes: input.memoryQuotaBytes ?? d.memoryQuotaBytes,
     changeLog: { ...d.changeLog, ...input.changeLog },
+    schemaChanges: { ...d.schemaChanges, ...input.schemaChanges },
   };
 }
 

@@ -16,9 +16,13 @@ export interface ChangefeedStatus {
   checkpoint: string | null;
   /** now − source commit time of the oldest change not yet committed downstream (0 when caught up). */
   lagMs: number | null;
-  /** Source WAL end − checkpoint. */
+  /** Source log end − checkpoint, in bytes (where the source can tell). */
   lagBytes: number | null;
+  /** Source log end − resolved position, in bytes: what is yet to be read (where the source can tell). */
+  resolvedLagBytes: number | null;
   error: { code: string; message: string; hint: string } | null;
+  /** Things degraded or left out that the operator should know (tables left out, schema capture). */
+  warnings: string[];
 }
 
 export type ChangefeedPhase = ChangefeedStatus['phase'];
@@ -35,7 +39,9 @@ export function initialStatus(id: string): ChangefeedStatus {
     checkpoint: null,
     lagMs: null,
     lagBytes: null,
+    resolvedLagBytes: null,
     error: null,
+    warnings: [],
   };
 }
 

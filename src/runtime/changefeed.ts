@@ -1,11 +1,11 @@
 /**
  * Runs one changefeed: snapshot once, then stream forever, one epoch at a time.
  *
- *   sink.open() ─► checkpoint C? ──no──► register at the log's end; temporary slot + exported
- *        │                             snapshot at P ─► sink.writeSnapshot(…, P)   (C := P)
+ *   sink.open() ─► checkpoint C? ──no──► hub.registerAtEnd; connector.capture(tables);
+ *        │                             connector.snapshot ─► rows at P ─► sink.writeSnapshot(…, P)  (C := P)
  *        └──yes─────────────────────────────────────────────────┘
- *   shared puller's log ─► reader.stream(after C) ─► EpochBuilder (collapse per key)
- *        ─cut at a commit─► sink.commitEpoch(e) ─► reader.acknowledge(e.checkpoint)
+ *   hub.subscribe(after C) ─► EpochBuilder (collapse per key)
+ *        ─cut at a commit─► sink.commitEpoch(e) ─► subscription.acknowledge(e.checkpoint)
  *        ─a transaction over budget─► sink.beginEpoch() · applyChunk(…)* · commit(e)
  *
  * At most one epoch is being committed while the next one fills; when the filling one outgrows
@@ -23,16 +23,16 @@ import { createSink } from '../sink/create-sink.ts';
 import type { EpochWriter, Sink } from '../sink/sink.ts';
 import type { Epoch, SnapshotRows, TableChanges } from '../core/epoch.ts';
 import type { ChangeMessage } from '../core/change.ts';
-import { acquirePuller, type PullerLease } from '../source/postgres/puller-registry.ts';
-import type { PullerReader } from '../source/postgres/puller-reader.ts';
-import type { Puller } from '../source/postgres/puller.ts';
-import { PostgresSource } from '../source/postgres/pg-source.ts';
-import { Lsn } from '../source/postgres/lsn.ts';
+import type { Position, PositionCodec } from '../core/position.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { ChangeHub } from '../log/hub.ts';
+import type { Subscription } from '../log/subscription.ts';
 import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs } from '../errors/backoff.ts';
 import { ViewStage } from './view-stage.ts';
 import { quoteIdent } from '../core/table-schema.ts';
-import { resolve } from 'node:path';
+import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
+import { decideBarrier } from './schema-barrier.ts';
 
 const MiB = 1024 * 1024;
 
@@ -49,10 +49,25 @@ export interface Changefeed {
   readonly done: Promise<void>;
 }
 
+/** A changefeed's hold on its source's hub. `release` once; the last release stops the hub. */
+export interface HubLease {
+  readonly hub: ChangeHub;
+  release(): Promise<void>;
+}
+
+/** What a changefeed needs from the engine that runs it (control/engine.ts). */
+export interface ChangefeedEnvironment {
+  /** Local state lives here (view state under `state/<id>`). */
+  readonly dataDir: string;
+  /** The hub of `cfg.source`, shared with the engine's other changefeeds of that source. */
+  acquireHub(
+    cfg: ChangefeedConfig,
+    onError?: (e: TidemarkError, info: { retrying: boolean }) => void,
+  ): Promise<HubLease>;
+}
+
 export interface StartChangefeedOptions {
   logger: Logger;
-  /** Where local state lives (view state under `state/<id>`); default `.tidemark` in the cwd. */
-  dataDir?: string;
   onStatus?: (s: ChangefeedStatus) => void;
   /** Observes every committed epoch (tests, metrics); must not throw or block. */
   onEpochCommitted?: (e: Epoch, info: EpochCommitInfo) => void;
@@ -69,11 +84,7 @@ export interface EpochCommitInfo {
   readonly bytes: number;
 }
 
-export function startChangefeed(cfg: ChangefeedConfig, opts: StartChangefeedOptions): Changefeed {
-  return new ChangefeedRunner(cfg, opts);
-}
-
-class ChangefeedRunner implements Changefeed {
+export class ChangefeedRunner implements Changefeed {
   readonly id: string;
   readonly done: Promise<void>;
   private st: ChangefeedStatus;
@@ -86,12 +97,19 @@ class ChangefeedRunner implements Changefeed {
   private rateCount = 0;
   private rateAt = Date.now();
   private rateTimer: NodeJS.Timeout;
-  private lease: PullerLease | null = null;
+  private lease: HubLease | null = null;
+
+  /** The engine running it: given, or still being opened (`deferred`). */
+  private readonly envReady: Promise<ChangefeedEnvironment>;
+  private env!: ChangefeedEnvironment;
 
   constructor(
     private readonly cfg: ChangefeedConfig,
     private readonly opts: StartChangefeedOptions,
+    env: ChangefeedEnvironment | Promise<ChangefeedEnvironment>,
   ) {
+    this.envReady = Promise.resolve(env);
+    this.envReady.catch(() => {});
     this.id = cfg.id;
     this.st = initialStatus(cfg.id);
     this.log = opts.logger.child({ changefeed: cfg.id });
@@ -104,6 +122,18 @@ class ChangefeedRunner implements Changefeed {
       this.lease = null;
       await lease?.release();
     });
+  }
+
+  /**
+   * A changefeed whose engine is still being opened (the CLI opens one per data directory for
+   * its first changefeed): it fails with the engine's error (DATA_DIR_LOCKED) if that fails.
+   */
+  static deferred(
+    cfg: ChangefeedConfig,
+    opts: StartChangefeedOptions,
+    env: Promise<ChangefeedEnvironment>,
+  ): ChangefeedRunner {
+    return new ChangefeedRunner(cfg, opts, env);
   }
 
   status(): ChangefeedStatus {
@@ -134,7 +164,20 @@ class ChangefeedRunner implements Changefeed {
   }
 
   private async run(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    try {
+      this.env = await this.envReady;
+    } catch (err) {
+      const e =
+        err instanceof TidemarkError
+          ? err
+          : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
+      this.update({ phase: 'failed', error: { code: e.code, message: e.message, hint: e.hint } });
+      this.log.error('changefeed failed', { error: e });
+      throw e;
+    }
+    // Retriable errors back off, growing until an epoch actually commits (see `committedSince`).
+    for (let attempt = 0; ;) {
+      this.committedSince = false;
       try {
         await this.attempt();
         this.update({ phase: 'stopped' });
@@ -155,6 +198,7 @@ class ChangefeedRunner implements Changefeed {
           this.update({ phase: 'failed' });
           throw e;
         }
+        attempt = this.committedSince ? 0 : attempt + 1;
         const wait = backoffMs(attempt);
         this.log.warn('changefeed error, retrying', { error: e, retryInMs: wait });
         await Promise.race([new Promise((r) => setTimeout(r, wait)), this.stopSignal]);
@@ -166,161 +210,176 @@ class ChangefeedRunner implements Changefeed {
     }
   }
 
-  /** One connection lifetime: open, snapshot if needed, stream until stopped or failed. */
+  /** True once an epoch committed in the current attempt (the backoff starts over then). */
+  private committedSince = false;
+
+  /** One attempt: open, snapshot if needed, stream until stopped or failed. */
   private async attempt(): Promise<void> {
     const cfg = this.cfg;
-    const dataDir = this.opts.dataDir ?? process.env.TIDEMARK_DATA_DIR ?? resolve('.tidemark');
+    const hub = await this.hub();
+    const connector = hub.connector;
+    const codec = connector.positions;
     const sink = createSink(cfg.sink, { changefeedId: cfg.id });
-    // Catalog, the snapshot and the changefeed's own publication (the record of its selection);
-    // changes come from the source's shared puller.
-    const source = PostgresSource.forChangefeed(cfg);
     let views: ViewStage | null = null;
-    let reader: PullerReader | null = null;
+    let sub: Subscription | null = null;
     try {
       this.update({ phase: 'starting' });
       // Validate the source first (read-only), so bad input creates nothing anywhere.
-      let { tables, published } = await source.prepare();
+      const described = await connector.describe(cfg.tables);
+      let tables = described.tables;
+      const warnings: string[] = [];
+      for (const t of described.leftOut) {
+        this.log.warn('table left out of the changefeed', {
+          table: `${t.schema}.${t.name}`,
+          reason: t.reason.message,
+        });
+        warnings.push(`${t.schema}.${t.name} left out: ${t.reason.message}`);
+      }
+      this.update({ warnings });
+      const stored = await sink.open();
+      let checkpoint =
+        stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
+      if (checkpoint !== null) tables = this.resumedTables(hub, tables);
       const replicated = new Set(tables.map((t) => t.relationId));
-      let checkpoint = await sink.open();
       if (cfg.views.length > 0) {
         views = await ViewStage.open({
           views: cfg.views,
-          catalog: await source.describeAll(),
-          stateDir: ViewStage.stateDirFor(dataDir, cfg.id),
+          catalog: await connector.describeAll(),
+          stateDir: ViewStage.stateDirFor(this.env.dataDir, cfg.id),
           sinkEpoch: checkpoint?.epoch ?? null,
         });
         const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));
-        if (missing.length > 0)
-          ({ tables, published } = await source.prepare(
-            missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`),
-          ));
+        if (missing.length > 0) {
+          ({ tables } = await connector.describe([
+            ...cfg.tables,
+            ...missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`),
+          ]));
+        }
         if (views.needsSnapshot) {
           this.log.warn('view state does not match the sink checkpoint: taking a new snapshot', {
-            checkpoint,
+            checkpoint: stored,
           });
           checkpoint = null;
         }
       }
-      if (checkpoint !== null && published) {
-        const added = tables.filter((t) => !published.has(`${t.schema}.${t.name}`));
-        if (added.length > 0) {
-          throw new TidemarkError('SOURCE_TABLES_CHANGED', {
-            detail: `${added.map((t) => `${t.schema}.${t.name}`).join(', ')} selected after the snapshot of changefeed ${cfg.id}`,
-          });
-        }
-      }
-      const puller = await this.puller(dataDir);
       const readerQuota = Math.min(8 * MiB, Math.max(MiB, Math.floor(cfg.memoryQuotaBytes / 16)));
       if (checkpoint === null) {
-        if ((await source.slotState()).exists) {
-          // A slot of its own: left by a version that had one slot per changefeed.
-          this.log.info("dropping the changefeed's own slot", { slot: source.slotName });
-          await source.dropSlot();
-        }
-        await source.syncPublication(tables, published);
         // Registered at the log's end before the snapshot, so the log keeps every transaction
-        // after it; the snapshot's consistent point is later still.
-        reader = await puller.addReader({
-          id: cfg.id,
-          tables,
-          checkpoint: puller.holdPosition(),
-          memoryQuotaBytes: readerQuota,
-        });
+        // after it; the snapshot's position is later still.
+        await hub.registerAtEnd(
+          cfg.id,
+          tables.filter((t) => replicated.has(t.relationId)),
+        );
+        await connector.capture(tables, cfg.tables);
         if (this.stopping) return;
         this.update({ phase: 'snapshot', snapshotRows: 0 });
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
-        const snap = await source.createSnapshot(tables, { temporary: true });
-        const at = { position: snap.position.toString(), epoch: 0 };
-        const sinkTables = [
-          ...tables.filter((t) => replicated.has(t.relationId)),
-          ...(views?.viewTables ?? []),
-        ];
-        const rows = views ? views.snapshot(snap.rows, replicated) : snap.rows;
-        await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
-        reader.acknowledge(snap.position);
-        checkpoint = at;
-        this.log.info('snapshot committed', { rows: this.st.snapshotRows, position: at.position });
-      } else {
-        await source.syncPublication(tables, published);
-        const at = Lsn.parse(checkpoint.position);
-        const registered = puller.log.readerPosition(cfg.id);
-        if (registered && registered.compare(at) > 0) {
-          // The sink lost commits it had acknowledged (restored from a backup, or a downstream
-          // that does not make commits durable). The log may still hold them: re-read from there.
-          const covered = puller.log.coveredFrom;
-          if (covered && covered.compare(at) > 0) {
-            throw new TidemarkError('CHANGELOG_BEHIND', {
-              detail: `changefeed ${cfg.id} acknowledged ${registered}, but its sink's checkpoint is back at ${checkpoint.position} and the log starts after ${covered}: the sink lost committed changes`,
-            });
-          }
-          this.log.warn(
-            "the sink's checkpoint is behind what it acknowledged: re-reading from the change log",
-            {
-              acknowledged: registered.toString(),
-              checkpoint: checkpoint.position,
-            },
+        const snap = await connector.snapshot(tables, cfg.snapshot);
+        try {
+          const at = { position: snap.position.toString(), epoch: stored === null ? 0 : stored.epoch + 1 };
+          const sinkTables = [
+            ...tables.filter((t) => replicated.has(t.relationId)),
+            ...(views?.viewTables ?? []),
+          ];
+          const rows = views ? views.snapshot(snap.rows, replicated, at.epoch) : snap.rows;
+          hub.recordTables(
+            cfg.id,
+            tables.filter((t) => replicated.has(t.relationId)),
           );
-          puller.rewindReader(cfg.id, at);
+          await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
+          checkpoint = { position: snap.position, epoch: at.epoch };
+        } finally {
+          await snap.release();
         }
-        reader = await puller.addReader({
-          id: cfg.id,
-          tables,
-          checkpoint: at,
-          memoryQuotaBytes: readerQuota,
+        this.log.info('snapshot committed', {
+          rows: this.st.snapshotRows,
+          position: checkpoint.position.toString(),
         });
       }
-      this.update({
+      sub = await hub.subscribe({
+        id: cfg.id,
+        tables,
         checkpoint: checkpoint.position,
-        resolved: checkpoint.position,
+        memoryQuotaBytes: readerQuota,
+        selection: cfg.tables,
+      });
+      for (const l of connector.limitations) {
+        if (!this.st.warnings.includes(l)) this.update({ warnings: [...this.st.warnings, l] });
+      }
+      this.update({
+        checkpoint: checkpoint.position.toString(),
+        resolved: checkpoint.position.toString(),
         epoch: checkpoint.epoch,
         error: null,
       });
       if (this.stopping) return;
       this.update({ phase: 'streaming' });
       await this.stream(
-        { changes: reader, sink, views, replicated },
-        Lsn.parse(checkpoint.position),
+        { changes: sub, sink, views, replicated, codec, hub, tables },
+        checkpoint.position,
         checkpoint.epoch,
       );
     } finally {
-      reader?.close();
-      await source.close();
+      sub?.close();
       await sink.close();
       await views?.close();
     }
   }
 
   /**
-   * The source's shared puller, held across attempts (a failing sink does not stop the pulling
-   * into the log); replaced when it stopped for good, released when the changefeed stops.
+   * The tables a resumed changefeed replicates: those it took a snapshot of (recorded by id in
+   * its subscription — a renamed one is followed), never a table that joined the selection since,
+   * nor another table under a name it knew: those were never copied, and streaming them would
+   * leave them partial downstream.
    */
-  private async puller(dataDir: string): Promise<Puller> {
-    if (this.lease?.puller.failure) {
+  private resumedTables(hub: ChangeHub, selected: TableSchema[]): TableSchema[] {
+    const recorded = hub.recordedTables(this.cfg.id);
+    if (recorded.length === 0) return selected; // no record (an older version, or released)
+    const known = new Set(recorded.map((t) => t.id));
+    const added = selected.filter((t) => !known.has(t.relationId));
+    if (added.length > 0) {
+      const what = added.map((t) => {
+        const was = recorded.find((r) => r.schema === t.schema && r.name === t.name);
+        return was
+          ? `${t.schema}.${t.name} is another table than the one replicated under that name (id ${t.relationId}, was ${was.id}: renamed or replaced)`
+          : `${t.schema}.${t.name} was selected after the snapshot`;
+      });
+      throw new TidemarkError('SOURCE_TABLES_CHANGED', {
+        detail: `changefeed ${this.cfg.id}: ${what.join('; ')} — its rows were never copied`,
+      });
+    }
+    const latest = new Map(hub.log.latestTables().map((t) => [t.relationId, t]));
+    const out = [...selected];
+    for (const r of recorded) {
+      if (out.some((t) => t.relationId === r.id)) continue;
+      const t = latest.get(r.id);
+      if (t) out.push(t); // renamed since: followed by its id
+    }
+    return out;
+  }
+
+  /**
+   * The source's hub, held across attempts (a failing sink does not stop the pulling into the
+   * log); replaced when it stopped for good, released when the changefeed stops.
+   */
+  private async hub(): Promise<ChangeHub> {
+    if (this.lease?.hub.failure) {
       const old = this.lease;
       this.lease = null;
       await old.release();
     }
     if (!this.lease) {
-      const cfg = this.cfg;
-      this.lease = await acquirePuller({
-        url: cfg.source,
-        dataDir,
-        heartbeatIntervalMs: cfg.heartbeatIntervalMs,
-        ...(cfg.changeLog.maxDiskBytes !== null
-          ? { logOptions: { maxDiskBytes: cfg.changeLog.maxDiskBytes } }
-          : {}),
-        // The shared puller's errors are this changefeed's too: it reads on from the log meanwhile.
-        onError: (e, info) => {
-          this.update({ error: { code: e.code, message: e.message, hint: e.hint } });
-          this.opts.onError?.(e, info);
-          if (info.retrying) this.log.warn('source puller error, retrying', { error: e });
-        },
+      this.lease = await this.env.acquireHub(this.cfg, (e, info) => {
+        // The hub's errors are this changefeed's too: it reads on from the log meanwhile.
+        this.update({ error: { code: e.code, message: e.message, hint: e.hint } });
+        this.opts.onError?.(e, info);
+        if (info.retrying) this.log.warn('source error, retrying', { error: e });
       });
     }
-    return this.lease.puller;
+    return this.lease.hub;
   }
 
-  private async *countSnapshot(rows: AsyncGenerator<SnapshotRows>): AsyncGenerator<SnapshotRows> {
+  private async *countSnapshot(rows: AsyncIterable<SnapshotRows>): AsyncGenerator<SnapshotRows> {
     for await (const chunk of rows) {
       if (this.stopping)
         throw new TidemarkError('CHANGEFEED_FAILED', {
@@ -334,11 +393,26 @@ class ChangefeedRunner implements Changefeed {
   }
 
   private async stream(
-    stages: { changes: ChangeStream; sink: Sink; views: ViewStage | null; replicated: ReadonlySet<number> },
-    after: Lsn,
+    stages: {
+      changes: Subscription;
+      sink: Sink;
+      views: ViewStage | null;
+      replicated: Set<number>;
+      codec: PositionCodec;
+      hub: ChangeHub;
+      /** Every table read (replicated ones, and view inputs), by id: kept current at barriers. */
+      tables: readonly TableSchema[];
+    },
+    after: Position,
     lastEpoch: number,
   ): Promise<void> {
-    const { changes, sink, views, replicated } = stages;
+    const { changes, sink, views, replicated, codec, hub } = stages;
+    const known = new Map(stages.tables.map((t) => [t.relationId, t]));
+    const viewInputs = new Set((views?.inputTables ?? []).map((t) => t.relationId));
+    /** The replicated set changed at a barrier: recorded in the subscription once its epoch commits. */
+    let tablesChanged = false;
+    let checkpointPosition: Position = after;
+    let resolvedPosition: Position | null = null;
     const { intervalMs, maxRows, maxBytes } = this.cfg.epoch;
     const budgetBytes = Math.min(this.cfg.memoryQuotaBytes, maxBytes);
     // A transaction over budget goes downstream in chunks of a quarter of it: small enough that
@@ -358,10 +432,12 @@ class ChangefeedRunner implements Changefeed {
 
     const refreshLag = () => {
       const oldest = inflightOldestMs ?? builder.oldestCommitMs;
-      const wal = changes.walEnd;
-      const cp = this.st.checkpoint ? Lsn.parse(this.st.checkpoint) : null;
+      const end = changes.sourceEnd;
       this.st.lagMs = oldest === null ? 0 : Math.max(0, Date.now() - oldest);
-      this.st.lagBytes = wal && cp ? Math.max(0, Number(wal.minus(cp))) : null;
+      const distance = end ? codec.distanceBytes(checkpointPosition, end) : null;
+      this.st.lagBytes = distance === null ? null : Math.max(0, distance);
+      const unread = end && resolvedPosition ? codec.distanceBytes(resolvedPosition, end) : null;
+      this.st.resolvedLagBytes = unread === null ? null : Math.max(0, unread);
     };
     /** The epoch's tables as the sink gets them: replicated ones, then the views' changes. */
     const sinkTables = async (
@@ -373,20 +449,30 @@ class ChangefeedRunner implements Changefeed {
       if (!views) return own;
       return [...own, ...(await views.apply(epoch, tables, step))];
     };
-    const commit = (e: Epoch, oldestMs: number | null, bytes: number) => {
+    const commit = (e: Epoch, position: Position, oldestMs: number | null, bytes: number) => {
       inflightOldestMs = oldestMs;
       const started = Date.now();
       const w = writer;
+      const continuing = chunks > 0;
+      const record = tablesChanged;
+      tablesChanged = false;
       writer = null;
       chunks = 0;
       inflight = (async () => {
-        const tables = await sinkTables(e.checkpoint.epoch, e.tables, { continuing: w !== null, last: true });
+        const tables = await sinkTables(e.checkpoint.epoch, e.tables, { continuing, last: true });
         const epoch = tables.length === e.tables.length && !views ? e : { ...e, tables };
         if (w) await w.commit(epoch);
         else await sink.commitEpoch(epoch);
       })()
         .then(() => {
-          changes.acknowledge(Lsn.parse(e.checkpoint.position));
+          changes.acknowledge(position);
+          if (record)
+            hub.recordTables(
+              this.cfg.id,
+              [...known.values()].filter((t) => replicated.has(t.relationId)),
+            );
+          checkpointPosition = position;
+          this.committedSince = true;
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });
           const now = Date.now();
           this.opts.onEpochCommitted?.(e, {
@@ -417,9 +503,10 @@ class ChangefeedRunner implements Changefeed {
       if (!due) return;
       const oldest = builder.oldestCommitMs;
       const bytes = builder.bytes;
+      const position = builder.lastPosition!;
       const e = builder.cut(writer ? epochNo : ++epochNo)!;
       lastCutMs = Date.now();
-      commit(e, oldest, bytes);
+      commit(e, position, oldest, bytes);
     };
     /**
      * A transaction outgrew the budget: its changes so far go downstream as a chunk of the epoch's
@@ -437,6 +524,75 @@ class ChangefeedRunner implements Changefeed {
       chunks++;
       await writer.applyChunk(tables);
     };
+    /**
+     * A schema change (barrier) to replay downstream: the epoch's changes before it go down as a
+     * chunk of the epoch's open transaction (begun here if needed), then the sink's DDL; the
+     * changes after it follow in later chunks or the commit.
+     */
+    const applyBarrier = async (change: SchemaChange) => {
+      while (inflight) await inflight;
+      if (failure !== null) throw failure;
+      if (!writer) {
+        writer = await sink.beginEpoch();
+        epochNo++;
+      }
+      const before = builder.takeChunk();
+      if (before.length > 0) {
+        const tables = await sinkTables(epochNo, before, { continuing: chunks > 0, last: false });
+        chunks++;
+        await writer.applyChunk(tables);
+      }
+      await writer.applySchema(change);
+    };
+    const onSchema = async (change: SchemaChange) => {
+      const decision = decideBarrier(change, {
+        changefeedId: this.cfg.id,
+        selection: this.cfg.tables,
+        replicated,
+        viewInputs,
+        policy: this.cfg.schemaChanges,
+        where: `after ${this.st.resolved ?? after.toString()}`,
+      });
+      this.log.debug('schema change', {
+        change: change.kind,
+        table: schemaChangeTableId(change),
+        decision: decision.action,
+        ddl: change.ddl,
+      });
+      if (decision.action === 'ignore') return;
+      if (decision.action === 'left-out') {
+        this.log.warn('table left out of the changefeed', {
+          table: `${decision.table.schema}.${decision.table.name}`,
+          reason: decision.reason,
+        });
+        this.update({
+          warnings: [
+            ...this.st.warnings,
+            `${decision.table.schema}.${decision.table.name} left out: ${decision.reason}`,
+          ],
+        });
+        return;
+      }
+      const { add, remove, update } = decision.table;
+      if (decision.toSink) await applyBarrier(change);
+      if (add) {
+        known.set(add.relationId, add);
+        replicated.add(add.relationId);
+        changes.addTables([add]);
+      }
+      if (update) known.set(update.relationId, update);
+      if (remove !== undefined) {
+        known.delete(remove);
+        replicated.delete(remove);
+        changes.removeTable(remove);
+      }
+      tablesChanged = true;
+      this.log.info('schema change applied', {
+        change: change.kind,
+        table: schemaChangeTableId(change),
+        ddl: change.ddl,
+      });
+    };
     const timer = setInterval(
       () => {
         maybeCut();
@@ -445,7 +601,7 @@ class ChangefeedRunner implements Changefeed {
       Math.max(5, Math.min(Math.floor(intervalMs / 4), 100)),
     );
 
-    const it = changes.stream(after)[Symbol.asyncIterator]();
+    const it = changes.read(after)[Symbol.asyncIterator]();
     try {
       for (;;) {
         if (failure !== null) throw failure;
@@ -458,8 +614,13 @@ class ChangefeedRunner implements Changefeed {
         ]);
         if (next === 'stop' || next.done) break;
         for (const m of next.value) {
+          if (m.tag === 'schema') {
+            await onSchema(m.change);
+            continue;
+          }
           this.rateCount += builder.add(m);
           if (m.tag === 'commit') {
+            resolvedPosition = m.position;
             this.st.resolved = m.position.toString();
             maybeCut();
           }
@@ -492,14 +653,16 @@ class ChangefeedRunner implements Changefeed {
   }
 }
 
-/** What the runtime reads changes from: a changefeed's reader of the shared change log. */
-export interface ChangeStream {
-  /** Committed transactions after `after`, in commit order, in batches. */
-  stream(after: Lsn): AsyncIterable<ChangeMessage[]>;
-  /** The sink durably holds everything up to `position`. */
-  acknowledge(position: Lsn): void;
-  /** The source's WAL end as last seen (lag in bytes), or null. */
-  readonly walEnd: Lsn | null;
+/** The position a sink stored, parsed once with the source's codec (a bad one is named). */
+function parsePosition(codec: PositionCodec, text: string): Position {
+  try {
+    return codec.parse(text);
+  } catch (cause) {
+    throw new TidemarkError('POSITION_INVALID', {
+      detail: `the sink's checkpoint "${text}" is not a ${codec.kind} position (was it written by another source?)`,
+      cause,
+    });
+  }
 }
 
-export { queryChangefeedStatus } from './query-status.ts';
+export type { TableSchema, ChangeMessage, SnapshotRows };

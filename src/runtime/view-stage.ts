@@ -83,6 +83,7 @@ export class ViewStage {
   async *snapshot(
     chunks: AsyncIterable<SnapshotRows>,
     replicated: ReadonlySet<number>,
+    epoch = 0,
   ): AsyncGenerator<SnapshotRows> {
     const inputs = new Set(this.inputTables.map((t) => t.relationId));
     for await (const c of chunks) {
@@ -90,7 +91,7 @@ export class ViewStage {
       if (replicated.has(c.table.relationId)) yield c;
     }
     for (const v of await this.maintainer.finishSnapshot()) yield v;
-    await this.maintainer.commit(0);
+    await this.maintainer.commit(epoch);
   }
 
   /**

@@ -13,11 +13,11 @@
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { maskUri } from '../errors/mask.ts';
-import { startChangefeed, type Changefeed } from '../runtime/changefeed.ts';
+import type { Changefeed } from '../runtime/changefeed.ts';
+import type { Engine } from '../control/engine.ts';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from '../runtime/changefeed-status.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { Lsn } from '../source/postgres/lsn.ts';
 import {
   mergeDefinition,
   publicConfig,
@@ -27,7 +27,6 @@ import {
 import type { DesiredState, MetadataStore, StoredError } from './metadata-store.ts';
 import { SampleRing, type Sample } from './sample-ring.ts';
 import { ServerMetrics, type FeedGauges } from './server-metrics.ts';
-import { dropSourceObjects, retainedWalBytes } from './source-objects.ts';
 
 /** A changefeed as the API returns it; URIs masked. */
 export interface ChangefeedView {
@@ -46,8 +45,8 @@ export interface ChangefeedView {
 export interface ChangefeedManagerOptions {
   store: MetadataStore;
   logger: Logger;
-  /** Local state of the changefeeds (view state, the sources' change logs). */
-  dataDir: string;
+  /** Runs the changefeeds and owns their local state (the sources' change logs, view state). */
+  engine: Engine;
   /** For `${VAR}` in definitions; defaults to `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Default 1000 ms. */
@@ -80,7 +79,10 @@ export class ChangefeedManager {
   constructor(private readonly opts: ChangefeedManagerOptions) {
     this.env = opts.env ?? process.env;
     this.log = opts.logger;
-    this.metrics = new ServerMetrics(() => this.gauges());
+    this.metrics = new ServerMetrics(
+      () => this.gauges(),
+      () => this.opts.engine.hubStats(),
+    );
   }
 
   /**
@@ -201,8 +203,7 @@ export class ChangefeedManager {
     if (options.dropSlot) this.opts.store.setState(id, 'paused');
     // Its position no longer holds back the source's shared log and slot; with dropSlot, the
     // changefeed's publication goes too, and the shared slot once no changefeed uses it.
-    if (cfg)
-      await dropSourceObjects(cfg, { dataDir: this.opts.dataDir, dropSlot: options.dropSlot === true });
+    if (cfg) await this.opts.engine.removeSubscription(cfg, { dropSourceObjects: options.dropSlot === true });
     this.opts.store.delete(id);
     this.feeds.delete(id);
     this.metrics.forget(id);
@@ -261,9 +262,8 @@ export class ChangefeedManager {
       const cfg = validateDefinition(definition, this.env);
       feed.config = cfg;
       feed.status = { ...initialStatus(feed.id), error: null };
-      runner = startChangefeed(cfg, {
+      runner = this.opts.engine.startChangefeed(cfg, {
         logger: this.log,
-        dataDir: this.opts.dataDir,
         onStatus: (s) => {
           if (feed.runner === runner) feed.status = s;
         },
@@ -377,7 +377,7 @@ export class ChangefeedManager {
   private async pollRetainedWal(): Promise<void> {
     await Promise.all(
       [...this.feeds.values()].map(async (f) => {
-        if (f.config) f.retainedWalBytes = await retainedWalBytes(f.config.source);
+        if (f.config) f.retainedWalBytes = await this.opts.engine.retainedBytes(f.config).catch(() => null);
       }),
     );
   }
@@ -387,13 +387,7 @@ function errorOf(e: TidemarkError): StoredError {
   return { code: e.code, message: e.message, hint: e.hint };
 }
 
-/** WAL end − resolved = (WAL end − checkpoint) − (resolved − checkpoint), never negative. */
+/** Source log end − resolved position, never negative (null when unknown). */
 function resolvedLag(s: ChangefeedStatus): number | null {
-  if (s.lagBytes === null || s.resolved === null || s.checkpoint === null) return null;
-  try {
-    const ahead = Number(Lsn.parse(s.resolved).minus(Lsn.parse(s.checkpoint)));
-    return Math.max(0, s.lagBytes - ahead);
-  } catch {
-    return null;
-  }
+  return s.resolvedLagBytes;
 }

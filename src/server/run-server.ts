@@ -6,6 +6,7 @@ import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { ChangefeedManager } from './changefeed-manager.ts';
 import { MetadataStore } from './metadata-store.ts';
+import { Engine } from '../control/engine.ts';
 
 export interface ServerOptions {
   address: ListenAddress;
@@ -38,12 +39,19 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
       detail: `--addr ${opts.address.host}:${opts.address.port}`,
     });
   }
-  const store = MetadataStore.open(opts.dataDir);
+  const engine = await Engine.open({ dataDir: opts.dataDir, logger: opts.logger });
+  let store: MetadataStore;
+  try {
+    store = MetadataStore.open(opts.dataDir);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
   let ready = false;
   const manager = new ChangefeedManager({
     store,
     logger: opts.logger,
-    dataDir: opts.dataDir,
+    engine,
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.sampleIntervalMs ? { sampleIntervalMs: opts.sampleIntervalMs } : {}),
     ...(opts.walPollIntervalMs ? { walPollIntervalMs: opts.walPollIntervalMs } : {}),
@@ -60,6 +68,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
     });
   } catch (err) {
     store.close();
+    await engine.close();
     throw err;
   }
   try {
@@ -68,6 +77,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
     await api.close();
     await manager.close();
     store.close();
+    await engine.close();
     throw err;
   }
   ready = true;
@@ -84,6 +94,7 @@ export async function runServer(opts: ServerOptions): Promise<TidemarkServer> {
       await api.close();
       await manager.close();
       store.close();
+      await engine.close();
     },
   };
 }

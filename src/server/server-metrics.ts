@@ -1,7 +1,7 @@
 import type { Epoch } from '../core/epoch.ts';
 import type { EpochCommitInfo } from '../runtime/changefeed.ts';
 import { Registry } from './prometheus.ts';
-import { pullerStatsSnapshot } from '../source/postgres/puller-registry.ts';
+import type { HubStats, SubscriptionInfo } from '../log/hub.ts';
 
 /** What the metrics read from each changefeed at scrape time. */
 export interface FeedGauges {
@@ -106,15 +106,19 @@ export class ServerMetrics {
   );
   private readonly logBytes = this.registry.gauge(
     'tidemark_source_log_disk_bytes',
-    "Bytes on disk of a source database's local change log (LMDB file and spill segments), by slot.",
+    "Bytes on disk of a source's local change log (LMDB file and spill segments), by source.",
   );
   private readonly logReaders = this.registry.gauge(
     'tidemark_source_log_readers',
-    "Changefeeds reading a source database's change log in this process, by slot.",
+    "Changefeeds recorded as reading a source's change log (running or not), by source.",
   );
   private readonly sourceMessages = this.registry.gauge(
     'tidemark_source_messages_received',
-    'Replication messages the puller received from the source since it started, by slot.',
+    'Replication events the hub received from the source since it started, by source.',
+  );
+  private readonly subscriptionIdle = this.registry.gauge(
+    'tidemark_source_subscription_idle_seconds',
+    'Seconds since a changefeed last acknowledged on its source, by source, changefeed and state (active, idle, stale): a stale one holds the log and the source for nobody running.',
   );
   private readonly replicationStarts = this.registry.gauge(
     'tidemark_source_replication_starts',
@@ -125,18 +129,40 @@ export class ServerMetrics {
     'Changefeeds known to the server, by state.',
   );
 
-  constructor(gauges: () => readonly FeedGauges[]) {
+  constructor(
+    gauges: () => readonly FeedGauges[],
+    private readonly sources: () => readonly {
+      sourceKey: string;
+      stats: HubStats;
+      subscriptions: SubscriptionInfo[];
+    }[] = () => [],
+  ) {
     this.registry.onCollect(() => this.collect(gauges()));
   }
 
   private collectSources(): void {
-    for (const g of [this.logBytes, this.logReaders, this.sourceMessages, this.replicationStarts]) g.reset();
-    for (const { slot, stats } of pullerStatsSnapshot()) {
-      const l = { slot };
+    for (const g of [
+      this.logBytes,
+      this.logReaders,
+      this.sourceMessages,
+      this.replicationStarts,
+      this.subscriptionIdle,
+    ])
+      g.reset();
+    const now = Date.now();
+    for (const { sourceKey, stats, subscriptions } of this.sources()) {
+      const l = { source: sourceKey };
       this.logBytes.set(l, stats.logDiskBytes);
-      this.logReaders.set(l, stats.readers);
-      this.sourceMessages.set(l, stats.messagesFromSource);
+      this.logReaders.set(l, stats.subscriptions);
+      this.sourceMessages.set(l, stats.eventsFromSource);
       this.replicationStarts.set(l, stats.replicationStarts);
+      for (const s of subscriptions) {
+        const state = s.active ? 'active' : s.stale ? 'stale' : 'idle';
+        this.subscriptionIdle.set(
+          { source: sourceKey, changefeed: s.id, state },
+          Math.max(0, (now - s.acknowledgedAtMs) / 1000),
+        );
+      }
     }
   }
 

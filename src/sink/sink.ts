@@ -1,3 +1,4 @@
+import type { SchemaChange } from '../core/schema-change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../core/epoch.ts';
 
@@ -7,8 +8,9 @@ import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../core/epoc
  *   open() ──► checkpoint? ──┬─ null ──► writeSnapshot(tables, rows, at P) ─┐
  *                            └─ C ───────────────────────────────────────────┴─► commitEpoch(e1),
  *                                                                               commitEpoch(e2), …
- *   an epoch too large for memory, in place of its commitEpoch:
- *     beginEpoch() ──► writer.applyChunk(c1), applyChunk(c2), … ──► writer.commit(e)   (or abort())
+ *   an epoch too large for memory, or one holding a schema change, in place of its commitEpoch:
+ *     beginEpoch() ──► writer.applyChunk(c1), applySchema(s), applyChunk(c2), … ──► writer.commit(e)
+ *                                                                                 (or abort())
  *
  * Exactly-once rests on one rule: **the data of an epoch and the checkpoint row naming its end
  * are made visible together, or not at all.** A crash between calls loses nothing (the source is
@@ -86,6 +88,17 @@ export interface EpochWriter {
    * the chunk: the sink keeps nothing of it once the promise resolves.
    */
   applyChunk(tables: readonly TableChanges[]): Promise<void>;
+
+  /**
+   * Applies a schema change (a barrier) at this point of the epoch: after every chunk applied so
+   * far, before any chunk applied after it, whose rows follow the new shape. PostgreSQL and
+   * SQLite run the equivalent DDL inside the epoch's transaction, visible with its commit (added
+   * columns show the value existing rows got in the source; renames rename). A store whose DDL
+   * commits implicitly says in its own doc how a crash between the DDL and the commit recovers;
+   * NATS and file sinks write a schema-change record. Never given a change that needs a re-copy
+   * (`recopy` set) or a dropped table the changefeed keeps. Same sequencing as `applyChunk`.
+   */
+  applySchema(change: SchemaChange): Promise<void>;
 
   /**
    * Applies the last chunk (`epoch.tables`, may be empty) and the checkpoint `epoch.checkpoint`,

@@ -16,9 +16,9 @@
  * source database (`sourceKey`) for one engine; the hub owns its replication session.
  */
 import type { Position, PositionCodec } from '../core/position.ts';
-import type { SchemaChange } from '../core/schema-change.ts';
-import type { Cell, Row } from '../core/row.ts';
+import type { ChangeEvent } from '../core/change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
+import type { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows } from '../core/epoch.ts';
 
 export interface SourceConnector<P extends Position = Position> {
@@ -30,6 +30,12 @@ export interface SourceConnector<P extends Position = Position> {
    */
   readonly sourceKey: string;
   readonly positions: PositionCodec<P>;
+  /**
+   * What this source cannot do as it is set up, in sentences for the changefeed's status (for
+   * PostgreSQL without a superuser: schema changes are seen only through Relation messages).
+   * Known once `capture` ran; empty when nothing is degraded.
+   */
+  readonly limitations: readonly string[];
 
   /**
    * Checks every prerequisite for replicating `tables` (or the server alone when omitted):
@@ -39,28 +45,31 @@ export interface SourceConnector<P extends Position = Position> {
   check(tables?: readonly TableSchema[]): Promise<CheckResult[]>;
 
   /**
-   * Resolves a selection (`schema.table` names and globs, see `runtime/changefeed-config.ts`) to
-   * the tables it names now, in a stable order, described as the source defines them. Rejects
-   * with a clear TidemarkError when a named table is missing, nothing matches, or a table cannot
+   * Resolves a selection (`schema.table` names and globs, see `core/selection.ts`) to the tables
+   * it names now, in a stable order, described as the source defines them. Rejects with a clear
+   * TidemarkError when a named table is missing, nothing matches, or a table named exactly cannot
    * be replicated safely (no key and no full row image; a replica identity that would make the
-   * source's own writes fail once published). Read-only.
+   * source's own writes fail once published); such a table matched only by a pattern is left out
+   * with its reason instead. Read-only.
    *
    * `knownTables`: the tables the log already holds (by stable id), so a table renamed while
    * Tidemark was stopped is described under the id it had — for sources whose ids are assigned
    * by the connector (MySQL: no catalog id survives a rename and a rebuild). Sources with a
    * catalog id (PostgreSQL's OID) may ignore it.
    */
-  describe(selection: readonly string[], options?: DescribeOptions): Promise<TableSchema[]>;
+  describe(selection: readonly string[], options?: DescribeOptions): Promise<DescribedSelection>;
 
   /** Every user table, described without requiring a key (the catalog views are planned against). */
   describeAll(): Promise<TableSchema[]>;
 
   /**
    * Makes the changes of `tables` flow through replication from now on (PostgreSQL: adds them to
-   * the source's publication). Idempotent; concurrent calls are serialised; never removes a table
+   * the source's publication) and, where the source can, those of tables created later that
+   * `selection` matches, from their creation (so a `table-created` barrier is followed by every
+   * row of the new table). Idempotent; concurrent calls are serialised; never removes a table
    * another subscriber captures. Resolves once a transaction committed after it includes them.
    */
-  capture(tables: readonly TableSchema[]): Promise<void>;
+  capture(tables: readonly TableSchema[], selection?: readonly string[]): Promise<void>;
 
   /**
    * Opens the source's replication: transactions committed after `options.after` (the hub's log
@@ -78,12 +87,49 @@ export interface SourceConnector<P extends Position = Position> {
    */
   snapshot(tables: readonly TableSchema[], options: SnapshotOptions): Promise<SourceSnapshot<P>>;
 
+  /**
+   * Where the source's shared replication stands, read without opening a session: the source's
+   * log end now, the position it was last acknowledged up to, and whether some process streams
+   * it right now. For `tidemark status`; read-only; rejects for an unreachable source.
+   */
+  progress(): Promise<SourceProgress<P>>;
+
+  /**
+   * Bytes of its log the source keeps for Tidemark (PostgreSQL: the WAL the shared slot retains;
+   * MySQL: the binlog after the oldest position still needed), or null when it cannot tell (no
+   * slot yet). A gauge for operators; never throws for an unreachable source (null then).
+   */
+  retainedBytes(): Promise<number | null>;
+
+  /**
+   * Removes what `capture` and `replicate` made on the source (PostgreSQL: the slot, the
+   * publication, the schema-change capture): the last changefeed of the source was removed. An
+   * object another process still uses is left alone. Never called while a session is open.
+   */
+  dropSourceObjects(): Promise<void>;
+
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }
 
 export interface DescribeOptions {
   readonly knownTables?: readonly TableSchema[];
+}
+
+/** A selection resolved: the tables to replicate, and those a pattern matched but cannot be. */
+export interface DescribedSelection {
+  readonly tables: TableSchema[];
+  readonly leftOut: readonly {
+    readonly schema: string;
+    readonly name: string;
+    readonly reason: TidemarkError;
+  }[];
+}
+
+export interface SourceProgress<P extends Position = Position> {
+  readonly end: P | null;
+  readonly acknowledged: P | null;
+  readonly streaming: boolean;
 }
 
 export interface ReplicateOptions<P extends Position = Position> {
@@ -96,6 +142,13 @@ export interface ReplicateOptions<P extends Position = Position> {
    * as it is now.
    */
   readonly knownTables: readonly TableSchema[];
+  /**
+   * Asked when the source can deliver only what committed after `earliest`, a position later
+   * than `after` (it discarded what is between: a slot confirmed further, binlogs purged). True:
+   * start there (the hub's subscribers need nothing older, and the hub restarts its log at
+   * `earliest`); false: reject with SOURCE_SLOT_AHEAD (or the source's equivalent) naming both.
+   */
+  acceptStartAfter(earliest: P): boolean;
 }
 
 export interface ReplicationSession<P extends Position = Position> {
@@ -118,30 +171,16 @@ export interface ReplicationSession<P extends Position = Position> {
   acknowledge(position: P): void;
   /** The source's log end as last seen (lag in bytes), or null. */
   readonly sourceEnd: P | null;
+  /**
+   * Tables captured after the session started, in their shape now (their later schema changes
+   * are diffed against it). Shapes the session already knows are kept.
+   */
+  learn(tables: readonly TableSchema[]): void;
   close(): Promise<void>;
 }
 
-/**
- * One event of the replication stream. Rows are in text form (`decode/row.ts`); `table` is the
- * table's shape at this point of the stream (the shape the row's cells follow).
- */
-export type SourceEvent<P extends Position = Position> =
-  | { readonly tag: 'begin'; readonly commitTimeMs: number }
-  | { readonly tag: 'insert'; readonly table: TableSchema; readonly row: Row }
-  | {
-      readonly tag: 'update';
-      readonly table: TableSchema;
-      /** The new row; cells may be UNCHANGED (a TOASTed value the source did not log). */
-      readonly row: Cell[];
-      /** The old key (others null) if the key changed, or the whole old row with a full image. */
-      readonly old: Row | null;
-      readonly oldIsFull: boolean;
-    }
-  | { readonly tag: 'delete'; readonly table: TableSchema; readonly old: Row }
-  | { readonly tag: 'truncate'; readonly tables: readonly TableSchema[] }
-  /** A barrier: the shape of `change`'s table changes here, between the rows around it. */
-  | { readonly tag: 'schema'; readonly change: SchemaChange }
-  | { readonly tag: 'commit'; readonly position: P; readonly commitTimeMs: number };
+/** One event of the replication stream: the core model's `ChangeEvent` (`core/change.ts`). */
+export type SourceEvent<P extends Position = Position> = ChangeEvent<P>;
 
 export interface SnapshotOptions {
   /** Connections reading at once. */

@@ -82,9 +82,9 @@ describe('/metrics', () => {
     expect(value(after, 'tidemark_changefeed_commit_to_visible_seconds_count', feed)).toBeGreaterThan(0);
     expect(value(after, 'tidemark_changefeed_state', `${feed},state="running"`)).toBe(1);
     // The source's puller: one stream, read by the changefeed, its log on disk.
-    expect(value(after, 'tidemark_source_replication_starts', 'slot="tidemark_src_')).toBe(1);
-    expect(value(after, 'tidemark_source_messages_received', 'slot="tidemark_src_')).toBeGreaterThan(200);
-    expect(value(after, 'tidemark_source_log_disk_bytes', 'slot="tidemark_src_')).toBeGreaterThan(0);
+    expect(value(after, 'tidemark_source_replication_starts', 'source="tidemark_src_')).toBe(1);
+    expect(value(after, 'tidemark_source_messages_received', 'source="tidemark_src_')).toBeGreaterThan(200);
+    expect(value(after, 'tidemark_source_log_disk_bytes', 'source="tidemark_src_')).toBeGreaterThan(0);
     expect(value(after, 'tidemark_changefeed_state', 'changefeed="bad",state="failed"')).toBe(1);
     expect(
       value(after, 'tidemark_changefeed_errors_total', 'changefeed="bad",code="SOURCE_TABLE_NOT_FOUND"'),

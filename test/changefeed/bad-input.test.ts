@@ -7,10 +7,11 @@ import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { testConfig, withClient, waitForCatchUp } from '../support/changefeed.ts';
 import { freePort, startCluster } from '../support/pg-cluster.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
-import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
+import { type Changefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
-import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { ReplicationConnection } from '../../src/source/postgres/replication-connection.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 
@@ -139,16 +140,29 @@ describe('bad input', () => {
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     await first.stop();
     // Another consumer (another process, say) streams the source's shared slot.
-    const slot = pullerObjectName(src.url);
+    const slot = sourceObjectName(src.url);
     const other = await ReplicationConnection.connect({ url: src.url, applicationName: 'other' });
     const stream = other.startReplication({ slotName: slot, startLsn: Lsn.ZERO, publicationNames: [slot] });
     void stream[Symbol.asyncIterator]()
       .next()
       .catch(() => {});
-    const second = startChangefeed(cfg, { logger: silentLogger });
+    const inUse: number[] = [];
+    const second = startChangefeed(cfg, {
+      logger: silentLogger,
+      onError: (err) => {
+        if (err.code === 'SOURCE_SLOT_IN_USE') inUse.push(Date.now());
+      },
+    });
     const e = await statusError(second, 'SOURCE_SLOT_IN_USE');
     expect(e.message).toContain(slot);
     expect(e.hint).toContain('Stop the other consumer');
+    // Retried with a growing backoff (0.5 s, 1 s, 2 s, 4 s … with jitter), never in a tight loop:
+    // nothing commits meanwhile, so nothing resets it.
+    await new Promise((r) => setTimeout(r, 8000));
+    expect(inUse.length).toBeGreaterThanOrEqual(2);
+    expect(inUse.length).toBeLessThanOrEqual(7);
+    const gaps = inUse.slice(1).map((t, i) => t - inUse[i]!);
+    expect(gaps.at(-1)!).toBeGreaterThan(gaps[0]!);
     await other.close();
     await src.query(`INSERT INTO t VALUES (2)`);
     // Once the other consumer is gone, the changefeed takes over from its checkpoint.

@@ -3,21 +3,19 @@
  * changefeed held (retrying or failed, never acknowledging past what the downstream holds), and
  * exact data after recovery.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, sinkCheckpoint, testConfig, waitForCatchUp } from '../support/changefeed.ts';
-import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
+import { type Changefeed } from '../../src/runtime/changefeed.ts';
+import { hubDirOf, hubStatsOf, startChangefeed } from '../support/engine.ts';
 import type { ChangefeedConfig } from '../../src/runtime/changefeed-config.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { pullerLogDir, runningPullerStats } from '../../src/source/postgres/puller-registry.ts';
-import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
-import { Lsn } from '../../src/source/postgres/lsn.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
+import { Lsn, LSN_CODEC } from '../../src/source/postgres/lsn.ts';
 import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { ChangeLog } from '../../src/log/change-log.ts';
-
-const dataDir = () => process.env.TIDEMARK_DATA_DIR!;
 
 async function setup(): Promise<{
   src: TestDatabase;
@@ -53,7 +51,7 @@ async function expectEqual(src: TestDatabase, dst: TestDatabase, id: string): Pr
 async function slotConfirmed(src: TestDatabase): Promise<Lsn | null> {
   const r = await src.query(
     `SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = $1`,
-    [pullerObjectName(src.url)],
+    [sourceObjectName(src.url)],
   );
   return r.rows[0]?.c ? Lsn.parse(r.rows[0].c as string) : null;
 }
@@ -97,11 +95,15 @@ describe('change log faults', () => {
       await feedB.stop(); // paused: its position holds the log back
     });
     // A limit a little above what the log holds now.
-    const log = ChangeLog.open({ path: pullerLogDir(dataDir(), src.url), ifMissing: 'error' });
+    const log = ChangeLog.open({
+      path: join(await hubDirOf(src.url), 'log'),
+      codec: LSN_CODEC,
+      ifMissing: 'error',
+    });
     const limit = log.usedBytes() + 256 * 1024;
     await log.close();
 
-    await run({ ...a, changeLog: { maxDiskBytes: limit } }, async (feedA) => {
+    await run({ ...a, changeLog: { ...a.changeLog, maxDiskBytes: limit } }, async (feedA) => {
       await write(600); // ~300 KB of ledger text: more than the limit leaves
       const deadline = Date.now() + 30_000;
       while (feedA.status().error?.code !== 'CHANGELOG_DISK_FULL') {
@@ -125,30 +127,24 @@ describe('change log faults', () => {
     });
   });
 
-  it('corrupt log: CHANGELOG_CORRUPT names the directory, the changefeed stops; deleting the log recovers from the checkpoint', async () => {
+  it('corrupt log (a machine crash, a bad disk): moved aside and refilled from the source, which still holds everything after the checkpoint — no loss, no duplicate', async () => {
     const { src, dst, write } = await setup();
     const cfg = testConfig({ source: src.url, sink: dst.url, tables: ['accounts', 'ledger'] });
     await run(cfg, async () => {
       await write(50);
       await expectEqual(src, dst, cfg.id);
     });
-    const dir = pullerLogDir(dataDir(), src.url);
+    const dir = join(await hubDirOf(src.url), 'log');
     writeFileSync(join(dir, 'data.mdb'), Buffer.alloc(64 * 1024, 0x5a));
-    await write(30);
-    const feed = startChangefeed(cfg, { logger: silentLogger });
-    const err = await failureOf(feed);
-    expect(err.code).toBe('CHANGELOG_CORRUPT');
-    expect(err.message).toContain(dir);
-    expect(err.hint).toMatch(/delete that directory/);
-    expect(feed.status().phase).toBe('failed');
+    await write(30); // committed while down: only the source has them now
     await expectNothingAckedPastSink(src, dst, cfg.id);
-
-    rmSync(dir, { recursive: true, force: true });
     await run(cfg, async () => {
       await write(20);
       await expectEqual(src, dst, cfg.id);
-      expect((await runningPullerStats(dataDir(), src.url))?.logRecreated).toBe(true);
+      expect((await hubStatsOf(cfg))?.logRefills).toBeGreaterThan(0);
     });
+    const aside = readdirSync(dirname(dir)).filter((n) => n.startsWith('log.damaged-'));
+    expect(aside).toHaveLength(1);
   });
 
   it('missing log: recreated from the slot, which was held at the checkpoint — no loss, no duplicate', async () => {
@@ -159,13 +155,12 @@ describe('change log faults', () => {
       await expectEqual(src, dst, cfg.id);
     });
     await write(40); // committed while the changefeed is down: only the slot has them
-    const dir = pullerLogDir(dataDir(), src.url);
+    const dir = join(await hubDirOf(src.url), 'log');
     expect(existsSync(dir)).toBe(true);
     rmSync(dir, { recursive: true, force: true });
     await run(cfg, async () => {
       await write(10);
       await expectEqual(src, dst, cfg.id);
-      expect((await runningPullerStats(dataDir(), src.url))?.logRecreated).toBe(true);
     });
   });
 
@@ -175,7 +170,7 @@ describe('change log faults', () => {
     const feed = startChangefeed(cfg, { logger: silentLogger });
     await write(30);
     await expectEqual(src, dst, cfg.id);
-    const slot = pullerObjectName(src.url);
+    const slot = sourceObjectName(src.url);
     // Kill the walsender and drop the slot before the puller reconnects.
     for (let i = 0; i < 100; i++) {
       const r = await src.query(
@@ -196,7 +191,7 @@ describe('change log faults', () => {
     expect(feed.status().phase).toBe('failed');
 
     // Reset: the local log and the changefeed's checkpoint go; a new snapshot follows.
-    rmSync(pullerLogDir(dataDir(), src.url), { recursive: true, force: true });
+    rmSync(await hubDirOf(src.url), { recursive: true, force: true });
     await dst.query(`DELETE FROM tidemark.checkpoints WHERE changefeed = $1`, [cfg.id]);
     await run(cfg, async () => {
       await write(10);

@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp, withClient } from '../support/changefeed.ts';
-import { startChangefeed, type Changefeed } from '../../src/runtime/changefeed.ts';
+import { type Changefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed, testEngine } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { forgetPullerReader } from '../../src/source/postgres/puller-registry.ts';
-import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 
 const FEEDS = 10;
@@ -74,7 +74,7 @@ describe('many changefeeds on one source database', () => {
 
     // One permanent slot for the database (snapshot slots were temporary and are gone).
     const slots = await slotsOf(src);
-    expect(slots.map((s) => s.name)).toEqual([pullerObjectName(src.url)]);
+    expect(slots.map((s) => s.name)).toEqual([sourceObjectName(src.url)]);
     expect(slots[0]!.temporary).toBe(false);
 
     // Pause feed 0: the others go on; the slot is held at feed 0's checkpoint, no further.
@@ -95,7 +95,7 @@ describe('many changefeeds on one source database', () => {
     // Remove feed 1 for good: its position no longer holds anything; the rest keep streaming.
     await feeds[1]!.stop();
     feeds[1] = null;
-    await forgetPullerReader({ url: src.url, dataDir: process.env.TIDEMARK_DATA_DIR!, id: 'feed-1' });
+    await (await testEngine()).removeSubscription(configs[1]!);
     const before = n;
     await new Promise((r) => setTimeout(r, 1000));
     expect(n).toBeGreaterThan(before);
@@ -120,6 +120,6 @@ describe('many changefeeds on one source database', () => {
     for (const f of feeds) await f?.done;
     expect(n).toBeGreaterThan(50);
     // Still one slot, now released to the slowest remaining changefeed's checkpoint.
-    expect((await slotsOf(src)).map((s) => s.name)).toEqual([pullerObjectName(src.url)]);
+    expect((await slotsOf(src)).map((s) => s.name)).toEqual([sourceObjectName(src.url)]);
   });
 });

@@ -15,10 +15,9 @@ import {
   waitForCatchUp,
   withClient,
 } from '../support/changefeed.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { hubStatsOf, startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { runningPullerStats } from '../../src/source/postgres/puller-registry.ts';
-import { pullerObjectName } from '../../src/source/postgres/puller-names.ts';
+import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
 
@@ -60,8 +59,7 @@ describe('sink outage', () => {
       })();
       await new Promise((r) => setTimeout(r, 1000));
       await waitForCatchUp({ sourceUrl: src.url, sinkUrl, id: cfg.id });
-      const dataDir = process.env.TIDEMARK_DATA_DIR!;
-      const before = await runningPullerStats(dataDir, src.url);
+      const before = await hubStatsOf(cfg);
       expect(before?.replicationStarts).toBe(1);
 
       // Downstream gone for a while; the source keeps writing.
@@ -74,27 +72,27 @@ describe('sink outage', () => {
       // Nothing was acknowledged past what the downstream holds.
       const slot = await src.query(
         `SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = $1`,
-        [pullerObjectName(src.url)],
+        [sourceObjectName(src.url)],
       );
       expect(Lsn.parse(slot.rows[0]!.c as string).compare(Lsn.parse(checkpointAtHalt!))).toBeLessThanOrEqual(
         0,
       );
       // …while the puller kept logging the source: the log is ahead of the changefeed.
-      const during = await runningPullerStats(dataDir, src.url);
-      expect(during!.logCommitted!.compare(Lsn.parse(checkpointAtHalt!))).toBeGreaterThan(0);
+      const during = await hubStatsOf(cfg);
+      expect(Lsn.parse(during!.logCommitted!).compare(Lsn.parse(checkpointAtHalt!))).toBeGreaterThan(0);
 
       await sinkCluster.restart();
       await new Promise((r) => setTimeout(r, 500));
       stop = true;
       await writing;
       await waitForCatchUp({ sourceUrl: src.url, sinkUrl, id: cfg.id, timeoutMs: 90_000 });
-      const after = await runningPullerStats(dataDir, src.url);
+      const after = await hubStatsOf(cfg);
       await feed.stop();
       await feed.done;
 
       // One continuous replication stream: the outage was served from the local log.
       expect(after?.replicationStarts).toBe(1);
-      expect(after?.lastReplicationStart?.toString()).toBe(before?.lastReplicationStart?.toString());
+      expect(after?.lastReplicationStart).toBe(before?.lastReplicationStart);
       await expectSameTables(src.url, sinkUrl, ['accounts', 'ledger']);
       const ledger = await withClient(sinkUrl, (c: pg.Client) =>
         c.query('SELECT count(*)::int AS n FROM ledger'),

@@ -1,12 +1,13 @@
 /**
- * No gap and no overlap at the switch: many slots are created while writers commit as fast as
- * they can; every row must come from the snapshot or from the stream, exactly once. (PostgreSQL
+ * No gap and no overlap at the switch: many snapshots (temporary slots) are taken while writers
+ * commit as fast as they can, and the source's shared slot streams after each snapshot's
+ * position; every row must come from the snapshot or from the stream, exactly once. (PostgreSQL
  * streams commits whose record starts at or after the consistent point P; the snapshot holds
  * those before it, so its checkpoint is P − 1.)
  */
 import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
-import { PostgresSource } from '../../src/source/postgres/pg-source.ts';
+import { PostgresConnector } from '../../src/source/postgres/pg-connector.ts';
 
 describe('snapshot → stream boundary', () => {
   it(
@@ -28,22 +29,24 @@ describe('snapshot → stream boundary', () => {
           while (!stop)
             await w.query(`BEGIN; INSERT INTO t (w) VALUES (${i}); INSERT INTO t (w) VALUES (${i}); COMMIT`);
         });
-        const source = new PostgresSource({
-          url: db.url,
-          changefeedId: `boundary_${round}`,
-          tables: ['t'],
-          snapshot: { parallelism: 1, chunkRows: 1_000_000 },
-          heartbeatIntervalMs: 60_000,
-        });
+        const connector = new PostgresConnector({ url: db.url, heartbeatIntervalMs: 60_000 });
+        let session: Awaited<ReturnType<PostgresConnector['replicate']>> | null = null;
         try {
-          const { tables, published } = await source.prepare();
-          await source.syncPublication(tables, published);
-          const snap = await source.createSnapshot(tables);
+          const { tables } = await connector.describe(['t']);
+          await connector.capture(tables);
+          if (round === 0) {
+            // The shared slot, made once and never acknowledged: it holds every round's stream.
+            await (
+              await connector.replicate({ after: null, knownTables: [], acceptStartAfter: () => true })
+            ).close();
+          }
+          const snap = await connector.snapshot(tables, { parallelism: 1, chunkRows: 1_000_000 });
           stop = true;
           await Promise.all(writing);
           const seen = new Map<string, number>();
           for await (const chunk of snap.rows)
             for (const r of chunk.rows) seen.set(r[0]!, (seen.get(r[0]!) ?? 0) + 1);
+          await snap.release();
           const committed = new Set(
             (await db.query<{ id: string }>('SELECT id::text FROM t')).rows.map((r) => r.id),
           );
@@ -52,11 +55,16 @@ describe('snapshot → stream boundary', () => {
           const deadline = Date.now() + 15_000;
           const done = () => [...committed].every((id) => seen.has(id)) || Date.now() > deadline;
           if (!done()) {
-            stream: for await (const batch of source.stream(snap.position)) {
+            session = await connector.replicate({
+              after: snap.position,
+              knownTables: tables,
+              acceptStartAfter: () => false,
+            });
+            stream: for await (const batch of session.events) {
               for (const m of batch) {
                 if (m.tag === 'commit' && first) {
                   first = false;
-                  const delta = (m.position as typeof snap.position).value - consistentPoint;
+                  const delta = m.position.value - consistentPoint;
                   deltas.push(delta);
                   if (delta === 0n) onBoundary++;
                 }
@@ -71,9 +79,8 @@ describe('snapshot → stream boundary', () => {
         } finally {
           stop = true;
           await Promise.all(writing);
-          await source.close();
-          await source.dropSlot().catch(() => {});
-          await source.dropPublication().catch(() => {});
+          await session?.close();
+          await connector.close();
         }
       }
       console.log(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 describe('PostgreSQL → PostgreSQL changefeed', () => {

@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
 import { ALL_TYPES, ALL_TYPES_ROW_COUNT, allTypesInsertSql, allTypesSetupSql } from '../support/all-types.ts';
-import { PostgresSource } from '../../src/source/postgres/pg-source.ts';
+import { PostgresConnector } from '../../src/source/postgres/pg-connector.ts';
 import { decodeCell, encodeText, typeHintFor } from '../../src/decode/pg-values.ts';
 import type { Row } from '../../src/core/row.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 describe('type parity', () => {
@@ -18,26 +18,31 @@ describe('type parity', () => {
     const db = await freshDatabase('types');
     for (const sql of allTypesSetupSql()) await db.query(sql);
     for (const sql of allTypesInsertSql()) await db.query(sql);
-    const source = new PostgresSource({
-      url: db.url,
-      changefeedId: 'types',
-      tables: ['all_types'],
-      snapshot: { parallelism: 2, chunkRows: 2 },
-      heartbeatIntervalMs: 100,
-    });
+    const connector = new PostgresConnector({ url: db.url, heartbeatIntervalMs: 100 });
+    let session: Awaited<ReturnType<PostgresConnector['replicate']>> | null = null;
     try {
-      const { tables, published } = await source.prepare();
-      await source.syncPublication(tables, published);
-      const snap = await source.createSnapshot(tables);
+      const { tables } = await connector.describe(['all_types']);
+      await connector.capture(tables);
+      // The shared slot first (it holds what follows the snapshot), then the snapshot.
+      await (
+        await connector.replicate({ after: null, knownTables: [], acceptStartAfter: () => true })
+      ).close();
+      const snap = await connector.snapshot(tables, { parallelism: 2, chunkRows: 2 });
       const snapRows = new Map<string, Row>();
       for await (const chunk of snap.rows) for (const r of chunk.rows) snapRows.set(r[0]!, r);
+      await snap.release();
       expect(snapRows.size).toBe(ALL_TYPES_ROW_COUNT);
       // The same values again under new ids, now through the stream.
       await db.query(
         `INSERT INTO all_types SELECT id + 1000, ${ALL_TYPES.map((c) => c.column).join(', ')} FROM all_types`,
       );
       const streamed = new Map<string, Row>();
-      stream: for await (const batch of source.stream(snap.position)) {
+      session = await connector.replicate({
+        after: snap.position,
+        knownTables: tables,
+        acceptStartAfter: () => false,
+      });
+      stream: for await (const batch of session.events) {
         for (const m of batch) {
           if (m.tag === 'insert') streamed.set(String(Number(m.row[0]) - 1000), m.row);
           if (streamed.size === ALL_TYPES_ROW_COUNT) break stream;
@@ -57,8 +62,9 @@ describe('type parity', () => {
         });
       }
     } finally {
-      await source.close();
-      await source.dropSlot().catch(() => {});
+      await session?.close();
+      await connector.dropSourceObjects().catch(() => {});
+      await connector.close();
     }
   });
 

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
-import { startChangefeed } from '../../src/runtime/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 const REGION_REVENUE = `SELECT c.region, count(*) AS orders, sum(o.amount) AS revenue
@@ -93,10 +93,7 @@ describe('views', () => {
         { name: 'customer_totals', sql: CUSTOMER_TOTALS },
       ],
     });
-    const feed = startChangefeed(cfg, {
-      logger: silentLogger,
-      dataDir: mkdtempSync(join(tmpdir(), 'tm-views-')),
-    });
+    const feed = startChangefeed(cfg, { logger: silentLogger });
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     await expectViewEqualsOracle(src, dst, 'region_revenue', REGION_REVENUE);
     await workload(src, 150, 7);
@@ -120,10 +117,7 @@ describe('views', () => {
       views: [{ name: 'customer_totals', sql: CUSTOMER_TOTALS }],
       epoch: { intervalMs: 10 },
     });
-    const feed = startChangefeed(cfg, {
-      logger: silentLogger,
-      dataDir: mkdtempSync(join(tmpdir(), 'tm-views-')),
-    });
+    const feed = startChangefeed(cfg, { logger: silentLogger });
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: cfg.id });
     const reader = await dst.connect();
     let stop = false;

@@ -1,45 +1,40 @@
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ChangeLog, type ChangeLogOptions } from '../../src/log/change-log.ts';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
 import { dataKey } from '../../src/log/log-keys.ts';
 import { segmentName } from '../../src/log/spill-segment.ts';
 import { UNCHANGED } from '../../src/core/row.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-import type { ChangeMessage } from '../../src/core/change.ts';
+import type { SchemaChange } from '../../src/core/schema-change.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
-import { crashWriter, plain, table, take, tempLogDir } from './log-fixtures.ts';
+import {
+  appendTxn,
+  at,
+  crashWriter,
+  inserts as insertsInto,
+  openLog,
+  plain,
+  table,
+  take,
+  tempLogDir,
+  type Change,
+  type Message,
+} from './log-fixtures.ts';
 
 const items = table('items', 1000);
 const other = table('other', 1001);
-const at = (n: number) => Lsn.fromBigInt(BigInt(n));
 const KiB = 1024;
 
-type Change = Exclude<ChangeMessage, { tag: 'begin' | 'commit' }>;
+const inserts = (n: number, text: (i: number) => string, t = items): Change[] => insertsInto(n, text, t);
 
-function openLog(options: Partial<ChangeLogOptions> & { path: string }): ChangeLog {
-  const log = ChangeLog.open(options);
-  onTestFinished(() => log.close());
-  return log;
-}
-
-/** Appends transaction `pos` with `changes`; returns the messages a reader should see. */
-function appendTxn(log: ChangeLog, pos: number, changes: Change[]): ChangeMessage[] {
-  log.begin(at(pos), pos);
-  for (const c of changes) log.append(c);
-  log.commit(pos + 0.5);
-  return [
-    { tag: 'begin', commitTimeMs: pos },
-    ...changes,
-    { tag: 'commit', position: at(pos), commitTimeMs: pos + 0.5 },
-  ];
-}
-
-function inserts(n: number, text: (i: number) => string, t = items): Change[] {
-  return Array.from({ length: n }, (_, i) => ({ tag: 'insert', table: t, row: [String(i), text(i)] }));
-}
+const created: SchemaChange = {
+  kind: 'table-created',
+  table: other,
+  unreplicable: null,
+  ddl: 'CREATE TABLE other (id int PRIMARY KEY, v text)',
+};
 
 /** A seeded mix of every change kind, with NULL, UNCHANGED, empty and non-ASCII cells. */
 function mixedChanges(seed: number, n: number): Change[] {
@@ -51,7 +46,8 @@ function mixedChanges(seed: number, n: number): Change[] {
     if (r < 0.2) return 'ünïcødé ✓ 𝄞';
     return 'v'.repeat(Math.floor(rnd() * 300));
   };
-  const out: Change[] = [{ tag: 'relation', table: items }];
+  // A schema barrier first: the log keeps it in place among the rows, spilled or not.
+  const out: Change[] = [{ tag: 'schema', change: created }];
   for (let i = 0; i < n; i++) {
     const k = String(i);
     const r = rnd();
@@ -67,10 +63,11 @@ function mixedChanges(seed: number, n: number): Change[] {
 }
 
 /** What a reader including only table `name` sees of `m` (nothing, `m`, or a narrower truncate). */
-function onlyTable(m: ChangeMessage, name: string): ChangeMessage[] {
+function onlyTable(m: Message, name: string): Message[] {
   switch (m.tag) {
     case 'begin':
     case 'commit':
+    case 'schema':
       return [m];
     case 'truncate': {
       const tables = m.tables.filter((t) => t.name === name);
@@ -82,7 +79,7 @@ function onlyTable(m: ChangeMessage, name: string): ChangeMessage[] {
 }
 
 /** Reads `n` messages from `after` by batches, checking each batch is non-empty. */
-function readAll(reader: ChangeLogReader, after: Lsn, n: number): Promise<ChangeMessage[]> {
+function readAll(reader: ChangeLogReader<Lsn>, after: Lsn, n: number): Promise<Message[]> {
   return take(reader.read(after), n);
 }
 
@@ -119,12 +116,12 @@ describe('change log spill segments', () => {
       ),
     ];
     expect(log.transactionsSpilled).toBe(3);
-    expect(readdirSync(log.spillDir).sort()).toEqual([segmentName(20n), segmentName(40n), segmentName(50n)]);
+    expect(readdirSync(log.spillDir).sort()).toEqual([segmentName(2n), segmentName(4n), segmentName(5n)]);
     if (!('spillBytes' in sizes)) {
       // Nothing of a spilled transaction in LMDB but its segment reference and its commit.
-      expect(log.readRange(dataKey(20n, 0), false, dataKey(21n, 0), 1e9)).toHaveLength(2);
+      expect(log.readRange(dataKey(2n, 0), false, dataKey(3n, 0), 1e9)).toHaveLength(2);
     } else {
-      expect(log.readRange(dataKey(20n, 0), false, dataKey(21n, 0), 1e9).length).toBeGreaterThan(4);
+      expect(log.readRange(dataKey(2n, 0), false, dataKey(3n, 0), 1e9).length).toBeGreaterThan(4);
     }
 
     const quota = 64 * KiB;
@@ -187,22 +184,24 @@ describe('change log spill segments', () => {
     expect(maxBufferedBytes).toBeGreaterThan(quota - 200);
     expect(maxBufferedBytes).toBeLessThanOrEqual(quota);
     // One batch per fill (uncapped here): the file was read in quota-sized pieces.
-    expect(batches).toBeGreaterThan(statSync(join(log.spillDir, segmentName(10n))).size / quota - 1);
+    expect(batches).toBeGreaterThan(statSync(join(log.spillDir, segmentName(1n))).size / quota - 1);
   });
 
   it('recovers after a SIGKILL mid-spill: the tail and its segment go, orphans go, the log continues', async () => {
     const path = tempLogDir();
     expect(crashWriter(path, 'spill')).toContain('spilled 1');
     const spill = join(path, 'spill');
-    expect(readdirSync(spill).sort()).toEqual([segmentName(0x180n), segmentName(0x200n)]);
-    // Orphans: a segment no transaction references (a crash inside clean), and a stray file.
-    writeFileSync(join(spill, segmentName(0x150n)), 'orphan');
+    expect(readdirSync(spill).sort()).toEqual([segmentName(2n), segmentName(3n)]);
+    // Orphans: a segment no transaction references (a crash inside clean), one past the end,
+    // and a stray file.
+    writeFileSync(join(spill, segmentName(1n)), 'orphan');
+    writeFileSync(join(spill, segmentName(9n)), 'orphan');
     writeFileSync(join(spill, 'stray.tmp'), 'stray');
 
     const log = openLog({ path, writeBatchBytes: 4096 });
-    expect(log.committed?.toString()).toBe('0/180');
-    expect(readdirSync(spill)).toEqual([segmentName(0x180n)]);
-    expect(log.diskBytes()).toBeGreaterThan(statSync(join(spill, segmentName(0x180n))).size);
+    expect(log.committed).toEqual({ seq: 2n, position: Lsn.parse('0/180') });
+    expect(readdirSync(spill)).toEqual([segmentName(2n)]);
+    expect(log.diskBytes()).toBeGreaterThan(statSync(join(spill, segmentName(2n))).size);
     const msgs = await readAll(
       new ChangeLogReader(log, { memoryQuotaBytes: 4096 }),
       Lsn.parse('0/10'),
@@ -221,7 +220,7 @@ describe('change log spill segments', () => {
       { tag: 'commit', position: '0/180' },
     ]);
     // The writer goes on where the log ends, with the interrupted transaction again.
-    expect(log.resumePosition()?.toString()).toBe('0/180');
+    expect(log.end?.position.toString()).toBe('0/180');
     const again = appendTxn(
       log,
       0x200,
@@ -240,12 +239,12 @@ describe('change log spill segments', () => {
       10,
       inserts(1, () => 'one'),
     );
-    log.begin(at(20), 20);
+    log.begin(20);
     for (const c of inserts(2000, (i) => `aborted ${i}`)) log.append(c);
-    expect(readdirSync(log.spillDir)).toEqual([segmentName(20n)]);
+    expect(readdirSync(log.spillDir)).toEqual([segmentName(2n)]);
     log.abort();
     expect(readdirSync(log.spillDir)).toEqual([]);
-    log.begin(at(20), 20);
+    log.begin(20);
     for (const c of inserts(2000, (i) => `closed ${i}`)) log.append(c);
     await log.close();
     expect(readdirSync(join(path, 'spill'))).toEqual([]);
@@ -263,30 +262,29 @@ describe('change log spill segments', () => {
       );
     expect(readdirSync(log.spillDir)).toHaveLength(5);
     const before = log.diskBytes();
-    log.registerReader('a', at(0));
-    log.acknowledge('a', at(20));
-    expect(log.clean(at(60))?.toString()).toBe(at(20).toString());
-    expect(readdirSync(log.spillDir).sort()).toEqual([40n, 50n, 60n].map(segmentName));
+    log.clean(2n);
+    expect(log.coveredFrom).toEqual({ seq: 2n, position: at(20) });
+    expect(readdirSync(log.spillDir).sort()).toEqual([3n, 4n, 5n].map(segmentName));
     expect(log.diskBytes()).toBeLessThan(before);
 
     const readTxn = (after: number) =>
       take(new ChangeLogReader(log, { memoryQuotaBytes: 4096 }).read(at(after)), 1002);
     expect((await readTxn(30)).at(-1)).toMatchObject({ tag: 'commit', position: at(40) });
 
-    const seg40 = join(log.spillDir, segmentName(40n));
+    const seg40 = join(log.spillDir, segmentName(3n));
     truncateSync(seg40, statSync(seg40).size - 10);
     await expect(readTxn(30)).rejects.toThrow(
-      new RegExp(`CHANGELOG_CORRUPT.*spill segment ${seg40} of transaction 0/28 .* is truncated`),
+      new RegExp(`CHANGELOG_CORRUPT.*spill segment ${seg40} of transaction 3 in .* is truncated`),
     );
     unlinkSync(seg40);
     await expect(readTxn(30)).rejects.toThrow(
       new RegExp(`CHANGELOG_CORRUPT.*spill segment ${seg40} .* is missing`),
     );
 
-    const seg50 = join(log.spillDir, segmentName(50n));
+    const seg50 = join(log.spillDir, segmentName(4n));
     writeFileSync(seg50, Buffer.alloc(statSync(seg50).size, 0xff));
     await expect(readTxn(40)).rejects.toThrow(
-      /CHANGELOG_CORRUPT.*transaction 0\/32 .*frame length varint too long/,
+      /CHANGELOG_CORRUPT.*transaction 4 in .*frame length varint too long/,
     );
     // The damage stays where it is: the transactions after it still read.
     expect((await readTxn(50)).at(-1)).toMatchObject({ tag: 'commit', position: at(60) });
@@ -301,11 +299,11 @@ describe('change log spill segments', () => {
       inserts(3, (i) => `ok ${i}`),
     );
     // /dev/full answers every write with ENOSPC: a real full disk, for this file only.
-    symlinkSync('/dev/full', join(log.spillDir, segmentName(20n)));
-    log.begin(at(20), 20);
+    symlinkSync('/dev/full', join(log.spillDir, segmentName(2n)));
+    log.begin(20);
     expect(() => {
       for (const c of inserts(10_000, (i) => `full ${i}`)) log.append(c);
-    }).toThrow(/CHANGELOG_DISK_FULL.*spill segment .*0000000000000014\.seg: ENOSPC/);
+    }).toThrow(/CHANGELOG_DISK_FULL.*spill segment .*0000000000000002\.seg: ENOSPC/);
     log.abort();
     expect(readdirSync(log.spillDir)).toEqual([]);
     const next = appendTxn(

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { ChangeLog } from '../../src/log/change-log.ts';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
-import { Lsn } from '../../src/source/postgres/lsn.ts';
+import { Lsn, LSN_CODEC } from '../../src/source/postgres/lsn.ts';
 import { table } from './log-table.ts';
 
 const dir = process.argv[2]!;
@@ -28,7 +28,11 @@ function vmRssBytes(): number {
 }
 
 const filler = 'abcdefghij'.repeat(9);
-const log = ChangeLog.open({ path: dir, ...(mode === 'lmdb' ? { spillBytes: Infinity } : {}) });
+const log = ChangeLog.open({
+  path: dir,
+  codec: LSN_CODEC,
+  ...(mode === 'lmdb' ? { spillBytes: Infinity } : {}),
+});
 log.startAt(Lsn.parse('0/10'));
 
 // Warm up every code path on a small transaction first, so the baseline includes the code.
@@ -38,12 +42,12 @@ async function roundTrip(
   sample: () => void,
 ): Promise<{ bytes: number; writeMs: number; readMs: number }> {
   const t0 = performance.now();
-  log.begin(Lsn.parse(position), 1);
+  log.begin(1);
   for (let i = 0; i < n; i++) {
     log.append({ tag: 'insert', table: t, row: [String(i), `${i} ${filler}`] });
     if (i % 20_000 === 0) sample();
   }
-  log.commit(1);
+  log.commit(Lsn.parse(position), 1);
   const t1 = performance.now();
   const bytes = log.diskBytes();
   const reader = new ChangeLogReader(log, { memoryQuotaBytes: QUOTA_BYTES });

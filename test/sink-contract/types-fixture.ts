@@ -8,7 +8,7 @@
 import pg from 'pg';
 import type { Row } from '../../src/core/row.ts';
 import type { TableSchema } from '../../src/core/table-schema.ts';
-import { describeTables, resolveTables } from '../../src/source/postgres/catalog.ts';
+import { describeSelection } from '../../src/source/postgres/catalog.ts';
 import { sessionOptions } from '../../src/source/postgres/session-settings.ts';
 import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';
 import { pgArrayToJson } from '../../src/sink/shared/pg-array-json.ts';
@@ -30,7 +30,7 @@ export async function loadAllTypes(): Promise<AllTypes> {
   });
   await c.connect();
   try {
-    const [table] = await describeTables(c, await resolveTables(c, ['public.all_types']));
+    const [table] = (await describeSelection(c, ['public.all_types'])).tables;
     const r = await c.query({
       text: 'SELECT * FROM public.all_types ORDER BY id',
       rowMode: 'array',

@@ -14,7 +14,7 @@ import pg from 'pg';
 import type { Row } from '../../src/core/row.ts';
 import type { TableSchema } from '../../src/core/table-schema.ts';
 import type { Checkpoint } from '../../src/core/epoch.ts';
-import { describeTables, resolveTables } from '../../src/source/postgres/catalog.ts';
+import { describeSelection } from '../../src/source/postgres/catalog.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
 import { sessionOptions } from '../../src/source/postgres/session-settings.ts';
 import { currentLsn } from '../support/changefeed.ts';
@@ -92,12 +92,9 @@ export async function sourceTables(src: TestDatabase): Promise<{ table: TableSch
   const c = new pg.Client({ connectionString: src.url, options: sessionOptions() });
   await c.connect();
   try {
-    const tables = await describeTables(
+    const { tables } = await describeSelection(
       c,
-      await resolveTables(
-        c,
-        TABLES.map((t) => `public.${t}`),
-      ),
+      TABLES.map((t) => `public.${t}`),
     );
     const out: { table: TableSchema; rows: Row[] }[] = [];
     for (const table of tables) {

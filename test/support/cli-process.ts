@@ -3,7 +3,8 @@
  * built by `npm test` before vitest runs), exactly as users run it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { expect, onTestFinished } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -19,7 +20,9 @@ export interface CliProcess {
 export function runCli(args: string[], options: { env?: Record<string, string> } = {}): CliProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin/tidemark.js'), ...args], {
     cwd: ROOT,
-    env: { ...process.env, TIDEMARK_LOG_LEVEL: 'info', ...options.env },
+    // One data directory per test (a process locks its data directory): the CLI runs of one test
+    // share it, as restarts of one installation do; tests running at once never do.
+    env: { ...process.env, TIDEMARK_LOG_LEVEL: 'info', TIDEMARK_DATA_DIR: testDataDir(), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -27,6 +30,28 @@ export function runCli(args: string[], options: { env?: Record<string, string> }
   child.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
   return { child, output: () => out, exited };
+}
+
+const dataDirs = new Map<string, string>();
+
+/** The running test's data directory for CLI runs (removed after the test). */
+export function testDataDir(): string {
+  const key = expect.getState().currentTestName ?? 'outside a test';
+  let dir = dataDirs.get(key);
+  if (!dir) {
+    const made = mkdtempSync(join(tmpdir(), 'tidemark-cli-data-'));
+    dataDirs.set(key, made);
+    dir = made;
+    try {
+      onTestFinished(() => {
+        dataDirs.delete(key);
+        rmSync(made, { recursive: true, force: true });
+      });
+    } catch {
+      // Outside a test (a fixture script): the directory stays for the process.
+    }
+  }
+  return dir;
 }
 
 /** Writes a config file for the given YAML text and returns its path. */

@@ -37,6 +37,7 @@ function setup(ids: string[]) {
       return f;
     },
     queryChangefeedStatus: async (cfg) => initialStatus(cfg.id),
+    close: async () => {},
   };
   const out: string[] = [];
   const err: string[] = [];

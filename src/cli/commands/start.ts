@@ -1,4 +1,4 @@
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { LiveStatus } from '../../runtime/changefeed-status.ts';
 import { createLogger, type Logger } from '../../runtime/logger.ts';
@@ -48,7 +48,7 @@ export async function runChangefeeds(
     live: LiveStatus;
     shutdown: AbortSignal;
     stderr: { write(text: string): unknown };
-    /** Local state (view state); passed to every changefeed. */
+    /** Local state (change logs, view state): the engine's data directory; default `./.tidemark`. */
     dataDir?: string;
   },
 ): Promise<number> {
@@ -61,7 +61,7 @@ export async function runChangefeeds(
       const feed = runtime.startChangefeed(cfg, {
         logger: log,
         onStatus: (s) => live.update(s),
-        ...(deps.dataDir === undefined ? {} : { dataDir: deps.dataDir }),
+        dataDir: deps.dataDir ?? resolve('.tidemark'),
       });
       feeds.push(feed);
       live.track(feed);
@@ -100,6 +100,7 @@ export async function runChangefeeds(
     }
   }
   const stopErrors = await stopAll(feeds, failure?.id);
+  await runtime.close();
   live.stop();
   failure ??= stopErrors[0];
   if (!failure) {

@@ -42,7 +42,9 @@ export async function runStatus(args: string[], ctx: CliContext): Promise<number
           checkpoint: null,
           lagMs: null,
           lagBytes: null,
+          resolvedLagBytes: null,
           error: { code: e.code, message: e.message, hint: e.hint },
+          warnings: [],
         };
       }
     }),

@@ -59,7 +59,14 @@ export async function runDemo(opts: DemoOptions, ctx: CliContext): Promise<numbe
     const id = opts.sink === 'sqlite' ? 'demo-sqlite' : 'demo';
     const cfg = defineChangefeed({ id, source: server.url('app'), sink, tables: [...DEMO_TABLES] });
     logger.info('demo running: press Ctrl-C to stop', { sink: cfg.sink });
-    return await runChangefeeds([cfg], { runtime, logger, live, shutdown: stop.signal, stderr: ctx.stderr });
+    return await runChangefeeds([cfg], {
+      runtime,
+      logger,
+      live,
+      shutdown: stop.signal,
+      stderr: ctx.stderr,
+      dataDir: opts.dataDir,
+    });
   } finally {
     await workload?.stop();
     if (workload) logger.info('demo workload stopped', { ...workload.stats() });

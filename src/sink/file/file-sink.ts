@@ -25,6 +25,7 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { RecordEncoder, type FileFormat } from './file-records.ts';
 
 export interface FileSinkOptions {
@@ -164,6 +165,7 @@ export class FileSink implements Sink {
           throw wrap(`writing epoch ${cp.epoch}`, err);
         }
       },
+      applySchema: async (change) => acceptAdditiveOnly('file sink', change),
       discard: async () => {
         await files?.abandon();
       },

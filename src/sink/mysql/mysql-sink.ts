@@ -29,6 +29,7 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
@@ -208,6 +209,7 @@ export class MysqlSink implements Sink {
           await conn.query('COMMIT');
           await endDdlConn();
         }),
+      applySchema: async (change) => acceptAdditiveOnly('mysql sink', change),
       discard: async () => {
         if (stored !== undefined) await conn.query('ROLLBACK').catch(() => {});
         await endDdlConn();

@@ -38,6 +38,7 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
+import { acceptAdditiveOnly } from '../shared/interim-schema.ts';
 import { JetStreamPublisher } from './jetstream-publisher.ts';
 import { MessageEncoder, type ChangeContext, type ChangeKind, type NatsFormat } from './nats-formats.ts';
 
@@ -224,6 +225,7 @@ export class NatsSink implements Sink {
             chunks === 0 ? null : { attempt, chunks: chunks + 1 },
           );
         }),
+      applySchema: async (change) => acceptAdditiveOnly('nats sink', change),
       discard: async () => {
         // Published chunks stay in the stream; no marker will name this attempt.
         this.#publisher?.reset();

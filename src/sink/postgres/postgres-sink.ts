@@ -10,6 +10,8 @@ import { CHECKPOINT_DDL, checkpointUpsert, readCheckpoint } from './checkpoint-t
 import { CopyWriter } from './copy-writer.ts';
 import { StageTables, stageFrom, stagedChars, valuesFrom } from './staging.ts';
 import { TargetTables } from './target-tables.ts';
+import { alterTableDdl, enumLabelDdl } from './schema-ddl.ts';
+import type { SchemaChange } from '../../core/schema-change.ts';
 
 /**
  * The PostgreSQL sink: every epoch is one transaction that applies the epoch's changes in bulk
@@ -169,6 +171,12 @@ export class PostgresSink implements Sink {
       begun = true;
       await this.applyTables(client, tables, { begin, finish });
     };
+    const exec = async (statements: readonly string[]) => {
+      if (statements.length === 0) return;
+      const begin = !begun;
+      begun = true;
+      await client.query([...(begin ? ['BEGIN'] : []), ...statements].join(';\n'));
+    };
     return this.epochSlot.open({
       applyChunk: async (tables, chunk) => {
         try {
@@ -178,6 +186,18 @@ export class PostgresSink implements Sink {
             role: 'sink',
             uri: this.uri,
             action: `applying chunk ${chunk} of an epoch`,
+          });
+        }
+      },
+      applySchema: async (change) => {
+        try {
+          if (change.kind === 'table-altered') await this.addEnumLabels(change.before, change.after);
+          await exec(await this.schemaDdl(client, change));
+        } catch (err) {
+          throw wrapPgError(err, {
+            role: 'sink',
+            uri: this.uri,
+            action: `applying a schema change of ${describeChange(change)}`,
           });
         }
       },
@@ -203,6 +223,45 @@ export class PostgresSink implements Sink {
         else this.forget();
       },
     });
+  }
+
+  /** The DDL replaying `change` in the epoch's transaction; remembers the table's new shape. */
+  private async schemaDdl(client: pg.Client, change: SchemaChange): Promise<string[]> {
+    switch (change.kind) {
+      case 'table-created':
+        return this.tables.prepare(client, change.table);
+      case 'table-dropped':
+        this.tables.assume(change.table, null);
+        return [`DROP TABLE IF EXISTS ${quoteTable(change.table)}`];
+      case 'table-altered': {
+        const { rows } = await client.query<{ conname: string }>(
+          `SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`,
+          [quoteTable(change.before)],
+        );
+        const ddl = alterTableDdl(change, rows[0]?.conname ?? null);
+        // Enum types new to the table are created as a table's are.
+        const created = await this.tables.enumDdl(client, change.after);
+        this.tables.assume(change.before, change.after);
+        return [...created, ...ddl];
+      }
+    }
+  }
+
+  /**
+   * New labels of enum types the table already used, added and committed on a connection of
+   * their own: PostgreSQL refuses to use a label added inside the transaction that uses it.
+   */
+  private async addEnumLabels(before: TableSchema, after: TableSchema): Promise<void> {
+    const ddl = enumLabelDdl(before.enums, after.enums);
+    if (ddl.length === 0) return;
+    const side = new pg.Client({ connectionString: this.uri });
+    side.on('error', () => {});
+    try {
+      await side.connect();
+      for (const statement of ddl) await side.query(statement);
+    } finally {
+      await side.end().catch(() => {});
+    }
   }
 
   /**
@@ -335,4 +394,9 @@ class SnapshotInputFailed extends Error {
 
 function copyIntoTable(table: TableSchema): string {
   return `COPY ${quoteTable(table)} (${table.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
+}
+
+function describeChange(c: SchemaChange): string {
+  const t = c.kind === 'table-altered' ? c.after : c.table;
+  return `${qualifiedName(t)} (${c.kind})`;
 }

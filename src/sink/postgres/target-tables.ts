@@ -52,21 +52,20 @@ export class TargetTables {
     return ddl;
   }
 
-  /** The transaction that ran the DDL committed. */
-  committed(): void {
-    for (const [k, v] of this.pending) this.verified.set(k, v);
-    this.pending.clear();
-    this.pendingEnums.clear();
+  /**
+   * The caller's transaction runs DDL that gives the table of `before` the shape `after` (a
+   * schema change replayed), or drops it (`after` null): remembered as pending like `prepare`'s.
+   */
+  assume(before: TableSchema | null, after: TableSchema | null): void {
+    if (before) {
+      this.verified.delete(qualifiedName(before));
+      this.pending.delete(qualifiedName(before));
+    }
+    if (after) this.pending.set(qualifiedName(after), signature(after));
   }
 
-  /** The transaction rolled back; `all` also drops what was verified (a new connection). */
-  forget(options: { all: boolean }): void {
-    this.pending.clear();
-    this.pendingEnums.clear();
-    if (options.all) this.verified.clear();
-  }
-
-  private async createDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
+  /** CREATE SCHEMA / CREATE TYPE for the schemas and enum types `table` needs that do not exist yet. */
+  async enumDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
     const ddl: string[] = [];
     const schemas = new Set([table.schema, ...table.enums.map((e) => e.schema)]);
     for (const s of schemas) ddl.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`);
@@ -83,9 +82,36 @@ export class TargetTables {
         ddl.push(`CREATE TYPE ${quoteTable(e)} AS ENUM (${e.labels.map(quoteLiteral).join(', ')})`);
       }
     }
+    return ddl;
+  }
+
+  /** The transaction that ran the DDL committed. */
+  committed(): void {
+    for (const [k, v] of this.pending) this.verified.set(k, v);
+    this.pending.clear();
+    this.pendingEnums.clear();
+  }
+
+  /** The transaction rolled back; `all` also drops what was verified (a new connection). */
+  forget(options: { all: boolean }): void {
+    this.pending.clear();
+    this.pendingEnums.clear();
+    if (options.all) this.verified.clear();
+  }
+
+  private async createDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
+    const ddl = await this.enumDdl(client, table);
     const cols = table.columns.map(
       (c) => `${quoteIdent(c.name)} ${c.typeName}${c.nullable ? '' : ' NOT NULL'}`,
     );
+    // Generated columns at their places in the source's order (rows never carry them).
+    for (const g of [...(table.generated ?? [])].sort((a, b) => a.position - b.position)) {
+      cols.splice(
+        Math.min(g.position, cols.length),
+        0,
+        `${quoteIdent(g.name)} ${g.typeName} GENERATED ALWAYS AS (${g.expression}) STORED`,
+      );
+    }
     const keys = table.keyColumns.map((k) => quoteIdent(table.columns[k]?.name ?? ''));
     if (keys.length > 0 && !table.keyless) cols.push(`PRIMARY KEY (${keys.join(', ')})`);
     ddl.push(`CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (${cols.join(', ')})`);
@@ -101,6 +127,7 @@ function alterDdl(table: TableSchema, existing: readonly SinkColumn[]): string[]
   const byName = new Map(existing.map((c) => [c.name, c]));
   const problems: string[] = [];
   const add: string[] = [];
+  for (const g of table.generated ?? []) byName.delete(g.name);
   table.columns.forEach((c, i) => {
     const have = byName.get(c.name);
     byName.delete(c.name);
@@ -131,5 +158,6 @@ function signature(table: TableSchema): string {
     table.columns.map((c) => [c.name, c.typeName, c.nullable]),
     table.keyColumns,
     table.keyless,
+    table.generated ?? [],
   ]);
 }

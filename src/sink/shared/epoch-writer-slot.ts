@@ -1,6 +1,7 @@
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter } from '../sink.ts';
 import type { Epoch, TableChanges } from '../../core/epoch.ts';
+import type { SchemaChange } from '../../core/schema-change.ts';
 
 /**
  * What a sink does for one epoch written in chunks; `EpochWriterSlot` adds the sequencing, the
@@ -9,6 +10,8 @@ import type { Epoch, TableChanges } from '../../core/epoch.ts';
 export interface EpochWriterSteps {
   /** Applies one chunk inside the epoch's transaction (beginning it if needed). */
   applyChunk(tables: readonly TableChanges[], chunk: number): Promise<void>;
+  /** Applies a schema change inside the epoch's transaction (beginning it if needed). */
+  applySchema(change: SchemaChange): Promise<void>;
   /** Applies the last chunk and the checkpoint, and commits. `chunks` chunks came before. */
   commit(epoch: Epoch, chunks: number): Promise<void>;
   /** Rolls back whatever the steps began. Called once, after a failed step or on abort. */
@@ -20,7 +23,7 @@ type State = 'open' | 'busy' | 'committed' | 'failed' | 'aborted';
 /**
  * Transitions of an EpochWriter (sink.ts), as a table: what each call does in each state.
  *
- *   state       applyChunk / commit                     abort
+ *   state       applyChunk / applySchema / commit        abort
  *   open        → busy → open | committed; fails → failed   → aborted (discard)
  *   busy        INTERNAL (calls are sequential)             waits for the call, then as its outcome
  *   committed   INTERNAL                                    no-op
@@ -85,6 +88,7 @@ export class EpochWriterSlot {
     };
     return {
       applyChunk: (tables) => step('applyChunk', () => steps.applyChunk(tables, ++chunks), false),
+      applySchema: (change) => step('applySchema', () => steps.applySchema(change), false),
       commit: (epoch) => step('commit', () => steps.commit(epoch, chunks), true),
       abort: async () => {
         await pending;

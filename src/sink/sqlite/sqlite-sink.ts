@@ -20,7 +20,8 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
-import { SqliteTableWriter, sqliteTableName } from './sqlite-table-writer.ts';
+import { SqliteTableWriter, sqliteIdent, sqliteTableName } from './sqlite-table-writer.ts';
+import { NUMERIC_SCALE_FUNCTION, numericScale, sqliteAlterStatements } from './sqlite-schema.ts';
 
 export interface SqliteSinkOptions {
   /** `sqlite:///abs/path/file.db` */
@@ -68,6 +69,7 @@ export class SqliteSink implements Sink {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL'); // durable at checkpoint in WAL mode, safe against crashes
       db.pragma('busy_timeout = 10000');
+      db.function(NUMERIC_SCALE_FUNCTION, { deterministic: true }, numericScale);
       db.exec(
         `CREATE TABLE IF NOT EXISTS tidemark_checkpoints (
            changefeed TEXT PRIMARY KEY, position TEXT NOT NULL, epoch INTEGER NOT NULL, committed_at TEXT NOT NULL)`,
@@ -125,6 +127,25 @@ export class SqliteSink implements Sink {
         begin();
         this.#guard(`applying chunk ${chunk} of an epoch`, () => {
           for (const tc of tables) this.#apply(db, tc);
+        });
+      },
+      applySchema: async (change) => {
+        begin();
+        this.#guard(`applying a schema change (${change.kind})`, () => {
+          switch (change.kind) {
+            case 'table-created':
+              this.#writer(db, change.table, { create: 'evolve' });
+              break;
+            case 'table-dropped':
+              db.exec(`DROP TABLE IF EXISTS ${sqliteIdent(sqliteTableName(change.table))}`);
+              this.#writers.delete(sqliteTableName(change.table));
+              break;
+            case 'table-altered':
+              for (const sql of sqliteAlterStatements(change)) db.exec(sql);
+              this.#writers.delete(sqliteTableName(change.before));
+              this.#writers.delete(sqliteTableName(change.after));
+              break;
+          }
         });
       },
       commit: async (epoch) => {

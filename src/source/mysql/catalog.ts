@@ -27,13 +27,17 @@ export async function listTables(conn: Connection): Promise<TableRow[]> {
   return rows as TableRow[];
 }
 
-/** Resolves a selection to tables in a stable order; missing exact names and empty matches fail. */
+/**
+ * Resolves a selection to tables in a stable order, and the keys (`schema\0name`) of those named
+ * exactly; missing exact names and empty matches fail.
+ */
 export function resolveSelection(
   all: readonly TableRow[],
   selection: readonly string[],
   database: string | null,
-): TableRow[] {
+): { tables: TableRow[]; named: Set<string> } {
   const chosen = new Map<string, TableRow>();
+  const named = new Set<string>();
   for (const entry of selection) {
     const local = localize(entry, database);
     if (!isTablePattern(local)) {
@@ -45,6 +49,7 @@ export function resolveSelection(
         });
       }
       chosen.set(`${hit.schema}\0${hit.name}`, hit);
+      named.add(`${hit.schema}\0${hit.name}`);
     } else {
       for (const r of all) if (matchTable(local, r.schema, r.name)) chosen.set(`${r.schema}\0${r.name}`, r);
     }
@@ -54,9 +59,10 @@ export function resolveSelection(
       detail: `tables: [${selection.join(', ')}] matches no table`,
     });
   }
-  return [...chosen.values()].sort((a, b) =>
+  const tables = [...chosen.values()].sort((a, b) =>
     a.schema < b.schema ? -1 : a.schema > b.schema ? 1 : a.name < b.name ? -1 : 1,
   );
+  return { tables, named };
 }
 
 /** A bare `orders` names the URI's database (`public` means nothing to MySQL). */

@@ -14,11 +14,13 @@ import { randomInt } from 'node:crypto';
 import mysql, { type Connection } from 'mysql2/promise';
 import type {
   CheckResult,
+  DescribedSelection,
   DescribeOptions,
   ReplicateOptions,
   ReplicationSession,
   SnapshotOptions,
   SourceConnector,
+  SourceProgress,
   SourceSnapshot,
 } from '../connector.ts';
 import type { TableSchema } from '../../core/table-schema.ts';
@@ -63,10 +65,14 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
   readonly sourceKey: string;
   readonly positions = new BinlogPositionCodec();
   readonly registry = new TableRegistry();
+  /** MariaDB's binlog carries DDL in commit order and full row images: nothing is degraded. */
+  readonly limitations: readonly string[] = [];
   private readonly source: SourceUri;
   private catalog: Promise<Connection> | null = null;
   private session: MysqlReplicationSession | null = null;
   private lastSizesMs = 0;
+  /** The last position the hub acknowledged in this process (retainedBytes measures from it). */
+  private acknowledged: BinlogPosition | null = null;
 
   constructor(private readonly options: MysqlConnectorOptions) {
     this.source = parseSourceUri(options.uri);
@@ -77,13 +83,36 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     return this.io('checking the source', async (c) => runChecks(c, tables));
   }
 
-  async describe(selection: readonly string[], options: DescribeOptions = {}): Promise<TableSchema[]> {
+  async describe(selection: readonly string[], options: DescribeOptions = {}): Promise<DescribedSelection> {
     for (const t of options.knownTables ?? []) this.registry.remember(t.schema, t.name, t.relationId);
-    const shapes = await this.io('describing tables', async (c) => {
-      const chosen = resolveSelection(await listTables(c), selection, this.source.database);
-      return describeShapes(c, chosen, (s, n) => this.registry.idFor(s, n));
+    return this.io('describing tables', async (c) => {
+      const { tables: chosen, named } = resolveSelection(
+        await listTables(c),
+        selection,
+        this.source.database,
+      );
+      const idOf = (s: string, n: string) => this.registry.idFor(s, n);
+      const tables: TableSchema[] = [];
+      const leftOut: DescribedSelection['leftOut'][number][] = [];
+      // One query for all; per table only when one of them has a type Tidemark cannot carry.
+      const all = await describeShapes(c, chosen, idOf).catch((err: unknown) => {
+        if (err instanceof TidemarkError && err.code === 'SOURCE_UNSUPPORTED_TYPE') return null;
+        throw err;
+      });
+      if (all) return { tables: all.map((s) => s.table), leftOut };
+      for (const t of chosen) {
+        try {
+          const [s] = await describeShapes(c, [t], idOf);
+          if (s) tables.push(s.table);
+        } catch (err) {
+          if (!(err instanceof TidemarkError && err.code === 'SOURCE_UNSUPPORTED_TYPE')) throw err;
+          if (named.has(`${t.schema}\0${t.name}`)) throw err;
+          leftOut.push({ schema: t.schema, name: t.name, reason: err });
+        }
+      }
+      if (tables.length === 0) throw leftOut[0]!.reason;
+      return { tables, leftOut };
     });
-    return shapes.map((s) => s.table);
   }
 
   async describeAll(): Promise<TableSchema[]> {
@@ -141,7 +170,15 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       dump.close();
       throw err;
     }
-    const session = new MysqlReplicationSession(from, dump, assembler, first, () => this.onHeartbeat());
+    const session = new MysqlReplicationSession({
+      start: from,
+      dump,
+      assembler,
+      first,
+      onHeartbeat: () => this.onHeartbeat(),
+      onAcknowledge: (p) => (this.acknowledged = p),
+      learn: (tables) => this.learnNow(tables),
+    });
     this.session = session;
     const close = session.close.bind(session);
     session.close = async () => {
@@ -170,11 +207,55 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     };
   }
 
+  async progress(): Promise<SourceProgress<BinlogPosition>> {
+    return this.io('reading the binlog position', async (c) => {
+      const [g] = await c.query('SELECT @@global.gtid_binlog_pos AS g');
+      const [dumps] = await c.query(
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%' AND USER = CURRENT_USER()",
+      );
+      return {
+        end: new BinlogPosition(GtidList.parse(String((g as { g: string }[])[0]?.g ?? ''))),
+        // MariaDB keeps no record of a replica's acknowledgements: only this process knows.
+        acknowledged: this.acknowledged,
+        streaming: Number((dumps as { n: number | string }[])[0]?.n ?? 0) > 0,
+      };
+    });
+  }
+
+  /**
+   * Binlog bytes after the last acknowledged position (what a restart would read again); null
+   * before the first acknowledgement. MariaDB purges by its own settings, not for Tidemark.
+   */
+  async retainedBytes(): Promise<number | null> {
+    const from = this.acknowledged;
+    if (from?.coordinate == null) return null;
+    try {
+      const c = await this.conn();
+      await this.noteBinlogs(c);
+      const [rows] = await c.query('SHOW MASTER STATUS');
+      const r = (rows as { File: string; Position: number | string }[])[0];
+      if (!r) return null;
+      const end = new BinlogPosition(from.gtids, null, { file: r.File, offset: Number(r.Position) });
+      return this.positions.distanceBytes(from, end);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Nothing to remove: following the binlog creates nothing on the source. */
+  async dropSourceObjects(): Promise<void> {}
+
   async close(): Promise<void> {
     await this.session?.close();
     const c = this.catalog;
     this.catalog = null;
     if (c) await (await c.catch(() => null))?.end().catch(() => {});
+  }
+
+  /** Tables captured while a session runs: `capture` tracked them; shapes known are kept. */
+  private learnNow(tables: readonly TableSchema[]): void {
+    const fresh = tables.filter((t) => !this.registry.get(t.relationId));
+    if (fresh.length > 0) this.registry.seed(fresh, (t) => t.columns.map(typeFromPivot));
   }
 
   /** Refuses to replicate from a server whose settings would lose or misread changes. */

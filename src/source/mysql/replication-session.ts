@@ -5,6 +5,7 @@
  * socket happens when the consumer asks for the next batch (the socket pauses past 8 MiB).
  */
 import type { ReplicationSession, SourceEvent } from '../connector.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { EventType } from './binlog-events.ts';
 import { decodeEvent, HEADER_BYTES } from './binlog-decoder.ts';
@@ -12,18 +13,33 @@ import type { BinlogDump } from './binlog-dump.ts';
 import type { BinlogPosition } from './binlog-position.ts';
 import type { TransactionAssembler } from './transaction-assembler.ts';
 
+export interface SessionOptions {
+  readonly start: BinlogPosition;
+  readonly dump: BinlogDump;
+  readonly assembler: TransactionAssembler;
+  /** The dump's first read (it proves the start position is still in the binlog). */
+  readonly first: Buffer[];
+  readonly onHeartbeat: () => void;
+  readonly onAcknowledge: (position: BinlogPosition) => void;
+  /** Tables captured after the session started (the registry the assembler reads). */
+  readonly learn: (tables: readonly TableSchema[]) => void;
+}
+
 export class MysqlReplicationSession implements ReplicationSession<BinlogPosition> {
   private closed = false;
   private iterated = false;
   readonly events: AsyncIterable<readonly SourceEvent<BinlogPosition>[]>;
 
-  constructor(
-    readonly start: BinlogPosition,
-    private readonly dump: BinlogDump,
-    private readonly assembler: TransactionAssembler,
-    private readonly first: Buffer[],
-    private readonly onHeartbeat: () => void,
-  ) {
+  readonly start: BinlogPosition;
+  private readonly dump: BinlogDump;
+  private readonly assembler: TransactionAssembler;
+  private readonly first: Buffer[];
+
+  constructor(private readonly o: SessionOptions) {
+    this.start = o.start;
+    this.dump = o.dump;
+    this.assembler = o.assembler;
+    this.first = o.first;
     this.events = {
       [Symbol.asyncIterator]: () => {
         if (this.iterated)
@@ -38,8 +54,14 @@ export class MysqlReplicationSession implements ReplicationSession<BinlogPositio
     return this.assembler.sourceEnd;
   }
 
-  /** MariaDB keeps binlogs by time and size, not by consumer: nothing to release. */
-  acknowledge(): void {}
+  /** MariaDB keeps binlogs by time and size, not by consumer: nothing to release (only noted). */
+  acknowledge(position: BinlogPosition): void {
+    this.o.onAcknowledge(position);
+  }
+
+  learn(tables: readonly TableSchema[]): void {
+    this.o.learn(tables);
+  }
 
   close(): Promise<void> {
     this.closed = true;
@@ -59,7 +81,7 @@ export class MysqlReplicationSession implements ReplicationSession<BinlogPositio
         if (e.tag === 'format') checksum = e.checksum;
         else if (e.tag === 'heartbeat') {
           heartbeat = true;
-          this.onHeartbeat();
+          this.o.onHeartbeat();
         }
         const body =
           e.tag === 'table-map' ? raw.subarray(HEADER_BYTES, raw.length - (checksum ? 4 : 0)) : undefined;

@@ -349,7 +349,8 @@ export class TransactionAssembler {
         }
         if (shape === null) return;
         reg.track(shape);
-        barrier({ kind: 'table-created', table: shape.table, ddl: sql });
+        // A full row image replicates any table, with a key or without.
+        barrier({ kind: 'table-created', table: shape.table, unreplicable: null, ddl: sql });
         return;
       }
       case 'drop':

@@ -35,6 +35,8 @@ export interface SnapshotReadOptions {
 interface Chunk {
   table: TableSchema;
   where: string;
+  /** `ONLY t` for a plain table (its inheritance children are tables of their own), `t` for a partitioned root (every partition). */
+  from: string;
 }
 
 const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
@@ -83,7 +85,7 @@ async function copyChunk(
   queue: BoundedQueue<SnapshotRows>,
 ) {
   const cols = chunk.table.columns.map((c) => quoteIdent(c.name)).join(', ');
-  const sql = `COPY (SELECT ${cols} FROM ONLY ${quoteTable(chunk.table)} WHERE ${chunk.where}) TO STDOUT`;
+  const sql = `COPY (SELECT ${cols} FROM ${chunk.from} WHERE ${chunk.where}) TO STDOUT`;
   const stream = client.query(copyTo(sql));
   const decoder = new CopyTextDecoder();
   let batch: SnapshotRows['rows'] extends readonly (infer R)[] ? R[] : never = [];
@@ -103,30 +105,34 @@ async function copyChunk(
 
 /** Cuts a table into chunks of about `chunkRows` rows. */
 async function planChunks(client: pg.Client, t: TableSchema, chunkRows: number): Promise<Chunk[]> {
-  const { rows: est } = await client.query<{ tuples: string; pages: string }>(
-    `SELECT greatest(reltuples, 0)::bigint AS tuples,
+  const { rows: est } = await client.query<{ tuples: string; pages: string; relkind: string }>(
+    `SELECT greatest(reltuples, 0)::bigint AS tuples, relkind::text AS relkind,
             (pg_relation_size(oid) / current_setting('block_size')::int)::bigint AS pages
        FROM pg_class WHERE oid = $1`,
     [t.relationId],
   );
+  const partitioned = est[0]?.relkind === 'p';
+  const from = partitioned ? quoteTable(t) : `ONLY ${quoteTable(t)}`;
+  // A partitioned root has no pages or statistics of its own: it is read as one chunk, through
+  // the root (every partition); chunking it by key would need its partitions' statistics.
   const tuples = Number(est[0]?.tuples ?? 0);
   const pages = Number(est[0]?.pages ?? 0);
-  if (t.keyless) {
-    if (pages <= 1 || tuples <= chunkRows) return [{ table: t, where: 'true' }];
+  if (t.keyless || partitioned) {
+    if (partitioned || pages <= 1 || tuples <= chunkRows) return [{ table: t, where: 'true', from }];
     const pagesPerChunk = Math.max(1, Math.floor((pages * chunkRows) / Math.max(tuples, 1)));
     const out: Chunk[] = [];
     for (let p = 0; p < pages; p += pagesPerChunk) {
       const hi = p + pagesPerChunk >= pages ? '' : ` AND ctid < '(${p + pagesPerChunk},0)'::tid`;
-      out.push({ table: t, where: `ctid >= '(${p},0)'::tid${hi}` });
+      out.push({ table: t, where: `ctid >= '(${p},0)'::tid${hi}`, from });
     }
     return out;
   }
-  if (tuples <= chunkRows) return [{ table: t, where: 'true' }];
+  if (tuples <= chunkRows) return [{ table: t, where: 'true', from }];
   const keyCols = t.keyColumns.map((i) => t.columns[i]!);
   const keyList = keyCols.map((c) => quoteIdent(c.name)).join(', ');
   const { rows: bounds } = await client.query<string[]>({
     text: `SELECT ${keyList} FROM (SELECT ${keyList}, row_number() OVER (ORDER BY ${keyList}) AS rn
-             FROM ONLY ${quoteTable(t)}) s WHERE rn % $1 = 0 ORDER BY ${keyList}`,
+             FROM ${from}) s WHERE rn % $1 = 0 ORDER BY ${keyList}`,
     values: [chunkRows],
     rowMode: 'array',
   } satisfies pg.QueryArrayConfig);
@@ -140,10 +146,11 @@ async function planChunks(client: pg.Client, t: TableSchema, chunkRows: number):
     out.push({
       table: t,
       where: lower === null ? `${keyRow} <= ${upper}` : `${keyRow} > ${lower} AND ${keyRow} <= ${upper}`,
+      from,
     });
     lower = upper;
   }
-  out.push({ table: t, where: lower === null ? 'true' : `${keyRow} > ${lower}` });
+  out.push({ table: t, where: lower === null ? 'true' : `${keyRow} > ${lower}`, from });
   return out;
 }
 

@@ -54,7 +54,7 @@ describe('MariaDB connector: bad input', () => {
     const c = connector(db.url);
     const failed = (await c.check()).filter((r) => !r.ok && r.blocking).map((r) => r.id);
     expect(failed).toContain('log_bin');
-    const err = await rejection(c.replicate({ after: null, knownTables: [] }));
+    const err = await rejection(c.replicate({ after: null, knownTables: [], acceptStartAfter: () => false }));
     expect(err.code).toBe('SOURCE_BINLOG_OFF');
     expect(err.message).toContain('log_bin = OFF');
     expect(err.hint).toMatch(/log-bin/);
@@ -73,7 +73,9 @@ describe('MariaDB connector: bad input', () => {
       const result = (await c.check()).find((r) => r.id === name)!;
       expect(result).toMatchObject({ ok: false, blocking: true, detail: says });
       expect(result.fix).toContain(name);
-      const err = await rejection(c.replicate({ after: null, knownTables: [] }));
+      const err = await rejection(
+        c.replicate({ after: null, knownTables: [], acceptStartAfter: () => false }),
+      );
       expect(err.code).toBe(code);
       expect(err.message).toContain(says);
       const snapErr = await rejection(c.snapshot([], { parallelism: 1, chunkRows: 10 }));
@@ -98,7 +100,7 @@ describe('MariaDB connector: bad input', () => {
     expect(failed.map((r) => r.id)).toEqual(['privilege:replication-slave', `privilege:select:${db.name}.t`]);
     expect(failed[0]!.fix).toContain('GRANT REPLICATION SLAVE');
     expect(failed[1]!.fix).toContain('GRANT SELECT');
-    const err = await rejection(c.replicate({ after: null, knownTables: [] }));
+    const err = await rejection(c.replicate({ after: null, knownTables: [], acceptStartAfter: () => false }));
     expect(err.code).toBe('PERMISSION_DENIED');
     expect(err.message).toContain('REPLICATION SLAVE');
     expect(err.message).not.toContain('weakpw');
@@ -108,9 +110,9 @@ describe('MariaDB connector: bad input', () => {
     const db = await src.freshDatabase('purged');
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY)');
     const c = connector(db.url);
-    const tables = await c.describe(['t']);
+    const tables = (await c.describe(['t'])).tables;
     await c.capture(tables);
-    const s = await c.replicate({ after: null, knownTables: tables });
+    const s = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     await src.sql(db.name, 'INSERT INTO t VALUES (1)');
     const events = await collect(iterate(s), (ev) => ev.some((e) => e.tag === 'commit'));
     await s.close();
@@ -128,7 +130,9 @@ describe('MariaDB connector: bad input', () => {
       if (logs.length === 1) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const err = await rejection(c.replicate({ after: kept.position, knownTables: tables }));
+    const err = await rejection(
+      c.replicate({ after: kept.position, knownTables: tables, acceptStartAfter: () => false }),
+    );
     expect(err.code).toBe('SOURCE_BINLOG_PURGED');
     expect(err.message).toMatch(/purged/i);
     expect(err.retriable).toBe(false);
@@ -138,9 +142,9 @@ describe('MariaDB connector: bad input', () => {
     const db = await src.freshDatabase('stmt');
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, v int)');
     const c = connector(db.url);
-    const tables = await c.describe(['t']);
+    const tables = (await c.describe(['t'])).tables;
     await c.capture(tables);
-    const s = await c.replicate({ after: null, knownTables: tables });
+    const s = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     onTestFinished(() => s.close());
     await src.sql(db.name, "SET SESSION binlog_format = 'STATEMENT'; INSERT INTO t VALUES (1, 1)");
     const err = await rejection(collect(iterate(s), () => false));
@@ -153,9 +157,9 @@ describe('MariaDB connector: bad input', () => {
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, v int, w int)');
     await src.sql(db.name, 'INSERT INTO t VALUES (1, 1, 1)');
     const c = connector(db.url);
-    const tables = await c.describe(['t']);
+    const tables = (await c.describe(['t'])).tables;
     await c.capture(tables);
-    const s = await c.replicate({ after: null, knownTables: tables });
+    const s = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     onTestFinished(() => s.close());
     await src.sql(db.name, "SET SESSION binlog_row_image = 'MINIMAL'; UPDATE t SET v = 2 WHERE id = 1");
     const err = await rejection(collect(iterate(s), () => false));

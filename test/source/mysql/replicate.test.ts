@@ -32,9 +32,9 @@ describe('MariaDB connector: replicate', () => {
       'CREATE TABLE t (id int PRIMARY KEY, name varchar(20), amount decimal(10,2)); CREATE TABLE other (x int)',
     );
     const c = connector(db.url);
-    const tables = await c.describe(['t']);
+    const tables = (await c.describe(['t'])).tables;
     await c.capture(tables);
-    const session = await c.replicate({ after: null, knownTables: tables });
+    const session = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     onTestFinished(() => session.close());
     await src.sql(
       db.name,
@@ -116,9 +116,9 @@ describe('MariaDB connector: replicate', () => {
     expect(ids.size).toBe(1);
     // A new connector (a restart) describes the renamed table under the id the log knows.
     const restarted = connector(db.url);
-    const [t2] = await restarted.describe(['t2'], { knownTables: [{ ...tables[0]!, name: 't2' }] });
+    const [t2] = (await restarted.describe(['t2'], { knownTables: [{ ...tables[0]!, name: 't2' }] })).tables;
     expect(t2!.relationId).toBe(tables[0]!.relationId);
-    expect((await connector(db.url).describe(['t2']))[0]!.relationId).not.toBe(tables[0]!.relationId);
+    expect((await connector(db.url).describe(['t2'])).tables[0]!.relationId).not.toBe(tables[0]!.relationId);
   });
 
   it('follows CREATE TABLE … SELECT: the new table, then its copied rows, in one transaction', async () => {
@@ -128,9 +128,9 @@ describe('MariaDB connector: replicate', () => {
       "CREATE TABLE t (id int PRIMARY KEY, v varchar(5)); INSERT INTO t VALUES (1, 'a'), (2, 'b')",
     );
     const c = connector(db.url);
-    const tables = await c.describe(['t']);
+    const tables = (await c.describe(['t'])).tables;
     await c.capture(tables);
-    const session = await c.replicate({ after: null, knownTables: tables });
+    const session = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     onTestFinished(() => session.close());
     await src.sql(
       db.name,
@@ -156,10 +156,10 @@ describe('MariaDB connector: replicate', () => {
       'CREATE TABLE `a.b` (`na``me` int PRIMARY KEY, `prix €` decimal(6,2)); CREATE TABLE `Order Items` (id int PRIMARY KEY, `select` text)',
     );
     const c = connector(db.url);
-    const tables = await c.describe(['"a.b"', 'Order Items']);
+    const tables = (await c.describe(['"a.b"', 'Order Items'])).tables;
     expect(tables.map((t) => t.name)).toEqual(['Order Items', 'a.b']);
     await c.capture(tables);
-    const session = await c.replicate({ after: null, knownTables: tables });
+    const session = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     onTestFinished(() => session.close());
     await src.sql(
       db.name,
@@ -195,9 +195,9 @@ describe('MariaDB connector: replicate', () => {
     const db = await src.freshDatabase('resume');
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, v text)');
     const c = connector(db.url);
-    const tables = await c.describe(['t']);
+    const tables = (await c.describe(['t'])).tables;
     await c.capture(tables);
-    const s1 = await c.replicate({ after: null, knownTables: tables });
+    const s1 = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     await src.sql(db.name, `INSERT INTO t VALUES (1, 'one')`);
     const x = await src.connect(db.name);
     await x.query(`XA START 'open'; INSERT INTO t VALUES (2, 'xa'); XA END 'open'; XA PREPARE 'open'`);
@@ -212,7 +212,7 @@ describe('MariaDB connector: replicate', () => {
       transcript(all.slice(all.indexOf(commits[i]!) + 1)).filter((l) => l.startsWith('insert'));
     for (let i = 0; i < commits.length; i++) {
       const after = c.positions.parse(commits[i]!.position.toString());
-      const s = await c.replicate({ after, knownTables: tables });
+      const s = await c.replicate({ after, knownTables: tables, acceptStartAfter: () => false });
       const final = commits[commits.length - 1]!.position;
       const got = await collect(iterate(s), () => s.sourceEnd !== null && s.sourceEnd.compare(final) >= 0);
       await s.close();
@@ -229,9 +229,9 @@ describe('MariaDB connector: replicate', () => {
     const db = await src.freshDatabase('down');
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY, a int, b varchar(3))');
     const c1 = connector(db.url);
-    const tables = await c1.describe(['t']);
+    const tables = (await c1.describe(['t'])).tables;
     await c1.capture(tables);
-    const s1 = await c1.replicate({ after: null, knownTables: tables });
+    const s1 = await c1.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     await src.sql(db.name, "INSERT INTO t VALUES (1, 1, 'x')");
     const before = await collect(iterate(s1), sawRow('t', 'x'));
     await s1.close();
@@ -246,6 +246,7 @@ describe('MariaDB connector: replicate', () => {
     const s2 = await c2.replicate({
       after: c2.positions.parse(last.position.toString()),
       knownTables: tables,
+      acceptStartAfter: () => false,
     });
     onTestFinished(() => s2.close());
     const events = await collect(iterate(s2), sawRow('t', 'end'));
@@ -274,9 +275,9 @@ describe('MariaDB connector: replicate', () => {
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY)');
     await src.sql(other.name, 'CREATE TABLE n (id int PRIMARY KEY)');
     const c = connector(db.url);
-    const tables = await c.describe(['t']);
+    const tables = (await c.describe(['t'])).tables;
     await c.capture(tables);
-    const s = await c.replicate({ after: null, knownTables: tables });
+    const s = await c.replicate({ after: null, knownTables: tables, acceptStartAfter: () => false });
     onTestFinished(() => s.close());
     await src.sql(other.name, 'INSERT INTO n VALUES (1)');
     const it = iterate(s);

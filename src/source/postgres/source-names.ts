@@ -3,11 +3,11 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { maskUri } from '../../errors/mask.ts';
 
 /**
- * The slot and publication of the puller of one source database: `tidemark_src_<hash>`, the hash
+ * The slot and publication shared by every changefeed of one source database: `tidemark_src_<hash>`, the hash
  * over host, port and database (never credentials), so every process pointing at the same
  * database finds the same slot.
  */
-export function pullerObjectName(url: string): string {
+export function sourceObjectName(url: string): string {
   let u: URL;
   try {
     u = new URL(url);

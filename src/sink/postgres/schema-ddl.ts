@@ -1,0 +1,120 @@
+/**
+ * The DDL that replays a source schema change (`core/schema-change.ts`) on a PostgreSQL sink,
+ * inside the epoch's transaction. The source is PostgreSQL's dialect too, so most changes replay
+ * as the same statement: a rename renames (the column keeps its values), a type change applies
+ * the same cast, an added column takes the value existing rows got in the source.
+ *
+ *   dropped   → ALTER TABLE t DROP COLUMN c
+ *   renamed   → ALTER TABLE t RENAME COLUMN a TO b
+ *   retyped   → ALTER TABLE t ALTER COLUMN c TYPE T USING c::T
+ *   added     → ALTER TABLE t ADD COLUMN c T [NOT NULL] DEFAULT 'v'::T; … DROP DEFAULT  (metadata only)
+ *   key       → DROP CONSTRAINT <primary key>; ADD PRIMARY KEY (…)
+ *   nullable  → ALTER COLUMN c SET | DROP NOT NULL
+ *   generated → DROP COLUMN g / ADD COLUMN g T GENERATED ALWAYS AS (expr) STORED
+ *   table     → SET SCHEMA, RENAME TO
+ *
+ * New enum labels are added apart, before (`enumLabelDdl`): PostgreSQL refuses to use a label
+ * added in the same transaction, and adding one early is harmless.
+ */
+import type { ColumnChange, SchemaChange } from '../../core/schema-change.ts';
+import { quoteIdent, quoteTable, type EnumType, type TableSchema } from '../../core/table-schema.ts';
+import { quoteLiteral } from './sql-text.ts';
+
+/** `ALTER TYPE … ADD VALUE IF NOT EXISTS …` for labels `after` has that `before` lacks. */
+export function enumLabelDdl(before: readonly EnumType[], after: readonly EnumType[]): string[] {
+  const out: string[] = [];
+  for (const e of after) {
+    const old = before.find((b) => b.schema === e.schema && b.name === e.name);
+    if (!old) continue; // a new enum type: created with the table or column that uses it
+    e.labels.forEach((label, i) => {
+      if (old.labels.includes(label)) return;
+      const next = e.labels.slice(i + 1).find((l) => old.labels.includes(l));
+      const where = next === undefined ? '' : ` BEFORE ${quoteLiteral(next)}`;
+      out.push(`ALTER TYPE ${quoteTable(e)} ADD VALUE IF NOT EXISTS ${quoteLiteral(label)}${where}`);
+    });
+  }
+  return out;
+}
+
+/**
+ * The statements for a `table-altered` change, given the name of the sink table's primary-key
+ * constraint (null when it has none). Runs against the table under its old name first.
+ */
+export function alterTableDdl(
+  change: Extract<SchemaChange, { kind: 'table-altered' }>,
+  primaryKeyConstraint: string | null,
+): string[] {
+  const { before, after } = change;
+  const out: string[] = [];
+  let at = quoteTable(before);
+  if (before.schema !== after.schema) {
+    out.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(after.schema)}`);
+    out.push(`ALTER TABLE ${at} SET SCHEMA ${quoteIdent(after.schema)}`);
+    at = `${quoteIdent(after.schema)}.${quoteIdent(before.name)}`;
+  }
+  if (before.name !== after.name) {
+    out.push(`ALTER TABLE ${at} RENAME TO ${quoteIdent(after.name)}`);
+  }
+  at = quoteTable(after);
+  const keyChanged = keyNames(before).join('\0') !== keyNames(after).join('\0');
+  if (keyChanged && primaryKeyConstraint !== null) {
+    out.push(`ALTER TABLE ${at} DROP CONSTRAINT ${quoteIdent(primaryKeyConstraint)}`);
+  }
+  for (const g of before.generated ?? []) {
+    const kept = after.generated?.find((x) => x.name === g.name && x.expression === g.expression);
+    if (!kept) out.push(`ALTER TABLE ${at} DROP COLUMN IF EXISTS ${quoteIdent(g.name)}`);
+  }
+  for (const c of change.columns) out.push(...columnDdl(at, c, after));
+  for (const c of after.columns) {
+    const old = before.columns.find((b) => b.name === renamedFrom(change.columns, c.name));
+    const added = change.columns.some((x) => x.op === 'added' && x.column === c.name);
+    if (!old || added || old.nullable === c.nullable) continue;
+    out.push(`ALTER TABLE ${at} ALTER COLUMN ${quoteIdent(c.name)} ${c.nullable ? 'DROP' : 'SET'} NOT NULL`);
+  }
+  for (const g of after.generated ?? []) {
+    const kept = before.generated?.find((x) => x.name === g.name && x.expression === g.expression);
+    if (!kept) {
+      out.push(
+        `ALTER TABLE ${at} ADD COLUMN ${quoteIdent(g.name)} ${g.typeName} GENERATED ALWAYS AS (${g.expression}) STORED`,
+      );
+    }
+  }
+  if (keyChanged && !after.keyless && after.keyColumns.length > 0) {
+    out.push(`ALTER TABLE ${at} ADD PRIMARY KEY (${keyNames(after).map(quoteIdent).join(', ')})`);
+  }
+  return out;
+}
+
+function columnDdl(at: string, c: ColumnChange, after: TableSchema): string[] {
+  switch (c.op) {
+    case 'dropped':
+      return [`ALTER TABLE ${at} DROP COLUMN ${quoteIdent(c.column)}`];
+    case 'renamed':
+      return [`ALTER TABLE ${at} RENAME COLUMN ${quoteIdent(c.from)} TO ${quoteIdent(c.to)}`];
+    case 'retyped':
+      return [
+        `ALTER TABLE ${at} ALTER COLUMN ${quoteIdent(c.column)} TYPE ${c.toType} USING ${quoteIdent(c.column)}::${c.toType}`,
+      ];
+    case 'added': {
+      const col = after.columns.find((x) => x.name === c.column);
+      const type = col?.typeName ?? 'text';
+      const name = quoteIdent(c.column);
+      if (c.fill.kind !== 'value') return [`ALTER TABLE ${at} ADD COLUMN ${name} ${type}`];
+      const notNull = col && !col.nullable ? ' NOT NULL' : '';
+      return [
+        `ALTER TABLE ${at} ADD COLUMN ${name} ${type}${notNull} DEFAULT ${quoteLiteral(c.fill.text)}::${type}`,
+        `ALTER TABLE ${at} ALTER COLUMN ${name} DROP DEFAULT`,
+      ];
+    }
+  }
+}
+
+function keyNames(t: TableSchema): string[] {
+  return t.keyless ? [] : t.keyColumns.map((i) => t.columns[i]?.name ?? '');
+}
+
+/** The name column `name` of the new shape had before (renames), or `name`. */
+function renamedFrom(changes: readonly ColumnChange[], name: string): string {
+  const r = changes.find((c) => c.op === 'renamed' && c.to === name);
+  return r && r.op === 'renamed' ? r.from : name;
+}

@@ -1,0 +1,296 @@
+/**
+ * Schema changes in commit order: event triggers on the source emit a transactional logical
+ * message (`pg_logical_emit_message(true, 'tidemark.ddl', json)`) describing each table a DDL
+ * command touched, as the command left it, inside the command's own transaction. pgoutput
+ * delivers the message at exactly its place among the transaction's row changes, so the tracker
+ * (pg-schemas.ts) knows each table's shape at every position — what Relation messages alone
+ * cannot say: renames (by column number), the value existing rows got for an added column, table
+ * rewrites with volatile values, new enum labels, tables created and dropped.
+ *
+ *   ddl_command_end  → {v, tag, query, tables: [description…], enums: [{oid, schema, name, labels}]}
+ *   sql_drop         → {v, tag, query, dropped: [{oid, schema, name}]}
+ *   table_rewrite    → {v, rewrite: oid, reason}   (fires before the ddl_command_end of its command)
+ *
+ * The functions live in schema `_tidemark` (not `tidemark`: a role named tidemark has "$user"
+ * first on its search_path, and would start creating its own tables there).
+ *
+ * Event triggers need a superuser to create. Without one, the tracker degrades to what Relation
+ * messages allow (status says so): renames look like a drop and an add, and added columns get
+ * the value the catalog holds for existing rows now.
+ *
+ * The trigger also protects the source: a published table set to REPLICA IDENTITY NOTHING (or
+ * losing its key under DEFAULT) would make every UPDATE and DELETE on it fail, so it is taken out
+ * of Tidemark's publications in the same transaction; the changefeed then stops with a clear error.
+ */
+
+import { ENUM_OID_SQL, portableTypeSql, typeJoinsSql } from './portable-type.ts';
+
+/** Bumped when the message format or the installed functions change (reinstalled then). */
+export const DDL_CAPTURE_VERSION = 2;
+export const DDL_MESSAGE_PREFIX = 'tidemark.ddl';
+/** The message format's version (`v`): messages of another version are not read. */
+export const DDL_MESSAGE_VERSION = 1;
+
+/** A table as the trigger describes it (`_tidemark.ddl_table`). */
+export interface DdlTable {
+  readonly oid: number;
+  readonly schema: string;
+  readonly name: string;
+  /** r: table, p: partitioned table. */
+  readonly relkind: string;
+  readonly persistence: string;
+  readonly replident: string;
+  /** The partitioned root when this is a partition, else null. */
+  readonly root: number | null;
+  readonly columns: readonly DdlColumn[];
+  /** Attnums of the primary key, or of the replica identity index (replident `i`). */
+  readonly key: readonly number[];
+  /** The enum types its columns use, with their labels. */
+  readonly enums: readonly DdlEnum[];
+  /** A partitioned root's leaf partitions, with whether each holds rows. */
+  readonly partitions: readonly { oid: number; rows: boolean }[] | null;
+}
+
+export interface DdlColumn {
+  readonly attnum: number;
+  readonly name: string;
+  readonly typoid: number;
+  readonly typmod: number;
+  /** The portable type name (as catalog.ts `portableTypeName` computes it). */
+  readonly type: string;
+  readonly notnull: boolean;
+  /** '' for a plain column, 's' for a stored generated one. */
+  readonly generated: string;
+  /** The generation expression (generated columns only). */
+  readonly expression: string | null;
+  /** The value existing rows read for a column added with a constant default, as text. */
+  readonly missing: string | null;
+  readonly hasMissing: boolean;
+  /** The enum type of the column (or of its elements), by oid. */
+  readonly enumOid: number | null;
+}
+
+export interface DdlEnum {
+  readonly oid: number;
+  readonly schema: string;
+  readonly name: string;
+  readonly labels: readonly string[];
+}
+
+export type DdlMessage =
+  | {
+      readonly v: number;
+      readonly kind: 'ddl';
+      readonly tag: string;
+      readonly query: string;
+      readonly tables: readonly DdlTable[];
+      readonly enums: readonly DdlEnum[];
+    }
+  | {
+      readonly v: number;
+      readonly kind: 'drop';
+      readonly tag: string;
+      readonly query: string;
+      readonly dropped: readonly { oid: number; schema: string; name: string }[];
+    }
+  | { readonly v: number; readonly kind: 'rewrite'; readonly oid: number; readonly reason: number };
+
+/** Reads a message's JSON; null when it is not one this version understands. */
+export function parseDdlMessage(content: Buffer): DdlMessage | null {
+  try {
+    const m = JSON.parse(content.toString('utf8')) as DdlMessage;
+    return m.v === DDL_MESSAGE_VERSION ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The SQL that installs (or upgrades) the capture on the source database; idempotent. */
+export function installSql(): string {
+  return `
+CREATE SCHEMA IF NOT EXISTS _tidemark;
+
+-- The selections of the changefeeds that capture through a publication, as LIKE patterns: a table
+-- created later that one matches joins the publication in its own creating transaction.
+CREATE TABLE IF NOT EXISTS _tidemark.capture_patterns (
+  pubname text NOT NULL, schema_like text NOT NULL, name_like text NOT NULL,
+  PRIMARY KEY (pubname, schema_like, name_like));
+
+CREATE OR REPLACE FUNCTION _tidemark.ddl_enum(typ oid) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
+  SELECT jsonb_build_object('oid', t.oid::int, 'schema', n.nspname, 'name', t.typname,
+    'labels', (SELECT jsonb_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = typ AND t.typtype = 'e'
+$fn$;
+
+CREATE OR REPLACE FUNCTION _tidemark.ddl_table(rel oid) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
+  SELECT jsonb_build_object(
+    'oid', c.oid::int, 'schema', n.nspname, 'name', c.relname, 'relkind', c.relkind::text,
+    'persistence', c.relpersistence::text, 'replident', c.relreplident::text,
+    'root', CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::int END,
+    'columns', coalesce((
+      SELECT jsonb_agg(jsonb_build_object(
+        'attnum', a.attnum::int, 'name', a.attname, 'typoid', a.atttypid::int, 'typmod', a.atttypmod,
+        'type', ${portableTypeSql('a.atttypmod')},
+        'notnull', a.attnotnull, 'generated', a.attgenerated::text,
+        'expression', CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+        'hasMissing', a.atthasmissing,
+        'missing', CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END,
+        'enumOid', ${ENUM_OID_SQL})
+        ORDER BY a.attnum)
+      FROM pg_attribute a
+      ${typeJoinsSql('a.atttypid')}
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::jsonb),
+    'key', coalesce(
+      CASE WHEN c.relreplident = 'i' THEN
+        (SELECT to_jsonb(string_to_array(i.indkey::text, ' ')::int[]) FROM pg_index i
+          WHERE i.indrelid = c.oid AND i.indisreplident) END,
+      (SELECT to_jsonb(conkey::int[]) FROM pg_constraint WHERE contype = 'p' AND conrelid = c.oid),
+      '[]'::jsonb),
+    'enums', coalesce((
+      SELECT jsonb_agg(_tidemark.ddl_enum(e.oid)) FROM (
+        SELECT DISTINCT ${ENUM_OID_SQL} AS oid FROM pg_attribute a
+        ${typeJoinsSql('a.atttypid')}
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) e WHERE e.oid IS NOT NULL), '[]'::jsonb),
+    'partitions', CASE WHEN c.relkind = 'p' THEN (
+      SELECT coalesce(jsonb_agg(jsonb_build_object('oid', pt.relid::int, 'rows', false)), '[]'::jsonb)
+        FROM pg_partition_tree(c.oid) pt WHERE pt.isleaf) END)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel
+$fn$;
+
+CREATE OR REPLACE FUNCTION _tidemark.has_rows(rel oid) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $fn$
+DECLARE found boolean;
+BEGIN
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', rel::regclass) INTO found;
+  RETURN found;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION _tidemark.on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+DECLARE
+  cmd record;
+  tabs jsonb := '[]';
+  enums jsonb := '[]';
+  d jsonb;
+  pub record;
+  seen oid[] := '{}';
+BEGIN
+  FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+    IF cmd.schema_name IN ('_tidemark', 'tidemark', 'pg_catalog', 'information_schema') OR cmd.schema_name LIKE 'pg\\_temp%' THEN
+      CONTINUE;
+    END IF;
+    IF cmd.object_type IN ('table', 'table column') AND NOT cmd.objid = ANY (seen) THEN
+      seen := seen || cmd.objid;
+      d := _tidemark.ddl_table(cmd.objid);
+      IF d IS NULL OR d->>'persistence' = 't' THEN CONTINUE; END IF;
+      IF d->>'relkind' = 'p' THEN
+        -- Which partitions hold rows: the rows of one attached with rows are not in the log.
+        d := d || jsonb_build_object('partitions', (
+          SELECT coalesce(jsonb_agg(jsonb_build_object('oid', pt.relid::int, 'rows', _tidemark.has_rows(pt.relid))), '[]'::jsonb)
+            FROM pg_partition_tree(cmd.objid) pt WHERE pt.isleaf));
+      END IF;
+      tabs := tabs || jsonb_build_array(d);
+      -- A table created that a changefeed's selection matches is published from its first row,
+      -- when that cannot harm the source (it has a key, or REPLICA IDENTITY FULL).
+      IF tg_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') AND d->>'root' IS NULL
+         AND (d->'key' <> '[]'::jsonb OR d->>'replident' = 'f') AND d->>'replident' <> 'n' THEN
+        FOR pub IN SELECT DISTINCT p.pubname FROM _tidemark.capture_patterns p
+                    JOIN pg_publication pp ON pp.pubname = p.pubname
+                   WHERE (d->>'schema') LIKE p.schema_like AND (d->>'name') LIKE p.name_like
+                     AND NOT EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = pp.oid AND r.prrelid = cmd.objid) LOOP
+          EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s', pub.pubname, cmd.objid::regclass);
+        END LOOP;
+      END IF;
+      -- Never let a published table break the source's own writes.
+      IF d->>'replident' = 'n' OR (d->>'replident' = 'd' AND d->'key' = '[]'::jsonb) THEN
+        FOR pub IN SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
+                    WHERE r.prrelid = cmd.objid AND p.pubname LIKE 'tidemark\\_%' LOOP
+          EXECUTE format('ALTER PUBLICATION %I DROP TABLE %s', pub.pubname, cmd.objid::regclass);
+        END LOOP;
+      END IF;
+    ELSIF cmd.object_type = 'type' THEN
+      d := _tidemark.ddl_enum(cmd.objid);
+      IF d IS NOT NULL THEN enums := enums || jsonb_build_array(d); END IF;
+    END IF;
+  END LOOP;
+  IF tabs <> '[]' OR enums <> '[]' THEN
+    PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
+      'v', ${DDL_MESSAGE_VERSION}, 'kind', 'ddl', 'tag', tg_tag, 'query', left(current_query(), 100000),
+      'tables', tabs, 'enums', enums)::text);
+  END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION _tidemark.on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+DECLARE dropped jsonb;
+BEGIN
+  SELECT jsonb_agg(jsonb_build_object('oid', objid::int, 'schema', schema_name, 'name', object_name))
+    INTO dropped FROM pg_event_trigger_dropped_objects()
+   WHERE object_type = 'table' AND schema_name NOT IN ('_tidemark', 'tidemark', 'pg_catalog') AND NOT is_temporary;
+  IF dropped IS NOT NULL THEN
+    PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
+      'v', ${DDL_MESSAGE_VERSION}, 'kind', 'drop', 'tag', tg_tag, 'query', left(current_query(), 100000),
+      'dropped', dropped)::text);
+  END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION _tidemark.on_rewrite() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+BEGIN
+  PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
+    'v', ${DDL_MESSAGE_VERSION}, 'kind', 'rewrite', 'oid', pg_event_trigger_table_rewrite_oid()::int,
+    'reason', pg_event_trigger_table_rewrite_reason())::text);
+END
+$fn$;
+
+COMMENT ON SCHEMA _tidemark IS 'Tidemark: schema-change capture (version ${DDL_CAPTURE_VERSION})';
+
+DO $do$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'tidemark_ddl') THEN
+    CREATE EVENT TRIGGER tidemark_ddl ON ddl_command_end
+      WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TYPE')
+      EXECUTE FUNCTION _tidemark.on_ddl();
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'tidemark_drop') THEN
+    CREATE EVENT TRIGGER tidemark_drop ON sql_drop WHEN TAG IN ('DROP TABLE', 'ALTER TABLE')
+      EXECUTE FUNCTION _tidemark.on_drop();
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'tidemark_rewrite') THEN
+    CREATE EVENT TRIGGER tidemark_rewrite ON table_rewrite EXECUTE FUNCTION _tidemark.on_rewrite();
+  END IF;
+END
+$do$;
+`;
+}
+
+/** The SQL that removes the capture (when the last changefeed of the source is removed). */
+export function uninstallSql(): string {
+  return `
+DROP EVENT TRIGGER IF EXISTS tidemark_ddl;
+DROP EVENT TRIGGER IF EXISTS tidemark_drop;
+DROP EVENT TRIGGER IF EXISTS tidemark_rewrite;
+DROP FUNCTION IF EXISTS _tidemark.on_ddl(), _tidemark.on_drop(), _tidemark.on_rewrite(),
+  _tidemark.ddl_table(oid), _tidemark.ddl_enum(oid), _tidemark.has_rows(oid);
+DROP TABLE IF EXISTS _tidemark.capture_patterns;
+DROP SCHEMA IF EXISTS _tidemark;
+`;
+}
+
+/** A selection entry (`core/selection.ts` grammar) as the LIKE patterns the trigger matches created tables with. */
+export function likePatterns(
+  entry: { schema: string; name: string },
+  glob: boolean,
+): { schema: string; name: string } {
+  const like = (text: string) => {
+    const escaped = text.replace(/[\\%_]/g, (c) => `\\${c}`);
+    return glob ? escaped.replace(/\*/g, '%').replace(/\?/g, '_') : escaped;
+  };
+  return { schema: like(entry.schema), name: like(entry.name) };
+}

@@ -1,0 +1,55 @@
+/**
+ * One engine per test: a fresh data directory (change logs, view state, the lock), closed when
+ * the test finishes. `startChangefeed` starts a changefeed on the current test's engine, so a
+ * changefeed stopped and started again within a test resumes from the same local log, as it
+ * would in one process.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, onTestFinished } from 'vitest';
+import { Engine } from '../../src/control/engine.ts';
+import type { ChangefeedConfig } from '../../src/runtime/changefeed-config.ts';
+import {
+  ChangefeedRunner,
+  type Changefeed,
+  type StartChangefeedOptions,
+} from '../../src/runtime/changefeed.ts';
+import { silentLogger } from '../../src/runtime/logger.ts';
+import type { HubStats } from '../../src/log/hub.ts';
+import { sourceKeyOf } from '../../src/source/create-connector.ts';
+
+const engines = new Map<string, Promise<Engine>>();
+
+/** The engine of the running test (opened on first use, closed and deleted after the test). */
+export function testEngine(): Promise<Engine> {
+  const key = expect.getState().currentTestName ?? 'outside a test';
+  let e = engines.get(key);
+  if (!e) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tidemark-engine-'));
+    e = Engine.open({ dataDir, logger: silentLogger });
+    engines.set(key, e);
+    const opened = e;
+    onTestFinished(async () => {
+      engines.delete(key);
+      await (await opened.catch(() => null))?.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+  }
+  return e;
+}
+
+/** Starts a changefeed on the running test's engine. */
+export function startChangefeed(cfg: ChangefeedConfig, opts: StartChangefeedOptions): Changefeed {
+  return ChangefeedRunner.deferred(cfg, opts, testEngine());
+}
+
+/** The running test's engine directory of the hub of `sourceUrl` (its `log/` and `subscriptions.json`). */
+export async function hubDirOf(sourceUrl: string): Promise<string> {
+  return (await testEngine()).hubDir(sourceKeyOf(sourceUrl));
+}
+
+/** The stats of the hub of `cfg.source` running in the test's engine, or null. */
+export async function hubStatsOf(cfg: ChangefeedConfig): Promise<HubStats | null> {
+  return (await testEngine()).hubStatsFor(cfg);
+}
