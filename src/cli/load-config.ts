@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, type Node } from 'yaml';
 import { TidemarkError } from '../errors/tidemark-error.ts';
+import { SOURCE_SCHEMES } from '../source/create-connector.ts';
 import {
   CHANGEFEED_DEFAULTS,
   CHANGEFEED_ID_PATTERN,
@@ -118,7 +119,7 @@ function readChangefeed(
     );
   }
   const source = m.has('source')
-    ? readUri(r, m.get('source') ?? null, `${path}.source`, ['postgres', 'postgresql'])
+    ? readUri(r, m.get('source') ?? null, `${path}.source`, SOURCE_SCHEMES)
     : undefined;
   const sink = m.has('sink') ? readUri(r, m.get('sink') ?? null, `${path}.sink`, undefined) : undefined;
   const tables = m.has('tables') ? readTables(r, m.get('tables') ?? null, `${path}.tables`) : undefined;
