@@ -195,6 +195,27 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     await this.requireSettings();
     const shapes = await this.shapesOf(tables);
     const opened = await openSnapshot(this.source, options.parallelism);
+    // The tables were described before the snapshot opened: a DDL committed in between would
+    // give rows of another shape than the one the sink creates. information_schema is read
+    // after the snapshot opened (a DDL after it makes MariaDB refuse the read: ER_TABLE_DEF_CHANGED).
+    try {
+      const now = await this.io('describing tables', (c) =>
+        describeShapes(
+          c,
+          tables.map((t) => ({ schema: t.schema, name: t.name })),
+          () => 0,
+        ),
+      );
+      const changed = tables.filter((t, i) => !now[i] || !sameColumns(now[i].table, t));
+      if (changed.length > 0) {
+        throw new TidemarkError('SOURCE_SCHEMA_CHANGED', {
+          detail: `source ${this.source.host}:${this.source.port}: ${changed.map((t) => `${t.schema}.${t.name}`).join(', ')} changed shape between describing and snapshotting`,
+        });
+      }
+    } catch (err) {
+      await Promise.all(opened.readers.map((r) => r.end().catch(() => {})));
+      throw err;
+    }
     let released = false;
     return {
       position: opened.position,

@@ -86,6 +86,8 @@ export function wrapSourceError(err: unknown, where: { uri: string; action: stri
       return make('PERMISSION_DENIED');
     case 'ER_BAD_DB_ERROR':
       return make('DATABASE_NOT_FOUND');
+    case 'ER_TABLE_DEF_CHANGED':
+      return make('SOURCE_SCHEMA_CHANGED');
     case 'ER_NO_SUCH_TABLE':
       return make('SOURCE_TABLE_NOT_FOUND');
   }

@@ -123,4 +123,24 @@ describe('MariaDB connector: snapshot', () => {
       Number(sums[0]!.c),
     ]);
   });
+
+  it('refuses (retriably) a snapshot of tables whose shape changed since they were described', async () => {
+    const db = await src.freshDatabase('snapddl');
+    await src.sql(
+      db.name,
+      'CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL); INSERT INTO t VALUES (1, 1)',
+    );
+    const c = new MysqlConnector({ uri: db.url });
+    onTestFinished(() => c.close());
+    const tables = (await c.describe(['t'])).tables;
+    await c.capture(tables);
+    // Described with two columns; the snapshot would be taken after a third was added.
+    await src.sql(db.name, "ALTER TABLE t ADD COLUMN note varchar(8) NOT NULL DEFAULT 'fresh'");
+    const err = await c.snapshot(tables, { parallelism: 1, chunkRows: 100 }).then(
+      (s) => s.release().then(() => null),
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'SOURCE_SCHEMA_CHANGED', retriable: true });
+    expect(String((err as Error).message)).toContain(`${db.name}.t`);
+  });
 });
