@@ -410,4 +410,50 @@ changefeeds:
       }
     },
   );
+
+  it(
+    'a table renamed while running keeps its id across a restart of the process',
+    { timeout: 300_000 },
+    async () => {
+      const db = await src.freshDatabase('ren');
+      const dst = await freshDatabase('my_ren');
+      await src.sql(
+        db.name,
+        'CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL); INSERT INTO t SELECT seq, seq FROM seq_1_to_100',
+      );
+      const config = writeConfig(`
+changefeeds:
+  - id: ren
+    source: \${SRC_URL}
+    sink: \${PG_URL}
+    tables: ["${db.name}.*"]
+    epoch: { intervalMs: 30 }
+    heartbeatIntervalMs: 100
+`);
+      const env = { SRC_URL: db.url, PG_URL: dst.url };
+      const first = runCli(['start', '--config', config], { env });
+      await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'ren'));
+      await src.sql(db.name, 'RENAME TABLE t TO `t 2`; UPDATE `t 2` SET v = v + 1000 WHERE id <= 10');
+      await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'ren'));
+      first.child.kill('SIGTERM');
+      expect(await first.exited, first.output()).toBe(0);
+      // A new process describes `t 2` afresh: it must be the table replicated so far, not a new one.
+      const second = runCli(['start', '--config', config], { env });
+      try {
+        await src.sql(
+          db.name,
+          'UPDATE `t 2` SET v = v + 1 WHERE id > 90; INSERT INTO `t 2` VALUES (101, 101)',
+        );
+        await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'ren'), 60_000).catch((err: unknown) => {
+          throw new Error(`${String(err)}\n${second.output()}`);
+        });
+        const want = await sourceRows(db.url, [`${db.name}.*`]);
+        const { t, rows } = want.get('t 2')!;
+        expect((await readPostgres(dst.url, t)).map(text).sort()).toEqual(rows);
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.exited;
+      }
+    },
+  );
 });
