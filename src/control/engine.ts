@@ -136,11 +136,15 @@ export class Engine implements ChangefeedEnvironment {
       throw err;
     }
     let released = false;
+    // Held while the changefeed runs here, reading or not (a sink outage, a long snapshot):
+    // never released as stale.
+    const unhold = hub.hold(cfg.id);
     return {
       hub,
       release: async () => {
         if (released) return;
         released = true;
+        unhold();
         if (onError) e.listeners.delete(onError);
         if (--e.refs > 0) return;
         if (this.hubs.get(key) === e) this.hubs.delete(key);

@@ -77,6 +77,11 @@ export type SchemaChange =
       readonly columns: readonly ColumnChange[];
       readonly recopy: string | null;
       readonly ddl: string | null;
+      /**
+       * Set (the reason) when the table can no longer be replicated safely from this position
+       * (its replica identity would make the source's writes fail): the changefeed stops.
+       */
+      readonly unreplicable?: string;
     };
 
 /** The table a schema change concerns, by stable id. */

@@ -88,6 +88,11 @@ export const ERROR_CODES = {
     retriable: true,
     hint: 'Finish or roll back the transaction named in the detail (COMMIT PREPARED / ROLLBACK PREPARED for a prepared one, pg_terminate_backend for an idle session); Tidemark retries meanwhile.',
   },
+  SOURCE_SNAPSHOT_SCHEMA_MOVED: {
+    message: "A table's schema changed while the snapshot was starting",
+    retriable: true,
+    hint: 'Nothing to do: the snapshot starts again with the schema the source has now.',
+  },
   SOURCE_VERSION: {
     message: 'This PostgreSQL version has a known logical-replication defect',
     retriable: false,

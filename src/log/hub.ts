@@ -105,6 +105,8 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
   private logRef: ChangeLog<P>;
   private readonly store: SubscriptionStore<P>;
   private readonly readers = new Map<string, Subscription<P>>();
+  /** Running changefeeds holding a subscription (counted), reading or not. */
+  private readonly holds = new Map<string, number>();
   private session: ReplicationSession<P> | null = null;
   private stopping = false;
   private wakeStop: () => void = () => {};
@@ -271,9 +273,13 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     return this.store.get(id)?.tables ?? [];
   }
 
-  /** Records the tables subscription `id` replicates from now on (durable at the next tick). */
+  /**
+   * Records the tables subscription `id` replicates from now on; durable when this returns (a
+   * record lost to a crash would make a restart refuse a table the sink already has).
+   */
   recordTables(id: string, tables: readonly TableSchema[]): void {
     this.store.setTables(id, tables.map(recorded));
+    this.flushNow();
   }
 
   /** Every recorded subscription, active or not, with its age. */
@@ -344,8 +350,24 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     await this.logRef.close();
   }
 
+  /**
+   * Marks subscription `id` as held by a running changefeed (reading or not) until the returned
+   * function is called: a held subscription is never stale.
+   */
+  hold(id: string): () => void {
+    this.holds.set(id, (this.holds.get(id) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.holds.get(id) ?? 1) - 1;
+      if (n > 0) this.holds.set(id, n);
+      else this.holds.delete(id);
+    };
+  }
+
   private info(s: SubscriptionRecord<P>, nowMs: number): SubscriptionInfo {
-    const active = this.readers.has(s.id);
+    const active = this.readers.has(s.id) || this.holds.has(s.id);
     return {
       id: s.id,
       position: s.position.toString(),

@@ -36,6 +36,18 @@ import { decideBarrier } from './schema-barrier.ts';
 
 const MiB = 1024 * 1024;
 
+/** A table selected now that the changefeed's record does not hold, and why that matters. */
+interface PendingTable {
+  readonly table: TableSchema;
+  readonly why: string;
+}
+
+interface PendingTables {
+  readonly tables: readonly PendingTable[];
+  /** The source's end when the changefeed started: the stream has shown every creation before it. */
+  readonly until: Position;
+}
+
 export interface Changefeed {
   readonly id: string;
   /** The latest status; cheap, callable at any time. */
@@ -239,7 +251,16 @@ export class ChangefeedRunner implements Changefeed {
       const stored = await sink.open();
       let checkpoint =
         stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
-      if (checkpoint !== null) tables = this.resumedTables(hub, tables);
+      let pending: PendingTables | null = null;
+      if (checkpoint !== null) {
+        const resumed = this.resumedTables(hub, tables);
+        tables = resumed.tables;
+        if (resumed.pending.length > 0) {
+          const until = (await connector.progress()).end;
+          if (until === null) throw this.tablesChanged(resumed.pending);
+          pending = { tables: resumed.pending, until };
+        }
+      }
       const replicated = new Set(tables.map((t) => t.relationId));
       if (cfg.views.length > 0) {
         views = await ViewStage.open({
@@ -315,7 +336,7 @@ export class ChangefeedRunner implements Changefeed {
       if (this.stopping) return;
       this.update({ phase: 'streaming' });
       await this.stream(
-        { changes: sub, sink, views, replicated, codec, hub, tables },
+        { changes: sub, sink, views, replicated, codec, hub, tables, pending },
         checkpoint.position,
         checkpoint.epoch,
       );
@@ -330,32 +351,39 @@ export class ChangefeedRunner implements Changefeed {
    * The tables a resumed changefeed replicates: those it took a snapshot of (recorded by id in
    * its subscription — a renamed one is followed), never a table that joined the selection since,
    * nor another table under a name it knew: those were never copied, and streaming them would
-   * leave them partial downstream.
+   * leave them partial downstream. Tables selected now but not recorded are `pending`: one created
+   * while the changefeed was down reaches it in the stream, as a barrier, and is added there; the
+   * others fail the changefeed once the stream passes the source's end at start.
    */
-  private resumedTables(hub: ChangeHub, selected: TableSchema[]): TableSchema[] {
+  private resumedTables(
+    hub: ChangeHub,
+    selected: TableSchema[],
+  ): { tables: TableSchema[]; pending: PendingTable[] } {
     const recorded = hub.recordedTables(this.cfg.id);
-    if (recorded.length === 0) return selected; // no record (an older version, or released)
+    if (recorded.length === 0) return { tables: selected, pending: [] }; // no record (older version, or released)
     const known = new Set(recorded.map((t) => t.id));
     const added = selected.filter((t) => !known.has(t.relationId));
-    if (added.length > 0) {
-      const what = added.map((t) => {
-        const was = recorded.find((r) => r.schema === t.schema && r.name === t.name);
-        return was
-          ? `${t.schema}.${t.name} is another table than the one replicated under that name (id ${t.relationId}, was ${was.id}: renamed or replaced)`
-          : `${t.schema}.${t.name} was selected after the snapshot`;
-      });
-      throw new TidemarkError('SOURCE_TABLES_CHANGED', {
-        detail: `changefeed ${this.cfg.id}: ${what.join('; ')} — its rows were never copied`,
-      });
-    }
     const latest = new Map(hub.log.latestTables().map((t) => [t.relationId, t]));
-    const out = [...selected];
+    const out = selected.filter((t) => known.has(t.relationId));
     for (const r of recorded) {
       if (out.some((t) => t.relationId === r.id)) continue;
       const t = latest.get(r.id);
       if (t) out.push(t); // renamed since: followed by its id
     }
-    return out;
+    const why = (t: TableSchema) => {
+      const was = recorded.find((r) => r.schema === t.schema && r.name === t.name);
+      return was
+        ? `${t.schema}.${t.name} is another table than the one replicated under that name (id ${t.relationId}, was ${was.id}: renamed or replaced)`
+        : `${t.schema}.${t.name} was selected after the snapshot`;
+    };
+    return { tables: out, pending: added.map((t) => ({ table: t, why: why(t) })) };
+  }
+
+  /** The error for tables selected now that the stream never created (they were never copied). */
+  private tablesChanged(pending: readonly PendingTable[]): TidemarkError {
+    return new TidemarkError('SOURCE_TABLES_CHANGED', {
+      detail: `changefeed ${this.cfg.id}: ${pending.map((p) => p.why).join('; ')} — its rows were never copied`,
+    });
   }
 
   /**
@@ -402,11 +430,14 @@ export class ChangefeedRunner implements Changefeed {
       hub: ChangeHub;
       /** Every table read (replicated ones, and view inputs), by id: kept current at barriers. */
       tables: readonly TableSchema[];
+      /** Tables selected but not recorded: created in the stream before `until`, or an error. */
+      pending: PendingTables | null;
     },
     after: Position,
     lastEpoch: number,
   ): Promise<void> {
     const { changes, sink, views, replicated, codec, hub } = stages;
+    let pending = stages.pending;
     const known = new Map(stages.tables.map((t) => [t.relationId, t]));
     const viewInputs = new Set((views?.inputTables ?? []).map((t) => t.relationId));
     /** The replicated set changed at a barrier: recorded in the subscription once its epoch commits. */
@@ -527,9 +558,10 @@ export class ChangefeedRunner implements Changefeed {
     /**
      * A schema change (barrier) to replay downstream: the epoch's changes before it go down as a
      * chunk of the epoch's open transaction (begun here if needed), then the sink's DDL; the
-     * changes after it follow in later chunks or the commit.
+     * changes after it follow in later chunks or the commit. With `change` null only the chunk
+     * goes down (a table about to leave the changefeed keeps its last changes).
      */
-    const applyBarrier = async (change: SchemaChange) => {
+    const applyBarrier = async (change: SchemaChange | null) => {
       while (inflight) await inflight;
       if (failure !== null) throw failure;
       if (!writer) {
@@ -542,7 +574,7 @@ export class ChangefeedRunner implements Changefeed {
         chunks++;
         await writer.applyChunk(tables);
       }
-      await writer.applySchema(change);
+      if (change) await writer.applySchema(change);
     };
     const onSchema = async (change: SchemaChange) => {
       const decision = decideBarrier(change, {
@@ -575,6 +607,7 @@ export class ChangefeedRunner implements Changefeed {
       }
       const { add, remove, update } = decision.table;
       if (decision.toSink) await applyBarrier(change);
+      else if (remove !== undefined) await applyBarrier(null);
       if (add) {
         known.set(add.relationId, add);
         replicated.add(add.relationId);
@@ -622,6 +655,11 @@ export class ChangefeedRunner implements Changefeed {
           if (m.tag === 'commit') {
             resolvedPosition = m.position;
             this.st.resolved = m.position.toString();
+            if (pending !== null && m.position.compare(pending.until) >= 0) {
+              const never = pending.tables.filter((p) => !replicated.has(p.table.relationId));
+              if (never.length > 0) throw this.tablesChanged(never);
+              pending = null;
+            }
             maybeCut();
           }
         }

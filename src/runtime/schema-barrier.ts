@@ -8,7 +8,8 @@
  *   table-created                   matches the selection    add it: created downstream at the barrier
  *                                   (unreplicable: left out, warned)
  *   table-dropped                   yes                      policy dropTable: drop | keep | fail
- *   table-altered                   yes                      re-copy needed → SOURCE_SCHEMA_RECOPY
+ *   table-altered                   yes                      no safe replica identity → SOURCE_REPLICA_IDENTITY
+ *                                                            re-copy needed → SOURCE_SCHEMA_RECOPY
  *                                                            rename → policy renameTable: follow | fail
  *                                                            else replay downstream
  *                                   no, but now named by the selection (a swap) → SOURCE_TABLES_CHANGED
@@ -87,6 +88,11 @@ export function decideBarrier(change: SchemaChange, ctx: BarrierContext): Barrie
           });
         }
         return { action: 'ignore' };
+      }
+      if (change.unreplicable !== undefined) {
+        throw new TidemarkError('SOURCE_REPLICA_IDENTITY', {
+          detail: `changefeed ${ctx.changefeedId}: ${change.after.schema}.${change.after.name} ${ctx.where}: ${change.unreplicable}${ddl}`,
+        });
       }
       if (change.recopy !== null) {
         throw new TidemarkError('SOURCE_SCHEMA_RECOPY', {

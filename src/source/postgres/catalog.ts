@@ -61,7 +61,7 @@ export async function resolveTables(
   selection: readonly string[],
 ): Promise<{ rows: TableRow[]; named: Set<number> }> {
   const { rows } = await client.query<TableRow>(
-    `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
+    `SELECT c.oid AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
             c.relkind::text AS relkind, c.relpersistence::text AS persistence
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -143,8 +143,8 @@ export async function describeTables(
 ): Promise<(TableSchema | TidemarkError)[]> {
   const oids = tables.map((t) => t.oid);
   const { rows: cols } = await client.query<ColumnRow>(
-    `SELECT a.attrelid::int AS relid, a.attnum::int AS attnum, a.attname AS name,
-            a.atttypid::int AS typeoid, a.atttypmod AS typmod,
+    `SELECT a.attrelid AS relid, a.attnum::int AS attnum, a.attname AS name,
+            a.atttypid AS typeoid, a.atttypmod AS typmod,
             ${portableTypeSql('a.atttypmod')} AS typename, a.attnotnull AS notnull,
             ${ENUM_OID_SQL} AS enumoid,
             a.attgenerated::text AS generated,
@@ -157,7 +157,7 @@ export async function describeTables(
     [oids],
   );
   const { rows: keys } = await client.query<{ relid: number; pk: number[] | null; ri: number[] | null }>(
-    `SELECT c.oid::int AS relid,
+    `SELECT c.oid AS relid,
             (SELECT conkey::int[] FROM pg_constraint WHERE contype = 'p' AND conrelid = c.oid) AS pk,
             (SELECT string_to_array(indkey::text, ' ')::int[] FROM pg_index WHERE indrelid = c.oid AND indisreplident) AS ri
        FROM pg_class c WHERE c.oid = ANY($1::oid[])`,
@@ -171,7 +171,7 @@ export async function describeTables(
     replident: string;
     haspk: boolean;
   }>(
-    `SELECT r.oid::int AS root, format('%I.%I', pn.nspname, p.relname) AS name, p.relreplident AS replident,
+    `SELECT r.oid AS root, format('%I.%I', pn.nspname, p.relname) AS name, p.relreplident AS replident,
             EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'p' AND conrelid = p.oid) AS haspk
        FROM pg_class r, pg_partition_tree(r.oid) pt
        JOIN pg_class p ON p.oid = pt.relid JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -182,7 +182,7 @@ export async function describeTables(
   const enums = new Map<number, EnumType>();
   if (enumOids.length > 0) {
     const { rows } = await client.query<{ oid: number; schema: string; name: string; labels: string[] }>(
-      `SELECT t.oid::int AS oid, n.nspname AS schema, t.typname AS name,
+      `SELECT t.oid AS oid, n.nspname AS schema, t.typname AS name,
               array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels
          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_enum e ON e.enumtypid = t.oid
         WHERE t.oid = ANY($1::oid[]) GROUP BY t.oid, n.nspname, t.typname`,

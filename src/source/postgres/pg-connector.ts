@@ -174,7 +174,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
         relkind: string;
         persistence: string;
       }>(
-        `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
+        `SELECT c.oid AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
                 c.relkind::text AS relkind, c.relpersistence::text AS persistence
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -366,7 +366,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       );
     }
     const { rows } = await this.sql.query<{ oid: number }>(
-      `SELECT prrelid::int AS oid FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = $1`,
+      `SELECT prrelid AS oid FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = $1`,
       [name],
       'reading the publication',
     );
@@ -394,6 +394,17 @@ export class PostgresConnector implements SourceConnector<Lsn> {
          SELECT $1, s, n FROM unnest($2::text[], $3::text[]) AS p(s, n) ON CONFLICT DO NOTHING`,
         [name, patterns.map((p) => p.schema), patterns.map((p) => p.name)],
         'recording the selection for tables created later',
+      );
+    }
+    if (this.schemaCapture === 'ddl-trigger' && tables.length > 0) {
+      // The partitions of each partitioned root as they are now: the trigger reports those
+      // attached with rows, or detached, against this.
+      await this.sql.query(
+        `SELECT _tidemark.note_partitions(c.oid) FROM pg_class c
+          WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'p'
+            AND NOT EXISTS (SELECT 1 FROM _tidemark.partitions p WHERE p.root = c.oid AND p.leaf = 0)`,
+        [tables.map((t) => t.relationId)],
+        'recording the partitions of partitioned tables',
       );
     }
   }
@@ -536,7 +547,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
             relkind: string;
             persistence: string;
           }>(
-            `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
+            `SELECT c.oid AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
                     c.relkind::text AS relkind, c.relpersistence::text AS persistence
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`,
             [oid],
@@ -561,8 +572,8 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 export function versionProblem(num: number): string | null {
   const major = Math.floor(num / 10000);
   const minor = num % 10000;
-  if (major < 13)
-    return `PostgreSQL ${formatVersion(num)} is not supported (13 or later is needed: publish_via_partition_root)`;
+  if (major < 14)
+    return `PostgreSQL ${formatVersion(num)} is not supported (14 or later is needed: pgoutput's logical messages carry schema changes)`;
   const fixed = FIXED_MINOR[major];
   if (fixed !== undefined && minor < fixed) {
     return `PostgreSQL ${formatVersion(num)} can lose changes when tables join a publication that is being decoded (fixed in ${major}.${fixed})`;

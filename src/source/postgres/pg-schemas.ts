@@ -40,8 +40,6 @@ export class PgSchemaTracker {
   private readonly shapes = new Map<number, TableSchema>();
   /** Tables rewritten in the open transaction (table_rewrite fires before its command's DDL message). */
   private readonly rewrites = new Map<number, number>();
-  /** Last partition list seen per partitioned root (from DDL messages). */
-  private readonly partitions = new Map<number, Set<number>>();
 
   constructor(
     known: readonly TableSchema[],
@@ -107,19 +105,47 @@ export class PgSchemaTracker {
         const out: SchemaChange[] = [];
         for (const d of msg.dropped) {
           const prev = this.shapes.get(d.oid);
-          if (!prev) continue;
-          this.shapes.delete(d.oid);
-          out.push({ kind: 'table-dropped', tableId: d.oid, table: prev, ddl: msg.query });
+          if (prev) {
+            this.shapes.delete(d.oid);
+            out.push({ kind: 'table-dropped', tableId: d.oid, table: prev, ddl: msg.tag });
+            continue;
+          }
+          // A dropped partition took its rows out of its root.
+          const root = d.partitionOf ?? null;
+          const rootShape =
+            root !== null && !msg.dropped.some((x) => x.oid === root) ? this.shapes.get(root) : undefined;
+          if (rootShape) {
+            out.push(
+              altered(
+                rootShape,
+                rootShape,
+                [],
+                `partition ${d.schema}.${d.name} was dropped (its rows left the table)`,
+                msg.tag,
+              ),
+            );
+          }
         }
         return out;
       }
       case 'ddl': {
         const out: SchemaChange[] = [];
-        for (const e of msg.enums) out.push(...this.onEnum(e, msg.query));
+        for (const e of msg.enums) out.push(...this.onEnum(e, msg.tag));
         const creates = /^(CREATE TABLE|CREATE TABLE AS|SELECT INTO)$/.test(msg.tag);
         for (const t of msg.tables) {
-          const c = this.onTable(t, msg.query, creates);
+          const c = this.onTable(t, { tag: msg.tag, query: msg.query, creates });
           if (c) out.push(c);
+        }
+        return out;
+      }
+      case 'failed': {
+        const out: SchemaChange[] = [];
+        for (const oid of msg.oids) {
+          const prev = this.shapes.get(oid);
+          if (prev) {
+            const why = `the source's schema-change capture failed for this command (${msg.error})`;
+            out.push(altered(prev, prev, [], why, msg.tag));
+          }
         }
         return out;
       }
@@ -141,12 +167,18 @@ export class PgSchemaTracker {
     return out;
   }
 
-  private onTable(d: DdlTable, ddl: string, creates: boolean): SchemaChange | null {
+  private onTable(
+    d: DdlTable,
+    cmd: { readonly tag: string; readonly query: string; readonly creates: boolean },
+  ): SchemaChange | null {
     if (d.root !== null || d.persistence === 't') return null; // partitions replicate via their root
     const prev = this.shapes.get(d.oid) ?? null;
     const next = fromDdl(d);
     const rewrite = this.rewrites.get(d.oid) ?? 0;
-    const partitionsRecopy = this.partitionChange(d);
+    const partitionsRecopy = partitionChange(d);
+    // What errors and logs show: the command's tag and table, never its text (it may hold secrets).
+    const ddl = `${cmd.tag} ${d.schema}.${d.name}`;
+    const creates = cmd.creates;
     if (!prev) {
       this.shapes.set(d.oid, next);
       // A table this session never saw and no command created: nothing to diff against.
@@ -158,6 +190,10 @@ export class PgSchemaTracker {
         ddl,
       };
     }
+    if (d.refused !== undefined && prev) {
+      this.shapes.set(d.oid, next);
+      return { ...altered(prev, next, [], null, ddl), unreplicable: d.refused };
+    }
     const fills = new Map<string, ColumnFill>();
     for (const c of d.columns) {
       if (c.generated !== '') continue;
@@ -165,19 +201,22 @@ export class PgSchemaTracker {
         c.name,
         c.hasMissing && c.missing !== null
           ? { kind: 'value', text: c.missing }
-          : rewrite & REWRITE_DEFAULT_VAL
+          : // A default without a missing value: the rows were rewritten (a volatile default, or
+            // a rewrite by another subcommand, which stores the constant in each row), or the
+            // default sits on a partitioned root whose leaves did not say.
+            rewrite & REWRITE_DEFAULT_VAL || (c.hasDefault && (rewrite !== 0 || d.relkind === 'p'))
             ? { kind: 'per-row' }
             : { kind: 'null' },
       );
     }
-    const usesUsing = /\bUSING\b/i.test(ddl);
+    const usesUsing = /\bTYPE\b[^;]*\bUSING\b/i.test(cmd.query);
     const columns = diffColumns(prev, next, { byId: true, fills, reproducible: () => !usesUsing });
     this.shapes.set(d.oid, next);
     const recopy =
       columns
         .map((c) =>
           c.op === 'added' && c.fill.kind === 'per-row'
-            ? `column ${c.column} was added with a volatile default (each existing row got its own value)`
+            ? `column ${c.column} was added with a default written into each existing row (a volatile default, or a table rewrite in the same command)`
             : c.op === 'retyped' && !c.reproducible
               ? `column ${c.column} changed type with a USING expression (the source computed new values)`
               : null,
@@ -185,21 +224,6 @@ export class PgSchemaTracker {
         .find((r) => r !== null) ?? partitionsRecopy;
     if (columns.length === 0 && recopy === null && sameShape(prev, next)) return null;
     return altered(prev, next, columns, recopy, ddl);
-  }
-
-  /** Why a partitioned root needs a re-copy after this command (a partition with rows came or went). */
-  private partitionChange(d: DdlTable): string | null {
-    if (d.partitions === null) return null;
-    const before = this.partitions.get(d.oid);
-    const now = new Set(d.partitions.map((p) => p.oid));
-    this.partitions.set(d.oid, now);
-    const attachedWithRows = d.partitions.find((p) => p.rows && (before === undefined || !before.has(p.oid)));
-    const detached = before ? [...before].some((oid) => !now.has(oid)) : false;
-    return attachedWithRows && before !== undefined
-      ? `partition ${attachedWithRows.oid} was attached with rows already in it`
-      : detached
-        ? 'a partition was detached (its rows left the table)'
-        : null;
   }
 
   /** A table's shape from its Relation message, with what the message does not say from `prev` or the catalog. */
@@ -281,6 +305,16 @@ function fromDdl(d: DdlTable): TableSchema {
   };
 }
 
+/** Why a partitioned root needs a re-copy after this command (a partition with rows came or went). */
+function partitionChange(d: DdlTable): string | null {
+  if (d.partitions === null) return null;
+  const [attached] = d.partitions.attachedWithRows;
+  if (attached !== undefined) return `partition ${attached} was attached with rows already in it`;
+  const [detached] = d.partitions.detached;
+  if (detached !== undefined) return `partition ${detached} was detached (its rows left the table)`;
+  return null;
+}
+
 /** Why a created table cannot be replicated (catalog.ts `refuse`, for what the message says). */
 function unreplicable(d: DdlTable): string | null {
   if (d.persistence !== 'p') return `table ${d.schema}.${d.name} is UNLOGGED: its changes are not in the WAL`;
@@ -342,7 +376,7 @@ function altered(
   columns: ColumnChange[],
   recopy: string | null,
   ddl: string | null,
-): SchemaChange {
+): Extract<SchemaChange, { kind: 'table-altered' }> {
   return { kind: 'table-altered', before, after, columns, recopy, ddl };
 }
 

@@ -18,7 +18,7 @@ export function portableTypeSql(typmod: string): string {
 }
 
 /** The enum type of a column (or of its array's elements), by oid, or NULL: same aliases. */
-export const ENUM_OID_SQL = `CASE WHEN t.typtype = 'e' THEN t.oid::int WHEN et.typtype = 'e' THEN et.oid::int END`;
+export const ENUM_OID_SQL = `CASE WHEN t.typtype = 'e' THEN t.oid WHEN et.typtype = 'e' THEN et.oid END`;
 
 /** The joins the two expressions above need, from a column's type oid `typeOid`. */
 export function typeJoinsSql(typeOid: string): string {

@@ -15,10 +15,11 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import type { SnapshotRows } from '../../core/epoch.ts';
-import { BoundedQueue } from '../../runtime/bounded-queue.ts';
+import { BoundedQueue } from '../../core/bounded-queue.ts';
 import { CopyTextDecoder } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapPgError } from './pg-errors.ts';
+import { TidemarkError } from '../../errors/tidemark-error.ts';
 
 export interface SnapshotReadOptions {
   url: string;
@@ -39,6 +40,31 @@ interface Chunk {
   from: string;
 }
 
+/**
+ * The tables were described before the snapshot's slot existed: a schema change committed in
+ * between is before the snapshot's position, so the stream will not carry it as a barrier. The
+ * catalog as the snapshot sees it must be the described one; else the start is retried.
+ */
+async function assertShapesAtSnapshot(c: pg.Client, tables: readonly TableSchema[]): Promise<void> {
+  for (const t of tables) {
+    const { rows } = await c.query<{ relname: string; nspname: string; cols: string | null }>(
+      `SELECT c.relname, n.nspname,
+              (SELECT string_agg(a.attname || ':' || a.atttypid || ':' || a.atttypmod, ',' ORDER BY a.attnum)
+                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                  AND a.attgenerated = '') AS cols
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`,
+      [t.relationId],
+    );
+    const r = rows[0];
+    const expected = t.columns.map((col) => `${col.name}:${col.typeOid}:${col.typeMod}`).join(',');
+    if (!r || r.relname !== t.name || r.nspname !== t.schema || (r.cols ?? '') !== expected) {
+      throw new TidemarkError('SOURCE_SNAPSHOT_SCHEMA_MOVED', {
+        detail: `${quoteTable(t)} changed between its description and the snapshot`,
+      });
+    }
+  }
+}
+
 const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
 export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<SnapshotRows> {
@@ -53,6 +79,7 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await c.query(`SET TRANSACTION SNAPSHOT '${opts.snapshotName.replaceAll("'", "''")}'`);
     }
+    await assertShapesAtSnapshot(clients[0]!, opts.tables);
     const chunks: Chunk[] = [];
     for (const t of opts.tables) chunks.push(...(await planChunks(clients[0]!, t, opts.chunkRows)));
     let next = 0;
