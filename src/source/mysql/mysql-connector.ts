@@ -208,7 +208,7 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       );
       const changed = tables.filter((t, i) => !now[i] || !sameColumns(now[i].table, t));
       if (changed.length > 0) {
-        throw new TidemarkError('SOURCE_SCHEMA_CHANGED', {
+        throw new TidemarkError('SOURCE_SNAPSHOT_SCHEMA_MOVED', {
           detail: `source ${this.source.host}:${this.source.port}: ${changed.map((t) => `${t.schema}.${t.name}`).join(', ')} changed shape between describing and snapshotting`,
         });
       }

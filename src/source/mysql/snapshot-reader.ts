@@ -17,7 +17,7 @@ import mysql, { type Connection } from 'mysql2/promise';
 import type { SnapshotRows } from '../../core/epoch.ts';
 import type { Row } from '../../core/row.ts';
 import { formatFloat4, formatFloat8 } from '../../decode/pg-values.ts';
-import { BoundedQueue } from '../../runtime/bounded-queue.ts';
+import { BoundedQueue } from '../../core/bounded-queue.ts';
 import { BinlogPosition } from './binlog-position.ts';
 import type { MysqlType } from './column-types.ts';
 import { GtidList } from './gtid.ts';

@@ -87,7 +87,7 @@ export function wrapSourceError(err: unknown, where: { uri: string; action: stri
     case 'ER_BAD_DB_ERROR':
       return make('DATABASE_NOT_FOUND');
     case 'ER_TABLE_DEF_CHANGED':
-      return make('SOURCE_SCHEMA_CHANGED');
+      return make('SOURCE_SNAPSHOT_SCHEMA_MOVED');
     case 'ER_NO_SUCH_TABLE':
       return make('SOURCE_TABLE_NOT_FOUND');
   }

@@ -140,7 +140,7 @@ describe('MariaDB connector: snapshot', () => {
       (s) => s.release().then(() => null),
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ code: 'SOURCE_SCHEMA_CHANGED', retriable: true });
+    expect(err).toMatchObject({ code: 'SOURCE_SNAPSHOT_SCHEMA_MOVED', retriable: true });
     expect(String((err as Error).message)).toContain(`${db.name}.t`);
   });
 });
