@@ -41,6 +41,7 @@ const BENCHMARKS: Readonly<Record<string, Runner>> = {
   sinks: async (o) => (await import('./sinks.ts')).run(o),
   views: optional('views.ts', 'views benchmark not available'),
   changelog: optional('changelog.ts', 'changelog benchmark: not implemented yet'),
+  'mysql-source': async (o) => (await import('./mysql-source.ts')).run(o),
 };
 
 function parseArgs(argv: readonly string[]): {

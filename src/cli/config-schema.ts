@@ -8,12 +8,13 @@
  * the table is what keeps it and the schema saying the same thing.
  */
 import { CHANGEFEED_DEFAULTS, CHANGEFEED_ID_PATTERN } from '../runtime/changefeed-config.ts';
+import { SOURCE_SCHEMES } from '../source/create-connector.ts';
 
 /** `schema.table`, `table`, or a glob pattern of them. */
 export const TABLE_ENTRY = /^[^.\s]+(\.[^.\s]+)?$/;
 /** A view's name: an identifier, optionally schema-qualified. */
 export const VIEW_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
-export const SOURCE_SCHEMES = ['postgres', 'postgresql'] as const;
+export { SOURCE_SCHEMES };
 
 export type SettingKind =
   | { readonly type: 'int'; readonly unit: string }

@@ -133,10 +133,13 @@ describe('parseConfig', () => {
     expect(err.message).toContain('tidemark.yaml:2: changefeeds[0].id: expected 1–41 characters');
   });
 
-  it('requires a postgres source URI', () => {
-    const err = errorOf(minimal.replace('postgres://app', 'mysql://app'));
+  it('requires a source URI of a supported database (postgres, mysql, mariadb)', () => {
+    const err = errorOf(minimal.replace('postgres://app', 'oracle://app'));
     expect(err.message).toContain(
-      'tidemark.yaml:3: changefeeds[0].source: expected a postgres:// or postgresql:// URI, got scheme "mysql"',
+      'tidemark.yaml:3: changefeeds[0].source: expected a postgres:// or postgresql:// or mysql:// or mariadb:// URI, got scheme "oracle"',
+    );
+    expect(parse(minimal.replace('postgres://app', 'mariadb://app')).changefeeds[0]?.source).toMatch(
+      /^mariadb:/,
     );
     const err2 = errorOf(minimal.replace('sink: ${SINK_URL}', 'sink: not a uri'));
     expect(err2.message).toContain('tidemark.yaml:4: changefeeds[0].sink: expected a URI');

@@ -159,6 +159,58 @@ export const ERROR_CODES = {
     hint: 'The source restarted or the connection dropped; Tidemark reconnects.',
   },
 
+  // Source (MySQL/MariaDB binlog)
+  SOURCE_BINLOG_OFF: {
+    message: 'The source does not write a binary log',
+    retriable: false,
+    hint: 'Start the server with log_bin (e.g. log-bin=mariadb-bin in [mysqld]) and restart it.',
+  },
+  SOURCE_BINLOG_FORMAT: {
+    message: 'The source does not log row changes',
+    retriable: false,
+    hint: 'Set binlog_format=ROW in [mysqld] (SET GLOBAL binlog_format=ROW applies to new sessions only).',
+  },
+  SOURCE_BINLOG_ROW_IMAGE: {
+    message: 'The source does not log whole rows',
+    retriable: false,
+    hint: 'Set binlog_row_image=FULL in [mysqld] (SET GLOBAL binlog_row_image=FULL applies to new sessions only).',
+  },
+  SOURCE_BINLOG_ROW_METADATA: {
+    message: 'The source does not log column names and keys with each row event',
+    retriable: false,
+    hint: 'Set binlog_row_metadata=FULL in [mysqld] (MariaDB ≥ 10.5, MySQL ≥ 8.0): rows are then decoded with the shape in force where they were written.',
+  },
+  SOURCE_SERVER_ID: {
+    message: 'The source has no server id',
+    retriable: false,
+    hint: 'Set server_id to a non-zero number unique among the servers of the replication topology.',
+  },
+  SOURCE_GTID_UNAVAILABLE: {
+    message: 'The source does not assign GTIDs',
+    retriable: false,
+    hint: 'MariaDB ≥ 10.0 always does; on MySQL set gtid_mode=ON and enforce_gtid_consistency=ON.',
+  },
+  SOURCE_BINLOG_PURGED: {
+    message: 'The binary log the changefeed needs has been purged from the source',
+    retriable: false,
+    hint: 'Changes in between are lost to this changefeed: reset it to take a new snapshot, and keep binary logs longer (binlog_expire_logs_seconds) than Tidemark may be down.',
+  },
+  SOURCE_BINLOG_POSITION_UNKNOWN: {
+    message: "The source's binary log does not contain the changefeed's position",
+    retriable: false,
+    hint: 'The source lost history the changefeed already read (restored from a backup, or another server): reset the changefeed to take a new snapshot.',
+  },
+  SOURCE_BINLOG_INCIDENT: {
+    message: 'The source logged an incident: changes may be missing from its binary log',
+    retriable: false,
+    hint: 'Reset the changefeed to take a new snapshot; see the source error log for the incident.',
+  },
+  SOURCE_UNSUPPORTED_EVENT: {
+    message: 'The binary log holds an event Tidemark cannot decode',
+    retriable: false,
+    hint: 'Turn off the server feature named in the detail (binlog compression, binlog encryption), or report it.',
+  },
+
   // Sink
   SINK_UNSUPPORTED_SCHEME: {
     message: 'Unsupported sink URI scheme',

@@ -260,6 +260,14 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     if (this.store.remove(id)) this.flushNow();
   }
 
+  /**
+   * The latest shape of every table the log holds, by stable id: for `connector.describe`, so a
+   * source whose ids the connector assigns (renamed tables) describes them under the ids they had.
+   */
+  knownTables(): TableSchema[] {
+    return this.logRef.isClosed ? [] : this.logRef.latestTables();
+  }
+
   /** The tables subscription `id` replicates, as recorded (empty when it has no record). */
   recordedTables(id: string): readonly RecordedTable[] {
     return this.store.get(id)?.tables ?? [];

@@ -237,7 +237,7 @@ export class ChangefeedRunner implements Changefeed {
     try {
       this.update({ phase: 'starting' });
       // Validate the source first (read-only), so bad input creates nothing anywhere.
-      const described = await connector.describe(cfg.tables);
+      const described = await connector.describe(cfg.tables, { knownTables: hub.knownTables() });
       let tables = described.tables;
       const warnings: string[] = [];
       for (const t of described.leftOut) {
@@ -272,10 +272,10 @@ export class ChangefeedRunner implements Changefeed {
         this.update({ views: [...views.planDescriptions] });
         const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));
         if (missing.length > 0) {
-          ({ tables } = await connector.describe([
-            ...cfg.tables,
-            ...missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`),
-          ]));
+          ({ tables } = await connector.describe(
+            [...cfg.tables, ...missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)],
+            { knownTables: hub.knownTables() },
+          ));
         }
         if (views.needsSnapshot) {
           this.log.warn('view state cannot continue: taking a new snapshot', {

@@ -51,8 +51,13 @@ export interface SourceConnector<P extends Position = Position> {
    * be replicated safely (no key and no full row image; a replica identity that would make the
    * source's own writes fail once published); such a table matched only by a pattern is left out
    * with its reason instead. Read-only.
+   *
+   * `knownTables`: the tables the log already holds (by stable id), so a table renamed while
+   * Tidemark was stopped is described under the id it had — for sources whose ids are assigned
+   * by the connector (MySQL: no catalog id survives a rename and a rebuild). Sources with a
+   * catalog id (PostgreSQL's OID) may ignore it.
    */
-  describe(selection: readonly string[]): Promise<DescribedSelection>;
+  describe(selection: readonly string[], options?: DescribeOptions): Promise<DescribedSelection>;
 
   /** Every user table, described without requiring a key (the catalog views are planned against). */
   describeAll(): Promise<TableSchema[]>;
@@ -107,6 +112,10 @@ export interface SourceConnector<P extends Position = Position> {
   close(): Promise<void>;
 }
 
+export interface DescribeOptions {
+  readonly knownTables?: readonly TableSchema[];
+}
+
 /** A selection resolved: the tables to replicate, and those a pattern matched but cannot be. */
 export interface DescribedSelection {
   readonly tables: TableSchema[];
@@ -148,6 +157,8 @@ export interface ReplicationSession<P extends Position = Position> {
   /**
    * Events in commit order, in batches (whatever arrived together): each transaction is
    * `begin · (change | schema)* · commit`, contiguous, committed after `start`, never one twice.
+   * A batch may be empty: the source sent a heartbeat and nothing else (`sourceEnd` is current,
+   * the source is idle). A transaction may span batches (a huge one is never held whole).
    * Pull-based: nothing is read from the source faster than it is consumed. Ends (returns) only
    * after `close`; a lost connection or source error throws its TidemarkError.
    */

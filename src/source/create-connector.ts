@@ -4,7 +4,11 @@
 import { maskUri } from '../errors/mask.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SourceConnector } from './connector.ts';
+import { MysqlConnector } from './mysql/mysql-connector.ts';
 import { PostgresConnector } from './postgres/pg-connector.ts';
+
+/** The URI schemes a source may have (the config loader accepts these). */
+export const SOURCE_SCHEMES: readonly string[] = ['postgres', 'postgresql', 'mysql', 'mariadb'];
 
 export interface ConnectorOptions {
   readonly heartbeatIntervalMs: number;
@@ -20,9 +24,12 @@ export function createConnector(url: string, options: ConnectorOptions): SourceC
     case 'postgres':
     case 'postgresql':
       return new PostgresConnector({ url, ...options });
+    case 'mysql':
+    case 'mariadb':
+      return new MysqlConnector({ uri: url, heartbeatMs: options.heartbeatIntervalMs });
     default:
       throw new TidemarkError('CONFIG_INVALID', {
-        detail: `source ${maskUri(url)}: no connector for scheme "${scheme ?? ''}" (supported: postgres://)`,
+        detail: `source ${maskUri(url)}: no connector for scheme "${scheme ?? ''}" (supported: ${SOURCE_SCHEMES.map((x) => `${x}://`).join(', ')})`,
       });
   }
 }

@@ -23,6 +23,8 @@ export interface MariaDb {
   freshDatabase(label?: string): Promise<{ name: string; url: string }>;
   /** A new empty database named `name` (benchmarks); returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /** The server's private directory (data, binary logs, socket). */
+  readonly dir: string;
   /** Runs SQL as root over the socket. */
   query(sql: string, params?: unknown[]): Promise<unknown>;
   stop(): Promise<void>;
@@ -47,7 +49,34 @@ export function mariaDbInstalled(): boolean {
   return existsSync(MARIADBD);
 }
 
-export async function startMariaDb(options: { port: number; bufferPoolMb?: number }): Promise<MariaDb> {
+/**
+ * The binary log a source test needs (`undefined`: none, as a sink needs none). Each field is the
+ * server option of the same name; the defaults are what a Tidemark source requires, so a
+ * bad-input test overrides one of them.
+ */
+export interface BinlogOptions {
+  /** `binlog_format` (default `ROW`). */
+  readonly format?: 'ROW' | 'STATEMENT' | 'MIXED';
+  /** `binlog_row_image` (default `FULL`). */
+  readonly rowImage?: 'FULL' | 'MINIMAL' | 'NOBLOB';
+  /** `binlog_row_metadata` (default `FULL`: column names, signedness, keys in each table map). */
+  readonly rowMetadata?: 'FULL' | 'MINIMAL' | 'NO_LOG';
+  /** `server_id` (default 1). */
+  readonly serverId?: number;
+  /** `gtid_domain_id` (default 0). */
+  readonly domainId?: number;
+  /** `binlog_checksum` (default `CRC32`). */
+  readonly checksum?: 'CRC32' | 'NONE';
+  /** `max_binlog_size` in bytes (default 1 GiB; small to force rotations). */
+  readonly maxBinlogSize?: number;
+}
+
+export async function startMariaDb(options: {
+  port: number;
+  bufferPoolMb?: number;
+  /** Turns the binary log on (a replication source); off by default. */
+  binlog?: BinlogOptions;
+}): Promise<MariaDb> {
   ensureMariaDbInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-maria-'));
   const dataDir = join(dir, 'data');
@@ -71,7 +100,7 @@ export async function startMariaDb(options: { port: number; bufferPoolMb?: numbe
       `--log-error=${errLog}`,
       `--innodb-buffer-pool-size=${options.bufferPoolMb ?? 128}M`,
       '--innodb-flush-log-at-trx-commit=2',
-      '--skip-log-bin',
+      ...binlogArgs(options.binlog),
       '--max-connections=200',
       ...asRoot,
     ],
@@ -107,6 +136,7 @@ export async function startMariaDb(options: { port: number; bufferPoolMb?: numbe
   const url = (database: string) => `mysql://${user}:${password}@127.0.0.1:${options.port}/${database}`;
   return {
     port: options.port,
+    dir,
     user,
     password,
     url,
@@ -135,6 +165,21 @@ export async function startMariaDb(options: { port: number; bufferPoolMb?: numbe
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function binlogArgs(b: BinlogOptions | undefined): string[] {
+  if (b === undefined) return ['--skip-log-bin'];
+  return [
+    '--log-bin=mariadb-bin',
+    `--binlog-format=${b.format ?? 'ROW'}`,
+    `--binlog-row-image=${b.rowImage ?? 'FULL'}`,
+    `--binlog-row-metadata=${b.rowMetadata ?? 'FULL'}`,
+    `--server-id=${b.serverId ?? 1}`,
+    `--gtid-domain-id=${b.domainId ?? 0}`,
+    `--binlog-checksum=${b.checksum ?? 'CRC32'}`,
+    `--max-binlog-size=${b.maxBinlogSize ?? 1024 * 1024 * 1024}`,
+    '--gtid-strict-mode=1',
+  ];
 }
 
 function tail(path: string): string {
