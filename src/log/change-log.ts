@@ -434,6 +434,18 @@ export class ChangeLog<P extends Position = Position> {
     throw new TidemarkError('CHANGELOG_CORRUPT', { detail: `schema ${id} missing from ${this.path}` });
   }
 
+  /**
+   * The last shape the log holds of table `tableId`, dropped or not (the newest schema record
+   * naming it), or null.
+   */
+  lastShape(tableId: number): TableSchema | null {
+    let best: [number, TableSchema] | null = null;
+    for (const [id, t] of this.schemasById) {
+      if (t.relationId === tableId && (best === null || id > best[0])) best = [id, t];
+    }
+    return best?.[1] ?? null;
+  }
+
   /** The latest committed shape of every table the log has seen (and not seen dropped). */
   latestTables(): TableSchema[] {
     return [...this.latest.values()].map((id) => this.schema(id));

@@ -377,8 +377,10 @@ export class ChangefeedRunner implements Changefeed {
     const out = selected.filter((t) => known.has(t.relationId));
     for (const r of recorded) {
       if (out.some((t) => t.relationId === r.id)) continue;
-      const t = latest.get(r.id);
-      if (t) out.push(t); // renamed since: followed by its id
+      // Renamed since: followed by its id. Dropped since (the log has it gone): its last shape,
+      // so that the drop reaches the sink when the stream replays it.
+      const t = latest.get(r.id) ?? hub.log.lastShape(r.id);
+      if (t) out.push(t);
     }
     const why = (t: TableSchema) => {
       const was = recorded.find((r) => r.schema === t.schema && r.name === t.name);

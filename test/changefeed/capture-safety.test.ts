@@ -165,6 +165,31 @@ describe('schema-change capture and the source', () => {
     await feed.stop();
   });
 
+  it('a table dropped while its changefeed was stopped (the hub running for another) is dropped downstream', async () => {
+    const src = await freshDatabase('dwd_src');
+    const d1 = await freshDatabase('dwd_d1');
+    const d2 = await freshDatabase('dwd_d2');
+    await src.query(`CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);
+      INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)`);
+    const cfg = testConfig({ id: 'one', source: src.url, sink: d1.url, tables: ['public.*'] });
+    const other = startChangefeed(testConfig({ id: 'two', source: src.url, sink: d2.url, tables: ['a'] }), {
+      logger: silentLogger,
+    });
+    let feed = startChangefeed(cfg, { logger: silentLogger });
+    await waitForCatchUp({ sourceUrl: src.url, sinkUrl: d1.url, id: 'one', timeoutMs: 30_000 });
+    await feed.stop();
+    await src.query(`DROP TABLE b; INSERT INTO a VALUES (2)`);
+    // The hub (kept by the other changefeed) logs the drop while this one is stopped.
+    await waitForCatchUp({ sourceUrl: src.url, sinkUrl: d2.url, id: 'two', timeoutMs: 30_000 });
+    feed = startChangefeed(cfg, { logger: silentLogger });
+    // Before: the table was left out at restart, so its drop was ignored and it stayed downstream.
+    await waitForCatchUp({ sourceUrl: src.url, sinkUrl: d1.url, id: 'one', timeoutMs: 30_000 });
+    expect(feed.status().error).toBeNull();
+    expect((await d1.query(`SELECT to_regclass('public.b') AS t`)).rows[0]?.t).toBeNull();
+    await expectSameTables(src.url, d1.url, ['a']);
+    await Promise.all([feed.stop(), other.stop()]);
+  });
+
   it('a snapshot whose tables changed after they were described is refused retriably (never copied in the old shape)', async () => {
     const src = await freshDatabase('snd_src');
     await src.query(`CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)`);

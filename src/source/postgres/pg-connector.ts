@@ -378,7 +378,10 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       // one added by another process meanwhile is not an error.
       await this.ignoreDuplicate(
         this.sql.query(
-          `DO $do$ BEGIN EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s', $q$${name}$q$, ${t.relationId}::oid::regclass); END $do$`,
+          // A table dropped meanwhile (its drop still to be streamed) is left alone.
+          `DO $do$ BEGIN IF EXISTS (SELECT 1 FROM pg_class WHERE oid = ${t.relationId}::oid) THEN
+             EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s', $q$${name}$q$, ${t.relationId}::oid::regclass);
+           END IF; END $do$`,
           [],
           `adding ${quoteTable(t)} to the publication`,
         ),
