@@ -10,6 +10,7 @@
  * One slot and one publication per source database, shared by every changefeed of the engine;
  * named from host, port and database (source-names.ts), so every process finds the same ones.
  */
+import type pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import type { EnumType, TableSchema } from '../../core/table-schema.ts';
 import { quoteTable } from '../../core/table-schema.ts';
@@ -166,20 +167,10 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 
   async describeAll(): Promise<TableSchema[]> {
     return this.sql.exclusive(async (c) => {
-      const { rows } = await c.query<{
-        oid: number;
-        schema: string;
-        name: string;
-        replident: string;
-        relkind: string;
-        persistence: string;
-      }>(
-        `SELECT c.oid AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
-                c.relkind::text AS relkind, c.relpersistence::text AS persistence
-           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-            AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tidemark', '_tidemark') AND n.nspname NOT LIKE 'pg\\_%'
-          ORDER BY 2, 3`,
+      const rows = await tableRows(
+        c,
+        `c.relkind IN ('r', 'p') AND NOT c.relispartition
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tidemark', '_tidemark') AND n.nspname NOT LIKE 'pg\\_%'`,
       );
       const out = await describeTables(c, rows, { requireKey: false });
       return out.filter((t): t is TableSchema => !(t instanceof TidemarkError));
@@ -542,19 +533,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       },
       table: (oid) =>
         this.sql.exclusive(async (c) => {
-          const { rows } = await c.query<{
-            oid: number;
-            schema: string;
-            name: string;
-            replident: string;
-            relkind: string;
-            persistence: string;
-          }>(
-            `SELECT c.oid AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
-                    c.relkind::text AS relkind, c.relpersistence::text AS persistence
-               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`,
-            [oid],
-          );
+          const rows = await tableRows(c, 'c.oid = $1', [oid]);
           if (rows.length === 0) return null;
           const [t] = await describeTables(c, rows, { requireKey: false });
           return t instanceof TidemarkError || t === undefined ? null : t;
@@ -572,6 +551,27 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 }
 
 /** Why this server version cannot be used, or null. */
+/** The catalog rows `describeTables` reads, for the relations matching `where` (over `c`, `n`). */
+async function tableRows(c: pg.Client, where: string, params: unknown[] = []): Promise<CatalogRelation[]> {
+  const { rows } = await c.query<CatalogRelation>(
+    `SELECT c.oid AS oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
+            c.relkind::text AS relkind, c.relpersistence::text AS persistence
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE ${where} ORDER BY 2, 3`,
+    params,
+  );
+  return rows;
+}
+
+interface CatalogRelation {
+  oid: number;
+  schema: string;
+  name: string;
+  replident: string;
+  relkind: string;
+  persistence: string;
+}
+
 export function versionProblem(num: number): string | null {
   const major = Math.floor(num / 10000);
   const minor = num % 10000;
