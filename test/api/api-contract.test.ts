@@ -92,7 +92,7 @@ describe('HTTP API contract', () => {
     const invalid = await http('POST', base, {
       body: {
         id: 'Bad Id',
-        source: 'mysql://x/y',
+        source: 'mongodb://x/y',
         sink: dst.url,
         tables: [],
         epoch: { intervalMs: -5 },
