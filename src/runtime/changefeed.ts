@@ -458,7 +458,7 @@ export class ChangefeedRunner implements Changefeed {
     /** The replicated set changed at a barrier: recorded in the subscription once its epoch commits. */
     let tablesChanged = false;
     let checkpointPosition: Position = after;
-    let resolvedPosition: Position | null = null;
+    let resolvedPosition: Position | null = after;
     const { intervalMs, maxRows, maxBytes } = this.cfg.epoch;
     const budgetBytes = Math.min(this.cfg.memoryQuotaBytes, maxBytes);
     // A transaction over budget goes downstream in chunks of a quarter of it: small enough that
@@ -476,9 +476,12 @@ export class ChangefeedRunner implements Changefeed {
     let writer: EpochWriter | null = null;
     let chunks = 0;
 
+    // The source's end as last reported: kept while a session reconnects (status never blinks to null).
+    let lastEnd: Position | null = null;
     const refreshLag = () => {
       const oldest = inflightOldestMs ?? builder.oldestCommitMs;
-      const end = changes.sourceEnd;
+      const end = changes.sourceEnd ?? lastEnd;
+      lastEnd = end;
       this.st.lagMs = oldest === null ? 0 : Math.max(0, Date.now() - oldest);
       const distance = end ? codec.distanceBytes(checkpointPosition, end) : null;
       this.st.lagBytes = distance === null ? null : Math.max(0, distance);
