@@ -35,7 +35,8 @@ export async function openMysqlSinkRead(
   );
   try {
     await io('starting the verify read', async () => {
-      await conn.query(`SET SESSION time_zone = '+00:00', TRANSACTION ISOLATION LEVEL REPEATABLE READ`);
+      await conn.query(`SET SESSION time_zone = '+00:00'`);
+      await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     });
     const checkpoint = await io('reading the checkpoint', async () => {
@@ -66,7 +67,10 @@ class MysqlSinkRead implements SinkReadSession {
   ) {}
 
   async #query(t: TableSchema, where: string, params: MysqlValue[]): Promise<Row[]> {
-    const cols = t.columns.map((c) => mysqlIdent(c.name)).join(', ');
+    // FLOAT prints ~6 significant digits: read it widened to DOUBLE, exactly the stored single.
+    const cols = t.columns
+      .map((c) => (pgTypeKind(c, t) === 'float4' ? `(${mysqlIdent(c.name)} + 0e0)` : mysqlIdent(c.name)))
+      .join(', ');
     try {
       const [rows] = await this.conn.query(
         `SELECT ${cols} FROM ${mysqlIdent(mysqlTableName(t))} WHERE ${where}`,
