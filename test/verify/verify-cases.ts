@@ -63,7 +63,8 @@ export async function waitForSinkCheckpoint(
 ): Promise<void> {
   if (uri.startsWith('postgres')) return waitForCatchUp({ sourceUrl: src.url, sinkUrl: uri, id });
   const { Lsn } = await import('../../src/source/postgres/lsn.ts');
-  const target = Lsn.parse((await src.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l);
+  const { rows } = await src.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l');
+  const target = Lsn.parse(rows[0]!.l);
   const sink = createSink(uri, { changefeedId: id });
   const deadline = Date.now() + 60_000;
   try {
