@@ -22,8 +22,11 @@ export async function verifyChangefeed(
   cfg: ChangefeedConfig,
   opts: VerifyChangefeedOptions,
 ): Promise<VerifyResult> {
-  const connector = createConnector(cfg.source, { heartbeatIntervalMs: cfg.heartbeatIntervalMs });
-  const sink = createSink(cfg.sink, { changefeedId: cfg.id });
+  const connector = await createConnector(cfg.source, { heartbeatIntervalMs: cfg.heartbeatIntervalMs });
+  const sink = await createSink(cfg.sink, { changefeedId: cfg.id }).catch(async (err: unknown) => {
+    await connector.close();
+    throw err;
+  });
   try {
     if (!connector.openRead) {
       throw new TidemarkError('VERIFY_UNSUPPORTED', {

@@ -65,7 +65,7 @@ export async function waitForSinkCheckpoint(
   const { Lsn } = await import('../../src/source/postgres/lsn.ts');
   const { rows } = await src.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l');
   const target = Lsn.parse(rows[0]!.l);
-  const sink = createSink(uri, { changefeedId: id });
+  const sink = await createSink(uri, { changefeedId: id });
   const deadline = Date.now() + 60_000;
   try {
     for (;;) {
