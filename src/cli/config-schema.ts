@@ -96,6 +96,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: { type: 'choice', values: ['follow', 'fail'] },
     description: 'A replicated table renamed in the source: follow (rename downstream) or fail.',
   },
+  {
+    path: 'onNonEmptyTarget',
+    kind: { type: 'choice', values: ['reconcile', 'truncate', 'fail'] },
+    description:
+      "A target table already holding rows when a new changefeed's initial snapshot starts: reconcile (rewrite only the rows that differ), truncate (empty it in the first epoch), or fail naming it.",
+  },
 ];
 
 /** The keys every changefeed must have, and the other keys that are not settings. */

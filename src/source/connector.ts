@@ -20,6 +20,7 @@ import type { ChangeEvent } from '../core/change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows } from '../core/epoch.ts';
+import type { SourceReadSession } from '../core/table-read.ts';
 
 export interface SourceConnector<P extends Position = Position> {
   /** `postgres`, `mysql`: the URI scheme family. */
@@ -86,6 +87,14 @@ export interface SourceConnector<P extends Position = Position> {
    * at the consumer's pace; `release` frees what holds the snapshot (call it in any case).
    */
   snapshot(tables: readonly TableSchema[], options: SnapshotOptions): Promise<SourceSnapshot<P>>;
+
+  /**
+   * Opens a read-only session inside one consistent snapshot of the source, for comparing tables
+   * (`tidemark verify`, reconcile): rows in key ranges, range bounds, row-version digests, and a
+   * position bounding the commits the snapshot sees. Holds the snapshot until `close()`. Absent
+   * for sources that cannot verify yet (the caller refuses with VERIFY_UNSUPPORTED).
+   */
+  openRead?(): Promise<SourceReadSession>;
 
   /**
    * Where the source's shared replication stands, read without opening a session: the source's

@@ -28,6 +28,8 @@
  * replays it (keyed changes are idempotent; keyless row deltas may apply twice) — so the sink
  * then declares `effectively-once`. Each of those transactions is fenced anew.
  */
+import { openMysqlSinkRead } from './read-session.ts';
+import type { SinkReadSession } from '../../core/table-read.ts';
 import mysql from 'mysql2/promise';
 import type { Row } from '../../core/row.ts';
 import type { TableSchema } from '../../core/table-schema.ts';
@@ -324,6 +326,11 @@ export class MysqlSink implements Sink {
         await endDdlConn();
       },
     });
+  }
+
+  /** A read-only snapshot of the downstream for verify and reconcile (`read-session.ts`). */
+  openRead(): Promise<SinkReadSession> {
+    return openMysqlSinkRead(this.#uri, this.#parsed.config, this.#changefeedId);
   }
 
   async close(): Promise<void> {
