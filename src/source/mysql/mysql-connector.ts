@@ -35,7 +35,8 @@ import type { MysqlType } from './column-types.ts';
 import { GtidList } from './gtid.ts';
 import { MysqlReplicationSession } from './replication-session.ts';
 import { openSnapshot, readSnapshot } from './snapshot-reader.ts';
-import { parseSourceUri, sourceKeyOf, wrapSourceError, type SourceUri } from './source-uri.ts';
+import { wrapMysqlError } from './mysql-errors.ts';
+import { parseSourceUri, sourceKeyOf, type SourceUri } from './source-uri.ts';
 import { TableRegistry } from './table-registry.ts';
 import { sameColumns, type Shape } from './table-shapes.ts';
 import { TransactionAssembler } from './transaction-assembler.ts';
@@ -374,7 +375,7 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     try {
       return await f(await this.conn());
     } catch (err) {
-      throw wrapSourceError(err, { uri: this.source.uri, action });
+      throw wrapMysqlError(err, { role: 'source', uri: this.source.uri, action });
     }
   }
 }
