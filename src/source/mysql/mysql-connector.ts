@@ -26,7 +26,7 @@ import type {
 import type { TableSchema } from '../../core/table-schema.ts';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { openBinlogDump } from './binlog-dump.ts';
+import { openBinlogDump, type BinlogDump } from './binlog-dump.ts';
 import { BinlogPosition, BinlogPositionCodec } from './binlog-position.ts';
 import { describeShapes, listTables, resolveSelection } from './catalog.ts';
 import { CollationTable } from './charsets.ts';
@@ -152,27 +152,16 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       const text = String((g as { g: string }[])[0]?.g ?? '');
       return { collations, from: new BinlogPosition(GtidList.parse(text)) };
     });
+    const opened = await this.openDump(from, options);
     const assembler = new TransactionAssembler({
       registry: this.registry,
       collations,
-      from: from.gtids,
-      delivered: from.gtids,
+      from: opened.from.gtids,
+      delivered: opened.from.gtids,
     });
-    const dump = await openBinlogDump({
-      source: this.source,
-      from: from.connectState(),
-      serverId: this.options.serverId ?? randomInt(2 ** 30, 2 ** 31),
-      heartbeatMs: this.options.heartbeatMs ?? 1000,
-    });
-    let first: Buffer[];
-    try {
-      first = await dump.next();
-    } catch (err) {
-      dump.close();
-      throw err;
-    }
+    const { dump, first } = opened;
     const session = new MysqlReplicationSession({
-      start: from,
+      start: opened.from,
       dump,
       assembler,
       first,
@@ -187,6 +176,50 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       await close();
     };
     return session;
+  }
+
+  /**
+   * The binlog dump from `from`, its first events read (the server refuses a purged position only
+   * then). Purged: the changes after `from` are gone; if the caller agrees (`acceptStartAfter`:
+   * nobody needs them), the dump starts from the oldest binlog kept instead, else
+   * SOURCE_BINLOG_PURGED names both positions.
+   */
+  private async openDump(
+    from: BinlogPosition,
+    options: ReplicateOptions<BinlogPosition>,
+  ): Promise<{ from: BinlogPosition; dump: BinlogDump; first: Buffer[] }> {
+    const open = async (at: BinlogPosition) => {
+      const dump = await openBinlogDump({
+        source: this.source,
+        from: at.connectState(),
+        serverId: this.options.serverId ?? randomInt(2 ** 30, 2 ** 31),
+        heartbeatMs: this.options.heartbeatMs ?? 1000,
+      });
+      try {
+        return { from: at, dump, first: await dump.next() };
+      } catch (err) {
+        dump.close();
+        throw err;
+      }
+    };
+    try {
+      return await open(from);
+    } catch (err) {
+      if (!(err instanceof TidemarkError && err.code === 'SOURCE_BINLOG_PURGED') || options.after === null)
+        throw err;
+      const oldest = await this.io('reading the oldest binlog kept', (c) => oldestKept(c));
+      if (oldest && oldest.position.compare(from) > 0 && options.acceptStartAfter(oldest.position))
+        return open(oldest.position);
+      const [expire] = await this.io('reading binlog retention', (c) =>
+        c.query('SELECT @@global.binlog_expire_logs_seconds AS s'),
+      );
+      const seconds = Number((expire as { s: number | string }[])[0]?.s ?? 0);
+      throw new TidemarkError('SOURCE_BINLOG_PURGED', {
+        detail: `source ${this.source.host}:${this.source.port}: the changefeed continues from GTID ${from.connectState()}, but the oldest binary log kept (${oldest ? `${oldest.file}, from GTID ${oldest.position}` : 'none'}) starts after it: the changes in between were purged`,
+        hint: `Changes in between are lost to the changefeeds of this source: reset them (drop their sink tables and checkpoint rows) to take a new snapshot, and keep binary logs longer than Tidemark may be down (binlog_expire_logs_seconds is ${seconds}${seconds === 0 ? ', i.e. no expiry; a PURGE BINARY LOGS removed them' : ''}).`,
+        cause: err,
+      });
+    }
   }
 
   async snapshot(
@@ -378,6 +411,20 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       throw wrapMysqlError(err, { role: 'source', uri: this.source.uri, action });
     }
   }
+}
+
+/**
+ * The first binlog file kept and the GTID state at its start (what a dump from there delivers
+ * after); null if the server keeps none.
+ */
+async function oldestKept(c: Connection): Promise<{ file: string; position: BinlogPosition } | null> {
+  const [logs] = await c.query('SHOW BINARY LOGS');
+  const file = (logs as { Log_name: string }[])[0]?.Log_name;
+  if (file === undefined) return null;
+  const [rows] = await c.query('SELECT BINLOG_GTID_POS(?, 4) AS g', [file]);
+  const g = (rows as { g: string | null }[])[0]?.g;
+  if (g == null) return null;
+  return { file, position: new BinlogPosition(GtidList.parse(g)) };
 }
 
 /** A MySQL type good enough to judge widenings and fills, from a pivot column the log recorded. */
