@@ -303,4 +303,56 @@ changefeeds:
       }
     },
   );
+
+  it(
+    'status: lag in seconds and binlog bytes grows while the sink is held, and returns to 0; known again after a restart',
+    { timeout: 180_000 },
+    async () => {
+      const db = await src.freshDatabase('lag');
+      const dst = await freshDatabase('my_lag');
+      await src.sql(
+        db.name,
+        'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200)); INSERT INTO t VALUES (0, NULL)',
+      );
+      const cfg = testConfig({ id: 'lag', source: db.url, sink: dst.url, tables: [`${db.name}.*`] });
+      const until = async (what: string, f: () => boolean, timeoutMs = 60_000) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!f()) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      let feed = startChangefeed(cfg, { logger: silentLogger });
+      try {
+        await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'lag'));
+        await until('lag 0 while streaming', () => feed.status().lagBytes === 0);
+        // The sink's table locked: epochs cannot commit, the source moves on.
+        const lagged = await withClient(dst.url, async (c) => {
+          await c.query('BEGIN');
+          await c.query(`LOCK TABLE "${db.name}".t IN ACCESS EXCLUSIVE MODE`);
+          try {
+            await src.sql(db.name, `INSERT INTO t SELECT seq, REPEAT('x', 200) FROM seq_1_to_500`);
+            await until('lag over 100 kB and 1 s', () => {
+              const s = feed.status();
+              return (s.lagBytes ?? 0) > 100_000 && (s.lagMs ?? 0) >= 1000;
+            });
+            return feed.status();
+          } finally {
+            await c.query('ROLLBACK');
+          }
+        });
+        console.log(`lag while the sink was held: ${lagged.lagMs} ms, ${lagged.lagBytes} bytes`);
+        await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'lag'));
+        await until('lag back to 0', () => feed.status().lagBytes === 0 && feed.status().lagMs === 0);
+        // A restart reads its checkpoint back from the sink: lag is known again while idle.
+        await feed.stop();
+        feed = startChangefeed(cfg, { logger: silentLogger });
+        await until('streaming after the restart', () => feed.status().phase === 'streaming');
+        await until('lag bytes known after the restart', () => feed.status().lagBytes !== null, 10_000);
+        expect(feed.status().lagBytes).toBe(0);
+      } finally {
+        await feed.stop();
+      }
+    },
+  );
 });
