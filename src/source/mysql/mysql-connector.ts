@@ -310,7 +310,8 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
   /** Tables captured while a session runs: `capture` tracked them; shapes known are kept. */
   private learnNow(tables: readonly TableSchema[]): void {
     const fresh = tables.filter((t) => !this.registry.get(t.relationId));
-    if (fresh.length > 0) this.registry.seed(fresh, (t) => t.columns.map(typeFromPivot));
+    if (fresh.length > 0)
+      this.registry.seed(fresh, (t) => ({ types: t.columns.map(typeFromPivot), exact: false }));
   }
 
   /** Refuses to replicate from a server whose settings would lose or misread changes. */
@@ -325,9 +326,15 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     }
   }
 
-  /** Shapes of `tables` with their ids: the registry's, or the catalog's now. */
+  /**
+   * Shapes of `tables` with their ids: the registry's, or the catalog's now. A registry shape with
+   * approximated types (`TableRegistry.seed`) gets the catalog's types when its columns are still
+   * the same: a snapshot decodes its cells by them (YEAR 0 is `0`, GEOMETRY loses its SRID).
+   */
   private async shapesOf(tables: readonly TableSchema[]): Promise<Shape[]> {
-    const missing = tables.filter((t) => !this.registry.get(t.relationId));
+    const missing = tables.filter(
+      (t) => !this.registry.get(t.relationId) || this.registry.isApproximate(t.relationId),
+    );
     const described =
       missing.length === 0
         ? []
@@ -339,6 +346,11 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
                 missing.find((t) => t.schema === s && t.name === n)?.relationId ?? this.registry.idFor(s, n),
             ),
           );
+    for (const d of described) {
+      const had = this.registry.get(d.table.relationId);
+      if (had && this.registry.isApproximate(d.table.relationId) && sameColumns(had.table, d.table))
+        this.registry.track({ table: had.table, types: d.types });
+    }
     return tables.map(
       (t) => this.registry.get(t.relationId) ?? described.find((d) => d.table.relationId === t.relationId)!,
     );
@@ -364,7 +376,9 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       const same = now.find(
         (s) => s.table.schema === t.schema && s.table.name === t.name && sameColumns(s.table, t),
       );
-      return same?.types ?? t.columns.map(typeFromPivot);
+      return same
+        ? { types: same.types, exact: true }
+        : { types: t.columns.map(typeFromPivot), exact: false };
     });
   }
 

@@ -85,4 +85,26 @@ describe('MariaDB connector: types', () => {
     expect(cell('st', 1)).toBe('x,y,z');
     expect(cell('g', 0)).toBe('\\x0101000000000000000000f03f0000000000000040');
   });
+
+  it('a table the hub announced to a running session (types approximated) is snapshotted with the catalog types', async () => {
+    const db = await src.freshDatabase('learned');
+    await src.sql(db.name, mariaDbTypesTableSql('t'));
+    await insertAll(db.name, 0);
+    const c = new MysqlConnector({ uri: db.url });
+    onTestFinished(() => c.close());
+    const [table] = (await c.describe(['t'])).tables;
+    // As the change hub does for a new subscriber: the session learns the table first.
+    const session = await c.replicate({ after: null, knownTables: [], acceptStartAfter: () => false });
+    onTestFinished(() => session.close());
+    session.learn([table!]);
+    await c.capture([table!]);
+    const snap = await c.snapshot([table!], { parallelism: 1, chunkRows: 100 });
+    const rows: Row[] = [];
+    for await (const chunk of snap.rows) rows.push(...chunk.rows);
+    await snap.release();
+    const cell = (name: string, id: number) =>
+      rows.find((r) => r[0] === String(id))![1 + COLUMNS.findIndex((col) => col[0] === name)];
+    expect(cell('y', 3)).toBe('0');
+    expect(cell('g', 0)).toBe('\\x0101000000000000000000f03f0000000000000040');
+  });
 });
