@@ -11,6 +11,7 @@ import { killRepeatedly, runCli, writeConfig } from '../support/cli-process.ts';
 import { startMariaDb, type MariaDb } from '../support/mariadb.ts';
 import {
   expectMariaDbEqual,
+  REPL_PASSWORD,
   startMariaDbSource,
   waitMariaDbCaughtUp,
   type MariaDbSource,
@@ -88,6 +89,53 @@ changefeeds:
       }
       expect(txns).toBeGreaterThan(100);
       await expectMariaDbEqual(src, db.name, { mysql: (t) => readMysql(dst.url, t) });
+    },
+  );
+
+  it(
+    'binlogs purged while tidemark was down: the restart fails with SOURCE_BINLOG_PURGED naming the position and the fix; the sink keeps its last state',
+    { timeout: 180_000 },
+    async () => {
+      const db = await src.freshDatabase('purged');
+      const dst = await sink.freshDatabase('purged_sink');
+      await src.sql(db.name, mariaDbTransferTablesSql(ACCOUNTS));
+      const config = writeConfig(`
+changefeeds:
+  - id: my_down
+    source: \${SRC_URL}
+    sink: \${DST_URL}${FEED.replace('$DB', db.name)}
+`);
+      const env = { SRC_URL: db.url, DST_URL: dst.url };
+      const first = runCli(['start', '--config', config], { env });
+      await waitMariaDbCaughtUp(src, () => mysqlCheckpoint(dst.url, 'my_down'));
+      first.child.kill('SIGTERM');
+      expect(await first.exited, first.output()).toBe(0);
+      const kept = (await mysqlCheckpoint(dst.url, 'my_down'))!;
+      // Down: transfers, then every binlog but a new one purged.
+      const writer = startMariaDbTransferWriter(() => src.connect(db.name), { seed: 7, accounts: ACCOUNTS });
+      await new Promise((r) => setTimeout(r, 300));
+      await writer.stop();
+      await src.sql(null, 'FLUSH BINARY LOGS');
+      const [last] = (await src.sql(null, 'SHOW MASTER STATUS')) as { File: string }[];
+      for (;;) {
+        await src.sql(null, `PURGE BINARY LOGS TO '${last!.File}'`);
+        const logs = (await src.sql(null, 'SHOW BINARY LOGS')) as unknown[];
+        if (logs.length === 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Its only changefeed failed for good: the process reports it and stops by itself.
+      const second = runCli(['start', '--config', config], { env });
+      const timer = setTimeout(() => second.child.kill('SIGTERM'), 60_000);
+      expect(await second.exited, second.output()).toBe(1);
+      clearTimeout(timer);
+      const out = second.output();
+      expect(out).toContain('SOURCE_BINLOG_PURGED');
+      expect(out).toContain(`continues from GTID ${kept.position}`);
+      expect(out).toContain(`${last!.File}, from GTID`);
+      expect(out).toMatch(/reset them/);
+      expect(out).not.toContain(REPL_PASSWORD);
+      expect(await mysqlCheckpoint(dst.url, 'my_down')).toEqual(kept);
+      expect(await checkTransfersMysql(dst.url, db.name, ACCOUNTS)).toBe(0);
     },
   );
 });
