@@ -70,7 +70,10 @@ try {
   const t0 = Date.now();
   const w = await watchFeed(cfg);
   let sentMs: number | null = null;
+  let polling = false;
   const sentPoll = setInterval(() => {
+    if (polling || sentMs !== null) return;
+    polling = true;
     void src
       .query<{ done: boolean }>(
         `SELECT coalesce(bool_or(sent_lsn >= $1::pg_lsn), false) AS done FROM pg_stat_replication`,
@@ -81,7 +84,8 @@ try {
           if (sentMs === null && q.rows[0]?.done) sentMs = Date.now() - t0;
         },
         () => {},
-      );
+      )
+      .finally(() => (polling = false));
   }, 20);
   await w.streaming;
   const streamingMs = Date.now() - t0;
