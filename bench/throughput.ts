@@ -50,11 +50,23 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   options.log(`source cluster on port ${a.port}, subscriber cluster on port ${b.port}`);
   const ctx: Ctx = { a, b, rows, log: options.log, notes, figures, n: 0 };
   try {
-    await catchUpInserts(ctx);
-    await hotKeyUpdates(ctx);
-    await sharedLog(ctx);
-    await latency(ctx);
-    await peer(ctx);
+    // A phase that fails is reported in the notes; the others still run.
+    const phases: [string, (c: Ctx) => Promise<void>][] = [
+      ['catch-up inserts', catchUpInserts],
+      ['hot-key updates', hotKeyUpdates],
+      ['shared log', sharedLog],
+      ['latency', latency],
+      ['peer-shaped', peer],
+    ];
+    for (const [name, phase] of phases) {
+      try {
+        await phase(ctx);
+      } catch (err) {
+        const what = err instanceof Error ? err.message : String(err);
+        options.log(`${name}: FAILED: ${what}`);
+        notes.push(`${name}: FAILED, no figures: ${what}`);
+      }
+    }
   } finally {
     await a.stop();
     await b.stop();
