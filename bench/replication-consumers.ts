@@ -35,7 +35,7 @@ export interface WatchedFeed {
   /** Resolves once the feed is streaming. */
   readonly streaming: Promise<void>;
   /** Every epoch committed, with its `visibleLagMs`, in order. */
-  readonly epochs: { at: number; changes: number; visibleLagMs: number }[];
+  readonly epochs: { at: number; changes: number; visibleLagMs: number; commitMs: number }[];
 }
 
 export async function watchFeed(cfg: ChangefeedConfig): Promise<WatchedFeed> {
@@ -51,7 +51,12 @@ export async function watchFeed(cfg: ChangefeedConfig): Promise<WatchedFeed> {
     },
     onEpochCommitted: (e: Epoch, info: EpochCommitInfo) => {
       total += e.sourceChanges;
-      epochs.push({ at: Date.now(), changes: e.sourceChanges, visibleLagMs: info.visibleLagMs });
+      epochs.push({
+        at: Date.now(),
+        changes: e.sourceChanges,
+        visibleLagMs: info.visibleLagMs,
+        commitMs: info.commitMs,
+      });
       for (const w of [...waiters]) {
         if (total >= w.changes) {
           waiters.splice(waiters.indexOf(w), 1);

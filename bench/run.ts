@@ -37,6 +37,7 @@ function isBenchResult(x: unknown): x is BenchResult {
 }
 
 const BENCHMARKS: Readonly<Record<string, Runner>> = {
+  throughput: async (o) => (await import('./throughput.ts')).run(o),
   replication: async (o) => (await import('./replication.ts')).run(o),
   sinks: async (o) => (await import('./sinks.ts')).run(o),
   views: optional('views.ts', 'views benchmark not available'),

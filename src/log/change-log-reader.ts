@@ -15,13 +15,7 @@ import type { TableSchema } from '../core/table-schema.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { ChangeLog } from './change-log.ts';
 import { LogCursor } from './log-cursor.ts';
-import {
-  decodeRecord,
-  recordSchemaId,
-  RecordFormatError,
-  recordTag,
-  type LogRecord,
-} from './record-codec.ts';
+import { decodeRecordAt, recordSchemaId, RecordFormatError, TAG, type LogRecord } from './record-codec.ts';
 
 export const DEFAULT_READER_QUOTA_BYTES = 8 * 1024 * 1024;
 /**
@@ -157,13 +151,15 @@ export class ChangeLogReader<P extends Position = Position> {
         this.buffered = batch.usedBytes;
         this.maxBuffered = Math.max(this.maxBuffered, this.buffered);
         const out: ChangeMessage<P>[] = [];
-        let lastTag: LogRecord['tag'] = 'begin';
+        let lastIsCommit = false;
+        const bytes = batch.bytes;
         for (let i = 0; i < n; i++) {
-          const value = batch.bytes.subarray(batch.starts[i], batch.ends[i]);
+          const start = batch.starts[i]!;
+          const end = batch.ends[i]!;
           const seq = batch.seqs[i]!;
           this.records++;
-          const rec = this.decode(seq, value);
-          lastTag = recordTag(value);
+          const rec = this.decode(seq, bytes, start, end);
+          lastIsCommit = bytes[start] === TAG.commit;
           if (rec === null) continue;
           if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
           const msg = this.toMessage(rec, seq, commitTimeMs);
@@ -176,7 +172,7 @@ export class ChangeLogReader<P extends Position = Position> {
         }
         this.buffered = 0;
         // Only a transaction's commit record completes it; mid-transaction `at` stays put.
-        if (lastTag === 'commit') at = batch.seqs[n - 1]!;
+        if (lastIsCommit) at = batch.seqs[n - 1]!;
         if (out.length > 0) {
           yield out;
           if (this.options.interrupt?.() === 'end') return;
@@ -198,14 +194,13 @@ export class ChangeLogReader<P extends Position = Position> {
   }
 
   /** The record, or null when it concerns only tables this reader does not include. */
-  private decode(seq: bigint, value: Buffer): LogRecord | null {
+  private decode(seq: bigint, bytes: Buffer, start: number, end: number): LogRecord | null {
     try {
-      const tag = recordTag(value);
-      if (this.options.includes && tag !== 'truncate') {
-        const id = recordSchemaId(value);
+      if (this.options.includes && bytes[start] !== TAG.truncate) {
+        const id = recordSchemaId(bytes, start, end);
         if (id !== null && !this.includes(id)) return null;
       }
-      return decodeRecord(value);
+      return decodeRecordAt(bytes, start, end);
     } catch (err) {
       if (err instanceof RecordFormatError) {
         throw new TidemarkError('CHANGELOG_CORRUPT', {

@@ -138,13 +138,16 @@ export class LogCursor {
   }
 
   private framesOfPack(batch: BatchBuilder, from: number, end: number, seq: bigint): void {
-    let pos = from;
-    while (pos < end) {
-      const frame = this.guard(seq, () => readFrame(batch.bytes, pos, end));
-      if (!frame) this.corrupt(seq, `a pack's last frame runs past its end`);
-      batch.add(frame.start, frame.end, seq);
-      pos = frame.end;
-    }
+    // One guard around the loop, not a closure per frame: this runs once per record read.
+    this.guard(seq, () => {
+      let pos = from;
+      while (pos < end) {
+        const frame = readFrame(batch.bytes, pos, end);
+        if (!frame) this.corrupt(seq, `a pack's last frame runs past its end`);
+        batch.add(frame.start, frame.end, seq);
+        pos = frame.end;
+      }
+    });
   }
 
   /**
@@ -164,14 +167,16 @@ export class LogCursor {
     const length = Math.min(batch.bytes.length - batch.used, left);
     seg.file.read(batch.bytes, batch.used, length, seg.offset);
     const end = batch.used + length;
-    let pos = batch.used;
-    for (;;) {
-      const frame = this.guard(seg.seq, () => readFrame(batch.bytes, pos, end));
-      if (!frame) break;
-      batch.add(frame.start, frame.end, seg.seq);
-      seg.recordsLeft--;
-      pos = frame.end;
-    }
+    const pos = this.guard(seg.seq, () => {
+      let at = batch.used;
+      for (;;) {
+        const frame = readFrame(batch.bytes, at, end);
+        if (!frame) return at;
+        batch.add(frame.start, frame.end, seg.seq);
+        seg.recordsLeft--;
+        at = frame.end;
+      }
+    });
     if (pos > batch.used) {
       seg.offset += pos - batch.used;
       batch.used = pos;

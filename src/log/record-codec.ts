@@ -195,7 +195,11 @@ export class RecordWriter {
 
 /** The tag of a record, without decoding the rest. */
 export function recordTag(bytes: Uint8Array): RecordTag {
-  switch (bytes[0]) {
+  return tagOf(bytes[0]);
+}
+
+function tagOf(byte: number | undefined): RecordTag {
+  switch (byte) {
     case 1:
       return 'begin';
     case 3:
@@ -213,18 +217,21 @@ export function recordTag(bytes: Uint8Array): RecordTag {
     case 9:
       return 'schema';
     default:
-      throw new RecordFormatError(`unknown record tag ${bytes[0]}`);
+      throw new RecordFormatError(`unknown record tag ${byte}`);
   }
 }
 
+/** Reads `bytes[pos, end)`: the record in place, inside a larger buffer (no view is made). */
 class Cursor {
-  pos = 0;
-  constructor(readonly bytes: Buffer) {}
+  constructor(
+    readonly bytes: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
 
   byte(): number {
-    const b = this.bytes[this.pos++];
-    if (b === undefined) throw new RecordFormatError('record ends early');
-    return b;
+    if (this.pos >= this.end) throw new RecordFormatError('record ends early');
+    return this.bytes[this.pos++]!;
   }
 
   varint(maxBytes = 5): number {
@@ -238,7 +245,7 @@ class Cursor {
   }
 
   double(): number {
-    if (this.pos + 8 > this.bytes.length) throw new RecordFormatError('record ends early');
+    if (this.pos + 8 > this.end) throw new RecordFormatError('record ends early');
     const v = this.bytes.readDoubleLE(this.pos);
     this.pos += 8;
     return v;
@@ -253,7 +260,7 @@ class Cursor {
       else if (h === 1) out[i] = UNCHANGED;
       else {
         const end = this.pos + h - 2;
-        if (end > this.bytes.length) throw new RecordFormatError('cell runs past the record');
+        if (end > this.end) throw new RecordFormatError('cell runs past the record');
         out[i] = this.bytes.toString('utf8', this.pos, end);
         this.pos = end;
       }
@@ -263,18 +270,24 @@ class Cursor {
 }
 
 /** The schema id of a row record (insert, update, delete), or null for the others. */
-export function recordSchemaId(bytes: Buffer): number | null {
-  const tag = recordTag(bytes);
+export function recordSchemaId(bytes: Buffer, start = 0, end = bytes.length): number | null {
+  const tag = tagOf(start < end ? bytes[start] : undefined);
   if (tag !== 'insert' && tag !== 'update' && tag !== 'delete') return null;
-  const c = new Cursor(bytes);
-  c.pos = 1;
-  return c.varint();
+  return new Cursor(bytes, start + 1, end).varint();
 }
 
 export function decodeRecord(bytes: Buffer): LogRecord {
-  const tag = recordTag(bytes);
-  const c = new Cursor(bytes);
-  c.pos = 1;
+  return decodeRecordAt(bytes, 0, bytes.length);
+}
+
+/**
+ * Decodes the record `bytes[start, end)` where it lies (a reader's buffer holds many): no view
+ * of it is made, only the record and its cells.
+ */
+export function decodeRecordAt(bytes: Buffer, start: number, end: number): LogRecord {
+  if (start >= end) throw new RecordFormatError('empty record');
+  const tag = tagOf(bytes[start]!);
+  const c = new Cursor(bytes, start + 1, end);
   let rec: LogRecord;
   switch (tag) {
     case 'begin':
@@ -282,14 +295,14 @@ export function decodeRecord(bytes: Buffer): LogRecord {
       break;
     case 'commit': {
       const commitTimeMs = c.double();
-      rec = { tag, commitTimeMs, position: Buffer.from(bytes.subarray(c.pos)) };
-      c.pos = bytes.length;
+      rec = { tag, commitTimeMs, position: Buffer.from(bytes.subarray(c.pos, end)) };
+      c.pos = end;
       break;
     }
     case 'schema': {
       const schemaId = c.varint();
-      rec = { tag, schemaId, json: bytes.toString('utf8', c.pos) };
-      c.pos = bytes.length;
+      rec = { tag, schemaId, json: bytes.toString('utf8', c.pos, end) };
+      c.pos = end;
       break;
     }
     case 'insert':
@@ -316,13 +329,13 @@ export function decodeRecord(bytes: Buffer): LogRecord {
     case 'segment': {
       const records = c.varint(8);
       const bytesOfFile = c.varint(8);
-      const file = bytes.toString('utf8', c.pos);
-      c.pos = bytes.length;
+      const file = bytes.toString('utf8', c.pos, end);
+      c.pos = end;
       rec = { tag, file, records, bytes: bytesOfFile };
       break;
     }
   }
-  if (c.pos !== bytes.length) throw new RecordFormatError(`${bytes.length - c.pos} trailing bytes`);
+  if (c.pos !== end) throw new RecordFormatError(`${end - c.pos} trailing bytes`);
   return rec;
 }
 

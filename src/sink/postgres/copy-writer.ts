@@ -22,10 +22,15 @@ export class CopyWriter {
     });
   }
 
-  /** Queues one row; resolves once the stream can take more. Call only before `end()`. */
-  async write(cells: readonly (string | null)[]): Promise<void> {
-    this.pending += copyLine(cells);
-    if (this.pending.length >= FLUSH_CHARS) await this.flush();
+  /**
+   * Queues many rows, waiting only when a piece is sent (an `await` per row costs a promise and
+   * a microtask turn each: measurable at a million rows). Call only before `end()`.
+   */
+  async writeRows(rows: readonly (readonly (string | null)[])[]): Promise<void> {
+    for (const cells of rows) {
+      this.pending += copyLine(cells);
+      if (this.pending.length >= FLUSH_CHARS) await this.flush();
+    }
   }
 
   /** Sends what is queued and completes the COPY; resolves when the server has applied it. */

@@ -155,7 +155,7 @@ export class PostgresSink implements Sink {
           copy = new CopyWriter(client.query(copyFrom(copyIntoTable(chunk.table))));
           current = name;
         }
-        for (const row of chunk.rows) await copy.write(row);
+        await copy.writeRows(chunk.rows);
       }
       await copy?.end();
       copy = null;
@@ -336,7 +336,7 @@ export class PostgresSink implements Sink {
       if (stage === null) continue;
       const copy = new CopyWriter(client.query(copyFrom(`COPY pg_temp.${stage.name} FROM STDIN`)));
       try {
-        for (const g of plan.groups) for (const r of g.rows) await copy.write(r);
+        for (const g of plan.groups) await copy.writeRows(g.rows);
         await copy.end();
       } catch (err) {
         copy.abort(err instanceof Error ? err : new Error('staging aborted'));
