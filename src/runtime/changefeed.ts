@@ -29,7 +29,7 @@ import type { ChangeHub } from '../log/hub.ts';
 import type { Subscription } from '../log/subscription.ts';
 import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
 import { backoffMs } from '../errors/backoff.ts';
-import { ViewStage } from './view-stage.ts';
+import type { ViewStage } from './view-stage.ts';
 import { qualifiedName, quoteIdent } from '../core/table-schema.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
@@ -231,7 +231,7 @@ export class ChangefeedRunner implements Changefeed {
     const hub = await this.hub();
     const connector = hub.connector;
     const codec = connector.positions;
-    const sink = createSink(cfg.sink, { changefeedId: cfg.id });
+    const sink = await createSink(cfg.sink, { changefeedId: cfg.id });
     let views: ViewStage | null = null;
     let sub: Subscription | null = null;
     try {
@@ -263,6 +263,8 @@ export class ChangefeedRunner implements Changefeed {
       }
       const replicated = new Set(tables.map((t) => t.relationId));
       if (cfg.views.length > 0) {
+        // Imported only here: the SQL parser and the dataflow are loaded by changefeeds with views.
+        const { ViewStage } = await import('./view-stage.ts');
         views = await ViewStage.open({
           views: cfg.views,
           catalog: await connector.describeAll(),

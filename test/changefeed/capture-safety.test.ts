@@ -193,7 +193,7 @@ describe('schema-change capture and the source', () => {
   it('a snapshot whose tables changed after they were described is refused retriably (never copied in the old shape)', async () => {
     const src = await freshDatabase('snd_src');
     await src.query(`CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)`);
-    const connector = createConnector(src.url, { heartbeatIntervalMs: 1000 });
+    const connector = await createConnector(src.url, { heartbeatIntervalMs: 1000 });
     try {
       const { tables } = await connector.describe(['t']);
       await src.query(`ALTER TABLE t ADD COLUMN d int DEFAULT 7`);
