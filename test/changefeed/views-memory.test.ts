@@ -9,7 +9,7 @@
  *
  * Sizes: TIDEMARK_LONG_TESTS=1 runs the issue's sizes under 512 MB with the default quota (a
  * 5M-row transaction, ~4 minutes here; 20M snapshot rows, tens of minutes). By default (CI) the
- * same paths run at a fifth of the rows with a 16 MiB memory quota, so the views' state spills
+ * same paths run with 1M rows each and a 16 MiB memory quota, so the views' state spills
  * at 1 MiB instead of 16 MiB and keeps at most 32 MiB of LMDB mapped: the epoch's writes
  * (~100 MB of state for 1M rows) and the initial output cross the spill threshold a hundred times
  * over, and the RSS bound scales down with them (what the process holds besides view state, ~150
@@ -29,7 +29,7 @@ const MiB = 1024 * 1024;
 /** Rows of the one source transaction, rows of the snapshot, the RSS bound, the memory quota. */
 const SIZE = LONG
   ? { txRows: 5_000_000, snapshotRows: 20_000_000, rssLimit: 512 * MiB, quota: null }
-  : { txRows: 1_000_000, snapshotRows: 2_000_000, rssLimit: 384 * MiB, quota: 16 * MiB };
+  : { txRows: 1_000_000, snapshotRows: 1_000_000, rssLimit: 384 * MiB, quota: 16 * MiB };
 
 const BY_GROUP = 'SELECT grp, count(*) AS n, sum(v) AS total FROM big GROUP BY grp';
 const EVEN = 'SELECT id, v FROM big WHERE id % 2 = 0';
