@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { LmdbStateStore } from '../src/dataflow/lmdb-state-store.ts';
+import { openLmdb } from './views.ts';
 import { ViewMaintainer } from '../src/dataflow/view-maintainer.ts';
 import { TPCH_QUERIES } from '../test/support/tpch-queries.ts';
 import {
@@ -57,7 +57,7 @@ export async function runTpch(opts: {
     const vm = await ViewMaintainer.open({
       views: TPCH_QUERIES,
       catalog,
-      store: LmdbStateStore.open({ path: dir }),
+      store: openLmdb(dir),
     });
     let t = performance.now();
     for (const name of TPCH_TABLES) {

@@ -13,12 +13,13 @@
  * TIDEMARK_BENCH_TPCH_SF the TPC-H scale factor (default 0.1; 0 skips TPC-H).
  */
 import { D2, MultiSet, join, map, output, reduce, type IStreamBuilder } from '@electric-sql/d2ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { LmdbStateStore } from '../src/dataflow/lmdb-state-store.ts';
+import { DEFAULT_RSS_LIMIT_BYTES, LmdbStateStore } from '../src/dataflow/lmdb-state-store.ts';
 import { MemoryStateStore } from '../src/dataflow/memory-state-store.ts';
 import type { StateStore } from '../src/dataflow/state-store.ts';
 import { ViewMaintainer } from '../src/dataflow/view-maintainer.ts';
@@ -123,7 +124,7 @@ export async function run(opts: ViewsBenchOptions): Promise<BenchResult> {
       const dir = mkdtempSync(joinPath(tmpdir(), 'tidemark-views-bench-'));
       let tm: Measured;
       try {
-        tm = await runTidemark(view, base, batches, log, LmdbStateStore.open({ path: dir }));
+        tm = await runTidemark(view, base, batches, log, openLmdb(dir));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -205,7 +206,7 @@ export async function runCpu(opts: CpuBenchOptions): Promise<Record<string, numb
   for (const view of opts.views ?? (['group', 'join3'] as const)) {
     const dir = opts.store === 'lmdb' ? mkdtempSync(joinPath(tmpdir(), 'tidemark-views-bench-')) : null;
     try {
-      const store = dir === null ? new MemoryStateStore() : LmdbStateStore.open({ path: dir });
+      const store = dir === null ? new MemoryStateStore() : openLmdb(dir);
       const cpu0 = process.cpuUsage();
       const tm = await runTidemark(view, base, batches, opts.log, store);
       const cpu = process.cpuUsage(cpu0);
@@ -222,6 +223,15 @@ export async function runCpu(opts: CpuBenchOptions): Promise<Record<string, numb
     }
   }
   return out;
+}
+
+/**
+ * The LMDB store as a changefeed opens it, with the RSS limit raised by what this process holds
+ * for the bench itself when the store opens (the base rows, the client): the store gets the
+ * default limit as headroom above that.
+ */
+export function openLmdb(path: string): LmdbStateStore {
+  return LmdbStateStore.open({ path, rssLimitBytes: DEFAULT_RSS_LIMIT_BYTES + process.memoryUsage.rss() });
 }
 
 /** Deterministic updates: each changes one order's customer and amount. */
@@ -261,9 +271,20 @@ async function runTidemark(
     await vm.loadSnapshot({ table: ORDERS, rows: base.orders.slice(i, i + 50_000) });
   for await (const chunk of vm.finishSnapshot()) void chunk;
   await vm.commit(0);
-  log(`views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms`);
+  log(
+    `views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms, RSS ${mibOf(process.memoryUsage())}`,
+  );
   const epochMs: number[] = [];
   let changes = 0;
+  // TM_PROF=<path prefix>: a CPU profile of the upkeep epochs only (not the snapshot).
+  const prof = process.env['TM_PROF'];
+  let session: Session | null = null;
+  if (prof !== undefined) {
+    session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   t = performance.now();
   for (const [i, batch] of batches.entries()) {
     const t0 = performance.now();
@@ -275,6 +296,12 @@ async function runTidemark(
     changes += batch.length;
   }
   const total = performance.now() - t;
+  if (store instanceof LmdbStateStore)
+    log(`views: ${view}: ${store.remaps} re-maps of the LMDB map, RSS ${mibOf(process.memoryUsage())}`);
+  if (session !== null) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(`${prof}-${view}.cpuprofile`, JSON.stringify(profile));
+  }
   await vm.close();
   return { changesPerSec: (changes / total) * 1000, epochMs };
 }
@@ -377,6 +404,9 @@ function runD2ts(
   const total = performance.now() - t;
   return { changesPerSec: (changes / total) * 1000, epochMs };
 }
+
+const mibOf = (m: NodeJS.MemoryUsage) =>
+  `${Math.round(m.rss / 2 ** 20)} MiB (heap ${Math.round(m.heapUsed / 2 ** 20)} of ${Math.round(m.heapTotal / 2 ** 20)})`;
 
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -69,6 +69,8 @@ export class EpochWriteBatchStore implements StateStore {
   private readonly cache = new ReadCache();
   private openEpoch: number | null = null;
   private readonly spillBytes: number;
+  /** Times the open epoch's writes were spilled into the backend (for tests and benches). */
+  spills = 0;
 
   constructor(
     private readonly backend: OrderedBackend,
@@ -205,6 +207,7 @@ export class EpochWriteBatchStore implements StateStore {
 
   /** Moves the overlay into the backend (logged for undo): memory stays bounded in one epoch. */
   private spill(): void {
+    this.spills++;
     const writes = this.pendingWrites();
     try {
       this.backend.spill(this.openEpoch as number, writes);

@@ -271,6 +271,7 @@ export class ChangefeedRunner implements Changefeed {
           catalog: await connector.describeAll(),
           stateDir: ViewStage.stateDirFor(this.env.dataDir, cfg.id),
           sinkEpoch: checkpoint?.epoch ?? null,
+          memoryQuotaBytes: cfg.memoryQuotaBytes,
         });
         this.update({ views: [...views.planDescriptions] });
         const missing = views.inputTables.filter((t) => !replicated.has(t.relationId));

@@ -29,6 +29,26 @@ export interface ViewStageOptions {
   readonly stateDir: string;
   /** The sink's checkpoint epoch, or null when the sink has none. */
   readonly sinkEpoch: number | null;
+  /**
+   * The changefeed's memory quota: the view state holds a sixteenth of it (at most 16 MiB) of an
+   * epoch's writes before they spill into LMDB, and keeps at most the quota of LMDB's pages mapped
+   * (at least 32 MiB). Default: the store's defaults (16 MiB, 256 MiB).
+   */
+  readonly memoryQuotaBytes?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** The LMDB store's options for a changefeed's memory quota (see ViewStageOptions). */
+export function stateStoreLimits(quota: number | undefined): {
+  spillBytes?: number;
+  mapBudgetBytes?: number;
+} {
+  if (quota === undefined) return {};
+  return {
+    spillBytes: Math.max(64 * 1024, Math.min(16 * MiB, Math.floor(quota / 16))),
+    mapBudgetBytes: Math.max(32 * MiB, quota),
+  };
 }
 
 export class ViewStage {
@@ -44,7 +64,7 @@ export class ViewStage {
   static async open(opts: ViewStageOptions): Promise<ViewStage> {
     const open = async () => {
       mkdirSync(opts.stateDir, { recursive: true });
-      const store = LmdbStateStore.open({ path: opts.stateDir });
+      const store = LmdbStateStore.open({ path: opts.stateDir, ...stateStoreLimits(opts.memoryQuotaBytes) });
       try {
         // One epoch ahead of the sink: undone before the state is read (a barrier in that epoch
         // may have rebuilt the views' graph and rewritten the schema record).

@@ -60,7 +60,16 @@ describe('planView', () => {
       'VIEW_UNSUPPORTED',
       'at 1:44: a scalar subquery that is not an aggregate',
     ],
-    ['WITH RECURSIVE x AS (SELECT 1) SELECT * FROM orders', 'VIEW_UNSUPPORTED', 'WITH RECURSIVE'],
+    [
+      'WITH RECURSIVE x AS (SELECT 1) SELECT * FROM orders',
+      'VIEW_UNSUPPORTED',
+      'view "v" at 1:1: WITH RECURSIVE',
+    ],
+    [
+      'SELECT s.n FROM orders o,\n  (WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT n FROM r) s',
+      'VIEW_UNSUPPORTED',
+      'at 2:4: WITH RECURSIVE',
+    ],
     [
       'SELECT id FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id > o.customer_id) OR o.qty > 1',
       'VIEW_UNSUPPORTED',

@@ -88,8 +88,9 @@ function planSelect(stmt: SelectStmt, pc: PlannerContext, options: SelectOptions
   if (stmt.valuesLists) throw unsupported(view, undefined, 'VALUES lists');
   const with_ = stmt.withClause;
   if (with_) {
+    // The parse tree's JSON leaves out zero fields: no location is offset 0 (the view starts with WITH).
     if (with_.recursive)
-      throw unsupported(view, with_.location, 'WITH RECURSIVE', 'Only non-recursive WITH is supported.');
+      throw unsupported(view, with_.location ?? 0, 'WITH RECURSIVE', 'Only non-recursive WITH is supported.');
     const frame = new Map<string, CteEntry>();
     const depth = pc.ctes.length + 1;
     pc.ctes.push(frame);
