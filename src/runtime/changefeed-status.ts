@@ -27,12 +27,31 @@ export interface ChangefeedStatus {
    * The tables replicated (patterns resolved, tables left out not listed) and the views, with the
    * rows this run's snapshot copied into each (0 when it resumed from a checkpoint).
    */
-  tables?: { name: string; rows: number }[];
+  tables?: TableStatus[];
   /** Each view's plan in words (sql/describe-plan.ts), once the views are planned. */
   views?: { name: string; plan: string[] }[];
 }
 
 export type ChangefeedPhase = ChangefeedStatus['phase'];
+
+/** One table or view of a changefeed. */
+export interface TableStatus {
+  name: string;
+  rows: number;
+  /**
+   * `copying`: an online copy fills its shadow downstream (readers do not see it yet);
+   * `streaming` (or absent): the table is downstream and follows the stream.
+   */
+  phase?: 'copying' | 'streaming';
+  /** Rows the online copy applied so far. */
+  copied?: number;
+  /** The source's estimate of the table's rows, or null. */
+  estimated?: number | null;
+  /** copied / estimated, in percent (one decimal), or null. */
+  percent?: number | null;
+  /** Seconds left at the copy's rate so far, or null. */
+  etaSeconds?: number | null;
+}
 
 /** A status with nothing known yet, for a changefeed that is starting. */
 export function initialStatus(id: string): ChangefeedStatus {
