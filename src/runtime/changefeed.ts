@@ -492,6 +492,19 @@ export class ChangefeedRunner implements Changefeed {
     /** Progress of copies that changed since the last cut (swapped ones included). */
     let copyProgress = new Map<number, CopyProgress>();
     let copyWake: (() => void) | null = null;
+    /**
+     * > 0 while a copy's downstream steps (shadow dropped, swap) are half applied between
+     * transactions: the timer must not cut the epoch there (a drop committed without its rename).
+     */
+    let cutHeld = 0;
+    const holdingCuts = async <T>(fn: () => Promise<T>): Promise<T> => {
+      cutHeld++;
+      try {
+        return await fn();
+      } finally {
+        cutHeld--;
+      }
+    };
     const copyChunkRows = Math.max(1, this.cfg.snapshot.chunkRows);
     const known = new Map(stages.tables.map((t) => [t.relationId, t]));
     const viewInputs = new Set((views?.inputTables ?? []).map((t) => t.relationId));
@@ -591,7 +604,7 @@ export class ChangefeedRunner implements Changefeed {
         });
     };
     const maybeCut = (force = false) => {
-      if (failure !== null || inflight || builder.isInTransaction || !builder.hasCommitted) return;
+      if (failure !== null || inflight || cutHeld > 0 || builder.isInTransaction || !builder.hasCommitted) return;
       const due =
         force ||
         writer !== null ||
@@ -759,7 +772,7 @@ export class ChangefeedRunner implements Changefeed {
       );
       copy.onSettled = () => copyWake?.();
       // A shadow left by a copy that never committed progress is stale: dropped before any change reaches it.
-      if (progress === null) await applyBarrier(dropShadow(copy), { sink: true, views: false });
+      if (progress === null) await holdingCuts(() => applyBarrier(dropShadow(copy), { sink: true, views: false }));
       copies.set(t.relationId, copy);
       shadows.add(copy.shadow.relationId);
       copyProgress.set(t.relationId, copy.progress);
@@ -774,7 +787,8 @@ export class ChangefeedRunner implements Changefeed {
       copyStatus();
     };
     /** The shadow is complete: it replaces the table in the epoch being built (one transaction). */
-    const swap = async (c: TableCopy) => {
+    const swap = (c: TableCopy) => holdingCuts(() => swapHeld(c));
+    const swapHeld = async (c: TableCopy) => {
       const t = c.table;
       await applyBarrier({ kind: 'table-dropped', tableId: t.relationId, table: t, ddl: null }, { sink: true, views: false });
       await applyBarrier(
@@ -841,6 +855,9 @@ export class ChangefeedRunner implements Changefeed {
       const id = schemaChangeTableId(change);
       const c = copies.get(id);
       if (!c) return false;
+      return holdingCuts(() => copySchemaHeld(change, id, c));
+    };
+    const copySchemaHeld = async (change: SchemaChange, id: number, c: TableCopy): Promise<boolean> => {
       copies.delete(id);
       await c.close();
       await applyBarrier(dropShadow(c), { sink: true, views: false });
