@@ -370,7 +370,9 @@ export class ChangefeedRunner implements Changefeed {
       if (committedCopies.size > 0 && [...committedCopies.values()].some((p) => p.phase === 'swapped'))
         hub.recordTables(
           cfg.id,
-          tables.filter((t) => replicated.has(t.relationId) || committedCopies.get(t.relationId)?.phase === 'swapped'),
+          tables.filter(
+            (t) => replicated.has(t.relationId) || committedCopies.get(t.relationId)?.phase === 'swapped',
+          ),
         );
       for (const p of committedCopies.values()) if (p.phase === 'swapped') replicated.add(p.table.relationId);
       await this.stream(
@@ -604,7 +606,8 @@ export class ChangefeedRunner implements Changefeed {
         });
     };
     const maybeCut = (force = false) => {
-      if (failure !== null || inflight || cutHeld > 0 || builder.isInTransaction || !builder.hasCommitted) return;
+      if (failure !== null || inflight || cutHeld > 0 || builder.isInTransaction || !builder.hasCommitted)
+        return;
       const due =
         force ||
         writer !== null ||
@@ -744,7 +747,15 @@ export class ChangefeedRunner implements Changefeed {
         const elapsed = (Date.now() - (copyStarted.get(c.table.relationId) ?? Date.now())) / 1000;
         const rate = elapsed > 0 ? (copied - (copyStartRows.get(c.table.relationId) ?? 0)) / elapsed : 0;
         const eta = est && rate > 0 ? Math.max(0, Math.round((est - copied) / rate)) : null;
-        const entry = { name, rows: copied, phase: 'copying' as const, copied, estimated: est, percent, etaSeconds: eta };
+        const entry = {
+          name,
+          rows: copied,
+          phase: 'copying' as const,
+          copied,
+          estimated: est,
+          percent,
+          etaSeconds: eta,
+        };
         const i = rows.findIndex((r) => r.name === name);
         if (i >= 0) rows[i] = entry;
         else rows.push(entry);
@@ -762,7 +773,10 @@ export class ChangefeedRunner implements Changefeed {
     /** Starts (or, with its committed progress, resumes) the online copy of `t`. Between transactions. */
     const startCopy = async (t: TableSchema, progress: CopyProgress | null) => {
       const open = hub.connector.openChunkReader?.bind(hub.connector);
-      if (!open) throw this.tablesChanged([{ table: t, why: `${t.schema}.${t.name} was selected after the snapshot` }]);
+      if (!open)
+        throw this.tablesChanged([
+          { table: t, why: `${t.schema}.${t.name} was selected after the snapshot` },
+        ]);
       const reader = open(t);
       const estimate = await reader.estimateRows().catch(() => null);
       const copy = new TableCopy(
@@ -772,7 +786,8 @@ export class ChangefeedRunner implements Changefeed {
       );
       copy.onSettled = () => copyWake?.();
       // A shadow left by a copy that never committed progress is stale: dropped before any change reaches it.
-      if (progress === null) await holdingCuts(() => applyBarrier(dropShadow(copy), { sink: true, views: false }));
+      if (progress === null)
+        await holdingCuts(() => applyBarrier(dropShadow(copy), { sink: true, views: false }));
       copies.set(t.relationId, copy);
       shadows.add(copy.shadow.relationId);
       copyProgress.set(t.relationId, copy.progress);
@@ -790,7 +805,10 @@ export class ChangefeedRunner implements Changefeed {
     const swap = (c: TableCopy) => holdingCuts(() => swapHeld(c));
     const swapHeld = async (c: TableCopy) => {
       const t = c.table;
-      await applyBarrier({ kind: 'table-dropped', tableId: t.relationId, table: t, ddl: null }, { sink: true, views: false });
+      await applyBarrier(
+        { kind: 'table-dropped', tableId: t.relationId, table: t, ddl: null },
+        { sink: true, views: false },
+      );
       await applyBarrier(
         { kind: 'table-altered', before: c.shadow, after: t, columns: [], recopy: null, ddl: null },
         { sink: true, views: false },
@@ -822,7 +840,10 @@ export class ChangefeedRunner implements Changefeed {
         if (builder.isInTransaction || !c.ready(resolvedPosition)) continue;
         const f = c.finish();
         if (f.reread !== null) {
-          this.log.debug('online copy: chunk read again', { table: qualifiedName(c.table), reason: f.reread });
+          this.log.debug('online copy: chunk read again', {
+            table: qualifiedName(c.table),
+            reason: f.reread,
+          });
         }
         for (const row of f.rows) builder.insert(c.shadow, row);
         this.rateCount += f.rows.length;
@@ -862,7 +883,9 @@ export class ChangefeedRunner implements Changefeed {
       await c.close();
       await applyBarrier(dropShadow(c), { sink: true, views: false });
       if (change.kind === 'table-altered' && change.unreplicable === undefined) {
-        this.log.info('online copy starts over: the table changed shape', { table: qualifiedName(change.after) });
+        this.log.info('online copy starts over: the table changed shape', {
+          table: qualifiedName(change.after),
+        });
         await startCopy(change.after, null);
       } else {
         copyStore.forget(id);

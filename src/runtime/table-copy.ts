@@ -139,7 +139,10 @@ export class TableCopy {
       // Empty at this point: what follows in the stream is the whole table, the copy is over.
       this.truncated = true;
       this.abandonRead();
-      return { tag: 'truncate', tables: change.tables.map((x) => (x.relationId === t.relationId ? this.shadow : x)) };
+      return {
+        tag: 'truncate',
+        tables: change.tables.map((x) => (x.relationId === t.relationId ? this.shadow : x)),
+      };
     }
     if (change.tag === 'schema') return change;
     if (t.keyless) {
@@ -147,7 +150,12 @@ export class TableCopy {
       return null;
     }
     if (w) this.note(w, change);
-    else if (change.tag === 'update' && change.old && keyText(t, change.old) !== keyText(t, change.row) && hasUnchanged(change.row)) {
+    else if (
+      change.tag === 'update' &&
+      change.old &&
+      keyText(t, change.old) !== keyText(t, change.row) &&
+      hasUnchanged(change.row)
+    ) {
       // A key moved with TOAST cells not logged, outside any window: the shadow may lack the old
       // row the sink would copy them from, and its new key may lie before the copy's front.
       this.restart('a key moved with unlogged TOAST values');
@@ -179,7 +187,9 @@ export class TableCopy {
         }
         const prev = w.touched.get(k);
         if (prev?.kind === 'full') return; // the shadow holds the row the stream wrote; this applies on it
-        const cells = prev ? prev.cells.map((c, i) => (change.row[i] === UNCHANGED ? c : change.row[i]!)) : [...change.row];
+        const cells = prev
+          ? prev.cells.map((c, i) => (change.row[i] === UNCHANGED ? c : change.row[i]!))
+          : [...change.row];
         w.touched.set(k, { kind: 'partial', cells });
       }
     }
@@ -223,7 +233,8 @@ export class TableCopy {
       }
       const seen = w.touched.get(keyText(t, row));
       if (!seen) rows.push(row);
-      else if (seen.kind === 'partial') rows.push(row.map((c, i) => (seen.cells[i] === UNCHANGED ? c : (seen.cells[i] as string | null))));
+      else if (seen.kind === 'partial')
+        rows.push(row.map((c, i) => (seen.cells[i] === UNCHANGED ? c : (seen.cells[i] as string | null))));
     }
     this.state = {
       ...this.state,

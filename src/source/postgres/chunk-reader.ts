@@ -90,7 +90,8 @@ export class PgChunkReader implements ChunkReader<Lsn> {
           text += ` WHERE ${p}`;
           values = t.keyColumns.map((i) => {
             const v = after[i];
-            if (typeof v !== 'string') throw new TidemarkError('INTERNAL', { detail: 'a NULL key in a chunk bound' });
+            if (typeof v !== 'string')
+              throw new TidemarkError('INTERNAL', { detail: 'a NULL key in a chunk bound' });
             return v;
           });
         }
@@ -98,7 +99,9 @@ export class PgChunkReader implements ChunkReader<Lsn> {
       }
       for (let attempt = 0; ; attempt++) {
         await c.query('BEGIN');
-        const { rows: lowRows } = await c.query<{ low: string }>(`SELECT pg_current_wal_insert_lsn()::text AS low`);
+        const { rows: lowRows } = await c.query<{ low: string }>(
+          `SELECT pg_current_wal_insert_lsn()::text AS low`,
+        );
         await c.query('SELECT pg_current_xact_id()');
         await c.query('COMMIT');
         await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -148,9 +151,10 @@ export class PgChunkReader implements ChunkReader<Lsn> {
 
   /** `ONLY t` for a plain table (inheritance children are tables of their own), `t` for a partitioned root. */
   private async fromClause(c: pg.Client): Promise<string> {
-    const { rows } = await c.query<{ relkind: string }>(`SELECT relkind::text AS relkind FROM pg_class WHERE oid = $1`, [
-      String(this.table.relationId),
-    ]);
+    const { rows } = await c.query<{ relkind: string }>(
+      `SELECT relkind::text AS relkind FROM pg_class WHERE oid = $1`,
+      [String(this.table.relationId)],
+    );
     if (!rows[0]) {
       throw new TidemarkError('SOURCE_SNAPSHOT_SCHEMA_MOVED', {
         detail: `${quoteTable(this.table)} no longer exists (id ${this.table.relationId})`,
