@@ -96,6 +96,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: { type: 'choice', values: ['follow', 'fail'] },
     description: 'A replicated table renamed in the source: follow (rename downstream) or fail.',
   },
+  {
+    path: 'schemaChanges.recopy',
+    kind: { type: 'choice', values: ['copy', 'fail'] },
+    description:
+      'A change whose rows the log does not carry (a rewrite with volatile values): copy the table again online (swapped in whole) or fail.',
+  },
 ];
 
 /** The keys every changefeed must have, and the other keys that are not settings. */

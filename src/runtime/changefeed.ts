@@ -691,6 +691,7 @@ export class ChangefeedRunner implements Changefeed {
         replicated,
         policy: this.cfg.schemaChanges,
         where: where(),
+        canCopy: (id) => hub.connector.openChunkReader !== undefined && !viewInputs.has(id),
       });
       const forViews = viewBarrier(change, viewInputs);
       this.log.debug('schema change', {
@@ -701,6 +702,24 @@ export class ChangefeedRunner implements Changefeed {
       });
       if (decision.action === 'ignore') {
         if (forViews) await applyBarrier(change, { sink: false, views: true });
+        return;
+      }
+      if (decision.action === 'recopy') {
+        const t = decision.table;
+        this.log.warn('table copied again online: its rows cannot be derived from the change', {
+          table: qualifiedName(t),
+          reason: decision.reason,
+          ddl: change.ddl,
+        });
+        // Its changes so far go down to the table as it is; from here they go to the new copy's
+        // shadow, and the table downstream keeps its last rows until the copy replaces it whole.
+        await holdingCuts(async () => {
+          await applyBarrier(null, { sink: false, views: false });
+          replicated.delete(t.relationId);
+          known.set(t.relationId, t);
+          tablesChanged = true;
+          await startCopy(t, null);
+        });
         return;
       }
       if (decision.action === 'left-out') {

@@ -412,3 +412,45 @@ describe('online copies hold no long snapshot', () => {
     },
   );
 });
+
+describe('re-copy at a schema change', () => {
+  it(
+    'a rewrite with volatile values (and one with a default in the same command) copies the table again, swapped in whole',
+    { timeout: 120_000 },
+    async () => {
+      const src = await freshDatabase('ocr_src');
+      const dst = await freshDatabase('ocr_dst');
+      await createWallet(src);
+      await src.query(`CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)`);
+      const log = recordingLogger();
+      const feed = startChangefeed(
+        testConfig({
+          source: src.url,
+          sink: dst.url,
+          tables: ['wallet', 't'],
+          snapshot: { parallelism: 1, chunkRows: 2000 },
+        }),
+        { logger: log },
+      );
+      await untilCaughtUp(src, dst);
+      const transfers = await startTransfers(src, 78);
+      const reader = await startReader(dst);
+      // Each row gets its own random value: not in the log, not reproducible downstream.
+      await src.query(`ALTER TABLE wallet ADD COLUMN r float8 DEFAULT random()`);
+      // Was replayed as NULL before the capture-safety fix, then an error; now a re-copy.
+      await src.query(`ALTER TABLE t ADD COLUMN d int DEFAULT 5, ALTER COLUMN v TYPE bigint`);
+      await src.query(`INSERT INTO t VALUES (2, 2, 6)`);
+      await waitFor(
+        () => log.lines.filter((l) => l.msg === 'online copy swapped in').length === 2,
+        'both re-copies',
+      );
+      await transfers.stop();
+      await untilCaughtUp(src, dst);
+      const seen = await reader.stop();
+      expect(feed.status().error).toBeNull();
+      expect(seen.whole).toBeGreaterThan(0);
+      await expectSameTables(src.url, dst.url, ['wallet', 't']);
+      await feed.stop();
+    },
+  );
+});
