@@ -4,6 +4,7 @@
  * epoch — a reader never sees it partial. Invariant checked in every read: `wallet` downstream is
  * absent, or holds every account with the constant total (transfers move money, never make it).
  */
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
@@ -451,6 +452,48 @@ describe('re-copy at a schema change', () => {
       expect(seen.whole).toBeGreaterThan(0);
       await expectSameTables(src.url, dst.url, ['wallet', 't']);
       await feed.stop();
+    },
+  );
+});
+
+describe('adding a table on SIGHUP', () => {
+  it(
+    'start mode reloads its config on SIGHUP: the added table is copied online, the process keeps running',
+    { timeout: 200_000 },
+    async () => {
+      const src = await freshDatabase('ochup_src');
+      const dst = await freshDatabase('ochup_dst');
+      await src.query(`CREATE TABLE other (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 'a')`);
+      await createWallet(src);
+      const yaml = (tables: string) => `
+changefeeds:
+  - id: test
+    source: \${SRC_URL}
+    sink: \${DST_URL}
+    tables: [${tables}]
+    epoch: { intervalMs: 30 }
+    heartbeatIntervalMs: 100
+    snapshot: { parallelism: 1, chunkRows: 2000 }
+`;
+      const env = { SRC_URL: src.url, DST_URL: dst.url };
+      const config = writeConfig(yaml('public.other'));
+      const p = runCli(['start', '--config', config], { env });
+      await untilCaughtUp(src, dst);
+      const transfers = await startTransfers(src, 90);
+      writeFileSync(config, yaml('public.other, public.wallet'));
+      p.child.kill('SIGHUP');
+      await waitFor(() => p.output().includes('online copy swapped in'), 'the swap', 150_000).catch(
+        (e: unknown) => {
+          throw new Error(`${String(e)}\n${p.output().slice(-4000)}`);
+        },
+      );
+      await src.query(`INSERT INTO other VALUES (2, 'b')`);
+      await transfers.stop();
+      await untilCaughtUp(src, dst);
+      expect(p.output()).toContain('config reloaded');
+      p.child.kill('SIGTERM');
+      expect(await p.exited, p.output()).toBe(0);
+      await expectSameTables(src.url, dst.url, ['other', 'wallet']);
     },
   );
 });
