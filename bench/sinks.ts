@@ -79,7 +79,7 @@ interface Target {
 async function* noRows(): AsyncGenerator<SnapshotRows> {}
 
 async function driveSink(uri: string, phase: Phase, rows: number): Promise<number> {
-  const sink = createSink(uri, { changefeedId: 'bench' });
+  const sink = await createSink(uri, { changefeedId: 'bench' });
   try {
     if ((await sink.open()) !== null) throw new Error(`${uri}: store not fresh`);
     let lsn = 0x1000n;

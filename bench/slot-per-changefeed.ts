@@ -74,7 +74,7 @@ export class SlotPerChangefeed {
 
   private async run(): Promise<void> {
     const cfg = this.cfg;
-    const sink = createSink(cfg.sink, { changefeedId: cfg.id });
+    const sink = await createSink(cfg.sink, { changefeedId: cfg.id });
     const connector = new PostgresConnector({
       url: cfg.source,
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,

@@ -102,6 +102,12 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'A change whose rows the log does not carry (a rewrite with volatile values): copy the table again online (swapped in whole) or fail.',
   },
+  {
+    path: 'onNonEmptyTarget',
+    kind: { type: 'choice', values: ['reconcile', 'truncate', 'fail'] },
+    description:
+      "A target table already holding rows when a new changefeed's initial snapshot starts: reconcile (rewrite only the rows that differ), truncate (empty it in the first epoch), or fail naming it.",
+  },
 ];
 
 /** The keys every changefeed must have, and the other keys that are not settings. */

@@ -6,6 +6,9 @@ Usage:
   tidemark start --config FILE [--data-dir DIR]   run every changefeed in FILE until Ctrl-C
   tidemark status --config FILE [--json]   show each changefeed's position and lag
   tidemark doctor --config FILE [--json]   check every prerequisite, with a fix for each problem
+  tidemark verify --config FILE [--changefeed ID] [--json]
+                                           compare each downstream with its source at one
+                                           position; exit 0 equal, 1 different, 2 error
   tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--addr HOST:PORT] [--rate N] [--seed N]
                                            a local PostgreSQL with a live workload, replicated,
                                            with a view and the dashboard
@@ -35,6 +38,19 @@ export const COMMAND_USAGE: Record<string, string> = {
     '--data-dir holds local state (views); default .tidemark, or $TIDEMARK_DATA_DIR.\n',
   status:
     "Usage: tidemark status --config FILE [--json]\n\nReads each changefeed's state from its databases and prints one line each (or JSON).\n",
+  verify:
+    'Usage: tidemark verify --config FILE [--changefeed ID] [--chunk-rows N] [--rounds N] [--wait-ms N] [--max-rows N] [--json]\n\n' +
+    "Compares each changefeed's downstream (PostgreSQL, MySQL/MariaDB, SQLite) with its PostgreSQL source at\n" +
+    'one consistent position: checksums of key ranges on both sides, then the differing rows. The changefeed\n' +
+    'must be running (or caught up): verify waits until the downstream checkpoint passes the position of\n' +
+    'its source read, and re-reads ranges the source changed meanwhile (docs/operations.md, "Verify").\n' +
+    'Exit 0: equal; 1: rows differ (printed); 2: error, or no consistent comparison could be made.\n\n' +
+    '  --changefeed ID   only this changefeed of FILE\n' +
+    '  --chunk-rows N    rows per key range (default 10000)\n' +
+    '  --rounds N        rounds for ranges the source keeps changing (default 5)\n' +
+    '  --wait-ms N       how long to wait for the downstream to catch up, per round (default 60000)\n' +
+    '  --max-rows N      differing rows printed per table (default 100; all are counted)\n' +
+    '  --json            the result as JSON\n',
   demo:
     'Usage: tidemark demo [--sink postgres|sqlite] [--data-dir DIR] [--port N] [--addr HOST:PORT] [--rate N] [--seed N]\n\n' +
     'Starts PostgreSQL (data in DIR/pg, default .tidemark/demo), a sample schema with a live\n' +

@@ -42,6 +42,7 @@ describe('parseConfig', () => {
         memoryQuotaBytes: 256 * 1024 * 1024,
         changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
         schemaChanges: { dropTable: 'drop', renameTable: 'follow' },
+        onNonEmptyTarget: 'reconcile',
       },
     ]);
   });

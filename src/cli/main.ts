@@ -56,6 +56,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   changefeed: async () => (await import('./commands/changefeed.ts')).runChangefeedCommand,
   dashboard: async () => (await import('./commands/dashboard.ts')).runDashboardCommand,
   doctor: async () => (await import('./commands/doctor.ts')).runDoctorCommand,
+  verify: async () => (await import('./commands/verify.ts')).runVerify,
 };
 
 /** Runs one command line against the given context; never throws. */

@@ -13,7 +13,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TidemarkError } from '../errors/tidemark-error.ts';
 import { ChangeHub, type HubStats, type SubscriptionInfo } from '../log/hub.ts';
-import { createConnector } from '../source/create-connector.ts';
+import { createConnector, sourceKeyOf } from '../source/create-connector.ts';
 import type { SourceConnector } from '../source/connector.ts';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import {
@@ -80,8 +80,7 @@ export class Engine implements ChangefeedEnvironment {
     onError?: (e: TidemarkError, info: { retrying: boolean }) => void,
   ): Promise<HubLease> {
     if (this.closed) throw new Error('engine closed');
-    const connector = this.connectorFor(cfg);
-    const key = connector.sourceKey;
+    const key = sourceKeyOf(cfg.source);
     let entry = this.hubs.get(key);
     if (entry) {
       const current = entry;
@@ -96,22 +95,28 @@ export class Engine implements ChangefeedEnvironment {
       }
       entry = this.hubs.get(key);
     }
-    if (entry) await connector.close();
-    else {
+    if (!entry) {
       const listeners = new Set<(e: TidemarkError, info: { retrying: boolean }) => void>();
       const log = this.logger.child({ source: key });
       const hub = (async () => {
         await this.stopping.get(key);
-        return ChangeHub.open({
-          connector,
-          dir: this.hubDir(key),
-          logOptions: cfg.changeLog.maxDiskBytes !== null ? { maxDiskBytes: cfg.changeLog.maxDiskBytes } : {},
-          releaseAfterMs: cfg.changeLog.releaseAfterMs ?? DAY_MS,
-          onError: (e, info) => {
-            for (const l of listeners) l(e, info);
-          },
-          onWarning: (message, fields) => log.warn(message, fields),
-        });
+        const connector = await this.connectorFor(cfg);
+        try {
+          return ChangeHub.open({
+            connector,
+            dir: this.hubDir(key),
+            logOptions:
+              cfg.changeLog.maxDiskBytes !== null ? { maxDiskBytes: cfg.changeLog.maxDiskBytes } : {},
+            releaseAfterMs: cfg.changeLog.releaseAfterMs ?? DAY_MS,
+            onError: (e, info) => {
+              for (const l of listeners) l(e, info);
+            },
+            onWarning: (message, fields) => log.warn(message, fields),
+          });
+        } catch (err) {
+          await connector.close().catch(() => {});
+          throw err;
+        }
       })();
       const made: HubEntry = { hub, started: null, refs: 0, listeners };
       entry = made;
@@ -120,7 +125,6 @@ export class Engine implements ChangefeedEnvironment {
         (h) => (made.started = h),
         () => {
           if (this.hubs.get(key) === made) this.hubs.delete(key);
-          void connector.close();
         },
       );
     }
@@ -172,8 +176,8 @@ export class Engine implements ChangefeedEnvironment {
     } finally {
       await lease?.release();
     }
-    if (remaining === 0 && opts.dropSourceObjects && !this.hubs.has(this.connectorFor(cfg).sourceKey)) {
-      const connector = this.connectorFor(cfg);
+    if (remaining === 0 && opts.dropSourceObjects && !this.hubs.has(sourceKeyOf(cfg.source))) {
+      const connector = await this.connectorFor(cfg);
       try {
         await connector.dropSourceObjects();
       } finally {
@@ -187,10 +191,10 @@ export class Engine implements ChangefeedEnvironment {
 
   /** Bytes of its log the source of `cfg` keeps for this engine's changefeeds (null: unknown). */
   async retainedBytes(cfg: ChangefeedConfig): Promise<number | null> {
-    const e = this.hubs.get(this.connectorFor(cfg).sourceKey);
+    const e = this.hubs.get(sourceKeyOf(cfg.source));
     const hub = e?.started;
     if (hub) return hub.connector.retainedBytes();
-    const connector = this.connectorFor(cfg);
+    const connector = await this.connectorFor(cfg);
     try {
       return await connector.retainedBytes();
     } finally {
@@ -211,7 +215,7 @@ export class Engine implements ChangefeedEnvironment {
 
   /** The stats of the hub of `cfg.source` running here, or null. */
   async hubStatsFor(cfg: ChangefeedConfig): Promise<HubStats | null> {
-    const e = this.hubs.get(this.connectorFor(cfg).sourceKey);
+    const e = this.hubs.get(sourceKeyOf(cfg.source));
     if (!e || e.refs === 0) return null;
     const h = await e.hub.catch(() => null);
     return h?.stats() ?? null;
@@ -227,7 +231,7 @@ export class Engine implements ChangefeedEnvironment {
     await this.lock.release();
   }
 
-  private connectorFor(cfg: ChangefeedConfig): SourceConnector {
+  private connectorFor(cfg: ChangefeedConfig): Promise<SourceConnector> {
     return createConnector(cfg.source, {
       heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       snapshotStartTimeoutMs: cfg.snapshot.startTimeoutMs,

@@ -446,6 +446,28 @@ export const ERROR_CODES = {
     hint: "The changefeed's checkpoint is older than the start of the local log (cleaned, never read, or its registration was released after changeLog.releaseAfter): reset the changefeed to take a new snapshot.",
   },
 
+  // Verify and reconcile (verify/)
+  VERIFY_UNSUPPORTED: {
+    message: 'This changefeed cannot be verified',
+    retriable: false,
+    hint: 'verify compares a PostgreSQL source with a PostgreSQL, MySQL/MariaDB or SQLite sink; see docs/operations.md, "Verify".',
+  },
+  VERIFY_NOT_CAUGHT_UP: {
+    message: "The downstream did not reach the source's position in time",
+    retriable: true,
+    hint: 'verify compares only once the checkpoint passes the position its source read saw: start the changefeed (or let it catch up) and run verify again, or give it longer with --wait-ms.',
+  },
+  VERIFY_NO_STABLE_READ: {
+    message: 'The source kept changing the rows being compared',
+    retriable: true,
+    hint: 'verify re-reads a range the source changed during its comparison; some ranges changed in every round. Run it at a quieter time, raise --rounds, or pause the writes to these tables.',
+  },
+  SINK_TARGET_NOT_EMPTY: {
+    message: 'A target table already holds rows before the initial snapshot',
+    retriable: false,
+    hint: 'Set the changefeed option onNonEmptyTarget: reconcile (rewrite only the rows that differ) or truncate (empty it in the first epoch), or empty the table yourself.',
+  },
+
   // Runtime
   CHANGEFEED_FAILED: { message: 'Changefeed failed', retriable: false, hint: 'See the cause.' },
   INTERNAL: {

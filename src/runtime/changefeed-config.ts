@@ -34,6 +34,12 @@ export interface ChangefeedConfig {
     recopy: 'copy' | 'fail';
   };
   /**
+   * A target table that already holds rows when a new changefeed's initial snapshot starts
+   * (`verify/non-empty-target.ts`): reconcile it by key, rewriting only differing rows; truncate
+   * it inside the snapshot's transaction; or fail naming it.
+   */
+  onNonEmptyTarget: 'reconcile' | 'truncate' | 'fail';
+  /**
    * The source database's local change log (shared by every changefeed on that database in this
    * process; the first changefeed to start its puller sets these). `maxDiskBytes` null: no limit
    * but the disk's.
@@ -63,6 +69,7 @@ export const CHANGEFEED_DEFAULTS = {
   snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
   memoryQuotaBytes: 256 * MiB,
   schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'copy' },
+  onNonEmptyTarget: 'reconcile',
   changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
 } as const;
 
@@ -82,6 +89,7 @@ export interface ChangefeedInput {
   memoryQuotaBytes?: number;
   changeLog?: Partial<ChangefeedConfig['changeLog']>;
   schemaChanges?: Partial<ChangefeedConfig['schemaChanges']>;
+  onNonEmptyTarget?: ChangefeedConfig['onNonEmptyTarget'];
 }
 
 /** Applies the defaults. Does not validate: `cli/load-config.ts` does that for user input. */
@@ -100,6 +108,7 @@ export function defineChangefeed(input: ChangefeedInput): ChangefeedConfig {
     memoryQuotaBytes: input.memoryQuotaBytes ?? d.memoryQuotaBytes,
     changeLog: { ...d.changeLog, ...input.changeLog },
     schemaChanges: { ...d.schemaChanges, ...input.schemaChanges },
+    onNonEmptyTarget: input.onNonEmptyTarget ?? d.onNonEmptyTarget,
   };
 }
 

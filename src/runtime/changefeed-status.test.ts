@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  LiveStatus,
-  formatBytes,
-  formatDurationMs,
-  initialStatus,
-  renderStatusLine,
-  type ChangefeedStatus,
-} from './changefeed-status.ts';
+import { formatBytes, formatDurationMs } from '../core/units.ts';
+import { LiveStatus, initialStatus, renderStatusLine, type ChangefeedStatus } from './changefeed-status.ts';
 
 const streaming: ChangefeedStatus = {
   ...initialStatus('orders'),

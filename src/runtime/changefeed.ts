@@ -15,6 +15,7 @@
  * error tears the attempt down; retriable ones start a new attempt after a backoff, from the
  * checkpoint the sink holds, so nothing is lost or applied twice.
  */
+import { checkNonEmptyTargets, writeInitialSnapshot } from '../verify/non-empty-target.ts';
 import type { ChangefeedConfig } from './changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from './changefeed-status.ts';
 import type { Logger } from './logger.ts';
@@ -29,7 +30,7 @@ import type { ChangeHub } from '../log/hub.ts';
 import type { Subscription } from '../log/subscription.ts';
 import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
 import { backoffMs } from '../errors/backoff.ts';
-import { ViewStage } from './view-stage.ts';
+import type { ViewStage } from './view-stage.ts';
 import { qualifiedName, quoteIdent } from '../core/table-schema.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
@@ -234,7 +235,7 @@ export class ChangefeedRunner implements Changefeed {
     const hub = await this.hub();
     const connector = hub.connector;
     const codec = connector.positions;
-    const sink = createSink(cfg.sink, { changefeedId: cfg.id });
+    const sink = await createSink(cfg.sink, { changefeedId: cfg.id });
     let views: ViewStage | null = null;
     let sub: Subscription | null = null;
     try {
@@ -280,6 +281,8 @@ export class ChangefeedRunner implements Changefeed {
       }
       const replicated = new Set(tables.map((t) => t.relationId));
       if (cfg.views.length > 0) {
+        // Imported only here: the SQL parser and the dataflow are loaded by changefeeds with views.
+        const { ViewStage } = await import('./view-stage.ts');
         views = await ViewStage.open({
           views: cfg.views,
           catalog: await connector.describeAll(),
@@ -320,21 +323,38 @@ export class ChangefeedRunner implements Changefeed {
         );
         await connector.capture(tables, cfg.tables);
         if (this.stopping) return;
+        const sinkTables = [
+          ...tables.filter((t) => replicated.has(t.relationId)),
+          ...(views?.viewTables ?? []),
+        ];
+        // A new changefeed over tables that already hold rows: onNonEmptyTarget decides (verify/).
+        const targets =
+          stored === null
+            ? await checkNonEmptyTargets(sink, sinkTables, cfg.onNonEmptyTarget)
+            : { policy: 'truncate' as const, tables: [] };
         this.update({ phase: 'snapshot', snapshotRows: 0 });
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
         const snap = await connector.snapshot(tables, cfg.snapshot);
         try {
           const at = { position: snap.position.toString(), epoch: stored === null ? 0 : stored.epoch + 1 };
-          const sinkTables = [
-            ...tables.filter((t) => replicated.has(t.relationId)),
-            ...(views?.viewTables ?? []),
-          ];
           const rows = views ? views.snapshot(snap.rows, replicated, at.epoch) : snap.rows;
           hub.recordTables(
             cfg.id,
             tables.filter((t) => replicated.has(t.relationId)),
           );
-          await sink.writeSnapshot(sinkTables, this.countSnapshot(rows), at);
+          const reconciled = await writeInitialSnapshot({
+            sink,
+            tables: sinkTables,
+            rows: this.countSnapshot(rows),
+            at,
+            targets,
+          });
+          if (reconciled) {
+            this.log.info('non-empty target tables reconciled', {
+              tables: targets.tables.map(qualifiedName),
+              ...reconciled,
+            });
+          }
           checkpoint = { position: snap.position, epoch: at.epoch };
         } finally {
           await snap.release();

@@ -2,6 +2,8 @@ import type { ChangefeedConfig } from './changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from './changefeed-status.ts';
 import { createSink } from '../sink/create-sink.ts';
 import { createConnector } from '../source/create-connector.ts';
+import type { SourceConnector } from '../source/connector.ts';
+import type { Sink } from '../sink/sink.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 
 /**
@@ -12,9 +14,11 @@ import { TidemarkError } from '../errors/tidemark-error.ts';
  */
 export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<ChangefeedStatus> {
   const st = initialStatus(cfg.id);
-  const sink = createSink(cfg.sink, { changefeedId: cfg.id });
-  const connector = createConnector(cfg.source, { heartbeatIntervalMs: cfg.heartbeatIntervalMs });
+  let sink: Sink | null = null;
+  let connector: SourceConnector | null = null;
   try {
+    sink = await createSink(cfg.sink, { changefeedId: cfg.id });
+    connector = await createConnector(cfg.source, { heartbeatIntervalMs: cfg.heartbeatIntervalMs });
     const checkpoint = await sink.open();
     const p = await connector.progress();
     st.phase = checkpoint === null ? 'starting' : p.streaming ? 'streaming' : 'stopped';
@@ -32,7 +36,7 @@ export async function queryChangefeedStatus(cfg: ChangefeedConfig): Promise<Chan
       err instanceof TidemarkError ? err : new TidemarkError('INTERNAL', { detail: String(err), cause: err });
     return { ...st, phase: 'failed', error: { code: e.code, message: e.message, hint: e.hint } };
   } finally {
-    await sink.close();
-    await connector.close();
+    await sink?.close();
+    await connector?.close();
   }
 }

@@ -7,7 +7,7 @@ import { existsSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { DoctorCheck } from '../core/doctor-check.ts';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
-import { formatBytes } from '../runtime/changefeed-status.ts';
+import { formatBytes } from '../core/units.ts';
 import { checkSink } from '../sink/sink-doctor.ts';
 import { checkPostgresSource } from '../source/postgres/doctor.ts';
 

@@ -4,15 +4,19 @@ import { createSink, supportedSinkSchemes } from './create-sink.ts';
 import { PostgresSink } from './postgres/postgres-sink.ts';
 
 describe('createSink', () => {
-  it('picks the PostgreSQL sink for postgres:// and postgresql://', () => {
-    expect(createSink('postgres://u:p@127.0.0.1/db', { changefeedId: 'f' })).toBeInstanceOf(PostgresSink);
-    expect(createSink('PostgreSQL://u@127.0.0.1/db', { changefeedId: 'f' })).toBeInstanceOf(PostgresSink);
+  it('picks the PostgreSQL sink for postgres:// and postgresql://', async () => {
+    expect(await createSink('postgres://u:p@127.0.0.1/db', { changefeedId: 'f' })).toBeInstanceOf(
+      PostgresSink,
+    );
+    expect(await createSink('PostgreSQL://u@127.0.0.1/db', { changefeedId: 'f' })).toBeInstanceOf(
+      PostgresSink,
+    );
   });
 
-  it('refuses an unknown scheme, naming it and the supported ones, with the password masked', () => {
+  it('refuses an unknown scheme, naming it and the supported ones, with the password masked', async () => {
     let err: unknown;
     try {
-      createSink('kafka://user:s3cret@broker:9092/topic', { changefeedId: 'f' });
+      await createSink('kafka://user:s3cret@broker:9092/topic', { changefeedId: 'f' });
     } catch (e) {
       err = e;
     }
@@ -24,7 +28,7 @@ describe('createSink', () => {
     expect(e.message).not.toContain('s3cret');
   });
 
-  it('refuses a string without a scheme', () => {
-    expect(() => createSink('just-a-path', { changefeedId: 'f' })).toThrow(/SINK_UNSUPPORTED_SCHEME/);
+  it('refuses a string without a scheme', async () => {
+    await expect(createSink('just-a-path', { changefeedId: 'f' })).rejects.toThrow(/SINK_UNSUPPORTED_SCHEME/);
   });
 });

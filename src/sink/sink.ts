@@ -1,6 +1,7 @@
 import type { SchemaChange } from '../core/schema-change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../core/epoch.ts';
+import type { SinkReadSession } from '../core/table-read.ts';
 
 /**
  * The contract every sink fulfils. A changefeed drives one sink:
@@ -85,6 +86,15 @@ export interface Sink {
    * exactly `beginEpoch()` then `commit(e)`. Sinks may defer the actual BEGIN to the first chunk.
    */
   beginEpoch(): Promise<EpochWriter>;
+
+  /**
+   * Opens a read-only session inside one consistent snapshot of the downstream (`core/table-read.ts`):
+   * the changefeed's checkpoint and the rows of the tables as that snapshot holds them, in the
+   * pivot text form. For `tidemark verify` and the reconcile of a non-empty target; independent of
+   * `open()` and of any epoch being written (its own connection); writes nothing. Offered by the
+   * SQL sinks; absent for stores that cannot be read back by key (NATS, files).
+   */
+  openRead?(): Promise<SinkReadSession>;
 
   /** Releases connections. Safe to call at any time, more than once; commits nothing. */
   close(): Promise<void>;

@@ -21,6 +21,7 @@ import type { TableSchema } from '../core/table-schema.ts';
 import type { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows } from '../core/epoch.ts';
 import type { Row } from '../core/row.ts';
+import type { SourceReadSession } from '../core/table-read.ts';
 
 export interface SourceConnector<P extends Position = Position> {
   /** `postgres`, `mysql`: the URI scheme family. */
@@ -95,6 +96,14 @@ export interface SourceConnector<P extends Position = Position> {
    * (`capture`) before the first `read`.
    */
   openChunkReader?(table: TableSchema): ChunkReader<P>;
+
+  /**
+   * Opens a read-only session inside one consistent snapshot of the source, for comparing tables
+   * (`tidemark verify`, reconcile): rows in key ranges, range bounds, row-version digests, and a
+   * position bounding the commits the snapshot sees. Holds the snapshot until `close()`. Absent
+   * for sources that cannot verify yet (the caller refuses with VERIFY_UNSUPPORTED).
+   */
+  openRead?(): Promise<SourceReadSession>;
 
   /**
    * Where the source's shared replication stands, read without opening a session: the source's

@@ -1,13 +1,7 @@
+import { formatBytes } from '../core/units.ts';
+
 export function bytes(n: number | null): string {
-  if (n === null) return '–';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = Math.max(0, n);
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+  return n === null ? '–' : formatBytes(n);
 }
 
 export function duration(ms: number | null): string {

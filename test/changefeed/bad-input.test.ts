@@ -7,36 +7,11 @@ import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { testConfig, withClient, waitForCatchUp } from '../support/changefeed.ts';
 import { freePort, startCluster } from '../support/pg-cluster.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
-import { type Changefeed } from '../../src/runtime/changefeed.ts';
-import { startChangefeed } from '../support/engine.ts';
+import { failureOf, startChangefeed, statusError } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { ReplicationConnection } from '../../src/source/postgres/replication-connection.ts';
 import { Lsn } from '../../src/source/postgres/lsn.ts';
-
-async function failure(feed: Changefeed): Promise<TidemarkError> {
-  try {
-    await feed.done;
-  } catch (err) {
-    return err as TidemarkError;
-  }
-  throw new Error('changefeed did not fail');
-}
-
-/** Waits until a retrying changefeed reports an error with `code` in its status. */
-async function statusError(
-  feed: Changefeed,
-  code: string,
-): Promise<{ code: string; message: string; hint: string }> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const e = feed.status().error;
-    if (e?.code === code) return e;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no ${code} in status: ${JSON.stringify(feed.status())}`);
-}
 
 async function expectNothingCreated(src: TestDatabase, dst: TestDatabase): Promise<void> {
   const slots = await src.query(
@@ -60,7 +35,7 @@ describe('bad input', () => {
       testConfig({ source: src.url, sink: dst.url, tables: ['good', 'public.Weird Name'] }),
       { logger: silentLogger },
     );
-    const err = await failure(feed);
+    const err = await failureOf(feed);
     expect(err.code).toBe('SOURCE_TABLE_NO_KEY');
     expect(err.message).toContain('public.Weird Name has no primary key');
     expect(err.hint).toContain('ADD PRIMARY KEY');
@@ -76,7 +51,7 @@ describe('bad input', () => {
       testConfig({ source: src.url, sink: dst.url, tables: ['present', 'sales.absent'] }),
       { logger: silentLogger },
     );
-    const err = await failure(feed);
+    const err = await failureOf(feed);
     expect(err.code).toBe('SOURCE_TABLE_NOT_FOUND');
     expect(err.message).toContain('table sales.absent (from tables: "sales.absent") does not exist');
     await expectNothingCreated(src, dst);
@@ -93,7 +68,7 @@ describe('bad input', () => {
         sink: which === 'sink' ? bad : dst.url,
         tables: ['t'],
       });
-      const err = await failure(startChangefeed(cfg, { logger: silentLogger }));
+      const err = await failureOf(startChangefeed(cfg, { logger: silentLogger }));
       expect(err.code).toBe('AUTH_FAILED');
       expect(err.message).toContain(`${which} postgres://tidemark:***@127.0.0.1`);
       expect(JSON.stringify(err.toJSON()) + err.message + err.hint).not.toContain('Sup3rSecret');
@@ -125,7 +100,7 @@ describe('bad input', () => {
       testConfig({ source: cluster.url('postgres'), sink: dst.url, tables: ['t'] }),
       { logger: silentLogger },
     );
-    const err = await failure(feed);
+    const err = await failureOf(feed);
     expect(err.code).toBe('SOURCE_WAL_LEVEL');
     expect(err.message).toContain("wal_level is 'replica'");
     expect(err.hint).toContain('wal_level = logical');

@@ -33,12 +33,18 @@ changefeeds:
     const env = { SRC_URL: src.url, DST_URL: dst.url };
     const epochsSeen = new Set<number>();
     for (let i = 0; i < KILLS; i++) {
+      const before = (await sinkCheckpoint(dst.url, 'crash'))?.epoch ?? null;
       const p = runCli(['start', '--config', config], { env });
-      // Early kills may land in the snapshot (which then starts over); the later half waits for a
-      // committed snapshot first, so that on a slow machine kills still land in the stream too.
+      // Early kills may land in the snapshot (which then starts over); the later half waits until
+      // this process has committed an epoch of its own, so that kills land in the stream at
+      // different epochs however slowly a loaded machine starts the process.
       if (i >= KILLS / 2) {
         const deadline = Date.now() + 120_000;
-        while (!(await sinkCheckpoint(dst.url, 'crash')) && Date.now() < deadline) {
+        for (;;) {
+          const cp = await sinkCheckpoint(dst.url, 'crash');
+          if (cp && (before === null || cp.epoch > before)) break;
+          if (p.child.exitCode !== null || Date.now() > deadline)
+            throw new Error(`no new epoch:\n${p.output()}`);
           await new Promise((r) => setTimeout(r, 100));
         }
       }

@@ -8,23 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
-import { type Changefeed } from '../../src/runtime/changefeed.ts';
-import { startChangefeed } from '../support/engine.ts';
+import { caughtUp, failureOf, startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import type { TidemarkError } from '../../src/errors/tidemark-error.ts';
-
-async function failure(feed: Changefeed): Promise<TidemarkError> {
-  try {
-    await feed.done;
-  } catch (err) {
-    return err as TidemarkError;
-  }
-  throw new Error('changefeed did not fail');
-}
-
-async function caughtUp(src: TestDatabase, dst: TestDatabase, id = 'test'): Promise<void> {
-  await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id, timeoutMs: 30_000 });
-}
 
 async function count(db: TestDatabase, table: string): Promise<number> {
   return (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]?.n as number;
@@ -189,7 +174,7 @@ describe('hostile source shapes', () => {
       testConfig({ id: 'named', source: src.url, sink: dst.url, tables: ['nothing_ri'] }),
       { logger: silentLogger },
     );
-    const err = await failure(refused);
+    const err = await failureOf(refused);
     expect(err.code).toBe('SOURCE_REPLICA_IDENTITY');
     expect(err.message).toContain('nothing_ri');
     const pub = await src.query(`SELECT tablename FROM pg_publication_tables WHERE tablename = 'nothing_ri'`);
@@ -244,11 +229,11 @@ describe('hostile source shapes', () => {
         { logger: silentLogger },
       ),
     );
-    await caughtUp(src, d1, 'one');
-    await caughtUp(src, d2, 'two');
+    await caughtUp(src, d1, { id: 'one' });
+    await caughtUp(src, d2, { id: 'two' });
     await src.query(`INSERT INTO "Sales Team".t1 VALUES (2); INSERT INTO "Sales Team"."T2" VALUES (2)`);
-    await caughtUp(src, d1, 'one');
-    await caughtUp(src, d2, 'two');
+    await caughtUp(src, d1, { id: 'one' });
+    await caughtUp(src, d2, { id: 'two' });
     for (const f of feeds) expect(f.status().error).toBeNull();
     await expectSameTables(src.url, d1.url, ['"Sales Team".t1', '"Sales Team"."T2"']);
     await expectSameTables(src.url, d2.url, ['"Sales Team".t1', '"Sales Team"."T2"']);

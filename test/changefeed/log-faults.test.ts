@@ -9,12 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
 import { expectSameTables, sinkCheckpoint, testConfig, waitForCatchUp } from '../support/changefeed.ts';
 import { type Changefeed } from '../../src/runtime/changefeed.ts';
-import { hubDirOf, hubStatsOf, startChangefeed } from '../support/engine.ts';
+import { failureOf, hubDirOf, hubStatsOf, startChangefeed } from '../support/engine.ts';
 import type { ChangefeedConfig } from '../../src/runtime/changefeed-config.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { sourceObjectName } from '../../src/source/postgres/source-names.ts';
 import { Lsn, LSN_CODEC } from '../../src/source/postgres/lsn.ts';
-import { TidemarkError } from '../../src/errors/tidemark-error.ts';
 import { ChangeLog } from '../../src/log/change-log.ts';
 
 async function setup(): Promise<{
@@ -61,15 +60,6 @@ async function expectNothingAckedPastSink(src: TestDatabase, dst: TestDatabase, 
   const cp = await sinkCheckpoint(dst.url, id);
   const confirmed = await slotConfirmed(src);
   if (cp && confirmed) expect(confirmed.compare(Lsn.parse(cp.position))).toBeLessThanOrEqual(0);
-}
-
-async function failureOf(feed: Changefeed): Promise<TidemarkError> {
-  const err = await feed.done.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TidemarkError);
-  return err as TidemarkError;
 }
 
 async function run(cfg: ChangefeedConfig, body: (feed: Changefeed) => Promise<void>): Promise<void> {

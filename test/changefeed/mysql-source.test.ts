@@ -14,18 +14,23 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
-import type { Row } from '../../src/core/row.ts';
-import type { TableSchema } from '../../src/core/table-schema.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { MysqlConnector } from '../../src/source/mysql/mysql-connector.ts';
 import { sqliteIdent, sqliteTableName } from '../../src/sink/sqlite/sqlite-table-writer.ts';
 import { readPostgres, readSqlite, sqliteCheckpoint } from '../sink-contract/readers.ts';
 import { sinkCheckpoint, testConfig, withClient } from '../support/changefeed.ts';
-import { runCli, writeConfig } from '../support/cli-process.ts';
+import { killRepeatedly, runCli, writeConfig } from '../support/cli-process.ts';
 import { freshDatabase } from '../support/db.ts';
 import { startChangefeed } from '../support/engine.ts';
-import { startMariaDbSource, type MariaDbSource } from '../support/mariadb-source.ts';
+import {
+  readMariaDbSource,
+  rowText,
+  startMariaDbSource,
+  waitMariaDbCaughtUp,
+  type MariaDbSource,
+} from '../support/mariadb-source.ts';
 import { freePort } from '../support/pg-cluster.ts';
+import { checkTransfersPostgres, checkTransfersSqlite } from '../support/transfer-readers.ts';
+import { mariaDbTransferTablesSql, startMariaDbTransferWriter } from '../support/transfer-workload.ts';
 
 const ACCOUNTS = 2000;
 const KILLS = 4;
@@ -40,174 +45,30 @@ afterAll(async () => {
   await src?.stop();
 });
 
-/** The source's rows as the connector reads them (pivot text), sorted; and the tables. */
-async function sourceRows(
-  url: string,
-  selection: string[],
-): Promise<Map<string, { t: TableSchema; rows: string[] }>> {
-  const c = new MysqlConnector({ uri: url });
-  try {
-    const { tables } = await c.describe(selection);
-    const snap = await c.snapshot(tables, { parallelism: 1, chunkRows: 100_000 });
-    const out = new Map<string, { t: TableSchema; rows: string[] }>();
-    for (const t of tables) out.set(t.name, { t, rows: [] });
-    try {
-      for await (const chunk of snap.rows) out.get(chunk.table.name)!.rows.push(...chunk.rows.map(text));
-    } finally {
-      await snap.release();
-    }
-    for (const v of out.values()) v.rows.sort();
-    return out;
-  } finally {
-    await c.close();
-  }
-}
-
-function text(r: Row): string {
-  return JSON.stringify(r);
-}
-
-async function gtidEnd(): Promise<string> {
-  const rows = (await src.sql(null, 'SELECT @@global.gtid_binlog_pos AS g')) as { g: string }[];
-  return rows[0]!.g;
-}
-
-/** Waits until `checkpoint()` passes the source's binlog end now (bounded). */
-async function waitCaughtUp(
-  url: string,
+const sourceRows = readMariaDbSource;
+const text = rowText;
+const waitCaughtUp = (
+  _url: string,
   checkpoint: () => Promise<{ position: string } | null> | { position: string } | null,
-  timeoutMs = 120_000,
-): Promise<void> {
-  const codec = new MysqlConnector({ uri: url }).positions;
-  const target = codec.parse(await gtidEnd());
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const cp = await checkpoint();
-    if (cp && codec.parse(cp.position).compare(target) >= 0) return;
-    if (Date.now() > deadline) throw new Error(`not caught up to ${target} (checkpoint ${cp?.position})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+  timeoutMs?: number,
+) => waitMariaDbCaughtUp(src, checkpoint, timeoutMs);
 
-/** Transfers between accounts, each with its two ledger rows, until stopped. */
+/** The transfer workload, plus upserts and deletes on the tables with odd names. */
 function transferWriter(db: string, seed: number): { stop(): Promise<number> } {
-  const random = mulberry32(seed);
-  let stop = false;
-  let n = 0;
-  const done = (async () => {
-    const c = await src.connect(db);
-    try {
-      while (!stop) {
-        n++;
-        const a = 1 + Math.floor(random() * ACCOUNTS);
-        const b = 1 + ((a + Math.floor(random() * (ACCOUNTS - 1))) % ACCOUNTS);
-        const amount = (1 + Math.floor(random() * 10000)) / 100;
-        await c.query('START TRANSACTION');
-        await c.query('UPDATE accounts SET balance = balance - ? WHERE id = ?', [amount, a]);
-        await c.query('UPDATE accounts SET balance = balance + ? WHERE id = ?', [amount, b]);
-        await c.query('INSERT INTO ledger (txn, account, amount) VALUES (?, ?, ?), (?, ?, ?)', [
-          n,
-          a,
-          -amount,
-          n,
-          b,
-          amount,
-        ]);
-        if (n % 7 === 0) {
-          await c.query(
-            'INSERT INTO `Order Items` (id, `näme`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `näme` = VALUES(`näme`)',
-            [n % 50, `item ${n}`],
-          );
-        }
-        if (n % 11 === 0) await c.query('DELETE FROM `a.b` WHERE id = ?', [n % 30]);
-        if (n % 13 === 0) await c.query('REPLACE INTO `a.b` (id, v) VALUES (?, ?)', [n % 30, n]);
-        await c.query('COMMIT');
+  return startMariaDbTransferWriter(() => src.connect(db), {
+    seed,
+    accounts: ACCOUNTS,
+    extra: async (c, n) => {
+      if (n % 7 === 0) {
+        await c.query(
+          'INSERT INTO `Order Items` (id, `näme`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `näme` = VALUES(`näme`)',
+          [n % 50, `item ${n}`],
+        );
       }
-    } finally {
-      await c.end();
-    }
-  })();
-  return {
-    async stop() {
-      stop = true;
-      await done;
-      return n;
+      if (n % 11 === 0) await c.query('DELETE FROM `a.b` WHERE id = ?', [n % 30]);
+      if (n % 13 === 0) await c.query('REPLACE INTO `a.b` (id, v) VALUES (?, ?)', [n % 30, n]);
     },
-  };
-}
-
-/** The invariants of a committed downstream state: constant total, every transfer whole. */
-function checkInvariant(where: string, balances: string[], ledger: { txn: string; amount: string }[]): void {
-  const cents = (s: string) => Math.round(Number(s) * 100);
-  const total = balances.reduce((s, b) => s + cents(b), 0);
-  expect(total, `${where}: sum of balances`).toBe(ACCOUNTS * 100_000);
-  const perTxn = new Map<string, { n: number; sum: number }>();
-  for (const l of ledger) {
-    const e = perTxn.get(l.txn) ?? { n: 0, sum: 0 };
-    e.n++;
-    e.sum += cents(l.amount);
-    perTxn.set(l.txn, e);
-  }
-  for (const [txn, e] of perTxn) {
-    if (e.n !== 2 || e.sum !== 0)
-      throw new Error(`${where}: transfer ${txn} is partial (${e.n} rows, sum ${e.sum})`);
-  }
-}
-
-async function checkPostgres(url: string, schema: string): Promise<number> {
-  return withClient(url, async (c) => {
-    const has = await c.query('SELECT to_regclass($1) AS r', [`"${schema}".ledger`]);
-    if (!has.rows[0]?.r) return 0;
-    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    try {
-      const acc = await c.query(`SELECT balance::text AS b FROM "${schema}".accounts`);
-      if (acc.rows.length === 0) return 0;
-      const led = await c.query(`SELECT txn::text AS txn, amount::text AS amount FROM "${schema}".ledger`);
-      checkInvariant(
-        'postgres',
-        acc.rows.map((r: { b: string }) => r.b),
-        led.rows,
-      );
-      return led.rows.length;
-    } finally {
-      await c.query('COMMIT');
-    }
   });
-}
-
-function checkSqlite(path: string, schema: string): number {
-  let db: Database.Database;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch {
-    return 0;
-  }
-  try {
-    const t = (name: string) => sqliteIdent(sqliteTableName({ schema, name }));
-    return db.transaction(() => {
-      const acc = db.prepare(`SELECT CAST(balance AS TEXT) AS b FROM ${t('accounts')}`).all() as {
-        b: string;
-      }[];
-      if (acc.length === 0) return 0;
-      const led = db
-        .prepare(`SELECT CAST(txn AS TEXT) AS txn, CAST(amount AS TEXT) AS amount FROM ${t('ledger')}`)
-        .all() as {
-        txn: string;
-        amount: string;
-      }[];
-      checkInvariant(
-        'sqlite',
-        acc.map((r) => r.b),
-        led,
-      );
-      return led.length;
-    })();
-  } catch (err) {
-    if (err instanceof Error && /no such table/.test(err.message)) return 0;
-    throw err;
-  } finally {
-    db.close();
-  }
 }
 
 async function expectSinksEqualSource(
@@ -236,11 +97,9 @@ describe('MariaDB source end to end', () => {
       const sqlite = join(mkdtempSync(join(tmpdir(), 'tm-my-e2e-')), 'replica.db');
       await src.sql(
         db.name,
-        `CREATE TABLE accounts (id INT PRIMARY KEY, balance DECIMAL(14,2) NOT NULL, note VARCHAR(40));
-         CREATE TABLE ledger (txn BIGINT NOT NULL, account INT NOT NULL, amount DECIMAL(14,2) NOT NULL);
+        `${mariaDbTransferTablesSql(ACCOUNTS)}
          CREATE TABLE \`Order Items\` (id INT PRIMARY KEY, \`näme\` VARCHAR(40));
-         CREATE TABLE \`a.b\` (id INT PRIMARY KEY, v BIGINT);
-         INSERT INTO accounts SELECT seq, 1000.00, CONCAT('acct ', seq) FROM seq_1_to_${ACCOUNTS};`,
+         CREATE TABLE \`a.b\` (id INT PRIMARY KEY, v BIGINT);`,
       );
       const writer = transferWriter(db.name, 20261204);
       const config = writeConfig(`
@@ -268,37 +127,25 @@ changefeeds:
         while (reading) {
           maxLedger = Math.max(
             maxLedger,
-            await checkPostgres(dst.url, db.name),
-            checkSqlite(sqlite, db.name),
+            await checkTransfersPostgres(dst.url, db.name, ACCOUNTS),
+            checkTransfersSqlite(sqlite, db.name, ACCOUNTS),
           );
           checks++;
           await new Promise((r) => setTimeout(r, 20));
         }
       })();
-      const random = mulberry32(20261205);
-      const epochs = new Set<number>();
+      let epochs: Set<number>;
       try {
-        for (let i = 0; i < KILLS; i++) {
-          const p = runCli(['start', '--config', config], { env });
-          // The first kill may land in the snapshot; the others once this process committed an
-          // epoch into both sinks, so that they land mid-stream.
-          if (i > 0) {
-            const before = [await sinkCheckpoint(dst.url, 'my_pg'), sqliteCheckpoint(sqlite, 'my_lite')];
-            const deadline = Date.now() + 120_000;
-            for (;;) {
-              const now = [await sinkCheckpoint(dst.url, 'my_pg'), sqliteCheckpoint(sqlite, 'my_lite')];
-              if (now.every((cp, k) => cp && cp.epoch > (before[k]?.epoch ?? -1))) break;
-              if (Date.now() > deadline)
-                throw new Error(`no epoch committed after restart ${i}:\n${p.output()}`);
-              await new Promise((r) => setTimeout(r, 100));
-            }
-          }
-          await new Promise((r) => setTimeout(r, 1000 + Math.floor(random() * 2000)));
-          p.child.kill('SIGKILL');
-          expect(await p.exited, p.output()).toBe('SIGKILL');
-          const cp = await sinkCheckpoint(dst.url, 'my_pg');
-          if (cp) epochs.add(cp.epoch);
-        }
+        epochs = await killRepeatedly({
+          config,
+          env,
+          kills: KILLS,
+          random: mulberry32(20261205),
+          checkpoints: async () => [
+            await sinkCheckpoint(dst.url, 'my_pg'),
+            sqliteCheckpoint(sqlite, 'my_lite'),
+          ],
+        });
         const txns = await writer.stop();
         const last = runCli(['start', '--config', config], { env });
         await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'my_pg'));
@@ -453,6 +300,58 @@ changefeeds:
       } finally {
         second.child.kill('SIGTERM');
         await second.exited;
+      }
+    },
+  );
+
+  it(
+    'status: lag in seconds and binlog bytes grows while the sink is held, and returns to 0; known again after a restart',
+    { timeout: 180_000 },
+    async () => {
+      const db = await src.freshDatabase('lag');
+      const dst = await freshDatabase('my_lag');
+      await src.sql(
+        db.name,
+        'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200)); INSERT INTO t VALUES (0, NULL)',
+      );
+      const cfg = testConfig({ id: 'lag', source: db.url, sink: dst.url, tables: [`${db.name}.*`] });
+      const until = async (what: string, f: () => boolean, timeoutMs = 60_000) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!f()) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      let feed = startChangefeed(cfg, { logger: silentLogger });
+      try {
+        await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'lag'));
+        await until('lag 0 while streaming', () => feed.status().lagBytes === 0);
+        // The sink's table locked: epochs cannot commit, the source moves on.
+        const lagged = await withClient(dst.url, async (c) => {
+          await c.query('BEGIN');
+          await c.query(`LOCK TABLE "${db.name}".t IN ACCESS EXCLUSIVE MODE`);
+          try {
+            await src.sql(db.name, `INSERT INTO t SELECT seq, REPEAT('x', 200) FROM seq_1_to_500`);
+            await until('lag over 100 kB and 1 s', () => {
+              const s = feed.status();
+              return (s.lagBytes ?? 0) > 100_000 && (s.lagMs ?? 0) >= 1000;
+            });
+            return feed.status();
+          } finally {
+            await c.query('ROLLBACK');
+          }
+        });
+        console.log(`lag while the sink was held: ${lagged.lagMs} ms, ${lagged.lagBytes} bytes`);
+        await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'lag'));
+        await until('lag back to 0', () => feed.status().lagBytes === 0 && feed.status().lagMs === 0);
+        // A restart reads its checkpoint back from the sink: lag is known again while idle.
+        await feed.stop();
+        feed = startChangefeed(cfg, { logger: silentLogger });
+        await until('streaming after the restart', () => feed.status().phase === 'streaming');
+        await until('lag bytes known after the restart', () => feed.status().lagBytes !== null, 10_000);
+        expect(feed.status().lagBytes).toBe(0);
+      } finally {
+        await feed.stop();
       }
     },
   );

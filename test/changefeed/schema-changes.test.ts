@@ -11,14 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/db.ts';
-import {
-  expectSameTables,
-  sinkCheckpoint,
-  testConfig,
-  waitForCatchUp,
-  withClient,
-} from '../support/changefeed.ts';
-import { startChangefeed } from '../support/engine.ts';
+import { expectSameTables, sinkCheckpoint, testConfig, withClient } from '../support/changefeed.ts';
+import { caughtUp, startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
 import { readSqlite, sqliteCheckpoint } from '../sink-contract/readers.ts';
@@ -78,10 +72,6 @@ function writer(db: TestDatabase, table: string): { stop(): Promise<number> } {
   };
 }
 
-async function caughtUp(src: TestDatabase, dst: TestDatabase, id = 'test'): Promise<void> {
-  await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id, timeoutMs: 60_000 });
-}
-
 const MIGRATIONS: { name: string; sql: string }[] = [
   { name: 'add a column', sql: `ALTER TABLE t ADD COLUMN a text` },
   { name: 'add a column with a constant default', sql: `ALTER TABLE t ADD COLUMN d int NOT NULL DEFAULT 7` },
@@ -133,7 +123,7 @@ describe('schema changes as barriers', () => {
         }),
         { logger: silentLogger },
       );
-      await caughtUp(src, dst, 'pgddl');
+      await caughtUp(src, dst, { id: 'pgddl' });
       const w = writer(src, 't');
       for (const m of MIGRATIONS) {
         // One transaction when it says so, else each statement on its own (in quick succession).
@@ -149,7 +139,7 @@ describe('schema changes as barriers', () => {
       await src.query(`ALTER TABLE t3 RENAME TO t4`);
       await src.query(`INSERT INTO t4 VALUES (3, 'renamed')`);
       await w.stop();
-      await caughtUp(src, dst, 'pgddl');
+      await caughtUp(src, dst, { id: 'pgddl' });
       for (const f of [pgFeed, liteFeed]) expect(f.status().error, f.id).toBeNull();
       await expectSameShapeAndRows(src, dst, ['t', 't2', 't4']);
       expect((await dst.query(`SELECT to_regclass('public.t3') AS r`)).rows[0]?.r).toBeNull();
@@ -209,12 +199,12 @@ describe('schema changes as barriers', () => {
       }),
       { logger: silentLogger },
     );
-    await caughtUp(src, dropDst, 'drop');
-    await caughtUp(src, keepDst, 'keep');
+    await caughtUp(src, dropDst, { id: 'drop' });
+    await caughtUp(src, keepDst, { id: 'keep' });
     await src.query(`TRUNCATE a, b`);
     await src.query(`INSERT INTO a VALUES (9); DROP TABLE c`);
-    await caughtUp(src, dropDst, 'drop');
-    await caughtUp(src, keepDst, 'keep');
+    await caughtUp(src, dropDst, { id: 'drop' });
+    await caughtUp(src, keepDst, { id: 'keep' });
     for (const f of [drop, keep]) expect(f.status().error, f.id).toBeNull();
     await expectSameTables(src.url, dropDst.url, ['a', 'b']);
     await expectSameTables(src.url, keepDst.url, ['a', 'b']);
@@ -319,7 +309,7 @@ describe('schema changes as barriers', () => {
           logger: silentLogger,
         },
       );
-      await caughtUp(src, dst, `rnd${seed}`);
+      await caughtUp(src, dst, { id: `rnd${seed}` });
       const rnd = mulberry32(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
       let cols = ['c0', 'c1'];
@@ -363,7 +353,7 @@ describe('schema changes as barriers', () => {
           await src.query(`DELETE FROM r WHERE id = $1`, [1 + Math.floor(rnd() * 80)]);
         }
       }
-      await caughtUp(src, dst, `rnd${seed}`);
+      await caughtUp(src, dst, { id: `rnd${seed}` });
       expect(feed.status().error, `seed ${seed}`).toBeNull();
       await expectSameShapeAndRows(src, dst, ['r']);
       await feed.stop();
@@ -408,7 +398,7 @@ changefeeds:
       }
       await w.stop();
       const last = runCli(['start', '--config', config], { env });
-      await caughtUp(src, dst, 'ddlkill');
+      await caughtUp(src, dst, { id: 'ddlkill' });
       last.child.kill('SIGTERM');
       expect(await last.exited, last.output()).toBe(0);
       await expectSameShapeAndRows(src, dst, ['t']);

@@ -14,6 +14,7 @@ import type { Row } from '../../src/core/row.ts';
 import { quoteTable, type TableSchema } from '../../src/core/table-schema.ts';
 import type { Checkpoint } from '../../src/core/epoch.ts';
 import { mysqlIdent, mysqlTableName } from '../../src/sink/mysql/mysql-table-writer.ts';
+import { encodeText } from '../../src/decode/pg-values.ts';
 import { pgTypeKind } from '../../src/sink/shared/pg-type-kind.ts';
 import { sqliteIdent, sqliteTableName } from '../../src/sink/sqlite/sqlite-table-writer.ts';
 import { sqliteToText } from '../../src/sink/sqlite/sqlite-types.ts';
@@ -92,13 +93,24 @@ function toPgText(v: unknown, t: TableSchema, i: number): string | null {
       return text === '1' ? 't' : 'f';
     case 'bytea':
       return `\\x${(v as Buffer).toString('hex')}`;
+    // The sink's DATETIME(6) prints six fraction digits; PostgreSQL's text form drops trailing zeros.
+    case 'timestamp':
+      return trimFraction(text);
     case 'timestamptz':
-      return `${text}+00`;
+      return `${trimFraction(text)}+00`;
+    // MySQL prints `3.40282e38`, PostgreSQL `3.40282e+38`: the same value, PostgreSQL's text.
+    case 'float4':
+    case 'float8':
+      return encodeText(Number(text), column.typeOid) ?? text;
     case 'array':
       return jsonArrayToPg(JSON.parse(text));
     default:
       return text;
   }
+}
+
+function trimFraction(text: string): string {
+  return text.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
 }
 
 export interface NatsStreamRef {

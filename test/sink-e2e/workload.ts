@@ -154,12 +154,14 @@ export async function crashRecovery(
   let txns = 0;
   try {
     for (let i = 0; i < options.kills; i++) {
+      const before = (await target.checkpoint())?.epoch ?? null;
       const p = startFeed(config, src, target);
       // Random moments after the process is up (its start-up time depends on the machine's load).
       await started(p);
-      // The first kills may land in the snapshot (which then starts over); the later half waits for
-      // a committed snapshot first, so that on a slow machine kills still land in the stream too.
-      if (i >= options.kills / 2) await firstCheckpoint(target, p);
+      // The first kills may land in the snapshot (which then starts over); the later half waits
+      // until this process has committed an epoch of its own, so that kills land in the stream
+      // at different epochs however slowly a loaded machine starts the process.
+      if (i >= options.kills / 2) await nextCheckpoint(target, p, before);
       await new Promise((r) => setTimeout(r, 100 + Math.floor(random() * 2400)));
       p.child.kill('SIGKILL');
       expect(await p.exited).toBe('SIGKILL');
@@ -182,10 +184,12 @@ export async function crashRecovery(
   expect(txns).toBeGreaterThan(50);
 }
 
-/** Waits (bounded) until the sink holds a checkpoint, i.e. the snapshot has committed. */
-async function firstCheckpoint(target: E2eTarget, feed: CliProcess): Promise<void> {
+/** Waits (bounded) until the sink holds a checkpoint at an epoch after `after` (any, when null). */
+async function nextCheckpoint(target: E2eTarget, feed: CliProcess, after: number | null): Promise<void> {
   const deadline = Date.now() + 120_000;
-  while (!(await target.checkpoint())) {
+  for (;;) {
+    const cp = await target.checkpoint();
+    if (cp && (after === null || cp.epoch > after)) return;
     if (feed.child.exitCode !== null || Date.now() > deadline) {
       throw new Error(`no checkpoint in the sink:\n${feed.output()}`);
     }
@@ -234,7 +238,7 @@ export async function twoProcesses(
   const accounts = 50_000;
   const src = await prepareSource({ accounts });
   // The sink's own bookkeeping exists before the lock is taken (a first open creates it).
-  const setup = createSink(target.uri, { changefeedId: FEED_ID });
+  const setup = await createSink(target.uri, { changefeedId: FEED_ID });
   expect(await setup.open()).toBeNull();
   await setup.close();
   const writer = await startTransferWriter(src, { seed: options.seed, accounts });

@@ -89,7 +89,18 @@ export async function tableText(url: string, table: string): Promise<string[]> {
 export async function expectSameTables(sourceUrl: string, sinkUrl: string, tables: string[]): Promise<void> {
   for (const t of tables) {
     const [a, b] = await Promise.all([tableText(sourceUrl, t), tableText(sinkUrl, t)]);
-    expect(b.length, `${t}: row count`).toBe(a.length);
-    expect(b, `${t}: rows`).toEqual(a);
+    const sinkRows = new Set(b);
+    const sourceRows = new Set(a);
+    const missing = a.filter((r) => !sinkRows.has(r));
+    const extra = b.filter((r) => !sourceRows.has(r));
+    const diff = [
+      ...missing.slice(0, 5).map((r) => `  only in the source: ${r}`),
+      ...extra.slice(0, 5).map((r) => `  only in the sink:   ${r}`),
+    ].join('\n');
+    expect(b.length, `${t}: row count\n${diff}`).toBe(a.length);
+    expect(
+      b,
+      `${t}: rows (${missing.length} only in the source, ${extra.length} only in the sink)\n${diff}`,
+    ).toEqual(a);
   }
 }

@@ -61,3 +61,38 @@ export function writeConfig(yaml: string): string {
   writeFileSync(path, yaml);
   return path;
 }
+
+/**
+ * Starts `tidemark start --config <config>` `kills` times and SIGKILLs it each time, 1–3 s in
+ * (seeded). Every run after the first is killed only once each of `checkpoints()` moved past its
+ * epoch before that run started, so that the kills land mid-stream; the first may land in the
+ * snapshot. Returns the epochs of the first checkpoint seen after each kill.
+ */
+export async function killRepeatedly(options: {
+  config: string;
+  env: Record<string, string>;
+  kills: number;
+  random: () => number;
+  checkpoints: () => Promise<readonly ({ epoch: number } | null)[]>;
+}): Promise<Set<number>> {
+  const epochs = new Set<number>();
+  for (let i = 0; i < options.kills; i++) {
+    const p = runCli(['start', '--config', options.config], { env: options.env });
+    if (i > 0) {
+      const before = await options.checkpoints();
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const now = await options.checkpoints();
+        if (now.every((cp, k) => cp && cp.epoch > (before[k]?.epoch ?? -1))) break;
+        if (Date.now() > deadline) throw new Error(`no epoch committed after restart ${i}:\n${p.output()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000 + Math.floor(options.random() * 2000)));
+    p.child.kill('SIGKILL');
+    expect(await p.exited, p.output()).toBe('SIGKILL');
+    const [cp] = await options.checkpoints();
+    if (cp) epochs.add(cp.epoch);
+  }
+  return epochs;
+}

@@ -18,6 +18,8 @@ import {
 import { silentLogger } from '../../src/runtime/logger.ts';
 import type { HubStats } from '../../src/log/hub.ts';
 import { sourceKeyOf } from '../../src/source/create-connector.ts';
+import { TidemarkError } from '../../src/errors/tidemark-error.ts';
+import { waitForCatchUp } from './changefeed.ts';
 
 const engines = new Map<string, Promise<Engine>>();
 
@@ -52,4 +54,52 @@ export async function hubDirOf(sourceUrl: string): Promise<string> {
 /** The stats of the hub of `cfg.source` running in the test's engine, or null. */
 export async function hubStatsOf(cfg: ChangefeedConfig): Promise<HubStats | null> {
   return (await testEngine()).hubStatsFor(cfg);
+}
+
+/** The error a changefeed stopped with (it must stop: a changefeed still running fails the test). */
+export async function failureOf(feed: Changefeed): Promise<TidemarkError> {
+  const err = await feed.done.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err, 'the changefeed ended without an error').toBeInstanceOf(TidemarkError);
+  return err as TidemarkError;
+}
+
+/** Waits until a (retrying or failed) changefeed reports an error with `code` in its status. */
+export async function statusError(
+  feed: Changefeed,
+  code: string,
+): Promise<{ code: string; message: string; hint: string }> {
+  feed.done.catch(() => {}); // the failure is read from the status
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const e = feed.status().error;
+    if (e?.code === code) return e;
+    if (Date.now() > deadline) throw new Error(`no ${code} in status: ${JSON.stringify(feed.status())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The first error a changefeed reports in its status, as `CODE: message`; null if none within `timeoutMs`. */
+export async function firstStatusError(feed: Changefeed, timeoutMs = 30_000): Promise<string | null> {
+  feed.done.catch(() => {}); // the failure is read from the status
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && feed.status().error === null) await new Promise((r) => setTimeout(r, 100));
+  const e = feed.status().error;
+  return e ? `${e.code}: ${e.message}` : null;
+}
+
+/** Waits until the PostgreSQL sink `dst` holds changefeed `id`'s checkpoint past the source's current end. */
+export async function caughtUp(
+  src: { url: string },
+  dst: { url: string },
+  opts: { id?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  await waitForCatchUp({
+    sourceUrl: src.url,
+    sinkUrl: dst.url,
+    id: opts.id ?? 'test',
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  });
 }

@@ -8,6 +8,10 @@
  *   await src.sql(db.name, 'INSERT …');                       // root, utf8mb4
  */
 import mysql from 'mysql2/promise';
+import { expect } from 'vitest';
+import type { Row } from '../../src/core/row.ts';
+import type { TableSchema } from '../../src/core/table-schema.ts';
+import { MysqlConnector } from '../../src/source/mysql/mysql-connector.ts';
 import { startMariaDb, type BinlogOptions, type MariaDb } from './mariadb.ts';
 
 export interface MariaDbSource {
@@ -68,4 +72,73 @@ export async function startMariaDbSource(options: {
     },
     stop: () => server.stop(),
   };
+}
+
+/** A row as one comparable string. */
+export function rowText(r: Row): string {
+  return JSON.stringify(r);
+}
+
+/**
+ * The source's rows as the connector reads them (pivot text, `rowText`), sorted, by table name:
+ * what every sink must hold once caught up.
+ */
+export async function readMariaDbSource(
+  url: string,
+  selection: string[],
+): Promise<Map<string, { t: TableSchema; rows: string[] }>> {
+  const c = new MysqlConnector({ uri: url });
+  try {
+    const { tables } = await c.describe(selection);
+    const snap = await c.snapshot(tables, { parallelism: 1, chunkRows: 100_000 });
+    const out = new Map<string, { t: TableSchema; rows: string[] }>();
+    for (const t of tables) out.set(t.name, { t, rows: [] });
+    try {
+      for await (const chunk of snap.rows) out.get(chunk.table.name)!.rows.push(...chunk.rows.map(rowText));
+    } finally {
+      await snap.release();
+    }
+    for (const v of out.values()) v.rows.sort();
+    return out;
+  } finally {
+    await c.close();
+  }
+}
+
+/** Waits until `checkpoint()` passes the source's binlog end as it is now (bounded). */
+export async function waitMariaDbCaughtUp(
+  src: MariaDbSource,
+  checkpoint: () => Promise<{ position: string } | null> | { position: string } | null,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const codec = new MysqlConnector({ uri: src.url() }).positions;
+  const rows = (await src.sql(null, 'SELECT @@global.gtid_binlog_pos AS g')) as { g: string }[];
+  const target = codec.parse(rows[0]!.g);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const cp = await checkpoint();
+    if (cp && codec.parse(cp.position).compare(target) >= 0) return;
+    if (Date.now() > deadline) throw new Error(`not caught up to ${target} (checkpoint ${cp?.position})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Every table of `database` in each downstream (read as pivot text) equals the source's rows;
+ * returns `<table>: <n> rows` per table.
+ */
+export async function expectMariaDbEqual(
+  src: MariaDbSource,
+  database: string,
+  downstream: Record<string, (t: TableSchema) => Promise<Row[]> | Row[]>,
+): Promise<string[]> {
+  const want = await readMariaDbSource(src.url(database), [`${database}.*`]);
+  for (const { t, rows } of want.values()) {
+    for (const [name, read] of Object.entries(downstream)) {
+      const got = (await read(t)).map((r) => rowText(r)).sort();
+      expect(got.length, `${name} ${t.name}: rows`).toBe(rows.length);
+      expect(got, `${name} ${t.name}`).toEqual(rows);
+    }
+  }
+  return [...want.values()].map(({ t, rows }) => `${t.name}: ${rows.length} rows`);
 }

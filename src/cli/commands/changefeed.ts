@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { ApiClient } from '../../api/api-client.ts';
 import { findServerToken, readTokenFile } from '../../api/api-token.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { formatBytes, formatCount, formatDurationMs } from '../../runtime/changefeed-status.ts';
+import { formatBytes, formatCount, formatDurationMs } from '../../core/units.ts';
 import type { ChangefeedView } from '../../server/changefeed-manager.ts';
 import { parseCommandArgs, type CliContext } from '../cli-context.ts';
 import { substituteEnv } from '../env-substitute.ts';

@@ -28,6 +28,8 @@
  * replays it (keyed changes are idempotent; keyless row deltas may apply twice) — so the sink
  * then declares `effectively-once`. Each of those transactions is fenced anew.
  */
+import { openMysqlSinkRead } from './read-session.ts';
+import type { SinkReadSession } from '../../core/table-read.ts';
 import mysql from 'mysql2/promise';
 import type { Row } from '../../core/row.ts';
 import type { TableSchema } from '../../core/table-schema.ts';
@@ -37,14 +39,14 @@ import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
-import { wrapMysqlError } from './mysql-errors.ts';
+import { wrapMysqlError } from '../../source/mysql/mysql-errors.ts';
 import { schemaChangeTableId, type SchemaChange } from '../../core/schema-change.ts';
 import { mysqlSchemaDdl, sameChange, throughPending } from './mysql-schema.ts';
-import { mysqlSslOptions } from './mysql-tls.ts';
+import { mysqlUriParts } from '../../source/mysql/mysql-uri.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
 export interface MysqlSinkOptions {
-  /** `mysql://user:password@host:port/database?max-txn-rows=N&ssl-mode=…` (TLS: mysql-tls.ts) */
+  /** `mysql://user:password@host:port/database?max-txn-rows=N&ssl-mode=…` (TLS: source/mysql/mysql-uri.ts) */
   readonly uri: string;
   readonly changefeedId: string;
 }
@@ -56,34 +58,27 @@ interface ParsedUri {
 }
 
 export function parseMysqlUri(uri: string): ParsedUri {
-  let u: URL;
-  try {
-    u = new URL(uri);
-  } catch (cause) {
-    throw new TidemarkError('CONFIG_INVALID', { detail: `sink URI is not a URI: ${maskUri(uri)}`, cause });
-  }
-  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (u.protocol !== 'mysql:' || !database) {
+  const { url, host, port, user, password, database, ssl } = mysqlUriParts(uri, 'sink');
+  if (database === null) {
     throw new TidemarkError('CONFIG_INVALID', {
       detail: `sink URI ${maskUri(uri)}: expected mysql://user:password@host:port/database`,
     });
   }
-  const max = u.searchParams.get('max-txn-rows');
+  const max = url.searchParams.get('max-txn-rows');
   if (max !== null && !/^[1-9]\d*$/.test(max)) {
     throw new TidemarkError('CONFIG_INVALID', {
       detail: `sink URI ${maskUri(uri)}: max-txn-rows must be a positive integer`,
     });
   }
-  const ssl = mysqlSslOptions(uri, u);
   return {
     database,
     maxTxnRows: max === null ? null : Number(max),
     config: {
       ...(ssl === undefined ? {} : { ssl }),
-      host: u.hostname,
-      port: u.port ? Number(u.port) : 3306,
-      user: decodeURIComponent(u.username),
-      password: decodeURIComponent(u.password),
+      host,
+      port,
+      user,
+      password,
       database,
       charset: 'utf8mb4',
       dateStrings: true,
@@ -326,6 +321,11 @@ export class MysqlSink implements Sink {
     });
   }
 
+  /** A read-only snapshot of the downstream for verify and reconcile (`read-session.ts`). */
+  openRead(): Promise<SinkReadSession> {
+    return openMysqlSinkRead(this.#uri, this.#parsed.config, this.#changefeedId);
+  }
+
   async close(): Promise<void> {
     const conn = this.#conn;
     this.#conn = null;
@@ -427,7 +427,7 @@ export class MysqlSink implements Sink {
       await conn.query('COMMIT');
     } catch (err) {
       await conn.query('ROLLBACK').catch(() => {});
-      throw wrapMysqlError(err, { uri: this.#uri, action });
+      throw wrapMysqlError(err, { role: 'sink', uri: this.#uri, action });
     } finally {
       this.#committing = null;
     }
@@ -537,7 +537,7 @@ export class MysqlSink implements Sink {
     try {
       return await fn();
     } catch (err) {
-      throw wrapMysqlError(err, { uri: this.#uri, action });
+      throw wrapMysqlError(err, { role: 'sink', uri: this.#uri, action });
     }
   }
 }

@@ -9,6 +9,8 @@ import type { EpochWriter, Sink } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import type { SchemaChange } from '../../core/schema-change.ts';
 import { CheckpointFence } from '../shared/checkpoint-fence.ts';
+import { openPostgresSinkRead } from './read-session.ts';
+import type { SinkReadSession } from '../../core/table-read.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { planTableChanges, tableStatements, type TablePlan } from './apply-plan.ts';
 import {
@@ -55,7 +57,7 @@ export interface PostgresSinkOptions {
   readonly inlineMaxChars?: number;
 }
 
-const SESSION_SQL = [
+export const SESSION_SQL = [
   'SET DateStyle = ISO',
   "SET TimeZone = 'UTC'",
   'SET IntervalStyle = postgres',
@@ -351,6 +353,11 @@ export class PostgresSink implements Sink {
   }
 
   /** Ends the connection; idempotent. An open transaction is rolled back by the server. */
+  /** A read-only snapshot of the downstream for verify and reconcile (`read-session.ts`). */
+  openRead(): Promise<SinkReadSession> {
+    return openPostgresSinkRead(this.uri, this.changefeedId, SESSION_SQL);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.discard();

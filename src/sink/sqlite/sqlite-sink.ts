@@ -14,6 +14,8 @@
  * WAL journal mode, so readers keep reading the last committed epoch while one is written.
  * Tables of schema `public` keep their name; others are named `schema.table` (one identifier).
  */
+import { openSqliteSinkRead } from './read-session.ts';
+import type { SinkReadSession } from '../../core/table-read.ts';
 import Database from 'better-sqlite3';
 import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
@@ -181,6 +183,11 @@ export class SqliteSink implements Sink {
       },
       discard: async () => this.#rollback(db),
     });
+  }
+
+  /** A read-only snapshot of the file for verify and reconcile (`read-session.ts`). */
+  async openRead(): Promise<SinkReadSession> {
+    return openSqliteSinkRead(this.#path, this.#changefeedId);
   }
 
   async close(): Promise<void> {

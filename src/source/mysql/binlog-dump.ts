@@ -16,7 +16,8 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { maskUri } from '../../errors/mask.ts';
 import type { GtidList } from './gtid.ts';
 import { PacketStream } from './packet-stream.ts';
-import { type SourceUri, wrapSourceError } from './source-uri.ts';
+import { wrapMysqlError } from './mysql-errors.ts';
+import type { SourceUri } from './source-uri.ts';
 
 export interface BinlogDumpOptions {
   readonly source: SourceUri;
@@ -47,7 +48,7 @@ export async function openBinlogDump(o: BinlogDumpOptions): Promise<BinlogDump> 
   try {
     conn = await mysql.createConnection(o.source.config);
   } catch (err) {
-    throw wrapSourceError(err, { uri, action: 'connecting for the binlog dump' });
+    throw wrapMysqlError(err, { role: 'source', uri, action: 'connecting for the binlog dump' });
   }
   let checksum: boolean;
   try {
@@ -61,7 +62,7 @@ export async function openBinlogDump(o: BinlogDumpOptions): Promise<BinlogDump> 
     await conn.query(`SET @master_heartbeat_period = ?`, [Math.max(1, o.heartbeatMs) * 1_000_000]);
   } catch (err) {
     conn.destroy();
-    throw wrapSourceError(err, { uri, action: 'preparing the binlog dump' });
+    throw wrapMysqlError(err, { role: 'source', uri, action: 'preparing the binlog dump' });
   }
   const core = (conn as unknown as { connection: { stream: Socket; on(e: string, f: () => void): void } })
     .connection;

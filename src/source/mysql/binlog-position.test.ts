@@ -80,6 +80,16 @@ describe('MariaDB GTID lists and positions', () => {
     expect(c.distanceBytes(at('b.000001', 100), at('b.000003', 50))).toBe(900 + 500 + 50);
     expect(compareFiles('b.000010', 'b.000009')).toBeGreaterThan(0);
   });
+
+  it('knows a checkpoint read back from its text (no coordinate) is 0 bytes behind an end it has reached', () => {
+    const c = new BinlogPositionCodec();
+    const checkpoint = c.parse('0-1-42');
+    const end = c.parse('0-1-42').withCoordinate({ file: 'b.000001', offset: 900 });
+    expect(c.distanceBytes(checkpoint, end)).toBe(0);
+    expect(
+      c.distanceBytes(checkpoint, c.parse('0-1-43').withCoordinate({ file: 'b.000001', offset: 990 })),
+    ).toBeNull();
+  });
 });
 
 describe('MySQL GTID sets (no MySQL server here: unit-tested only)', () => {

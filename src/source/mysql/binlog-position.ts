@@ -149,10 +149,15 @@ export class BinlogPositionCodec implements PositionCodec<BinlogPosition> {
     }
   }
 
+  /**
+   * Binlog bytes from `from` to `to`; null when a coordinate is unknown (a position read back from
+   * its text, e.g. a sink's checkpoint after a restart) — unless `from` is not before `to`: then
+   * nothing is left to read, 0.
+   */
   distanceBytes(from: BinlogPosition, to: BinlogPosition): number | null {
     const a = from.coordinate;
     const b = to.coordinate;
-    if (a === null || b === null) return null;
+    if (a === null || b === null) return from.compare(to) >= 0 ? 0 : null;
     if (a.file === b.file) return Math.max(0, b.offset - a.offset);
     if (compareFiles(a.file, b.file) > 0) return 0;
     const sizeA = this.sizes.get(a.file);

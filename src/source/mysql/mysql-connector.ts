@@ -26,7 +26,7 @@ import type {
 import type { TableSchema } from '../../core/table-schema.ts';
 import type { ErrorCode } from '../../errors/codes.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import { openBinlogDump } from './binlog-dump.ts';
+import { openBinlogDump, type BinlogDump } from './binlog-dump.ts';
 import { BinlogPosition, BinlogPositionCodec } from './binlog-position.ts';
 import { describeShapes, listTables, resolveSelection } from './catalog.ts';
 import { CollationTable } from './charsets.ts';
@@ -35,7 +35,8 @@ import type { MysqlType } from './column-types.ts';
 import { GtidList } from './gtid.ts';
 import { MysqlReplicationSession } from './replication-session.ts';
 import { openSnapshot, readSnapshot } from './snapshot-reader.ts';
-import { parseSourceUri, sourceKeyOf, wrapSourceError, type SourceUri } from './source-uri.ts';
+import { wrapMysqlError } from './mysql-errors.ts';
+import { parseSourceUri, sourceKeyOf, type SourceUri } from './source-uri.ts';
 import { TableRegistry } from './table-registry.ts';
 import { sameColumns, type Shape } from './table-shapes.ts';
 import { TransactionAssembler } from './transaction-assembler.ts';
@@ -151,27 +152,16 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       const text = String((g as { g: string }[])[0]?.g ?? '');
       return { collations, from: new BinlogPosition(GtidList.parse(text)) };
     });
+    const opened = await this.openDump(from, options);
     const assembler = new TransactionAssembler({
       registry: this.registry,
       collations,
-      from: from.gtids,
-      delivered: from.gtids,
+      from: opened.from.gtids,
+      delivered: opened.from.gtids,
     });
-    const dump = await openBinlogDump({
-      source: this.source,
-      from: from.connectState(),
-      serverId: this.options.serverId ?? randomInt(2 ** 30, 2 ** 31),
-      heartbeatMs: this.options.heartbeatMs ?? 1000,
-    });
-    let first: Buffer[];
-    try {
-      first = await dump.next();
-    } catch (err) {
-      dump.close();
-      throw err;
-    }
+    const { dump, first } = opened;
     const session = new MysqlReplicationSession({
-      start: from,
+      start: opened.from,
       dump,
       assembler,
       first,
@@ -186,6 +176,50 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       await close();
     };
     return session;
+  }
+
+  /**
+   * The binlog dump from `from`, its first events read (the server refuses a purged position only
+   * then). Purged: the changes after `from` are gone; if the caller agrees (`acceptStartAfter`:
+   * nobody needs them), the dump starts from the oldest binlog kept instead, else
+   * SOURCE_BINLOG_PURGED names both positions.
+   */
+  private async openDump(
+    from: BinlogPosition,
+    options: ReplicateOptions<BinlogPosition>,
+  ): Promise<{ from: BinlogPosition; dump: BinlogDump; first: Buffer[] }> {
+    const open = async (at: BinlogPosition) => {
+      const dump = await openBinlogDump({
+        source: this.source,
+        from: at.connectState(),
+        serverId: this.options.serverId ?? randomInt(2 ** 30, 2 ** 31),
+        heartbeatMs: this.options.heartbeatMs ?? 1000,
+      });
+      try {
+        return { from: at, dump, first: await dump.next() };
+      } catch (err) {
+        dump.close();
+        throw err;
+      }
+    };
+    try {
+      return await open(from);
+    } catch (err) {
+      if (!(err instanceof TidemarkError && err.code === 'SOURCE_BINLOG_PURGED') || options.after === null)
+        throw err;
+      const oldest = await this.io('reading the oldest binlog kept', (c) => oldestKept(c));
+      if (oldest && oldest.position.compare(from) > 0 && options.acceptStartAfter(oldest.position))
+        return open(oldest.position);
+      const [expire] = await this.io('reading binlog retention', (c) =>
+        c.query('SELECT @@global.binlog_expire_logs_seconds AS s'),
+      );
+      const seconds = Number((expire as { s: number | string }[])[0]?.s ?? 0);
+      throw new TidemarkError('SOURCE_BINLOG_PURGED', {
+        detail: `source ${this.source.host}:${this.source.port}: the changefeed continues from GTID ${from.connectState()}, but the oldest binary log kept (${oldest ? `${oldest.file}, from GTID ${oldest.position}` : 'none'}) starts after it: the changes in between were purged`,
+        hint: `Changes in between are lost to the changefeeds of this source: reset them (drop their sink tables and checkpoint rows) to take a new snapshot, and keep binary logs longer than Tidemark may be down (binlog_expire_logs_seconds is ${seconds}${seconds === 0 ? ', i.e. no expiry; a PURGE BINARY LOGS removed them' : ''}).`,
+        cause: err,
+      });
+    }
   }
 
   async snapshot(
@@ -276,7 +310,8 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
   /** Tables captured while a session runs: `capture` tracked them; shapes known are kept. */
   private learnNow(tables: readonly TableSchema[]): void {
     const fresh = tables.filter((t) => !this.registry.get(t.relationId));
-    if (fresh.length > 0) this.registry.seed(fresh, (t) => t.columns.map(typeFromPivot));
+    if (fresh.length > 0)
+      this.registry.seed(fresh, (t) => ({ types: t.columns.map(typeFromPivot), exact: false }));
   }
 
   /** Refuses to replicate from a server whose settings would lose or misread changes. */
@@ -291,9 +326,15 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     }
   }
 
-  /** Shapes of `tables` with their ids: the registry's, or the catalog's now. */
+  /**
+   * Shapes of `tables` with their ids: the registry's, or the catalog's now. A registry shape with
+   * approximated types (`TableRegistry.seed`) gets the catalog's types when its columns are still
+   * the same: a snapshot decodes its cells by them (YEAR 0 is `0`, GEOMETRY loses its SRID).
+   */
   private async shapesOf(tables: readonly TableSchema[]): Promise<Shape[]> {
-    const missing = tables.filter((t) => !this.registry.get(t.relationId));
+    const missing = tables.filter(
+      (t) => !this.registry.get(t.relationId) || this.registry.isApproximate(t.relationId),
+    );
     const described =
       missing.length === 0
         ? []
@@ -305,6 +346,11 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
                 missing.find((t) => t.schema === s && t.name === n)?.relationId ?? this.registry.idFor(s, n),
             ),
           );
+    for (const d of described) {
+      const had = this.registry.get(d.table.relationId);
+      if (had && this.registry.isApproximate(d.table.relationId) && sameColumns(had.table, d.table))
+        this.registry.track({ table: had.table, types: d.types });
+    }
     return tables.map(
       (t) => this.registry.get(t.relationId) ?? described.find((d) => d.table.relationId === t.relationId)!,
     );
@@ -330,7 +376,9 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
       const same = now.find(
         (s) => s.table.schema === t.schema && s.table.name === t.name && sameColumns(s.table, t),
       );
-      return same?.types ?? t.columns.map(typeFromPivot);
+      return same
+        ? { types: same.types, exact: true }
+        : { types: t.columns.map(typeFromPivot), exact: false };
     });
   }
 
@@ -374,9 +422,23 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
     try {
       return await f(await this.conn());
     } catch (err) {
-      throw wrapSourceError(err, { uri: this.source.uri, action });
+      throw wrapMysqlError(err, { role: 'source', uri: this.source.uri, action });
     }
   }
+}
+
+/**
+ * The first binlog file kept and the GTID state at its start (what a dump from there delivers
+ * after); null if the server keeps none.
+ */
+async function oldestKept(c: Connection): Promise<{ file: string; position: BinlogPosition } | null> {
+  const [logs] = await c.query('SHOW BINARY LOGS');
+  const file = (logs as { Log_name: string }[])[0]?.Log_name;
+  if (file === undefined) return null;
+  const [rows] = await c.query('SELECT BINLOG_GTID_POS(?, 4) AS g', [file]);
+  const g = (rows as { g: string | null }[])[0]?.g;
+  if (g == null) return null;
+  return { file, position: new BinlogPosition(GtidList.parse(g)) };
 }
 
 /** A MySQL type good enough to judge widenings and fills, from a pivot column the log recorded. */

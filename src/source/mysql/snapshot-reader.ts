@@ -21,7 +21,8 @@ import { BoundedQueue } from '../../core/bounded-queue.ts';
 import { BinlogPosition } from './binlog-position.ts';
 import type { MysqlType } from './column-types.ts';
 import { GtidList } from './gtid.ts';
-import { type SourceUri, wrapSourceError } from './source-uri.ts';
+import { wrapMysqlError } from './mysql-errors.ts';
+import type { SourceUri } from './source-uri.ts';
 import type { Shape } from './table-shapes.ts';
 
 export interface OpenedSnapshot {
@@ -59,7 +60,7 @@ export async function openSnapshot(source: SourceUri, parallelism: number): Prom
       }
     } catch (err) {
       await Promise.all(readers.map((r) => r.end().catch(() => {})));
-      throw wrapSourceError(err, { uri: source.uri, action: 'opening the snapshot' });
+      throw wrapMysqlError(err, { role: 'source', uri: source.uri, action: 'opening the snapshot' });
     }
     await Promise.all(readers.map((r) => r.end().catch(() => {})));
   }
@@ -100,7 +101,7 @@ export async function* readSnapshot(
   try {
     for (const s of shapes) chunks.push(...(await planChunks(opened.readers[0]!, s, options.chunkRows)));
   } catch (err) {
-    throw wrapSourceError(err, { uri: source.uri, action: 'planning the snapshot' });
+    throw wrapMysqlError(err, { role: 'source', uri: source.uri, action: 'planning the snapshot' });
   }
   let next = 0;
   const worker = async (c: Connection) => {
@@ -112,7 +113,8 @@ export async function* readSnapshot(
   };
   const workers = Promise.all(opened.readers.map(worker)).then(
     () => queue.close(),
-    (err: unknown) => queue.fail(wrapSourceError(err, { uri: source.uri, action: 'reading the snapshot' })),
+    (err: unknown) =>
+      queue.fail(wrapMysqlError(err, { role: 'source', uri: source.uri, action: 'reading the snapshot' })),
   );
   try {
     yield* queue;

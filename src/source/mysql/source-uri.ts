@@ -1,12 +1,10 @@
 /**
- * `mysql://user:password@host:3306/shop` (also `mariadb://`) → mysql2 connection options, and
- * the connector's `sourceKey`. Server errors are wrapped once here, with the URI masked.
+ * `mysql://user:password@host:3306/shop` (also `mariadb://`; TLS as for the MySQL sink,
+ * `mysql-uri.ts`) → mysql2 connection options, and the connector's `sourceKey`.
  */
 import type { ConnectionOptions } from 'mysql2';
 import { createHash } from 'node:crypto';
-import type { ErrorCode } from '../../errors/codes.ts';
-import { maskUri } from '../../errors/mask.ts';
-import { TidemarkError } from '../../errors/tidemark-error.ts';
+import { mysqlUriParts } from './mysql-uri.ts';
 
 export interface SourceUri {
   readonly uri: string;
@@ -22,25 +20,13 @@ export interface SourceUri {
 }
 
 export function parseSourceUri(uri: string): SourceUri {
-  let u: URL;
-  try {
-    u = new URL(uri);
-  } catch (cause) {
-    throw new TidemarkError('CONFIG_INVALID', { detail: `source URI is not a URI: ${maskUri(uri)}`, cause });
-  }
-  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
-    throw new TidemarkError('CONFIG_INVALID', {
-      detail: `source URI ${maskUri(uri)}: expected mysql://user:password@host:port/database`,
-    });
-  }
-  const host = u.hostname || '127.0.0.1';
-  const port = u.port === '' ? 3306 : Number(u.port);
-  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || null;
+  const { host, port, user, password, database, ssl } = mysqlUriParts(uri, 'source');
   const config: ConnectionOptions = {
+    ...(ssl === undefined ? {} : { ssl }),
     host,
     port,
-    user: decodeURIComponent(u.username),
-    password: decodeURIComponent(u.password),
+    user,
+    password,
     charset: 'utf8mb4_unicode_ci',
     timezone: 'Z',
     dateStrings: true,
@@ -57,40 +43,4 @@ export function parseSourceUri(uri: string): SourceUri {
 export function sourceKeyOf(s: SourceUri): string {
   const hash = createHash('sha256').update(`${s.host}:${s.port}`).digest('hex').slice(0, 12);
   return `mysql-${s.host.replace(/[^A-Za-z0-9.-]/g, '_')}-${s.port}-${hash}`;
-}
-
-/** Wraps a mysql2 (or socket) error once, at the boundary. */
-export function wrapSourceError(err: unknown, where: { uri: string; action: string }): TidemarkError {
-  if (err instanceof TidemarkError) return err;
-  const e = (err ?? {}) as { code?: string; errno?: number; message?: string; sqlMessage?: string };
-  const server = e.sqlMessage ?? e.message ?? String(err);
-  const detail = `source ${maskUri(where.uri)} while ${where.action}: ${server}`;
-  const make = (code: ErrorCode, retriable?: boolean) =>
-    new TidemarkError(code, { detail, cause: err, ...(retriable === undefined ? {} : { retriable }) });
-  switch (e.code) {
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EHOSTUNREACH':
-    case 'ETIMEDOUT':
-      return make('CONNECT_REFUSED');
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'PROTOCOL_CONNECTION_LOST':
-      return make('SOURCE_STREAM_ENDED');
-    case 'ER_ACCESS_DENIED_ERROR':
-      return make('AUTH_FAILED');
-    case 'ER_DBACCESS_DENIED_ERROR':
-    case 'ER_TABLEACCESS_DENIED_ERROR':
-    case 'ER_SPECIFIC_ACCESS_DENIED_ERROR':
-    case 'ER_COLUMNACCESS_DENIED_ERROR':
-      return make('PERMISSION_DENIED');
-    case 'ER_BAD_DB_ERROR':
-      return make('DATABASE_NOT_FOUND');
-    case 'ER_TABLE_DEF_CHANGED':
-      return make('SOURCE_SNAPSHOT_SCHEMA_MOVED');
-    case 'ER_NO_SUCH_TABLE':
-      return make('SOURCE_TABLE_NOT_FOUND');
-  }
-  if (e.errno === 1227) return make('PERMISSION_DENIED');
-  return make('SOURCE_STREAM_ENDED', e.errno === undefined);
 }

@@ -14,6 +14,7 @@ export class TableRegistry {
   /** Every id ever handed out, so a dropped table's id is never reused for another. */
   private readonly used = new Set<number>();
   readonly schemas = new Set<string>();
+  private readonly approximate = new Set<number>();
 
   /** The id of `schema.name`: the one it has, or a new one. */
   idFor(schema: string, name: string): number {
@@ -38,20 +39,38 @@ export class TableRegistry {
     const old = this.shapes.get(t.relationId);
     if (old) this.ids.delete(key(old.table.schema, old.table.name));
     this.shapes.set(t.relationId, shape);
+    this.approximate.delete(t.relationId);
     this.ids.set(key(t.schema, t.name), t.relationId);
     this.used.add(t.relationId);
     this.schemas.add(t.schema);
   }
 
-  /** Seeds from shapes the log recorded (types approximated from the pivot where unknown). */
-  seed(tables: readonly TableSchema[], types: (t: TableSchema) => readonly MysqlType[]): void {
-    for (const t of tables) this.track({ table: t, types: types(t) });
+  /**
+   * Seeds from shapes the log recorded or the hub announced. `exact: false`: the MySQL types are
+   * approximated from the pivot (YEAR as SMALLINT, GEOMETRY as a BLOB, …) — good enough to judge
+   * DDL, not to decode a snapshot — until `track` replaces them with the catalog's.
+   */
+  seed(
+    tables: readonly TableSchema[],
+    types: (t: TableSchema) => { readonly types: readonly MysqlType[]; readonly exact: boolean },
+  ): void {
+    for (const t of tables) {
+      const { types: ts, exact } = types(t);
+      this.track({ table: t, types: ts });
+      if (!exact) this.approximate.add(t.relationId);
+    }
+  }
+
+  /** Whether the shape's MySQL types are approximations (see `seed`). */
+  isApproximate(id: number): boolean {
+    return this.approximate.has(id);
   }
 
   drop(id: number): void {
     const s = this.shapes.get(id);
     if (!s) return;
     this.shapes.delete(id);
+    this.approximate.delete(id);
     this.ids.delete(key(s.table.schema, s.table.name));
   }
 

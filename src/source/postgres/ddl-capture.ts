@@ -30,8 +30,10 @@
 import { ENUM_OID_SQL, portableTypeSql, typeJoinsSql } from './portable-type.ts';
 
 /** Bumped when the message format or the installed functions change (reinstalled then). */
-export const DDL_CAPTURE_VERSION = 3;
+export const DDL_CAPTURE_VERSION = 4;
 export const DDL_MESSAGE_PREFIX = 'tidemark.ddl';
+/** An empty message after each capture message (see `_tidemark.emit`); never read. */
+export const DDL_PAD_PREFIX = 'tidemark.pad';
 /** The message format's version (`v`): messages of another version are not read. */
 export const DDL_MESSAGE_VERSION = 2;
 /** How much of the command's text a message carries (read only to tell `TYPE … USING`; never logged). */
@@ -243,6 +245,20 @@ BEGIN
 END
 $fn$;
 
+CREATE OR REPLACE FUNCTION _tidemark.emit(payload text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+BEGIN
+  -- PostgreSQL (15.18 at least) queues a transactional message at its END position, which is
+  -- where the next WAL record starts. The triggers emit inside a subtransaction (their
+  -- EXCEPTION blocks), so the command's next row change, in the parent transaction, ties with
+  -- the message and was often decoded before it: read by its Relation message alone, then
+  -- re-diffed by the DDL (an added column dropped and added again, the row's value lost). The
+  -- empty message takes that place: only it can tie with a row change, and it is never read.
+  PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', payload);
+  PERFORM pg_logical_emit_message(true, '${DDL_PAD_PREFIX}', '');
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION _tidemark.on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 DECLARE
@@ -312,7 +328,7 @@ BEGIN
       END IF;
     END LOOP;
     IF tabs <> '[]' OR enums <> '[]' THEN
-      PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
+      PERFORM _tidemark.emit(jsonb_build_object(
         'v', ${DDL_MESSAGE_VERSION}, 'kind', 'ddl', 'tag', tg_tag, 'query', left(current_query(), ${QUERY_BYTES}),
         'tables', tabs, 'enums', enums)::text);
     END IF;
@@ -320,7 +336,7 @@ BEGIN
     GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_text = MESSAGE_TEXT;
     RAISE WARNING 'tidemark: schema-change capture failed (%: %); changefeeds replicating the tables of this command stop and need a new copy', err_state, err_text;
     BEGIN
-      PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
+      PERFORM _tidemark.emit(jsonb_build_object(
         'v', ${DDL_MESSAGE_VERSION}, 'kind', 'failed', 'tag', tg_tag, 'error', err_state || ': ' || err_text,
         'oids', (SELECT coalesce(jsonb_agg(DISTINCT coalesce(pg_partition_root(objid), objid)::bigint), '[]'::jsonb)
                    FROM pg_event_trigger_ddl_commands() WHERE object_type IN ('table', 'table column')))::text);
@@ -344,7 +360,7 @@ BEGIN
   DELETE FROM _tidemark.partitions p USING pg_event_trigger_dropped_objects() o
    WHERE o.object_type = 'table' AND (p.leaf = o.objid OR p.root = o.objid);
   IF dropped IS NOT NULL THEN
-    PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
+    PERFORM _tidemark.emit(jsonb_build_object(
       'v', ${DDL_MESSAGE_VERSION}, 'kind', 'drop', 'tag', tg_tag, 'query', left(current_query(), ${QUERY_BYTES}),
       'dropped', dropped)::text);
   END IF;
@@ -358,7 +374,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 DECLARE rel oid := pg_event_trigger_table_rewrite_oid();
 BEGIN
   -- A partition's rewrite counts for its root (the replicated table).
-  PERFORM pg_logical_emit_message(true, '${DDL_MESSAGE_PREFIX}', jsonb_build_object(
+  PERFORM _tidemark.emit(jsonb_build_object(
     'v', ${DDL_MESSAGE_VERSION}, 'kind', 'rewrite', 'oid', coalesce(pg_partition_root(rel), rel)::bigint,
     'reason', pg_event_trigger_table_rewrite_reason())::text);
 EXCEPTION WHEN others THEN
@@ -392,7 +408,7 @@ export function uninstallSql(): string {
 DROP EVENT TRIGGER IF EXISTS tidemark_ddl;
 DROP EVENT TRIGGER IF EXISTS tidemark_drop;
 DROP EVENT TRIGGER IF EXISTS tidemark_rewrite;
-DROP FUNCTION IF EXISTS _tidemark.on_ddl(), _tidemark.on_drop(), _tidemark.on_rewrite(),
+DROP FUNCTION IF EXISTS _tidemark.on_ddl(), _tidemark.on_drop(), _tidemark.on_rewrite(), _tidemark.emit(text),
   _tidemark.ddl_table(oid), _tidemark.ddl_enum(oid), _tidemark.has_rows(oid),
   _tidemark.published(oid), _tidemark.unpublish(oid), _tidemark.note_partitions(oid);
 DROP TABLE IF EXISTS _tidemark.partitions;

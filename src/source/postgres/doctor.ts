@@ -17,6 +17,7 @@ import { DDL_CAPTURE_VERSION } from './ddl-capture.ts';
 import { versionProblem } from './pg-connector.ts';
 import { sourceObjectName } from './source-names.ts';
 import { connectPgClient, pgTlsPlan } from './pg-tls.ts';
+import { formatBytes } from '../../core/units.ts';
 
 export interface SourceDoctorOptions {
   uri: string;
@@ -358,15 +359,4 @@ export async function checkPublicationRights(client: pg.ClientBase, pubName: str
 
 function quote(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
-}
-
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = Math.max(0, n);
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
 }

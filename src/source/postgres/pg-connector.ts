@@ -36,6 +36,8 @@ import { ENUM_OID_SQL, portableTypeSql, typeJoinsSql } from './portable-type.ts'
 import { ReplicationConnection } from './replication-connection.ts';
 import { SESSION_SETTINGS } from './session-settings.ts';
 import { readSnapshot } from './snapshot-reader.ts';
+import { openPgSourceRead } from './verify-read.ts';
+import type { SourceReadSession } from '../../core/table-read.ts';
 import { SourceSql } from './source-sql.ts';
 import { sourceObjectName } from './source-names.ts';
 
@@ -261,6 +263,11 @@ export class PostgresConnector implements SourceConnector<Lsn> {
 
   openChunkReader(table: TableSchema): PgChunkReader {
     return new PgChunkReader(this.options.url, table);
+  }
+
+  /** A read-only snapshot for verify and reconcile (`verify-read.ts`). */
+  openRead(): Promise<SourceReadSession> {
+    return openPgSourceRead(this.options.url);
   }
 
   async progress(): Promise<SourceProgress<Lsn>> {

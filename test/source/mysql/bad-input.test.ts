@@ -106,8 +106,12 @@ describe('MariaDB connector: bad input', () => {
     expect(err.message).not.toContain('weakpw');
   });
 
-  it('a purged binlog: SOURCE_BINLOG_PURGED, not a silent gap', async () => {
-    const db = await src.freshDatabase('purged');
+  /**
+   * Replicates one insert into a fresh table, then (as if the changefeed were down) writes more and
+   * purges every binlog but a new one. Returns the tables and the position a changefeed kept.
+   */
+  async function purgedWhileDown(label: string) {
+    const db = await src.freshDatabase(label);
     await src.sql(db.name, 'CREATE TABLE t (id int PRIMARY KEY)');
     const c = connector(db.url);
     const tables = (await c.describe(['t'])).tables;
@@ -130,12 +134,44 @@ describe('MariaDB connector: bad input', () => {
       if (logs.length === 1) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    const [oldest] = (await src.sql(null, 'SELECT @@global.gtid_binlog_pos AS g')) as { g: string }[];
+    return { db, c, tables, kept: kept.position, oldestFile: last!.File, oldestGtid: oldest!.g };
+  }
+
+  it('a purged binlog: SOURCE_BINLOG_PURGED naming both positions and the fix, not a silent gap', async () => {
+    const { c, tables, kept, oldestFile, oldestGtid } = await purgedWhileDown('purged');
+    const asked: string[] = [];
     const err = await rejection(
-      c.replicate({ after: kept.position, knownTables: tables, acceptStartAfter: () => false }),
+      c.replicate({
+        after: kept,
+        knownTables: tables,
+        acceptStartAfter: (p) => {
+          asked.push(p.toString());
+          return false;
+        },
+      }),
     );
+    expect(asked).toEqual([oldestGtid]);
     expect(err.code).toBe('SOURCE_BINLOG_PURGED');
     expect(err.message).toMatch(/purged/i);
+    expect(err.message).toContain(`continues from GTID ${kept.toString()}`);
+    expect(err.message).toContain(`${oldestFile}, from GTID ${oldestGtid}`);
+    expect(err.hint).toMatch(/reset them .* new snapshot/);
+    expect(err.hint).toContain('binlog_expire_logs_seconds');
     expect(err.retriable).toBe(false);
+  });
+
+  it('a purged binlog nobody needs (acceptStartAfter): the session starts at the oldest binlog kept', async () => {
+    const { db, c, tables, kept, oldestGtid } = await purgedWhileDown('purged_ok');
+    const s = await c.replicate({ after: kept, knownTables: tables, acceptStartAfter: () => true });
+    onTestFinished(() => s.close());
+    expect(s.start.toString()).toBe(oldestGtid);
+    expect(s.start.compare(kept)).toBeGreaterThan(0);
+    await src.sql(db.name, 'INSERT INTO t VALUES (4)');
+    const events = await collect(iterate(s), (ev) => ev.some((e) => e.tag === 'insert' && e.row[0] === '4'));
+    expect(events.filter((e) => e.tag === 'insert').map((e) => e.tag === 'insert' && e.row[0])).toEqual([
+      '4',
+    ]);
   });
 
   it('a session logging statements into a followed database: SOURCE_BINLOG_FORMAT mid-stream', async () => {
