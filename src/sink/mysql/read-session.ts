@@ -11,7 +11,7 @@ import type { KeyRange, SinkReadSession } from '../../core/table-read.ts';
 import type { TableSchema } from '../../core/table-schema.ts';
 import { formatArrayLiteral, type ArrayItem } from '../../decode/pg-array.ts';
 import { pgTypeKind } from '../shared/pg-type-kind.ts';
-import { wrapMysqlError } from './mysql-errors.ts';
+import { wrapMysqlError } from '../../source/mysql/mysql-errors.ts';
 import { mysqlIdent, mysqlTableName } from './mysql-table-writer.ts';
 import { mysqlColumnType, type MysqlValue } from './mysql-types.ts';
 
@@ -27,7 +27,7 @@ export async function openMysqlSinkRead(
     try {
       return await fn();
     } catch (err) {
-      throw wrapMysqlError(err, { uri, action });
+      throw wrapMysqlError(err, { role: 'sink', uri, action });
     }
   };
   const conn = await io('connecting for verify', () =>
@@ -81,7 +81,7 @@ class MysqlSinkRead implements SinkReadSession {
       );
     } catch (err) {
       if ((err as { errno?: number }).errno === 1146) return [];
-      throw wrapMysqlError(err, { uri: this.uri, action: `reading ${t.schema}.${t.name} for verify` });
+      throw wrapMysqlError(err, { role: 'sink', uri: this.uri, action: `reading ${t.schema}.${t.name} for verify` });
     }
   }
 
@@ -134,7 +134,7 @@ class MysqlSinkRead implements SinkReadSession {
       return (rows as unknown[]).length > 0;
     } catch (err) {
       if ((err as { errno?: number }).errno === 1146) return false;
-      throw wrapMysqlError(err, { uri: this.uri, action: `reading ${t.schema}.${t.name}` });
+      throw wrapMysqlError(err, { role: 'sink', uri: this.uri, action: `reading ${t.schema}.${t.name}` });
     }
   }
 
