@@ -81,7 +81,11 @@ class MysqlSinkRead implements SinkReadSession {
       );
     } catch (err) {
       if ((err as { errno?: number }).errno === 1146) return [];
-      throw wrapMysqlError(err, { role: 'sink', uri: this.uri, action: `reading ${t.schema}.${t.name} for verify` });
+      throw wrapMysqlError(err, {
+        role: 'sink',
+        uri: this.uri,
+        action: `reading ${t.schema}.${t.name} for verify`,
+      });
     }
   }
 

@@ -5,7 +5,8 @@
  *
  *   low  := pg_current_wal_insert_lsn()            ┐ one short read-write transaction that also
  *           pg_current_xact_id()  (commit)         ┘ takes an xid: every older xid ends up < xmax(S)
- *   BEGIN REPEATABLE READ READ ONLY                 snapshot S taken by the first statement, which
+ *   BEGIN REPEATABLE READ READ ONLY; LOCK TABLE t IN ACCESS SHARE MODE   (before the snapshot: see read)
+ *                                                   snapshot S taken by the first query, which
  *     ambiguous := xids in xip(S) already committed  also finds commits S cannot see yet (→ retry)
  *     SELECT cols WHERE (key) > (after) ORDER BY key LIMIT n
  *   COMMIT
@@ -106,6 +107,10 @@ export class PgChunkReader implements ChunkReader<Lsn> {
         await c.query('COMMIT');
         await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         try {
+          // Locked before the snapshot is taken: a table rewrite (ALTER … TYPE, a volatile default)
+          // or TRUNCATE is not MVCC-safe — a snapshot older than it sees the table empty. Taken
+          // first, the lock waits for one in progress, and the snapshot after it sees its result.
+          await c.query(`LOCK TABLE ${quoteTable(t)} IN ACCESS SHARE MODE`);
           const { rows: amb } = await c.query<{ n: string }>(
             `SELECT count(*)::text AS n FROM pg_snapshot_xip(pg_current_snapshot()) x
               WHERE pg_xact_status(x) = 'committed'`,
