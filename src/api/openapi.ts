@@ -264,7 +264,31 @@ export const OPENAPI_DOCUMENT = {
             type: 'array',
             description:
               "The tables replicated (patterns resolved, tables left out not listed) and the views, with the rows this run's snapshot copied into each.",
-            items: { type: 'object', properties: { name: { type: 'string' }, rows: { type: 'integer' } } },
+            items: {
+              type: 'object',
+              properties: {
+                name: { type: 'string' },
+                rows: { type: 'integer' },
+                phase: {
+                  type: 'string',
+                  enum: ['copying', 'streaming'],
+                  description:
+                    'copying: an online copy fills a shadow downstream (readers do not see the table until it is swapped in whole); streaming (or absent): the table follows the stream.',
+                },
+                copied: { type: 'integer', description: 'Rows the online copy applied so far.' },
+                estimated: {
+                  type: 'integer',
+                  nullable: true,
+                  description: "The source's estimate of the table's rows.",
+                },
+                percent: { type: 'number', nullable: true, description: 'copied / estimated, in percent.' },
+                etaSeconds: {
+                  type: 'integer',
+                  nullable: true,
+                  description: "Seconds left at the copy's rate so far.",
+                },
+              },
+            },
           },
           views: {
             type: 'array',

@@ -14,6 +14,11 @@ export interface CliContext {
   readonly cwd: string;
   /** Aborted on SIGINT/SIGTERM: long-running commands stop gracefully and return. */
   readonly shutdown: AbortSignal;
+  /**
+   * SIGHUP: a command that can reload its configuration sets `handler` (`start`); while none is
+   * set, SIGHUP stops gracefully like SIGTERM (a closed terminal). Absent in tests that need none.
+   */
+  readonly reload?: { handler: (() => void) | null };
   loadRuntime(): Promise<ChangefeedRuntime>;
 }
 

@@ -97,6 +97,12 @@ export const SETTINGS: readonly Setting[] = [
     description: 'A replicated table renamed in the source: follow (rename downstream) or fail.',
   },
   {
+    path: 'schemaChanges.recopy',
+    kind: { type: 'choice', values: ['copy', 'fail'] },
+    description:
+      'A change whose rows the log does not carry (a rewrite with volatile values): copy the table again online (swapped in whole) or fail.',
+  },
+  {
     path: 'onNonEmptyTarget',
     kind: { type: 'choice', values: ['reconcile', 'truncate', 'fail'] },
     description:

@@ -41,7 +41,7 @@ describe('parseConfig', () => {
         snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,
         changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
-        schemaChanges: { dropTable: 'drop', renameTable: 'follow' },
+        schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'copy' },
         onNonEmptyTarget: 'reconcile',
       },
     ]);
@@ -61,7 +61,7 @@ describe('parseConfig', () => {
     snapshot: { parallelism: 2, chunkRows: 1000, startTimeoutMs: 5000 }
     memoryQuotaBytes: "1 GiB"
     changeLog: { releaseAfterMs: 3600000 }
-    schemaChanges: { dropTable: keep, renameTable: fail }
+    schemaChanges: { dropTable: keep, renameTable: fail, recopy: fail }
 `);
     const c = cfg.changefeeds[0];
     expect(c?.views).toEqual([{ name: 'totals', sql: 'select count(*) from t' }]);
@@ -70,7 +70,7 @@ describe('parseConfig', () => {
     expect(c?.snapshot).toEqual({ parallelism: 2, chunkRows: 1000, startTimeoutMs: 5000 });
     expect(c?.memoryQuotaBytes).toBe(1024 ** 3);
     expect(c?.changeLog).toEqual({ maxDiskBytes: null, releaseAfterMs: 3_600_000 });
-    expect(c?.schemaChanges).toEqual({ dropTable: 'keep', renameTable: 'fail' });
+    expect(c?.schemaChanges).toEqual({ dropTable: 'keep', renameTable: 'fail', recopy: 'fail' });
   });
 
   it('names file, line and key for a bad integer', () => {

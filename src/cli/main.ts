@@ -10,13 +10,19 @@ import type { ChangefeedRuntime } from './runtime-adapter.ts';
  */
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
+  const reload: { handler: (() => void) | null } = { handler: null };
   const onSignal = (signal: NodeJS.Signals) => {
+    if (signal === 'SIGHUP' && reload.handler && !controller.signal.aborted) {
+      reload.handler();
+      return;
+    }
     if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // A closed terminal: stop as gracefully as on Ctrl-C (the demo's PostgreSQL would be orphaned).
+  // A closed terminal: stop as gracefully as on Ctrl-C (the demo's PostgreSQL would be orphaned);
+  // `start` takes it as "reload the config" instead.
   process.on('SIGHUP', onSignal);
   try {
     return await runCli(argv, {
@@ -25,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
       env: process.env,
       cwd: process.cwd(),
       shutdown: controller.signal,
+      reload,
       loadRuntime: async (): Promise<ChangefeedRuntime> =>
         (await import('./runtime-adapter.ts')).loadRuntime(),
     });

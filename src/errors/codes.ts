@@ -88,6 +88,11 @@ export const ERROR_CODES = {
     retriable: true,
     hint: 'Finish or roll back the transaction named in the detail (COMMIT PREPARED / ROLLBACK PREPARED for a prepared one, pg_terminate_backend for an idle session); Tidemark retries meanwhile.',
   },
+  SOURCE_COPY_UNSETTLED: {
+    message: 'An online copy could not take a snapshot that sees every committed transaction',
+    retriable: true,
+    hint: 'A transaction stayed committed but invisible for long (synchronous replication waiting for a standby?). Tidemark retries; check the standby.',
+  },
   SOURCE_SNAPSHOT_SCHEMA_MOVED: {
     message: "A table's schema changed while the snapshot was starting",
     retriable: true,

@@ -27,7 +27,12 @@ export interface ChangefeedConfig {
   };
   memoryQuotaBytes: number;
   /** What a schema change in the source does to the changefeed (runtime/schema-barrier.ts). */
-  schemaChanges: { dropTable: 'drop' | 'keep' | 'fail'; renameTable: 'follow' | 'fail' };
+  schemaChanges: {
+    dropTable: 'drop' | 'keep' | 'fail';
+    renameTable: 'follow' | 'fail';
+    /** A change whose rows the log does not carry (a volatile rewrite): copy the table again online, or stop. */
+    recopy: 'copy' | 'fail';
+  };
   /**
    * A target table that already holds rows when a new changefeed's initial snapshot starts
    * (`verify/non-empty-target.ts`): reconcile it by key, rewriting only differing rows; truncate
@@ -63,7 +68,7 @@ export const CHANGEFEED_DEFAULTS = {
   lagBudgetMs: 60_000,
   snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
   memoryQuotaBytes: 256 * MiB,
-  schemaChanges: { dropTable: 'drop', renameTable: 'follow' },
+  schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'copy' },
   onNonEmptyTarget: 'reconcile',
   changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
 } as const;

@@ -29,12 +29,31 @@ export interface ChangefeedStatus {
    * The tables replicated (patterns resolved, tables left out not listed) and the views, with the
    * rows this run's snapshot copied into each (0 when it resumed from a checkpoint).
    */
-  tables?: { name: string; rows: number }[];
+  tables?: TableStatus[];
   /** Each view's plan in words (sql/describe-plan.ts), once the views are planned. */
   views?: { name: string; plan: string[] }[];
 }
 
 export type ChangefeedPhase = ChangefeedStatus['phase'];
+
+/** One table or view of a changefeed. */
+export interface TableStatus {
+  name: string;
+  rows: number;
+  /**
+   * `copying`: an online copy fills its shadow downstream (readers do not see it yet);
+   * `streaming` (or absent): the table is downstream and follows the stream.
+   */
+  phase?: 'copying' | 'streaming';
+  /** Rows the online copy applied so far. */
+  copied?: number;
+  /** The source's estimate of the table's rows, or null. */
+  estimated?: number | null;
+  /** copied / estimated, in percent (one decimal), or null. */
+  percent?: number | null;
+  /** Seconds left at the copy's rate so far, or null. */
+  etaSeconds?: number | null;
+}
 
 /** A status with nothing known yet, for a changefeed that is starting. */
 export function initialStatus(id: string): ChangefeedStatus {
@@ -68,6 +87,12 @@ export function renderStatusLine(s: ChangefeedStatus, options: { idWidth?: numbe
   parts.push(
     `lag ${s.lagMs === null ? '–' : formatDurationMs(s.lagMs)} · ${s.lagBytes === null ? '–' : formatBytes(s.lagBytes)}`,
   );
+  for (const t of s.tables ?? []) {
+    if (t.phase !== 'copying') continue;
+    const pct = t.percent == null ? '' : ` ${t.percent.toFixed(1)}%`;
+    const eta = t.etaSeconds == null ? '' : ` ETA ${formatDurationMs(t.etaSeconds * 1000)}`;
+    parts.push(`copying ${t.name}${pct} ${formatCount(t.copied ?? t.rows)} rows${eta}`);
+  }
   if (s.error) {
     const m = s.error.message;
     parts.push(`error ${m.startsWith(`${s.error.code}:`) ? m : `${s.error.code}: ${m}`}`);
@@ -110,15 +135,18 @@ export class LiveStatus {
   private drawnLines = 0;
   private lastPlainMs = -Infinity;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly tracked: { status(): ChangefeedStatus }[] = [];
+  private readonly tracked: { status(): ChangefeedStatus | null }[] = [];
 
   constructor(private readonly opts: LiveStatusOptions) {
     this.tty = opts.tty ?? opts.out.isTTY === true;
     this.now = opts.nowMs ?? Date.now;
   }
 
-  /** Reads `source.status()` before every draw, so the lines never lag behind the runtime. */
-  track(source: { status(): ChangefeedStatus }): void {
+  /**
+   * Reads `source.status()` before every draw, so the lines never lag behind the runtime; null:
+   * nothing to show from it (a changefeed replaced by a reload).
+   */
+  track(source: { status(): ChangefeedStatus | null }): void {
     this.tracked.push(source);
   }
 
@@ -146,7 +174,10 @@ export class LiveStatus {
   /** The current lines, aligned. */
   lines(): string[] {
     for (const s of this.opts.poll?.() ?? []) this.update(s);
-    for (const t of this.tracked) this.update(t.status());
+    for (const t of this.tracked) {
+      const s = t.status();
+      if (s) this.update(s);
+    }
     const all = [...this.statuses.values()];
     const idWidth = Math.max(0, ...all.map((s) => s.id.length));
     return all.map((s) => renderStatusLine(s, { idWidth }));

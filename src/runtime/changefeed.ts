@@ -34,6 +34,9 @@ import type { ViewStage } from './view-stage.ts';
 import { qualifiedName, quoteIdent } from '../core/table-schema.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
+import { CopyProgressStore } from './copy-progress.ts';
+import { TableCopy, type CopyProgress } from './table-copy.ts';
+import type { RowChange } from '../core/change.ts';
 
 const MiB = 1024 * 1024;
 
@@ -253,13 +256,27 @@ export class ChangefeedRunner implements Changefeed {
       let checkpoint =
         stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
       let pending: PendingTables | null = null;
+      const copyStore = CopyProgressStore.open(
+        CopyProgressStore.pathFor(this.env.dataDir, cfg.id),
+        checkpoint?.epoch ?? null,
+      );
+      const committedCopies = copyStore.committed();
+      const resumedCopies: CopyProgress[] = [];
       if (checkpoint !== null) {
         const resumed = this.resumedTables(hub, tables);
         tables = resumed.tables;
-        if (resumed.pending.length > 0) {
+        const waiting: PendingTable[] = [];
+        for (const p of resumed.pending) {
+          const progress = committedCopies.get(p.table.relationId);
+          // Swapped in by a committed epoch (the hub's record may have missed it): replicated.
+          if (progress?.phase === 'swapped') tables.push(p.table);
+          else if (progress?.phase === 'copying') resumedCopies.push(progress);
+          else waiting.push(p);
+        }
+        if (waiting.length > 0) {
           const until = (await connector.progress()).end;
-          if (until === null) throw this.tablesChanged(resumed.pending);
-          pending = { tables: resumed.pending, until };
+          if (until === null) throw this.tablesChanged(waiting);
+          pending = { tables: waiting, until };
         }
       }
       const replicated = new Set(tables.map((t) => t.relationId));
@@ -350,7 +367,12 @@ export class ChangefeedRunner implements Changefeed {
       }
       sub = await hub.subscribe({
         id: cfg.id,
-        tables,
+        // Tables waiting for a copy are captured now: their changes flow before the copy starts.
+        tables: [
+          ...tables,
+          ...(pending?.tables.map((p) => p.table) ?? []),
+          ...resumedCopies.map((p) => p.table),
+        ],
         checkpoint: checkpoint.position,
         memoryQuotaBytes: readerQuota,
         selection: cfg.tables,
@@ -366,8 +388,16 @@ export class ChangefeedRunner implements Changefeed {
       });
       if (this.stopping) return;
       this.update({ phase: 'streaming' });
+      if (committedCopies.size > 0 && [...committedCopies.values()].some((p) => p.phase === 'swapped'))
+        hub.recordTables(
+          cfg.id,
+          tables.filter(
+            (t) => replicated.has(t.relationId) || committedCopies.get(t.relationId)?.phase === 'swapped',
+          ),
+        );
+      for (const p of committedCopies.values()) if (p.phase === 'swapped') replicated.add(p.table.relationId);
       await this.stream(
-        { changes: sub, sink, views, replicated, codec, hub, tables, pending },
+        { changes: sub, sink, views, replicated, codec, hub, tables, pending, copyStore, resumedCopies },
         checkpoint.position,
         checkpoint.epoch,
       );
@@ -466,14 +496,39 @@ export class ChangefeedRunner implements Changefeed {
       hub: ChangeHub;
       /** Every table read (replicated ones, and view inputs), by id: kept current at barriers. */
       tables: readonly TableSchema[];
-      /** Tables selected but not recorded: created in the stream before `until`, or an error. */
+      /** Tables selected but not recorded: created in the stream before `until`, or copied online. */
       pending: PendingTables | null;
+      /** Where online copies stand (valid up to the sink's checkpoint). */
+      copyStore: CopyProgressStore;
+      /** Copies a committed epoch left unfinished: they go on from their last chunk. */
+      resumedCopies: readonly CopyProgress[];
     },
     after: Position,
     lastEpoch: number,
   ): Promise<void> {
-    const { changes, sink, views, replicated, codec, hub } = stages;
+    const { changes, sink, views, replicated, codec, hub, copyStore } = stages;
     let pending = stages.pending;
+    /** Tables being copied online, by source id; their changes go to their shadow. */
+    const copies = new Map<number, TableCopy>();
+    /** Shadow ids (negative): written downstream like replicated tables. */
+    const shadows = new Set<number>();
+    /** Progress of copies that changed since the last cut (swapped ones included). */
+    let copyProgress = new Map<number, CopyProgress>();
+    let copyWake: (() => void) | null = null;
+    /**
+     * > 0 while a copy's downstream steps (shadow dropped, swap) are half applied between
+     * transactions: the timer must not cut the epoch there (a drop committed without its rename).
+     */
+    let cutHeld = 0;
+    const holdingCuts = async <T>(fn: () => Promise<T>): Promise<T> => {
+      cutHeld++;
+      try {
+        return await fn();
+      } finally {
+        cutHeld--;
+      }
+    };
+    const copyChunkRows = Math.max(1, this.cfg.snapshot.chunkRows);
     const known = new Map(stages.tables.map((t) => [t.relationId, t]));
     const viewInputs = new Set((views?.inputTables ?? []).map((t) => t.relationId));
     /** The replicated set changed at a barrier: recorded in the subscription once its epoch commits. */
@@ -515,11 +570,17 @@ export class ChangefeedRunner implements Changefeed {
       tables: readonly TableChanges[],
       step: { continuing: boolean; last: boolean },
     ): Promise<readonly TableChanges[]> => {
-      const own = tables.filter((t) => replicated.has(t.table.relationId));
+      const own = tables.filter((t) => replicated.has(t.table.relationId) || shadows.has(t.table.relationId));
       if (!views) return own;
       return [...own, ...(await views.apply(epoch, tables, step))];
     };
-    const commit = (e: Epoch, position: Position, oldestMs: number | null, bytes: number) => {
+    const commit = (
+      e: Epoch,
+      position: Position,
+      oldestMs: number | null,
+      bytes: number,
+      progress: readonly CopyProgress[],
+    ) => {
       inflightOldestMs = oldestMs;
       const started = Date.now();
       const w = writer;
@@ -529,6 +590,8 @@ export class ChangefeedRunner implements Changefeed {
       writer = null;
       chunks = 0;
       inflight = (async () => {
+        // Written before the epoch commits: valid once the sink's checkpoint reaches this epoch.
+        if (progress.length > 0) copyStore.save(e.checkpoint.epoch, progress);
         const tables = await sinkTables(e.checkpoint.epoch, e.tables, { continuing, last: true });
         const epoch = tables.length === e.tables.length && !views ? e : { ...e, tables };
         if (w) await w.commit(epoch);
@@ -542,6 +605,7 @@ export class ChangefeedRunner implements Changefeed {
               [...known.values()].filter((t) => replicated.has(t.relationId)),
             );
           checkpointPosition = position;
+          if (progress.length > 0) copyStore.committedUpTo(e.checkpoint.epoch);
           this.committedSince = true;
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });
           const now = Date.now();
@@ -563,7 +627,8 @@ export class ChangefeedRunner implements Changefeed {
         });
     };
     const maybeCut = (force = false) => {
-      if (failure !== null || inflight || builder.isInTransaction || !builder.hasCommitted) return;
+      if (failure !== null || inflight || cutHeld > 0 || builder.isInTransaction || !builder.hasCommitted)
+        return;
       const due =
         force ||
         writer !== null ||
@@ -576,7 +641,9 @@ export class ChangefeedRunner implements Changefeed {
       const position = builder.lastPosition!;
       const e = builder.cut(writer ? epochNo : ++epochNo)!;
       lastCutMs = Date.now();
-      commit(e, position, oldest, bytes);
+      const progress = [...copyProgress.values()];
+      copyProgress = new Map();
+      commit(e, position, oldest, bytes, progress);
     };
     /**
      * A transaction outgrew the budget: its changes so far go downstream as a chunk of the epoch's
@@ -645,6 +712,7 @@ export class ChangefeedRunner implements Changefeed {
         replicated,
         policy: this.cfg.schemaChanges,
         where: where(),
+        canCopy: (id) => hub.connector.openChunkReader !== undefined && !viewInputs.has(id),
       });
       const forViews = viewBarrier(change, viewInputs);
       this.log.debug('schema change', {
@@ -655,6 +723,24 @@ export class ChangefeedRunner implements Changefeed {
       });
       if (decision.action === 'ignore') {
         if (forViews) await applyBarrier(change, { sink: false, views: true });
+        return;
+      }
+      if (decision.action === 'recopy') {
+        const t = decision.table;
+        this.log.warn('table copied again online: its rows cannot be derived from the change', {
+          table: qualifiedName(t),
+          reason: decision.reason,
+          ddl: change.ddl,
+        });
+        // Its changes so far go down to the table as it is; from here they go to the new copy's
+        // shadow, and the table downstream keeps its last rows until the copy replaces it whole.
+        await holdingCuts(async () => {
+          await applyBarrier(null, { sink: false, views: false });
+          replicated.delete(t.relationId);
+          known.set(t.relationId, t);
+          tablesChanged = true;
+          await startCopy(t, null);
+        });
         return;
       }
       if (decision.action === 'left-out') {
@@ -691,6 +777,164 @@ export class ChangefeedRunner implements Changefeed {
         ddl: change.ddl,
       });
     };
+    const copyStatus = () => {
+      const rows = [...(this.st.tables ?? [])];
+      for (const c of copies.values()) {
+        const name = qualifiedName(c.table);
+        const copied = c.progress.rows;
+        const est = c.estimatedRows;
+        const percent = est && est > 0 ? Math.min(100, Math.round((copied / est) * 1000) / 10) : null;
+        const elapsed = (Date.now() - (copyStarted.get(c.table.relationId) ?? Date.now())) / 1000;
+        const rate = elapsed > 0 ? (copied - (copyStartRows.get(c.table.relationId) ?? 0)) / elapsed : 0;
+        const eta = est && rate > 0 ? Math.max(0, Math.round((est - copied) / rate)) : null;
+        const entry = {
+          name,
+          rows: copied,
+          phase: 'copying' as const,
+          copied,
+          estimated: est,
+          percent,
+          etaSeconds: eta,
+        };
+        const i = rows.findIndex((r) => r.name === name);
+        if (i >= 0) rows[i] = entry;
+        else rows.push(entry);
+      }
+      this.update({ tables: rows });
+    };
+    const copyStarted = new Map<number, number>();
+    const copyStartRows = new Map<number, number>();
+    const dropShadow = (c: TableCopy): SchemaChange => ({
+      kind: 'table-dropped',
+      tableId: c.shadow.relationId,
+      table: c.shadow,
+      ddl: null,
+    });
+    /** Starts (or, with its committed progress, resumes) the online copy of `t`. Between transactions. */
+    const startCopy = async (t: TableSchema, progress: CopyProgress | null) => {
+      const open = hub.connector.openChunkReader?.bind(hub.connector);
+      if (!open)
+        throw this.tablesChanged([
+          { table: t, why: `${t.schema}.${t.name} was selected after the snapshot` },
+        ]);
+      const reader = open(t);
+      const estimate = await reader.estimateRows().catch(() => null);
+      const copy = new TableCopy(
+        reader,
+        progress ?? { table: t, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+        estimate,
+      );
+      copy.onSettled = () => copyWake?.();
+      // A shadow left by a copy that never committed progress is stale: dropped before any change reaches it.
+      if (progress === null)
+        await holdingCuts(() => applyBarrier(dropShadow(copy), { sink: true, views: false }));
+      copies.set(t.relationId, copy);
+      shadows.add(copy.shadow.relationId);
+      copyProgress.set(t.relationId, copy.progress);
+      copyStarted.set(t.relationId, Date.now());
+      copyStartRows.set(t.relationId, copy.progress.rows);
+      changes.addTables([t]);
+      this.log.info(progress ? 'online copy resumed' : 'online copy started', {
+        table: qualifiedName(t),
+        ...(progress ? { rows: progress.rows, chunks: progress.chunks } : {}),
+      });
+      copy.issue(copyChunkRows);
+      copyStatus();
+    };
+    /** The shadow is complete: it replaces the table in the epoch being built (one transaction). */
+    const swap = (c: TableCopy) => holdingCuts(() => swapHeld(c));
+    const swapHeld = async (c: TableCopy) => {
+      const t = c.table;
+      await applyBarrier(
+        { kind: 'table-dropped', tableId: t.relationId, table: t, ddl: null },
+        { sink: true, views: false },
+      );
+      await applyBarrier(
+        { kind: 'table-altered', before: c.shadow, after: t, columns: [], recopy: null, ddl: null },
+        { sink: true, views: false },
+      );
+      c.swapped();
+      copyProgress.set(t.relationId, c.progress);
+      copies.delete(t.relationId);
+      known.set(t.relationId, t);
+      replicated.add(t.relationId);
+      tablesChanged = true;
+      await c.close();
+      const name = qualifiedName(t);
+      this.update({
+        tables: (this.st.tables ?? []).map((r) =>
+          r.name === name ? { name, rows: c.progress.rows, phase: 'streaming' as const } : r,
+        ),
+      });
+      this.log.info('online copy swapped in', {
+        table: name,
+        rows: c.progress.rows,
+        chunks: c.progress.chunks,
+        // Chunks this run read from the source (a resumed copy reads only what was left).
+        reads: c.reads,
+      });
+    };
+    /** Chunks whose high watermark the stream passed: reconciled and applied. Between transactions. */
+    const settleCopies = async () => {
+      for (const c of [...copies.values()]) {
+        if (builder.isInTransaction || !c.ready(resolvedPosition)) continue;
+        const f = c.finish();
+        if (f.reread !== null) {
+          this.log.debug('online copy: chunk read again', {
+            table: qualifiedName(c.table),
+            reason: f.reread,
+          });
+        }
+        for (const row of f.rows) builder.insert(c.shadow, row);
+        this.rateCount += f.rows.length;
+        this.st.snapshotRows += f.rows.length;
+        copyProgress.set(c.table.relationId, c.progress);
+        if (f.complete) await swap(c);
+        else c.issue(copyChunkRows);
+      }
+      if (copies.size > 0) copyStatus();
+    };
+    /** A change of a table being copied: aimed at its shadow (or held back), noted in its window. */
+    const copyChange = (m: RowChange): RowChange | null | undefined => {
+      if (copies.size === 0) return undefined;
+      if (m.tag === 'truncate') {
+        if (!m.tables.some((t) => copies.has(t.relationId))) return undefined;
+        const tables = m.tables.map((t) => {
+          const c = copies.get(t.relationId);
+          if (!c) return t;
+          c.observe({ tag: 'truncate', tables: [t] });
+          return c.shadow;
+        });
+        return { tag: 'truncate', tables };
+      }
+      if (m.tag === 'schema') return undefined;
+      const c = copies.get(m.table.relationId);
+      return c ? c.observe(m) : undefined;
+    };
+    /** A schema change of a table being copied: its copy starts over in the new shape (or ends, dropped). */
+    const copySchema = async (change: SchemaChange): Promise<boolean> => {
+      const id = schemaChangeTableId(change);
+      const c = copies.get(id);
+      if (!c) return false;
+      return holdingCuts(() => copySchemaHeld(change, id, c));
+    };
+    const copySchemaHeld = async (change: SchemaChange, id: number, c: TableCopy): Promise<boolean> => {
+      copies.delete(id);
+      await c.close();
+      await applyBarrier(dropShadow(c), { sink: true, views: false });
+      if (change.kind === 'table-altered' && change.unreplicable === undefined) {
+        this.log.info('online copy starts over: the table changed shape', {
+          table: qualifiedName(change.after),
+        });
+        await startCopy(change.after, null);
+      } else {
+        copyStore.forget(id);
+        changes.removeTable(id);
+      }
+      return true;
+    };
+    for (const p of stages.resumedCopies) await startCopy(p.table, p);
+
     const timer = setInterval(
       () => {
         maybeCut();
@@ -700,32 +944,54 @@ export class ChangefeedRunner implements Changefeed {
     );
 
     const it = changes.read(after)[Symbol.asyncIterator]();
+    let nextBatch: ReturnType<typeof it.next> | null = null;
     try {
       for (;;) {
         if (failure !== null) throw failure;
         if (this.stopping) break;
+        if (!builder.isInTransaction && [...copies.values()].some((c) => c.ready(resolvedPosition))) {
+          await settleCopies();
+          continue;
+        }
         // A fresh stop promise per wait: racing one long-lived promise would leave a reaction on
         // it for every batch, never released (a leak proportional to the stream).
+        nextBatch ??= it.next();
         const next = await Promise.race([
-          it.next(),
+          nextBatch,
           new Promise<'stop'>((r) => (this.wakeStream = () => r('stop'))),
+          new Promise<'copy'>((r) => (copyWake = () => r('copy'))),
         ]);
+        copyWake = null;
+        if (next === 'copy') continue;
+        nextBatch = null;
         if (next === 'stop' || next.done) break;
         for (const m of next.value) {
           if (m.tag === 'schema') {
+            if (await copySchema(m.change)) continue;
             await onSchema(m.change);
             continue;
+          }
+          if (m.tag !== 'begin' && m.tag !== 'commit') {
+            const routed = copyChange(m);
+            if (routed !== undefined) {
+              if (routed !== null) this.rateCount += builder.add(routed);
+              continue;
+            }
           }
           this.rateCount += builder.add(m);
           if (m.tag === 'commit') {
             resolvedPosition = m.position;
             this.st.resolved = m.position.toString();
             if (pending !== null && m.position.compare(pending.until) >= 0) {
-              const never = pending.tables.filter((p) => !replicated.has(p.table.relationId));
-              if (never.length > 0) throw this.tablesChanged(never);
+              const never = pending.tables.filter(
+                (p) => !replicated.has(p.table.relationId) && !copies.has(p.table.relationId),
+              );
               pending = null;
+              // Selected now, never copied, not created in the stream: copied online from here.
+              for (const p of never) await startCopy(p.table, null);
             }
             maybeCut();
+            if (copies.size > 0) await settleCopies();
           }
         }
         if (builder.isInTransaction && (builder.bytes >= chunkBytes || builder.changes >= chunkRows)) {
@@ -748,6 +1014,7 @@ export class ChangefeedRunner implements Changefeed {
       }
     } finally {
       clearInterval(timer);
+      for (const c of copies.values()) await c.close().catch(() => {});
       void it.return?.(undefined)?.catch(() => {});
       while (inflight) await (inflight as Promise<void>).catch(() => {});
       // A chunked epoch whose transaction did not end here: nothing of it becomes visible.

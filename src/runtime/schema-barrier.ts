@@ -9,7 +9,8 @@
  *                                   (unreplicable: left out, warned)
  *   table-dropped                   yes                      policy dropTable: drop | keep | fail
  *   table-altered                   yes                      no safe replica identity → SOURCE_REPLICA_IDENTITY
- *                                                            re-copy needed → SOURCE_SCHEMA_RECOPY
+ *                                                            re-copy needed → policy recopy: copy (online,
+ *                                                              when the connector can and no view reads it) | SOURCE_SCHEMA_RECOPY
  *                                                            rename → policy renameTable: follow | fail
  *                                                            else replay downstream
  *                                   no, but now named by the selection (a swap) → SOURCE_TABLES_CHANGED
@@ -29,6 +30,8 @@ export interface SchemaPolicy {
   readonly dropTable: 'drop' | 'keep' | 'fail';
   /** A replicated table renamed in the source: rename it downstream too, or stop. */
   readonly renameTable: 'follow' | 'fail';
+  /** A change the log cannot replay (a volatile rewrite): copy the table again online, or stop. */
+  readonly recopy: 'copy' | 'fail';
 }
 
 export interface BarrierContext {
@@ -40,6 +43,8 @@ export interface BarrierContext {
   readonly policy: SchemaPolicy;
   /** Where the change happened, for messages: "after <resolved position>". */
   readonly where: string;
+  /** True when a table can be copied online here (the connector reads chunks; no view reads it). */
+  readonly canCopy: (tableId: number) => boolean;
 }
 
 export type BarrierDecision =
@@ -51,7 +56,9 @@ export type BarrierDecision =
       readonly toSink: boolean;
       /** The table starts being replicated (created), stops (dropped), or takes a new shape. */
       readonly table: { readonly add?: TableSchema; readonly remove?: number; readonly update?: TableSchema };
-    };
+    }
+  /** The table's rows cannot be derived downstream: copy it again online in its new shape. */
+  | { readonly action: 'recopy'; readonly table: TableSchema; readonly reason: string };
 
 export function decideBarrier(change: SchemaChange, ctx: BarrierContext): BarrierDecision {
   const id = schemaChangeTableId(change);
@@ -89,6 +96,8 @@ export function decideBarrier(change: SchemaChange, ctx: BarrierContext): Barrie
         });
       }
       if (change.recopy !== null) {
+        if (ctx.policy.recopy === 'copy' && ctx.canCopy(id))
+          return { action: 'recopy', table: change.after, reason: change.recopy };
         throw new TidemarkError('SOURCE_SCHEMA_RECOPY', {
           detail: `changefeed ${ctx.changefeedId}: ${change.before.schema}.${change.before.name} needs a new copy ${ctx.where}: ${change.recopy}${ddl}`,
         });

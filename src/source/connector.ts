@@ -20,6 +20,7 @@ import type { ChangeEvent } from '../core/change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { TidemarkError } from '../errors/tidemark-error.ts';
 import type { SnapshotRows } from '../core/epoch.ts';
+import type { Row } from '../core/row.ts';
 import type { SourceReadSession } from '../core/table-read.ts';
 
 export interface SourceConnector<P extends Position = Position> {
@@ -87,6 +88,14 @@ export interface SourceConnector<P extends Position = Position> {
    * at the consumer's pace; `release` frees what holds the snapshot (call it in any case).
    */
   snapshot(tables: readonly TableSchema[], options: SnapshotOptions): Promise<SourceSnapshot<P>>;
+
+  /**
+   * An online copy of one table (issue 12), read a key range at a time in short transactions,
+   * each chunk bracketed by positions the pipeline reconciles with the stream. Optional: a
+   * connector without it cannot add tables to a running changefeed. The table must be captured
+   * (`capture`) before the first `read`.
+   */
+  openChunkReader?(table: TableSchema): ChunkReader<P>;
 
   /**
    * Opens a read-only session inside one consistent snapshot of the source, for comparing tables
@@ -203,6 +212,34 @@ export interface SourceSnapshot<P extends Position = Position> {
   readonly position: P;
   readonly rows: AsyncIterable<SnapshotRows>;
   release(): Promise<void>;
+}
+
+/**
+ * Reads one table in chunks (see `openChunkReader`). Calls are sequential.
+ */
+export interface ChunkReader<P extends Position = Position> {
+  readonly table: TableSchema;
+  /** The source's estimate of the table's rows (for progress), or null. */
+  estimateRows(): Promise<number | null>;
+  /**
+   * The next chunk: up to `limit` rows whose key is after `after` (null: from the start), in key
+   * order; a keyless table is read whole. The rows hold every transaction committed before `low`
+   * and none committed at or after `high` (positions of commits as the stream reports them);
+   * transactions committed in between may or may not be in it. A commit at or after `high` reaches
+   * the stream promptly.
+   */
+  read(after: Row | null, limit: number): Promise<ChunkRead<P>>;
+  close(): Promise<void>;
+}
+
+export interface ChunkRead<P extends Position = Position> {
+  readonly rows: readonly Row[];
+  readonly low: P;
+  readonly high: P;
+  /** The last row's cells (its key cells are the next chunk's `after`); null for a keyless table. */
+  readonly lastKey: Row | null;
+  /** No rows after this chunk (a keyless table: always). */
+  readonly done: boolean;
 }
 
 /** One prerequisite, checked. */

@@ -13,7 +13,16 @@ export interface FeedStatus {
   /** Degraded or left out (tables a pattern matched, schema capture): shown, never hidden. */
   warnings: string[];
   /** Tables replicated (patterns resolved) and views, with the rows this run's snapshot copied. */
-  tables?: { name: string; rows: number }[];
+  tables?: {
+    name: string;
+    rows: number;
+    /** `copying`: an online copy is filling the table's shadow (issue 12). */
+    phase?: 'copying' | 'streaming';
+    copied?: number;
+    estimated?: number | null;
+    percent?: number | null;
+    etaSeconds?: number | null;
+  }[];
   /** Each view's plan in words, once the changefeed planned its views. */
   views?: { name: string; plan: string[] }[];
 }

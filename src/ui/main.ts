@@ -163,13 +163,16 @@ function renderDetail(f: Feed | undefined, samples: Sample[]): void {
       'tbody',
       {},
       // Once the changefeed resolved its patterns, the tables themselves; before, what was asked.
-      ...(f.status.tables ?? (f.config?.tables ?? []).map((name) => ({ name, rows: null }))).map((t) =>
+      ...(
+        f.status.tables ??
+        (f.config?.tables ?? []).map((name) => ({ name, rows: null as number | null, phase: undefined }))
+      ).map((t) =>
         el(
           'tr',
-          { 'data-table': t.name },
+          { 'data-table': t.name, ...(t.phase ? { 'data-phase': t.phase } : {}) },
           el('td', { class: 'mono' }, t.name),
-          el('td', {}, phase),
-          el('td', { class: 'num' }, t.rows === null ? '–' : count(t.rows)),
+          el('td', {}, t.phase === 'copying' ? 'copying' : phase),
+          el('td', { class: 'num' }, t.rows === null ? '–' : copyProgress(t)),
         ),
       ),
     ),
@@ -310,3 +313,17 @@ void refresh();
 setInterval(() => {
   if (!busy) void refresh();
 }, POLL_MS);
+
+/** Rows copied, and for an online copy its percent and time left. */
+function copyProgress(t: {
+  rows: number | null;
+  phase?: string | undefined;
+  percent?: number | null | undefined;
+  etaSeconds?: number | null | undefined;
+}): string {
+  const rows = count(t.rows ?? 0);
+  if (t.phase !== 'copying') return rows;
+  const pct = t.percent == null ? '' : ` · ${t.percent.toFixed(1)}%`;
+  const eta = t.etaSeconds == null ? '' : ` · ${duration(t.etaSeconds * 1000)} left`;
+  return `${rows}${pct}${eta}`;
+}

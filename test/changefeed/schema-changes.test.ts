@@ -266,15 +266,16 @@ describe('schema changes as barriers', () => {
     await feed.stop();
   });
 
-  it('a rewrite with a volatile default stops the changefeed at the barrier naming table, DDL and fix; nothing after it is applied', async () => {
+  it('with schemaChanges.recopy: fail, a rewrite with a volatile default stops the changefeed at the barrier naming table, DDL and fix; nothing after it is applied', async () => {
     const src = await freshDatabase('ddlvol_src');
     const dst = await freshDatabase('ddlvol_dst');
     await src.query(
       `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 10) g`,
     );
-    const feed = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['t'] }), {
-      logger: silentLogger,
-    });
+    const feed = startChangefeed(
+      testConfig({ source: src.url, sink: dst.url, tables: ['t'], schemaChanges: { recopy: 'fail' } }),
+      { logger: silentLogger },
+    );
     await caughtUp(src, dst);
     await src.query(`INSERT INTO t VALUES (11, 11)`);
     await caughtUp(src, dst); // an epoch the barrier's failure would discard must commit first

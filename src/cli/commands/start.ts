@@ -28,6 +28,7 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
   const format = logFormatOption(values['log-format']);
   const logger = createLogger({ stream: live.interleave(ctx.stderr), ...(format ? { format } : {}) });
   const dataDir = values['data-dir'] ?? ctx.env.TIDEMARK_DATA_DIR ?? '.tidemark';
+  const configPath = values.config;
   return runChangefeeds(config.changefeeds, {
     runtime,
     logger,
@@ -35,6 +36,14 @@ export async function runStart(args: string[], ctx: CliContext): Promise<number>
     live,
     shutdown: ctx.shutdown,
     stderr: ctx.stderr,
+    ...(ctx.reload
+      ? {
+          reload: {
+            on: (fn: () => void) => (ctx.reload!.handler = fn),
+            load: async () => (await loadConfig(configPath, { env: ctx.env })).changefeeds,
+          },
+        }
+      : {}),
   });
 }
 
@@ -54,6 +63,16 @@ export async function runChangefeeds(
     stderr: { write(text: string): unknown };
     /** Local state (change logs, view state): the engine's data directory; default `./.tidemark`. */
     dataDir?: string;
+    /**
+     * SIGHUP reloads the config: a changefeed whose definition changed is restarted with it (a
+     * table added to `tables` is then copied online while it streams the others), a new one
+     * started, a removed one stopped; the others run on untouched. A config that does not load
+     * is reported and changes nothing.
+     */
+    reload?: {
+      on(handler: () => void): void;
+      load(): Promise<readonly ChangefeedConfig[]>;
+    };
   },
 ): Promise<number> {
   const { runtime, logger, live, shutdown } = deps;
@@ -72,7 +91,8 @@ export async function runChangefeeds(
     deps.stderr.write(`changefeed ${id} failed: ${e.format()}\n`);
   };
   const pending: Promise<void>[] = [];
-  for (const cfg of configs) {
+  const running = new Map<string, { cfg: ChangefeedConfig; feed: Changefeed }>();
+  const launch = (cfg: ChangefeedConfig) => {
     const log = logger.child({ changefeed: cfg.id });
     let feed: Changefeed;
     try {
@@ -84,10 +104,13 @@ export async function runChangefeeds(
     } catch (err) {
       report(cfg.id, err, initialStatus(cfg.id));
       live.track({ status: () => failed.get(cfg.id) ?? initialStatus(cfg.id) });
-      continue;
+      return;
     }
     feeds.push(feed);
-    live.track({ status: () => failed.get(feed.id) ?? feed.status() });
+    running.set(cfg.id, { cfg, feed });
+    live.track({
+      status: () => (running.get(feed.id)?.feed === feed ? (failed.get(feed.id) ?? feed.status()) : null),
+    });
     log.info('changefeed started', { tables: cfg.tables.join(', '), views: cfg.views.length });
     // A feed that ends by itself without an error is just stopped; the others go on.
     pending.push(
@@ -96,20 +119,63 @@ export async function runChangefeeds(
         (error: unknown) => report(feed.id, error ?? new Error('failed'), feed.status()),
       ),
     );
-  }
+  };
+  for (const cfg of configs) launch(cfg);
+  let reloaded: () => void = () => {};
+  let reloading = Promise.resolve();
+  deps.reload?.on(() => {
+    reloading = reloading.then(async () => {
+      let next: readonly ChangefeedConfig[];
+      try {
+        next = await deps.reload!.load();
+      } catch (err) {
+        logger.error('config not reloaded: it does not load', { error: err });
+        return;
+      }
+      const ids = new Set(next.map((c) => c.id));
+      for (const [id, r] of [...running]) {
+        const cfg = next.find((c) => c.id === id);
+        if (cfg && JSON.stringify(cfg) === JSON.stringify(r.cfg)) continue;
+        running.delete(id);
+        failed.delete(id);
+        await r.feed.stop().catch(() => {});
+        if (!ids.has(id)) logger.info('changefeed removed from the config: stopped', { changefeed: id });
+      }
+      for (const cfg of next) if (!running.has(cfg.id)) launch(cfg);
+      logger.info('config reloaded', { changefeeds: next.length });
+      reloaded();
+    });
+  });
   live.start();
   const signalled = new Promise<void>((resolve) => {
     if (shutdown.aborted) resolve();
     shutdown.addEventListener('abort', () => resolve(), { once: true });
   });
-  const allEnded = Promise.all(pending);
-  const first = await Promise.race([signalled.then(() => 'signal' as const), allEnded]);
-  if (first === 'signal') logger.info('stopping', { changefeeds: feeds.length });
-  const running = feeds.filter((f) => !failed.has(f.id));
-  const results = await Promise.allSettled(running.map((f) => f.stop()));
-  await allEnded;
+  // Until a signal, or until every changefeed ended (a reload stops some and starts others: after
+  // one, what ended is counted again).
+  for (;;) {
+    const reload = new Promise<'reload'>((r) => (reloaded = () => r('reload')));
+    const count = pending.length;
+    const first = await Promise.race([
+      signalled.then(() => 'signal' as const),
+      Promise.all(pending).then(() => 'ended' as const),
+      reload,
+    ]);
+    if (first === 'reload') continue;
+    if (first === 'ended') {
+      await reloading;
+      if (pending.length !== count) continue;
+    }
+    if (first === 'signal') logger.info('stopping', { changefeeds: running.size });
+    break;
+  }
+  deps.reload?.on(() => {});
+  await reloading;
+  const live2 = [...running.values()].map((r) => r.feed).filter((f) => !failed.has(f.id));
+  const results = await Promise.allSettled(live2.map((f) => f.stop()));
+  await Promise.all(pending);
   results.forEach((r, i) => {
-    const f = running[i];
+    const f = live2[i];
     if (r.status === 'rejected' && f && !failed.has(f.id)) report(f.id, r.reason, f.status());
   });
   await runtime.close();

@@ -10,6 +10,7 @@
  * One slot and one publication per source database, shared by every changefeed of the engine;
  * named from host, port and database (source-names.ts), so every process finds the same ones.
  */
+import { PgChunkReader } from './chunk-reader.ts';
 import type pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import type { EnumType, TableSchema } from '../../core/table-schema.ts';
@@ -258,6 +259,10 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       rows,
       release: () => conn.close().catch(() => {}),
     };
+  }
+
+  openChunkReader(table: TableSchema): PgChunkReader {
+    return new PgChunkReader(this.options.url, table);
   }
 
   /** A read-only snapshot for verify and reconcile (`verify-read.ts`). */

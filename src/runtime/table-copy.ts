@@ -1,0 +1,280 @@
+/**
+ * One table being copied online into a changefeed (issue 12): the chunk reads, their
+ * reconciliation with the stream (watermarks), and the shadow table they fill.
+ *
+ *   issue(read) ─► window opens: every change of the table the stream delivers from here is noted
+ *   chunk read  ─► rows, low, high
+ *   stream passes a commit ≥ high (between transactions) ─► finish():
+ *        rows whose key the window saw changed by a full image or a delete are dropped (the stream
+ *        already applied the newer row); a key the window saw only in partial updates (TOAST
+ *        unchanged) keeps the chunk's cells for the columns the stream did not log; the rest are
+ *        the backfill, applied at this point of the stream
+ *   last chunk ─► the shadow is complete: swapped in (the runtime does it, in the epoch's transaction)
+ *
+ * Every change of the table goes to the shadow (`shadow`, a table of its own downstream) while the
+ * copy runs, so the shadow is at the stream's position; readers never see it under the table's
+ * name until the swap. Keyless tables are read whole in one chunk, and their changes are held
+ * back until it is applied: a window that saw any change of the table reads it again (rows
+ * without a key cannot be reconciled one by one). The argument:
+ * docs/design/2026-12-04-online-snapshots.md.
+ */
+import type { RowChange } from '../core/change.ts';
+import type { Position } from '../core/position.ts';
+import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { ChunkRead, ChunkReader } from '../source/connector.ts';
+
+/** What a copy has durably done: the part of it that commits with an epoch. */
+export interface CopyProgress {
+  /** The table as copied (its shape when the copy started). */
+  readonly table: TableSchema;
+  /** The last key copied (a whole row; its key cells matter), null before the first chunk. */
+  readonly lastKey: Row | null;
+  readonly rows: number;
+  readonly chunks: number;
+  /** `copying`: chunks go on after `lastKey`; `swapped`: the table replaced its shadow. */
+  readonly phase: 'copying' | 'swapped';
+}
+
+type Touched = { readonly kind: 'full' } | { readonly kind: 'partial'; readonly cells: Cell[] };
+
+interface Window {
+  readonly touched: Map<string, Touched>;
+  /** Set when the chunk cannot be reconciled and must be read again (why). */
+  reread: string | null;
+}
+
+export interface FinishedChunk {
+  /** Rows to apply to the shadow now. */
+  readonly rows: readonly Row[];
+  /** The shadow holds the whole table: swap it in. */
+  readonly complete: boolean;
+  /** The chunk was thrown away and will be read again (why), nothing to apply. */
+  readonly reread: string | null;
+}
+
+/** The shadow's name downstream: short (any table name fits a 63-byte limit beside it), by id. */
+export function shadowOf(table: TableSchema): TableSchema {
+  // A negative id: the shadow is a table of its own in the epoch builder and the sinks' caches.
+  return { ...table, name: `_tidemark_copy_${table.relationId}`, relationId: -table.relationId };
+}
+
+export class TableCopy {
+  readonly shadow: TableSchema;
+  private window: Window | null = null;
+  private pending: Promise<ChunkRead> | null = null;
+  private result: ChunkRead | null = null;
+  private failure: unknown = null;
+  /** A TRUNCATE reached the shadow: the stream alone holds the table from there. */
+  private truncated = false;
+  /** Chunks read from the source by this instance (re-reads included): tests count them. */
+  reads = 0;
+  /** Set when a result or failure arrives (the runtime wakes its stream loop). */
+  onSettled: (() => void) | null = null;
+  private state: CopyProgress;
+  private dirty = true;
+
+  constructor(
+    private readonly reader: ChunkReader,
+    progress: CopyProgress,
+    readonly estimatedRows: number | null,
+  ) {
+    this.state = progress;
+    this.shadow = shadowOf(progress.table);
+  }
+
+  get table(): TableSchema {
+    return this.state.table;
+  }
+
+  get progress(): CopyProgress {
+    return this.state;
+  }
+
+  /** True once since the last call when the progress changed (it then goes down with the next epoch). */
+  takeDirty(): boolean {
+    const d = this.dirty;
+    this.dirty = false;
+    return d;
+  }
+
+  get reading(): boolean {
+    return this.pending !== null;
+  }
+
+  /**
+   * Starts the next chunk read; the window opens now. Call between transactions, after every
+   * change the stream delivered so far was observed.
+   */
+  issue(chunkRows: number): void {
+    if (this.pending || this.state.phase !== 'copying' || this.truncated) return;
+    this.window = { touched: new Map(), reread: null };
+    this.result = null;
+    this.reads++;
+    const after = this.table.keyless ? null : this.state.lastKey;
+    const p = this.reader.read(after, chunkRows);
+    this.pending = p;
+    p.then(
+      (r) => {
+        if (this.pending !== p) return;
+        this.result = r;
+        this.onSettled?.();
+      },
+      (err: unknown) => {
+        if (this.pending !== p) return;
+        this.failure = err;
+        this.onSettled?.();
+      },
+    );
+  }
+
+  /**
+   * A change of the table from the stream: noted in the open window; returns it aimed at the
+   * shadow, or null when it must not be applied (a keyless table before its copy lands).
+   */
+  observe(change: RowChange): RowChange | null {
+    const t = this.table;
+    const w = this.window;
+    if (change.tag === 'truncate') {
+      // Empty at this point: what follows in the stream is the whole table, the copy is over.
+      this.truncated = true;
+      this.abandonRead();
+      return {
+        tag: 'truncate',
+        tables: change.tables.map((x) => (x.relationId === t.relationId ? this.shadow : x)),
+      };
+    }
+    if (change.tag === 'schema') return change;
+    if (t.keyless) {
+      if (w) w.reread = 'the table changed while it was read';
+      return null;
+    }
+    if (w) this.note(w, change);
+    else if (
+      change.tag === 'update' &&
+      change.old &&
+      keyText(t, change.old) !== keyText(t, change.row) &&
+      hasUnchanged(change.row)
+    ) {
+      // A key moved with TOAST cells not logged, outside any window: the shadow may lack the old
+      // row the sink would copy them from, and its new key may lie before the copy's front.
+      this.restart('a key moved with unlogged TOAST values');
+    }
+    return { ...change, table: this.shadow };
+  }
+
+  private note(w: Window, change: Exclude<RowChange, { tag: 'truncate' | 'schema' }>): void {
+    const t = this.table;
+    switch (change.tag) {
+      case 'insert':
+        w.touched.set(keyText(t, change.row), { kind: 'full' });
+        return;
+      case 'delete':
+        w.touched.set(keyText(t, change.old), { kind: 'full' });
+        return;
+      case 'update': {
+        const k = keyText(t, change.row);
+        const moved = change.old !== null && keyText(t, change.old) !== k;
+        if (moved) w.touched.set(keyText(t, change.old!), { kind: 'full' });
+        if (!hasUnchanged(change.row)) {
+          w.touched.set(k, { kind: 'full' });
+          return;
+        }
+        if (moved) {
+          w.reread = 'a key moved with unlogged TOAST values';
+          this.restart('a key moved with unlogged TOAST values');
+          return;
+        }
+        const prev = w.touched.get(k);
+        if (prev?.kind === 'full') return; // the shadow holds the row the stream wrote; this applies on it
+        const cells = prev
+          ? prev.cells.map((c, i) => (change.row[i] === UNCHANGED ? c : change.row[i]!))
+          : [...change.row];
+        w.touched.set(k, { kind: 'partial', cells });
+      }
+    }
+  }
+
+  /** True when the chunk read has arrived and the stream has passed its high watermark. */
+  ready(lastCommit: Position | null): boolean {
+    if (this.failure !== null) return true;
+    if (this.truncated) return this.state.phase === 'copying';
+    const r = this.result;
+    return r !== null && lastCommit !== null && lastCommit.compare(r.high) >= 0;
+  }
+
+  /**
+   * The chunk reconciled with the window (call when `ready`, between transactions). Throws the
+   * read's error.
+   */
+  finish(): FinishedChunk {
+    if (this.failure !== null) {
+      const f = this.failure;
+      this.failure = null;
+      this.pending = null;
+      throw f;
+    }
+    if (this.truncated) {
+      this.abandonRead();
+      return { rows: [], complete: true, reread: null };
+    }
+    const r = this.result!;
+    const w = this.window!;
+    this.pending = null;
+    this.result = null;
+    this.window = null;
+    if (w.reread !== null) return { rows: [], complete: false, reread: w.reread };
+    const t = this.table;
+    const rows: Row[] = [];
+    for (const row of r.rows) {
+      if (t.keyless) {
+        rows.push(row);
+        continue;
+      }
+      const seen = w.touched.get(keyText(t, row));
+      if (!seen) rows.push(row);
+      else if (seen.kind === 'partial')
+        rows.push(row.map((c, i) => (seen.cells[i] === UNCHANGED ? c : (seen.cells[i] as string | null))));
+    }
+    this.state = {
+      ...this.state,
+      lastKey: r.lastKey ?? this.state.lastKey,
+      rows: this.state.rows + rows.length,
+      chunks: this.state.chunks + 1,
+    };
+    this.dirty = true;
+    return { rows, complete: r.done, reread: null };
+  }
+
+  /** The swap went into the epoch being built. */
+  swapped(): void {
+    this.state = { ...this.state, phase: 'swapped' };
+    this.dirty = true;
+  }
+
+  async close(): Promise<void> {
+    this.abandonRead();
+    await this.reader.close();
+  }
+
+  private restart(why: string): void {
+    void why;
+    this.state = { ...this.state, lastKey: null };
+    this.dirty = true;
+  }
+
+  private abandonRead(): void {
+    this.pending = null;
+    this.result = null;
+    this.window = null;
+  }
+}
+
+/** A row's key as a map key (the key cells' text; any NULL or unlogged cell kept distinct). */
+function keyText(t: TableSchema, row: readonly Cell[]): string {
+  const parts = t.keyColumns.map((i) => {
+    const c = row[i];
+    return c === UNCHANGED ? '\u0000u' : c === null || c === undefined ? '\u0000n' : c;
+  });
+  return parts.length === 1 ? parts[0]! : JSON.stringify(parts);
+}
