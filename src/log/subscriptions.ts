@@ -8,8 +8,9 @@
  *   subscribe(id, P) ─► pending ─flush()─► durable ─► min over durable positions ─► source ack, log clean
  *   acknowledge(id, P′)   (in memory until the next flush)
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from './durable-file.ts';
+import { join } from 'node:path';
 import type { Position, PositionCodec } from '../core/position.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 
@@ -149,22 +150,8 @@ export class SubscriptionStore<P extends Position = Position> {
         tables: [...s.tables],
       })),
     };
-    const tmp = `${this.path}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify(shape, null, 1));
-      const fd = openSync(tmp, 'r+');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
-      const dfd = openSync(dirname(this.path), 'r');
-      try {
-        fsyncSync(dfd);
-      } finally {
-        closeSync(dfd);
-      }
+      writeFileDurably(this.path, JSON.stringify(shape, null, 1));
     } catch (cause) {
       const code = (cause as { code?: string }).code;
       throw new TidemarkError(code === 'ENOSPC' || code === 'EDQUOT' ? 'CHANGELOG_DISK_FULL' : 'INTERNAL', {

@@ -7,7 +7,8 @@
  *
  * File: `<dataDir>/copies/<changefeed id>.json`, replaced atomically.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileDurably } from '../log/durable-file.ts';
 import { dirname, join } from 'node:path';
 import type { CopyProgress } from './table-copy.ts';
 
@@ -75,20 +76,6 @@ export class CopyProgressStore {
     mkdirSync(dirname(this.path), { recursive: true });
     const tables: Record<string, Entry[]> = {};
     for (const [id, list] of this.entries) tables[String(id)] = list;
-    const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ version: 1, tables }));
-    const fd = openSync(tmp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
-    const dfd = openSync(dirname(this.path), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    writeFileDurably(this.path, JSON.stringify({ version: 1, tables }));
   }
 }

@@ -1,3 +1,5 @@
+import type { TableStatus } from '../runtime/changefeed-status.ts';
+
 /** The slice of the server API the dashboard reads (see /api/openapi.json). */
 export interface FeedStatus {
   phase: string;
@@ -13,16 +15,7 @@ export interface FeedStatus {
   /** Degraded or left out (tables a pattern matched, schema capture): shown, never hidden. */
   warnings: string[];
   /** Tables replicated (patterns resolved) and views, with the rows this run's snapshot copied. */
-  tables?: {
-    name: string;
-    rows: number;
-    /** `copying`: an online copy is filling the table's shadow (issue 12). */
-    phase?: 'copying' | 'streaming';
-    copied?: number;
-    estimated?: number | null;
-    percent?: number | null;
-    etaSeconds?: number | null;
-  }[];
+  tables?: TableStatus[];
   /** Each view's plan in words, once the changefeed planned its views. */
   views?: { name: string; plan: string[] }[];
 }
