@@ -41,7 +41,7 @@ describe('parseConfig', () => {
         snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,
         changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
-        schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'copy' },
+        schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'fail' },
         onNonEmptyTarget: 'reconcile',
       },
     ]);
