@@ -93,13 +93,6 @@ export class PgReplication implements ReplicationSession<Lsn> {
       start = options.after !== null && options.after.compare(earliest) > 0 ? options.after : earliest;
     } else {
       const confirmed = slot.confirmed ? Lsn.parse(slot.confirmed) : null;
-      if (slot.status !== 'lost' && !confirmed) {
-        // A slot without a confirmed position is still being created by another session: its
-        // creation waits for the source's running transactions (it was reported lost, for good).
-        throw new TidemarkError('SOURCE_SLOT_IN_USE', {
-          detail: `slot ${options.slotName} is being created by another session (it has no confirmed position yet)`,
-        });
-      }
       if (slot.status === 'lost' || !confirmed) {
         throw new TidemarkError('SOURCE_SLOT_LOST', {
           detail: `slot ${options.slotName} is invalidated (wal_status lost): the source removed WAL it still needed`,
