@@ -113,6 +113,20 @@ async function untilCaughtUp(src: TestDatabase, dst: TestDatabase): Promise<void
   await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'test' });
 }
 
+/** The CLI config of these tests' changefeed `test` over `tables` (SRC_URL, DST_URL from the env). */
+function cliFeedYaml(tables: string, chunkRows: number): string {
+  return `
+changefeeds:
+  - id: test
+    source: \${SRC_URL}
+    sink: \${DST_URL}
+    tables: [${tables}]
+    epoch: { intervalMs: 30 }
+    heartbeatIntervalMs: 100
+    snapshot: { parallelism: 1, chunkRows: ${chunkRows} }
+`;
+}
+
 describe('online copies', () => {
   it('a table added to a running changefeed under load is copied in chunks and swapped in whole', async () => {
     const src = await freshDatabase('oc_src');
@@ -171,16 +185,7 @@ describe('online copies across SIGKILL', () => {
       await src.query(`CREATE TABLE other (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 'a')`);
       await createWallet(src);
       const oid = (await src.query(`SELECT 'wallet'::regclass::oid::int AS oid`)).rows[0]!.oid as number;
-      const yaml = (tables: string) => `
-changefeeds:
-  - id: test
-    source: \${SRC_URL}
-    sink: \${DST_URL}
-    tables: [${tables}]
-    epoch: { intervalMs: 30 }
-    heartbeatIntervalMs: 100
-    snapshot: { parallelism: 1, chunkRows: 400 }
-`;
+      const yaml = (tables: string) => cliFeedYaml(tables, 400);
       const env = { SRC_URL: src.url, DST_URL: dst.url };
       const before = runCli(['start', '--config', writeConfig(yaml('public.other'))], { env });
       await untilCaughtUp(src, dst);
@@ -475,16 +480,7 @@ describe('adding a table on SIGHUP', () => {
       const dst = await freshDatabase('ochup_dst');
       await src.query(`CREATE TABLE other (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 'a')`);
       await createWallet(src);
-      const yaml = (tables: string) => `
-changefeeds:
-  - id: test
-    source: \${SRC_URL}
-    sink: \${DST_URL}
-    tables: [${tables}]
-    epoch: { intervalMs: 30 }
-    heartbeatIntervalMs: 100
-    snapshot: { parallelism: 1, chunkRows: 2000 }
-`;
+      const yaml = (tables: string) => cliFeedYaml(tables, 2000);
       const env = { SRC_URL: src.url, DST_URL: dst.url };
       const config = writeConfig(yaml('public.other'));
       const p = runCli(['start', '--config', config], { env });
