@@ -825,9 +825,18 @@ export class ChangefeedRunner implements Changefeed {
         estimate,
       );
       copy.onSettled = () => copyWake?.();
-      // A shadow left by a copy that never committed progress is stale: dropped before any change reaches it.
-      if (progress === null)
-        await holdingCuts(() => applyBarrier(dropShadow(copy), { sink: true, views: false }));
+      // A shadow left by a copy that never committed progress is stale: dropped before any change
+      // reaches it. The new one is created at once, with the progress that says it exists: a
+      // table with no rows and no writes gets a shadow to swap in too.
+      if (progress === null) {
+        await holdingCuts(async () => {
+          await applyBarrier(dropShadow(copy), { sink: true, views: false });
+          await applyBarrier(
+            { kind: 'table-created', table: copy.shadow, unreplicable: null, ddl: null },
+            { sink: true, views: false },
+          );
+        });
+      }
       copies.set(t.relationId, copy);
       shadows.add(copy.shadow.relationId);
       copyProgress.set(t.relationId, copy.progress);
@@ -845,14 +854,9 @@ export class ChangefeedRunner implements Changefeed {
     const swap = (c: TableCopy) => holdingCuts(() => swapHeld(c));
     const swapHeld = async (c: TableCopy) => {
       const t = c.table;
-      await applyBarrier(
-        { kind: 'table-dropped', tableId: t.relationId, table: t, ddl: null },
-        { sink: true, views: false },
-      );
-      await applyBarrier(
-        { kind: 'table-altered', before: c.shadow, after: t, columns: [], recopy: null, ddl: null },
-        { sink: true, views: false },
-      );
+      // The epoch's changes so far go down first; the table then takes the shadow's rows.
+      await applyBarrier(null, { sink: false, views: false });
+      await writer!.replaceTable(t, c.shadow);
       c.swapped();
       copyProgress.set(t.relationId, c.progress);
       copies.delete(t.relationId);

@@ -135,6 +135,19 @@ export interface EpochWriter {
   applySchema(change: SchemaChange): Promise<void>;
 
   /**
+   * Replaces the rows of `table` with those of `shadow` and drops the shadow, at this point of the
+   * epoch, visible with its commit (an online copy complete: `runtime/table-copy.ts`). `shadow` is
+   * a table this changefeed created and filled in earlier epochs or chunks, with `table`'s columns.
+   * `table` takes `table`'s shape: created if missing, recreated if its shape differs beyond
+   * columns the source added. Readers see the old rows (or no table) until the commit, then all
+   * of the new ones; how strictly a reader inside an older snapshot is kept from the shadow
+   * depends on the store, as each sink's doc says (PostgreSQL keeps the table's identity and moves
+   * the rows, because a renamed shadow would show such a reader a partial table). Same sequencing
+   * as `applyChunk`.
+   */
+  replaceTable(table: TableSchema, shadow: TableSchema): Promise<void>;
+
+  /**
    * Applies the last chunk (`epoch.tables`, may be empty) and the checkpoint `epoch.checkpoint`,
    * and commits: when it resolves, every chunk and the checkpoint are durable and visible
    * together. Fenced like `commitEpoch`: rejects with SINK_FENCED (rolling back every chunk) if

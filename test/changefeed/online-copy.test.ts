@@ -59,8 +59,12 @@ async function startReader(dst: TestDatabase) {
   const running = (async () => {
     while (!stopped) {
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const { rows } = await c.query<{ t: string | null }>(`SELECT to_regclass('public.wallet')::text AS t`);
-      if (rows[0]?.t == null) seen.absent++;
+      // Existence as of the snapshot: pg_class read by a query follows it (to_regclass does not,
+      // it looks names up in the current catalog).
+      const { rows } = await c.query<{ e: boolean }>(
+        `SELECT EXISTS (SELECT FROM pg_class WHERE relname = 'wallet' AND relnamespace = 'public'::regnamespace) AS e`,
+      );
+      if (!rows[0]?.e) seen.absent++;
       else {
         const r = await c.query<{ n: string; total: string }>(
           `SELECT count(*)::text AS n, sum(balance)::text AS total FROM wallet`,
@@ -229,8 +233,10 @@ describe('online copies across SIGKILL', () => {
       // The last run resumed where the committed progress ended and read only the chunks left.
       const resumed = logFields(last.output(), 'online copy resumed');
       const swapped = logFields(last.output(), 'online copy swapped in');
-      // (The shadow also holds rows the stream wrote ahead of their chunk, so it fills faster than chunks commit.)
-      expect(resumed.chunks as number).toBeGreaterThanOrEqual(10);
+      // How many chunks had committed by the last kill depends on the machine's speed: the shadow
+      // also holds rows the stream wrote ahead of their chunk, so it fills faster than chunks
+      // commit (8 of them at 13,000 shadow rows under load). Some had.
+      expect(resumed.chunks as number).toBeGreaterThan(0);
       const total = swapped.chunks as number;
       expect(total).toBeGreaterThanOrEqual(ACCOUNTS / 400);
       // Chunks read again after the restart: at most the one in flight (plus re-reads of chunks a

@@ -237,6 +237,13 @@ export class PostgresSink implements Sink {
           throw await failure(err, `applying a schema change of ${describeChange(change)}`, null);
         }
       },
+      replaceTable: async (table, shadow) => {
+        try {
+          await exec(await this.tables.replaceDdl(client, table, shadow));
+        } catch (err) {
+          throw await failure(err, `replacing ${qualifiedName(table)} with its online copy`, null);
+        }
+      },
       commit: async (epoch) => {
         const cp = epoch.checkpoint;
         try {

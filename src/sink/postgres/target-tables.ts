@@ -75,6 +75,40 @@ export class TargetTables {
     if (after) this.pending.set(nameKey(after), signature(after));
   }
 
+  /**
+   * The statements that give `table` the rows of `shadow` (an online copy, with `table`'s columns)
+   * and drop the shadow, in the caller's transaction. An existing table keeps its identity —
+   * grants, indexes, views over it — when its shape differs at most by columns the source added:
+   * `DELETE`, then `INSERT … SELECT`, so a reader whose snapshot predates the commit goes on seeing
+   * the old rows. A rename would not do: name lookups in PostgreSQL do not follow the reader's
+   * snapshot, so such a reader would see the shadow under the table's name with only the rows
+   * committed before its snapshot — a partial table. A table whose shape differs otherwise (a
+   * column retyped or dropped, another key) is dropped and created: a reader inside an older
+   * snapshot then sees it empty, as PostgreSQL shows it a table rewritten by ALTER TABLE. The
+   * price of the copy: the table's rows are written a second time, inside the swap's epoch.
+   */
+  async replaceDdl(client: pg.Client, table: TableSchema, shadow: TableSchema): Promise<string[]> {
+    const { rows } = await client.query<SinkColumn>(COLUMNS_SQL, [table.schema, table.name]);
+    let ddl: string[];
+    if (rows.length === 0) ddl = await this.createDdl(client, table);
+    else {
+      try {
+        ddl = [...alterDdl(table, rows), `DELETE FROM ${quoteTable(table)}`];
+      } catch (err) {
+        if (!(err instanceof TidemarkError) || err.code !== 'SINK_SCHEMA_MISMATCH') throw err;
+        ddl = [`DROP TABLE ${quoteTable(table)}`, ...(await this.createDdl(client, table))];
+      }
+    }
+    this.assume(shadow, null);
+    this.assume(table, table);
+    const cols = table.columns.map((c) => quoteIdent(c.name)).join(', ');
+    return [
+      ...ddl,
+      `INSERT INTO ${quoteTable(table)} (${cols}) SELECT ${cols} FROM ${quoteTable(shadow)}`,
+      `DROP TABLE ${quoteTable(shadow)}`,
+    ];
+  }
+
   /** CREATE SCHEMA / CREATE TYPE for the schemas and enum types `table` needs that do not exist yet. */
   async enumDdl(client: pg.Client, table: TableSchema): Promise<string[]> {
     const ddl: string[] = [];

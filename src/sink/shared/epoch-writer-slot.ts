@@ -2,6 +2,7 @@ import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { EpochWriter } from '../sink.ts';
 import type { Epoch, TableChanges } from '../../core/epoch.ts';
 import type { SchemaChange } from '../../core/schema-change.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 
 /**
  * What a sink does for one epoch written in chunks; `EpochWriterSlot` adds the sequencing, the
@@ -12,6 +13,12 @@ export interface EpochWriterSteps {
   applyChunk(tables: readonly TableChanges[], chunk: number): Promise<void>;
   /** Applies a schema change inside the epoch's transaction (beginning it if needed). */
   applySchema(change: SchemaChange): Promise<void>;
+  /**
+   * Replaces `table`'s rows with `shadow`'s and drops the shadow (`EpochWriter.replaceTable`).
+   * Without it the slot drops `table` and renames the shadow through `applySchema`, which is
+   * whole-or-nothing wherever DDL commits with the epoch and readers' snapshots cover the catalog.
+   */
+  replaceTable?(table: TableSchema, shadow: TableSchema): Promise<void>;
   /** Applies the last chunk and the checkpoint, and commits. `chunks` chunks came before. */
   commit(epoch: Epoch, chunks: number): Promise<void>;
   /** Rolls back whatever the steps began. Called once, after a failed step or on abort. */
@@ -23,12 +30,12 @@ type State = 'open' | 'busy' | 'committed' | 'failed' | 'aborted';
 /**
  * Transitions of an EpochWriter (sink.ts), as a table: what each call does in each state.
  *
- *   state       applyChunk / applySchema / commit        abort
- *   open        → busy → open | committed; fails → failed   → aborted (discard)
- *   busy        INTERNAL (calls are sequential)             waits for the call, then as its outcome
- *   committed   INTERNAL                                    no-op
- *   failed      INTERNAL (the transaction is gone)          no-op
- *   aborted     INTERNAL                                    no-op
+ *   state       applyChunk / applySchema / replaceTable / commit   abort
+ *   open        → busy → open | committed; fails → failed        → aborted (discard)
+ *   busy        INTERNAL (calls are sequential)                  waits for the call, then as its outcome
+ *   committed   INTERNAL                                         no-op
+ *   failed      INTERNAL (the transaction is gone)               no-op
+ *   aborted     INTERNAL                                         no-op
  *
  * A failed step is discarded before its error is rethrown, so the store holds nothing of the
  * epoch by the time the caller sees the failure, and the slot is free for the retry.
@@ -86,9 +93,22 @@ export class EpochWriterSlot {
       pending = run.catch(() => undefined);
       return run;
     };
+    const dropAndRename = async (table: TableSchema, shadow: TableSchema) => {
+      await steps.applySchema({ kind: 'table-dropped', tableId: table.relationId, table, ddl: null });
+      await steps.applySchema({
+        kind: 'table-altered',
+        before: shadow,
+        after: table,
+        columns: [],
+        recopy: null,
+        ddl: null,
+      });
+    };
     return {
       applyChunk: (tables) => step('applyChunk', () => steps.applyChunk(tables, ++chunks), false),
       applySchema: (change) => step('applySchema', () => steps.applySchema(change), false),
+      replaceTable: (table, shadow) =>
+        step('replaceTable', () => (steps.replaceTable ?? dropAndRename)(table, shadow), false),
       commit: (epoch) => step('commit', () => steps.commit(epoch, chunks), true),
       abort: async () => {
         await pending;
