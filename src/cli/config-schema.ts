@@ -100,7 +100,7 @@ export const SETTINGS: readonly Setting[] = [
     path: 'schemaChanges.recopy',
     kind: { type: 'choice', values: ['copy', 'fail'] },
     description:
-      'A change whose rows the log does not carry (a rewrite with volatile values): fail (the default: stop, naming the table and the fix) or copy the table again online. `copy` is experimental: under load a copy racing the rewrite was seen to swap in a partial table.',
+      'A change whose rows the log does not carry (a rewrite with volatile values): copy (the default: copy the table again online; downstream it keeps its last rows until the copy replaces them whole, in one epoch) or fail (stop, naming the table and the fix). A table a view reads always stops.',
   },
   {
     path: 'onNonEmptyTarget',

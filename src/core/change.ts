@@ -41,15 +41,24 @@ export type RowChange =
   /** A barrier: `change`'s table takes its new shape here. */
   | { readonly tag: 'schema'; readonly change: SchemaChange };
 
+/**
+ * A transaction's start. `txn` is the source's own id of the transaction where it has one
+ * (PostgreSQL's xid, low 32 bits): an online copy's chunk tells by it whether the transaction is
+ * in the chunk's rows (`ChunkRead.contains`).
+ */
+export interface BeginEvent {
+  readonly tag: 'begin';
+  readonly commitTimeMs: number;
+  readonly txn?: number;
+}
+
 /** What a connector's replication session emits (`source/connector.ts`). */
 export type ChangeEvent<P extends Position = Position> =
-  | { readonly tag: 'begin'; readonly commitTimeMs: number }
-  | RowChange
-  | { readonly tag: 'commit'; readonly position: P; readonly commitTimeMs: number };
+  BeginEvent | RowChange | { readonly tag: 'commit'; readonly position: P; readonly commitTimeMs: number };
 
 /** What a subscription of the change hub yields: the commit also carries the hub's sequence. */
 export type ChangeMessage<P extends Position = Position> =
-  | { readonly tag: 'begin'; readonly commitTimeMs: number }
+  | BeginEvent
   | RowChange
   | {
       readonly tag: 'commit';

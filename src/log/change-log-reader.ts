@@ -224,7 +224,7 @@ export class ChangeLogReader<P extends Position = Position> {
   private toMessage(rec: LogRecord, seq: bigint, commitTimeMs: number): ChangeMessage<P> | null {
     switch (rec.tag) {
       case 'begin':
-        return { tag: 'begin', commitTimeMs: rec.commitTimeMs };
+        return rec;
       case 'commit':
         return {
           tag: 'commit',

@@ -305,13 +305,13 @@ export class ChangeLog<P extends Position = Position> {
    * Starts the next transaction. Only when none is open, after `startAt`. Nothing is visible
    * until `commit`.
    */
-  begin(commitTimeMs: number): void {
+  begin(commitTimeMs: number, txn?: number): void {
     this.assertOpen();
     if (this.txn) throw new TidemarkError('INTERNAL', { detail: `begin inside transaction ${this.txn.seq}` });
     const end = this.end;
     if (end === null) throw new TidemarkError('INTERNAL', { detail: `begin on ${this.path} before startAt` });
     this.txn = { seq: end.seq + 1n, pack: 0, bytes: 0, flushed: false, segment: null, tables: new Map() };
-    this.push({ tag: 'begin', commitTimeMs });
+    this.push(txn === undefined ? { tag: 'begin', commitTimeMs } : { tag: 'begin', commitTimeMs, txn });
   }
 
   /**

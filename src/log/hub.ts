@@ -452,7 +452,7 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           switch (ev.tag) {
             case 'begin':
               if (open) log.abort();
-              log.begin(ev.commitTimeMs);
+              log.begin(ev.commitTimeMs, ev.txn);
               open = true;
               break;
             case 'commit': {

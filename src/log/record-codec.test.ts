@@ -23,6 +23,7 @@ const cells = fc.array(cell, { maxLength: 12 });
 const id = fc.integer({ min: 0, max: 2 ** 32 - 1 });
 const record: fc.Arbitrary<LogRecord> = fc.oneof(
   fc.record({ tag: fc.constant('begin' as const), commitTimeMs: fc.double({ noNaN: true }) }),
+  fc.record({ tag: fc.constant('begin' as const), commitTimeMs: fc.double({ noNaN: true }), txn: id }),
   fc.record({
     tag: fc.constant('commit' as const),
     commitTimeMs: fc.double({ noNaN: true }),

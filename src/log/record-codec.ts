@@ -4,7 +4,7 @@
  * its cells and a few bytes more. The log knows no database: a position is the bytes its codec
  * made (`core/position.ts`).
  *
- *   begin     01 | commitTimeMs f64 LE
+ *   begin     01 | commitTimeMs f64 LE | txn varint (optional: the source's transaction id)
  *   insert    03 | schemaId varint | cells(row)
  *   update    04 | schemaId varint | flags u8 (1 = old present, 2 = old is full) | cells(row) | cells(old)?
  *   delete    05 | schemaId varint | cells(old)
@@ -42,7 +42,7 @@ export type RecordTag = keyof typeof TAG;
 
 /** A decoded record with tables still as schema ids; the reader resolves them. */
 export type LogRecord =
-  | { readonly tag: 'begin'; readonly commitTimeMs: number }
+  | { readonly tag: 'begin'; readonly commitTimeMs: number; readonly txn?: number }
   | { readonly tag: 'insert'; readonly schemaId: number; readonly row: Cell[] }
   | {
       readonly tag: 'update';
@@ -101,6 +101,7 @@ export class RecordWriter {
         this.ensure(8);
         this.buf.writeDoubleLE(rec.commitTimeMs, this.pos);
         this.pos += 8;
+        if (rec.txn !== undefined) this.varint(rec.txn);
         break;
       case 'commit':
         this.ensure(8 + rec.position.length);
@@ -290,9 +291,12 @@ export function decodeRecordAt(bytes: Buffer, start: number, end: number): LogRe
   const c = new Cursor(bytes, start + 1, end);
   let rec: LogRecord;
   switch (tag) {
-    case 'begin':
-      rec = { tag, commitTimeMs: c.double() };
+    case 'begin': {
+      const commitTimeMs = c.double();
+      // Logs written before the field existed end the record here.
+      rec = c.pos < end ? { tag, commitTimeMs, txn: c.varint() } : { tag, commitTimeMs };
       break;
+    }
     case 'commit': {
       const commitTimeMs = c.double();
       rec = { tag, commitTimeMs, position: Buffer.from(bytes.subarray(c.pos, end)) };

@@ -68,7 +68,7 @@ export const CHANGEFEED_DEFAULTS = {
   lagBudgetMs: 60_000,
   snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
   memoryQuotaBytes: 256 * MiB,
-  schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'fail' },
+  schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'copy' },
   onNonEmptyTarget: 'reconcile',
   changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
 } as const;

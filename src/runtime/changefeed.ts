@@ -890,6 +890,7 @@ export class ChangefeedRunner implements Changefeed {
           });
         }
         for (const row of f.rows) builder.insert(c.shadow, row);
+        for (const change of f.changes) builder.add(change);
         this.rateCount += f.rows.length;
         this.st.snapshotRows += f.rows.length;
         copyProgress.set(c.table.relationId, c.progress);
@@ -899,7 +900,7 @@ export class ChangefeedRunner implements Changefeed {
       if (copies.size > 0) copyStatus();
     };
     /** A change of a table being copied: aimed at its shadow (or held back), noted in its window. */
-    const copyChange = (m: RowChange): RowChange | null | undefined => {
+    const copyChange = (m: RowChange, txn: number | undefined): RowChange | null | undefined => {
       if (copies.size === 0) return undefined;
       if (m.tag === 'truncate') {
         if (!m.tables.some((t) => copies.has(t.relationId))) return undefined;
@@ -913,7 +914,7 @@ export class ChangefeedRunner implements Changefeed {
       }
       if (m.tag === 'schema') return undefined;
       const c = copies.get(m.table.relationId);
-      return c ? c.observe(m) : undefined;
+      return c ? c.observe(m, txn) : undefined;
     };
     /** A schema change of a table being copied: its copy starts over in the new shape (or ends, dropped). */
     const copySchema = async (change: SchemaChange): Promise<boolean> => {
@@ -948,6 +949,8 @@ export class ChangefeedRunner implements Changefeed {
     );
 
     const it = changes.read(after)[Symbol.asyncIterator]();
+    /** The source's id of the transaction being read (online copies of keyless tables need it). */
+    let txn: number | undefined;
     let nextBatch: ReturnType<typeof it.next> | null = null;
     try {
       for (;;) {
@@ -975,8 +978,9 @@ export class ChangefeedRunner implements Changefeed {
             await onSchema(m.change);
             continue;
           }
+          if (m.tag === 'begin') txn = m.txn;
           if (m.tag !== 'begin' && m.tag !== 'commit') {
-            const routed = copyChange(m);
+            const routed = copyChange(m, txn);
             if (routed !== undefined) {
               if (routed !== null) this.rateCount += builder.add(routed);
               continue;

@@ -14,8 +14,10 @@
  * Every change of the table goes to the shadow (`shadow`, a table of its own downstream) while the
  * copy runs, so the shadow is at the stream's position; readers never see it under the table's
  * name until the swap. Keyless tables are read whole in one chunk, and their changes are held
- * back until it is applied: a window that saw any change of the table reads it again (rows
- * without a key cannot be reconciled one by one). The argument:
+ * back until it lands: then the chunk's rows, and after them the held changes of the transactions
+ * the chunk's snapshot did not see (`ChunkRead.contains`), go to the shadow — exact, since rows
+ * without a key cannot be reconciled one by one. A source that cannot tell which transactions a
+ * chunk holds has the chunk read again when its window saw any change. The argument:
  * docs/design/2026-12-04-online-snapshots.md.
  */
 import type { RowChange } from '../core/change.ts';
@@ -36,10 +38,15 @@ export interface CopyProgress {
   readonly phase: 'copying' | 'swapped';
 }
 
+/** An insert, update or delete (a truncate and a barrier are handled apart). */
+type RowEdit = Exclude<RowChange, { tag: 'truncate' | 'schema' }>;
+
 type Touched = { readonly kind: 'full' } | { readonly kind: 'partial'; readonly cells: Cell[] };
 
 interface Window {
   readonly touched: Map<string, Touched>;
+  /** A keyless table's changes in the window, with their transaction (`BeginEvent.txn`). */
+  readonly held: { readonly change: RowEdit; readonly txn: number }[];
   /** Set when the chunk cannot be reconciled and must be read again (why). */
   reread: string | null;
 }
@@ -47,6 +54,8 @@ interface Window {
 export interface FinishedChunk {
   /** Rows to apply to the shadow now. */
   readonly rows: readonly Row[];
+  /** Changes to apply to the shadow after `rows` (a keyless table's, held back meanwhile). */
+  readonly changes: readonly RowChange[];
   /** The shadow holds the whole table: swap it in. */
   readonly complete: boolean;
   /** The chunk was thrown away and will be read again (why), nothing to apply. */
@@ -108,7 +117,7 @@ export class TableCopy {
    */
   issue(chunkRows: number): void {
     if (this.pending || this.state.phase !== 'copying' || this.truncated) return;
-    this.window = { touched: new Map(), reread: null };
+    this.window = { touched: new Map(), held: [], reread: null };
     this.result = null;
     this.reads++;
     const after = this.table.keyless ? null : this.state.lastKey;
@@ -129,10 +138,11 @@ export class TableCopy {
   }
 
   /**
-   * A change of the table from the stream: noted in the open window; returns it aimed at the
-   * shadow, or null when it must not be applied (a keyless table before its copy lands).
+   * A change of the table from the stream, of the transaction `txn` (its begin's, if the source
+   * gives one): noted in the open window; returns it aimed at the shadow, or null when it must
+   * not be applied now (a keyless table's, before its copy lands: held).
    */
-  observe(change: RowChange): RowChange | null {
+  observe(change: RowChange, txn?: number): RowChange | null {
     const t = this.table;
     const w = this.window;
     if (change.tag === 'truncate') {
@@ -145,8 +155,11 @@ export class TableCopy {
       };
     }
     if (change.tag === 'schema') return change;
+    // Emptied by a TRUNCATE: from there the stream holds the whole table.
+    if (this.truncated) return { ...change, table: this.shadow };
     if (t.keyless) {
-      if (w) w.reread = 'the table changed while it was read';
+      if (w && txn !== undefined) w.held.push({ change, txn });
+      else if (w) w.reread = 'the table changed while it was read';
       return null;
     }
     if (w) this.note(w, change);
@@ -163,7 +176,7 @@ export class TableCopy {
     return { ...change, table: this.shadow };
   }
 
-  private note(w: Window, change: Exclude<RowChange, { tag: 'truncate' | 'schema' }>): void {
+  private note(w: Window, change: RowEdit): void {
     const t = this.table;
     switch (change.tag) {
       case 'insert':
@@ -216,14 +229,19 @@ export class TableCopy {
     }
     if (this.truncated) {
       this.abandonRead();
-      return { rows: [], complete: true, reread: null };
+      return { rows: [], changes: [], complete: true, reread: null };
     }
     const r = this.result!;
     const w = this.window!;
     this.pending = null;
     this.result = null;
     this.window = null;
-    if (w.reread !== null) return { rows: [], complete: false, reread: w.reread };
+    if (w.held.length > 0 && !r.contains) w.reread = 'the table changed while it was read';
+    if (w.reread !== null) return { rows: [], changes: [], complete: false, reread: w.reread };
+    const seen = r.contains;
+    const changes = seen
+      ? w.held.filter((h) => !seen(h.txn)).map((h): RowChange => ({ ...h.change, table: this.shadow }))
+      : [];
     const t = this.table;
     const rows: Row[] = [];
     for (const row of r.rows) {
@@ -243,7 +261,7 @@ export class TableCopy {
       chunks: this.state.chunks + 1,
     };
     this.dirty = true;
-    return { rows, complete: r.done, reread: null };
+    return { rows, changes, complete: r.done, reread: null };
   }
 
   /** The swap went into the epoch being built. */

@@ -240,6 +240,11 @@ export interface ChunkRead<P extends Position = Position> {
   readonly lastKey: Row | null;
   /** No rows after this chunk (a keyless table: always). */
   readonly done: boolean;
+  /**
+   * Whether the rows hold the stream's transaction with this `txn` (its begin's), exactly; absent
+   * where the source cannot tell. Lets a table without a key be reconciled with the stream.
+   */
+  readonly contains?: (txn: number) => boolean;
 }
 
 /** One prerequisite, checked. */

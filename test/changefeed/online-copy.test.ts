@@ -178,9 +178,7 @@ describe('online copies', () => {
 });
 
 describe('online copies across SIGKILL', () => {
-  // Failed in the clean-clone CI run of 2026-12-04 ("expected 8 to be greater than or equal to 10"):
-  // not diagnosed, issue 12 stays open. Run with TIDEMARK_TEST_KNOWN_RACES=1 while fixing it.
-  it.skipIf(process.env.TIDEMARK_TEST_KNOWN_RACES !== '1')(
+  it(
     'a copy killed mid-way goes on from its last committed chunk; readers never see it partial',
     { timeout: 200_000 },
     async () => {
@@ -260,9 +258,7 @@ function logFields(output: string, msg: string): Record<string, unknown> {
 }
 
 describe('online copies of hostile shapes', () => {
-  // Failed in the clean-clone CI run of 2026-12-04 ("timed out waiting for four swaps"; a keyless
-  // table under writes, or an empty one, may never swap): issue 12 stays open.
-  it.skipIf(process.env.TIDEMARK_TEST_KNOWN_RACES !== '1')(
+  it(
     'odd names, composite text/uuid keys, a partitioned root, a keyless table and a 63-byte name are added under writes',
     { timeout: 200_000 },
     async () => {
@@ -342,6 +338,12 @@ describe('online copies of hostile shapes', () => {
       await feed.stop();
       expect(n).toBeGreaterThan(5);
       await expectSameTables(src.url, dst.url, ['"we.ird"."Odd.Name ü"', 'parts', 'nokey', `"${long}"`]);
+      // The keyless table, written in every transaction, was read once: the chunk's snapshot says
+      // which of the held changes it already holds (before, every such window read it again).
+      const nokeySwap = log.lines.find(
+        (l) => l.msg === 'online copy swapped in' && l.fields.table === 'public.nokey',
+      );
+      expect(nokeySwap?.fields.reads).toBe(1);
     },
   );
 });
@@ -430,12 +432,7 @@ describe('online copies hold no long snapshot', () => {
 });
 
 describe('re-copy at a schema change', () => {
-  // Known race, not fixed: in the full suite (3 files at once) a reader saw wallet with 18,054 of
-  // 20,000 rows after the swap — a chunk after the rewrite read nothing, so the copy ended early.
-  // `schemaChanges.recopy: copy` is therefore off by default (the changefeed stops with
-  // SOURCE_SCHEMA_RECOPY, tested in capture-safety and schema-changes); run this with
-  // TIDEMARK_TEST_KNOWN_RACES=1 while fixing it.
-  it.skipIf(process.env.TIDEMARK_TEST_KNOWN_RACES !== '1')(
+  it(
     'a rewrite with volatile values (and one with a default in the same command) copies the table again, swapped in whole',
     { timeout: 120_000 },
     async () => {

@@ -18,7 +18,8 @@
  * chunk, so the source's xmin is held for milliseconds, not for the whole copy.
  *
  * A table without a key is read whole, in one such transaction (there is no range to resume from,
- * and rows cannot be told apart to reconcile them with the stream key by key).
+ * and rows cannot be told apart to reconcile them with the stream key by key). The snapshot's
+ * xids come back too (`contains`): which of the stream's transactions the rows hold, exactly.
  */
 import type pg from 'pg';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
@@ -30,6 +31,7 @@ import { connectPgClient } from './pg-tls.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapPgError } from './pg-errors.ts';
 import { keyAfterPredicate } from './key-range.ts';
+import { snapshotContains } from './snapshot-visibility.ts';
 
 export const WATERMARK_MESSAGE_PREFIX = 'tidemark.watermark';
 
@@ -111,9 +113,10 @@ export class PgChunkReader implements ChunkReader<Lsn> {
           // or TRUNCATE is not MVCC-safe — a snapshot older than it sees the table empty. Taken
           // first, the lock waits for one in progress, and the snapshot after it sees its result.
           await c.query(`LOCK TABLE ${quoteTable(t)} IN ACCESS SHARE MODE`);
-          const { rows: amb } = await c.query<{ n: string }>(
-            `SELECT count(*)::text AS n FROM pg_snapshot_xip(pg_current_snapshot()) x
-              WHERE pg_xact_status(x) = 'committed'`,
+          const { rows: amb } = await c.query<{ n: string; s: string }>(
+            `SELECT (SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x
+                      WHERE pg_xact_status(x) = 'committed')::text AS n,
+                    pg_current_snapshot()::text AS s`,
           );
           if (amb[0]?.n !== '0') {
             await c.query('ROLLBACK');
@@ -139,6 +142,7 @@ export class PgChunkReader implements ChunkReader<Lsn> {
             high: Lsn.parse(highRows[0]!.high),
             lastKey: keyed && last ? last : null,
             done: !keyed || rows.length < limit,
+            contains: snapshotContains(amb[0]!.s),
           };
         } catch (err) {
           await c.query('ROLLBACK').catch(() => {});

@@ -155,7 +155,7 @@ export class PgReplication implements ReplicationSession<Lsn> {
             this.lastActivityMs = Date.now();
             skipping = ev.finalLsn.compare(this.start) <= 0;
             inTxn = true;
-            if (!skipping) out.push({ tag: 'begin', commitTimeMs: ev.commitTimeMs });
+            if (!skipping) out.push({ tag: 'begin', commitTimeMs: ev.commitTimeMs, txn: ev.xid });
             break;
           case 'commit':
             tracker.endTransaction();

@@ -1,0 +1,154 @@
+/**
+ * The reconciliation of one chunk with the stream (`TableCopy`), driven by hand: a reader that
+ * returns what the test says, and stream changes fed between its issue and its finish.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RowChange } from '../core/change.ts';
+import type { Position } from '../core/position.ts';
+import type { Row } from '../core/row.ts';
+import type { TableSchema } from '../core/table-schema.ts';
+import type { ChunkRead, ChunkReader } from '../source/connector.ts';
+import { TableCopy } from './table-copy.ts';
+
+class At implements Position {
+  constructor(readonly n: number) {}
+  compare(o: Position): number {
+    return this.n - (o as At).n;
+  }
+  equals(o: Position): boolean {
+    return this.compare(o) === 0;
+  }
+  sortKey(): string {
+    return String(this.n).padStart(12, '0');
+  }
+  toString(): string {
+    return String(this.n);
+  }
+}
+
+const column = (name: string) => ({
+  name,
+  typeOid: 25,
+  typeMod: -1,
+  typeName: 'text',
+  isKey: false,
+  nullable: true,
+});
+const bag: TableSchema = {
+  schema: 'public',
+  name: 'bag',
+  relationId: 7,
+  columns: [column('a'), column('b')],
+  keyColumns: [],
+  keyless: true,
+  enums: [],
+};
+
+/** A reader whose next chunk is `read`, resolved at once. */
+function readerOf(read: ChunkRead): ChunkReader & { calls: number } {
+  return {
+    table: bag,
+    calls: 0,
+    estimateRows: () => Promise.resolve(null),
+    read() {
+      this.calls++;
+      return Promise.resolve(read);
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+const insert = (row: Row): RowChange => ({ tag: 'insert', table: bag, row });
+const del = (old: Row): RowChange => ({ tag: 'delete', table: bag, old });
+
+async function settled(copy: TableCopy): Promise<void> {
+  await new Promise((r) => setTimeout(r, 0));
+  expect(copy.ready(new At(100))).toBe(true);
+}
+
+describe('TableCopy of a table without a key', () => {
+  it('applies, after the chunk, exactly the held changes of transactions its snapshot did not see', async () => {
+    const chunk: ChunkRead = {
+      rows: [
+        ['1', 'x'],
+        ['2', 'y'],
+      ],
+      low: new At(10),
+      high: new At(20),
+      lastKey: null,
+      done: true,
+      // Transaction 5 is in the rows; 6 and 7 are not.
+      contains: (txn) => txn === 5,
+    };
+    const reader = readerOf(chunk);
+    const copy = new TableCopy(
+      reader,
+      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+      null,
+    );
+    copy.issue(100);
+    expect(copy.observe(insert(['2', 'y']), 5)).toBeNull();
+    expect(copy.observe(del(['1', 'x']), 6)).toBeNull();
+    expect(copy.observe(insert(['3', 'z']), 7)).toBeNull();
+    await settled(copy);
+    const f = copy.finish();
+    expect(f.reread).toBeNull();
+    expect(f.complete).toBe(true);
+    expect(f.rows).toEqual([
+      ['1', 'x'],
+      ['2', 'y'],
+    ]);
+    expect(f.changes).toEqual([
+      { tag: 'delete', table: copy.shadow, old: ['1', 'x'] },
+      { tag: 'insert', table: copy.shadow, row: ['3', 'z'] },
+    ]);
+    expect(reader.calls).toBe(1);
+  });
+
+  it('reads again when the source cannot tell which transactions the chunk holds', async () => {
+    const reader = readerOf({
+      rows: [['1', 'x']],
+      low: new At(10),
+      high: new At(20),
+      lastKey: null,
+      done: true,
+    });
+    const copy = new TableCopy(
+      reader,
+      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+      null,
+    );
+    copy.issue(100);
+    copy.observe(insert(['3', 'z']), undefined);
+    await settled(copy);
+    expect(copy.finish().reread).toMatch(/changed while it was read/);
+  });
+
+  it('sends what follows a TRUNCATE to the shadow: the stream then holds the whole table', async () => {
+    const reader = readerOf({
+      rows: [['1', 'x']],
+      low: new At(10),
+      high: new At(20),
+      lastKey: null,
+      done: true,
+    });
+    const copy = new TableCopy(
+      reader,
+      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+      null,
+    );
+    copy.issue(100);
+    expect(copy.observe({ tag: 'truncate', tables: [bag] }, 8)).toEqual({
+      tag: 'truncate',
+      tables: [copy.shadow],
+    });
+    // Before the fix the insert after the TRUNCATE was held back and then dropped.
+    expect(copy.observe(insert(['9', 'w']), 8)).toEqual({
+      tag: 'insert',
+      table: copy.shadow,
+      row: ['9', 'w'],
+    });
+    expect(copy.ready(new At(100))).toBe(true);
+    expect(copy.finish()).toEqual({ rows: [], changes: [], complete: true, reread: null });
+  });
+});
