@@ -3,6 +3,7 @@ import { maskUri } from '../errors/mask.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { ChangefeedView } from '../server/changefeed-manager.ts';
 import type { Sample } from '../server/sample-ring.ts';
+import type { ResnapshotResult } from '../runtime/changefeed.ts';
 
 export interface ApiClientOptions {
   /** `http://127.0.0.1:8300` */
@@ -59,6 +60,9 @@ export class ApiClient {
   }
   pause(id: string): Promise<ChangefeedView> {
     return this.request('POST', `/api/v1/changefeeds/${encodeURIComponent(id)}/pause`);
+  }
+  resnapshot(id: string, tables: readonly string[]): Promise<ResnapshotResult> {
+    return this.request('POST', `/api/v1/changefeeds/${encodeURIComponent(id)}/resnapshot`, { tables });
   }
   resume(id: string): Promise<ChangefeedView> {
     return this.request('POST', `/api/v1/changefeeds/${encodeURIComponent(id)}/resume`);

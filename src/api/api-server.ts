@@ -137,6 +137,11 @@ export function apiRoutes(m: ChangefeedManager, isReady: () => boolean): Route[]
     },
     {
       method: 'POST',
+      path: '/api/v1/changefeeds/{id}/resnapshot',
+      handler: async (req, res, { id }) => sendJson(res, 200, await m.resnapshot(id, await readJson(req))),
+    },
+    {
+      method: 'POST',
       path: '/api/v1/changefeeds/{id}/resume',
       handler: async (_q, res, { id }) => sendJson(res, 200, m.resume(id)),
     },

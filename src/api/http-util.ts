@@ -44,6 +44,8 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   API_UNSUPPORTED_MEDIA_TYPE: 415,
   PREFLIGHT_FAILED: 422,
   API_CONFLICT: 409,
+  RESNAPSHOT_REFUSED: 422,
+  RESNAPSHOT_NOT_TAKEN: 409,
 };
 
 /** The HTTP status of an error: 4xx for the caller's mistakes, 500 for the rest. */

@@ -162,6 +162,34 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': feedResponse('Paused.'), ...common },
       },
     },
+    '/api/v1/changefeeds/{id}/resnapshot': {
+      parameters: [idParam],
+      post: {
+        summary:
+          'Copies tables again online while the others stream: each into a shadow that replaces it whole in one epoch. Answers once the copies started; their progress is in the status (tables[].phase, rows, percent).',
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            required: ['tables'],
+            properties: { tables: { type: 'array', minItems: 1, items: { type: 'string' } } },
+          }),
+        },
+        responses: {
+          '200': {
+            description: 'Started.',
+            content: json({
+              type: 'object',
+              properties: {
+                started: { type: 'array', items: { type: 'string' } },
+                alreadyCopying: { type: 'array', items: { type: 'string' } },
+              },
+            }),
+          },
+          ...common,
+        },
+      },
+    },
     '/api/v1/changefeeds/{id}/resume': {
       parameters: [idParam],
       post: {

@@ -112,7 +112,7 @@ export const SETTINGS: readonly Setting[] = [
 
 /** The keys every changefeed must have, and the other keys that are not settings. */
 export const REQUIRED_KEYS = ['id', 'source', 'sink', 'tables'] as const;
-const STRUCTURAL_KEYS = [...REQUIRED_KEYS, 'views'] as const;
+const STRUCTURAL_KEYS = [...REQUIRED_KEYS, 'views', 'resnapshot'] as const;
 
 /** Every key a changefeed may have, in the order the reference lists them. */
 export function changefeedKeys(): string[] {
@@ -206,6 +206,30 @@ export function configJsonSchema(): JsonSchema {
         },
       },
       description: 'Views maintained incrementally, committed with the tables they read.',
+    },
+    resnapshot: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['table', 'request'],
+        properties: {
+          table: {
+            type: 'string',
+            pattern: TABLE_ENTRY.source,
+            description: 'schema.table, table (= public.table) or a pattern of replicated tables.',
+          },
+          request: {
+            type: 'string',
+            pattern: '\\S',
+            description:
+              'Any text naming this request (a date, a ticket): the copy runs once per request; write a new one to copy again.',
+          },
+        },
+      },
+      description:
+        'Tables to copy again online while the others stream (each into a shadow swapped in whole, in one epoch); taken when the changefeed starts or its configuration is reloaded (SIGHUP).',
     },
   };
   for (const s of SETTINGS) {

@@ -41,8 +41,9 @@ describe('parseConfig', () => {
         snapshot: { parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 },
         memoryQuotaBytes: 256 * 1024 * 1024,
         changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
-        schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'fail' },
+        schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'copy' },
         onNonEmptyTarget: 'reconcile',
+        resnapshot: [],
       },
     ]);
   });

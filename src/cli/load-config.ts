@@ -131,17 +131,20 @@ function readChangefeed(
   const views = m.has('views')
     ? readViews(r, m.get('views') ?? null, `${path}.views`)
     : [...CHANGEFEED_DEFAULTS.views];
+  const resnapshot = m.has('resnapshot')
+    ? readResnapshot(r, m.get('resnapshot') ?? null, `${path}.resnapshot`)
+    : [...CHANGEFEED_DEFAULTS.resnapshot];
   const settings = readSettings(r, m, path);
 
   if (r.errors.length > errorsBefore || r.missingEnv !== undefined) return undefined;
-  if (!id || !source || !sink || !tables || !views) return undefined;
+  if (!id || !source || !sink || !tables || !views || !resnapshot) return undefined;
   return {
     idNode,
-    config: { id: id.value, source, sink, tables, views, ...settings },
+    config: { id: id.value, source, sink, tables, views, resnapshot, ...settings },
   };
 }
 
-type Settings = Omit<ChangefeedConfig, 'id' | 'source' | 'sink' | 'tables' | 'views'>;
+type Settings = Omit<ChangefeedConfig, 'id' | 'source' | 'sink' | 'tables' | 'views' | 'resnapshot'>;
 
 /** Every setting of the table in config-schema.ts: its default, or the value read and checked. */
 function readSettings(r: ConfigReader, m: Map<string, Node | null>, path: string): Settings {
@@ -234,6 +237,38 @@ function readTables(r: ConfigReader, node: Node | null, path: string): string[] 
       return;
     }
     out.push(s.value);
+  });
+  return out;
+}
+
+function readResnapshot(
+  r: ConfigReader,
+  node: Node | null,
+  path: string,
+): { table: string; request: string }[] | undefined {
+  const items = r.list(node, path);
+  if (!items) return undefined;
+  const out: { table: string; request: string }[] = [];
+  items.forEach((item, i) => {
+    const at = `${path}[${i}]`;
+    const m = r.map(item, at, { known: ['table', 'request'], required: ['table', 'request'] }, node);
+    if (!m?.has('table') || !m.has('request')) return;
+    const table = r.string(m.get('table') ?? null, `${at}.table`, item);
+    const request = r.string(m.get('request') ?? null, `${at}.request`, item);
+    if (!table || !request) return;
+    if (!TABLE_ENTRY.test(table.value)) {
+      r.fail(
+        m.get('table'),
+        `${at}.table`,
+        `expected "schema.table", "table" or a pattern like "sales.*", got ${JSON.stringify(table.shown)}`,
+      );
+      return;
+    }
+    if (request.value.trim() === '') {
+      r.fail(m.get('request'), `${at}.request`, 'expected text naming the request, like "2026-12-04"');
+      return;
+    }
+    out.push({ table: table.value, request: request.value });
   });
   return out;
 }

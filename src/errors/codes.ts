@@ -469,6 +469,16 @@ export const ERROR_CODES = {
   },
 
   // Runtime
+  RESNAPSHOT_REFUSED: {
+    message: 'A table cannot be copied again',
+    retriable: false,
+    hint: 'Name tables this changefeed replicates (schema.table, or a pattern such as sales.*); a table that is an input of a view is copied with a new snapshot of the changefeed instead.',
+  },
+  RESNAPSHOT_NOT_TAKEN: {
+    message: 'The changefeed stopped before the re-copy started',
+    retriable: true,
+    hint: 'Nothing was changed: ask again once the changefeed runs.',
+  },
   CHANGEFEED_FAILED: { message: 'Changefeed failed', retriable: false, hint: 'See the cause.' },
   INTERNAL: {
     message: 'Internal error',

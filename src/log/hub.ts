@@ -268,9 +268,9 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     return this.logRef.isClosed ? [] : this.logRef.latestTables();
   }
 
-  /** The tables subscription `id` replicates, as recorded (empty when it has no record). */
-  recordedTables(id: string): readonly RecordedTable[] {
-    return this.store.get(id)?.tables ?? [];
+  /** The tables subscription `id` replicates, as recorded; null when it has no record. */
+  recordedTables(id: string): readonly RecordedTable[] | null {
+    return this.store.get(id)?.tables ?? null;
   }
 
   /**

@@ -29,9 +29,10 @@ export interface SubscriptionRecord<P extends Position = Position> {
   /**
    * The tables it replicates, by stable id (with the name they had when recorded): what it took
    * a snapshot of, so a table that joins the selection later — or another table under a known
-   * name — is never streamed as if it had been copied.
+   * name — is never streamed as if it had been copied. Null: never recorded (a file written
+   * before records existed) — not the same as an empty set, which is a record.
    */
-  readonly tables: readonly RecordedTable[];
+  readonly tables: readonly RecordedTable[] | null;
 }
 
 export interface RecordedTable {
@@ -77,7 +78,7 @@ export class SubscriptionStore<P extends Position = Position> {
         const parsed = JSON.parse(text) as FileShape;
         if (parsed.version !== VERSION) throw new Error(`version ${String(parsed.version)}`);
         for (const s of parsed.subscriptions) {
-          const rec = { ...s, position: codec.parse(s.position), tables: s.tables ?? [] };
+          const rec = { ...s, position: codec.parse(s.position), tables: s.tables ?? null };
           store.current.set(s.id, rec);
           store.durable.set(s.id, rec);
         }
@@ -147,7 +148,7 @@ export class SubscriptionStore<P extends Position = Position> {
         position: s.position.toString(),
         registeredAtMs: s.registeredAtMs,
         acknowledgedAtMs: s.acknowledgedAtMs,
-        tables: [...s.tables],
+        ...(s.tables === null ? {} : { tables: [...s.tables] }),
       })),
     };
     try {

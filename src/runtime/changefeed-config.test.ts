@@ -28,7 +28,7 @@ describe('defineChangefeed', () => {
     const c = defineChangefeed({ id: 'x', source: 's', sink: 'k', tables: ['t'], epoch: { intervalMs: 10 } });
     expect(c.epoch).toEqual({ intervalMs: 10, maxRows: 100_000, maxBytes: 64 * 1024 * 1024 });
     expect(c.snapshot).toEqual({ parallelism: 4, chunkRows: 50_000, startTimeoutMs: 30_000 });
-    expect(c.schemaChanges).toEqual({ dropTable: 'drop', renameTable: 'follow', recopy: 'fail' });
+    expect(c.schemaChanges).toEqual({ dropTable: 'drop', renameTable: 'follow', recopy: 'copy' });
     expect(c.views).toEqual([]);
   });
 

@@ -40,6 +40,12 @@ export interface ChangefeedConfig {
    */
   onNonEmptyTarget: 'reconcile' | 'truncate' | 'fail';
   /**
+   * Tables to copy again online (`Changefeed.resnapshot`), each request taken once: a request
+   * string not yet taken for the table (recorded with the epoch that carries its copy) starts a
+   * copy when the changefeed starts or its configuration is reloaded.
+   */
+  resnapshot: { table: string; request: string }[];
+  /**
    * The source database's local change log (shared by every changefeed on that database in this
    * process; the first changefeed to start its puller sets these). `maxDiskBytes` null: no limit
    * but the disk's.
@@ -70,6 +76,7 @@ export const CHANGEFEED_DEFAULTS = {
   memoryQuotaBytes: 256 * MiB,
   schemaChanges: { dropTable: 'drop', renameTable: 'follow', recopy: 'copy' },
   onNonEmptyTarget: 'reconcile',
+  resnapshot: [] as { table: string; request: string }[],
   changeLog: { maxDiskBytes: null, releaseAfterMs: 24 * 3600_000 },
 } as const;
 
@@ -90,6 +97,7 @@ export interface ChangefeedInput {
   changeLog?: Partial<ChangefeedConfig['changeLog']>;
   schemaChanges?: Partial<ChangefeedConfig['schemaChanges']>;
   onNonEmptyTarget?: ChangefeedConfig['onNonEmptyTarget'];
+  resnapshot?: ChangefeedConfig['resnapshot'];
 }
 
 /** Applies the defaults. Does not validate: `cli/load-config.ts` does that for user input. */
@@ -109,6 +117,7 @@ export function defineChangefeed(input: ChangefeedInput): ChangefeedConfig {
     changeLog: { ...d.changeLog, ...input.changeLog },
     schemaChanges: { ...d.schemaChanges, ...input.schemaChanges },
     onNonEmptyTarget: input.onNonEmptyTarget ?? d.onNonEmptyTarget,
+    resnapshot: (input.resnapshot ?? d.resnapshot).map((r) => ({ ...r })),
   };
 }
 

@@ -32,6 +32,7 @@ import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
 import { backoffMs } from '../errors/backoff.ts';
 import type { ViewStage } from './view-stage.ts';
 import { qualifiedName, quoteIdent } from '../core/table-schema.ts';
+import { selects } from '../core/selection.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
 import { CopyProgressStore } from './copy-progress.ts';
@@ -63,6 +64,30 @@ export interface Changefeed {
   stop(): Promise<void>;
   /** Resolves when stopped; rejects with the TidemarkError when the changefeed failed. */
   readonly done: Promise<void>;
+  /**
+   * Copies the tables `selection` names (`schema.table`, `table`, or patterns) again online,
+   * while every other table keeps streaming: each into a shadow that replaces it whole in one
+   * epoch, as for an added table; until then the table keeps its last rows downstream. Callable
+   * at any time; taken at the stream's next transaction boundary. Resolves once the copies
+   * started (and names the tables already being copied, left as they are). Rejects with
+   * RESNAPSHOT_REFUSED — before anything changed — when a name selects no table this changefeed
+   * replicates, or one that cannot be copied online (an input of a view); with
+   * RESNAPSHOT_NOT_TAKEN when the changefeed stopped first.
+   */
+  resnapshot(selection: readonly string[]): Promise<ResnapshotResult>;
+}
+
+export interface ResnapshotResult {
+  /** `schema.table` of every copy started. */
+  readonly started: readonly string[];
+  /** Already being copied (added, or copied again): not started twice. */
+  readonly alreadyCopying: readonly string[];
+}
+
+interface ResnapshotRequest {
+  readonly selection: readonly string[];
+  resolve(r: ResnapshotResult): void;
+  reject(e: unknown): void;
 }
 
 /** A changefeed's hold on its source's hub. `release` once; the last release stops the hub. */
@@ -114,6 +139,9 @@ export class ChangefeedRunner implements Changefeed {
   private rateAt = Date.now();
   private rateTimer: NodeJS.Timeout;
   private lease: HubLease | null = null;
+  /** Re-copies asked for (`resnapshot`), taken by the stream loop between transactions. */
+  private requests: ResnapshotRequest[] = [];
+  private wakeRequests: (() => void) | null = null;
 
   /** The engine running it: given, or still being opened (`deferred`). */
   private readonly envReady: Promise<ChangefeedEnvironment>;
@@ -134,6 +162,7 @@ export class ChangefeedRunner implements Changefeed {
     this.rateTimer.unref();
     this.done = this.run().finally(async () => {
       clearInterval(this.rateTimer);
+      for (const r of this.requests.splice(0)) r.reject(notTaken(this.id));
       const lease = this.lease;
       this.lease = null;
       await lease?.release();
@@ -154,6 +183,14 @@ export class ChangefeedRunner implements Changefeed {
 
   status(): ChangefeedStatus {
     return { ...this.st, ...(this.st.tables ? { tables: this.st.tables.map((t) => ({ ...t })) } : {}) };
+  }
+
+  resnapshot(selection: readonly string[]): Promise<ResnapshotResult> {
+    if (this.stopping) return Promise.reject(notTaken(this.id));
+    return new Promise((resolve, reject) => {
+      this.requests.push({ selection, resolve, reject });
+      this.wakeRequests?.();
+    });
   }
 
   async stop(): Promise<void> {
@@ -260,11 +297,20 @@ export class ChangefeedRunner implements Changefeed {
         CopyProgressStore.pathFor(this.env.dataDir, cfg.id),
         checkpoint?.epoch ?? null,
       );
+      const recordedIds = new Set((hub.recordedTables(cfg.id) ?? []).map((r) => r.id));
+      copyStore.retain(new Set(tables.map((t) => t.relationId)), recordedIds);
       const committedCopies = copyStore.committed();
       const resumedCopies: CopyProgress[] = [];
       if (checkpoint !== null) {
         const resumed = this.resumedTables(hub, tables);
-        tables = resumed.tables;
+        // A recorded table whose copy a committed epoch carries was being copied again (the
+        // record is written after that epoch commits, so it may not say so yet): the copy goes on.
+        tables = resumed.tables.filter((t) => {
+          const progress = committedCopies.get(t.relationId);
+          if (progress?.phase !== 'copying') return true;
+          resumedCopies.push(progress);
+          return false;
+        });
         const waiting: PendingTable[] = [];
         for (const p of resumed.pending) {
           const progress = committedCopies.get(p.table.relationId);
@@ -315,6 +361,7 @@ export class ChangefeedRunner implements Changefeed {
           ...(views?.viewTables ?? []).map((t) => ({ name: qualifiedName(t), rows: 0 })),
         ],
       });
+      const snapshotTaken = checkpoint === null;
       if (checkpoint === null) {
         // Registered at the log's end before the snapshot, so the log keeps every transaction
         // after it; the snapshot's position is later still.
@@ -397,7 +444,19 @@ export class ChangefeedRunner implements Changefeed {
         );
       for (const p of committedCopies.values()) if (p.phase === 'swapped') replicated.add(p.table.relationId);
       await this.stream(
-        { changes: sub, sink, views, replicated, codec, hub, tables, pending, copyStore, resumedCopies },
+        {
+          changes: sub,
+          sink,
+          views,
+          replicated,
+          codec,
+          hub,
+          tables,
+          pending,
+          copyStore,
+          resumedCopies,
+          snapshotTaken,
+        },
         checkpoint.position,
         checkpoint.epoch,
       );
@@ -421,7 +480,9 @@ export class ChangefeedRunner implements Changefeed {
     selected: TableSchema[],
   ): { tables: TableSchema[]; pending: PendingTable[] } {
     const recorded = hub.recordedTables(this.cfg.id);
-    if (recorded.length === 0) return { tables: selected, pending: [] }; // no record (older version, or released)
+    // No record: written by a version before records, or released. An empty record is a record
+    // (the one table was being copied again, say): its tables are not taken as replicated.
+    if (recorded === null) return { tables: selected, pending: [] };
     const known = new Set(recorded.map((t) => t.id));
     const added = selected.filter((t) => !known.has(t.relationId));
     const latest = new Map(hub.log.latestTables().map((t) => [t.relationId, t]));
@@ -502,6 +563,8 @@ export class ChangefeedRunner implements Changefeed {
       copyStore: CopyProgressStore;
       /** Copies a committed epoch left unfinished: they go on from their last chunk. */
       resumedCopies: readonly CopyProgress[];
+      /** This attempt took the initial snapshot: configured re-copies are satisfied by it. */
+      snapshotTaken: boolean;
     },
     after: Position,
     lastEpoch: number,
@@ -591,7 +654,7 @@ export class ChangefeedRunner implements Changefeed {
       chunks = 0;
       inflight = (async () => {
         // Written before the epoch commits: valid once the sink's checkpoint reaches this epoch.
-        if (progress.length > 0) copyStore.save(e.checkpoint.epoch, progress);
+        if (progress.length > 0 || copyStore.hasPending) copyStore.save(e.checkpoint.epoch, progress);
         const tables = await sinkTables(e.checkpoint.epoch, e.tables, { continuing, last: true });
         const epoch = tables.length === e.tables.length && !views ? e : { ...e, tables };
         if (w) await w.commit(epoch);
@@ -599,11 +662,15 @@ export class ChangefeedRunner implements Changefeed {
       })()
         .then(() => {
           changes.acknowledge(position);
-          if (record)
-            hub.recordTables(
-              this.cfg.id,
-              [...known.values()].filter((t) => replicated.has(t.relationId)),
+          if (record) {
+            const recorded = [...known.values()].filter((t) => replicated.has(t.relationId));
+            hub.recordTables(this.cfg.id, recorded);
+            // Swapped copies are in the durable record now: their progress is no longer needed.
+            copyStore.retain(
+              new Set([...copies.keys(), ...replicated]),
+              new Set(recorded.map((t) => t.relationId)),
             );
+          }
           checkpointPosition = position;
           if (progress.length > 0) copyStore.committedUpTo(e.checkpoint.epoch);
           this.committedSince = true;
@@ -732,15 +799,7 @@ export class ChangefeedRunner implements Changefeed {
           reason: decision.reason,
           ddl: change.ddl,
         });
-        // Its changes so far go down to the table as it is; from here they go to the new copy's
-        // shadow, and the table downstream keeps its last rows until the copy replaces it whole.
-        await holdingCuts(async () => {
-          await applyBarrier(null, { sink: false, views: false });
-          replicated.delete(t.relationId);
-          known.set(t.relationId, t);
-          tablesChanged = true;
-          await startCopy(t, null);
-        });
+        await copyAgain(t);
         return;
       }
       if (decision.action === 'left-out') {
@@ -850,6 +909,67 @@ export class ChangefeedRunner implements Changefeed {
       copy.issue(copyChunkRows);
       copyStatus();
     };
+    /**
+     * A replicated table copied again, between transactions: its changes so far go down to the
+     * table as it is; from here they go to the new copy's shadow, and the table downstream keeps
+     * its last rows until the copy replaces it whole.
+     */
+    const copyAgain = (t: TableSchema) =>
+      holdingCuts(async () => {
+        await applyBarrier(null, { sink: false, views: false });
+        replicated.delete(t.relationId);
+        known.set(t.relationId, t);
+        tablesChanged = true;
+        await startCopy(t, null);
+      });
+    /** The tables `selection` names, copied again (see `Changefeed.resnapshot`). Between transactions. */
+    const resnapshot = async (selection: readonly string[], request: string | null) => {
+      const refused: string[] = [];
+      const chosen: TableSchema[] = [];
+      for (const name of selection) {
+        const matched = [...known.values()].filter((t) => selects([name], t));
+        if (matched.length === 0)
+          refused.push(`${name}: no table of changefeed ${this.cfg.id} has this name`);
+        for (const t of matched) {
+          if (!replicated.has(t.relationId) && !copies.has(t.relationId))
+            refused.push(`${qualifiedName(t)}: not replicated by changefeed ${this.cfg.id}`);
+          else if (viewInputs.has(t.relationId))
+            refused.push(
+              `${qualifiedName(t)}: an input of a view (a view's state is rebuilt by a new snapshot)`,
+            );
+          else if (hub.connector.openChunkReader === undefined)
+            refused.push(`${qualifiedName(t)}: this source has no online copy`);
+          else if (!chosen.includes(t)) chosen.push(t);
+        }
+      }
+      if (refused.length > 0) throw new TidemarkError('RESNAPSHOT_REFUSED', { detail: refused.join('; ') });
+      const started: string[] = [];
+      const alreadyCopying: string[] = [];
+      for (const t of chosen) {
+        if (copies.has(t.relationId)) {
+          alreadyCopying.push(qualifiedName(t));
+          continue;
+        }
+        this.log.info('table copied again online, as asked', {
+          table: qualifiedName(t),
+          ...(request === null ? {} : { request }),
+        });
+        await copyAgain(t);
+        started.push(qualifiedName(t));
+      }
+      if (request !== null) for (const t of chosen) copyStore.take(t.relationId, request);
+      return { started, alreadyCopying };
+    };
+    /** Requests of `Changefeed.resnapshot`, answered one by one. Between transactions. */
+    const takeRequests = async () => {
+      for (const r of this.requests.splice(0)) {
+        try {
+          r.resolve(await resnapshot(r.selection, null));
+        } catch (err) {
+          r.reject(err);
+        }
+      }
+    };
     /** The shadow is complete: it replaces the table in the epoch being built (one transaction). */
     const swap = (c: TableCopy) => holdingCuts(() => swapHeld(c));
     const swapHeld = async (c: TableCopy) => {
@@ -939,6 +1059,14 @@ export class ChangefeedRunner implements Changefeed {
       return true;
     };
     for (const p of stages.resumedCopies) await startCopy(p.table, p);
+    // Re-copies the configuration asks for, each taken once (recorded with the epoch that carries it).
+    const asked = this.cfg.resnapshot.filter((r) =>
+      [...known.values()].some((t) => selects([r.table], t) && !copyStore.hasTaken(t.relationId, r.request)),
+    );
+    for (const r of asked) {
+      if (!stages.snapshotTaken) await resnapshot([r.table], r.request);
+      else for (const t of known.values()) if (selects([r.table], t)) copyStore.take(t.relationId, r.request);
+    }
 
     const timer = setInterval(
       () => {
@@ -960,6 +1088,10 @@ export class ChangefeedRunner implements Changefeed {
           await settleCopies();
           continue;
         }
+        if (!builder.isInTransaction && this.requests.length > 0) {
+          await takeRequests();
+          continue;
+        }
         // A fresh stop promise per wait: racing one long-lived promise would leave a reaction on
         // it for every batch, never released (a leak proportional to the stream).
         nextBatch ??= it.next();
@@ -967,8 +1099,10 @@ export class ChangefeedRunner implements Changefeed {
           nextBatch,
           new Promise<'stop'>((r) => (this.wakeStream = () => r('stop'))),
           new Promise<'copy'>((r) => (copyWake = () => r('copy'))),
+          new Promise<'copy'>((r) => (this.wakeRequests = () => r('copy'))),
         ]);
         copyWake = null;
+        this.wakeRequests = null;
         if (next === 'copy') continue;
         nextBatch = null;
         if (next === 'stop' || next.done) break;
@@ -1000,6 +1134,7 @@ export class ChangefeedRunner implements Changefeed {
             }
             maybeCut();
             if (copies.size > 0) await settleCopies();
+            if (this.requests.length > 0) await takeRequests();
           }
         }
         if (builder.isInTransaction && (builder.bytes >= chunkBytes || builder.changes >= chunkRows)) {
@@ -1029,6 +1164,12 @@ export class ChangefeedRunner implements Changefeed {
       await (writer as EpochWriter | null)?.abort().catch(() => {});
     }
   }
+}
+
+function notTaken(id: string): TidemarkError {
+  return new TidemarkError('RESNAPSHOT_NOT_TAKEN', {
+    detail: `changefeed ${id} stopped before taking the request`,
+  });
 }
 
 /** The position a sink stored, parsed once with the source's codec (a bad one is named). */

@@ -5,6 +5,12 @@
  * count — so a copy's progress is exactly what committed downstream, and a crash between the
  * write and the commit costs at most the chunks of the epoch that did not commit.
  *
+ * Epoch numbers are reused: an epoch that did not commit is built again under the same number,
+ * possibly with other progress. So the entries past the checkpoint are removed from the file as
+ * soon as it is opened (before this attempt can commit anything), and saving epoch N removes
+ * every entry at N or later first: an entry at or before the checkpoint was always written by
+ * the attempt whose epoch committed.
+ *
  * File: `<dataDir>/copies/<changefeed id>.json`, replaced atomically.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -17,8 +23,18 @@ interface Entry {
   readonly progress: CopyProgress;
 }
 
+/** A re-copy asked for in the configuration (`resnapshot`), taken by the copy that epoch carried. */
+interface Taken {
+  readonly epoch: number;
+  readonly request: string;
+}
+
 export class CopyProgressStore {
   private entries = new Map<number, Entry[]>();
+  /** Per table, the configured re-copy requests taken (valid, like entries, up to the checkpoint). */
+  private taken = new Map<number, Taken[]>();
+  /** Taken by a copy started since the last save: made durable with the next epoch's progress. */
+  private takenPending = new Map<number, string>();
 
   private constructor(private readonly path: string) {}
 
@@ -29,16 +45,24 @@ export class CopyProgressStore {
   /** Reads the file; keeps, per table, the entries up to `sinkEpoch` (null: nothing committed). */
   static open(path: string, sinkEpoch: number | null): CopyProgressStore {
     const s = new CopyProgressStore(path);
-    let raw: { tables?: Record<string, Entry[]> } = {};
+    let raw: { tables?: Record<string, Entry[]>; taken?: Record<string, Taken[]> } = {};
     try {
       raw = JSON.parse(readFileSync(path, 'utf8')) as typeof raw;
     } catch {
       raw = {};
     }
+    let dropped = false;
     for (const [id, list] of Object.entries(raw.tables ?? {})) {
       const kept = sinkEpoch === null ? [] : list.filter((e) => e.epoch <= sinkEpoch);
+      if (kept.length < list.length) dropped = true;
       if (kept.length > 0) s.entries.set(Number(id), [kept.at(-1)!]);
     }
+    for (const [id, list] of Object.entries(raw.taken ?? {})) {
+      const kept = sinkEpoch === null ? [] : list.filter((e) => e.epoch <= sinkEpoch);
+      if (kept.length < list.length) dropped = true;
+      if (kept.length > 0) s.taken.set(Number(id), kept);
+    }
+    if (dropped) s.write();
     return s;
   }
 
@@ -49,14 +73,60 @@ export class CopyProgressStore {
     return out;
   }
 
+  /** True when the configured re-copy `request` of table `tableId` was taken by a committed epoch. */
+  hasTaken(tableId: number, request: string): boolean {
+    return (
+      this.takenPending.get(tableId) === request ||
+      (this.taken.get(tableId) ?? []).some((t) => t.request === request)
+    );
+  }
+
+  /** A copy of `tableId` started for `request`: taken once the next saved epoch commits. */
+  take(tableId: number, request: string): void {
+    this.takenPending.set(tableId, request);
+  }
+
+  /** True when `save` has something to write even without copy progress. */
+  get hasPending(): boolean {
+    return this.takenPending.size > 0;
+  }
+
   /** Progress carried by epoch `epoch` (not committed yet): durable before it returns. */
   save(epoch: number, progress: readonly CopyProgress[]): void {
+    // Entries at `epoch` or later are from an attempt whose epoch did not commit.
+    for (const map of [this.entries, this.taken] as Map<number, { epoch: number }[]>[]) {
+      for (const [id, list] of map) {
+        const older = list.filter((e) => e.epoch < epoch);
+        if (older.length > 0) map.set(id, older);
+        else map.delete(id);
+      }
+    }
     for (const p of progress) {
-      const list = (this.entries.get(p.table.relationId) ?? []).filter((e) => e.epoch < epoch);
+      const list = this.entries.get(p.table.relationId) ?? [];
       list.push({ epoch, progress: p });
       this.entries.set(p.table.relationId, list);
     }
+    for (const [id, request] of this.takenPending) {
+      // A few recent requests per table: the configuration holds each table's latest.
+      this.taken.set(id, [...(this.taken.get(id) ?? []).slice(-3), { epoch, request }]);
+    }
+    this.takenPending.clear();
     this.write();
+  }
+
+  /**
+   * Forgets the tables not in `selected` (a table selected again later is copied again) and the
+   * swapped tables in `recorded` (the hub's durable record of replicated tables has them now).
+   */
+  retain(selected: ReadonlySet<number>, recorded: ReadonlySet<number>): void {
+    let changed = false;
+    for (const [id, list] of this.entries) {
+      const swappedAndRecorded = recorded.has(id) && list.at(-1)!.progress.phase === 'swapped';
+      if (selected.has(id) && !swappedAndRecorded) continue;
+      this.entries.delete(id);
+      changed = true;
+    }
+    if (changed) this.write();
   }
 
   /** Epoch `epoch` committed: older entries are no longer needed. */
@@ -76,6 +146,8 @@ export class CopyProgressStore {
     mkdirSync(dirname(this.path), { recursive: true });
     const tables: Record<string, Entry[]> = {};
     for (const [id, list] of this.entries) tables[String(id)] = list;
-    writeFileDurably(this.path, JSON.stringify({ version: 1, tables }));
+    const taken: Record<string, Taken[]> = {};
+    for (const [id, list] of this.taken) taken[String(id)] = list;
+    writeFileDurably(this.path, JSON.stringify({ version: 1, tables, taken }));
   }
 }

@@ -13,7 +13,7 @@
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { maskUri } from '../errors/mask.ts';
-import type { Changefeed } from '../runtime/changefeed.ts';
+import type { Changefeed, ResnapshotResult } from '../runtime/changefeed.ts';
 import type { Engine } from '../control/engine.ts';
 import type { ChangefeedConfig } from '../runtime/changefeed-config.ts';
 import { initialStatus, type ChangefeedStatus } from '../runtime/changefeed-status.ts';
@@ -216,6 +216,34 @@ export class ChangefeedManager {
     feed.status = { ...feed.status, phase: 'paused', rowsPerSec: 0 };
     this.log.info('changefeed paused', { changefeed: id });
     return this.view(id);
+  }
+
+  /**
+   * Copies tables of a running changefeed again online (`Changefeed.resnapshot`); resolves once
+   * the copies started. Throws API_BAD_REQUEST for a body without `tables`, API_CONFLICT when the
+   * changefeed is not running, RESNAPSHOT_REFUSED naming a table it cannot copy.
+   */
+  async resnapshot(id: string, body: unknown): Promise<ResnapshotResult> {
+    this.mustGet(id);
+    const tables = (body as { tables?: unknown } | null)?.tables;
+    if (
+      !Array.isArray(tables) ||
+      tables.length === 0 ||
+      !tables.every((t) => typeof t === 'string' && t !== '')
+    ) {
+      throw new TidemarkError('API_BAD_REQUEST', {
+        detail: 'expected {"tables": ["schema.table", …]} (names or patterns of replicated tables)',
+      });
+    }
+    const runner = this.feeds.get(id)?.runner;
+    if (!runner) {
+      throw new TidemarkError('API_CONFLICT', {
+        detail: `changefeed "${id}" is not running: resume it, then ask again`,
+      });
+    }
+    const result = await runner.resnapshot(tables as string[]);
+    this.log.info('tables copied again on request', { changefeed: id, ...result });
+    return result;
   }
 
   /** Starts a paused or failed changefeed again; it continues from its sink checkpoint. */

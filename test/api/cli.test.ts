@@ -96,6 +96,25 @@ describe('tidemark changefeed … against a live tidemark server', () => {
     expect(query.out).toMatch(/checkpoint:\s+[0-9A-F]+\/[0-9A-F]+/);
     for (const out of [created.out, list.out, json.out, query.out]) expect(out).not.toContain(PASSWORD);
 
+    // A table copied again online while the changefeed runs; a name that selects nothing is refused.
+    const again = await tidemark(['changefeed', 'resnapshot', ...s, '--id', 'cli-feed', '--table', 'items']);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toContain('copying public.items again');
+    await waitForFeed(url, 'cli-feed', (f) =>
+      (f.status.tables ?? []).some((t) => t.name === 'public.items' && t.phase === 'streaming'),
+    );
+    const refusedCopy = await tidemark([
+      'changefeed',
+      'resnapshot',
+      ...s,
+      '--id',
+      'cli-feed',
+      '--table',
+      'nosuch',
+    ]);
+    expect(refusedCopy.code, refusedCopy.out).toBe(2);
+    expect(refusedCopy.out).toContain('RESNAPSHOT_REFUSED');
+    expect(refusedCopy.out).toContain('nosuch: no table of changefeed cli-feed');
     expect((await tidemark(['changefeed', 'pause', ...s, '--id', 'cli-feed'])).code).toBe(0);
     expect((await tidemark(['changefeed', 'query', ...s, '--id', 'cli-feed'])).out).toMatch(
       /state:\s+paused/,

@@ -6,130 +6,22 @@
  */
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { freshDatabase, type TestDatabase } from '../support/db.ts';
-import { expectSameTables, testConfig, waitForCatchUp } from '../support/changefeed.ts';
+import { freshDatabase } from '../support/db.ts';
+import { expectSameTables, testConfig } from '../support/changefeed.ts';
 import { startChangefeed } from '../support/engine.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
-import { silentLogger, type Logger, type LogFields } from '../../src/runtime/logger.ts';
-import { mulberry32 } from '../../src/cli/demo/workload.ts';
-
-const ACCOUNTS = 20_000;
-
-/** `wallet`: ACCOUNTS rows of 100; every 97th has a TOASTed note that transfers leave unchanged. */
-async function createWallet(src: TestDatabase, name = 'wallet'): Promise<void> {
-  await src.query(`
-    CREATE TABLE ${name} (id int PRIMARY KEY, balance bigint NOT NULL, note text);
-    INSERT INTO ${name} SELECT g, 100,
-      CASE WHEN g % 97 = 0 THEN (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 300) i) END
-      FROM generate_series(1, ${ACCOUNTS}) g;
-  `);
-}
-
-/** Transfers between two accounts per transaction (the total stays ACCOUNTS × 100). */
-async function startTransfers(db: TestDatabase, seed: number, table = 'wallet') {
-  const random = mulberry32(seed);
-  const c = await db.connect();
-  let stopped = false;
-  let n = 0;
-  const running = (async () => {
-    while (!stopped) {
-      n++;
-      const a = 1 + Math.floor(random() * ACCOUNTS);
-      const b = 1 + ((a + Math.floor(random() * (ACCOUNTS - 1))) % ACCOUNTS);
-      await c.query('BEGIN');
-      await c.query(`UPDATE ${table} SET balance = balance - 7 WHERE id = $1`, [a]);
-      await c.query(`UPDATE ${table} SET balance = balance + 7 WHERE id = $1`, [b]);
-      await c.query('COMMIT');
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await running;
-      return n;
-    },
-  };
-}
-
-/** Reads the sink in repeatable-read snapshots until stopped; fails on a partial or torn `wallet`. */
-async function startReader(dst: TestDatabase) {
-  const c = await dst.connect();
-  let stopped = false;
-  const seen = { absent: 0, whole: 0 };
-  const running = (async () => {
-    while (!stopped) {
-      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      // Existence as of the snapshot: pg_class read by a query follows it (to_regclass does not,
-      // it looks names up in the current catalog).
-      const { rows } = await c.query<{ e: boolean }>(
-        `SELECT EXISTS (SELECT FROM pg_class WHERE relname = 'wallet' AND relnamespace = 'public'::regnamespace) AS e`,
-      );
-      if (!rows[0]?.e) seen.absent++;
-      else {
-        const r = await c.query<{ n: string; total: string }>(
-          `SELECT count(*)::text AS n, sum(balance)::text AS total FROM wallet`,
-        );
-        expect(r.rows[0], 'wallet downstream is whole and consistent').toEqual({
-          n: String(ACCOUNTS),
-          total: String(ACCOUNTS * 100),
-        });
-        seen.whole++;
-      }
-      await c.query('COMMIT');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await running;
-      return seen;
-    },
-  };
-}
-
-/** A logger that keeps the info lines (message and fields). */
-function recordingLogger(): Logger & { lines: { msg: string; fields: LogFields }[] } {
-  const lines: { msg: string; fields: LogFields }[] = [];
-  const l: Logger & { lines: typeof lines } = {
-    ...silentLogger,
-    lines,
-    level: 'info',
-    info(msg: string, fields?: LogFields) {
-      lines.push({ msg, fields: fields ?? {} });
-    },
-    child() {
-      return l;
-    },
-  };
-  return l;
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function untilCaughtUp(src: TestDatabase, dst: TestDatabase): Promise<void> {
-  await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'test' });
-}
-
-/** The CLI config of these tests' changefeed `test` over `tables` (SRC_URL, DST_URL from the env). */
-function cliFeedYaml(tables: string, chunkRows: number): string {
-  return `
-changefeeds:
-  - id: test
-    source: \${SRC_URL}
-    sink: \${DST_URL}
-    tables: [${tables}]
-    epoch: { intervalMs: 30 }
-    heartbeatIntervalMs: 100
-    snapshot: { parallelism: 1, chunkRows: ${chunkRows} }
-`;
-}
+import { silentLogger } from '../../src/runtime/logger.ts';
+import {
+  ACCOUNTS,
+  cliFeedYaml,
+  createWallet,
+  logFields,
+  recordingLogger,
+  startReader,
+  startTransfers,
+  untilCaughtUp,
+  waitFor,
+} from '../support/wallet.ts';
 
 describe('online copies', () => {
   it('a table added to a running changefeed under load is copied in chunks and swapped in whole', async () => {
@@ -243,19 +135,6 @@ describe('online copies across SIGKILL', () => {
     },
   );
 });
-
-/** The fields of the first JSON log line with message `msg` in a CLI's output. */
-function logFields(output: string, msg: string): Record<string, unknown> {
-  for (const line of output.split('\n')) {
-    if (!line.includes(msg)) continue;
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-  }
-  throw new Error(`no log line "${msg}" in:\n${output.slice(-3000)}`);
-}
 
 describe('online copies of hostile shapes', () => {
   it(

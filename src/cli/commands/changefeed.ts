@@ -16,6 +16,7 @@ export const CHANGEFEED_USAGE = `Usage: tidemark changefeed SUBCOMMAND --server 
   query   --id ID
   pause   --id ID
   resume  --id ID
+  resnapshot --id ID --table T [--table T2 …]   copy tables again online (T: schema.table or a pattern)
   update  --id ID [--source URI] [--sink URI] [--tables a,b] [--config FILE]
   remove  --id ID [--drop-slot]
 
@@ -30,7 +31,7 @@ export const CHANGEFEED_USAGE = `Usage: tidemark changefeed SUBCOMMAND --server 
 Exit codes: 0 ok, 1 server or runtime error, 2 usage or validation error, 3 not found.
 `;
 
-const SUBCOMMANDS = ['create', 'list', 'query', 'pause', 'resume', 'update', 'remove'] as const;
+const SUBCOMMANDS = ['create', 'list', 'query', 'pause', 'resume', 'resnapshot', 'update', 'remove'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** `tidemark changefeed …`: a client of the server's HTTP API. Handles its own exit codes. */
@@ -52,6 +53,7 @@ export function exitCodeOf(e: TidemarkError): number {
     e.code === 'API_BAD_REQUEST' ||
     e.code === 'API_CONFLICT' ||
     e.code === 'PREFLIGHT_FAILED' ||
+    e.code === 'RESNAPSHOT_REFUSED' ||
     e.code.startsWith('CONFIG_')
   )
     return 2;
@@ -78,6 +80,7 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     tables: { type: 'string' },
     config: { type: 'string', short: 'c' },
     paused: { type: 'boolean' },
+    table: { type: 'string', multiple: true },
     'skip-checks': { type: 'boolean' },
     'drop-slot': { type: 'boolean' },
     json: { type: 'boolean' },
@@ -168,6 +171,23 @@ async function run(args: string[], ctx: CliContext): Promise<number> {
     case 'resume': {
       const f = await client.resume(needId());
       out(f, () => `resumed changefeed ${f.id}\n`);
+      return 0;
+    }
+    case 'resnapshot': {
+      const id = needId();
+      const tables = values.table ?? [];
+      if (tables.length === 0) {
+        throw new TidemarkError('CLI_USAGE', {
+          detail: 'tidemark changefeed resnapshot: --table T is required (schema.table or a pattern)',
+        });
+      }
+      const r = await client.resnapshot(id, tables);
+      out(r, () =>
+        [
+          ...r.started.map((t) => `copying ${t} again (see tidemark changefeed query --id ${id})\n`),
+          ...r.alreadyCopying.map((t) => `${t} is already being copied\n`),
+        ].join(''),
+      );
       return 0;
     }
     case 'remove': {

@@ -26,6 +26,9 @@ class FakeFeed implements Changefeed {
     this.stopped = true;
     this.settle();
   }
+  resnapshot(): Promise<never> {
+    return Promise.reject(new Error('not used'));
+  }
 }
 
 function setup(ids: string[]) {
