@@ -22,7 +22,7 @@ import type { Logger } from './logger.ts';
 import { EpochBuilder } from '../coordinator/epoch-builder.ts';
 import { createSink } from '../sink/create-sink.ts';
 import type { EpochWriter, Sink } from '../sink/sink.ts';
-import type { Epoch, SnapshotRows, TableChanges } from '../core/epoch.ts';
+import { snapshotRowCount, type Epoch, type SnapshotRows, type TableChanges } from '../core/epoch.ts';
 import type { ChangeMessage } from '../core/change.ts';
 import type { Position, PositionCodec } from '../core/position.ts';
 import type { TableSchema } from '../core/table-schema.ts';
@@ -477,11 +477,12 @@ export class ChangefeedRunner implements Changefeed {
           detail: 'stopped during the snapshot',
           retriable: true,
         });
-      this.rateCount += chunk.rows.length;
-      this.st.snapshotRows += chunk.rows.length;
+      const n = snapshotRowCount(chunk);
+      this.rateCount += n;
+      this.st.snapshotRows += n;
       const name = qualifiedName(chunk.table);
       const t = this.st.tables?.find((x) => x.name === name);
-      if (t) t.rows += chunk.rows.length;
+      if (t) t.rows += n;
       yield chunk;
     }
   }

@@ -155,7 +155,9 @@ export class PostgresSink implements Sink {
           copy = new CopyWriter(client.query(copyFrom(copyIntoTable(chunk.table))));
           current = name;
         }
-        await copy.writeRows(chunk.rows);
+        // COPY text from a PostgreSQL source is this COPY's input format: sent on as it came.
+        if (chunk.copyText) await copy.writeCopyText(chunk.copyText.bytes);
+        else await copy.writeRows(chunk.rows);
       }
       await copy?.end();
       copy = null;

@@ -16,7 +16,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import type { SnapshotRows } from '../../core/epoch.ts';
 import { BoundedQueue } from '../../core/bounded-queue.ts';
-import { CopyTextDecoder } from './copy-text.ts';
+import { CopyTextBatcher } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapPgError } from './pg-errors.ts';
 import { connectPgClient } from './pg-tls.ts';
@@ -28,8 +28,8 @@ export interface SnapshotReadOptions {
   tables: readonly TableSchema[];
   parallelism: number;
   chunkRows: number;
-  /** Rows per emitted batch. */
-  batchRows?: number;
+  /** Bytes of COPY text per emitted batch (whole rows; one row may exceed it). */
+  batchBytes?: number;
   /** Bytes of rows buffered between the readers and the consumer. */
   bufferBytes?: number;
 }
@@ -91,7 +91,7 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
       for (;;) {
         const chunk = chunks[next++];
         if (!chunk) return;
-        await copyChunk(client, chunk, opts.batchRows ?? 2000, queue);
+        await copyChunk(client, chunk, opts.batchBytes ?? 256 * 1024, queue);
       }
     };
     const workers = Promise.all(clients.map(worker)).then(
@@ -112,26 +112,19 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
 async function copyChunk(
   client: pg.Client,
   chunk: Chunk,
-  batchRows: number,
+  batchBytes: number,
   queue: BoundedQueue<SnapshotRows>,
 ) {
   const cols = chunk.table.columns.map((c) => quoteIdent(c.name)).join(', ');
   const sql = `COPY (SELECT ${cols} FROM ${chunk.from} WHERE ${chunk.where}) TO STDOUT`;
   const stream = client.query(copyTo(sql));
-  const decoder = new CopyTextDecoder();
-  let batch: SnapshotRows['rows'] extends readonly (infer R)[] ? R[] : never = [];
-  let bytes = 0;
+  // Not decoded here: the rows travel as COPY text, decoded only by a consumer that reads cells.
+  const batcher = new CopyTextBatcher(chunk.table, batchBytes);
   for await (const data of stream as AsyncIterable<Buffer>) {
-    bytes += data.length;
-    for (const row of decoder.push(data)) batch.push(row);
-    if (batch.length >= batchRows) {
-      await queue.push({ table: chunk.table, rows: batch }, bytes);
-      batch = [];
-      bytes = 0;
-    }
+    for (const out of batcher.push(data)) await queue.push(out, out.copyText!.bytes.length);
   }
-  decoder.end();
-  if (batch.length > 0) await queue.push({ table: chunk.table, rows: batch }, bytes);
+  const last = batcher.end();
+  if (last) await queue.push(last, last.copyText!.bytes.length);
 }
 
 /** Cuts a table into chunks of about `chunkRows` rows. */
