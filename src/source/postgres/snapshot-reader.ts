@@ -7,9 +7,8 @@
  *                                 ├► reader 2: …                                         ├─► bounded queue ─► sink
  *                                 └► reader N: …                                         ┘
  *
- * Keyed tables are cut into primary-key ranges (any key type: the boundaries are read back as
- * text and compared with a row comparison in the key's own type and collation); keyless tables
- * into ranges of heap pages (TID range scans).
+ * Tables are cut into ranges of heap pages (TID range scans), keyed or not; a partitioned root is
+ * read whole through the root.
  */
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -127,7 +126,12 @@ async function copyChunk(
   if (last) await queue.push(last, last.copyText!.bytes.length);
 }
 
-/** Cuts a table into chunks of about `chunkRows` rows. */
+/**
+ * Cuts a table into chunks of about `chunkRows` rows by ranges of heap pages (TID range scans,
+ * PostgreSQL 14+): sequential reads, and no planning query over the whole key index (which took
+ * seconds per million rows before the first row moved). Inside the exported snapshot every visible
+ * row version has one fixed place, so the ranges, the last one open-ended, hold each row once.
+ */
 async function planChunks(client: pg.Client, t: TableSchema, chunkRows: number): Promise<Chunk[]> {
   const { rows: est } = await client.query<{ tuples: string; pages: string; relkind: string }>(
     `SELECT greatest(reltuples, 0)::bigint AS tuples, relkind::text AS relkind,
@@ -138,47 +142,15 @@ async function planChunks(client: pg.Client, t: TableSchema, chunkRows: number):
   const partitioned = est[0]?.relkind === 'p';
   const from = partitioned ? quoteTable(t) : `ONLY ${quoteTable(t)}`;
   // A partitioned root has no pages or statistics of its own: it is read as one chunk, through
-  // the root (every partition); chunking it by key would need its partitions' statistics.
+  // the root (every partition).
   const tuples = Number(est[0]?.tuples ?? 0);
   const pages = Number(est[0]?.pages ?? 0);
-  if (t.keyless || partitioned) {
-    if (partitioned || pages <= 1 || tuples <= chunkRows) return [{ table: t, where: 'true', from }];
-    const pagesPerChunk = Math.max(1, Math.floor((pages * chunkRows) / Math.max(tuples, 1)));
-    const out: Chunk[] = [];
-    for (let p = 0; p < pages; p += pagesPerChunk) {
-      const hi = p + pagesPerChunk >= pages ? '' : ` AND ctid < '(${p + pagesPerChunk},0)'::tid`;
-      out.push({ table: t, where: `ctid >= '(${p},0)'::tid${hi}`, from });
-    }
-    return out;
-  }
-  if (tuples <= chunkRows) return [{ table: t, where: 'true', from }];
-  const keyCols = t.keyColumns.map((i) => t.columns[i]!);
-  const keyList = keyCols.map((c) => quoteIdent(c.name)).join(', ');
-  const { rows: bounds } = await client.query<string[]>({
-    text: `SELECT ${keyList} FROM (SELECT ${keyList}, row_number() OVER (ORDER BY ${keyList}) AS rn
-             FROM ${from}) s WHERE rn % $1 = 0 ORDER BY ${keyList}`,
-    values: [chunkRows],
-    rowMode: 'array',
-  } satisfies pg.QueryArrayConfig);
-  const keyRow = `ROW(${keyList})`;
-  const literal = (vals: string[]) =>
-    `ROW(${vals.map((v, i) => `${quoteLiteral(v)}::${keyCols[i]!.typeName}`).join(', ')})`;
+  if (partitioned || pages <= 1 || tuples <= chunkRows) return [{ table: t, where: 'true', from }];
+  const pagesPerChunk = Math.max(1, Math.floor((pages * chunkRows) / Math.max(tuples, 1)));
   const out: Chunk[] = [];
-  let lower: string | null = null;
-  for (const b of bounds) {
-    const upper = literal(b);
-    out.push({
-      table: t,
-      where: lower === null ? `${keyRow} <= ${upper}` : `${keyRow} > ${lower} AND ${keyRow} <= ${upper}`,
-      from,
-    });
-    lower = upper;
+  for (let p = 0; p < pages; p += pagesPerChunk) {
+    const hi = p + pagesPerChunk >= pages ? '' : ` AND ctid < '(${p + pagesPerChunk},0)'::tid`;
+    out.push({ table: t, where: `ctid >= '(${p},0)'::tid${hi}`, from });
   }
-  out.push({ table: t, where: lower === null ? 'true' : `${keyRow} > ${lower}`, from });
   return out;
-}
-
-/** A SQL string literal (standard_conforming_strings is on in our sessions). */
-export function quoteLiteral(v: string): string {
-  return `'${v.replaceAll("'", "''")}'`;
 }
