@@ -265,6 +265,17 @@ export class ChangefeedRunner implements Changefeed {
       if (checkpoint !== null) {
         const resumed = this.resumedTables(hub, tables);
         tables = resumed.tables;
+        // Tables left mid-copy (an initial snapshot interrupted between its per-table commits, or a
+        // re-copy): not replicated yet; copied online from their committed progress.
+        const unfinished = new Set(
+          tables
+            .filter((t) => committedCopies.get(t.relationId)?.phase === 'copying')
+            .map((t) => t.relationId),
+        );
+        if (unfinished.size > 0) {
+          tables = tables.filter((t) => !unfinished.has(t.relationId));
+          for (const id of unfinished) resumedCopies.push(committedCopies.get(id)!);
+        }
         const waiting: PendingTable[] = [];
         for (const p of resumed.pending) {
           const progress = committedCopies.get(p.table.relationId);
@@ -343,13 +354,23 @@ export class ChangefeedRunner implements Changefeed {
             cfg.id,
             tables.filter((t) => replicated.has(t.relationId)),
           );
-          const reconciled = await writeInitialSnapshot({
-            sink,
-            tables: sinkTables,
-            rows: this.countSnapshot(rows),
-            at,
-            targets,
-          });
+          const byTable =
+            stored === null &&
+            views === null &&
+            targets.tables.length === 0 &&
+            sink.snapshotsByTable === true &&
+            snap.rowsOf !== undefined &&
+            sinkTables.length > 1;
+          const reconciled = byTable
+            ? await this.snapshotByTable(sink, sinkTables, snap.rowsOf!.bind(snap), at, copyStore)
+            : await writeInitialSnapshot({
+                sink,
+                tables: sinkTables,
+                rows: this.countSnapshot(rows),
+                at,
+                targets,
+              });
+          if (byTable) at.epoch += sinkTables.length - 1;
           if (reconciled) {
             this.log.info('non-empty target tables reconciled', {
               tables: targets.tables.map(qualifiedName),
@@ -440,6 +461,47 @@ export class ChangefeedRunner implements Changefeed {
         : `${t.schema}.${t.name} was selected after the snapshot`;
     };
     return { tables: out, pending: added.map((t) => ({ table: t, why: why(t) })) };
+  }
+
+  /**
+   * A new changefeed's snapshot committed one table per sink transaction (epochs 0, 1, …, all at
+   * the snapshot's position), each table absent or whole to a reader. Before the first commit the
+   * copy progress of every later table is saved as `copying` from its first key, and each table's
+   * progress `swapped` before its own commit: after a crash, the tables that committed are kept and
+   * the others are copied online (`runtime/table-copy.ts`) from the sink's checkpoint.
+   */
+  private async snapshotByTable(
+    sink: Sink,
+    tables: readonly TableSchema[],
+    rowsOf: (of: readonly TableSchema[]) => AsyncIterable<SnapshotRows>,
+    at: { position: string; epoch: number },
+    copyStore: CopyProgressStore,
+  ): Promise<null> {
+    const fresh = (t: TableSchema): CopyProgress => ({
+      table: t,
+      lastKey: null,
+      rows: 0,
+      chunks: 0,
+      phase: 'copying',
+    });
+    for (const [i, t] of tables.entries()) {
+      const epoch = at.epoch + i;
+      if (i === 0) copyStore.save(epoch, tables.slice(1).map(fresh));
+      const counted = this.countSnapshot(rowsOf([t]));
+      let rows = 0;
+      // Consumed by the sink before its commit: the table's progress is durable before it commits.
+      const marked = (async function* () {
+        for await (const chunk of counted) {
+          rows += snapshotRowCount(chunk);
+          yield chunk;
+        }
+        if (i > 0) copyStore.save(epoch, [{ ...fresh(t), rows, phase: 'swapped' }]);
+      })();
+      await sink.writeSnapshot([t], marked, { position: at.position, epoch });
+      this.log.info('snapshot table committed', { table: qualifiedName(t), rows, epoch });
+    }
+    for (const t of tables) copyStore.forget(t.relationId);
+    return null;
   }
 
   /** The error for tables selected now that the stream never created (they were never copied). */

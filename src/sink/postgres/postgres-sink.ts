@@ -75,6 +75,7 @@ export const SESSION_SQL = [
 
 export class PostgresSink implements Sink {
   readonly guarantee = 'exactly-once';
+  readonly snapshotsByTable = true;
   private readonly uri: string;
   private readonly changefeedId: string;
   private readonly inlineMaxRows: number;
