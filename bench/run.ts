@@ -43,6 +43,7 @@ const BENCHMARKS: Readonly<Record<string, Runner>> = {
   views: optional('views.ts', 'views benchmark not available'),
   changelog: optional('changelog.ts', 'changelog benchmark: not implemented yet'),
   'mysql-source': async (o) => (await import('./mysql-source.ts')).run(o),
+  snapshot: async (o) => (await import('./snapshot.ts')).run(o),
 };
 
 function parseArgs(argv: readonly string[]): {

@@ -16,7 +16,20 @@ export interface Checkpoint {
 /** Rows of one table, a chunk at a time, during the snapshot. */
 export interface SnapshotRows {
   readonly table: TableSchema;
+  /** The rows as cells (for a chunk carrying `copyText`, decoded from it on first access). */
   readonly rows: readonly Row[];
+  /**
+   * The same rows as PostgreSQL COPY text (default options: tab-separated, `\N` for NULL, backslash
+   * escapes, each row ended by a newline, UTF-8) and how many there are, when the source read them
+   * so. A sink whose input takes that text may send the bytes as they are instead of encoding
+   * `rows` again; anything else reads `rows`.
+   */
+  readonly copyText?: { readonly bytes: Buffer; readonly rows: number };
+}
+
+/** How many rows a snapshot chunk holds, without decoding a `copyText` chunk. */
+export function snapshotRowCount(chunk: SnapshotRows): number {
+  return chunk.copyText?.rows ?? chunk.rows.length;
 }
 
 /**

@@ -22,7 +22,7 @@ import type { Logger } from './logger.ts';
 import { EpochBuilder } from '../coordinator/epoch-builder.ts';
 import { createSink } from '../sink/create-sink.ts';
 import type { EpochWriter, Sink } from '../sink/sink.ts';
-import type { Epoch, SnapshotRows, TableChanges } from '../core/epoch.ts';
+import { snapshotRowCount, type Epoch, type SnapshotRows, type TableChanges } from '../core/epoch.ts';
 import type { ChangeMessage } from '../core/change.ts';
 import type { Position, PositionCodec } from '../core/position.ts';
 import type { TableSchema } from '../core/table-schema.ts';
@@ -303,8 +303,9 @@ export class ChangefeedRunner implements Changefeed {
       const resumedCopies: CopyProgress[] = [];
       if (checkpoint !== null) {
         const resumed = this.resumedTables(hub, tables);
-        // A recorded table whose copy a committed epoch carries was being copied again (the
-        // record is written after that epoch commits, so it may not say so yet): the copy goes on.
+        // A recorded table whose copy a committed epoch carries was left mid-copy (an initial
+        // snapshot interrupted between its per-table commits, or a re-copy whose record is written
+        // after that epoch commits): not replicated yet; copied online from its progress.
         tables = resumed.tables.filter((t) => {
           const progress = committedCopies.get(t.relationId);
           if (progress?.phase !== 'copying') return true;
@@ -390,13 +391,23 @@ export class ChangefeedRunner implements Changefeed {
             cfg.id,
             tables.filter((t) => replicated.has(t.relationId)),
           );
-          const reconciled = await writeInitialSnapshot({
-            sink,
-            tables: sinkTables,
-            rows: this.countSnapshot(rows),
-            at,
-            targets,
-          });
+          const byTable =
+            stored === null &&
+            views === null &&
+            targets.tables.length === 0 &&
+            sink.snapshotsByTable === true &&
+            snap.rowsOf !== undefined &&
+            sinkTables.length > 1;
+          const reconciled = byTable
+            ? await this.snapshotByTable(sink, sinkTables, snap.rowsOf!.bind(snap), at, copyStore)
+            : await writeInitialSnapshot({
+                sink,
+                tables: sinkTables,
+                rows: this.countSnapshot(rows),
+                at,
+                targets,
+              });
+          if (byTable) at.epoch += sinkTables.length - 1;
           if (reconciled) {
             this.log.info('non-empty target tables reconciled', {
               tables: targets.tables.map(qualifiedName),
@@ -503,6 +514,47 @@ export class ChangefeedRunner implements Changefeed {
     return { tables: out, pending: added.map((t) => ({ table: t, why: why(t) })) };
   }
 
+  /**
+   * A new changefeed's snapshot committed one table per sink transaction (epochs 0, 1, …, all at
+   * the snapshot's position), each table absent or whole to a reader. Before the first commit the
+   * copy progress of every later table is saved as `copying` from its first key, and each table's
+   * progress `swapped` before its own commit: after a crash, the tables that committed are kept and
+   * the others are copied online (`runtime/table-copy.ts`) from the sink's checkpoint.
+   */
+  private async snapshotByTable(
+    sink: Sink,
+    tables: readonly TableSchema[],
+    rowsOf: (of: readonly TableSchema[]) => AsyncIterable<SnapshotRows>,
+    at: { position: string; epoch: number },
+    copyStore: CopyProgressStore,
+  ): Promise<null> {
+    const fresh = (t: TableSchema): CopyProgress => ({
+      table: t,
+      lastKey: null,
+      rows: 0,
+      chunks: 0,
+      phase: 'copying',
+    });
+    for (const [i, t] of tables.entries()) {
+      const epoch = at.epoch + i;
+      if (i === 0) copyStore.save(epoch, tables.slice(1).map(fresh));
+      const counted = this.countSnapshot(rowsOf([t]));
+      let rows = 0;
+      // Consumed by the sink before its commit: the table's progress is durable before it commits.
+      const marked = (async function* () {
+        for await (const chunk of counted) {
+          rows += snapshotRowCount(chunk);
+          yield chunk;
+        }
+        if (i > 0) copyStore.save(epoch, [{ ...fresh(t), rows, phase: 'swapped' }]);
+      })();
+      await sink.writeSnapshot([t], marked, { position: at.position, epoch });
+      this.log.info('snapshot table committed', { table: qualifiedName(t), rows, epoch });
+    }
+    for (const t of tables) copyStore.forget(t.relationId);
+    return null;
+  }
+
   /** The error for tables selected now that the stream never created (they were never copied). */
   private tablesChanged(pending: readonly PendingTable[]): TidemarkError {
     return new TidemarkError('SOURCE_TABLES_CHANGED', {
@@ -538,11 +590,12 @@ export class ChangefeedRunner implements Changefeed {
           detail: 'stopped during the snapshot',
           retriable: true,
         });
-      this.rateCount += chunk.rows.length;
-      this.st.snapshotRows += chunk.rows.length;
+      const n = snapshotRowCount(chunk);
+      this.rateCount += n;
+      this.st.snapshotRows += n;
       const name = qualifiedName(chunk.table);
       const t = this.st.tables?.find((x) => x.name === name);
-      if (t) t.rows += chunk.rows.length;
+      if (t) t.rows += n;
       yield chunk;
     }
   }

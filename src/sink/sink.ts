@@ -41,6 +41,15 @@ export interface Sink {
   readonly guarantee: 'exactly-once' | 'effectively-once';
 
   /**
+   * True when `writeSnapshot` may be called again after it committed, for further tables at the
+   * same position and the next epoch, each call creating, emptying and filling only its own tables
+   * in one transaction (a reader sees each table absent or whole). The runtime then commits a new
+   * changefeed's snapshot table by table, so that a crash keeps the tables already committed.
+   * Not for stores where a snapshot replaces everything before it (files, NATS).
+   */
+  readonly snapshotsByTable?: boolean;
+
+  /**
    * Connects, creates the sink's own bookkeeping (e.g. `tidemark.checkpoints`) if missing, and
    * returns this changefeed's last committed checkpoint, or null if it never committed here.
    * Called once, first. Makes nothing visible to readers of the replicated tables. What it
@@ -53,7 +62,8 @@ export interface Sink {
    * one exists with other columns), empties them, writes every row, and commits them together
    * with the checkpoint `at` — one downstream transaction where the store allows, so a reader
    * sees either what was there before or all of the snapshot, never a mix or an empty table.
-   * Called once, after `open()`: when it returned null, `at.epoch` is 0; when it returned a
+   * Called once, after `open()` (or, with `snapshotsByTable`, once per group of tables, at epochs
+   * growing by one): when it returned null, `at.epoch` is 0; when it returned a
    * checkpoint C (the runtime cannot continue from C, e.g. its view state is lost), the snapshot
    * *replaces* the data at a later position and `at.epoch` is C.epoch + 1 (file and NATS mark
    * such a commit so that readers start over from it). Fenced on what `open()` returned: null

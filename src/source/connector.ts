@@ -211,6 +211,12 @@ export interface SourceSnapshot<P extends Position = Position> {
   /** Every transaction committed at or before P is in the rows; none after it. */
   readonly position: P;
   readonly rows: AsyncIterable<SnapshotRows>;
+  /**
+   * The rows of some of the tables, read in the same snapshot (so at the same `position`); each
+   * call reads them anew. Lets the runtime commit a snapshot table by table. Optional: a source
+   * without it is read through `rows` only.
+   */
+  rowsOf?(tables: readonly TableSchema[]): AsyncIterable<SnapshotRows>;
   release(): Promise<void>;
 }
 

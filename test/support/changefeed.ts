@@ -69,12 +69,24 @@ export async function waitForCatchUp(opts: {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
     const cp = await sinkCheckpoint(opts.sinkUrl, opts.id);
-    if (cp && Lsn.parse(cp.position).compare(target) >= 0) return;
+    // A snapshot committed table by table has its checkpoint at its position from the first
+    // table's commit on; it is complete once its temporary slot (held for the snapshot) is gone.
+    if (cp && Lsn.parse(cp.position).compare(target) >= 0 && !(await snapshotRunning(opts.sourceUrl))) return;
     if (Date.now() > deadline) {
       throw new Error(`sink did not catch up to ${target} (checkpoint ${cp?.position ?? 'none'})`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+async function snapshotRunning(sourceUrl: string): Promise<boolean> {
+  return withClient(sourceUrl, async (c) => {
+    const r = await c.query(
+      `SELECT count(*)::int AS n FROM pg_replication_slots
+        WHERE database = current_database() AND temporary AND slot_name LIKE '%\\_snap\\_%'`,
+    );
+    return (r.rows[0] as { n: number }).n > 0;
+  });
 }
 
 /** All rows of a table as sorted text, for exact comparison across databases. */

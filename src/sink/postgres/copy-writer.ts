@@ -33,6 +33,16 @@ export class CopyWriter {
     }
   }
 
+  /**
+   * Sends rows already in COPY text format (whole rows, each ended by a newline), as they are:
+   * no decoding or encoding of cells. Call only before `end()`.
+   */
+  async writeCopyText(bytes: Buffer): Promise<void> {
+    await this.flush();
+    if (!this.stream.write(bytes)) await once(this.stream, 'drain');
+    if (this.failure !== null) throw this.failure;
+  }
+
   /** Sends what is queued and completes the COPY; resolves when the server has applied it. */
   async end(): Promise<void> {
     await this.flush();

@@ -75,6 +75,7 @@ export const SESSION_SQL = [
 
 export class PostgresSink implements Sink {
   readonly guarantee = 'exactly-once';
+  readonly snapshotsByTable = true;
   private readonly uri: string;
   private readonly changefeedId: string;
   private readonly inlineMaxRows: number;
@@ -155,7 +156,9 @@ export class PostgresSink implements Sink {
           copy = new CopyWriter(client.query(copyFrom(copyIntoTable(chunk.table))));
           current = name;
         }
-        await copy.writeRows(chunk.rows);
+        // COPY text from a PostgreSQL source is this COPY's input format: sent on as it came.
+        if (chunk.copyText) await copy.writeCopyText(chunk.copyText.bytes);
+        else await copy.writeRows(chunk.rows);
       }
       await copy?.end();
       copy = null;

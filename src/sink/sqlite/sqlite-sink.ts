@@ -68,6 +68,7 @@ export function createSqliteSink(options: SqliteSinkOptions): SqliteSink {
 
 export class SqliteSink implements Sink {
   readonly guarantee = 'exactly-once' as const;
+  readonly snapshotsByTable = true;
   readonly #path: string;
   readonly #changefeedId: string;
   #db: Database.Database | null = null;

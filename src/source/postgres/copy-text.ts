@@ -7,6 +7,8 @@
  * safe for any UTF-8 content; a chunk may end anywhere, even inside a multi-byte character.
  */
 import type { Row } from '../../core/row.ts';
+import type { SnapshotRows } from '../../core/epoch.ts';
+import type { TableSchema } from '../../core/table-schema.ts';
 
 const NL = 0x0a;
 const TAB = 0x09;
@@ -34,6 +36,81 @@ export class CopyTextDecoder {
   end(): void {
     if (this.rest) throw new Error(`COPY stream ended inside a row (${this.rest.length} bytes pending)`);
   }
+}
+
+/**
+ * Cuts a COPY text stream into snapshot chunks of whole rows, about `batchBytes` each, without
+ * decoding them: a chunk carries the bytes (`copyText`, which a PostgreSQL sink sends on as they
+ * are) and decodes its `rows` only if someone reads them. A piece may end anywhere, even inside a
+ * row or a multi-byte character; the incomplete tail waits for the next piece.
+ */
+export class CopyTextBatcher {
+  private pieces: Buffer[] = [];
+  private size = 0;
+  private rows = 0;
+  private rest: Buffer | null = null;
+
+  constructor(
+    private readonly table: TableSchema,
+    private readonly batchBytes: number,
+  ) {}
+
+  /** Feeds a piece of the stream; returns the chunks it completes. */
+  push(piece: Buffer): SnapshotRows[] {
+    const buf = this.rest ? Buffer.concat([this.rest, piece]) : piece;
+    const lastNl = buf.lastIndexOf(NL);
+    if (lastNl < 0) {
+      this.rest = buf.length > 0 ? Buffer.from(buf) : null;
+      return [];
+    }
+    const whole = buf.subarray(0, lastNl + 1);
+    this.rest = lastNl + 1 < buf.length ? Buffer.from(buf.subarray(lastNl + 1)) : null;
+    this.pieces.push(whole);
+    this.size += whole.length;
+    this.rows += countNewlines(whole);
+    return this.size >= this.batchBytes ? [this.take()] : [];
+  }
+
+  /** The stream ended: the last chunk, if any. Throws when it ended inside a row. */
+  end(): SnapshotRows | null {
+    if (this.rest) throw new Error(`COPY stream ended inside a row (${this.rest.length} bytes pending)`);
+    return this.size > 0 ? this.take() : null;
+  }
+
+  private take(): SnapshotRows {
+    const bytes = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size);
+    const chunk = copyTextRows(this.table, bytes, this.rows);
+    this.pieces = [];
+    this.size = 0;
+    this.rows = 0;
+    return chunk;
+  }
+}
+
+/**
+ * A snapshot chunk over COPY text `bytes` (whole rows): `rows` is decoded on first access. An own
+ * enumerable getter, so a copy made by spreading the chunk carries the decoded rows.
+ */
+export function copyTextRows(table: TableSchema, bytes: Buffer, count: number): SnapshotRows {
+  let decoded: Row[] | null = null;
+  return {
+    table,
+    get rows(): Row[] {
+      if (decoded === null) {
+        const d = new CopyTextDecoder();
+        decoded = d.push(bytes);
+        d.end();
+      }
+      return decoded;
+    },
+    copyText: { bytes, rows: count },
+  };
+}
+
+function countNewlines(buf: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf(NL); i >= 0; i = buf.indexOf(NL, i + 1)) n++;
+  return n;
 }
 
 export function decodeLine(buf: Buffer, start: number, end: number): Row {

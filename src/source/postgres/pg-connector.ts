@@ -243,20 +243,24 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       await conn.close().catch(() => {});
       throw new TidemarkError('INTERNAL', { detail: 'slot created without an exported snapshot' });
     }
-    const rows = readSnapshot({
-      url: this.options.url,
-      snapshotName: slot.snapshotName,
-      tables,
-      parallelism: options.parallelism,
-      chunkRows: options.chunkRows,
-    });
+    const snapshotName = slot.snapshotName;
+    const read = (of: readonly TableSchema[]) =>
+      readSnapshot({
+        url: this.options.url,
+        snapshotName,
+        tables: of,
+        parallelism: options.parallelism,
+        chunkRows: options.chunkRows,
+      });
     // The consistent point P is where decoding starts (`start_decoding_at`): PostgreSQL streams
     // every commit whose record starts at or after P (SnapBuildXactNeedsSkip: origptr < P is
     // skipped), and the exported snapshot holds exactly the commits before it. A commit record
     // can start exactly at P, so the snapshot's position is P − 1: "every commit ≤ P − 1".
     return {
       position: Lsn.fromBigInt(slot.consistentPoint.value - 1n),
-      rows,
+      rows: read(tables),
+      // The exported snapshot stays importable while `conn` (the slot's session) is open.
+      rowsOf: read,
       release: () => conn.close().catch(() => {}),
     };
   }

@@ -7,16 +7,15 @@
  *                                 ├► reader 2: …                                         ├─► bounded queue ─► sink
  *                                 └► reader N: …                                         ┘
  *
- * Keyed tables are cut into primary-key ranges (any key type: the boundaries are read back as
- * text and compared with a row comparison in the key's own type and collation); keyless tables
- * into ranges of heap pages (TID range scans).
+ * Tables are cut into ranges of heap pages (TID range scans), keyed or not; a partitioned root is
+ * read whole through the root.
  */
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import type { SnapshotRows } from '../../core/epoch.ts';
 import { BoundedQueue } from '../../core/bounded-queue.ts';
-import { CopyTextDecoder } from './copy-text.ts';
+import { CopyTextBatcher } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapPgError } from './pg-errors.ts';
 import { connectPgClient } from './pg-tls.ts';
@@ -28,8 +27,8 @@ export interface SnapshotReadOptions {
   tables: readonly TableSchema[];
   parallelism: number;
   chunkRows: number;
-  /** Rows per emitted batch. */
-  batchRows?: number;
+  /** Bytes of COPY text per emitted batch (whole rows; one row may exceed it). */
+  batchBytes?: number;
   /** Bytes of rows buffered between the readers and the consumer. */
   bufferBytes?: number;
 }
@@ -91,7 +90,7 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
       for (;;) {
         const chunk = chunks[next++];
         if (!chunk) return;
-        await copyChunk(client, chunk, opts.batchRows ?? 2000, queue);
+        await copyChunk(client, chunk, opts.batchBytes ?? 256 * 1024, queue);
       }
     };
     const workers = Promise.all(clients.map(worker)).then(
@@ -112,29 +111,27 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
 async function copyChunk(
   client: pg.Client,
   chunk: Chunk,
-  batchRows: number,
+  batchBytes: number,
   queue: BoundedQueue<SnapshotRows>,
 ) {
   const cols = chunk.table.columns.map((c) => quoteIdent(c.name)).join(', ');
   const sql = `COPY (SELECT ${cols} FROM ${chunk.from} WHERE ${chunk.where}) TO STDOUT`;
   const stream = client.query(copyTo(sql));
-  const decoder = new CopyTextDecoder();
-  let batch: SnapshotRows['rows'] extends readonly (infer R)[] ? R[] : never = [];
-  let bytes = 0;
+  // Not decoded here: the rows travel as COPY text, decoded only by a consumer that reads cells.
+  const batcher = new CopyTextBatcher(chunk.table, batchBytes);
   for await (const data of stream as AsyncIterable<Buffer>) {
-    bytes += data.length;
-    for (const row of decoder.push(data)) batch.push(row);
-    if (batch.length >= batchRows) {
-      await queue.push({ table: chunk.table, rows: batch }, bytes);
-      batch = [];
-      bytes = 0;
-    }
+    for (const out of batcher.push(data)) await queue.push(out, out.copyText!.bytes.length);
   }
-  decoder.end();
-  if (batch.length > 0) await queue.push({ table: chunk.table, rows: batch }, bytes);
+  const last = batcher.end();
+  if (last) await queue.push(last, last.copyText!.bytes.length);
 }
 
-/** Cuts a table into chunks of about `chunkRows` rows. */
+/**
+ * Cuts a table into chunks of about `chunkRows` rows by ranges of heap pages (TID range scans,
+ * PostgreSQL 14+): sequential reads, and no planning query over the whole key index (which took
+ * seconds per million rows before the first row moved). Inside the exported snapshot every visible
+ * row version has one fixed place, so the ranges, the last one open-ended, hold each row once.
+ */
 async function planChunks(client: pg.Client, t: TableSchema, chunkRows: number): Promise<Chunk[]> {
   const { rows: est } = await client.query<{ tuples: string; pages: string; relkind: string }>(
     `SELECT greatest(reltuples, 0)::bigint AS tuples, relkind::text AS relkind,
@@ -145,47 +142,15 @@ async function planChunks(client: pg.Client, t: TableSchema, chunkRows: number):
   const partitioned = est[0]?.relkind === 'p';
   const from = partitioned ? quoteTable(t) : `ONLY ${quoteTable(t)}`;
   // A partitioned root has no pages or statistics of its own: it is read as one chunk, through
-  // the root (every partition); chunking it by key would need its partitions' statistics.
+  // the root (every partition).
   const tuples = Number(est[0]?.tuples ?? 0);
   const pages = Number(est[0]?.pages ?? 0);
-  if (t.keyless || partitioned) {
-    if (partitioned || pages <= 1 || tuples <= chunkRows) return [{ table: t, where: 'true', from }];
-    const pagesPerChunk = Math.max(1, Math.floor((pages * chunkRows) / Math.max(tuples, 1)));
-    const out: Chunk[] = [];
-    for (let p = 0; p < pages; p += pagesPerChunk) {
-      const hi = p + pagesPerChunk >= pages ? '' : ` AND ctid < '(${p + pagesPerChunk},0)'::tid`;
-      out.push({ table: t, where: `ctid >= '(${p},0)'::tid${hi}`, from });
-    }
-    return out;
-  }
-  if (tuples <= chunkRows) return [{ table: t, where: 'true', from }];
-  const keyCols = t.keyColumns.map((i) => t.columns[i]!);
-  const keyList = keyCols.map((c) => quoteIdent(c.name)).join(', ');
-  const { rows: bounds } = await client.query<string[]>({
-    text: `SELECT ${keyList} FROM (SELECT ${keyList}, row_number() OVER (ORDER BY ${keyList}) AS rn
-             FROM ${from}) s WHERE rn % $1 = 0 ORDER BY ${keyList}`,
-    values: [chunkRows],
-    rowMode: 'array',
-  } satisfies pg.QueryArrayConfig);
-  const keyRow = `ROW(${keyList})`;
-  const literal = (vals: string[]) =>
-    `ROW(${vals.map((v, i) => `${quoteLiteral(v)}::${keyCols[i]!.typeName}`).join(', ')})`;
+  if (partitioned || pages <= 1 || tuples <= chunkRows) return [{ table: t, where: 'true', from }];
+  const pagesPerChunk = Math.max(1, Math.floor((pages * chunkRows) / Math.max(tuples, 1)));
   const out: Chunk[] = [];
-  let lower: string | null = null;
-  for (const b of bounds) {
-    const upper = literal(b);
-    out.push({
-      table: t,
-      where: lower === null ? `${keyRow} <= ${upper}` : `${keyRow} > ${lower} AND ${keyRow} <= ${upper}`,
-      from,
-    });
-    lower = upper;
+  for (let p = 0; p < pages; p += pagesPerChunk) {
+    const hi = p + pagesPerChunk >= pages ? '' : ` AND ctid < '(${p + pagesPerChunk},0)'::tid`;
+    out.push({ table: t, where: `ctid >= '(${p},0)'::tid${hi}`, from });
   }
-  out.push({ table: t, where: lower === null ? 'true' : `${keyRow} > ${lower}`, from });
   return out;
-}
-
-/** A SQL string literal (standard_conforming_strings is on in our sessions). */
-export function quoteLiteral(v: string): string {
-  return `'${v.replaceAll("'", "''")}'`;
 }
