@@ -74,7 +74,7 @@ export async function run(options: ThroughputOptions): Promise<BenchResult> {
   notes.unshift(
     `rows: ${rows.toLocaleString('en-US')} per drain phase${rows === DEFAULT_ROWS ? ` (default; the issue's size is --rows ${FULL_ROWS})` : ''}; ${TXN_ROWS.toLocaleString('en-US')} rows per source transaction`,
     "drains: every consumer's slot exists and is idle while the workload commits; then each drains alone, in turn (Tidemark first); time = consumer start → the marker row (committed last) applied",
-    'tidemark: PostgreSQL sink in another database of the source cluster, default options; drains: in-process changefeed, RSS = this node process, peak reset before each phase; latency and peer-shaped: `tidemark start` in a child process (the writers and probes run here), RSS = the child, peak reset once it caught up',
+    "tidemark: PostgreSQL sink in a database of the subscriber's cluster (not the source's: its writes would be WAL that the source's walsender reads while it catches up), default options; drains: in-process changefeed, RSS = this node process, peak reset before each phase; latency and peer-shaped: `tidemark start` in a child process (the writers and probes run here), RSS = the child, peak reset once it caught up",
     'pg_recvlogical: pgoutput proto 1 over TCP into /dev/null (decode + transfer, no apply); RSS = the client process',
     'subscription: native logical replication into a second cluster on this machine (create_slot=false, copy_data=false); RSS = its apply worker, sampled every 100 ms',
     `machine load average (1/5/15 min): before ${fmtLoad(load0)}, after ${fmtLoad(load1)}; other work shares these 2 CPUs, so compare ratios, not rates`,
@@ -117,7 +117,9 @@ async function prepare(
 ): Promise<{ srcUrl: string; dstUrl: string; subUrl: string; db: string; cfg: ChangefeedConfig }> {
   const db = `tp_${++ctx.n}`;
   const srcUrl = await createDatabase(ctx.a, db);
-  const dstUrl = await createDatabase(ctx.a, `${db}_tm`);
+  // The sink is on B, as the subscriber is: a sink on A writes WAL that A's walsender reads and
+  // skips while it catches up (profile-catchup --sink-cluster: +4 µs of walsender CPU per change).
+  const dstUrl = await createDatabase(ctx.b, `${db}_tm`);
   const subUrl = await createDatabase(ctx.b, `${db}_sub`);
   await withClient(srcUrl, async (c) => {
     for (const d of ddl) await c.query(d);
