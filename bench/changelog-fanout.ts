@@ -90,15 +90,21 @@ export async function fanout(opts: {
       tables: ['public.items'],
     }),
   );
-  const start = () =>
-    Promise.all(
-      configs.map((c) => (variant === 'tidemark' ? tidemarkFeed(c, join(dir, 'data')) : slotFeed(c))),
-    );
+  const open = (c: ChangefeedConfig) =>
+    variant === 'tidemark' ? tidemarkFeed(c, join(dir, 'data')) : slotFeed(c);
+  const start = () => Promise.all(configs.map(open));
+  // The first start installs the source's schema-change capture: once, by the first feed alone
+  // (n direct sources installing it at once race on CREATE SCHEMA and fail). Not timed.
+  const startFirst = async () => {
+    const first = await open(configs[0]!);
+    await Promise.race([first.streaming, first.ended]);
+    return [first, ...(await Promise.all(configs.slice(1).map(open)))];
+  };
   const changes = 2 * workload.rows;
   const what = `${variant} ×${n}: ${changes} changes in every sink`;
   let feeds: Feed[] = [];
   try {
-    feeds = await start();
+    feeds = await startFirst();
     await waitLive(srcUrl, feeds, `${variant} ×${n}`);
     for (const f of feeds) f.target = f.changes + changes;
     const t0 = performance.now();

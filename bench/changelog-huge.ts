@@ -13,18 +13,15 @@
  * A child that dies (heap exhausted) or passes `timeoutMs` is reported with what it reached (its
  * last progress line) instead of failing the benchmark.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
 import pg from 'pg';
 import type { PgCluster } from '../test/support/pg-cluster.ts';
 import { Lsn } from '../src/source/postgres/lsn.ts';
 import { createDatabase, sleep, withClient } from './bench-cluster.ts';
 import { dropIdleSlots, insertLsn, type Variant } from './changelog-fanout.ts';
 import { samplePeakRss } from './peak-rss.ts';
+import { checkpointPassed, ROOT, spawnTidemarkCli, track, type Child } from './cli-child.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const FEED_ID = 'huge';
 const BIG_DDL = 'CREATE TABLE public.big (id bigint PRIMARY KEY, grp int NOT NULL, pad text NOT NULL)';
 /** Heap limit of the baseline: generous, but bounded so exhaustion is a result, not a swap storm. */
@@ -52,15 +49,17 @@ export async function hugeTransaction(opts: {
   const srcUrl = await createDatabase(cluster, `cl_huge_${variant}`);
   const dstUrl = await createDatabase(cluster, `cl_huge_${variant}_dst`);
   await withClient(srcUrl, (c) => c.query(BIG_DDL));
-  const dir = mkdtempSync(join(tmpdir(), `tidemark-bench-huge-${variant}-`));
-  const child = variant === 'tidemark' ? spawnTidemark(dir, srcUrl, dstUrl) : spawnSlots(srcUrl, dstUrl);
+  const child =
+    variant === 'tidemark'
+      ? spawnTidemarkCli({ id: FEED_ID, srcUrl, dstUrl, tables: ['public.big'] })
+      : spawnSlots(srcUrl, dstUrl);
   const rss = samplePeakRss({ pid: () => child.proc.pid ?? null, intervalMs: 50 });
   const sink = new pg.Client({ connectionString: dstUrl });
   await sink.connect();
   try {
     const live = await insertLsn(srcUrl);
     const liveBy = Date.now() + LIVE_TIMEOUT_MS;
-    while (!(await passed(sink, live))) {
+    while (!(await checkpointPassed(sink, FEED_ID, live))) {
       if (child.exit !== null) throw new Error(`${variant} child exited before streaming: ${child.tail()}`);
       if (Date.now() > liveBy) throw new Error(`${variant} child not streaming after 120 s: ${child.tail()}`);
       await sleep(50);
@@ -73,7 +72,7 @@ export async function hugeTransaction(opts: {
     const deadline = Date.now() + opts.timeoutMs;
     let outcome = 'ok';
     for (;;) {
-      if (await passed(sink, target)) break;
+      if (await checkpointPassed(sink, FEED_ID, target)) break;
       if (child.exit !== null) {
         outcome = `died (${child.exit}) after ${((performance.now() - t0) / 1000).toFixed(1)} s${child.reached()}`;
         break;
@@ -100,49 +99,7 @@ export async function hugeTransaction(opts: {
     await child.stop();
     await sink.end();
     await dropIdleSlots(srcUrl).catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
   }
-}
-
-interface Child {
-  readonly proc: ChildProcess;
-  /** null while running, else `exit <code>` / `signal <name>`. */
-  exit: string | null;
-  /** The last lines the child printed (for error messages). */
-  tail(): string;
-  /** What the child reported reaching, as ` (…)`, or ''. */
-  reached(): string;
-  /** SIGTERM, then SIGKILL after 60 s; resolves once it has exited. */
-  stop(): Promise<void>;
-}
-
-function spawnTidemark(dir: string, srcUrl: string, dstUrl: string): Child {
-  // URIs through ${VAR} substitution, so no YAML quoting questions arise.
-  const config = join(dir, 'tidemark.yaml');
-  writeFileSync(
-    config,
-    `changefeeds:\n  - id: ${FEED_ID}\n    source: \${SRC_URL}\n    sink: \${DST_URL}\n    tables: [public.big]\n`,
-  );
-  return track(
-    spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main-entry.ts',
-        'start',
-        '--config',
-        config,
-        '--data-dir',
-        join(dir, 'data'),
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, SRC_URL: srcUrl, DST_URL: dstUrl, TIDEMARK_LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    ),
-  );
 }
 
 function spawnSlots(srcUrl: string, dstUrl: string): Child {
@@ -160,51 +117,6 @@ function spawnSlots(srcUrl: string, dstUrl: string): Child {
       { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   );
-}
-
-function track(proc: ChildProcess): Child {
-  let out = '';
-  let progress: { rowsReceived?: number; checkpoint?: string | null } | null = null;
-  let partial = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    const text = d.toString();
-    out = (out + text).slice(-8000);
-    const lines = (partial + text).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.startsWith('{"event":"progress"')) continue;
-      try {
-        progress = JSON.parse(line) as typeof progress;
-      } catch {
-        // Not one of ours; the tail shows it.
-      }
-    }
-  });
-  proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-8000)));
-  const exited = new Promise<void>((r) =>
-    proc.once('exit', (code, signal) => {
-      child.exit = code !== null ? `exit ${code}` : `signal ${signal}`;
-      r();
-    }),
-  );
-  const child: Child = {
-    proc,
-    exit: null,
-    tail: () => out.slice(-2000),
-    reached: () =>
-      progress?.rowsReceived !== undefined
-        ? ` (${progress.rowsReceived.toLocaleString('en-US')} rows received from the source)`
-        : '',
-    async stop() {
-      if (child.exit === null) {
-        proc.kill('SIGTERM');
-        const killed = sleep(60_000).then(() => proc.kill('SIGKILL'));
-        await Promise.race([exited, killed]);
-      }
-      await exited;
-    },
-  };
-  return child;
 }
 
 /**
@@ -225,15 +137,4 @@ async function insertHuge(url: string, rows: number): Promise<{ lsn: Lsn; insert
     if (!l) throw new Error('no WAL position from the huge transaction');
     return { lsn: Lsn.parse(l), insertMs: performance.now() - t };
   });
-}
-
-async function passed(sink: pg.Client, target: Lsn): Promise<boolean> {
-  const t = await sink.query<{ t: string | null }>(`SELECT to_regclass('tidemark.checkpoints')::text AS t`);
-  if (!t.rows[0]?.t) return false;
-  const r = await sink.query<{ p: string }>(
-    'SELECT position AS p FROM tidemark.checkpoints WHERE changefeed = $1',
-    [FEED_ID],
-  );
-  const p = r.rows[0]?.p;
-  return p !== undefined && Lsn.parse(p).compare(target) >= 0;
 }

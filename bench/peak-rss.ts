@@ -15,10 +15,10 @@ export function peakRssBytes(pid: number | 'self' = 'self'): number | null {
   }
 }
 
-/** Resets this process's peak to its current RSS; returns false when the kernel refuses. */
-export function resetPeakRss(): boolean {
+/** Resets the peak of `pid` (default: this process) to its current RSS; false when the kernel refuses. */
+export function resetPeakRss(pid: number | 'self' = 'self'): boolean {
   try {
-    writeFileSync('/proc/self/clear_refs', '5');
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
     return true;
   } catch {
     return false;

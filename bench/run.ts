@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- <name>…] [--rows N] [--huge-rows N]`: runs the named benchmarks (all by
- * default), each against its own private servers, and prints every figure beside its same-run
- * baseline. `--huge-rows` sizes the `changelog` benchmark's one huge source transaction.
+ * `npm run bench [-- <name>…] [--rows N] [--huge-rows N] [--phases a,b]`: runs the named benchmarks
+ * (all by default), each against its own private servers, and prints every figure beside its
+ * same-run baseline. `--huge-rows` sizes the `changelog` benchmark's one huge source transaction;
+ * `--phases` runs only those phases of `throughput` (catch-up, hot-keys, shared-log, latency, peer).
  *
  *   header (machine facts) ─► benchmark 1 … n (progress, table, notes) ─► summary table
  */
@@ -50,10 +51,12 @@ function parseArgs(argv: readonly string[]): {
   names: string[];
   rows: number | null;
   hugeRows: number | null;
+  phases: string[] | null;
 } {
   const names: string[] = [];
   let rows: number | null = null;
   let hugeRows: number | null = null;
+  let phases: string[] | null = null;
   const positive = (flag: string, i: number): [number, number] => {
     const a = argv[i]!;
     const v = a === flag ? argv[++i] : a.slice(flag.length + 1);
@@ -67,9 +70,13 @@ function parseArgs(argv: readonly string[]): {
       [rows, i] = positive('--rows', i);
     } else if (a === '--huge-rows' || a.startsWith('--huge-rows=')) {
       [hugeRows, i] = positive('--huge-rows', i);
+    } else if (a === '--phases' || a.startsWith('--phases=')) {
+      const v = a === '--phases' ? argv[++i] : a.slice('--phases='.length);
+      if (!v) throw new Error('--phases needs a comma-separated list');
+      phases = v.split(',');
     } else if (a === '--help' || a === '-h') {
       console.log(
-        `usage: npm run bench [-- <${Object.keys(BENCHMARKS).join('|')}>…] [--rows N] [--huge-rows N (changelog)]`,
+        `usage: npm run bench [-- <${Object.keys(BENCHMARKS).join('|')}>…] [--rows N] [--huge-rows N (changelog)] [--phases a,b (throughput)]`,
       );
       process.exit(0);
     } else if (Object.hasOwn(BENCHMARKS, a)) {
@@ -78,16 +85,16 @@ function parseArgs(argv: readonly string[]): {
       throw new Error(`unknown benchmark "${a}"; known: ${Object.keys(BENCHMARKS).join(', ')}`);
     }
   }
-  return { names: names.length > 0 ? names : Object.keys(BENCHMARKS), rows, hugeRows };
+  return { names: names.length > 0 ? names : Object.keys(BENCHMARKS), rows, hugeRows, phases };
 }
 
 async function main(): Promise<void> {
   // Each benchmark's engines are closed after it (their data directories' locks released).
-  const { names, rows, hugeRows } = parseArgs(process.argv.slice(2));
+  const { names, rows, hugeRows, phases } = parseArgs(process.argv.slice(2));
   console.log('# Tidemark benchmarks');
   for (const f of machineFacts()) console.log(`  ${f}`);
   console.log(
-    `  benchmarks: ${names.join(', ')}${rows === null ? '' : `; --rows ${rows}`}${hugeRows === null ? '' : `; --huge-rows ${hugeRows}`}`,
+    `  benchmarks: ${names.join(', ')}${rows === null ? '' : `; --rows ${rows}`}${hugeRows === null ? '' : `; --huge-rows ${hugeRows}`}${phases === null ? '' : `; --phases ${phases.join(',')}`}`,
   );
   const results: BenchResult[] = [];
   const failed: string[] = [];
@@ -97,8 +104,13 @@ async function main(): Promise<void> {
     const log = (line: string) =>
       console.log(`  [${name} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
     try {
-      // `hugeRows` rides along for changelog.ts (ChangelogBenchOptions); the others ignore it.
-      const options: BenchOptions & { hugeRows: number | null } = { rows, log, hugeRows };
+      // `hugeRows` rides along for changelog.ts, `phases` for throughput.ts; the others ignore them.
+      const options: BenchOptions & { hugeRows: number | null; phases: string[] | null } = {
+        rows,
+        log,
+        hugeRows,
+        phases,
+      };
       const r = await BENCHMARKS[name]!(options);
       if (r) {
         results.push(r);

@@ -22,7 +22,7 @@ import { loadavg } from 'node:os';
 import type { PgCluster } from '../test/support/pg-cluster.ts';
 import { defineChangefeed, type ChangefeedConfig } from '../src/runtime/changefeed-config.ts';
 import type { BenchFigure, BenchOptions, BenchResult } from './report.ts';
-import { createDatabase, quantile, sleep, startBenchCluster, withClient } from './bench-cluster.ts';
+import { createDatabase, quantile, startBenchCluster, withClient } from './bench-cluster.ts';
 import {
   drainRecvlogical,
   drainSubscription,
@@ -32,7 +32,8 @@ import {
 } from './replication-consumers.ts';
 import { ITEMS_DDL, MARKER_ID, pacedLatency } from './replication-workload.ts';
 import { mib, peakRssBytes, resetPeakRss, samplePeakRss } from './peak-rss.ts';
-import { fanout } from './changelog-fanout.ts';
+import { fanout, insertLsn } from './changelog-fanout.ts';
+import { spawnTidemarkCli, waitCheckpoint, type Child } from './cli-child.ts';
 import { peerShaped, PEER_DDL, PROBE_DDL, type PeerRun } from './throughput-peer.ts';
 
 const DEFAULT_ROWS = 200_000;
@@ -40,7 +41,11 @@ const FULL_ROWS = 1_000_000;
 const TXN_ROWS = 10_000;
 const HOT_KEYS = 10_000;
 
-export async function run(options: BenchOptions): Promise<BenchResult> {
+export async function run(options: ThroughputOptions): Promise<BenchResult> {
+  const only = options.phases ?? null;
+  const unknown = only?.filter((n) => !PHASES.some(([k]) => k === n)) ?? [];
+  if (unknown.length > 0)
+    throw new Error(`unknown phase ${unknown.join(', ')}; known: ${PHASES.map(([k]) => k).join(', ')}`);
   const rows = Math.max(TXN_ROWS, options.rows ?? DEFAULT_ROWS);
   const notes: string[] = [];
   const figures: BenchFigure[] = [];
@@ -51,14 +56,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const ctx: Ctx = { a, b, rows, log: options.log, notes, figures, n: 0 };
   try {
     // A phase that fails is reported in the notes; the others still run.
-    const phases: [string, (c: Ctx) => Promise<void>][] = [
-      ['catch-up inserts', catchUpInserts],
-      ['hot-key updates', hotKeyUpdates],
-      ['shared log', sharedLog],
-      ['latency', latency],
-      ['peer-shaped', peer],
-    ];
-    for (const [name, phase] of phases) {
+    for (const [name, phase] of PHASES) {
+      if (only !== null && !only.includes(name)) continue;
       try {
         await phase(ctx);
       } catch (err) {
@@ -75,13 +74,26 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   notes.unshift(
     `rows: ${rows.toLocaleString('en-US')} per drain phase${rows === DEFAULT_ROWS ? ` (default; the issue's size is --rows ${FULL_ROWS})` : ''}; ${TXN_ROWS.toLocaleString('en-US')} rows per source transaction`,
     "drains: every consumer's slot exists and is idle while the workload commits; then each drains alone, in turn (Tidemark first); time = consumer start → the marker row (committed last) applied",
-    'tidemark: in-process changefeed, PostgreSQL sink in another database of the source cluster, default options; RSS = this node process, peak reset before each phase',
+    "tidemark: PostgreSQL sink in a database of the subscriber's cluster (not the source's: its writes would be WAL that the source's walsender reads while it catches up), default options; drains: in-process changefeed, RSS = this node process, peak reset before each phase; latency and peer-shaped: `tidemark start` in a child process (the writers and probes run here), RSS = the child, peak reset once it caught up",
     'pg_recvlogical: pgoutput proto 1 over TCP into /dev/null (decode + transfer, no apply); RSS = the client process',
     'subscription: native logical replication into a second cluster on this machine (create_slot=false, copy_data=false); RSS = its apply worker, sampled every 100 ms',
     `machine load average (1/5/15 min): before ${fmtLoad(load0)}, after ${fmtLoad(load1)}; other work shares these 2 CPUs, so compare ratios, not rates`,
   );
   return { name: 'throughput', figures, notes };
 }
+
+/** `--phases` (run.ts) selects these by name; all run by default. */
+interface ThroughputOptions extends BenchOptions {
+  readonly phases?: readonly string[] | null;
+}
+
+const PHASES: readonly (readonly [string, (c: Ctx) => Promise<void>])[] = [
+  ['catch-up', catchUpInserts],
+  ['hot-keys', hotKeyUpdates],
+  ['shared-log', sharedLog],
+  ['latency', latency],
+  ['peer', peer],
+];
 
 interface Ctx {
   readonly a: PgCluster;
@@ -101,11 +113,13 @@ const num = (n: number) => n.toLocaleString('en-US');
 async function prepare(
   ctx: Ctx,
   ddl: readonly string[],
-  opts: { recvlogical: boolean; tables: readonly string[] },
+  opts: { recvlogical: boolean; tables: readonly string[]; inProcess?: boolean },
 ): Promise<{ srcUrl: string; dstUrl: string; subUrl: string; db: string; cfg: ChangefeedConfig }> {
   const db = `tp_${++ctx.n}`;
   const srcUrl = await createDatabase(ctx.a, db);
-  const dstUrl = await createDatabase(ctx.a, `${db}_tm`);
+  // The sink is on B, as the subscriber is: a sink on A writes WAL that A's walsender reads and
+  // skips while it catches up (profile-catchup --sink-cluster: +4 µs of walsender CPU per change).
+  const dstUrl = await createDatabase(ctx.b, `${db}_tm`);
   const subUrl = await createDatabase(ctx.b, `${db}_sub`);
   await withClient(srcUrl, async (c) => {
     for (const d of ddl) await c.query(d);
@@ -122,9 +136,12 @@ async function prepare(
     );
   });
   const cfg = defineChangefeed({ id: `tp${ctx.n}`, source: srcUrl, sink: dstUrl, tables: [...opts.tables] });
-  const first = await watchFeed(cfg);
-  await first.streaming;
-  await first.feed.stop();
+  // The drains' changefeed exists (slot, snapshot) before the workload; a CLI child starts its own.
+  if (opts.inProcess !== false) {
+    const first = await watchFeed(cfg);
+    await first.streaming;
+    await first.feed.stop();
+  }
   return { srcUrl, dstUrl, subUrl, db, cfg };
 }
 
@@ -265,10 +282,41 @@ async function sharedLog(ctx: Ctx): Promise<void> {
   }
 }
 
+/**
+ * Starts the changefeed of `p` as a CLI child process and waits until it is streaming and has
+ * caught up with everything committed so far (its sink checkpoint past the WAL insert position
+ * taken once it started). Its peak RSS is then reset, so that it covers what follows.
+ */
+async function startChild(
+  p: { srcUrl: string; dstUrl: string; cfg: ChangefeedConfig },
+  what: string,
+): Promise<Child> {
+  const child = spawnTidemarkCli({
+    id: p.cfg.id,
+    srcUrl: p.srcUrl,
+    dstUrl: p.dstUrl,
+    tables: p.cfg.tables ?? [],
+    logLevel: 'warn',
+  });
+  try {
+    const target = await insertLsn(p.srcUrl);
+    await waitCheckpoint({ child, dstUrl: p.dstUrl, feedId: p.cfg.id, target, timeoutMs: 600_000, what });
+    if (child.proc.pid !== undefined) resetPeakRss(child.proc.pid);
+    return child;
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+}
+
 /** Aim: commit-to-visible p99 ≤ 50 ms at 20k rows/s sustained. */
 async function latency(ctx: Ctx): Promise<void> {
   const L = { rowsPerSec: 20_000, seconds: ctx.rows >= FULL_ROWS ? 30 : 15, tickMs: 50, pollMs: 5 };
-  const p = await prepare(ctx, [ITEMS_DDL], { recvlogical: false, tables: ['public.items'] });
+  const p = await prepare(ctx, [ITEMS_DDL], {
+    recvlogical: false,
+    tables: ['public.items'],
+    inProcess: false,
+  });
   const paced = (probeUrl: string, firstId: number) =>
     withClient(p.srcUrl, async (writer) => {
       await writer.query('SET synchronous_commit = on');
@@ -294,21 +342,12 @@ async function latency(ctx: Ctx): Promise<void> {
   const subPeak = subRss.stop();
   await withClient(p.subUrl, (c) => c.query('ALTER SUBSCRIPTION sub DISABLE'));
 
-  ctx.log('latency: tidemark');
-  resetPeakRss();
-  const w = await watchFeed(p.cfg);
+  ctx.log('latency: tidemark (CLI child process; snapshot of the rows written so far, then live)');
+  const child = await startChild(p, 'latency');
   try {
-    await w.streaming;
-    await withClient(p.dstUrl, async (c) => {
-      for (let i = 0; ; i++) {
-        const r = await c.query<{ m: string | null }>('SELECT max(id)::text AS m FROM public.items');
-        if (Number(r.rows[0]?.m ?? 0) >= sub.lastId) break;
-        if (i > 12_000) throw new Error('tidemark did not catch up before the latency run');
-        await sleep(10);
-      }
-    });
-    resetPeakRss();
+    const rss = samplePeakRss({ pid: () => child.proc.pid ?? null, intervalMs: 100 });
     const tm = await paced(p.dstUrl, 1_000_000_000);
+    const tmPeak = rss.stop();
     const rate = `@${num(L.rowsPerSec)} rows/s`;
     for (const q of [0.5, 0.99]) {
       push(
@@ -326,15 +365,15 @@ async function latency(ctx: Ctx): Promise<void> {
       `latency run ${rate}: peak RSS`,
       'MiB',
       false,
-      mib(peakRssBytes()),
+      mib(tmPeak),
       mib(subPeak),
       'native subscription',
     );
     ctx.notes.push(
-      `latency: writer paced at ${num(L.rowsPerSec)} rows/s (achieved: subscription ${num(Math.round(sub.achievedRowsPerSec))}, tidemark ${num(Math.round(tm.achievedRowsPerSec))}), ${L.tickMs} ms per 1,000-row transaction, ${L.seconds} s, synchronous_commit on; latency = COMMIT returned → first ${L.pollMs} ms poll of downstream max(id) that sees it`,
+      `latency: writer paced at ${num(L.rowsPerSec)} rows/s (achieved: subscription ${num(Math.round(sub.achievedRowsPerSec))}, tidemark ${num(Math.round(tm.achievedRowsPerSec))}), ${L.tickMs} ms per 1,000-row transaction, ${L.seconds} s, synchronous_commit on; latency = COMMIT returned → first ${L.pollMs} ms poll of downstream max(id) that sees it; tidemark runs as \`tidemark start\` in a child process (writer and prober in the benchmark's process, as for the subscription)`,
     );
   } finally {
-    await w.feed.stop();
+    await child.stop();
   }
 }
 
@@ -343,6 +382,7 @@ async function peer(ctx: Ctx): Promise<void> {
   const p = await prepare(ctx, [PEER_DDL, PROBE_DDL], {
     recvlogical: false,
     tables: ['public.peer_events', 'public.lag_probe'],
+    inProcess: false,
   });
   const full = ctx.rows >= FULL_ROWS;
   const rates = full ? [1000, 2000, 4000, 6000, 8000, 12_000, 16_000] : [1000, 2000, 4000, 8000];
@@ -364,30 +404,20 @@ async function peer(ctx: Ctx): Promise<void> {
       }),
   });
   await withClient(p.subUrl, (c) => c.query('ALTER SUBSCRIPTION sub DISABLE'));
-  ctx.log('peer-shaped: tidemark');
-  const w = await watchFeed(p.cfg);
+  ctx.log('peer-shaped: tidemark (CLI child process)');
+  const child = await startChild(p, 'peer-shaped');
   let tm: PeerRun;
   try {
-    await w.streaming;
-    await withClient(p.dstUrl, async (c) => {
-      for (let i = 0; ; i++) {
-        const r = await c.query<{ s: string | null }>('SELECT max(seq)::text AS s FROM public.lag_probe');
-        if (Number(r.rows[0]?.s ?? 0) >= sub.lastSeq) break;
-        if (i > 12_000) throw new Error('tidemark did not catch up before the peer-shaped run');
-        await sleep(10);
-      }
-    });
-    resetPeakRss();
     tm = await peerShaped({
       srcUrl: p.srcUrl,
       probeUrl: p.dstUrl,
       rates,
       stepSeconds,
       log: ctx.log,
-      rssPid: null,
+      rssPid: () => Promise.resolve(child.proc.pid ?? null),
     });
   } finally {
-    await w.feed.stop();
+    await child.stop();
   }
   const best = (r: PeerRun) => r.steps.filter((s) => s.sustained).at(-1);
   const tb = best(tm);
