@@ -174,14 +174,25 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
    * Where a subscriber about to take its snapshot registers first: the log's end, once the log
    * has one (a new source's first session defines it). Registering there keeps every later
    * transaction while the snapshot is read; the snapshot's position, being later, is what the
-   * subscriber then reads after. Rejects with the hub's failure.
+   * subscriber then reads after. Rejects with the hub's failure, or (retriable, nothing
+   * registered) once `cancelled` resolves — a subscriber stopping while the source cannot start.
    */
-  async registerAtEnd(id: string, tables: readonly TableSchema[]): Promise<P> {
+  async registerAtEnd(id: string, tables: readonly TableSchema[], cancelled?: Promise<void>): Promise<P> {
     this.ensureRunning();
+    let gaveUp = false;
+    void cancelled?.then(() => {
+      gaveUp = true;
+      for (const w of this.readyWaiters.splice(0)) w();
+    });
     for (;;) {
       if (this.failure) throw this.failure;
       if (this.stopping)
         throw new TidemarkError('CHANGEFEED_FAILED', { detail: 'the hub stopped', retriable: true });
+      if (gaveUp)
+        throw new TidemarkError('CHANGEFEED_FAILED', {
+          detail: 'stopped while the source was not streaming yet',
+          retriable: true,
+        });
       const end = this.logRef.end;
       if (end) {
         this.learn(tables);
@@ -279,6 +290,20 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
    */
   recordTables(id: string, tables: readonly TableSchema[]): void {
     this.store.setTables(id, tables.map(recorded));
+    this.flushNow();
+  }
+
+  /**
+   * Removes tables from subscription `id`'s record (a copy of them was given up): selected
+   * again, they are copied, never streamed as if they had been.
+   */
+  unrecordTables(id: string, ids: ReadonlySet<number>): void {
+    const tables = this.store.get(id)?.tables;
+    if (!tables?.some((t) => ids.has(t.id))) return;
+    this.store.setTables(
+      id,
+      tables.filter((t) => !ids.has(t.id)),
+    );
     this.flushNow();
   }
 

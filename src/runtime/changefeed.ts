@@ -298,7 +298,8 @@ export class ChangefeedRunner implements Changefeed {
         checkpoint?.epoch ?? null,
       );
       const recordedIds = new Set((hub.recordedTables(cfg.id) ?? []).map((r) => r.id));
-      copyStore.retain(new Set(tables.map((t) => t.relationId)), recordedIds);
+      const abandoned = copyStore.retain(new Set(tables.map((t) => t.relationId)), recordedIds);
+      if (abandoned.size > 0) hub.unrecordTables(cfg.id, abandoned);
       const committedCopies = copyStore.committed();
       const resumedCopies: CopyProgress[] = [];
       if (checkpoint !== null) {
@@ -366,9 +367,11 @@ export class ChangefeedRunner implements Changefeed {
       if (checkpoint === null) {
         // Registered at the log's end before the snapshot, so the log keeps every transaction
         // after it; the snapshot's position is later still.
+        // Given up on stop: the source may not be streaming yet (a slot waiting for a transaction).
         await hub.registerAtEnd(
           cfg.id,
           tables.filter((t) => replicated.has(t.relationId)),
+          this.stopSignal,
         );
         await connector.capture(tables, cfg.tables);
         if (this.stopping) return;
@@ -937,10 +940,12 @@ export class ChangefeedRunner implements Changefeed {
         estimate,
       );
       copy.onSettled = () => copyWake?.();
-      // A shadow left by a copy that never committed progress is stale: dropped before any change
-      // reaches it. The new one is created at once, with the progress that says it exists: a
-      // table with no rows and no writes gets a shadow to swap in too.
-      if (progress === null) {
+      // A shadow left by a copy that never committed a chunk is stale: dropped before any change
+      // reaches it (the chunks read the source from the first key again). The new one is created
+      // at once, with the progress that says it exists: a table with no rows and no writes gets a
+      // shadow to swap in too — also one an interrupted initial snapshot left as `copying` from
+      // its first key, whose shadow was never made.
+      if (progress === null || (progress.lastKey === null && progress.chunks === 0)) {
         await holdingCuts(async () => {
           await applyBarrier(dropShadow(copy), { sink: true, views: false });
           await applyBarrier(
@@ -976,11 +981,17 @@ export class ChangefeedRunner implements Changefeed {
         await startCopy(t, null);
       });
     /** The tables `selection` names, copied again (see `Changefeed.resnapshot`). Between transactions. */
-    const resnapshot = async (selection: readonly string[], request: string | null) => {
+    const resnapshot = async (
+      selection: readonly string[],
+      request: string | null,
+      only: ReadonlySet<number> | null = null,
+    ) => {
       const refused: string[] = [];
       const chosen: TableSchema[] = [];
       for (const name of selection) {
-        const matched = [...known.values()].filter((t) => selects([name], t));
+        const matched = [...known.values()].filter(
+          (t) => selects([name], t) && (only === null || only.has(t.relationId)),
+        );
         if (matched.length === 0)
           refused.push(`${name}: no table of changefeed ${this.cfg.id} has this name`);
         for (const t of matched) {
@@ -1015,11 +1026,17 @@ export class ChangefeedRunner implements Changefeed {
     };
     /** Requests of `Changefeed.resnapshot`, answered one by one. Between transactions. */
     const takeRequests = async () => {
-      for (const r of this.requests.splice(0)) {
+      const requests = this.requests.splice(0);
+      for (const [i, r] of requests.entries()) {
         try {
           r.resolve(await resnapshot(r.selection, null));
         } catch (err) {
           r.reject(err);
+          if (err instanceof TidemarkError && err.code === 'RESNAPSHOT_REFUSED') continue;
+          // A sink or source failure mid-way: the attempt fails (and is retried if it can heal);
+          // the requests not taken yet are answered, not lost silently.
+          for (const rest of requests.slice(i + 1)) rest.reject(notTaken(this.id));
+          throw err;
         }
       }
     };
@@ -1055,7 +1072,23 @@ export class ChangefeedRunner implements Changefeed {
     const settleCopies = async () => {
       for (const c of [...copies.values()]) {
         if (builder.isInTransaction || !c.ready(resolvedPosition)) continue;
-        const f = c.finish();
+        let f: ReturnType<TableCopy['finish']>;
+        try {
+          f = c.finish();
+        } catch (err) {
+          // Renamed or altered while read: its barrier, still ahead in the stream, restarts the
+          // copy in the new shape; the copy reads nothing until the stream passed the change.
+          const until =
+            err instanceof TidemarkError && err.code === 'SOURCE_SNAPSHOT_SCHEMA_MOVED'
+              ? (await hub.connector.progress()).end
+              : null;
+          if (until === null || !c.waitForChange(until)) throw err;
+          this.log.info('online copy waits for a schema change to arrive', {
+            table: qualifiedName(c.table),
+            until: until.toString(),
+          });
+          continue;
+        }
         if (f.reread !== null) {
           this.log.debug('online copy: chunk read again', {
             table: qualifiedName(c.table),
@@ -1112,13 +1145,17 @@ export class ChangefeedRunner implements Changefeed {
       return true;
     };
     for (const p of stages.resumedCopies) await startCopy(p.table, p);
-    // Re-copies the configuration asks for, each taken once (recorded with the epoch that carries it).
-    const asked = this.cfg.resnapshot.filter((r) =>
-      [...known.values()].some((t) => selects([r.table], t) && !copyStore.hasTaken(t.relationId, r.request)),
-    );
-    for (const r of asked) {
-      if (!stages.snapshotTaken) await resnapshot([r.table], r.request);
-      else for (const t of known.values()) if (selects([r.table], t)) copyStore.take(t.relationId, r.request);
+    // Re-copies the configuration asks for, each taken once per table (recorded with the epoch
+    // that carries it); a pattern copies only the tables that have not taken its request.
+    copyStore.keepRequests(this.cfg.resnapshot.map((r) => r.request));
+    for (const r of this.cfg.resnapshot) {
+      const due = [...known.values()].filter(
+        (t) => selects([r.table], t) && !copyStore.hasTaken(t.relationId, r.request),
+      );
+      if (due.length === 0) continue;
+      if (!stages.snapshotTaken)
+        await resnapshot([r.table], r.request, new Set(due.map((t) => t.relationId)));
+      else for (const t of due) copyStore.take(t.relationId, r.request);
     }
 
     const timer = setInterval(

@@ -80,4 +80,42 @@ describe('CopyProgressStore', () => {
     const left = CopyProgressStore.open(p, 1).committed();
     expect([...left.keys()].sort()).toEqual([7, 9]);
   });
+
+  it('retain names the unfinished copies it gives up (the hub forgets them: selected again, they are copied)', () => {
+    const p = path();
+    const s = CopyProgressStore.open(p, null);
+    s.save(1, [at(7, 10), at(8, 10, 'swapped')]);
+    expect([...s.retain(new Set(), new Set())]).toEqual([7]);
+  });
+
+  it('every configured request taken stays taken across restarts, however many a table has', () => {
+    const p = path();
+    const requests = ['2026-01', '2026-02', '2026-03', '2026-04', '2026-05'];
+    let s = CopyProgressStore.open(p, null);
+    for (const r of requests) s.take(7, r);
+    s.save(1, []);
+    // Restarts: nothing is due again (a reviewer saw one re-copy per restart, cycling, before).
+    for (let epoch = 2; epoch < 8; epoch++) {
+      s = CopyProgressStore.open(p, epoch - 1);
+      s.keepRequests(requests);
+      expect(requests.filter((r) => !s.hasTaken(7, r))).toEqual([]);
+      s.save(epoch, []);
+    }
+    // A request the configuration no longer lists is forgotten.
+    s = CopyProgressStore.open(p, 7);
+    s.keepRequests(['2026-05']);
+    s.save(8, []);
+    s = CopyProgressStore.open(p, 8);
+    expect(s.hasTaken(7, '2026-05')).toBe(true);
+    expect(s.hasTaken(7, '2026-01')).toBe(false);
+  });
+
+  it('a request taken by an epoch that did not commit is not taken', () => {
+    const p = path();
+    const s = CopyProgressStore.open(p, null);
+    s.take(7, 'r1');
+    s.save(1, []);
+    expect(CopyProgressStore.open(p, 1).hasTaken(7, 'r1')).toBe(true);
+    expect(CopyProgressStore.open(p, 0).hasTaken(7, 'r1')).toBe(false);
+  });
 });

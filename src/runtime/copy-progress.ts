@@ -34,7 +34,7 @@ export class CopyProgressStore {
   /** Per table, the configured re-copy requests taken (valid, like entries, up to the checkpoint). */
   private taken = new Map<number, Taken[]>();
   /** Taken by a copy started since the last save: made durable with the next epoch's progress. */
-  private takenPending = new Map<number, string>();
+  private takenPending = new Map<number, Set<string>>();
 
   private constructor(private readonly path: string) {}
 
@@ -76,14 +76,30 @@ export class CopyProgressStore {
   /** True when the configured re-copy `request` of table `tableId` was taken by a committed epoch. */
   hasTaken(tableId: number, request: string): boolean {
     return (
-      this.takenPending.get(tableId) === request ||
+      this.takenPending.get(tableId)?.has(request) === true ||
       (this.taken.get(tableId) ?? []).some((t) => t.request === request)
     );
   }
 
   /** A copy of `tableId` started for `request`: taken once the next saved epoch commits. */
   take(tableId: number, request: string): void {
-    this.takenPending.set(tableId, request);
+    const pending = this.takenPending.get(tableId) ?? new Set();
+    pending.add(request);
+    this.takenPending.set(tableId, pending);
+  }
+
+  /**
+   * Forgets the taken requests the configuration no longer lists (every listed one is kept,
+   * however many: a request dropped from the record would be taken again). In memory; written
+   * with the next save.
+   */
+  keepRequests(listed: readonly string[]): void {
+    const keep = new Set(listed);
+    for (const [id, list] of this.taken) {
+      const kept = list.filter((t) => keep.has(t.request));
+      if (kept.length > 0) this.taken.set(id, kept);
+      else this.taken.delete(id);
+    }
   }
 
   /** True when `save` has something to write even without copy progress. */
@@ -106,9 +122,10 @@ export class CopyProgressStore {
       list.push({ epoch, progress: p });
       this.entries.set(p.table.relationId, list);
     }
-    for (const [id, request] of this.takenPending) {
-      // A few recent requests per table: the configuration holds each table's latest.
-      this.taken.set(id, [...(this.taken.get(id) ?? []).slice(-3), { epoch, request }]);
+    for (const [id, requests] of this.takenPending) {
+      const list = this.taken.get(id) ?? [];
+      for (const request of requests) list.push({ epoch, request });
+      this.taken.set(id, list);
     }
     this.takenPending.clear();
     this.write();
@@ -117,16 +134,21 @@ export class CopyProgressStore {
   /**
    * Forgets the tables not in `selected` (a table selected again later is copied again) and the
    * swapped tables in `recorded` (the hub's durable record of replicated tables has them now).
+   * Returns the tables whose unfinished copy was given up: the caller removes them from the
+   * hub's record, which may list them (an initial snapshot records its tables before copying).
    */
-  retain(selected: ReadonlySet<number>, recorded: ReadonlySet<number>): void {
+  retain(selected: ReadonlySet<number>, recorded: ReadonlySet<number>): Set<number> {
+    const abandoned = new Set<number>();
     let changed = false;
     for (const [id, list] of this.entries) {
-      const swappedAndRecorded = recorded.has(id) && list.at(-1)!.progress.phase === 'swapped';
-      if (selected.has(id) && !swappedAndRecorded) continue;
+      const phase = list.at(-1)!.progress.phase;
+      if (selected.has(id) && !(recorded.has(id) && phase === 'swapped')) continue;
       this.entries.delete(id);
       changed = true;
+      if (phase === 'copying') abandoned.add(id);
     }
     if (changed) this.write();
+    return abandoned;
   }
 
   /** Epoch `epoch` committed: older entries are no longer needed. */

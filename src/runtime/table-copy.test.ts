@@ -9,6 +9,7 @@ import type { Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { ChunkRead, ChunkReader } from '../source/connector.ts';
 import { TableCopy } from './table-copy.ts';
+import { TidemarkError } from '../errors/tidemark-error.ts';
 
 class At implements Position {
   constructor(readonly n: number) {}
@@ -150,5 +151,38 @@ describe('TableCopy of a table without a key', () => {
     });
     expect(copy.ready(new At(100))).toBe(true);
     expect(copy.finish()).toEqual({ rows: [], changes: [], complete: true, reread: null });
+  });
+
+  it('a read that finds the table moved waits for the stream to pass the change, then reads again (once)', async () => {
+    const moved = () =>
+      Promise.reject(
+        new TidemarkError('SOURCE_SNAPSHOT_SCHEMA_MOVED', { detail: 'column "a" does not exist' }),
+      );
+    let calls = 0;
+    const reader: ChunkReader = {
+      table: bag,
+      estimateRows: () => Promise.resolve(null),
+      read: () => (calls++, moved()),
+      close: () => Promise.resolve(),
+    };
+    const copy = new TableCopy(
+      reader,
+      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+      null,
+    );
+    copy.issue(100);
+    await settled(copy);
+    expect(() => copy.finish()).toThrow(/SOURCE_SNAPSHOT_SCHEMA_MOVED/);
+    expect(copy.waitForChange(new At(50))).toBe(true);
+    // Nothing is read until the stream passed the source's end at the failure.
+    expect(copy.ready(new At(49))).toBe(false);
+    expect(copy.ready(new At(50))).toBe(true);
+    expect(copy.finish()).toMatchObject({ complete: false, reread: 'the table changed while it was read' });
+    copy.issue(100);
+    await settled(copy);
+    expect(() => copy.finish()).toThrow(/SOURCE_SNAPSHOT_SCHEMA_MOVED/);
+    // The same failure right after the wait: not waited for again (the changefeed fails, naming it).
+    expect(copy.waitForChange(new At(60))).toBe(false);
+    expect(calls).toBe(2);
   });
 });

@@ -74,6 +74,10 @@ export class TableCopy {
   private pending: Promise<ChunkRead> | null = null;
   private result: ChunkRead | null = null;
   private failure: unknown = null;
+  /** A read found the table moved: no read until the stream passes this position. */
+  private waitingUntil: Position | null = null;
+  /** Set by that wait, cleared by the next chunk that reads: a second failure right after fails. */
+  private waitedForChange = false;
   /** A TRUNCATE reached the shadow: the stream alone holds the table from there. */
   private truncated = false;
   /** Chunks read from the source by this instance (re-reads included): tests count them. */
@@ -208,8 +212,25 @@ export class TableCopy {
     }
   }
 
+  /**
+   * The chunk read failed because the table, its schema or a column is no longer under its
+   * described name (SOURCE_SNAPSHOT_SCHEMA_MOVED): no read until the stream passed `until` (the
+   * source's end at the failure), whose schema barrier restarts the copy in the new shape. False
+   * when the read after such a wait failed the same way (the caller fails then).
+   */
+  waitForChange(until: Position): boolean {
+    if (this.waitedForChange) return false;
+    this.waitedForChange = true;
+    this.waitingUntil = until;
+    this.pending = null;
+    this.result = null;
+    this.window = null;
+    return true;
+  }
+
   /** True when the chunk read has arrived and the stream has passed its high watermark. */
   ready(lastCommit: Position | null): boolean {
+    if (this.waitingUntil !== null) return lastCommit !== null && lastCommit.compare(this.waitingUntil) >= 0;
     if (this.failure !== null) return true;
     if (this.truncated) return this.state.phase === 'copying';
     const r = this.result;
@@ -221,6 +242,10 @@ export class TableCopy {
    * read's error.
    */
   finish(): FinishedChunk {
+    if (this.waitingUntil !== null) {
+      this.waitingUntil = null;
+      return { rows: [], changes: [], complete: false, reread: 'the table changed while it was read' };
+    }
     if (this.failure !== null) {
       const f = this.failure;
       this.failure = null;
@@ -238,6 +263,7 @@ export class TableCopy {
     this.window = null;
     if (w.held.length > 0 && !r.contains) w.reread = 'the table changed while it was read';
     if (w.reread !== null) return { rows: [], changes: [], complete: false, reread: w.reread };
+    this.waitedForChange = false;
     const seen = r.contains;
     const changes = seen
       ? w.held.filter((h) => !seen(h.txn)).map((h): RowChange => ({ ...h.change, table: this.shadow }))

@@ -221,4 +221,39 @@ describe('schema-change capture and the source', () => {
     await expectSameTables(src.url, dst.url, ['t']);
     await feed.stop();
   });
+  it('a slot another session is still creating is "blocked" (retried, naming the transaction it waits for), never "lost"', async () => {
+    const src = await freshDatabase('slotc_src');
+    await src.query(`CREATE TABLE t (id int PRIMARY KEY)`);
+    const connector = await createConnector(src.url, { heartbeatIntervalMs: 1000 });
+    const holder = await src.connect();
+    const creator = await src.connect();
+    try {
+      // An open transaction with an xid: creating a logical slot waits for it to end, and the
+      // slot exists meanwhile with no confirmed position.
+      await holder.query('BEGIN; SELECT pg_current_xact_id()');
+      const holderPid = (await holder.query('SELECT pg_backend_pid() AS pid')).rows[0]!.pid as number;
+      const creating = creator
+        .query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [connector.sourceKey])
+        .catch(() => null);
+      for (let i = 0; i < 100; i++) {
+        const r = await src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [
+          connector.sourceKey,
+        ]);
+        if (r.rows.length > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Failed before: SOURCE_SLOT_LOST, not retriable — the changefeed stopped for good.
+      const err = await connector
+        .replicate({ after: null, knownTables: [], acceptStartAfter: () => true })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'SOURCE_SNAPSHOT_BLOCKED', retriable: true });
+      expect((err as Error).message).toContain(`transaction of pid ${holderPid}`);
+      await holder.query('COMMIT');
+      await creating;
+    } finally {
+      await holder.end();
+      await creator.end();
+      await connector.close();
+    }
+  });
 });

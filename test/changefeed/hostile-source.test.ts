@@ -260,6 +260,19 @@ describe('hostile source shapes', () => {
       expect(e?.code).toBe('SOURCE_SNAPSHOT_BLOCKED');
       expect(e?.message).toContain('forgotten_tx');
       await feed.stop();
+      // No slot is left half made by a session nobody owns (closing its socket does not end a
+      // walsender waiting on a lock): once stopped, the source holds no slot of this changefeed.
+      const slots = async () =>
+        Number(
+          (
+            await src.query(
+              `SELECT count(*) AS n FROM pg_replication_slots WHERE database = current_database()`,
+            )
+          ).rows[0]?.n,
+        );
+      const until = Date.now() + 10_000;
+      while ((await slots()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(await slots()).toBe(0);
     } finally {
       await src.query(`ROLLBACK PREPARED 'forgotten_tx'`);
     }

@@ -29,7 +29,7 @@ import type { ChunkRead, ChunkReader } from '../connector.ts';
 import { Lsn } from './lsn.ts';
 import { connectPgClient } from './pg-tls.ts';
 import { sessionOptions } from './session-settings.ts';
-import { wrapPgError } from './pg-errors.ts';
+import { wrapReadError } from './pg-errors.ts';
 import { keyAfterPredicate } from './key-range.ts';
 import { snapshotContains } from './snapshot-visibility.ts';
 
@@ -178,7 +178,9 @@ export class PgChunkReader implements ChunkReader<Lsn> {
     } catch (err) {
       // A broken connection is not reused: the next chunk connects again.
       if (!(err instanceof TidemarkError)) await this.close();
-      throw err instanceof TidemarkError ? err : wrapPgError(err, { role: 'source', uri: this.url, action });
+      throw err instanceof TidemarkError
+        ? err
+        : wrapReadError(err, { role: 'source', uri: this.url, action });
     }
   }
 }

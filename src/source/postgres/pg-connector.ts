@@ -204,11 +204,16 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       sql: this.sql,
       lookup: this.lookup(),
+      blockers: () => this.blockers(),
       createSlot: async () => {
         const conn = await this.replicationConnection('tidemark:hub');
         try {
           return (
-            await this.bounded(conn.createLogicalSlot({ slotName: this.slotName, snapshot: 'nothing' }), conn)
+            await this.bounded(
+              conn.createLogicalSlot({ slotName: this.slotName, snapshot: 'nothing' }),
+              conn,
+              this.slotName,
+            )
           ).consistentPoint;
         } finally {
           await conn.close();
@@ -227,13 +232,11 @@ export class PostgresConnector implements SourceConnector<Lsn> {
     const conn = await this.replicationConnection('tidemark:snapshot');
     let slot: { consistentPoint: Lsn; snapshotName: string | null };
     try {
+      const slotName = `${this.slotName}_snap_${randomBytes(4).toString('hex')}`;
       slot = await this.bounded(
-        conn.createLogicalSlot({
-          slotName: `${this.slotName}_snap_${randomBytes(4).toString('hex')}`,
-          snapshot: 'export',
-          temporary: true,
-        }),
+        conn.createLogicalSlot({ slotName, snapshot: 'export', temporary: true }),
         conn,
+        slotName,
       );
     } catch (err) {
       await conn.close().catch(() => {});
@@ -468,9 +471,11 @@ export class PostgresConnector implements SourceConnector<Lsn> {
   /**
    * Slot creation waits for every transaction running on the source to end (to find a
    * consistent point), prepared ones included. Past the timeout it gives up with the
-   * transactions in the way named.
+   * transactions in the way named, and ends its own walsender: closing the socket does not, since
+   * a backend waiting on a lock never reads it — the slot would stay half made, held by a session
+   * nobody owns, until the blocking transaction ends.
    */
-  private async bounded<T>(work: Promise<T>, conn: ReplicationConnection): Promise<T> {
+  private async bounded<T>(work: Promise<T>, conn: ReplicationConnection, slotName: string): Promise<T> {
     const timeoutMs = this.options.snapshotStartTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | null = null;
     const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
@@ -482,6 +487,15 @@ export class PostgresConnector implements SourceConnector<Lsn> {
     }
     work.catch(() => {});
     const blockers = await this.blockers().catch(() => 'could not list them');
+    // Only the session creating this attempt's slot (still without a confirmed position).
+    await this.sql
+      .query(
+        `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+          WHERE slot_name = $1 AND active_pid IS NOT NULL AND confirmed_flush_lsn IS NULL`,
+        [slotName],
+        'ending a slot creation that timed out',
+      )
+      .catch(() => {});
     await conn.close().catch(() => {});
     throw new TidemarkError('SOURCE_SNAPSHOT_BLOCKED', {
       detail: `no consistent point within ${timeoutMs} ms on ${maskUri(this.options.url)}: waiting for ${blockers}`,

@@ -19,6 +19,25 @@ export interface PgServerError {
  * once, at the boundary, into a TidemarkError with the right code and retriability. `where`
  * says which connection (`source`, `sink`) and `uri` is masked before it is shown.
  */
+/**
+ * An error reading a table's rows: one that says the table, its schema or a column is no longer
+ * under the name it was described with (renamed or dropped meanwhile) is SOURCE_SNAPSHOT_SCHEMA_MOVED
+ * — retriable, and an online copy waits for the stream to bring the change — never INTERNAL.
+ */
+export function wrapReadError(
+  err: unknown,
+  where: { role: 'source'; uri?: string; action?: string },
+): TidemarkError {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === '42P01' || code === '42703' || code === '3F000') {
+    return new TidemarkError('SOURCE_SNAPSHOT_SCHEMA_MOVED', {
+      detail: `a table read changed while it was read${where.action ? ` (${where.action})` : ''}: ${(err as Error).message}`,
+      cause: err,
+    });
+  }
+  return wrapPgError(err, where);
+}
+
 export function wrapPgError(
   err: unknown,
   where: { role: 'source' | 'sink'; uri?: string; action?: string },

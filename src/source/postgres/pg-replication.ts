@@ -32,6 +32,8 @@ export interface PgReplicationOptions extends ReplicateOptions<Lsn> {
   readonly lookup: CatalogLookup;
   /** Creates the shared slot (a new source); resolves with its consistent point. */
   readonly createSlot: () => Promise<Lsn>;
+  /** The transactions a slot being created waits for, named for an error's detail. */
+  readonly blockers: () => Promise<string>;
 }
 
 export class PgReplication implements ReplicationSession<Lsn> {
@@ -72,8 +74,13 @@ export class PgReplication implements ReplicationSession<Lsn> {
    * `acceptStartAfter` agrees, else SOURCE_SLOT_AHEAD.
    */
   static async open(options: PgReplicationOptions): Promise<PgReplication> {
-    const { rows } = await options.sql.query<{ confirmed: string | null; status: string | null }>(
-      `SELECT confirmed_flush_lsn::text AS confirmed, wal_status AS status FROM pg_replication_slots WHERE slot_name = $1`,
+    const { rows } = await options.sql.query<{
+      confirmed: string | null;
+      status: string | null;
+      pid: number | null;
+    }>(
+      `SELECT confirmed_flush_lsn::text AS confirmed, wal_status AS status, active_pid AS pid
+         FROM pg_replication_slots WHERE slot_name = $1`,
       [options.slotName],
       'reading the slot',
     );
@@ -93,6 +100,14 @@ export class PgReplication implements ReplicationSession<Lsn> {
       start = options.after !== null && options.after.compare(earliest) > 0 ? options.after : earliest;
     } else {
       const confirmed = slot.confirmed ? Lsn.parse(slot.confirmed) : null;
+      if (slot.status !== 'lost' && !confirmed) {
+        // Still being created by another session (another process starting on this source):
+        // creating a slot waits for the transactions running on the source. Retried; never "lost".
+        const waitingFor = await options.blockers().catch(() => 'transactions that could not be listed');
+        throw new TidemarkError('SOURCE_SNAPSHOT_BLOCKED', {
+          detail: `slot ${options.slotName} is being created by another session (pid ${String(slot.pid)}), which waits for ${waitingFor}`,
+        });
+      }
       if (slot.status === 'lost' || !confirmed) {
         throw new TidemarkError('SOURCE_SLOT_LOST', {
           detail: `slot ${options.slotName} is invalidated (wal_status lost): the source removed WAL it still needed`,

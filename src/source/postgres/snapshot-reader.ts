@@ -17,7 +17,7 @@ import type { SnapshotRows } from '../../core/epoch.ts';
 import { BoundedQueue } from '../../core/bounded-queue.ts';
 import { CopyTextBatcher } from './copy-text.ts';
 import { sessionOptions } from './session-settings.ts';
-import { wrapPgError } from './pg-errors.ts';
+import { wrapReadError } from './pg-errors.ts';
 import { connectPgClient } from './pg-tls.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 
@@ -96,12 +96,12 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
     const workers = Promise.all(clients.map(worker)).then(
       () => queue.close(),
       (err: unknown) =>
-        queue.fail(wrapPgError(err, { role: 'source', uri: opts.url, action: 'reading the snapshot' })),
+        queue.fail(wrapReadError(err, { role: 'source', uri: opts.url, action: 'reading the snapshot' })),
     );
     yield* queue;
     await workers;
   } catch (err) {
-    throw wrapPgError(err, { role: 'source', uri: opts.url, action: 'reading the snapshot' });
+    throw wrapReadError(err, { role: 'source', uri: opts.url, action: 'reading the snapshot' });
   } finally {
     queue.fail(new Error('snapshot reader closed'));
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
