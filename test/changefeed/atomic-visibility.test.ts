@@ -56,8 +56,9 @@ describe('atomic visibility', () => {
     const writing = Promise.all(writers.map((w, k) => write(w, k + 1)));
     let reads = 0;
     const bad: string[] = [];
-    const deadline = Date.now() + 4000;
-    while (Date.now() < deadline) {
+    // A count of reads and transfers, not a time: how many fit in a second depends on the machine's
+    // load (under the parallel suite on 2 cores, 4 s held 75 of one of them).
+    while (reads < 200 || transfers < 200) {
       const r = await reader.query(
         `SELECT (SELECT sum(balance) FROM checking)::bigint + (SELECT sum(balance) FROM savings)::bigint AS total,
                 (SELECT position FROM tidemark.checkpoints WHERE changefeed = 'test') AS pos`,
@@ -70,8 +71,6 @@ describe('atomic visibility', () => {
     await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'test' });
     await feed.stop();
     expect(bad).toEqual([]);
-    expect(reads).toBeGreaterThan(100);
-    expect(transfers).toBeGreaterThan(100);
     await expectSameTables(src.url, dst.url, ['checking', 'savings']);
   });
 });

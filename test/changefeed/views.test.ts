@@ -127,8 +127,8 @@ describe('views', () => {
     })();
     let reads = 0;
     const bad: string[] = [];
-    const deadline = Date.now() + 4000;
-    while (Date.now() < deadline) {
+    // A count of reads, not a time: how many fit in 4 s depends on the machine's load.
+    while (reads < 60) {
       const r = await reader.query(`
         SELECT count(*)::int AS n FROM (
           (SELECT customer_id, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer_id
@@ -143,7 +143,6 @@ describe('views', () => {
     await writing;
     await feed.stop();
     expect(bad).toEqual([]);
-    expect(reads).toBeGreaterThan(50);
   });
 
   it('SIGKILL during maintenance, restart: views still equal the oracle', { timeout: 240_000 }, async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readdirSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChangeLogReader } from '../../src/log/change-log-reader.ts';
@@ -317,18 +318,19 @@ describe('change log spill segments', () => {
     ]);
   });
 
-  it('keeps VmRSS growth bounded while ~300 MB of records round-trip through one spilled transaction', () => {
+  it('keeps VmRSS growth bounded while ~300 MB of records round-trip through one spilled transaction', async () => {
     // In a child process, so its resident memory is the round trip's alone. 3M rows of ~110
     // bytes; reader quota 4 MiB. The bound covers what is not the log's: the JS heap the writer's
     // and reader's message objects churn through (~40–80 MB measured) over a ~120 MB baseline.
     // Read from LMDB instead, the same transaction grows VmRSS by ~480 MB (its mapped pages).
     const fixture = new URL('./rss-roundtrip.fixture.ts', import.meta.url).pathname;
-    const out = execFileSync(
+    // Not execFileSync: the child runs for most of a minute (48 s in the parallel suite on 2 cores),
+    // and a worker blocked over 60 s misses vitest's RPC replies ('Timeout calling
+    // "onTaskUpdate"', an unhandled error that fails the run).
+    const { stdout: out } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', fixture, join(tempLogDir(), 'rss'), '3000000'],
-      {
-        encoding: 'utf8',
-      },
+      { encoding: 'utf8' },
     );
     const result = JSON.parse(out.trim().split('\n').at(-1)!) as {
       diskMb: number;

@@ -42,7 +42,7 @@ afterAll(async () => {
 const MINUTE_NS = 60e9;
 
 async function withJsm<T>(fn: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>): Promise<T> {
-  const nc = await connect({ servers: `127.0.0.1:${PORT}`, user: nats.user, pass: nats.password });
+  const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: nats.user, pass: nats.password });
   try {
     return await fn(await jetstreamManager(nc));
   } finally {
@@ -156,7 +156,7 @@ describe('NATS sink: exactly once for a consumer that follows the rule', () => {
       await Promise.all([second.close(), rival.close()]);
     }
 
-    const all = await streamMessages({ port: PORT, user: nats.user, password: nats.password, stream });
+    const all = await streamMessages({ port: nats.port, user: nats.user, password: nats.password, stream });
     // The stream does hold what the rule has to sort out.
     const data = all.filter((m) => !isMarker(m));
     expect(new Set(data.map((m) => m.msgId)).size, 'stored duplicates').toBeLessThan(data.length);
@@ -192,7 +192,7 @@ function naive(all: readonly StreamMessage[]) {
  * published twice is stored twice, then restored to the sink's 10 minutes.
  */
 async function expireDuplicateWindow(stream: string): Promise<void> {
-  const nc = await connect({ servers: `127.0.0.1:${PORT}`, user: nats.user, pass: nats.password });
+  const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: nats.user, pass: nats.password });
   try {
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);

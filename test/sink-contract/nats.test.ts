@@ -30,7 +30,7 @@ describeSinkContract(
     const uri = nats.url(stream);
     return {
       create: () => createNatsSink({ uri, changefeedId: 'feed-1' }),
-      read: (t) => readNatsTable({ port: PORT, user: nats.user, password: nats.password, stream }, t),
+      read: (t) => readNatsTable({ port: nats.port, user: nats.user, password: nats.password, stream }, t),
       atomicSnapshot: true,
       exactText: false,
       detectsSchemaMismatch: false,
@@ -114,7 +114,7 @@ describe('nats sink: an epoch cut differently after a crash', () => {
   it('the aborted attempt never swallows the changes of a later epoch ending at the same position', async () => {
     const stream = freshStream();
     const uri = nats.url(stream);
-    const ref = { port: PORT, user: nats.user, password: nats.password, stream };
+    const ref = { port: nats.port, user: nats.user, password: nats.password, stream };
     const items = contractTables[0]!;
     const deleteTwo = {
       table: items,
@@ -194,7 +194,7 @@ function failingChanges(): TableChanges {
 }
 
 async function messages(stream: string): Promise<{ subject: string; data: string; seq: number }[]> {
-  return streamMessages({ port: PORT, user: nats.user, password: nats.password, stream });
+  return streamMessages({ port: nats.port, user: nats.user, password: nats.password, stream });
 }
 
 describe('nats routing rules', () => {

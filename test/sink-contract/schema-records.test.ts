@@ -138,7 +138,12 @@ describe('NATS sink: a schema message in the epoch', () => {
     } finally {
       await sink.close();
     }
-    const messages = await streamMessages({ port: PORT, user: nats.user, password: nats.password, stream });
+    const messages = await streamMessages({
+      port: nats.port,
+      user: nats.user,
+      password: nats.password,
+      stream,
+    });
     const { epochs } = committedChanges(messages);
     expect(epochs).toHaveLength(2);
     const e1 = epochs[1]!;

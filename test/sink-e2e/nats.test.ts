@@ -27,7 +27,7 @@ afterAll(async () => {
 /** A consistent consumer of the stream (readers.ts): changes are applied when their marker arrives. */
 function target(): { target: E2eTarget; ref: NatsStreamRef } {
   const stream = `e2e_${randomBytes(4).toString('hex')}`;
-  const ref = { port: PORT, user: nats.user, password: nats.password, stream };
+  const ref = { port: nats.port, user: nats.user, password: nats.password, stream };
   return {
     ref,
     target: {

@@ -23,8 +23,20 @@ export interface TestDatabase {
   connect(): Promise<pg.Client>;
 }
 
+/**
+ * The admin URL of this worker's own cluster (see test/global-setup.ts): test files running at
+ * once in other workers use other clusters.
+ */
 export function adminUrl(): string {
-  return inject('pgAdminUrl');
+  const urls = inject('pgAdminUrls');
+  const worker = Number(process.env.VITEST_POOL_ID ?? '1');
+  const url = urls[worker - 1];
+  if (url === undefined) {
+    throw new Error(
+      `no PostgreSQL cluster for vitest worker ${worker}: global setup started ${urls.length} (one per worker)`,
+    );
+  }
+  return url;
 }
 
 export function urlFor(dbname: string): string {

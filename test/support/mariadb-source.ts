@@ -30,6 +30,7 @@ export const REPL_USER = 'tm_repl';
 export const REPL_PASSWORD = 'tm-repl-pw';
 
 export async function startMariaDbSource(options: {
+  /** The first port tried (see startMariaDb). */
   port: number;
   binlog?: BinlogOptions | false;
 }): Promise<MariaDbSource> {
@@ -41,12 +42,11 @@ export async function startMariaDbSource(options: {
     `CREATE USER '${REPL_USER}'@'127.0.0.1' IDENTIFIED BY '${REPL_PASSWORD}';
      GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '${REPL_USER}'@'127.0.0.1';`,
   );
-  const url = (database = '') =>
-    `mysql://${REPL_USER}:${REPL_PASSWORD}@127.0.0.1:${options.port}/${database}`;
+  const url = (database = '') => `mysql://${REPL_USER}:${REPL_PASSWORD}@127.0.0.1:${server.port}/${database}`;
   const connect = (database?: string) =>
     mysql.createConnection({
       host: '127.0.0.1',
-      port: options.port,
+      port: server.port,
       user: server.user,
       password: server.password,
       charset: 'utf8mb4_unicode_ci',

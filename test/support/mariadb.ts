@@ -9,10 +9,11 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { PortTakenError, withFreePort } from './ports.ts';
 
 export interface MariaDb {
   readonly port: number;
@@ -72,6 +73,7 @@ export interface BinlogOptions {
 }
 
 export async function startMariaDb(options: {
+  /** The first port tried; if it is taken when the server binds, another free one (see ports.ts). */
   port: number;
   bufferPoolMb?: number;
   /** Turns the binary log on (a replication source); off by default. */
@@ -88,38 +90,55 @@ export async function startMariaDb(options: {
     { stdio: 'pipe' },
   );
   const errLog = join(dir, 'error.log');
-  const proc: ChildProcess = spawn(
-    MARIADBD,
-    [
-      '--no-defaults',
-      `--datadir=${dataDir}`,
-      `--socket=${socket}`,
-      `--port=${options.port}`,
-      '--bind-address=127.0.0.1',
-      `--pid-file=${join(dir, 'mysqld.pid')}`,
-      `--log-error=${errLog}`,
-      `--innodb-buffer-pool-size=${options.bufferPoolMb ?? 128}M`,
-      '--innodb-flush-log-at-trx-commit=2',
-      ...binlogArgs(options.binlog),
-      '--max-connections=200',
-      ...asRoot,
-    ],
-    { stdio: 'ignore' },
-  );
   const root = () =>
     mysql.createConnection({ socketPath: socket, user: 'root', password: '', multipleStatements: true });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`mariadbd exited during start:\n${tail(errLog)}`);
-    try {
-      const c = await root();
-      await c.end();
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`mariadbd did not start: ${String(err)}\n${tail(errLog)}`);
-      await new Promise((r) => setTimeout(r, 200));
+  const launch = async (port: number): Promise<ChildProcess> => {
+    writeFileSync(errLog, '');
+    const p: ChildProcess = spawn(
+      MARIADBD,
+      [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        `--socket=${socket}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--pid-file=${join(dir, 'mysqld.pid')}`,
+        `--log-error=${errLog}`,
+        `--innodb-buffer-pool-size=${options.bufferPoolMb ?? 128}M`,
+        '--innodb-flush-log-at-trx-commit=2',
+        ...binlogArgs(options.binlog),
+        '--max-connections=200',
+        ...asRoot,
+      ],
+      { stdio: 'ignore' },
+    );
+    const deadline = Date.now() + 60_000;
+    // Through the socket in the server's own directory, which it creates after binding TCP: a
+    // server of someone else on the port never answers here.
+    for (;;) {
+      if (p.exitCode !== null) {
+        const log = tail(errLog);
+        if (/Address already in use/.test(log)) throw new PortTakenError(port, log);
+        throw new Error(`mariadbd exited during start:\n${log}`);
+      }
+      try {
+        const c = await root();
+        await c.end();
+        return p;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          p.kill('SIGKILL');
+          throw new Error(`mariadbd did not start: ${String(err)}\n${tail(errLog)}`);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
-  }
+  };
+  let port = options.port;
+  const proc = await withFreePort(options.port, (p) => {
+    port = p;
+    return launch(p);
+  });
   const user = 'tidemark';
   const password = 'tidemark-maria-pw';
   const query = async (sql: string, params?: unknown[]) => {
@@ -133,9 +152,9 @@ export async function startMariaDb(options: {
   await query(
     `CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY '${password}'; GRANT ALL ON *.* TO '${user}'@'127.0.0.1';`,
   );
-  const url = (database: string) => `mysql://${user}:${password}@127.0.0.1:${options.port}/${database}`;
+  const url = (database: string) => `mysql://${user}:${password}@127.0.0.1:${port}/${database}`;
   return {
-    port: options.port,
+    port,
     dir,
     user,
     password,

@@ -9,9 +9,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PortTakenError, withFreePort } from './ports.ts';
 
 export interface NatsServer {
   readonly port: number;
@@ -32,42 +32,64 @@ export function ensureNatsInstalled(): void {
   });
 }
 
-export async function startNats(options: { port: number }): Promise<NatsServer> {
+export async function startNats(options: {
+  /** The first port tried; if it is taken when the server binds, another free one (see ports.ts). */
+  port: number;
+}): Promise<NatsServer> {
   ensureNatsInstalled();
   const bin = existsSync(NATS_SERVER) ? NATS_SERVER : '/usr/bin/nats-server';
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-nats-'));
   const user = 'tidemark';
   const password = 'tidemark-nats-pw';
-  const args = [
-    '-js',
-    '-a',
-    '127.0.0.1',
-    '-p',
-    String(options.port),
-    '-sd',
-    dir,
-    '--user',
-    user,
-    '--pass',
-    password,
-  ];
-  const proc: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
+  const launch = async (port: number): Promise<ChildProcess> => {
+    const args = [
+      '-js',
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-sd',
+      dir,
+      '--user',
+      user,
+      '--pass',
+      password,
+    ];
+    const p: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let ready = false;
+    p.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+      ready ||= stderr.includes('Server is ready');
+    });
+    const closed = new Promise((r) => p.once('close', r));
+    const deadline = Date.now() + 30_000;
+    // Its own log line, not an open port: a server of someone else may hold the port.
+    while (!ready) {
+      if (p.exitCode !== null) {
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+        if (/address already in use/.test(stderr)) throw new PortTakenError(port, stderr);
+        throw new Error(`nats-server exited during start:\n${stderr}`);
+      }
+      if (Date.now() > deadline) {
+        p.kill('SIGKILL');
+        throw new Error(`nats-server did not start:\n${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return p;
+  };
+  let port = options.port;
+  const proc = await withFreePort(options.port, (p) => {
+    port = p;
+    return launch(p);
   });
-  const deadline = Date.now() + 30_000;
-  while (!(await portOpen(options.port))) {
-    if (proc.exitCode !== null) throw new Error(`nats-server exited during start:\n${stderr}`);
-    if (Date.now() > deadline) throw new Error(`nats-server did not start:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
   return {
-    port: options.port,
+    port,
     user,
     password,
     url: (stream, query) =>
-      `nats://${user}:${password}@127.0.0.1:${options.port}/${stream}${query ? `?${query}` : ''}`,
+      `nats://${user}:${password}@127.0.0.1:${port}/${stream}${query ? `?${query}` : ''}`,
     async stop() {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
@@ -78,15 +100,4 @@ export async function startNats(options: { port: number }): Promise<NatsServer> 
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

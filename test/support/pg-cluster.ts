@@ -8,8 +8,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import pg from 'pg';
+import { PortTakenError, withFreePort } from './ports.ts';
+
+// Where tests imported it from before ports.ts existed.
+export { freePort } from './ports.ts';
 
 export interface PgCluster {
   readonly port: number;
@@ -27,14 +30,15 @@ export interface PgCluster {
 }
 
 export interface StartClusterOptions {
+  /** The first port tried; if it is taken when the server binds, another free one (see ports.ts). */
   port: number;
   binDir?: string;
   /** Extra postgresql.conf lines. */
   settings?: Record<string, string | number>;
   walLevel?: 'logical' | 'replica';
   /**
-   * The whole pg_hba.conf (e.g. `hostssl` lines only). The start probe then connects through
-   * the cluster's Unix socket (local trust), which any hba for TCP leaves alone.
+   * The whole pg_hba.conf (e.g. `hostssl` lines only); keep `local all all trust`: the start
+   * probe connects through the cluster's own Unix socket.
    */
   hba?: string;
 }
@@ -44,19 +48,6 @@ const DEFAULT_BIN = '/usr/lib/postgresql/15/bin';
 function asPostgresArgs(cmd: string, args: string[]): [string, string[]] {
   const isRoot = process.getuid?.() === 0;
   return isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-}
-
-/** The first port from `from` that nothing listens on (a stale cluster may hold the default). */
-export async function freePort(from: number): Promise<number> {
-  for (let port = from; port < from + 100; port++) {
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error(`no free port in ${from}..${from + 99}`);
 }
 
 export async function startCluster(options: StartClusterOptions): Promise<PgCluster> {
@@ -91,7 +82,6 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
   execFileSync(initCmd, initArgs, { stdio: 'pipe' });
   const settings: Record<string, string | number> = {
     listen_addresses: "'127.0.0.1'",
-    port: options.port,
     unix_socket_directories: `'${dir}'`,
     wal_level: options.walLevel ?? 'logical',
     max_replication_slots: 64,
@@ -114,25 +104,31 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
       .join(''),
   );
   if (options.hba !== undefined) writeFileSync(join(dataDir, 'pg_hba.conf'), options.hba);
-  const url = (db: string) => `postgres://${user}:${password}@127.0.0.1:${options.port}/${db}`;
-  const probe: pg.ClientConfig =
-    options.hba === undefined
-      ? { connectionString: url('postgres') }
-      : { host: dir, port: options.port, user, database: 'postgres' };
+  let port = options.port;
+  const url = (db: string) => `postgres://${user}:${password}@127.0.0.1:${port}/${db}`;
   let proc: ChildProcess;
   let stderr = '';
   const launch = async () => {
-    const [cmd, args] = asPostgresArgs(join(binDir, 'postgres'), ['-D', dataDir]);
+    // The port on the command line, so a retry on another port needs no config edit.
+    const [cmd, args] = asPostgresArgs(join(binDir, 'postgres'), ['-D', dataDir, '-p', String(port)]);
     const p: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
     proc = p;
     stderr = '';
     p.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-8000);
     });
+    const closed = new Promise((r) => p.once('close', r));
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (p.exitCode !== null) throw new Error(`PostgreSQL exited during start:\n${stderr}`);
-      const c = new pg.Client(probe);
+      if (p.exitCode !== null) {
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+        if (/Address already in use/.test(stderr)) throw new PortTakenError(port, stderr);
+        throw new Error(`PostgreSQL exited during start:\n${stderr}`);
+      }
+      // Through the Unix socket in the cluster's own directory: a server of someone else that
+      // holds the TCP port (same user and password: another test cluster) must not answer.
+      // PostgreSQL creates its Unix socket after binding TCP, so an answer here means both.
+      const c = new pg.Client({ host: dir, port, user, database: 'postgres' });
       try {
         await c.connect();
         await c.end();
@@ -158,9 +154,12 @@ export async function startCluster(options: StartClusterOptions): Promise<PgClus
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
     proc.stderr?.destroy();
   };
-  await launch();
+  await withFreePort(options.port, async (p) => {
+    port = p;
+    await launch();
+  });
   return {
-    port: options.port,
+    port,
     user,
     password,
     binDir,
