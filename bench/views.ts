@@ -297,7 +297,9 @@ async function runTidemark(
   }
   const total = performance.now() - t;
   if (store instanceof LmdbStateStore)
-    log(`views: ${view}: ${store.remaps} re-maps of the LMDB map, RSS ${mibOf(process.memoryUsage())}`);
+    log(
+      `views: ${view}: ${store.remaps} re-maps of the LMDB map, ${store.collections} collections, RSS ${mibOf(process.memoryUsage())}`,
+    );
   if (session !== null) {
     const { profile } = await session.post('Profiler.stop');
     writeFileSync(`${prof}-${view}.cpuprofile`, JSON.stringify(profile));
