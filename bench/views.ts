@@ -272,7 +272,7 @@ async function runTidemark(
   for await (const chunk of vm.finishSnapshot()) void chunk;
   await vm.commit(0);
   log(
-    `views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms, RSS ${mibOf(process.memoryUsage())}`,
+    `views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms, RSS ${mibOf(process.memoryUsage())}${store instanceof LmdbStateStore ? `, ${store.remaps} re-maps, ${store.collections} collections so far` : ''}`,
   );
   const epochMs: number[] = [];
   let changes = 0;
@@ -286,6 +286,7 @@ async function runTidemark(
     await session.post('Profiler.start');
   }
   t = performance.now();
+  const cpu0 = process.cpuUsage();
   for (const [i, batch] of batches.entries()) {
     const t0 = performance.now();
     await vm.step(i + 1, [
@@ -296,8 +297,14 @@ async function runTidemark(
     changes += batch.length;
   }
   const total = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  log(
+    `views: ${view}: Tidemark upkeep ${Math.round(total)} ms wall, ${Math.round((cpu.user + cpu.system) / 1000)} ms CPU: ${((cpu.user + cpu.system) / changes).toFixed(1)} µs CPU per change`,
+  );
   if (store instanceof LmdbStateStore)
-    log(`views: ${view}: ${store.remaps} re-maps of the LMDB map, RSS ${mibOf(process.memoryUsage())}`);
+    log(
+      `views: ${view}: ${store.remaps} re-maps of the LMDB map, ${store.collections} collections, RSS ${mibOf(process.memoryUsage())}`,
+    );
   if (session !== null) {
     const { profile } = await session.post('Profiler.stop');
     writeFileSync(`${prof}-${view}.cpuprofile`, JSON.stringify(profile));
@@ -383,6 +390,7 @@ function runD2ts(
   const epochMs: number[] = [];
   let changes = 0;
   t = performance.now();
+  const cpu0 = process.cpuUsage();
   for (const [i, batch] of batches.entries()) {
     const t0 = performance.now();
     const version = i + 1;
@@ -402,6 +410,10 @@ function runD2ts(
     changes += batch.length;
   }
   const total = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  log(
+    `views: ${view}: d2ts upkeep ${Math.round(total)} ms wall, ${Math.round((cpu.user + cpu.system) / 1000)} ms CPU: ${((cpu.user + cpu.system) / changes).toFixed(1)} µs CPU per change`,
+  );
   return { changesPerSec: (changes / total) * 1000, epochMs };
 }
 
