@@ -21,6 +21,7 @@ import {
   startTransfers,
   untilCaughtUp,
   waitFor,
+  expectNoShadowLeft,
 } from '../support/wallet.ts';
 
 describe('online copies', () => {
@@ -61,11 +62,7 @@ describe('online copies', () => {
     const swap = log.lines.find((l) => l.msg === 'online copy swapped in')!;
     expect(swap.fields.rows).toBeGreaterThan(0);
     expect(swap.fields.chunks).toBeGreaterThanOrEqual(ACCOUNTS / 1000);
-    // No shadow left behind.
-    const left = await dst.query(
-      `SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE '\\_tidemark\\_copy\\_%'`,
-    );
-    expect(left.rows[0]?.n).toBe(0);
+    await expectNoShadowLeft(dst);
   });
 });
 

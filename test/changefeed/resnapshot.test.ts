@@ -19,6 +19,7 @@ import {
   startTransfers,
   untilCaughtUp,
   waitFor,
+  expectNoShadowLeft,
 } from '../support/wallet.ts';
 
 async function damageNotes(dst: TestDatabase): Promise<number> {
@@ -77,10 +78,7 @@ describe('resnapshot', () => {
     expect(seen.whole).toBeGreaterThan(0);
     expect(await damagedNotes(dst)).toBe(0);
     await expectSameTables(src.url, dst.url, ['other', 'wallet']);
-    const left = await dst.query(
-      `SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE '\\_tidemark\\_copy\\_%'`,
-    );
-    expect(left.rows[0]?.n).toBe(0);
+    await expectNoShadowLeft(dst);
   });
 
   it(

@@ -21,8 +21,16 @@ export async function createWallet(src: TestDatabase, name = 'wallet'): Promise<
   `);
 }
 
-/** Transfers between two accounts per transaction (the total stays ACCOUNTS × 100). */
-export async function startTransfers(db: TestDatabase, seed: number, table = 'wallet') {
+/** A wallet table: `accounts` rows of 100 each (ids 1..accounts). */
+export interface Wallet {
+  readonly name: string;
+  readonly accounts: number;
+}
+
+const WALLET: readonly Wallet[] = [{ name: 'wallet', accounts: ACCOUNTS }];
+
+/** Transfers between two accounts per transaction, round-robin over `tables` (totals stay). */
+export async function startTransfers(db: TestDatabase, seed: number, tables: readonly Wallet[] = WALLET) {
   const random = mulberry32(seed);
   const c = await db.connect();
   let stopped = false;
@@ -30,11 +38,12 @@ export async function startTransfers(db: TestDatabase, seed: number, table = 'wa
   const running = (async () => {
     while (!stopped) {
       n++;
-      const a = 1 + Math.floor(random() * ACCOUNTS);
-      const b = 1 + ((a + Math.floor(random() * (ACCOUNTS - 1))) % ACCOUNTS);
+      const { name, accounts } = tables[n % tables.length]!;
+      const a = 1 + Math.floor(random() * accounts);
+      const b = 1 + ((a + Math.floor(random() * (accounts - 1))) % accounts);
       await c.query('BEGIN');
-      await c.query(`UPDATE ${table} SET balance = balance - 7 WHERE id = $1`, [a]);
-      await c.query(`UPDATE ${table} SET balance = balance + 7 WHERE id = $1`, [b]);
+      await c.query(`UPDATE ${name} SET balance = balance - 7 WHERE id = $1`, [a]);
+      await c.query(`UPDATE ${name} SET balance = balance + 7 WHERE id = $1`, [b]);
       await c.query('COMMIT');
     }
   })();
@@ -47,27 +56,34 @@ export async function startTransfers(db: TestDatabase, seed: number, table = 'wa
   };
 }
 
-/** Reads the sink in repeatable-read snapshots until stopped; fails on a partial or torn `wallet`. */
-export async function startReader(dst: TestDatabase) {
+/**
+ * Reads the sink in repeatable-read snapshots until stopped; fails on a partial or torn table:
+ * each of `tables` downstream is absent, or holds every account with the constant total.
+ */
+export async function startReader(dst: TestDatabase, tables: readonly Wallet[] = WALLET) {
   const c = await dst.connect();
   let stopped = false;
   const seen = { absent: 0, whole: 0 };
   const running = (async () => {
     while (!stopped) {
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      // Existence as of the snapshot: pg_class read by a query follows it (to_regclass does not,
-      // it looks names up in the current catalog).
-      const { rows } = await c.query<{ e: boolean }>(
-        `SELECT EXISTS (SELECT FROM pg_class WHERE relname = 'wallet' AND relnamespace = 'public'::regnamespace) AS e`,
-      );
-      if (!rows[0]?.e) seen.absent++;
-      else {
-        const r = await c.query<{ n: string; total: string }>(
-          `SELECT count(*)::text AS n, sum(balance)::text AS total FROM wallet`,
+      for (const { name, accounts } of tables) {
+        // Existence as of the snapshot: pg_class read by a query follows it (to_regclass looks
+        // the name up in the current catalog, and finds a table committed after the snapshot).
+        const { rows } = await c.query<{ e: boolean }>(
+          `SELECT EXISTS (SELECT FROM pg_class WHERE relname = $1 AND relnamespace = 'public'::regnamespace) AS e`,
+          [name],
         );
-        expect(r.rows[0], 'wallet downstream is whole and consistent').toEqual({
-          n: String(ACCOUNTS),
-          total: String(ACCOUNTS * 100),
+        if (!rows[0]?.e) {
+          seen.absent++;
+          continue;
+        }
+        const r = await c.query<{ n: string; total: string }>(
+          `SELECT count(*)::text AS n, coalesce(sum(balance), 0)::text AS total FROM ${name}`,
+        );
+        expect(r.rows[0], `${name} downstream is whole and consistent`).toEqual({
+          n: String(accounts),
+          total: String(accounts * 100),
         });
         seen.whole++;
       }
@@ -82,6 +98,14 @@ export async function startReader(dst: TestDatabase) {
       return seen;
     },
   };
+}
+
+/** No shadow table of an online copy is left downstream. */
+export async function expectNoShadowLeft(dst: TestDatabase): Promise<void> {
+  const left = await dst.query(
+    `SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE '\\_tidemark\\_copy\\_%'`,
+  );
+  expect(left.rows[0]?.n).toBe(0);
 }
 
 /** A logger that keeps the info lines (message and fields). */
