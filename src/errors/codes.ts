@@ -225,7 +225,7 @@ export const ERROR_CODES = {
   SINK_WRITE_FAILED: {
     message: 'Writing to the sink failed',
     retriable: true,
-    hint: 'Check the sink database; Tidemark retries from the last checkpoint.',
+    hint: 'Check the sink database. A failure that can heal (connection, lock, serialization) is retried from the last checkpoint; one that cannot (the sink refused what the detail names) stops the changefeed: fix the cause, then resume.',
   },
   SINK_SCHEMA_UNSUPPORTED: {
     message: 'The sink cannot replay this schema change',
