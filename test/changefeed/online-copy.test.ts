@@ -22,6 +22,7 @@ import {
   untilCaughtUp,
   waitFor,
   expectNoShadowLeft,
+  finishCopyUnderLoad,
 } from '../support/wallet.ts';
 
 describe('online copies', () => {
@@ -48,14 +49,7 @@ describe('online copies', () => {
     const feed = startChangefeed(cfg, { logger: log });
     // Other tables keep streaming meanwhile.
     await src.query(`INSERT INTO other VALUES (2, 'b')`);
-    await waitFor(() => log.lines.some((l) => l.msg === 'online copy swapped in'), 'the swap');
-    await new Promise((r) => setTimeout(r, 500));
-    const made = await transfers.stop();
-    await untilCaughtUp(src, dst);
-    const seen = await reader.stop();
-    expect(feed.status().error).toBeNull();
-    await feed.stop();
-    expect(made).toBeGreaterThan(20);
+    const { seen } = await finishCopyUnderLoad({ src, dst, log, feed, transfers, reader });
     expect(seen.absent).toBeGreaterThan(0);
     expect(seen.whole).toBeGreaterThan(0);
     await expectSameTables(src.url, dst.url, ['other', 'wallet']);

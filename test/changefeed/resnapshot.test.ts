@@ -20,6 +20,7 @@ import {
   untilCaughtUp,
   waitFor,
   expectNoShadowLeft,
+  finishCopyUnderLoad,
 } from '../support/wallet.ts';
 
 async function damageNotes(dst: TestDatabase): Promise<number> {
@@ -65,14 +66,7 @@ describe('resnapshot', () => {
       alreadyCopying: ['public.wallet'],
     });
     await src.query(`INSERT INTO other VALUES (2, 'b')`);
-    await waitFor(() => log.lines.some((l) => l.msg === 'online copy swapped in'), 'the swap');
-    await new Promise((r) => setTimeout(r, 500));
-    const made = await transfers.stop();
-    await untilCaughtUp(src, dst);
-    const seen = await reader.stop();
-    expect(feed.status().error).toBeNull();
-    await feed.stop();
-    expect(made).toBeGreaterThan(20);
+    const { seen } = await finishCopyUnderLoad({ src, dst, log, feed, transfers, reader });
     // Present and whole in every snapshot read, before, during and after the copy.
     expect(seen.absent).toBe(0);
     expect(seen.whole).toBeGreaterThan(0);

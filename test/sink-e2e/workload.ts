@@ -86,9 +86,14 @@ async function started(feed: CliProcess): Promise<void> {
 export async function waitForSink(src: TestDatabase, target: E2eTarget, feed: CliProcess): Promise<void> {
   const goal = await currentLsn(src.url);
   const deadline = Date.now() + 120_000;
+  // A table an interrupted initial snapshot left unfinished is copied online after the restart:
+  // absent downstream until its swap, while the checkpoint is already past the goal.
+  const count = (msg: string) => feed.output().split(`"msg":"${msg}"`).length - 1;
+  const copying = () =>
+    count('online copy started') + count('online copy resumed') > count('online copy swapped in');
   for (;;) {
     const cp = await target.checkpoint();
-    if (cp && Lsn.parse(cp.position).compare(goal) >= 0) return;
+    if (cp && Lsn.parse(cp.position).compare(goal) >= 0 && !copying()) return;
     if (feed.child.exitCode !== null || Date.now() > deadline) {
       throw new Error(`sink did not reach ${goal} (checkpoint ${cp?.position ?? 'none'}):\n${feed.output()}`);
     }

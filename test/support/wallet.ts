@@ -8,6 +8,7 @@ import type { TestDatabase } from './db.ts';
 import { waitForCatchUp } from './changefeed.ts';
 import { silentLogger, type Logger, type LogFields } from '../../src/runtime/logger.ts';
 import { mulberry32 } from '../../src/cli/demo/workload.ts';
+import type { Changefeed } from '../../src/runtime/changefeed.ts';
 
 export const ACCOUNTS = 20_000;
 
@@ -98,6 +99,30 @@ export async function startReader(dst: TestDatabase, tables: readonly Wallet[] =
       return seen;
     },
   };
+}
+
+/**
+ * The end of an in-process copy under load: waits for the swap, lets the stream run on a little,
+ * stops the transfers, waits for the downstream to catch up, stops the reader and the changefeed
+ * (which must not have failed). Returns the transfers made and what the reader saw.
+ */
+export async function finishCopyUnderLoad(o: {
+  src: TestDatabase;
+  dst: TestDatabase;
+  log: ReturnType<typeof recordingLogger>;
+  feed: Changefeed;
+  transfers: Awaited<ReturnType<typeof startTransfers>>;
+  reader: Awaited<ReturnType<typeof startReader>>;
+}): Promise<{ made: number; seen: { absent: number; whole: number } }> {
+  await waitFor(() => o.log.lines.some((l) => l.msg === 'online copy swapped in'), 'the swap');
+  await new Promise((r) => setTimeout(r, 500));
+  const made = await o.transfers.stop();
+  await untilCaughtUp(o.src, o.dst);
+  const seen = await o.reader.stop();
+  expect(o.feed.status().error).toBeNull();
+  await o.feed.stop();
+  expect(made).toBeGreaterThan(20);
+  return { made, seen };
 }
 
 /** No shadow table of an online copy is left downstream. */
