@@ -141,6 +141,8 @@ export class ChangefeedRunner implements Changefeed {
   private lease: HubLease | null = null;
   /** Re-copies asked for (`resnapshot`), taken by the stream loop between transactions. */
   private requests: ResnapshotRequest[] = [];
+  /** Set once `done` settles: a request after that is never taken. */
+  private ended = false;
   private wakeRequests: (() => void) | null = null;
 
   /** The engine running it: given, or still being opened (`deferred`). */
@@ -162,6 +164,7 @@ export class ChangefeedRunner implements Changefeed {
     this.rateTimer.unref();
     this.done = this.run().finally(async () => {
       clearInterval(this.rateTimer);
+      this.ended = true;
       for (const r of this.requests.splice(0)) r.reject(notTaken(this.id));
       const lease = this.lease;
       this.lease = null;
@@ -186,7 +189,7 @@ export class ChangefeedRunner implements Changefeed {
   }
 
   resnapshot(selection: readonly string[]): Promise<ResnapshotResult> {
-    if (this.stopping) return Promise.reject(notTaken(this.id));
+    if (this.stopping || this.ended) return Promise.reject(notTaken(this.id));
     return new Promise((resolve, reject) => {
       this.requests.push({ selection, resolve, reject });
       this.wakeRequests?.();

@@ -75,6 +75,18 @@ describe('resnapshot', () => {
     await expectNoShadowLeft(dst);
   });
 
+  it('a request to a changefeed that failed is answered at once, never left waiting', async () => {
+    const dst = await freshDatabase('rsf_dst');
+    const missing = new URL(dst.url);
+    missing.pathname = '/no_such_database_here';
+    const feed = startChangefeed(testConfig({ source: missing.toString(), sink: dst.url, tables: ['t'] }), {
+      logger: recordingLogger(),
+    });
+    await expect(feed.done).rejects.toMatchObject({ code: 'DATABASE_NOT_FOUND' });
+    // Hung before: the failed runner was not stopping, so the request was queued for good.
+    await expect(feed.resnapshot(['t'])).rejects.toMatchObject({ code: 'RESNAPSHOT_NOT_TAKEN' });
+  });
+
   it(
     'tidemark start: a resnapshot request in the config is taken once, across restarts; a new request copies again',
     { timeout: 200_000 },
