@@ -27,6 +27,11 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/** The node arguments that run `tidemark start` from source on `config` with data in `dataDir`. */
+export function cliStartArgs(config: string, dataDir: string): string[] {
+  return ['--import', 'tsx', 'src/cli/main-entry.ts', 'start', '--config', config, '--data-dir', dataDir];
+}
+
 /**
  * Starts `tidemark start` on a config of one changefeed `id` (source, sink, tables; `extra` is
  * YAML appended under the changefeed, e.g. `    epoch:\n      maxRows: 500000\n`). The data
@@ -48,29 +53,16 @@ export function spawnTidemarkCli(opts: {
     `changefeeds:\n  - id: ${opts.id}\n    source: \${SRC_URL}\n    sink: \${DST_URL}\n    tables: [${opts.tables.join(', ')}]\n${opts.extra ?? ''}`,
   );
   const child = track(
-    spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main-entry.ts',
-        'start',
-        '--config',
-        config,
-        '--data-dir',
-        join(dir, 'data'),
-      ],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          SRC_URL: opts.srcUrl,
-          DST_URL: opts.dstUrl,
-          TIDEMARK_LOG_LEVEL: opts.logLevel ?? 'info',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    spawn(process.execPath, cliStartArgs(config, join(dir, 'data')), {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        SRC_URL: opts.srcUrl,
+        DST_URL: opts.dstUrl,
+        TIDEMARK_LOG_LEVEL: opts.logLevel ?? 'info',
       },
-    ),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
   );
   const stop = child.stop;
   child.stop = async () => {
