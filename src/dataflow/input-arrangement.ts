@@ -45,6 +45,12 @@ export class InputArrangement {
      * (the others are never decoded). Undefined: all of them.
      */
     read?: ReadonlySet<string>,
+    /**
+     * For a table's copy being made (view-maintainer `copyStarted`): a partial update of a row it
+     * does not hold yet is skipped, as the sink skips it in the shadow table (the chunk that
+     * holds the row brings it whole later).
+     */
+    private readonly lenient = false,
   ) {
     this.decoded = table.columns.flatMap((c, i) => (read === undefined || read.has(c.name) ? [i] : []));
     this.oids = table.columns.map((c) => c.typeOid);
@@ -81,7 +87,11 @@ export class InputArrangement {
     const changes = this.inStoredLayout(incoming);
     // Key-changing partial updates read the old row as it was when the epoch began.
     const moved: TextRow[] = [];
-    for (const p of changes.partialUpdates) if (p.fromKey !== null) moved.push(this.complete(p, p.fromKey));
+    for (const p of changes.partialUpdates) {
+      if (p.fromKey === null) continue;
+      const row = this.complete(p, p.fromKey);
+      if (row !== null) moved.push(row);
+    }
     if (changes.truncate) this.truncate(out);
     if (this.keyColumns.length === 0) {
       for (const d of changes.rowDeltas) this.addKeyless(d.row, d.count, out);
@@ -95,8 +105,10 @@ export class InputArrangement {
     for (const keyRow of changes.deletes) this.remove(touch(this.keyOf(keyRow)), out);
     for (const row of changes.upserts) this.upsert(row, out, touch);
     for (const row of moved) this.upsert(row, out, touch);
-    for (const p of changes.partialUpdates)
-      if (p.fromKey === null) this.upsert(this.complete(p, p.row), out, touch);
+    for (const p of changes.partialUpdates) {
+      const row = p.fromKey === null ? this.complete(p, p.row) : null;
+      if (row !== null) this.upsert(row, out, touch);
+    }
     const touched = changes.deletes.length + changes.upserts.length + changes.partialUpdates.length;
     return !changes.truncate && keys.size === touched;
   }
@@ -197,9 +209,58 @@ export class InputArrangement {
     }
   }
 
-  private complete(p: PartialUpdate, keySource: readonly Cell[]): TextRow {
+  /**
+   * One page of replacing this arrangement's rows by `copy`'s (a table's copy, complete), inside
+   * an open store epoch; the weighted changes are appended to `out`. Phase `own` walks this
+   * arrangement from the key after `after` and retracts what the copy lacks (a keyless table:
+   * every row); phase `copy` then moves the copy's rows in (an unchanged row is no change) and
+   * empties the copy. Returns the page's last key; undefined when the phase is done.
+   */
+  replacePage(
+    copy: InputArrangement,
+    phase: 'own' | 'copy',
+    after: string | undefined,
+    limit: number,
+    out: Change[],
+  ): string | undefined {
+    const keyless = this.keyColumns.length === 0;
+    if (phase === 'own') {
+      const entries = this.store.scanPrefix(this.ns, '', {
+        limit,
+        ...(after === undefined ? {} : { after }),
+      });
+      for (const [key, value] of entries) {
+        if (keyless) this.addKeyless(JSON.parse(key) as TextRow, -Number(value), out);
+        else if (copy.store.get(copy.ns, key) === undefined) this.remove(key, out);
+      }
+      return entries.length === 0 ? undefined : entries[entries.length - 1]![0];
+    }
+    const adapt = this.adapterFor(copy.table);
+    const entries = copy.store.scanPrefix(copy.ns, '', { limit });
+    for (const [key, value] of entries) {
+      const raw = JSON.parse(keyless ? key : value) as TextRow;
+      const row = adapt === null ? raw : adapt(raw);
+      if (keyless) this.addKeyless(row, Number(value), out);
+      else this.upsert(row, out);
+      copy.store.delete(copy.ns, key);
+    }
+    return entries.length === 0 ? undefined : entries[entries.length - 1]![0];
+  }
+
+  /** Deletes every stored row (inside an open store epoch), page by page, without changes. */
+  clear(): void {
+    for (;;) {
+      const entries = this.store.scanPrefix(this.ns, '', { limit: 1000 });
+      if (entries.length === 0) return;
+      for (const [key] of entries) this.store.delete(this.ns, key);
+    }
+  }
+
+  /** The row `p` completes (null: not held, for a lenient arrangement). */
+  private complete(p: PartialUpdate, keySource: readonly Cell[]): TextRow | null {
     const stored = this.store.get(this.ns, this.keyOf(keySource));
     if (stored === undefined) {
+      if (this.lenient) return null;
       throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
         detail: `partial update of ${qualifiedName(this.table)} names a row the views' state does not hold`,
       });

@@ -11,7 +11,8 @@
  * The runtime commits view state before the sink commits the epoch; after a crash the state is
  * at the sink's checkpoint epoch or one ahead, and then `rollbackLastEpoch()` puts it back.
  *
- * State namespaces: `t<i>` for the i-th input table (inputTables order), `n<id>` for graph nodes,
+ * State namespaces: `t<i>` for the i-th input table (inputTables order), `copy<id>` for a copy of
+ * input table <id> being made online (swapped in by `copySwapped`), `n<id>` for graph nodes,
  * `meta` for the schema record (schema-record.ts: the views and input layouts the state was built
  * with, written with the first epoch). A store is reopened only with the same views; input
  * layouts that changed are reconciled (schema-reconcile.ts): rows in a migrated layout are mapped
@@ -232,10 +233,11 @@ export class ViewMaintainer {
    *     (truncating the old ones unless reshaped).
    *
    * Throws VIEW_SCHEMA_CHANGED (not retriable) when a view no longer binds or the table's rows
-   * cannot be derived, naming the view, the column and the fix. On a throw the epoch's pending
+   * cannot be derived (unless `copyFollows`: a copy of the table will replace them), naming the
+   * view, the column and the fix. On a throw the epoch's pending
    * state is the caller's to abort.
    */
-  async barrier(change: SchemaChange, where: string): Promise<BarrierResult> {
+  async barrier(change: SchemaChange, where: string, copyFollows = false): Promise<BarrierResult> {
     if (change.kind === 'table-created') return { kind: 'unchanged' };
     const id = schemaChangeTableId(change);
     const i = this.inputTables.findIndex((t) => t.relationId === id);
@@ -245,7 +247,9 @@ export class ViewMaintainer {
     const storedPlans = await planAll(views, lookupIn([...this.inputTables, ...this.options.catalog]));
     const readsOf = (k: number) => storedPlans[k]!.reads.get(id) ?? new Set<string>();
     const readers = storedPlans.flatMap((p, k) => (p.inputs.some((t) => t.relationId === id) ? [k] : []));
-    if (change.kind === 'table-dropped' || change.recopy !== null) {
+    // A table whose rows the change rewrote is copied again when the caller can (`copyFollows`):
+    // the views take the new layout now and the copy's rows at its swap (copySwapped).
+    if (change.kind === 'table-dropped' || (change.recopy !== null && !copyFollows)) {
       const k = readers[0] ?? 0;
       throw refusal(views[k]!.name, stored, readsOf(k), change, where);
     }
@@ -475,6 +479,11 @@ export class ViewMaintainer {
     this.guard(() => {
       for (const tc of changes) {
         const name = qualifiedName(tc.table);
+        const copy = this.copies.get(name);
+        if (copy !== undefined) {
+          copy.arrangement.apply(tc, []);
+          continue;
+        }
         const arrangement = this.arrangements.get(name);
         if (arrangement === undefined) continue;
         let list = inputs.get(name);
@@ -490,6 +499,76 @@ export class ViewMaintainer {
       }
     });
     return Promise.resolve(out);
+  }
+
+  /**
+   * Copies of input tables being made online (a re-copy), by the copy's table name: the copy's
+   * rows and the stream's changes to it collect in namespace `copy<id>` until the swap; the
+   * input's own arrangement (and so the views) keeps the table's last rows until then — as the
+   * table downstream does.
+   */
+  private readonly copies = new Map<string, { input: string; arrangement: InputArrangement }>();
+
+  /**
+   * `copy` (a table of its own in the epochs, e.g. the sink's shadow) collects a new copy of the
+   * input `table`: its changes go there from now on, not to the views. `fresh`: the copy starts
+   * from nothing (anything stored for an earlier copy is dropped; precondition: the epoch is
+   * open); otherwise it resumes with the rows the committed state holds.
+   */
+  copyStarted(table: TableSchema, copy: TableSchema, fresh: boolean): void {
+    const input = this.inputTables.find((t) => t.relationId === table.relationId);
+    if (input === undefined)
+      throw new TidemarkError('INTERNAL', { detail: `${qualifiedName(table)} is not an input of the views` });
+    const arrangement = new InputArrangement(this.store, `copy${table.relationId}`, copy, new Set(), true);
+    if (fresh) this.guard(() => arrangement.clear());
+    this.copies.set(qualifiedName(copy), { input: qualifiedName(input), arrangement });
+  }
+
+  /** The copy of `table` is given up: what it collected is dropped. Precondition: the epoch is open. */
+  copyEnded(table: TableSchema): void {
+    const name = this.copyOf(table);
+    if (name === null) return;
+    this.guard(() => this.copies.get(name)!.arrangement.clear());
+    this.copies.delete(name);
+  }
+
+  /**
+   * The copy of `table` is complete and replaces the input's rows, in the open epoch (after
+   * every change before this point was stepped): yields the views' changes page by page (apply
+   * them in order; each is relative to the state the one before left). Only rows that differ
+   * change the views. The copy's state is emptied.
+   */
+  *copySwapped(table: TableSchema, pageRows = SNAPSHOT_CHUNK_ROWS): Generator<TableChanges[]> {
+    const name = this.copyOf(table);
+    if (name === null) return;
+    const { input, arrangement: copy } = this.copies.get(name)!;
+    const target = this.arrangements.get(input)!;
+    for (const phase of ['own', 'copy'] as const) {
+      let after: string | undefined;
+      for (;;) {
+        const changes: Change[] = [];
+        const out: TableChanges[] = [];
+        this.guard(() => {
+          after = target.replacePage(copy, phase, after, pageRows, changes);
+          if (changes.length === 0) return;
+          const deltas = this.graph.stepInOpenEpoch(new Map([[input, changes]]));
+          for (const o of this.outputs) {
+            const tc = this.toTableChanges(o, deltas.get(o.name) ?? []);
+            if (tc !== null) out.push(tc);
+          }
+        });
+        if (out.length > 0) yield out;
+        if (after === undefined) break;
+      }
+    }
+    this.copies.delete(name);
+  }
+
+  private copyOf(table: TableSchema): string | null {
+    for (const [name, c] of this.copies)
+      if (this.inputTables.find((t) => qualifiedName(t) === c.input)?.relationId === table.relationId)
+        return name;
+    return null;
   }
 
   /** Makes the pending epoch's state durable, keeping its undo record. */

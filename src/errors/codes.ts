@@ -472,7 +472,7 @@ export const ERROR_CODES = {
   RESNAPSHOT_REFUSED: {
     message: 'A table cannot be copied again',
     retriable: false,
-    hint: 'Name tables this changefeed replicates (schema.table, or a pattern such as sales.*); a table that is an input of a view is copied with a new snapshot of the changefeed instead.',
+    hint: 'Name tables this changefeed replicates (schema.table, or a pattern such as sales.*); a table only views read (not replicated itself) is copied with a new snapshot of the changefeed instead.',
   },
   RESNAPSHOT_NOT_TAKEN: {
     message: 'The changefeed stopped before the re-copy started',

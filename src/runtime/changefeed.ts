@@ -71,7 +71,8 @@ export interface Changefeed {
    * at any time; taken at the stream's next transaction boundary. Resolves once the copies
    * started (and names the tables already being copied, left as they are). Rejects with
    * RESNAPSHOT_REFUSED — before anything changed — when a name selects no table this changefeed
-   * replicates, or one that cannot be copied online (an input of a view); with
+   * replicates, or one that cannot be copied online (the source has no chunk reads); views over
+   * a copied table switch in the swap's epoch; with
    * RESNAPSHOT_NOT_TAKEN when the changefeed stopped first.
    */
   resnapshot(selection: readonly string[]): Promise<ResnapshotResult>;
@@ -793,7 +794,10 @@ export class ChangefeedRunner implements Changefeed {
      * changes after it follow in later chunks or the commit. With `change` null only the chunk
      * goes down (a table about to leave the changefeed keeps its last changes).
      */
-    const applyBarrier = async (change: SchemaChange | null, to: { sink: boolean; views: boolean }) => {
+    const applyBarrier = async (
+      change: SchemaChange | null,
+      to: { sink: boolean; views: boolean; copyFollows?: boolean },
+    ) => {
       while (inflight) await inflight;
       if (failure !== null) throw failure;
       if (!writer) {
@@ -808,7 +812,8 @@ export class ChangefeedRunner implements Changefeed {
         if (tables.length > 0) await writer.applyChunk(tables);
       }
       // The views first: a view that no longer binds stops the changefeed before any DDL.
-      const result = change && to.views && views ? await views.barrier(change, where()) : null;
+      const result =
+        change && to.views && views ? await views.barrier(change, where(), to.copyFollows === true) : null;
       if (change && to.sink) await writer.applySchema(change);
       if (result?.kind === 'rebuilt') {
         for (const r of result.reshaped) {
@@ -838,7 +843,7 @@ export class ChangefeedRunner implements Changefeed {
         replicated,
         policy: this.cfg.schemaChanges,
         where: where(),
-        canCopy: (id) => hub.connector.openChunkReader !== undefined && !viewInputs.has(id),
+        canCopy: () => hub.connector.openChunkReader !== undefined,
       });
       const forViews = viewBarrier(change, viewInputs);
       this.log.debug('schema change', {
@@ -858,7 +863,11 @@ export class ChangefeedRunner implements Changefeed {
           reason: decision.reason,
           ddl: change.ddl,
         });
-        await copyAgain(t);
+        await holdingCuts(async () => {
+          // The views take the new layout here; the copy's rows replace the table's at its swap.
+          if (forViews) await applyBarrier(change, { sink: false, views: true, copyFollows: true });
+          await copyAgain(t);
+        });
         return;
       }
       if (decision.action === 'left-out') {
@@ -948,15 +957,19 @@ export class ChangefeedRunner implements Changefeed {
       // at once, with the progress that says it exists: a table with no rows and no writes gets a
       // shadow to swap in too — also one an interrupted initial snapshot left as `copying` from
       // its first key, whose shadow was never made.
-      if (progress === null || (progress.lastKey === null && progress.chunks === 0)) {
+      const fresh = progress === null || (progress.lastKey === null && progress.chunks === 0);
+      const forViews = views !== null && viewInputs.has(t.relationId);
+      if (fresh) {
         await holdingCuts(async () => {
-          await applyBarrier(dropShadow(copy), { sink: true, views: false });
+          await applyBarrier(dropShadow(copy), { sink: true, views: forViews });
           await applyBarrier(
             { kind: 'table-created', table: copy.shadow, unreplicable: null, ddl: null },
             { sink: true, views: false },
           );
         });
       }
+      // The views collect the copy beside the table's last rows, and switch at the swap.
+      if (forViews) views.copyStarted(t, copy.shadow, fresh);
       copies.set(t.relationId, copy);
       shadows.add(copy.shadow.relationId);
       copyProgress.set(t.relationId, copy.progress);
@@ -1000,10 +1013,6 @@ export class ChangefeedRunner implements Changefeed {
         for (const t of matched) {
           if (!replicated.has(t.relationId) && !copies.has(t.relationId))
             refused.push(`${qualifiedName(t)}: not replicated by changefeed ${this.cfg.id}`);
-          else if (viewInputs.has(t.relationId))
-            refused.push(
-              `${qualifiedName(t)}: an input of a view (a view's state is rebuilt by a new snapshot)`,
-            );
           else if (hub.connector.openChunkReader === undefined)
             refused.push(`${qualifiedName(t)}: this source has no online copy`);
           else if (!chosen.includes(t)) chosen.push(t);
@@ -1047,9 +1056,14 @@ export class ChangefeedRunner implements Changefeed {
     const swap = (c: TableCopy) => holdingCuts(() => swapHeld(c));
     const swapHeld = async (c: TableCopy) => {
       const t = c.table;
-      // The epoch's changes so far go down first; the table then takes the shadow's rows.
-      await applyBarrier(null, { sink: false, views: false });
+      const forViews = views !== null && viewInputs.has(t.relationId);
+      // The epoch's changes so far go down first; the table then takes the shadow's rows, and
+      // the views the copy's, in the same transaction.
+      await applyBarrier(null, { sink: false, views: forViews });
       await writer!.replaceTable(t, c.shadow);
+      if (forViews) {
+        for await (const page of views.copySwapped(t)) await writer!.applyChunk(page);
+      }
       c.swapped();
       copyProgress.set(t.relationId, c.progress);
       copies.delete(t.relationId);
@@ -1135,7 +1149,17 @@ export class ChangefeedRunner implements Changefeed {
     const copySchemaHeld = async (change: SchemaChange, id: number, c: TableCopy): Promise<boolean> => {
       copies.delete(id);
       await c.close();
-      await applyBarrier(dropShadow(c), { sink: true, views: false });
+      const forViews = views !== null && viewInputs.has(id);
+      await applyBarrier(dropShadow(c), { sink: true, views: forViews });
+      if (forViews) {
+        // The copy so far is dropped; the views see the change itself (a table they read changed).
+        views.copyEnded(c.table);
+        await applyBarrier(change, {
+          sink: false,
+          views: true,
+          copyFollows: change.kind === 'table-altered' && change.unreplicable === undefined,
+        });
+      }
       if (change.kind === 'table-altered' && change.unreplicable === undefined) {
         this.log.info('online copy starts over: the table changed shape', {
           table: qualifiedName(change.after),

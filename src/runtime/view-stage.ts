@@ -124,9 +124,37 @@ export class ViewStage {
    * the epoch's changes before it with `last: false` (the epoch is open), before any change in the
    * new layout. On a throw the epoch's pending state is dropped.
    */
-  async barrier(change: SchemaChange, where: string): Promise<BarrierResult> {
+  async barrier(change: SchemaChange, where: string, copyFollows = false): Promise<BarrierResult> {
     try {
-      return await this.maintainer.barrier(change, where);
+      return await this.maintainer.barrier(change, where, copyFollows);
+    } catch (err) {
+      this.maintainer.abort();
+      throw err;
+    }
+  }
+
+  /**
+   * An online copy of the input `table` starts (`fresh`) or resumes: its shadow's changes collect
+   * in the view state until the swap, and the views keep the table's last rows meanwhile — as
+   * the table downstream does. A fresh start needs the epoch open (`apply` with `last: false`).
+   */
+  copyStarted(table: TableSchema, shadow: TableSchema, fresh: boolean): void {
+    this.maintainer.copyStarted(table, shadow, fresh);
+  }
+
+  /** The copy of `table` is given up (the epoch is open). */
+  copyEnded(table: TableSchema): void {
+    this.maintainer.copyEnded(table);
+  }
+
+  /**
+   * The copy of `table` replaces its rows in the views, in the open epoch, at the table's swap:
+   * the views' changes page by page, to apply in order in the same transaction as the swap.
+   * On failure the epoch's pending state is dropped.
+   */
+  async *copySwapped(table: TableSchema): AsyncGenerator<TableChanges[]> {
+    try {
+      for (const page of this.maintainer.copySwapped(table)) yield page;
     } catch (err) {
       this.maintainer.abort();
       throw err;
