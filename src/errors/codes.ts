@@ -252,6 +252,11 @@ export const ERROR_CODES = {
     retriable: false,
     hint: "The downstream has a constraint the source's data does not satisfy (added downstream, or on a table created by someone else): drop or relax the constraint named in the detail, then restart the changefeed; it resumes from its checkpoint.",
   },
+  SINK_DEPENDENT_OBJECTS: {
+    message: 'Objects created downstream block a change Tidemark must make to a table',
+    retriable: false,
+    hint: "A view, rule or foreign key created downstream on the table (PostgreSQL's DETAIL above names it) blocks the DDL a schema change or a copy's swap needs (DROP, ALTER COLUMN TYPE). Drop those objects (recreate them afterwards), then restart the changefeed; it resumes from its checkpoint.",
+  },
   SINK_UNSUITABLE: {
     message: 'The sink store is configured in a way that breaks the guarantee',
     retriable: false,

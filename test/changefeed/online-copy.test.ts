@@ -344,6 +344,32 @@ describe('re-copy at a schema change', () => {
   );
 });
 
+describe('a swap blocked downstream', () => {
+  it('by a view someone created over the table: stops with SINK_DEPENDENT_OBJECTS naming it, never retried', async () => {
+    const src = await freshDatabase('ocd_src');
+    const dst = await freshDatabase('ocd_dst');
+    await src.query(
+      `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 100) g`,
+    );
+    const log = recordingLogger();
+    const feed = startChangefeed(
+      testConfig({ source: src.url, sink: dst.url, tables: ['t'], schemaChanges: { recopy: 'copy' } }),
+      { logger: log },
+    );
+    await untilCaughtUp(src, dst);
+    await dst.query(`CREATE VIEW t_report AS SELECT id, v FROM t`);
+    // Rewritten with values the log does not carry: copied again, the swap drops and creates t.
+    await src.query(`ALTER TABLE t ALTER COLUMN v TYPE text USING v::text || 'x'`);
+    await waitFor(() => feed.status().phase === 'failed', 'the changefeed to stop');
+    const error = feed.status().error;
+    expect(error?.code).toBe('SINK_DEPENDENT_OBJECTS');
+    expect(error?.message).toContain('t_report');
+    // Downstream as it was: the table whole with its last rows, the view still there.
+    expect((await dst.query(`SELECT count(*)::int AS n FROM t_report`)).rows[0]?.n).toBe(100);
+    await feed.stop();
+  });
+});
+
 describe('adding a table on SIGHUP', () => {
   it(
     'start mode reloads its config on SIGHUP: the added table is copied online, the process keeps running',

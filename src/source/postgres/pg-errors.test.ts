@@ -25,6 +25,27 @@ describe('wrapPgError for a sink', () => {
     expect(e.message).not.toContain('secret');
   });
 
+  it.each([
+    [
+      '2BP01',
+      'cannot drop table wallet because other objects depend on it',
+      'view wallet_view depends on table wallet',
+    ],
+    [
+      '0A000',
+      'cannot alter type of a column used by a view or rule',
+      'rule _RETURN on view v depends on column "note"',
+    ],
+  ])('DDL blocked by objects created downstream (%s) is definite: never retried', (code, message, detail) => {
+    const e = wrapPgError(serverError({ code, message, detail }), {
+      role: 'sink',
+      action: 'replacing public.wallet',
+    });
+    expect(e.code).toBe('SINK_DEPENDENT_OBJECTS');
+    expect(e.retriable).toBe(false);
+    expect(e.message).toContain(detail);
+  });
+
   it('a unique violation on a catalog index (two sessions creating one table) is a race: retried', () => {
     const e = wrapPgError(
       serverError({

@@ -99,9 +99,16 @@ export function wrapPgError(
       detail: `${detail}${names.length > 0 ? ` [${names.join(', ')}]` : ''}`,
     });
   }
-  // Bad values (22) and schema errors (42) would fail the same way every time.
+  // Objects someone created downstream depend on what a DDL drops or retypes (2BP01; a column
+  // under a view, 0A000): the same DDL fails every time until the objects are gone.
+  if (
+    where.role === 'sink' &&
+    (sysCode === '2BP01' || (sysCode === '0A000' && /view|rule/i.test(e.message ?? '')))
+  )
+    return opts('SINK_DEPENDENT_OBJECTS');
+  // Bad values (22), schema errors (42) and unsupported features (0A) fail the same way every time.
   if (where.role === 'sink')
-    return opts('SINK_WRITE_FAILED', { retriable: !sysCode || !/^(22|42)/.test(sysCode) });
+    return opts('SINK_WRITE_FAILED', { retriable: !sysCode || !/^(22|42|0A)/.test(sysCode) });
   return opts('INTERNAL', { retriable: false });
 }
 
