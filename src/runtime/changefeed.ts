@@ -637,6 +637,8 @@ export class ChangefeedRunner implements Changefeed {
     const shadows = new Set<number>();
     /** Progress of copies that changed since the last cut (swapped ones included). */
     let copyProgress = new Map<number, CopyProgress>();
+    /** Swaps in the epoch being built: logged when it commits. */
+    let swapLogs: Record<string, unknown>[] = [];
     let copyWake: (() => void) | null = null;
     /**
      * > 0 while a copy's downstream steps (shadow dropped, swap) are half applied between
@@ -703,6 +705,7 @@ export class ChangefeedRunner implements Changefeed {
       oldestMs: number | null,
       bytes: number,
       progress: readonly CopyProgress[],
+      swapped: readonly Record<string, unknown>[],
     ) => {
       inflightOldestMs = oldestMs;
       const started = Date.now();
@@ -733,6 +736,9 @@ export class ChangefeedRunner implements Changefeed {
           }
           checkpointPosition = position;
           if (progress.length > 0) copyStore.committedUpTo(e.checkpoint.epoch);
+          // Said once the swap is downstream: readers see the copy from this epoch on.
+          for (const fields of swapped)
+            this.log.info('online copy swapped in', { ...fields, epoch: e.checkpoint.epoch });
           this.committedSince = true;
           this.update({ checkpoint: e.checkpoint.position, epoch: e.checkpoint.epoch });
           const now = Date.now();
@@ -770,7 +776,9 @@ export class ChangefeedRunner implements Changefeed {
       lastCutMs = Date.now();
       const progress = [...copyProgress.values()];
       copyProgress = new Map();
-      commit(e, position, oldest, bytes, progress);
+      const swapped = swapLogs;
+      swapLogs = [];
+      commit(e, position, oldest, bytes, progress, swapped);
     };
     /**
      * A transaction outgrew the budget: its changes so far go downstream as a chunk of the epoch's
@@ -1077,7 +1085,7 @@ export class ChangefeedRunner implements Changefeed {
           r.name === name ? { name, rows: c.progress.rows, phase: 'streaming' as const } : r,
         ),
       });
-      this.log.info('online copy swapped in', {
+      swapLogs.push({
         table: name,
         rows: c.progress.rows,
         chunks: c.progress.chunks,
