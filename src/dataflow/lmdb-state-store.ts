@@ -33,6 +33,8 @@ import { runInNewContext } from 'node:vm';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { EpochWriteBatchStore, UNKNOWN, type OrderedBackend, type Write } from './epoch-write-batch.ts';
+import { LONG_KEY_CHARS, storedKey, storedValue, unwrapEntry } from './long-keys.ts';
+import type { ScanOptions } from './state-store.ts';
 
 const FORMAT = '2';
 const MAX_KEY_BYTES = 1978;
@@ -412,6 +414,47 @@ export class LmdbStateStore extends EpochWriteBatchStore {
     spillBytes: number | undefined,
   ) {
     super(lmdb, spillBytes === undefined ? {} : { spillBytes });
+  }
+
+  // Keys past LMDB's limit are stored in a bounded form (long-keys.ts), below every other layer.
+  override get(ns: string, key: string): string | undefined {
+    const stored = storedKey(key);
+    const v = super.get(ns, stored);
+    return v === undefined || stored === key ? v : unwrapEntry(stored, v)[1];
+  }
+
+  override put(ns: string, key: string, value: string): void {
+    super.put(ns, storedKey(key), storedValue(key, value));
+  }
+
+  override delete(ns: string, key: string): void {
+    super.delete(ns, storedKey(key));
+  }
+
+  override scanPrefix(ns: string, prefix: string, options: ScanOptions = {}): [string, string][] {
+    const from = options.after === undefined ? {} : { after: storedKey(options.after) };
+    if (prefix.length <= LONG_KEY_CHARS) {
+      const entries = super.scanPrefix(ns, prefix, { ...options, ...from });
+      return entries.map(([k, v]) => unwrapEntry(k, v));
+    }
+    // Only long keys can have it: scanned by its kept part, matched on the whole key.
+    const out: [string, string][] = [];
+    const limit = options.limit ?? Infinity;
+    let after = from.after;
+    for (;;) {
+      const page = super.scanPrefix(ns, prefix.slice(0, LONG_KEY_CHARS), {
+        ...options,
+        limit: 1000,
+        ...(after === undefined ? {} : { after }),
+      });
+      for (const [k, v] of page) {
+        const entry = unwrapEntry(k, v);
+        if (entry[0].startsWith(prefix)) out.push(entry);
+        if (out.length >= limit) return out;
+      }
+      if (page.length < 1000 || options.reverse === true) return out;
+      after = page[page.length - 1]![0];
+    }
   }
 
   /** Times the map's pages were dropped to keep the RSS under the limit. */
