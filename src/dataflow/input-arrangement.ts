@@ -213,30 +213,30 @@ export class InputArrangement {
    * One page of replacing this arrangement's rows by `copy`'s (a table's copy, complete), inside
    * an open store epoch; the weighted changes are appended to `out`. Phase `own` walks this
    * arrangement from the key after `after` and retracts what the copy lacks (a keyless table:
-   * every row); phase `copy` then moves the copy's rows in (an unchanged row is no change) and
-   * empties the copy. Returns the page's last key; undefined when the phase is done.
+   * every row); phase `all` retracts every row (before the views take a new layout); phase `copy`
+   * then moves the copy's rows in (an unchanged row is no change) and empties the copy. Returns
+   * the page's last key; undefined when the phase is done.
    */
   replacePage(
     copy: InputArrangement,
-    phase: 'own' | 'copy',
+    phase: 'own' | 'all' | 'copy',
     after: string | undefined,
     limit: number,
     out: Change[],
   ): string | undefined {
     const keyless = this.keyColumns.length === 0;
-    if (phase === 'own') {
-      const entries = this.store.scanPrefix(this.ns, '', {
-        limit,
-        ...(after === undefined ? {} : { after }),
-      });
+    const from = after === undefined ? {} : { after };
+    if (phase !== 'copy') {
+      const entries = this.store.scanPrefix(this.ns, '', { limit, ...from });
       for (const [key, value] of entries) {
         if (keyless) this.addKeyless(JSON.parse(key) as TextRow, -Number(value), out);
-        else if (copy.store.get(copy.ns, key) === undefined) this.remove(key, out);
+        else if (phase === 'all' || copy.store.get(copy.ns, key) === undefined) this.remove(key, out);
       }
       return entries.length === 0 ? undefined : entries[entries.length - 1]![0];
     }
     const adapt = this.adapterFor(copy.table);
-    const entries = copy.store.scanPrefix(copy.ns, '', { limit });
+    // From the last key (not the start): deletes stay in the epoch's batch until it spills.
+    const entries = copy.store.scanPrefix(copy.ns, '', { limit, ...from });
     for (const [key, value] of entries) {
       const raw = JSON.parse(keyless ? key : value) as TextRow;
       const row = adapt === null ? raw : adapt(raw);
@@ -249,11 +249,21 @@ export class InputArrangement {
 
   /** Deletes every stored row (inside an open store epoch), page by page, without changes. */
   clear(): void {
+    let after: string | undefined;
     for (;;) {
-      const entries = this.store.scanPrefix(this.ns, '', { limit: 1000 });
+      const entries = this.store.scanPrefix(this.ns, '', {
+        limit: 1000,
+        ...(after === undefined ? {} : { after }),
+      });
       if (entries.length === 0) return;
       for (const [key] of entries) this.store.delete(this.ns, key);
+      after = entries[entries.length - 1]![0];
     }
+  }
+
+  /** True when no row is stored. */
+  get empty(): boolean {
+    return this.store.scanPrefix(this.ns, '', { limit: 1 }).length === 0;
   }
 
   /** The row `p` completes (null: not held, for a lenient arrangement). */

@@ -247,8 +247,8 @@ export class ViewMaintainer {
     const storedPlans = await planAll(views, lookupIn([...this.inputTables, ...this.options.catalog]));
     const readsOf = (k: number) => storedPlans[k]!.reads.get(id) ?? new Set<string>();
     const readers = storedPlans.flatMap((p, k) => (p.inputs.some((t) => t.relationId === id) ? [k] : []));
-    // A table whose rows the change rewrote is copied again when the caller can (`copyFollows`):
-    // the views take the new layout now and the copy's rows at its swap (copySwapped).
+    // A table whose rows the change rewrote is copied again when the caller can (`copyFollows`:
+    // at the copy's swap, its old rows retracted first — copyLayoutChange).
     if (change.kind === 'table-dropped' || (change.recopy !== null && !copyFollows)) {
       const k = readers[0] ?? 0;
       throw refusal(views[k]!.name, stored, readsOf(k), change, where);
@@ -333,11 +333,16 @@ export class ViewMaintainer {
     // Input rows move into the new layouts.
     for (const [j, t] of inputs.entries()) {
       const old = this.inputTables[j]!;
+      const from = this.arrangements.get(qualifiedName(old))!;
+      // Nothing to convert (a table retracted before its copy's rows come in, say): no cast is
+      // needed, so none can fail.
       if (sameLayout(old, t)) continue;
+      if (from.empty) {
+        this.fills.delete(t.relationId);
+        continue;
+      }
       const convert = rowConverter(old, t, j === changed ? columns : [], this.fillsOf(t.relationId));
-      built.arrangements
-        .get(qualifiedName(t))!
-        .convertFrom(this.arrangements.get(qualifiedName(old))!, convert, `x${j}`);
+      built.arrangements.get(qualifiedName(t))!.convertFrom(from, convert, `x${j}`);
       this.fills.delete(t.relationId);
     }
     // The new graph is loaded from them; the contents of the views that read the table collect.
@@ -507,7 +512,10 @@ export class ViewMaintainer {
    * input's own arrangement (and so the views) keeps the table's last rows until then — as the
    * table downstream does.
    */
-  private readonly copies = new Map<string, { input: string; arrangement: InputArrangement }>();
+  private readonly copies = new Map<
+    string,
+    { input: string; table: TableSchema; arrangement: InputArrangement }
+  >();
 
   /**
    * `copy` (a table of its own in the epochs, e.g. the sink's shadow) collects a new copy of the
@@ -521,7 +529,59 @@ export class ViewMaintainer {
       throw new TidemarkError('INTERNAL', { detail: `${qualifiedName(table)} is not an input of the views` });
     const arrangement = new InputArrangement(this.store, `copy${table.relationId}`, copy, new Set(), true);
     if (fresh) this.guard(() => arrangement.clear());
-    this.copies.set(qualifiedName(copy), { input: qualifiedName(input), arrangement });
+    this.copies.set(qualifiedName(copy), { input: qualifiedName(input), table, arrangement });
+  }
+
+  /** False when the copy of `table` holds no row (as after a state rebuilt without it). */
+  copyCollected(table: TableSchema): boolean {
+    const name = this.copyOf(table);
+    return name !== null && !this.copies.get(name)!.arrangement.empty;
+  }
+
+  /**
+   * The schema change the views take at the swap of `table`'s copy when the copy's layout is not
+   * the one the views read the table in (the table changed shape while copied, or a rewrite made
+   * the copy): by column name (a renamed column shows as dropped and added). Null when the
+   * layouts are the same. Before calling `barrier` with it (`copyFollows`), retract the table's
+   * rows (`copyRetracted`): the views then never hold rows converted into the new layout, only
+   * the copy's.
+   */
+  copyLayoutChange(table: TableSchema): SchemaChange | null {
+    const name = this.copyOf(table);
+    if (name === null) return null;
+    const { table: copied } = this.copies.get(name)!;
+    const i = this.inputTables.findIndex((t) => t.relationId === table.relationId);
+    const before = this.currentLayouts[i] ?? this.inputTables[i]!;
+    if (sameLayout(before, copied)) return null;
+    const columns: ColumnChange[] = [];
+    for (const c of before.columns) {
+      const now = copied.columns.find((x) => x.name === c.name);
+      if (now === undefined) columns.push({ op: 'dropped', column: c.name });
+      else if (now.typeName !== c.typeName || now.typeOid !== c.typeOid)
+        columns.push({
+          op: 'retyped',
+          column: c.name,
+          fromType: c.typeName,
+          toType: now.typeName,
+          reproducible: false,
+        });
+    }
+    for (const c of copied.columns)
+      if (!before.columns.some((x) => x.name === c.name))
+        columns.push({ op: 'added', column: c.name, fill: { kind: 'per-row' } });
+    return {
+      kind: 'table-altered',
+      before,
+      after: copied,
+      columns,
+      recopy: 'the table was copied again online in a new shape',
+      ddl: null,
+    };
+  }
+
+  /** Every row of input `table` retracted, page by page (see copyLayoutChange), in the open epoch. */
+  copyRetracted(table: TableSchema, pageRows = SNAPSHOT_CHUNK_ROWS): Generator<TableChanges[]> {
+    return this.copyPhases(table, ['all'], pageRows);
   }
 
   /** The copy of `table` is given up: what it collected is dropped. Precondition: the epoch is open. */
@@ -539,11 +599,22 @@ export class ViewMaintainer {
    * change the views. The copy's state is emptied.
    */
   *copySwapped(table: TableSchema, pageRows = SNAPSHOT_CHUNK_ROWS): Generator<TableChanges[]> {
+    yield* this.copyPhases(table, ['own', 'copy'], pageRows);
+    const name = this.copyOf(table);
+    if (name !== null) this.copies.delete(name);
+  }
+
+  private *copyPhases(
+    table: TableSchema,
+    phases: readonly ('own' | 'all' | 'copy')[],
+    pageRows: number,
+  ): Generator<TableChanges[]> {
     const name = this.copyOf(table);
     if (name === null) return;
     const { input, arrangement: copy } = this.copies.get(name)!;
-    const target = this.arrangements.get(input)!;
-    for (const phase of ['own', 'copy'] as const) {
+    for (const phase of phases) {
+      // Looked up per phase: a barrier between phases may have rebuilt the arrangements.
+      const target = this.arrangements.get(input)!;
       let after: string | undefined;
       for (;;) {
         const changes: Change[] = [];
@@ -561,7 +632,6 @@ export class ViewMaintainer {
         if (after === undefined) break;
       }
     }
-    this.copies.delete(name);
   }
 
   private copyOf(table: TableSchema): string | null {

@@ -30,13 +30,13 @@ import type { ChangeHub } from '../log/hub.ts';
 import type { Subscription } from '../log/subscription.ts';
 import { isRetriable, TidemarkError } from '../errors/tidemark-error.ts';
 import { backoffMs } from '../errors/backoff.ts';
-import type { ViewStage } from './view-stage.ts';
+import type { BarrierResult, ViewStage } from './view-stage.ts';
 import { qualifiedName, quoteIdent } from '../core/table-schema.ts';
 import { selects } from '../core/selection.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
 import { CopyProgressStore } from './copy-progress.ts';
-import { TableCopy, type CopyProgress } from './table-copy.ts';
+import { shadowOf, TableCopy, type CopyProgress } from './table-copy.ts';
 import type { RowChange } from '../core/change.ts';
 
 const MiB = 1024 * 1024;
@@ -821,21 +821,25 @@ export class ChangefeedRunner implements Changefeed {
       }
       // The views first: a view that no longer binds stops the changefeed before any DDL.
       const result =
-        change && to.views && views ? await views.barrier(change, where(), to.copyFollows === true) : null;
+        change && to.views && views ? await views.barrier(change, where(), to.copyFollows) : null;
       if (change && to.sink) await writer.applySchema(change);
-      if (result?.kind === 'rebuilt') {
+      if (change && result) await applyViewsResult(change, result);
+    };
+    /** What the views' barrier did, downstream in the open epoch: view tables reshaped, rows replaced. */
+    const applyViewsResult = async (change: SchemaChange, result: BarrierResult) => {
+      if (result.kind === 'rebuilt') {
         for (const r of result.reshaped) {
-          await writer.applySchema({
+          await writer!.applySchema({
             kind: 'table-dropped',
             tableId: r.before.relationId,
             table: r.before,
             ddl: null,
           });
-          await writer.applySchema({ kind: 'table-created', table: r.after, unreplicable: null, ddl: null });
+          await writer!.applySchema({ kind: 'table-created', table: r.after, unreplicable: null, ddl: null });
         }
-        await writer.applyChunk(result.rows);
+        await writer!.applyChunk(result.rows);
       }
-      if (change && result !== null && result.kind !== 'unchanged') {
+      if (result.kind !== 'unchanged') {
         this.log.info(`views ${result.kind} at a schema barrier`, {
           table: schemaChangeTableId(change),
           reason: result.reason,
@@ -871,11 +875,8 @@ export class ChangefeedRunner implements Changefeed {
           reason: decision.reason,
           ddl: change.ddl,
         });
-        await holdingCuts(async () => {
-          // The views take the new layout here; the copy's rows replace the table's at its swap.
-          if (forViews) await applyBarrier(change, { sink: false, views: true, copyFollows: true });
-          await copyAgain(t);
-        });
+        // Views reading it keep its last rows, and take its new layout with the copy, at the swap.
+        await copyAgain(t);
         return;
       }
       if (decision.action === 'left-out') {
@@ -952,6 +953,12 @@ export class ChangefeedRunner implements Changefeed {
         throw this.tablesChanged([
           { table: t, why: `${t.schema}.${t.name} was selected after the snapshot` },
         ]);
+      const forViews = views !== null && viewInputs.has(t.relationId);
+      if (forViews && progress !== null) {
+        // The views' state holds nothing of this copy (rebuilt since, say): it starts over.
+        views.copyStarted(t, shadowOf(t), false);
+        if (!views.copyCollected(t)) progress = null;
+      }
       const reader = open(t);
       const estimate = await reader.estimateRows().catch(() => null);
       const copy = new TableCopy(
@@ -966,7 +973,6 @@ export class ChangefeedRunner implements Changefeed {
       // shadow to swap in too — also one an interrupted initial snapshot left as `copying` from
       // its first key, whose shadow was never made.
       const fresh = progress === null || (progress.lastKey === null && progress.chunks === 0);
-      const forViews = views !== null && viewInputs.has(t.relationId);
       if (fresh) {
         await holdingCuts(async () => {
           await applyBarrier(dropShadow(copy), { sink: true, views: forViews });
@@ -1070,6 +1076,13 @@ export class ChangefeedRunner implements Changefeed {
       await applyBarrier(null, { sink: false, views: forViews });
       await writer!.replaceTable(t, c.shadow);
       if (forViews) {
+        // A copy in another shape than the views read: the old rows leave first, then the views
+        // take the shape (nothing left to convert), then the copy's rows.
+        const layout = views.copyLayoutChange(t);
+        if (layout !== null) {
+          for await (const page of views.copyRetracted(t)) await writer!.applyChunk(page);
+          await applyViewsResult(layout, await views.barrier(layout, where(), true));
+        }
         for await (const page of views.copySwapped(t)) await writer!.applyChunk(page);
       }
       c.swapped();
@@ -1159,16 +1172,14 @@ export class ChangefeedRunner implements Changefeed {
       await c.close();
       const forViews = views !== null && viewInputs.has(id);
       await applyBarrier(dropShadow(c), { sink: true, views: forViews });
+      const restarts = change.kind === 'table-altered' && change.unreplicable === undefined;
       if (forViews) {
-        // The copy so far is dropped; the views see the change itself (a table they read changed).
+        // The copy so far is dropped. A copy that starts over in the new shape brings the views
+        // that shape at its swap; anything else (a drop) reaches the views now.
         views.copyEnded(c.table);
-        await applyBarrier(change, {
-          sink: false,
-          views: true,
-          copyFollows: change.kind === 'table-altered' && change.unreplicable === undefined,
-        });
+        if (!restarts) await applyBarrier(change, { sink: false, views: true });
       }
-      if (change.kind === 'table-altered' && change.unreplicable === undefined) {
+      if (restarts) {
         this.log.info('online copy starts over: the table changed shape', {
           table: qualifiedName(change.after),
         });
@@ -1179,7 +1190,9 @@ export class ChangefeedRunner implements Changefeed {
       }
       return true;
     };
-    for (const p of stages.resumedCopies) await startCopy(p.table, p);
+    // After a new snapshot the stream starts at its position, not at the checkpoint the shadows
+    // are at: their copies start over.
+    for (const p of stages.resumedCopies) await startCopy(p.table, stages.snapshotTaken ? null : p);
     // Re-copies the configuration asks for, each taken once per table (recorded with the epoch
     // that carries it); a pattern copies only the tables that have not taken its request.
     copyStore.keepRequests(this.cfg.resnapshot.map((r) => r.request));

@@ -16,6 +16,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ViewMaintainer, type BarrierResult } from '../dataflow/view-maintainer.ts';
+export type { BarrierResult } from '../dataflow/view-maintainer.ts';
 import type { SchemaChange } from '../core/schema-change.ts';
 import { LmdbStateStore } from '../dataflow/lmdb-state-store.ts';
 import type { TableSchema } from '../core/table-schema.ts';
@@ -147,17 +148,41 @@ export class ViewStage {
     this.maintainer.copyEnded(table);
   }
 
+  /** False when the copy of `table` holds no row: a resumed copy then starts over. */
+  copyCollected(table: TableSchema): boolean {
+    return this.maintainer.copyCollected(table);
+  }
+
+  /**
+   * At the swap of `table`'s copy: the schema change the views take first when the copy's layout
+   * is not theirs (ViewMaintainer.copyLayoutChange), or null. Take it with `copyRetracted`, then
+   * `barrier(change, where, true)`, then `copySwapped`.
+   */
+  copyLayoutChange(table: TableSchema): SchemaChange | null {
+    return this.maintainer.copyLayoutChange(table);
+  }
+
+  /** The table's rows retracted from the views (the views' changes page by page), in the open epoch. */
+  copyRetracted(table: TableSchema): AsyncGenerator<TableChanges[]> {
+    return this.pages(this.maintainer.copyRetracted(table));
+  }
+
   /**
    * The copy of `table` replaces its rows in the views, in the open epoch, at the table's swap:
    * the views' changes page by page, to apply in order in the same transaction as the swap.
-   * On failure the epoch's pending state is dropped.
+   * On failure (or when the caller stops reading) the epoch's pending state is dropped.
    */
-  async *copySwapped(table: TableSchema): AsyncGenerator<TableChanges[]> {
+  copySwapped(table: TableSchema): AsyncGenerator<TableChanges[]> {
+    return this.pages(this.maintainer.copySwapped(table));
+  }
+
+  private async *pages(gen: Generator<TableChanges[]>): AsyncGenerator<TableChanges[]> {
+    let done = false;
     try {
-      for (const page of this.maintainer.copySwapped(table)) yield page;
-    } catch (err) {
-      this.maintainer.abort();
-      throw err;
+      for (const page of gen) yield page;
+      done = true;
+    } finally {
+      if (!done) this.maintainer.abort();
     }
   }
 
