@@ -51,6 +51,9 @@ const TOMBSTONE = undefined;
 /** Higher than every character our keys use after a scanned prefix (they are BMP characters). */
 const PREFIX_END = '\uffff';
 
+/** The mark of an overlay entry whose key held no value in the backend before the epoch wrote it. */
+const ABSENT_BEFORE = 1;
+
 /** Bytes an overlay entry costs beyond its strings (map entries, the table's nodes). */
 const ENTRY_OVERHEAD_BYTES = 96;
 
@@ -62,8 +65,17 @@ export interface EpochWriteBatchOptions {
 export const DEFAULT_SPILL_BYTES = 16 * 1024 * 1024;
 
 export class EpochWriteBatchStore implements StateStore {
-  /** The open epoch's writes not yet spilled, per namespace (undefined: deleted). */
+  /**
+   * The open epoch's writes not yet spilled, per namespace (undefined: deleted); an entry marked
+   * ABSENT_BEFORE overwrites nothing in the backend, so its prior needs no read for the undo log.
+   */
   private readonly pending = new Map<string, NsTable<string | undefined>>();
+  /**
+   * The last key read from the backend and found absent: operators read a key and then write it,
+   * and that write then knows its prior without a second read (on LMDB a random page each).
+   */
+  private missNs = '';
+  private missKey: string | null = null;
   private pendingBytes = 0;
   /** Backend values (undefined: absent); updated with every write that reaches the backend. */
   private readonly cache = new ReadCache();
@@ -87,12 +99,17 @@ export class EpochWriteBatchStore implements StateStore {
 
   put(ns: string, key: string, value: string): void {
     this.requireOpen('put');
-    this.write(ns, key, value);
+    this.write(ns, key, value, key === this.missKey && ns === this.missNs);
+  }
+
+  insert(ns: string, key: string, value: string): void {
+    this.requireOpen('insert');
+    this.write(ns, key, value, true);
   }
 
   delete(ns: string, key: string): void {
     this.requireOpen('delete');
-    this.write(ns, key, TOMBSTONE);
+    this.write(ns, key, TOMBSTONE, key === this.missKey && ns === this.missNs);
   }
 
   scanPrefix(ns: string, prefix: string, options: ScanOptions = {}): [string, string][] {
@@ -197,10 +214,14 @@ export class EpochWriteBatchStore implements StateStore {
     await this.backend.close();
   }
 
-  private write(ns: string, key: string, value: string | undefined): void {
+  /** `absent`: the key holds no value now, so none in the backend unless the overlay wrote it. */
+  private write(ns: string, key: string, value: string | undefined, absent: boolean): void {
     let table = this.pending.get(ns);
     if (table === undefined) this.pending.set(ns, (table = new NsTable()));
-    table.set(key, value);
+    const e = table.entry(key);
+    // A key the overlay already holds keeps the mark of its first write (the backend's prior).
+    if (e === undefined) table.add(key, value, absent ? ABSENT_BEFORE : 0);
+    else e.value = value;
     this.pendingBytes += 2 * (ns.length + key.length + (value?.length ?? 0)) + ENTRY_OVERHEAD_BYTES;
     if (this.pendingBytes >= this.spillBytes) this.spill();
   }
@@ -226,9 +247,9 @@ export class EpochWriteBatchStore implements StateStore {
   private pendingWrites(): Write[] {
     const writes: Write[] = [];
     for (const [ns, table] of this.pending)
-      for (const [key, value] of table.all()) {
-        const prior = this.cache.peek(ns, key);
-        writes.push([`${ns}|${key}`, value, prior === MISS ? UNKNOWN : prior]);
+      for (const [key, e] of table.allEntries()) {
+        const prior = e.mark === ABSENT_BEFORE ? undefined : this.cache.peek(ns, key);
+        writes.push([`${ns}|${key}`, e.value, prior === MISS ? UNKNOWN : prior]);
       }
     return writes.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
@@ -236,6 +257,7 @@ export class EpochWriteBatchStore implements StateStore {
   private clearPending(): void {
     this.pending.clear();
     this.pendingBytes = 0;
+    this.missKey = null;
   }
 
   /**
@@ -244,9 +266,16 @@ export class EpochWriteBatchStore implements StateStore {
    */
   private committed(ns: string, key: string): string | undefined {
     const cached = this.cache.get(ns, key);
-    if (cached !== MISS) return cached;
-    const value = this.backend.get(`${ns}|${key}`);
-    if (value !== undefined) this.cache.set(ns, key, value);
+    let value: string | undefined;
+    if (cached !== MISS) value = cached;
+    else {
+      value = this.backend.get(`${ns}|${key}`);
+      if (value !== undefined) this.cache.set(ns, key, value);
+    }
+    if (value === undefined) {
+      this.missNs = ns;
+      this.missKey = key;
+    }
     return value;
   }
 
@@ -259,6 +288,7 @@ export class EpochWriteBatchStore implements StateStore {
 
   private clearReadCache(): void {
     this.cache.clear();
+    this.missKey = null;
   }
 
   private requireOpen(what: string): void {

@@ -39,6 +39,13 @@ interface NodeSpec {
    * input; stateful nodes, graph inputs and outputs are consolidated.
    */
   readonly consolidate: boolean;
+  /**
+   * Whether the node's collection holds every row at most once and each batch it hands on has
+   * every row at most once (weights ±1): a keyed table, a filter of such, an injective map of
+   * such, an inner join of two such, an aggregate, DISTINCT. Joins store such inputs' rows
+   * without reading their counts.
+   */
+  readonly distinctRows: boolean;
   /** Null for a graph input. */
   readonly make: ((state: OperatorState) => Operator) | null;
   readonly inputName?: string;
@@ -49,32 +56,48 @@ export class GraphBuilder {
   private readonly outputs = new Map<string, number>();
   private readonly inputs = new Map<string, number>();
 
-  /** A source of changes named `name` (e.g. a qualified table name). */
-  input(name: string): NodeRef {
+  /**
+   * A source of changes named `name` (e.g. a qualified table name). `distinctRows`: it never
+   * holds a row twice (a table with a key, whose rows carry the key columns).
+   */
+  input(name: string, options: { distinctRows?: boolean } = {}): NodeRef {
     if (this.inputs.has(name)) throw invalid(`input '${name}' is declared twice`);
-    const ref = this.add([], null, name);
+    const ref = this.add([], null, { inputName: name, distinctRows: options.distinctRows === true });
     this.inputs.set(name, ref.id);
     return ref;
   }
 
   filter(input: NodeRef, options: FilterOptions): NodeRef {
-    return this.add([input], () => new FilterOperator(options), undefined, false);
+    return this.add([input], () => new FilterOperator(options), {
+      consolidate: false,
+      distinctRows: this.distinctRows(input),
+    });
   }
 
   map(input: NodeRef, options: MapOptions): NodeRef {
-    return this.add([input], () => new MapOperator(options), undefined, false);
+    return this.add([input], () => new MapOperator(options), {
+      consolidate: false,
+      distinctRows: options.injective === true && this.distinctRows(input),
+    });
   }
 
   unionAll(inputs: readonly NodeRef[]): NodeRef {
-    return this.add(inputs, () => new UnionAllOperator(), undefined, false);
+    return this.add(inputs, () => new UnionAllOperator(), { consolidate: false });
   }
 
   distinct(input: NodeRef): NodeRef {
-    return this.add([input], (state) => new DistinctOperator(state));
+    return this.add([input], (state) => new DistinctOperator(state), { distinctRows: true });
   }
 
   join(left: NodeRef, right: NodeRef, options: JoinOptions): NodeRef {
-    return this.add([left, right], (state) => new JoinOperator(state, options));
+    const leftDistinct = this.distinctRows(left);
+    const rightDistinct = this.distinctRows(right);
+    return this.add(
+      [left, right],
+      (state) => new JoinOperator(state, { ...options, leftDistinct, rightDistinct }),
+      // Pairs of distinct rows are distinct; outer joins' padded rows are left out of the claim.
+      { distinctRows: options.kind === 'inner' && leftDistinct && rightDistinct },
+    );
   }
 
   semiJoin(left: NodeRef, right: NodeRef, options: SemiJoinOptions): NodeRef {
@@ -86,7 +109,7 @@ export class GraphBuilder {
   }
 
   aggregate(input: NodeRef, options: AggregateOptions): NodeRef {
-    return this.add([input], (state) => new AggregateOperator(state, options));
+    return this.add([input], (state) => new AggregateOperator(state, options), { distinctRows: true });
   }
 
   topN(input: NodeRef, options: TopNOptions): NodeRef {
@@ -116,18 +139,23 @@ export class GraphBuilder {
   private add(
     inputs: readonly NodeRef[],
     make: NodeSpec['make'],
-    inputName?: string,
-    consolidate = true,
+    spec: { inputName?: string; consolidate?: boolean; distinctRows?: boolean } = {},
   ): NodeRef {
     for (const i of inputs) this.check(i);
     const id = this.nodes.length;
     this.nodes.push({
       inputs: inputs.map((i) => i.id),
       make,
-      consolidate,
-      ...(inputName === undefined ? {} : { inputName }),
+      consolidate: spec.consolidate ?? true,
+      distinctRows: spec.distinctRows ?? false,
+      ...(spec.inputName === undefined ? {} : { inputName: spec.inputName }),
     });
     return { id };
+  }
+
+  private distinctRows(ref: NodeRef): boolean {
+    this.check(ref);
+    return this.nodes[ref.id]?.distinctRows === true;
   }
 
   private check(ref: NodeRef): void {

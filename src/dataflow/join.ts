@@ -29,6 +29,13 @@ export interface JoinOptions {
   readonly rightWidth: number;
   /** Match NULL keys with each other (IS NOT DISTINCT FROM); false for SQL `=`. */
   readonly nullsEqual?: boolean;
+  /**
+   * The left (right) input holds every row at most once and hands on consolidated batches (a
+   * keyed table, an aggregate, …; GraphBuilder knows): its rows are then stored and removed
+   * without reading their counts.
+   */
+  readonly leftDistinct?: boolean;
+  readonly rightDistinct?: boolean;
 }
 
 export class JoinOperator implements Operator {
@@ -81,12 +88,12 @@ export class JoinOperator implements Operator {
 
     for (const l of dL)
       for (const r of rOld) out.push({ row: [...l.row, ...r.row], weight: l.weight * r.weight });
-    for (const l of dL) s.addRow('l', k + rowKey(l.row), l.row, l.weight);
+    this.store('l', k, dL);
     s.addCount('lc', k, lcNew - lcOld);
     const lNew = dR.length > 0 || (this.leftOuter && rcOld !== 0 && rcNew === 0) ? s.scanRows('l', k) : [];
     for (const r of dR)
       for (const l of lNew) out.push({ row: [...l.row, ...r.row], weight: l.weight * r.weight });
-    for (const r of dR) s.addRow('r', k + rowKey(r.row), r.row, r.weight);
+    this.store('r', k, dR);
     s.addCount('rc', k, rcNew - rcOld);
 
     if (this.leftOuter) {
@@ -107,13 +114,22 @@ export class JoinOperator implements Operator {
     if (dL.length > 0) {
       for (const r of s.scanRows('r', k))
         for (const l of dL) out.push({ row: l.row.concat(r.row), weight: l.weight * r.weight });
-      for (const l of dL) s.addRow('l', k + rowKey(l.row), l.row, l.weight);
+      this.store('l', k, dL);
     }
     if (dR.length > 0) {
       for (const l of s.scanRows('l', k))
         for (const r of dR) out.push({ row: l.row.concat(r.row), weight: l.weight * r.weight });
-      for (const r of dR) s.addRow('r', k + rowKey(r.row), r.row, r.weight);
+      this.store('r', k, dR);
     }
+  }
+
+  /** Adds one side's changes under join key `k` to its state. */
+  private store(side: 'l' | 'r', k: string, changes: readonly Change[]): void {
+    const s = this.state;
+    const distinct = side === 'l' ? this.options.leftDistinct : this.options.rightDistinct;
+    if (distinct === true)
+      for (const c of changes) s.addDistinctRow(side, k + rowKey(c.row), c.row, c.weight);
+    else for (const c of changes) s.addRow(side, k + rowKey(c.row), c.row, c.weight);
   }
 
   private key(values: readonly Value[]): string | null {

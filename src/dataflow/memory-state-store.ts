@@ -71,6 +71,11 @@ export class MemoryStateStore implements StateStore {
     e.value = value;
   }
 
+  /** The map's own lookup is cheap: the same as `put`. */
+  insert(ns: string, key: string, value: string): void {
+    this.put(ns, key, value);
+  }
+
   delete(ns: string, key: string): void {
     this.requireOpen('delete');
     const table = this.tables.get(ns);

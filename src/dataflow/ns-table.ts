@@ -60,6 +60,12 @@ export class NsTable<V> {
     else for (const [k, e] of this.ordered().entries('')) yield [k, e.value];
   }
 
+  /** All entries with their marks, in no particular order unless the table is already ordered. */
+  *allEntries(): Generator<[string, NsEntry<V>]> {
+    if (this.map !== null) yield* this.map;
+    else yield* this.ordered().entries('');
+  }
+
   /** Ordered entries from `from` (see SortedMap.entries); orders the table for good. */
   *entries(from: string, options: { reverse: boolean }): Generator<[string, V]> {
     for (const [k, e] of this.ordered().entries(from, options)) yield [k, e.value];

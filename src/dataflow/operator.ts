@@ -76,6 +76,16 @@ export class OperatorState {
     return [before, after];
   }
 
+  /**
+   * `addRow` for a collection without duplicates, whose consolidated changes are +1 (the row is
+   * absent: stored without a read) or −1 (it is there once: deleted); other weights fall back.
+   */
+  addDistinctRow(part: string, key: string, row: Row, delta: number): void {
+    if (delta === 1) this.store.insert(this.ns(part), key, `1 ${encodeRow(row)}`);
+    else if (delta === -1) this.delete(part, key);
+    else this.addRow(part, key, row, delta);
+  }
+
   /** The rows stored by `addRow` under keys starting with `prefix`, with their counts as weights. */
   scanRows(part: string, prefix: string, options: { reverse?: boolean; limit?: number } = {}): Change[] {
     return this.scanPrefix(part, prefix, options).map(([, v]) => decodeCountedRow(v));

@@ -48,6 +48,13 @@ export interface StateStore {
   /** Stores `value` under `key`. Only inside an epoch; visible to reads of this epoch at once. */
   put(ns: string, key: string, value: string): void;
 
+  /**
+   * `put` of a key the caller knows holds no value (seeing this epoch's writes), e.g. a row of a
+   * collection without duplicates that is inserted: a durable store then neither reads the key
+   * nor logs a prior value for it beyond "absent". Only inside an epoch.
+   */
+  insert(ns: string, key: string, value: string): void;
+
   /** Removes `key` (no-op when absent). Only inside an epoch. */
   delete(ns: string, key: string): void;
 

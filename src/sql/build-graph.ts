@@ -57,8 +57,10 @@ export function buildViewGraph(
     switch (node.kind) {
       case 'scan': {
         const name = qualifiedName(node.table);
+        // A keyed table's rows carry its key (the planner keeps key columns): no row is held twice.
+        const keyed = !node.table.keyless && node.table.keyColumns.length > 0;
         let ref = declared.get(name);
-        if (!ref) declared.set(name, (ref = builder.input(name)));
+        if (!ref) declared.set(name, (ref = builder.input(name, { distinctRows: keyed })));
         const carried = inputColumns?.(node.table);
         const wanted = node.table.columns.map((c) => c.name);
         if (carried === undefined || carried.join('\u0000') === wanted.join('\u0000')) return ref;
@@ -66,7 +68,6 @@ export function buildViewGraph(
         let selected = declared.get(selectKey);
         if (!selected) {
           const at = wanted.map((c) => carried.indexOf(c));
-          const keyed = !node.table.keyless && node.table.keyColumns.length > 0;
           selected = builder.map(ref, {
             project: (r) => at.map((i) => r[i] ?? null),
             ...(keyed ? { injective: true } : {}),
