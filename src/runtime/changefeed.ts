@@ -404,7 +404,8 @@ export class ChangefeedRunner implements Changefeed {
             views === null &&
             targets.tables.length === 0 &&
             sink.snapshotsByTable === true &&
-            snap.rowsOf !== undefined;
+            snap.rowsOf !== undefined &&
+            sinkTables.length > 0;
           const reconciled = byTable
             ? null
             : await writeInitialSnapshot({
