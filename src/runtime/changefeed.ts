@@ -37,6 +37,7 @@ import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
 import { CopyProgressStore } from './copy-progress.ts';
 import { shadowOf, TableCopy, type CopyProgress } from './table-copy.ts';
+import { snapshotByTable } from './snapshot-by-table.ts';
 import type { RowChange } from '../core/change.ts';
 
 const MiB = 1024 * 1024;
@@ -404,9 +405,9 @@ export class ChangefeedRunner implements Changefeed {
             targets.tables.length === 0 &&
             sink.snapshotsByTable === true &&
             snap.rowsOf !== undefined &&
-            sinkTables.length > 1;
+            sinkTables.length > 0;
           const reconciled = byTable
-            ? await this.snapshotByTable(sink, sinkTables, snap.rowsOf!.bind(snap), at, copyStore)
+            ? null
             : await writeInitialSnapshot({
                 sink,
                 tables: sinkTables,
@@ -414,7 +415,18 @@ export class ChangefeedRunner implements Changefeed {
                 at,
                 targets,
               });
-          if (byTable) at.epoch += sinkTables.length - 1;
+          if (byTable) {
+            at.epoch = await snapshotByTable({
+              sink,
+              tables: sinkTables,
+              snapshot: snap,
+              at,
+              copyStore,
+              chunkRows: Math.max(1, cfg.snapshot.chunkRows),
+              counted: (r) => this.countSnapshot(r),
+              log: this.log,
+            });
+          }
           if (reconciled) {
             this.log.info('non-empty target tables reconciled', {
               tables: targets.tables.map(qualifiedName),
@@ -521,47 +533,6 @@ export class ChangefeedRunner implements Changefeed {
     return { tables: out, pending: added.map((t) => ({ table: t, why: why(t) })) };
   }
 
-  /**
-   * A new changefeed's snapshot committed one table per sink transaction (epochs 0, 1, …, all at
-   * the snapshot's position), each table absent or whole to a reader. Before the first commit the
-   * copy progress of every later table is saved as `copying` from its first key, and each table's
-   * progress `swapped` before its own commit: after a crash, the tables that committed are kept and
-   * the others are copied online (`runtime/table-copy.ts`) from the sink's checkpoint.
-   */
-  private async snapshotByTable(
-    sink: Sink,
-    tables: readonly TableSchema[],
-    rowsOf: (of: readonly TableSchema[]) => AsyncIterable<SnapshotRows>,
-    at: { position: string; epoch: number },
-    copyStore: CopyProgressStore,
-  ): Promise<null> {
-    const fresh = (t: TableSchema): CopyProgress => ({
-      table: t,
-      lastKey: null,
-      rows: 0,
-      chunks: 0,
-      phase: 'copying',
-    });
-    for (const [i, t] of tables.entries()) {
-      const epoch = at.epoch + i;
-      if (i === 0) copyStore.save(epoch, tables.slice(1).map(fresh));
-      const counted = this.countSnapshot(rowsOf([t]));
-      let rows = 0;
-      // Consumed by the sink before its commit: the table's progress is durable before it commits.
-      const marked = (async function* () {
-        for await (const chunk of counted) {
-          rows += snapshotRowCount(chunk);
-          yield chunk;
-        }
-        if (i > 0) copyStore.save(epoch, [{ ...fresh(t), rows, phase: 'swapped' }]);
-      })();
-      await sink.writeSnapshot([t], marked, { position: at.position, epoch });
-      this.log.info('snapshot table committed', { table: qualifiedName(t), rows, epoch });
-    }
-    for (const t of tables) copyStore.forget(t.relationId);
-    return null;
-  }
-
   /** The error for tables selected now that the stream never created (they were never copied). */
   private tablesChanged(pending: readonly PendingTable[]): TidemarkError {
     return new TidemarkError('SOURCE_TABLES_CHANGED', {
@@ -590,7 +561,7 @@ export class ChangefeedRunner implements Changefeed {
     return this.lease.hub;
   }
 
-  private async *countSnapshot(rows: AsyncIterable<SnapshotRows>): AsyncGenerator<SnapshotRows> {
+  private async *countSnapshot<C extends SnapshotRows>(rows: AsyncIterable<C>): AsyncGenerator<C> {
     for await (const chunk of rows) {
       if (this.stopping)
         throw new TidemarkError('CHANGEFEED_FAILED', {

@@ -69,12 +69,15 @@ export interface Sink {
    * such a commit so that readers start over from it). Fenced on what `open()` returned: null
    * → no checkpoint may exist by the commit; C → the store must still hold C; else SINK_FENCED.
    * `chunks` is consumed at the sink's own pace (back-pressure); if it throws, nothing is
-   * committed.
+   * committed. With `options.append` (only where `snapshotsByTable`) the tables are not emptied:
+   * the rows add to those an earlier call committed (a large table's snapshot committed in parts,
+   * into its online copy's shadow).
    */
   writeSnapshot(
     tables: readonly TableSchema[],
     chunks: AsyncIterable<SnapshotRows>,
     at: Checkpoint,
+    options?: SnapshotWriteOptions,
   ): Promise<void>;
 
   /**
@@ -108,6 +111,11 @@ export interface Sink {
 
   /** Releases connections. Safe to call at any time, more than once; commits nothing. */
   close(): Promise<void>;
+}
+
+export interface SnapshotWriteOptions {
+  /** Keep the tables' rows (see `Sink.writeSnapshot`). */
+  readonly append?: boolean;
 }
 
 /**

@@ -217,7 +217,20 @@ export interface SourceSnapshot<P extends Position = Position> {
    * without it is read through `rows` only.
    */
   rowsOf?(tables: readonly TableSchema[]): AsyncIterable<SnapshotRows>;
+  /**
+   * The rows of one table with a key, in the same snapshot, in key order — the order and the key
+   * comparison of `ChunkReader.read` — each batch naming its last row: the rows up to any batch
+   * are the table's rows up to that key, a prefix an online copy of the table can go on from
+   * (after `lastKey`). Lets the runtime commit a large table's snapshot in parts. Optional.
+   */
+  rowsInKeyOrder?(table: TableSchema): AsyncIterable<KeyOrderedRows>;
   release(): Promise<void>;
+}
+
+/** A batch of `SourceSnapshot.rowsInKeyOrder`. */
+export interface KeyOrderedRows extends SnapshotRows {
+  /** The batch's last row (its key cells are what `ChunkReader.read` takes as `after`). */
+  readonly lastKey: Row;
 }
 
 /**

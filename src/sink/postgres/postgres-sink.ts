@@ -5,7 +5,7 @@ import { maskUri } from '../../errors/mask.ts';
 import type { TidemarkError } from '../../errors/tidemark-error.ts';
 import { wrapPgError } from '../../source/postgres/pg-errors.ts';
 import { connectPgClient } from '../../source/postgres/pg-tls.ts';
-import type { EpochWriter, Sink } from '../sink.ts';
+import type { EpochWriter, Sink, SnapshotWriteOptions } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import type { SchemaChange } from '../../core/schema-change.ts';
 import { CheckpointFence } from '../shared/checkpoint-fence.ts';
@@ -119,6 +119,7 @@ export class PostgresSink implements Sink {
     tables: readonly TableSchema[],
     chunks: AsyncIterable<SnapshotRows>,
     at: Checkpoint,
+    options: SnapshotWriteOptions = {},
   ): Promise<void> {
     this.fence.assertAdvances(at);
     const expected = this.fence.expected;
@@ -127,7 +128,7 @@ export class PostgresSink implements Sink {
     try {
       const ddl: string[] = [];
       for (const t of tables) ddl.push(...(await this.tables.prepare(client, t)));
-      const empty = tables.map((t) => `DELETE FROM ${quoteTable(t)}`);
+      const empty = options.append ? [] : tables.map((t) => `DELETE FROM ${quoteTable(t)}`);
       await client.query(
         ['BEGIN', fenceCheck(this.changefeedId, expected, this.fence.writer), ...ddl, ...empty].join(';\n'),
       );

@@ -19,7 +19,7 @@ import type { SinkReadSession } from '../../core/table-read.ts';
 import Database from 'better-sqlite3';
 import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
-import type { EpochWriter, Sink } from '../sink.ts';
+import type { EpochWriter, Sink, SnapshotWriteOptions } from '../sink.ts';
 import type { Checkpoint, Epoch, SnapshotRows, TableChanges } from '../../core/epoch.ts';
 import { CheckpointFence, type StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
@@ -107,13 +107,17 @@ export class SqliteSink implements Sink {
     tables: readonly TableSchema[],
     chunks: AsyncIterable<SnapshotRows>,
     at: Checkpoint,
+    options: SnapshotWriteOptions = {},
   ): Promise<void> {
     const db = this.#requireOpen();
     this.#fence.assertAdvances(at);
     this.#begin(db, 'beginning the snapshot', at);
     try {
       this.#guard('creating tables', () => {
-        for (const t of tables) this.#writer(db, t, { create: 'strict' }).truncate();
+        for (const t of tables) {
+          const w = this.#writer(db, t, { create: 'strict' });
+          if (!options.append) w.truncate();
+        }
       });
       for await (const chunk of chunks) {
         this.#guard(`writing snapshot rows of ${chunk.table.schema}.${chunk.table.name}`, () => {

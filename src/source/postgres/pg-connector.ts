@@ -35,7 +35,7 @@ import type { CatalogLookup } from './pg-schemas.ts';
 import { ENUM_OID_SQL, portableTypeSql, typeJoinsSql } from './portable-type.ts';
 import { ReplicationConnection } from './replication-connection.ts';
 import { SESSION_SETTINGS } from './session-settings.ts';
-import { readSnapshot } from './snapshot-reader.ts';
+import { readInKeyOrder, readSnapshot } from './snapshot-reader.ts';
 import { openPgSourceRead } from './verify-read.ts';
 import type { SourceReadSession } from '../../core/table-read.ts';
 import { SourceSql } from './source-sql.ts';
@@ -264,6 +264,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       rows: read(tables),
       // The exported snapshot stays importable while `conn` (the slot's session) is open.
       rowsOf: read,
+      rowsInKeyOrder: (table) => readInKeyOrder({ url: this.options.url, snapshotName, table }),
       release: () => conn.close().catch(() => {}),
     };
   }

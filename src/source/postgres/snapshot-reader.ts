@@ -8,14 +8,16 @@
  *                                 └► reader N: …                                         ┘
  *
  * Tables are cut into ranges of heap pages (TID range scans), keyed or not; a partitioned root is
- * read whole through the root.
+ * read whole through the root. `readInKeyOrder` reads one keyed table in key order instead (one
+ * connection, one COPY), so that the runtime can commit it in parts an online copy goes on from.
  */
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import type { SnapshotRows } from '../../core/epoch.ts';
 import { BoundedQueue } from '../../core/bounded-queue.ts';
-import { CopyTextBatcher } from './copy-text.ts';
+import { CopyTextBatcher, decodeLine } from './copy-text.ts';
+import type { KeyOrderedRows } from '../connector.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapReadError } from './pg-errors.ts';
 import { connectPgClient } from './pg-tls.ts';
@@ -105,6 +107,82 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
   } finally {
     queue.fail(new Error('snapshot reader closed'));
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  }
+}
+
+export interface KeyOrderReadOptions {
+  url: string;
+  snapshotName: string;
+  table: TableSchema;
+  /** Bytes of COPY text per emitted batch (whole rows; one row may exceed it). */
+  batchBytes?: number;
+  /** Bytes of rows buffered between the reader and the consumer. */
+  bufferBytes?: number;
+}
+
+/**
+ * One table with a key, in key order, inside the exported snapshot: `ORDER BY` the key columns,
+ * the order the online copy's `ROW(key) > ROW(after)` chunks follow (`chunk-reader.ts`: the same
+ * columns, their default operators and collations, the same session settings for the key's text).
+ * Each batch carries its last row. One COPY, read ahead into a buffer while the consumer writes.
+ */
+export async function* readInKeyOrder(opts: KeyOrderReadOptions): AsyncGenerator<KeyOrderedRows> {
+  const t = opts.table;
+  const queue = new BoundedQueue<KeyOrderedRows>({ capacityBytes: opts.bufferBytes ?? 32 * 1024 * 1024 });
+  const action = { role: 'source' as const, uri: opts.url, action: 'reading the snapshot' };
+  let client: pg.Client | null = null;
+  try {
+    const c = await connectPgClient(
+      opts.url,
+      { options: sessionOptions(), types: rawText },
+      { role: 'source', action: 'connecting for the snapshot' },
+    );
+    client = c;
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await c.query(`SET TRANSACTION SNAPSHOT '${opts.snapshotName.replaceAll("'", "''")}'`);
+    await assertShapesAtSnapshot(c, [t]);
+    // The key's index, walked: a sort of the whole table would spill it to disk before the first row.
+    await c.query('SET LOCAL enable_sort = off');
+    const { rows } = await c.query<{ relkind: string }>(
+      `SELECT relkind::text AS relkind FROM pg_class WHERE oid = $1`,
+      [t.relationId],
+    );
+    const from = rows[0]?.relkind === 'p' ? quoteTable(t) : `ONLY ${quoteTable(t)}`;
+    const cols = t.columns.map((col) => quoteIdent(col.name)).join(', ');
+    const order = t.keyColumns.map((i) => quoteIdent(t.columns[i]!.name)).join(', ');
+    const sql = `COPY (SELECT ${cols} FROM ${from} ORDER BY ${order}) TO STDOUT`;
+    const reading = (async () => {
+      const batcher = new CopyTextBatcher(t, opts.batchBytes ?? 256 * 1024);
+      const push = async (b: SnapshotRows) => {
+        const copyText = b.copyText!;
+        const bytes = copyText.bytes;
+        const start = bytes.lastIndexOf(0x0a, bytes.length - 2) + 1;
+        const batch: KeyOrderedRows = {
+          table: b.table,
+          get rows() {
+            return b.rows;
+          },
+          copyText,
+          lastKey: decodeLine(bytes, start, bytes.length - 1),
+        };
+        await queue.push(batch, bytes.length);
+      };
+      for await (const data of c.query(copyTo(sql)) as AsyncIterable<Buffer>) {
+        for (const out of batcher.push(data)) await push(out);
+      }
+      const last = batcher.end();
+      if (last) await push(last);
+    })().then(
+      () => queue.close(),
+      (err: unknown) => queue.fail(wrapReadError(err, action)),
+    );
+    yield* queue;
+    await reading;
+  } catch (err) {
+    throw wrapReadError(err, action);
+  } finally {
+    queue.fail(new Error('snapshot reader closed'));
+    await client?.end().catch(() => {});
   }
 }
 
