@@ -427,6 +427,10 @@ export class LmdbStateStore extends EpochWriteBatchStore {
     super.put(ns, storedKey(key), storedValue(key, value));
   }
 
+  override insert(ns: string, key: string, value: string): void {
+    super.insert(ns, storedKey(key), storedValue(key, value));
+  }
+
   override delete(ns: string, key: string): void {
     super.delete(ns, storedKey(key));
   }
