@@ -425,6 +425,7 @@ export class ChangefeedRunner implements Changefeed {
               chunkRows: Math.max(1, cfg.snapshot.chunkRows),
               counted: (r) => this.countSnapshot(r),
               log: this.log,
+              owner: cfg.id,
             });
           }
           if (reconciled) {
@@ -927,7 +928,7 @@ export class ChangefeedRunner implements Changefeed {
       const forViews = views !== null && viewInputs.has(t.relationId);
       if (forViews && progress !== null) {
         // The views' state holds nothing of this copy (rebuilt since, say): it starts over.
-        views.copyStarted(t, shadowOf(t), false);
+        views.copyStarted(t, shadowOf(t, this.cfg.id), false);
         if (!views.copyCollected(t)) progress = null;
       }
       const reader = open(t);
@@ -936,6 +937,7 @@ export class ChangefeedRunner implements Changefeed {
         reader,
         progress ?? { table: t, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
         estimate,
+        this.cfg.id,
       );
       copy.onSettled = () => copyWake?.();
       // A shadow left by a copy that never committed a chunk is stale: dropped before any change

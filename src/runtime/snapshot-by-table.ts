@@ -40,6 +40,8 @@ export interface SnapshotByTable {
   /** Counts the rows as they pass (status, rate); yields the chunks as they are. */
   readonly counted: <C extends SnapshotRows>(rows: AsyncIterable<C>) => AsyncIterable<C>;
   readonly log: Logger;
+  /** The changefeed (shadows are named for it). */
+  readonly owner: string;
 }
 
 /** Writes the snapshot; returns the last epoch committed. */
@@ -109,7 +111,7 @@ export async function snapshotByTable(o: SnapshotByTable): Promise<number> {
     t: TableSchema,
     pull: () => Promise<IteratorResult<KeyOrderedRows>>,
   ): Promise<void> {
-    const shadow = shadowOf(t);
+    const shadow = shadowOf(t, o.owner);
     let progress: CopyProgress = fresh(t);
     let ahead = await pull();
     while (!ahead.done) {

@@ -8,7 +8,7 @@ import type { Position } from '../core/position.ts';
 import type { Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { ChunkRead, ChunkReader } from '../source/connector.ts';
-import { TableCopy } from './table-copy.ts';
+import { shadowName, TableCopy } from './table-copy.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 
 class At implements Position {
@@ -86,6 +86,7 @@ describe('TableCopy of a table without a key', () => {
       reader,
       { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
       null,
+      'test',
     );
     copy.issue(100);
     expect(copy.observe(insert(['2', 'y']), 5)).toBeNull();
@@ -118,6 +119,7 @@ describe('TableCopy of a table without a key', () => {
       reader,
       { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
       null,
+      'test',
     );
     copy.issue(100);
     copy.observe(insert(['3', 'z']), undefined);
@@ -137,6 +139,7 @@ describe('TableCopy of a table without a key', () => {
       reader,
       { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
       null,
+      'test',
     );
     copy.issue(100);
     expect(copy.observe({ tag: 'truncate', tables: [bag] }, 8)).toEqual({
@@ -169,6 +172,7 @@ describe('TableCopy of a table without a key', () => {
       reader,
       { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
       null,
+      'test',
     );
     copy.issue(100);
     await settled(copy);
@@ -184,5 +188,14 @@ describe('TableCopy of a table without a key', () => {
     // The same failure right after the wait: not waited for again (the changefeed fails, naming it).
     expect(copy.waitForChange(new At(60))).toBe(false);
     expect(calls).toBe(2);
+  });
+});
+
+describe('shadowName', () => {
+  it('is the changefeed’s own: two changefeeds copying tables with one id never share a shadow', () => {
+    // Two source databases number their tables alike; their changefeeds may share a sink schema.
+    expect(shadowName(16384, 'orders_eu')).not.toBe(shadowName(16384, 'orders_us'));
+    expect(shadowName(16384, 'orders_eu')).toBe(shadowName(16384, 'orders_eu'));
+    expect(shadowName(4294967295, 'a'.repeat(200)).length).toBeLessThanOrEqual(63);
   });
 });

@@ -20,6 +20,7 @@
  * chunk holds has the chunk read again when its window saw any change. The argument:
  * docs/design/2026-12-04-online-snapshots.md.
  */
+import { createHash } from 'node:crypto';
 import type { RowChange } from '../core/change.ts';
 import type { Position } from '../core/position.ts';
 import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
@@ -62,10 +63,19 @@ export interface FinishedChunk {
   readonly reread: string | null;
 }
 
-/** The shadow's name downstream: short (any table name fits a 63-byte limit beside it), by id. */
-export function shadowOf(table: TableSchema): TableSchema {
+/**
+ * The shadow of `table` for changefeed `owner` downstream: short (it fits a 63-byte limit), by
+ * id, and the owner's own — changefeeds from two source databases share a sink schema and table
+ * ids (each database numbers its tables from 16384), and one must never fill or empty another's.
+ */
+export function shadowOf(table: TableSchema, owner: string): TableSchema {
   // A negative id: the shadow is a table of its own in the epoch builder and the sinks' caches.
-  return { ...table, name: `_tidemark_copy_${table.relationId}`, relationId: -table.relationId };
+  return { ...table, name: shadowName(table.relationId, owner), relationId: -table.relationId };
+}
+
+/** The name of table `relationId`'s shadow for changefeed `owner` (in the table's schema). */
+export function shadowName(relationId: number, owner: string): string {
+  return `_tidemark_copy_${createHash('sha256').update(owner).digest('hex').slice(0, 8)}_${relationId}`;
 }
 
 export class TableCopy {
@@ -91,9 +101,11 @@ export class TableCopy {
     private readonly reader: ChunkReader,
     progress: CopyProgress,
     readonly estimatedRows: number | null,
+    /** The changefeed copying (its shadow's name is its own). */
+    owner: string,
   ) {
     this.state = progress;
-    this.shadow = shadowOf(progress.table);
+    this.shadow = shadowOf(progress.table, owner);
   }
 
   get table(): TableSchema {

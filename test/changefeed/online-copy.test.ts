@@ -11,6 +11,7 @@ import { expectSameTables, testConfig } from '../support/changefeed.ts';
 import { startChangefeed } from '../support/engine.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
+import { shadowName } from '../../src/runtime/table-copy.ts';
 import {
   ACCOUNTS,
   cliFeedYaml,
@@ -81,9 +82,10 @@ describe('online copies across SIGKILL', () => {
       const reader = await startReader(dst);
       const config = writeConfig(yaml('public.other, public.wallet'));
       const shadowRows = async () => {
-        const r = await dst.query(`SELECT to_regclass('public._tidemark_copy_${oid}') IS NOT NULL AS e`);
+        const shadow = shadowName(oid, 'test');
+        const r = await dst.query(`SELECT to_regclass('public.${shadow}') IS NOT NULL AS e`);
         if (!r.rows[0]?.e) return 0;
-        return (await dst.query(`SELECT count(*)::int AS n FROM _tidemark_copy_${oid}`)).rows[0]!.n as number;
+        return (await dst.query(`SELECT count(*)::int AS n FROM ${shadow}`)).rows[0]!.n as number;
       };
       let kills = 0;
       for (const at of [3000, 8000, 13000]) {

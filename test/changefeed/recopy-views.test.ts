@@ -20,6 +20,7 @@ import {
   createWallet,
   expectNoShadowLeft,
   logFields,
+  readInSnapshots,
   recordingLogger,
   startTransfers,
   untilCaughtUp,
@@ -49,42 +50,32 @@ const digest = (table: string) =>
  * (`all`: also `wallet_all`, row for row).
  */
 async function startViewReader(dst: TestDatabase, accounts = ACCOUNTS, all = false) {
-  const c = await dst.connect();
-  let stopped = false;
   const seen = { reads: 0, rewritten: 0, rewrittenUnder: 0 };
-  const running = (async () => {
-    while (!stopped) {
-      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const view = (await c.query(`SELECT ${TEXT} FROM wallet_summary`)).rows;
-      const table = await summaryOf(c);
-      if (table.n === '0') {
-        // The retype's swap drops and creates the table: a snapshot older than that commit sees
-        // it empty, as PostgreSQL shows any table rewritten by ALTER TABLE (target-tables.ts).
-        seen.rewrittenUnder++;
-        await c.query('COMMIT');
-        continue;
-      }
-      expect(table.n, 'wallet downstream is whole').toBe(String(accounts));
-      expect(view, 'the view equals its query over the table in the same snapshot').toEqual([table]);
-      if (all) {
-        const every = (await c.query(digest('wallet_all'))).rows[0] as { n: string };
-        // Reshaped (dropped and created) at a swap: empty to a snapshot older than that commit.
-        if (every.n !== '0')
-          expect(every, 'wallet_all equals wallet in the same snapshot').toEqual(
-            (await c.query(digest('wallet'))).rows[0],
-          );
-      }
-      seen.reads++;
-      if (table.rewritten === String(accounts)) seen.rewritten++;
-      await c.query('COMMIT');
-      await new Promise((r) => setTimeout(r, 20));
+  const reader = await readInSnapshots(dst, async (c) => {
+    const view = (await c.query(`SELECT ${TEXT} FROM wallet_summary`)).rows;
+    const table = await summaryOf(c);
+    if (table.n === '0') {
+      // The retype's swap drops and creates the table: a snapshot older than that commit sees
+      // it empty, as PostgreSQL shows any table rewritten by ALTER TABLE (target-tables.ts).
+      seen.rewrittenUnder++;
+      return;
     }
-  })();
+    expect(table.n, 'wallet downstream is whole').toBe(String(accounts));
+    expect(view, 'the view equals its query over the table in the same snapshot').toEqual([table]);
+    if (all) {
+      const every = (await c.query(digest('wallet_all'))).rows[0] as { n: string };
+      // Reshaped (dropped and created) at a swap: empty to a snapshot older than that commit.
+      if (every.n !== '0')
+        expect(every, 'wallet_all equals wallet in the same snapshot').toEqual(
+          (await c.query(digest('wallet'))).rows[0],
+        );
+    }
+    seen.reads++;
+    if (table.rewritten === String(accounts)) seen.rewritten++;
+  });
   return {
     async stop() {
-      stopped = true;
-      await running;
-      await c.end();
+      await reader.stop();
       return seen;
     },
   };
@@ -138,7 +129,6 @@ describe('views over a table copied again', () => {
       expect(feed.status().error).toBeNull();
       await feed.stop();
 
-      console.log(JSON.stringify(seen));
       expect(seen.reads).toBeGreaterThan(0);
       expect(seen.rewritten).toBeGreaterThan(0);
       const view = (await dst.query(`SELECT ${TEXT} FROM wallet_summary`)).rows;

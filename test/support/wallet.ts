@@ -4,6 +4,7 @@
  * copy downstream is caught the moment it is visible.
  */
 import { expect } from 'vitest';
+import type pg from 'pg';
 import type { TestDatabase } from './db.ts';
 import { waitForCatchUp } from './changefeed.ts';
 import { silentLogger, type Logger, type LogFields } from '../../src/runtime/logger.ts';
@@ -58,44 +59,63 @@ export async function startTransfers(db: TestDatabase, seed: number, tables: rea
 }
 
 /**
- * Reads the sink in repeatable-read snapshots until stopped; fails on a partial or torn table:
- * each of `tables` downstream is absent, or holds every account with the constant total.
+ * Runs `check` in one repeatable-read transaction after another on the sink until stopped (a
+ * failed check fails `stop()`); the transaction is committed after each.
  */
-export async function startReader(dst: TestDatabase, tables: readonly Wallet[] = WALLET) {
+export async function readInSnapshots(dst: TestDatabase, check: (c: pg.Client) => Promise<void>) {
   const c = await dst.connect();
   let stopped = false;
-  const seen = { absent: 0, whole: 0 };
   const running = (async () => {
     while (!stopped) {
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      for (const { name, accounts } of tables) {
-        // Existence as of the snapshot: pg_class read by a query follows it (to_regclass looks
-        // the name up in the current catalog, and finds a table committed after the snapshot).
-        const { rows } = await c.query<{ e: boolean }>(
-          `SELECT EXISTS (SELECT FROM pg_class WHERE relname = $1 AND relnamespace = 'public'::regnamespace) AS e`,
-          [name],
-        );
-        if (!rows[0]?.e) {
-          seen.absent++;
-          continue;
-        }
-        const r = await c.query<{ n: string; total: string }>(
-          `SELECT count(*)::text AS n, coalesce(sum(balance), 0)::text AS total FROM ${name}`,
-        );
-        expect(r.rows[0], `${name} downstream is whole and consistent`).toEqual({
-          n: String(accounts),
-          total: String(accounts * 100),
-        });
-        seen.whole++;
-      }
+      await check(c);
       await c.query('COMMIT');
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
   return {
-    async stop() {
+    async stop(): Promise<void> {
       stopped = true;
-      await running;
+      try {
+        await running;
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/**
+ * Reads the sink in repeatable-read snapshots until stopped; fails on a partial or torn table:
+ * each of `tables` downstream is absent, or holds every account with the constant total.
+ */
+export async function startReader(dst: TestDatabase, tables: readonly Wallet[] = WALLET) {
+  const seen = { absent: 0, whole: 0 };
+  const reader = await readInSnapshots(dst, async (c) => {
+    for (const { name, accounts } of tables) {
+      // Existence as of the snapshot: pg_class read by a query follows it (to_regclass looks
+      // the name up in the current catalog, and finds a table committed after the snapshot).
+      const { rows } = await c.query<{ e: boolean }>(
+        `SELECT EXISTS (SELECT FROM pg_class WHERE relname = $1 AND relnamespace = 'public'::regnamespace) AS e`,
+        [name],
+      );
+      if (!rows[0]?.e) {
+        seen.absent++;
+        continue;
+      }
+      const r = await c.query<{ n: string; total: string }>(
+        `SELECT count(*)::text AS n, coalesce(sum(balance), 0)::text AS total FROM ${name}`,
+      );
+      expect(r.rows[0], `${name} downstream is whole and consistent`).toEqual({
+        n: String(accounts),
+        total: String(accounts * 100),
+      });
+      seen.whole++;
+    }
+  });
+  return {
+    async stop() {
+      await reader.stop();
       return seen;
     },
   };
