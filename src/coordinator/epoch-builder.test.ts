@@ -5,6 +5,7 @@ import { UNCHANGED, type Cell, type Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { Epoch, TableChanges } from '../core/epoch.ts';
 import { Lsn } from '../source/postgres/lsn.ts';
+import { packCells, PackedDelete, PackedInsert, PackedUpdate } from '../core/packed-cells.ts';
 
 const col = (name: string, isKey: boolean) => ({
   name,
@@ -148,8 +149,9 @@ describe('EpochBuilder', () => {
       fc.property(fc.array(opArb, { minLength: 10, maxLength: 150 }), (ops) => {
         const truth = new Map<string, Row>();
         let truthBag: Row[] = [];
-        // `b` is cut into whole epochs; `c` gets the same changes and also gives chunks
-        // (takeChunk) at random points, inside and between transactions.
+        // `b` is cut into whole epochs; `c` gets the same changes, packed as the change log's
+        // reader gives them (core/packed-cells.ts), and also gives chunks (takeChunk) at random
+        // points, inside and between transactions.
         const down = new Map<string, Row>();
         let bag: Row[] = [];
         const downC = new Map<string, Row>();
@@ -159,6 +161,18 @@ describe('EpochBuilder', () => {
         const each = (fn: (x: EpochBuilder) => void) => {
           fn(b);
           fn(c);
+        };
+        const insert = (t: TableSchema, row: Row) => {
+          b.insert(t, row);
+          c.add(new PackedInsert(t, packCells(row)));
+        };
+        const update = (t: TableSchema, row: Cell[], old: Row | null, full: boolean) => {
+          b.update(t, row, old, full);
+          c.add(new PackedUpdate(t, packCells(row), old && packCells(old), full));
+        };
+        const del = (t: TableSchema, old: Row) => {
+          b.delete(t, old);
+          c.add(new PackedDelete(t, packCells(old)));
         };
         const expectTruth = (d: Map<string, Row>, k: Row[]) => {
           expect(new Map([...d].sort())).toEqual(new Map([...truth].sort()));
@@ -185,14 +199,14 @@ describe('EpochBuilder', () => {
             case 'ins':
               if (truth.has(id)) break;
               truth.set(id, [id, String(op.a), `big${big++}`]);
-              each((x) => x.insert(keyed, truth.get(id)!));
+              insert(keyed, truth.get(id)!);
               break;
             case 'upd': {
               const cur = truth.get(id);
               if (!cur) break;
               const next: Row = [id, String(op.a), op.toast ? cur[2]! : `big${big++}`];
               truth.set(id, next);
-              each((x) => x.update(keyed, op.toast ? [id, next[1]!, UNCHANGED] : next, null, false));
+              update(keyed, op.toast ? [id, next[1]!, UNCHANGED] : next, null, false);
               break;
             }
             case 'mov': {
@@ -203,13 +217,13 @@ describe('EpochBuilder', () => {
               truth.delete(id);
               truth.set(to, next);
               const cells: Cell[] = op.toast ? [to, next[1]!, UNCHANGED] : next;
-              each((x) => x.update(keyed, cells, [id, null, null], false));
+              update(keyed, cells, [id, null, null], false);
               break;
             }
             case 'del':
               if (!truth.has(id)) break;
               truth.delete(id);
-              each((x) => x.delete(keyed, [id, null, null]));
+              del(keyed, [id, null, null]);
               break;
             case 'trunc':
               truth.clear();
@@ -218,12 +232,12 @@ describe('EpochBuilder', () => {
               break;
             case 'kins':
               truthBag.push([String(op.x), 'v']);
-              each((x) => x.insert(keyless, [String(op.x), 'v']));
+              insert(keyless, [String(op.x), 'v']);
               break;
             case 'kdel': {
               const at = truthBag.findIndex((r) => r[0] === String(op.x));
               if (at < 0) break;
-              each((x) => x.delete(keyless, truthBag[at]!));
+              del(keyless, truthBag[at]!);
               truthBag.splice(at, 1);
               break;
             }
@@ -232,7 +246,7 @@ describe('EpochBuilder', () => {
               if (at < 0) break;
               const old = truthBag[at]!;
               truthBag[at] = [String(op.y), 'w'];
-              each((x) => x.update(keyless, truthBag[at]!, old, true));
+              update(keyless, truthBag[at]!, old, true);
               break;
             }
             case 'chunk':

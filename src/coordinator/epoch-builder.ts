@@ -14,23 +14,47 @@
  * against the downstream state the earlier chunks left (a later update of a TOASTed row becomes
  * a partial update read from downstream, a later key move a `fromKey` of the row as written).
  * What names the epoch — its committed position and commit times — stays until `cut`.
+ *
+ * Changes that carry their cells packed (core/packed-cells.ts, the change log reader's) are kept
+ * packed: the key is the only cell unpacked, and a sink that writes bytes gets the rows as they
+ * were read (`TableChanges.upsertsPacked`). Only rows merged with others (unchanged TOAST cells,
+ * keyless tables, a table whose columns changed mid-epoch) are unpacked here.
  */
 import type { Position } from '../core/position.ts';
 import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
+import {
+  cellsOf,
+  packedBytes,
+  packedCellsAt,
+  PackedCells,
+  packedHasUnchanged,
+  packedIntAt,
+  textIntKey,
+  unpackCells,
+} from '../core/packed-cells.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { Epoch, PartialUpdate, RowDelta, TableChanges } from '../core/epoch.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { ChangeEvent } from '../core/change.ts';
 
+/** A row as it came: cells, or still packed. */
+type Cells = Row | PackedCells;
+
 type Entry =
-  | { readonly kind: 'upsert'; readonly row: Row }
-  | { readonly kind: 'delete'; readonly key: Row }
+  | { readonly kind: 'upsert'; readonly row: Cells }
+  | { readonly kind: 'delete'; readonly key: Cells }
   | { readonly kind: 'partial'; readonly row: Cell[]; readonly fromKey: Row | null };
+
+/**
+ * A key: a single integer key column's value as a number (read from packed bytes without a
+ * string), any other key as text (several columns: their JSON array).
+ */
+type Key = string | number;
 
 interface TableState {
   schema: TableSchema;
   truncate: boolean;
-  readonly entries: Map<string, Entry>;
+  readonly entries: Map<Key, Entry>;
   readonly deltas: Map<string, { row: Row; count: number }>;
 }
 
@@ -84,14 +108,20 @@ export class EpochBuilder {
       case 'begin':
         this.beginTransaction();
         return 0;
+      // A packed change is read through its packed cells only: a copy made by spreading it
+      // (`{ ...m, table }`) keeps those but not the `row` and `old` that unpack them.
       case 'insert':
-        this.insert(m.table, m.row);
+        if (m.packedRow !== undefined) this.insertPacked(m.table, m.packedRow);
+        else this.insert(m.table, m.row);
         return 1;
       case 'update':
-        this.update(m.table, m.row, m.old, m.oldIsFull);
+        if (m.packedRow !== undefined)
+          this.updatePacked(m.table, m.packedRow, m.packedOld ?? null, m.oldIsFull);
+        else this.update(m.table, m.row, m.old, m.oldIsFull);
         return 1;
       case 'delete':
-        this.delete(m.table, m.old);
+        if (m.packedOld !== undefined) this.deletePacked(m.table, m.packedOld);
+        else this.delete(m.table, m.old);
         return 1;
       case 'truncate':
         this.truncate(m.tables);
@@ -122,6 +152,38 @@ export class EpochBuilder {
     this.set(st, this.keyOf(table, old), { kind: 'delete', key: old });
   }
 
+  private insertPacked(table: TableSchema, row: PackedCells): void {
+    if (table.keyless) return this.insert(table, unpackCells(row) as Row);
+    const st = this.state(table);
+    this.countPacked(row);
+    this.set(st, this.packedKeyOf(table, row), { kind: 'upsert', row });
+  }
+
+  private deletePacked(table: TableSchema, old: PackedCells): void {
+    if (table.keyless) return this.delete(table, unpackCells(old) as Row);
+    const st = this.state(table);
+    this.countPacked(old);
+    this.set(st, this.packedKeyOf(table, old), { kind: 'delete', key: old });
+  }
+
+  /** Stays packed unless a cell is UNCHANGED (filled from an old row) or the table is keyless. */
+  private updatePacked(
+    table: TableSchema,
+    row: PackedCells,
+    old: PackedCells | null,
+    oldIsFull: boolean,
+  ): void {
+    if (table.keyless || packedHasUnchanged(row)) {
+      return this.update(table, unpackCells(row), old && (unpackCells(old) as Row), oldIsFull);
+    }
+    const st = this.state(table);
+    this.countPacked(row);
+    const kNew = this.packedKeyOf(table, row);
+    const kOld = old ? this.packedKeyOf(table, old) : kNew;
+    if (kOld !== kNew) this.set(st, kOld, { kind: 'delete', key: old! });
+    this.set(st, kNew, { kind: 'upsert', row });
+  }
+
   update(table: TableSchema, row: Cell[], old: Row | null, oldIsFull: boolean): void {
     const st = this.state(table);
     this.count(row);
@@ -142,7 +204,7 @@ export class EpochBuilder {
     if (hasUnchanged(cells)) {
       const prev = st.entries.get(kOld);
       if (old && oldIsFull) cells = fillFrom(cells, old);
-      else if (prev?.kind === 'upsert') cells = fillFrom(cells, prev.row);
+      else if (prev?.kind === 'upsert') cells = fillFrom(cells, cellsOf(prev.row));
       else if (prev?.kind === 'partial') {
         cells = fillFrom(cells, prev.row);
         fromKey = prev.fromKey;
@@ -209,18 +271,34 @@ export class EpochBuilder {
   takeChunk(): TableChanges[] {
     const tables: TableChanges[] = [];
     for (const st of this.tables.values()) {
-      const deletes: Row[] = [];
-      const upserts: Row[] = [];
+      const deletes: Cells[] = [];
+      const upserts: Cells[] = [];
       const partialUpdates: PartialUpdate[] = [];
+      let packed = false;
       for (const e of st.entries.values()) {
-        if (e.kind === 'upsert') upserts.push(e.row);
-        else if (e.kind === 'delete') deletes.push(e.key);
-        else partialUpdates.push({ row: e.row, fromKey: e.fromKey });
+        if (e.kind === 'upsert') {
+          upserts.push(e.row);
+          packed ||= e.row instanceof PackedCells;
+        } else if (e.kind === 'delete') {
+          deletes.push(e.key);
+          packed ||= e.key instanceof PackedCells;
+        } else partialUpdates.push({ row: e.row, fromKey: e.fromKey });
       }
       const rowDeltas: RowDelta[] = [];
       for (const d of st.deltas.values()) if (d.count !== 0) rowDeltas.push(d);
       if (st.truncate || deletes.length || upserts.length || partialUpdates.length || rowDeltas.length) {
-        tables.push({ table: st.schema, truncate: st.truncate, deletes, upserts, partialUpdates, rowDeltas });
+        tables.push(
+          packed
+            ? new PackedTableChanges(st.schema, st.truncate, deletes, upserts, partialUpdates, rowDeltas)
+            : {
+                table: st.schema,
+                truncate: st.truncate,
+                deletes: deletes as Row[],
+                upserts: upserts as Row[],
+                partialUpdates,
+                rowDeltas,
+              },
+        );
       }
     }
     this.tables = new Map();
@@ -245,7 +323,7 @@ export class EpochBuilder {
     return st;
   }
 
-  private set(st: TableState, key: string, e: Entry): void {
+  private set(st: TableState, key: Key, e: Entry): void {
     st.entries.set(key, e);
   }
 
@@ -268,23 +346,56 @@ export class EpochBuilder {
     this.byteCount += b;
   }
 
-  private keyOf(table: TableSchema, row: readonly Cell[]): string {
+  private countPacked(row: PackedCells): void {
+    this.changeCount++;
+    this.epochChangeCount++;
+    this.byteCount += 160 + packedBytes(row);
+  }
+
+  /** The same key `keyOf` gives the unpacked row, unpacking only the key cells. */
+  private packedKeyOf(table: TableSchema, row: PackedCells): Key {
     const kc = table.keyColumns;
-    if (kc.length === 1) return keyCell(table, row, kc[0]!);
+    if (kc.length === 1) {
+      const n = packedIntAt(row, kc[0]!);
+      if (n !== null) return n;
+    }
+    const cells = packedCellsAt(row, kc.length === 1 || isAscending(kc) ? kc : [...kc].sort((a, b) => a - b));
+    if (kc.length === 1) return keyCell(table, cells, 0, kc[0]!);
     const parts: string[] = [];
-    for (const i of kc) parts.push(keyCell(table, row, i));
+    if (isAscending(kc)) for (let j = 0; j < kc.length; j++) parts.push(keyCell(table, cells, j, kc[j]!));
+    else {
+      const sorted = [...kc].sort((a, b) => a - b);
+      for (const i of kc) parts.push(keyCell(table, cells, sorted.indexOf(i), i));
+    }
+    return JSON.stringify(parts);
+  }
+
+  private keyOf(table: TableSchema, row: readonly Cell[]): Key {
+    const kc = table.keyColumns;
+    if (kc.length === 1) {
+      const text = keyCell(table, row, kc[0]!, kc[0]!);
+      return textIntKey(text) ?? text;
+    }
+    const parts: string[] = [];
+    for (const i of kc) parts.push(keyCell(table, row, i, i));
     return JSON.stringify(parts);
   }
 }
 
-function keyCell(table: TableSchema, row: readonly Cell[], i: number): string {
-  const c = row[i];
+/** `cells[at]`, the key column `i` of a change; a NULL or UNCHANGED key is the source's fault. */
+function keyCell(table: TableSchema, cells: readonly Cell[], at: number, i: number): string {
+  const c = cells[at];
   if (typeof c !== 'string') {
     throw new TidemarkError('SOURCE_PROTOCOL', {
       detail: `key column ${table.columns[i]?.name} of ${table.schema}.${table.name} is ${c === null ? 'NULL' : 'missing (unchanged TOAST)'} in a change`,
     });
   }
   return c;
+}
+
+function isAscending(xs: readonly number[]): boolean {
+  for (let i = 1; i < xs.length; i++) if (xs[i]! <= xs[i - 1]!) return false;
+  return true;
 }
 
 function fillFrom(row: readonly Cell[], from: readonly Cell[]): Cell[] {
@@ -295,7 +406,10 @@ function fillFrom(row: readonly Cell[], from: readonly Cell[]): Cell[] {
 function remapRows(st: TableState, next: TableSchema): void {
   const prevCols = st.schema.columns.map((c) => c.name);
   const idx = next.columns.map((c) => prevCols.indexOf(c.name));
-  const map = <T extends Cell>(row: readonly T[]): T[] => idx.map((i) => (i < 0 ? null : row[i]) as T);
+  const map = <T extends Cell>(from: readonly T[] | PackedCells): T[] => {
+    const row = cellsOf(from) as T[];
+    return idx.map((i) => (i < 0 ? null : row[i]) as T);
+  };
   for (const [k, e] of st.entries) {
     if (e.kind === 'upsert') st.entries.set(k, { kind: 'upsert', row: map(e.row) });
     else if (e.kind === 'delete') st.entries.set(k, { kind: 'delete', key: map(e.key) });
@@ -303,4 +417,34 @@ function remapRows(st: TableState, next: TableSchema): void {
   }
   for (const d of st.deltas.values()) d.row = map(d.row);
   st.schema = next;
+}
+
+/**
+ * A table's changes where some upserts or deletes are still packed: `upserts` and `deletes`
+ * unpack on first use; `upsertsPacked` and `deletesPacked` give them as they are. Both are
+ * getters, so a copy made by spreading (which rewrites rows) carries neither.
+ */
+class PackedTableChanges implements TableChanges {
+  private unpackedDeletes: Row[] | undefined;
+  private unpackedUpserts: Row[] | undefined;
+  constructor(
+    readonly table: TableSchema,
+    readonly truncate: boolean,
+    private readonly deleteCells: readonly Cells[],
+    private readonly upsertCells: readonly Cells[],
+    readonly partialUpdates: readonly PartialUpdate[],
+    readonly rowDeltas: readonly RowDelta[],
+  ) {}
+  get deletes(): Row[] {
+    return (this.unpackedDeletes ??= this.deleteCells.map((r) => cellsOf(r) as Row));
+  }
+  get upserts(): Row[] {
+    return (this.unpackedUpserts ??= this.upsertCells.map((r) => cellsOf(r) as Row));
+  }
+  get deletesPacked(): readonly Cells[] {
+    return this.deleteCells;
+  }
+  get upsertsPacked(): readonly Cells[] {
+    return this.upsertCells;
+  }
 }

@@ -9,17 +9,29 @@
  * and after it (new shape). The commit carries the transaction's position. A heartbeat is a
  * transaction with no changes: it only advances the resolved position.
  */
+import type { PackedCells } from './packed-cells.ts';
 import type { Position } from './position.ts';
 import type { Cell, Row } from './row.ts';
 import type { SchemaChange } from './schema-change.ts';
 import type { TableSchema } from './table-schema.ts';
 
-/** A change to rows, or a barrier, inside a transaction. */
+/**
+ * A change to rows, or a barrier, inside a transaction. A change may also carry its cells packed
+ * (`packedRow`, `packedOld`: the same cells as `row`, `old`; core/packed-cells.ts), for consumers
+ * that can use the bytes as they are; `row` and `old` then unpack on first use.
+ */
 export type RowChange =
-  | { readonly tag: 'insert'; readonly table: TableSchema; readonly row: Row }
+  | {
+      readonly tag: 'insert';
+      readonly table: TableSchema;
+      readonly row: Row;
+      readonly packedRow?: PackedCells;
+    }
   | {
       readonly tag: 'update';
       readonly table: TableSchema;
+      readonly packedRow?: PackedCells;
+      readonly packedOld?: PackedCells | null;
       /** The new row; cells may be UNCHANGED (TOAST not in the WAL). */
       readonly row: Cell[];
       /**
@@ -34,6 +46,7 @@ export type RowChange =
   | {
       readonly tag: 'delete';
       readonly table: TableSchema;
+      readonly packedOld?: PackedCells;
       /** Key columns (others null), or the full row when keyless. */
       readonly old: Row;
     }

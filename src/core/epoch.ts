@@ -3,6 +3,7 @@
  * pipeline from the change hub's transactions, collapsed per key, and handed to a sink
  * (`sink/sink.ts`) together with the checkpoint naming its end.
  */
+import type { PackedCells } from './packed-cells.ts';
 import type { Cell, Row } from './row.ts';
 import type { TableSchema } from './table-schema.ts';
 
@@ -75,7 +76,14 @@ export interface TableChanges {
    */
   readonly partialUpdates: readonly PartialUpdate[];
   /** Keyless tables: the net count of each distinct row (+n insert n copies, −n delete n). */
-  readonly rowDeltas: readonly RowDelta[];
+  readonly rowDeltas: readonly RowDelta[]; /**
+   * The same rows as `deletes` and `upserts`, in the same order, some still packed
+   * (core/packed-cells.ts) as the change log held them: a sink that writes bytes reads these
+   * instead, making no string per cell. Present only where the epoch builder made the object: a
+   * copy that rewrites `deletes` or `upserts` must not carry these over.
+   */
+  readonly deletesPacked?: readonly (Row | PackedCells)[];
+  readonly upsertsPacked?: readonly (Row | PackedCells)[];
 }
 
 export interface PartialUpdate {

@@ -9,6 +9,7 @@
  *        ─ decode, filter ─► ChangeMessage[] (batches of ≤ 1,024 per fill) ─► consumer
  */
 import type { ChangeMessage } from '../core/change.ts';
+import { PackedCells, PackedDelete, PackedInsert, PackedUpdate } from '../core/packed-cells.ts';
 import type { Position } from '../core/position.ts';
 import type { SchemaChange } from '../core/schema-change.ts';
 import type { TableSchema } from '../core/table-schema.ts';
@@ -35,6 +36,11 @@ export interface ChangeLogReaderOptions {
   readonly memoryQuotaBytes?: number;
   /** Most messages in one batch (default 1,024): a fill's messages come in batches of this many. */
   readonly maxBatchMessages?: number;
+  /**
+   * Row changes carry their cells packed (`packedRow`, `packedOld`; `row` and `old` unpack on
+   * first use) over a copy of their batch's bytes, instead of a string per cell. Default false.
+   */
+  readonly packed?: boolean;
   /**
    * The tables whose row changes this reader sees (default all). Begin, commit and schema
    * records (barriers) always pass: the pipeline decides what a schema change means to it.
@@ -153,12 +159,23 @@ export class ChangeLogReader<P extends Position = Position> {
         const out: ChangeMessage<P>[] = [];
         let lastIsCommit = false;
         const bytes = batch.bytes;
+        // Packed cells point into a copy of their records (the buffer is refilled), one copy per
+        // `maxBatchMessages` records: a record's bytes are `copy[start - base, end - base)`.
+        let copy = bytes;
+        let base = 0;
+        let copied = this.options.packed ? -1 : Infinity;
         for (let i = 0; i < n; i++) {
           const start = batch.starts[i]!;
           const end = batch.ends[i]!;
           const seq = batch.seqs[i]!;
           this.records++;
-          const rec = this.decode(seq, bytes, start, end);
+          if (end > copied) {
+            copied = batch.ends[Math.min(n, i + this.maxBatchMessages) - 1]!;
+            copy = Buffer.allocUnsafe(copied - start);
+            bytes.copy(copy, 0, start, copied);
+            base = start;
+          }
+          const rec = this.decode(seq, copy, start - base, end - base);
           lastIsCommit = bytes[start] === TAG.commit;
           if (rec === null) continue;
           if (rec.tag === 'begin') commitTimeMs = rec.commitTimeMs;
@@ -200,7 +217,7 @@ export class ChangeLogReader<P extends Position = Position> {
         const id = recordSchemaId(bytes, start, end);
         if (id !== null && !this.includes(id)) return null;
       }
-      return decodeRecordAt(bytes, start, end);
+      return decodeRecordAt(bytes, start, end, this.options.packed === true);
     } catch (err) {
       if (err instanceof RecordFormatError) {
         throw new TidemarkError('CHANGELOG_CORRUPT', {
@@ -246,8 +263,13 @@ export class ChangeLogReader<P extends Position = Position> {
         return { tag: 'schema', change };
       }
       case 'insert':
+        if (rec.row instanceof PackedCells) return new PackedInsert(this.log.schema(rec.schemaId), rec.row);
         return { tag: 'insert', table: this.log.schema(rec.schemaId), row: rec.row as (string | null)[] };
       case 'update':
+        if (rec.row instanceof PackedCells) {
+          const old = rec.old as PackedCells | null;
+          return new PackedUpdate(this.log.schema(rec.schemaId), rec.row, old, rec.oldIsFull);
+        }
         return {
           tag: 'update',
           table: this.log.schema(rec.schemaId),
@@ -256,6 +278,7 @@ export class ChangeLogReader<P extends Position = Position> {
           oldIsFull: rec.oldIsFull,
         };
       case 'delete':
+        if (rec.old instanceof PackedCells) return new PackedDelete(this.log.schema(rec.schemaId), rec.old);
         return { tag: 'delete', table: this.log.schema(rec.schemaId), old: rec.old as (string | null)[] };
       case 'truncate': {
         const tables = rec.schemaIds.filter((id) => this.includes(id)).map((id) => this.log.schema(id));

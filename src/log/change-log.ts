@@ -323,19 +323,27 @@ export class ChangeLog<P extends Position = Position> {
     if (!txn) throw new TidemarkError('INTERNAL', { detail: `append(${change.tag}) outside a transaction` });
     switch (change.tag) {
       case 'insert':
-        this.push({ tag: 'insert', schemaId: this.touch(txn, change.table), row: change.row });
+        this.push({
+          tag: 'insert',
+          schemaId: this.touch(txn, change.table),
+          row: change.packedRow ?? change.row,
+        });
         break;
       case 'update':
         this.push({
           tag: 'update',
           schemaId: this.touch(txn, change.table),
-          row: change.row,
-          old: change.old,
+          row: change.packedRow ?? change.row,
+          old: change.packedRow !== undefined ? (change.packedOld ?? null) : change.old,
           oldIsFull: change.oldIsFull,
         });
         break;
       case 'delete':
-        this.push({ tag: 'delete', schemaId: this.touch(txn, change.table), old: change.old });
+        this.push({
+          tag: 'delete',
+          schemaId: this.touch(txn, change.table),
+          old: change.packedOld ?? change.old,
+        });
         break;
       case 'truncate':
         this.push({ tag: 'truncate', schemaIds: change.tables.map((t) => this.touch(txn, t)) });
@@ -652,15 +660,15 @@ export class ChangeLog<P extends Position = Position> {
 
   private push(rec: LogRecord): void {
     const txn = this.txn!;
-    const record = this.enc.encodeView(rec);
+    const length = this.enc.encodeLength(rec);
     this.recordsAppended++;
-    const framed = this.packs.framedBytes(record.length);
+    const framed = this.packs.framedBytes(length);
     txn.bytes += framed;
     if (txn.segment) {
-      txn.segment.appendRecord(record);
+      txn.segment.appendRecord(this.enc.bytes.subarray(0, length));
       return;
     }
-    this.packs.add(record);
+    this.packs.add(this.enc.bytes, length);
     if (txn.bytes > this.spillBytes) this.startSpill(txn);
     else if (this.packs.bytes >= this.writeBatchBytes) this.flush(txn, null);
   }

@@ -16,6 +16,7 @@
  *   10, 11    reserved for backfill watermarks (online snapshots)
  *
  *   cells     n varint | cell × n ;  cell = varint h: 0 NULL, 1 UNCHANGED, h ≥ 2: h − 2 UTF-8 bytes follow
+ *             (core/packed-cells.ts: packed cells are copied in and read out as they lie)
  *
  *   frame     len varint | record (len bytes)
  *   pack      frame+          an LMDB data value: the records of one transaction, in order;
@@ -25,6 +26,7 @@
  * Varints are unsigned LEB128 (7 bits a byte, low first): at most 5 bytes for ids, counts and
  * lengths, up to 8 for the segment's byte count (files may pass 4 GiB).
  */
+import { checkPackedCells, PackedCells, PackedCellsError } from '../core/packed-cells.ts';
 import { UNCHANGED, type Cell } from '../core/row.ts';
 
 export const TAG = {
@@ -40,18 +42,21 @@ export const TAG = {
 
 export type RecordTag = keyof typeof TAG;
 
+/** A row's cells in a record: as strings, or packed (decoded with `packed`, or appended so). */
+export type RecordCells = Cell[] | PackedCells;
+
 /** A decoded record with tables still as schema ids; the reader resolves them. */
 export type LogRecord =
   | { readonly tag: 'begin'; readonly commitTimeMs: number; readonly txn?: number }
-  | { readonly tag: 'insert'; readonly schemaId: number; readonly row: Cell[] }
+  | { readonly tag: 'insert'; readonly schemaId: number; readonly row: RecordCells }
   | {
       readonly tag: 'update';
       readonly schemaId: number;
-      readonly row: Cell[];
-      readonly old: Cell[] | null;
+      readonly row: RecordCells;
+      readonly old: RecordCells | null;
       readonly oldIsFull: boolean;
     }
-  | { readonly tag: 'delete'; readonly schemaId: number; readonly old: Cell[] }
+  | { readonly tag: 'delete'; readonly schemaId: number; readonly old: RecordCells }
   | { readonly tag: 'truncate'; readonly schemaIds: number[] }
   | {
       readonly tag: 'commit';
@@ -94,6 +99,19 @@ export class RecordWriter {
    * call (the writer copies it into a pack or a segment at once, saving an allocation per row).
    */
   encodeView(rec: LogRecord): Buffer {
+    return this.buf.subarray(0, this.encodeLength(rec));
+  }
+
+  /** The writer's buffer: after `encodeLength`, the record is its first bytes. */
+  get bytes(): Buffer {
+    return this.buf;
+  }
+
+  /**
+   * Encodes one record at the start of `bytes` and returns its length: `encodeView` without the
+   * Buffer view (an object per record on the append path).
+   */
+  encodeLength(rec: LogRecord): number {
     this.pos = 0;
     this.byte(TAG[rec.tag]);
     switch (rec.tag) {
@@ -143,7 +161,7 @@ export class RecordWriter {
         break;
       }
     }
-    return this.buf.subarray(0, this.pos);
+    return this.pos;
   }
 
   private ensure(n: number): void {
@@ -179,7 +197,21 @@ export class RecordWriter {
     this.buf[this.pos++] = v;
   }
 
-  private cells(cells: readonly Cell[]): void {
+  private cells(cells: RecordCells): void {
+    if (cells instanceof PackedCells) {
+      const len = cells.end - cells.start;
+      this.ensure(len);
+      // A byte loop for a short row: Buffer#copy's native call costs more than it copies.
+      if (len > 64) this.pos += cells.bytes.copy(this.buf, this.pos, cells.start, cells.end);
+      else {
+        const src = cells.bytes;
+        const out = this.buf;
+        let o = this.pos;
+        for (let k = cells.start; k < cells.end; k++) out[o++] = src[k]!;
+        this.pos = o;
+      }
+      return;
+    }
     this.varint(cells.length);
     for (const c of cells) {
       if (c === null) this.varint(0);
@@ -228,6 +260,8 @@ class Cursor {
     readonly bytes: Buffer,
     public pos: number,
     readonly end: number,
+    /** Cells come packed, pointing into `bytes` (which must then outlive them), not as strings. */
+    readonly packed = false,
   ) {}
 
   byte(): number {
@@ -252,7 +286,17 @@ class Cursor {
     return v;
   }
 
-  cells(): Cell[] {
+  cells(): RecordCells {
+    if (this.packed) {
+      const start = this.pos;
+      try {
+        this.pos = checkPackedCells(this.bytes, start, this.end);
+      } catch (err) {
+        if (err instanceof PackedCellsError) throw new RecordFormatError(err.message);
+        throw err;
+      }
+      return new PackedCells(this.bytes, start, this.pos);
+    }
     const n = this.varint();
     const out: Cell[] = new Array<Cell>(n);
     for (let i = 0; i < n; i++) {
@@ -283,12 +327,13 @@ export function decodeRecord(bytes: Buffer): LogRecord {
 
 /**
  * Decodes the record `bytes[start, end)` where it lies (a reader's buffer holds many): no view
- * of it is made, only the record and its cells.
+ * of it is made, only the record and its cells. With `packed`, cells are checked and returned
+ * as `PackedCells` over `bytes`, with no string made: `bytes` must then never be overwritten.
  */
-export function decodeRecordAt(bytes: Buffer, start: number, end: number): LogRecord {
+export function decodeRecordAt(bytes: Buffer, start: number, end: number, packed = false): LogRecord {
   if (start >= end) throw new RecordFormatError('empty record');
   const tag = tagOf(bytes[start]!);
-  const c = new Cursor(bytes, start + 1, end);
+  const c = new Cursor(bytes, start + 1, end, packed);
   let rec: LogRecord;
   switch (tag) {
     case 'begin': {

@@ -71,6 +71,8 @@ export class Subscription<P extends Position = Position> {
     const log = this.host.log;
     const reader = new ChangeLogReader<P>(log, {
       memoryQuotaBytes: this.options.memoryQuotaBytes,
+      // The changefeed's epoch builder and the PostgreSQL sink take rows as bytes.
+      packed: true,
       includes: (t) => this.tableIds.has(t.relationId),
       onSchema: (change) => {
         const selection = this.options.selection;

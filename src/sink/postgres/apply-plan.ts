@@ -1,3 +1,4 @@
+import { PackedCells, packedCellsAt, unpackCells } from '../../core/packed-cells.ts';
 import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
 import { qualifiedName, quoteIdent, quoteTable, type TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
@@ -20,18 +21,31 @@ import type { TableChanges } from '../../core/epoch.ts';
  *   c0…   the row's cells in column order (UNCHANGED is staged as NULL)
  *   k0…   m only: the old key, one cell per key column
  *
+ * A u or d row the epoch kept packed (`TableChanges.upsertsPacked`) is staged as its packed cells:
+ * op and mask are its group's, n and every k NULL (`stagedCells` spells it out); COPY writes its
+ * bytes as they are (copy-writer.ts).
+ *
  * Cells become typed values through `s.cI::<typeName>`, i.e. the type's own input function, so
  * every value lands exactly as the source printed it.
  */
 
 export type StageOp = 'd' | 'u' | 'p' | 'm' | 'i' | 'r';
 
+/** A staged row: its cells in the column order of `stageColumns`, or a u/d row still packed. */
+export type StagedRow = (string | null)[] | PackedCells;
+
 export interface StageGroup {
   readonly op: StageOp;
   /** p/m: which cells are UNCHANGED ('1'); '' for the other ops. */
   readonly mask: string;
-  /** Staged rows in the column order of `stageColumns`. */
-  readonly rows: (string | null)[][];
+  readonly rows: StagedRow[];
+}
+
+/** The staged row's cells in the column order of `stageColumns`. */
+export function stagedCells(table: TableSchema, group: StageGroup, row: StagedRow): (string | null)[] {
+  if (!(row instanceof PackedCells)) return row;
+  const keys = table.keyColumns.map(() => null);
+  return [group.op, group.mask || null, null, ...(unpackCells(row) as Row), ...keys];
 }
 
 export interface TablePlan {
@@ -56,34 +70,44 @@ export function planTableChanges(changes: TableChanges): TablePlan {
   const { table } = changes;
   const width = table.columns.length;
   const noKey: null[] = table.keyColumns.map(() => null);
-  const groups = new Map<string, { op: StageOp; mask: string; rows: (string | null)[][] }>();
-  const add = (op: StageOp, mask: string, row: (string | null)[]) => {
+  const groups = new Map<string, { op: StageOp; mask: string; rows: StagedRow[] }>();
+  const add = (op: StageOp, mask: string, row: StagedRow) => {
     const id = `${op}${mask}`;
     let g = groups.get(id);
     if (!g) groups.set(id, (g = { op, mask, rows: [] }));
     g.rows.push(row);
   };
-  const check = (row: readonly Cell[], what: string) => {
-    if (row.length !== width) {
-      throw contractError(table, `${what} has ${row.length} cells, the table has ${width} columns`);
+  const check = (row: readonly Cell[] | PackedCells, what: string) => {
+    const cells = row instanceof PackedCells ? row.count : row.length;
+    if (cells !== width) {
+      throw contractError(table, `${what} has ${cells} cells, the table has ${width} columns`);
     }
   };
+  // Packed where the epoch kept them so: staged as they are, no string per cell.
+  const deletes = changes.deletesPacked ?? changes.deletes;
+  const upserts = changes.upsertsPacked ?? changes.upserts;
   const keyed = !table.keyless && table.keyColumns.length > 0;
-  if (!keyed && (changes.deletes.length || changes.upserts.length || changes.partialUpdates.length)) {
+  if (!keyed && (deletes.length || upserts.length || changes.partialUpdates.length)) {
     throw contractError(table, 'keyed changes (deletes, upserts, partial updates) for a table without a key');
   }
   if (keyed && changes.rowDeltas.length) throw contractError(table, 'row deltas for a keyed table');
 
   const nullable = hasNullableKey(table);
-  const nullKey = (row: Row) => (nullable && table.keyColumns.some((k) => row[k] === null) ? 'n' : '');
-  for (const row of changes.deletes) {
+  const sortedKeys = [...table.keyColumns].sort((a, b) => a - b);
+  const nullKey = (row: Row | PackedCells) => {
+    if (!nullable) return '';
+    const keys =
+      row instanceof PackedCells ? packedCellsAt(row, sortedKeys) : table.keyColumns.map((k) => row[k]);
+    return keys.some((c) => c === null) ? 'n' : '';
+  };
+  for (const row of deletes) {
     check(row, 'a delete');
     const mask = nullKey(row);
-    add('d', mask, ['d', mask || null, null, ...row, ...noKey]);
+    add('d', mask, row instanceof PackedCells ? row : ['d', mask || null, null, ...row, ...noKey]);
   }
-  for (const row of changes.upserts) {
+  for (const row of upserts) {
     check(row, 'an upsert');
-    add('u', '', ['u', null, null, ...row, ...noKey]);
+    add('u', '', row instanceof PackedCells ? row : ['u', null, null, ...row, ...noKey]);
   }
   for (const { row, fromKey } of changes.partialUpdates) {
     check(row, 'a partial update');

@@ -347,7 +347,7 @@ export class PostgresSink implements Sink {
       if (stage === null) continue;
       const copy = new CopyWriter(client.query(copyFrom(`COPY pg_temp.${stage.name} FROM STDIN`)));
       try {
-        for (const g of plan.groups) await copy.writeRows(g.rows);
+        for (const g of plan.groups) await copy.writeStaged(plan.table, g);
         await copy.end();
       } catch (err) {
         copy.abort(err instanceof Error ? err : new Error('staging aborted'));

@@ -1,5 +1,6 @@
 import type { TableSchema } from '../../core/table-schema.ts';
-import { stageColumns, type StageGroup } from './apply-plan.ts';
+import { PackedCells } from '../../core/packed-cells.ts';
+import { stageColumns, stagedCells, type StageGroup } from './apply-plan.ts';
 import { quoteLiteral } from './sql-text.ts';
 import { nameKey } from './target-tables.ts';
 
@@ -54,13 +55,18 @@ export function stageFrom(name: string, group: StageGroup): string {
 
 /** The group's rows as an inline VALUES list named `s`. */
 export function valuesFrom(table: TableSchema, group: StageGroup): string {
-  const rows = group.rows.map((r) => `(${r.map(quoteLiteral).join(', ')})`);
+  const rows = group.rows.map((r) => `(${stagedCells(table, group, r).map(quoteLiteral).join(', ')})`);
   return `(VALUES ${rows.join(', ')}) AS s(${stageColumns(table).join(', ')})`;
 }
 
 /** Characters of SQL an inline VALUES list for these rows takes, near enough to pick a path. */
 export function stagedChars(groups: readonly StageGroup[]): number {
   let n = 0;
-  for (const g of groups) for (const r of g.rows) for (const c of r) n += (c?.length ?? 4) + 4;
+  for (const g of groups) {
+    for (const r of g.rows) {
+      if (r instanceof PackedCells) n += r.end - r.start + 4 * (r.count + 3);
+      else for (const c of r) n += (c?.length ?? 4) + 4;
+    }
+  }
   return n;
 }

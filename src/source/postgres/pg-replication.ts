@@ -11,6 +11,7 @@
  * subscriber's resolved position — and with it the slot — keeps advancing.
  */
 import type { ChangeEvent } from '../../core/change.ts';
+import { PackedDelete, PackedInsert, PackedUpdate } from '../../core/packed-cells.ts';
 import type { TableSchema } from '../../core/table-schema.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { ReplicateOptions, ReplicationSession } from '../connector.ts';
@@ -190,11 +191,18 @@ export class PgReplication implements ReplicationSession<Lsn> {
             for (const change of tracker.onDdl(msg)) if (!skipping) out.push({ tag: 'schema', change });
             break;
           }
+          // Packed rows stay packed (core/packed-cells.ts): the hub copies their bytes to its log.
           case 'insert':
-            if (!skipping) out.push({ tag: 'insert', table: known(ev.relationId), row: ev.row });
+            if (skipping) break;
+            if (ev.packedRow) out.push(new PackedInsert(known(ev.relationId), ev.packedRow));
+            else out.push({ tag: 'insert', table: known(ev.relationId), row: ev.row });
             break;
           case 'update':
-            if (!skipping) {
+            if (skipping) break;
+            if (ev.packedRow) {
+              const old = ev.packedOld ?? null;
+              out.push(new PackedUpdate(known(ev.relationId), ev.packedRow, old, ev.oldKind === 'full'));
+            } else {
               out.push({
                 tag: 'update',
                 table: known(ev.relationId),
@@ -205,7 +213,9 @@ export class PgReplication implements ReplicationSession<Lsn> {
             }
             break;
           case 'delete':
-            if (!skipping) out.push({ tag: 'delete', table: known(ev.relationId), old: ev.old });
+            if (skipping) break;
+            if (ev.packedOld) out.push(new PackedDelete(known(ev.relationId), ev.packedOld));
+            else out.push({ tag: 'delete', table: known(ev.relationId), old: ev.old });
             break;
           case 'truncate':
             if (!skipping) out.push({ tag: 'truncate', tables: ev.relationIds.map(known) });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { packCells, type PackedCells } from '../../core/packed-cells.ts';
 import { UNCHANGED } from '../../core/row.ts';
 import { Lsn } from './lsn.ts';
 import { decodeCopyData, decodePgoutput } from './pgoutput-decoder.ts';
@@ -142,6 +143,43 @@ describe('decodePgoutput', () => {
     });
   }
 
+  /** A packed message as the plain one it stands for (its getters read), and its packed cells. */
+  const unpacked = (m: PgoutputMessage): { plain: PgoutputMessage; packed: (PackedCells | null)[] } => {
+    switch (m.tag) {
+      case 'insert':
+        return { plain: { tag: m.tag, relationId: m.relationId, row: m.row }, packed: [m.packedRow!] };
+      case 'update':
+        return {
+          plain: { tag: m.tag, relationId: m.relationId, oldKind: m.oldKind, old: m.old, row: m.row },
+          packed: [m.packedRow!, m.packedOld!],
+        };
+      case 'delete':
+        return {
+          plain: { tag: m.tag, relationId: m.relationId, oldKind: m.oldKind, old: m.old },
+          packed: [m.packedOld!],
+        };
+      default:
+        return { plain: m, packed: [] };
+    }
+  };
+
+  for (const [name, bytes, expected] of fixtures) {
+    it(`decodes ${name} packed to the same cells`, () => {
+      const { plain, packed } = unpacked(decodePgoutput(bytes, true));
+      expect(plain).toEqual(expected);
+      const cells =
+        expected.tag === 'insert'
+          ? [expected.row]
+          : expected.tag === 'update'
+            ? [expected.row, expected.old]
+            : expected.tag === 'delete'
+              ? [expected.old]
+              : [];
+      const bytesOf = (p: PackedCells | null) => p && p.bytes.subarray(p.start, p.end);
+      expect(packed.map(bytesOf)).toEqual(cells.map((c) => c && bytesOf(packCells(c))));
+    });
+  }
+
   it('refuses an unknown message byte, naming it and its offset', () => {
     expect(() => decodePgoutput(Buffer.from('Zzz'))).toThrow(/SOURCE_PROTOCOL.*0x5a 'Z'.*offset 0/);
   });
@@ -153,12 +191,16 @@ describe('decodePgoutput', () => {
     expect(() => decodePgoutput(odd)).toThrow(/SOURCE_PROTOCOL.*0x71 'q'/);
     const unchangedInInsert = b().char('I').u32(1).char('N').i16(1).char('u').build();
     expect(() => decodePgoutput(unchangedInInsert)).toThrow(/SOURCE_PROTOCOL/);
+    expect(() => decodePgoutput(bin, true)).toThrow(/SOURCE_PROTOCOL.*binary format.*offset 8/);
+    expect(() => decodePgoutput(odd, true)).toThrow(/SOURCE_PROTOCOL.*0x71 'q'/);
+    expect(() => decodePgoutput(unchangedInInsert, true)).toThrow(/SOURCE_PROTOCOL/);
   });
 
   it('refuses every truncation of every fixture', () => {
     for (const [, bytes] of fixtures) {
       for (let end = 0; end < bytes.length; end++) {
         expect(() => decodePgoutput(bytes.subarray(0, end))).toThrow(/SOURCE_PROTOCOL/);
+        expect(() => decodePgoutput(bytes.subarray(0, end), true)).toThrow(/SOURCE_PROTOCOL/);
       }
     }
   });

@@ -1,4 +1,5 @@
-import { UNCHANGED, type Cell } from '../../core/row.ts';
+import { PackedCells, unpackCells } from '../../core/packed-cells.ts';
+import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { Lsn } from './lsn.ts';
 import type {
@@ -13,7 +14,9 @@ import type {
  * Decodes the replication stream's CopyData bodies: the XLogData/keepalive envelope, then the
  * pgoutput protocol-version-1 message inside. No I/O, no state: every message stands alone
  * (relation metadata is the caller's to keep). Text cells are decoded straight from the received
- * buffer with `toString('utf8', start, end)`; no payload is copied.
+ * buffer with `toString('utf8', start, end)`; no payload is copied. Decoded `packed`, a tuple's
+ * cells are copied as bytes into packed cells (core/packed-cells.ts) instead, with no string made
+ * (the change hub writes them to its log as they are).
  *
  * Any malformed input (unknown type byte, a length past the end, binary tuple data) throws
  * SOURCE_PROTOCOL naming the byte and its offset in the message.
@@ -49,11 +52,11 @@ export function decodeCopyData(body: Buffer): XLogData | KeepaliveMessage {
   );
 }
 
-/** Decodes one pgoutput message (the payload of an XLogData). */
-export function decodePgoutput(buf: Buffer): PgoutputMessage {
+/** Decodes one pgoutput message (the payload of an XLogData); see above for `packed`. */
+export function decodePgoutput(buf: Buffer, packed = false): PgoutputMessage {
   const r = new Reader(buf);
   try {
-    return decodeMessage(r);
+    return packed ? decodePacked(r) : decodeMessage(r);
   } catch (err) {
     if (err instanceof TidemarkError) throw err;
     throw protocolError(`message ${describeByte(buf[0])} is truncated`, r.pos, err);
@@ -149,6 +152,158 @@ function decodeMessage(r: Reader): PgoutputMessage {
     default:
       throw protocolError(`unknown pgoutput message type ${describeByte(type)}`, 0);
   }
+}
+
+/** Row messages with packed cells; any other message as `decodeMessage` decodes it. */
+function decodePacked(r: Reader): PgoutputMessage {
+  switch (r.buf[0]) {
+    case 0x49: {
+      // I
+      r.pos = 1;
+      const relationId = r.u32();
+      r.expect(0x4e, 'N');
+      return new InsertMessage(relationId, packTuple(r, false));
+    }
+    case 0x55: {
+      // U
+      r.pos = 1;
+      const relationId = r.u32();
+      let sub = r.u8();
+      let oldKind: 'key' | 'full' | null = null;
+      let old: PackedCells | null = null;
+      if (sub === 0x4b || sub === 0x4f) {
+        oldKind = sub === 0x4b ? 'key' : 'full';
+        old = packTuple(r, true);
+        sub = r.u8();
+      }
+      if (sub !== 0x4e) throw protocolError(`update expects N, got ${describeByte(sub)}`, r.pos - 1);
+      return new UpdateMessage(relationId, oldKind, old, packTuple(r, true));
+    }
+    case 0x44: {
+      // D
+      r.pos = 1;
+      const relationId = r.u32();
+      const sub = r.u8();
+      if (sub !== 0x4b && sub !== 0x4f)
+        throw protocolError(`delete expects K or O, got ${describeByte(sub)}`, r.pos - 1);
+      return new DeleteMessage(relationId, sub === 0x4b ? 'key' : 'full', packTuple(r, false));
+    }
+    default:
+      return decodeMessage(r);
+  }
+}
+
+class InsertMessage {
+  readonly tag = 'insert';
+  private cells: Row | undefined;
+  constructor(
+    readonly relationId: number,
+    readonly packedRow: PackedCells,
+  ) {}
+  get row(): Row {
+    return (this.cells ??= unpackCells(this.packedRow) as Row);
+  }
+}
+
+class UpdateMessage {
+  readonly tag = 'update';
+  private cells: Cell[] | undefined;
+  private oldCells: Cell[] | null | undefined;
+  constructor(
+    readonly relationId: number,
+    readonly oldKind: 'key' | 'full' | null,
+    readonly packedOld: PackedCells | null,
+    readonly packedRow: PackedCells,
+  ) {}
+  get row(): Cell[] {
+    return (this.cells ??= unpackCells(this.packedRow));
+  }
+  get old(): Cell[] | null {
+    if (this.oldCells === undefined) this.oldCells = this.packedOld && unpackCells(this.packedOld);
+    return this.oldCells;
+  }
+}
+
+class DeleteMessage {
+  readonly tag = 'delete';
+  private cells: Row | undefined;
+  constructor(
+    readonly relationId: number,
+    readonly oldKind: 'key' | 'full',
+    readonly packedOld: PackedCells,
+  ) {}
+  get old(): Row {
+    return (this.cells ??= unpackCells(this.packedOld) as Row);
+  }
+}
+
+/**
+ * Packed tuples are written into a slab shared by the messages decoded one after another, never
+ * overwritten: a message's cells stay valid as long as it is kept. A new slab when one is full.
+ */
+const SLAB_BYTES = 256 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * A tuple's cells transcoded into packed cells: pgoutput's `t len:int32 bytes | n | u` become
+ * `varint(len + 2) bytes | 0 | 1`, the same bytes. Checked as `decodeTuple` checks them.
+ */
+function packTuple(r: Reader, allowUnchanged: boolean): PackedCells {
+  const buf = r.buf;
+  const count = r.u16();
+  // The packed form never takes more than the tuple's bytes (5 of header per text cell shrink to
+  // at most 5) plus the count's varint.
+  const most = buf.length - r.pos + 3;
+  if (slabUsed + most > slab.length) {
+    slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, most));
+    slabUsed = 0;
+  }
+  const out = slab;
+  const start = slabUsed;
+  let o = start;
+  let v = count;
+  while (v >= 0x80) {
+    out[o++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[o++] = v;
+  let pos = r.pos;
+  for (let i = 0; i < count; i++) {
+    const kind = buf[pos];
+    if (kind === 0x74) {
+      // t: Int32 length + text
+      if (pos + 5 > buf.length) throw protocolError(`column ${i + 1} is truncated`, pos);
+      const len =
+        ((buf[pos + 1]! << 24) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 8) | buf[pos + 4]!) >>> 0;
+      const from = pos + 5;
+      const end = from + len;
+      if (len > 0x7fffffff || end > buf.length)
+        throw protocolError(`column ${i + 1} length ${len | 0} runs past the message`, pos);
+      let h = len + 2;
+      while (h >= 0x80) {
+        out[o++] = (h & 0x7f) | 0x80;
+        h = Math.floor(h / 0x80);
+      }
+      out[o++] = h;
+      if (len < 32) for (let k = from; k < end; k++) out[o++] = buf[k]!;
+      else o += buf.copy(out, o, from, end);
+      pos = end;
+    } else if (kind === 0x6e) {
+      out[o++] = 0;
+      pos += 1;
+    } else if (kind === 0x75 && allowUnchanged) {
+      out[o++] = 1;
+      pos += 1;
+    } else if (kind === 0x62) {
+      throw protocolError(`column ${i + 1} is in binary format, which Tidemark never requests`, pos);
+    } else {
+      throw protocolError(`unexpected tuple column kind ${describeByte(kind)} in column ${i + 1}`, pos);
+    }
+  }
+  r.pos = pos;
+  slabUsed = o;
+  return new PackedCells(out, start, o);
 }
 
 function decodeRelation(r: Reader): PgoutputMessage {

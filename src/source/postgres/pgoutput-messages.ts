@@ -1,3 +1,4 @@
+import type { PackedCells } from '../../core/packed-cells.ts';
 import type { Cell, Row } from '../../core/row.ts';
 import type { Lsn } from './lsn.ts';
 
@@ -6,7 +7,9 @@ import type { Lsn } from './lsn.ts';
  * (protocol version 1: https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
  *
  * Times are milliseconds since the Unix epoch (`…Ms`) plus the exact microseconds since the Unix
- * epoch (`…Us`, a safe integer until the year 2255). Cells are text form (decode/row.ts).
+ * epoch (`…Us`, a safe integer until the year 2255). Cells are text form (decode/row.ts); decoded
+ * with `packed`, tuples also come as packed cells (`packedRow`, `packedOld`: core/packed-cells.ts)
+ * and `row` and `old` unpack them on first use.
  */
 
 /** Replica identity of a relation: default (key), nothing, full, index. */
@@ -48,7 +51,12 @@ export type PgoutputMessage =
       readonly columns: readonly RelationColumn[];
     }
   | { readonly tag: 'type'; readonly typeOid: number; readonly schema: string; readonly name: string }
-  | { readonly tag: 'insert'; readonly relationId: number; readonly row: Row }
+  | {
+      readonly tag: 'insert';
+      readonly relationId: number;
+      readonly row: Row;
+      readonly packedRow?: PackedCells;
+    }
   | {
       readonly tag: 'update';
       readonly relationId: number;
@@ -58,12 +66,15 @@ export type PgoutputMessage =
       readonly old: Cell[] | null;
       /** The new row; TOASTed columns that did not change are UNCHANGED. */
       readonly row: Cell[];
+      readonly packedRow?: PackedCells;
+      readonly packedOld?: PackedCells | null;
     }
   | {
       readonly tag: 'delete';
       readonly relationId: number;
       readonly oldKind: 'key' | 'full';
       readonly old: Row;
+      readonly packedOld?: PackedCells;
     }
   | {
       readonly tag: 'truncate';

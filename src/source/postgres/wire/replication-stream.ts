@@ -177,10 +177,10 @@ export class ReplicationStream implements AsyncIterable<ReplicationEvent[]> {
         const body = raw[i]!;
         // XLogData: skip the envelope (walStart, walEnd, sendTime: 24 bytes) without decoding it.
         if (body[0] === 0x77 && body.length > 25) {
-          events[i] = decodePgoutput(body.subarray(25));
+          events[i] = decodePgoutput(body.subarray(25), true);
         } else {
           const env = decodeCopyData(body);
-          events[i] = env.tag === 'xlog' ? decodePgoutput(env.payload) : env;
+          events[i] = env.tag === 'xlog' ? decodePgoutput(env.payload, true) : env;
         }
       }
     } catch (err) {
