@@ -30,7 +30,7 @@ import { Lsn } from './lsn.ts';
 import { connectPgClient } from './pg-tls.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapReadError } from './pg-errors.ts';
-import { keyAfterPredicate } from './key-range.ts';
+import { keyAfterPredicate, keyIndexOrder } from './key-range.ts';
 import { snapshotContains } from './snapshot-visibility.ts';
 
 export const WATERMARK_MESSAGE_PREFIX = 'tidemark.watermark';
@@ -43,6 +43,8 @@ const MAX_AMBIGUOUS_RETRIES = 200;
 export class PgChunkReader implements ChunkReader<Lsn> {
   private client: pg.Client | null = null;
   private from: string | null = null;
+  /** The key columns in the order of their index (keyIndexOrder), read once. */
+  private keyOrder: readonly number[] | null = null;
   /** Snapshots thrown away because a committed transaction was not visible yet (tests, metrics). */
   ambiguousRetries = 0;
 
@@ -87,11 +89,13 @@ export class PgChunkReader implements ChunkReader<Lsn> {
       let text = `SELECT ${cols} FROM ${this.from}`;
       let values: string[] = [];
       if (keyed) {
-        const keyCols = t.keyColumns.map((i) => t.columns[i]!);
+        // The same order as the initial snapshot's key-ordered read (snapshot-reader.ts).
+        const order = (this.keyOrder ??= await keyIndexOrder(c, t));
+        const keyCols = order.map((i) => t.columns[i]!);
         if (after !== null) {
           const p = keyAfterPredicate(keyCols, 1);
           text += ` WHERE ${p}`;
-          values = t.keyColumns.map((i) => {
+          values = order.map((i) => {
             const v = after[i];
             if (typeof v !== 'string')
               throw new TidemarkError('INTERNAL', { detail: 'a NULL key in a chunk bound' });

@@ -21,6 +21,7 @@ import type { KeyOrderedRows } from '../connector.ts';
 import { sessionOptions } from './session-settings.ts';
 import { wrapReadError } from './pg-errors.ts';
 import { connectPgClient } from './pg-tls.ts';
+import { keyIndexOrder } from './key-range.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 
 export interface SnapshotReadOptions {
@@ -121,7 +122,8 @@ export interface KeyOrderReadOptions {
 }
 
 /**
- * One table with a key, in key order, inside the exported snapshot: `ORDER BY` the key columns,
+ * One table with a key, in key order, inside the exported snapshot: `ORDER BY` the key columns in
+ * their index's order (keyIndexOrder),
  * the order the online copy's `ROW(key) > ROW(after)` chunks follow (`chunk-reader.ts`: the same
  * columns, their default operators and collations, the same session settings for the key's text).
  * Each batch carries its last row. One COPY, read ahead into a buffer while the consumer writes.
@@ -149,7 +151,7 @@ export async function* readInKeyOrder(opts: KeyOrderReadOptions): AsyncGenerator
     );
     const from = rows[0]?.relkind === 'p' ? quoteTable(t) : `ONLY ${quoteTable(t)}`;
     const cols = t.columns.map((col) => quoteIdent(col.name)).join(', ');
-    const order = t.keyColumns.map((i) => quoteIdent(t.columns[i]!.name)).join(', ');
+    const order = (await keyIndexOrder(c, t)).map((i) => quoteIdent(t.columns[i]!.name)).join(', ');
     const sql = `COPY (SELECT ${cols} FROM ${from} ORDER BY ${order}) TO STDOUT`;
     const reading = (async () => {
       const batcher = new CopyTextBatcher(t, opts.batchBytes ?? 256 * 1024);
