@@ -360,6 +360,8 @@ export class ChangefeedRunner implements Changefeed {
         }
       }
       const readerQuota = Math.min(8 * MiB, Math.max(MiB, Math.floor(cfg.memoryQuotaBytes / 16)));
+      // Snapshot rows read ahead of the sink, and a large table's first chunk held until decided.
+      const snapshotBuffer = Math.min(32 * MiB, Math.max(MiB, Math.floor(cfg.memoryQuotaBytes / 8)));
       this.update({
         tables: [
           ...tables
@@ -391,7 +393,7 @@ export class ChangefeedRunner implements Changefeed {
             : { policy: 'truncate' as const, tables: [] };
         this.update({ phase: 'snapshot', snapshotRows: 0 });
         this.log.info('snapshot started', { tables: tables.map((t) => `${t.schema}.${t.name}`) });
-        const snap = await connector.snapshot(tables, cfg.snapshot);
+        const snap = await connector.snapshot(tables, { ...cfg.snapshot, bufferBytes: snapshotBuffer });
         try {
           const at = { position: snap.position.toString(), epoch: stored === null ? 0 : stored.epoch + 1 };
           const rows = views ? views.snapshot(snap.rows, replicated, at.epoch) : snap.rows;
@@ -423,6 +425,7 @@ export class ChangefeedRunner implements Changefeed {
               at,
               copyStore,
               chunkRows: Math.max(1, cfg.snapshot.chunkRows),
+              firstChunkBytes: snapshotBuffer,
               counted: (r) => this.countSnapshot(r),
               log: this.log,
               owner: cfg.id,

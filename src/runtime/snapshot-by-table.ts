@@ -25,9 +25,6 @@ import type { CopyProgressStore } from './copy-progress.ts';
 import type { Logger } from './logger.ts';
 import { shadowOf, type CopyProgress } from './table-copy.ts';
 
-/** A first chunk larger than this decides for the shadow (it is held in memory until decided). */
-const FIRST_CHUNK_MAX_BYTES = 16 * 1024 * 1024;
-
 export interface SnapshotByTable {
   readonly sink: Sink;
   readonly tables: readonly TableSchema[];
@@ -37,6 +34,11 @@ export interface SnapshotByTable {
   readonly copyStore: CopyProgressStore;
   /** Rows per committed chunk of a large table (`snapshot.chunkRows`). */
   readonly chunkRows: number;
+  /**
+   * A first chunk larger than this decides for the shadow (it is held in memory until decided):
+   * a share of the memory quota.
+   */
+  readonly firstChunkBytes: number;
   /** Counts the rows as they pass (status, rate); yields the chunks as they are. */
   readonly counted: <C extends SnapshotRows>(rows: AsyncIterable<C>) => AsyncIterable<C>;
   readonly log: Logger;
@@ -83,7 +85,7 @@ export async function snapshotByTable(o: SnapshotByTable): Promise<number> {
       let rows = 0;
       let bytes = 0;
       let next = await it.next();
-      while (!next.done && rows < o.chunkRows && bytes < FIRST_CHUNK_MAX_BYTES) {
+      while (!next.done && rows < o.chunkRows && bytes < o.firstChunkBytes) {
         held.push(next.value);
         rows += snapshotRowCount(next.value);
         bytes += next.value.copyText?.bytes.length ?? 0;

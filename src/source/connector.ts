@@ -205,6 +205,8 @@ export interface SnapshotOptions {
   readonly parallelism: number;
   /** Rows per key-range chunk. */
   readonly chunkRows: number;
+  /** Bytes of rows read ahead of the consumer, at most (a share of the memory quota). */
+  readonly bufferBytes?: number;
 }
 
 export interface SourceSnapshot<P extends Position = Position> {

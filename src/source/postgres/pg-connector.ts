@@ -254,6 +254,7 @@ export class PostgresConnector implements SourceConnector<Lsn> {
         tables: of,
         parallelism: options.parallelism,
         chunkRows: options.chunkRows,
+        ...(options.bufferBytes === undefined ? {} : { bufferBytes: options.bufferBytes }),
       });
     // The consistent point P is where decoding starts (`start_decoding_at`): PostgreSQL streams
     // every commit whose record starts at or after P (SnapBuildXactNeedsSkip: origptr < P is
@@ -264,7 +265,13 @@ export class PostgresConnector implements SourceConnector<Lsn> {
       rows: read(tables),
       // The exported snapshot stays importable while `conn` (the slot's session) is open.
       rowsOf: read,
-      rowsInKeyOrder: (table) => readInKeyOrder({ url: this.options.url, snapshotName, table }),
+      rowsInKeyOrder: (table) =>
+        readInKeyOrder({
+          url: this.options.url,
+          snapshotName,
+          table,
+          ...(options.bufferBytes === undefined ? {} : { bufferBytes: options.bufferBytes }),
+        }),
       release: () => conn.close().catch(() => {}),
     };
   }
