@@ -104,6 +104,15 @@ export class EpochWriteBatchStore implements StateStore {
 
   insert(ns: string, key: string, value: string): void {
     this.requireOpen('insert');
+    // Checked where it costs nothing (the epoch's writes, the read cache): a key known to hold a
+    // value means the caller's "absent" is wrong, and the undo log would lose that value.
+    const table = this.pending.get(ns);
+    const held = table !== undefined && table.has(key) ? table.get(key) : this.cache.peek(ns, key);
+    if (typeof held === 'string') {
+      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
+        detail: `a row inserted as new already holds a value in state namespace ${ns}`,
+      });
+    }
     this.write(ns, key, value, true);
   }
 

@@ -159,3 +159,21 @@ describe('lmdb store spilling an epoch', () => {
     await again.close();
   });
 });
+
+describe('insert of a key known to hold a value', () => {
+  it('is refused (DATAFLOW_STATE_CORRUPT) rather than logged as absent, which would lose the value on rollback', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-insert-'));
+    dirs.push(dir);
+    const s = LmdbStateStore.open({ path: dir });
+    s.beginEpoch(1);
+    s.put('n1.a', 'k', 'v1');
+    expect(() => s.insert('n1.a', 'k', 'v2')).toThrow(/already holds a value/);
+    await s.commitEpoch(1);
+    s.beginEpoch(2);
+    expect(s.get('n1.a', 'k')).toBe('v1');
+    expect(() => s.insert('n1.a', 'k', 'v3')).toThrow(/already holds a value/);
+    s.insert('n1.a', 'new', 'v4');
+    s.abortEpoch();
+    await s.close();
+  });
+});
