@@ -928,6 +928,17 @@ export class ChangefeedRunner implements Changefeed {
         throw this.tablesChanged([
           { table: t, why: `${t.schema}.${t.name} was selected after the snapshot` },
         ]);
+      if (
+        progress !== null &&
+        (progress.lastKey !== null || progress.chunks > 0) &&
+        progress.shadow !== shadowOf(t, this.cfg.id).name
+      ) {
+        this.log.warn('online copy starts over: its shadow has another name (made by an earlier version)', {
+          table: qualifiedName(t),
+          ...(progress.shadow === undefined ? {} : { shadow: progress.shadow }),
+        });
+        progress = null;
+      }
       const forViews = views !== null && viewInputs.has(t.relationId);
       if (forViews && progress !== null) {
         // The views' state holds nothing of this copy (rebuilt since, say): it starts over.

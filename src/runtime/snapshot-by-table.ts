@@ -114,7 +114,7 @@ export async function snapshotByTable(o: SnapshotByTable): Promise<number> {
     pull: () => Promise<IteratorResult<KeyOrderedRows>>,
   ): Promise<void> {
     const shadow = shadowOf(t, o.owner);
-    let progress: CopyProgress = fresh(t);
+    let progress: CopyProgress = { ...fresh(t), shadow: shadow.name };
     let ahead = await pull();
     while (!ahead.done) {
       let rows = 0;

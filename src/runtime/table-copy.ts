@@ -37,6 +37,11 @@ export interface CopyProgress {
   readonly chunks: number;
   /** `copying`: chunks go on after `lastKey`; `swapped`: the table replaced its shadow. */
   readonly phase: 'copying' | 'swapped';
+  /**
+   * The shadow's name downstream. Absent in progress written before shadows were named for their
+   * changefeed: such a copy starts over (its shadow is not where the runtime looks).
+   */
+  readonly shadow?: string;
 }
 
 /** An insert, update or delete (a truncate and a barrier are handled apart). */
@@ -104,8 +109,8 @@ export class TableCopy {
     /** The changefeed copying (its shadow's name is its own). */
     owner: string,
   ) {
-    this.state = progress;
     this.shadow = shadowOf(progress.table, owner);
+    this.state = { ...progress, shadow: this.shadow.name };
   }
 
   get table(): TableSchema {
