@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig } from '../support/changefeed.ts';
-import { startChangefeed } from '../support/engine.ts';
+import { failureOf, startChangefeed } from '../support/engine.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { shadowName } from '../../src/runtime/table-copy.ts';
@@ -362,10 +362,11 @@ describe('a swap blocked downstream', () => {
     await dst.query(`CREATE VIEW t_report AS SELECT id, v FROM t`);
     // Rewritten with values the log does not carry: copied again, the swap drops and creates t.
     await src.query(`ALTER TABLE t ALTER COLUMN v TYPE text USING v::text || 'x'`);
-    await waitFor(() => feed.status().phase === 'failed', 'the changefeed to stop');
-    const error = feed.status().error;
-    expect(error?.code).toBe('SINK_DEPENDENT_OBJECTS');
-    expect(error?.message).toContain('t_report');
+    // It ends (never retried), with the error naming the blocking view.
+    const error = await failureOf(feed);
+    expect(error.code).toBe('SINK_DEPENDENT_OBJECTS');
+    expect(error.message).toContain('t_report');
+    expect(feed.status().phase).toBe('failed');
     // Downstream as it was: the table whole with its last rows, the view still there.
     expect((await dst.query(`SELECT count(*)::int AS n FROM t_report`)).rows[0]?.n).toBe(100);
     await feed.stop();
