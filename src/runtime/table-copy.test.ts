@@ -67,6 +67,11 @@ async function settled(copy: TableCopy): Promise<void> {
   expect(copy.ready(new At(100))).toBe(true);
 }
 
+/** A copy of `table` from its first key, with no row estimate, for changefeed `test`. */
+function freshCopy(reader: ChunkReader, table: TableSchema): TableCopy {
+  return new TableCopy(reader, { table, lastKey: null, rows: 0, chunks: 0, phase: 'copying' }, null, 'test');
+}
+
 describe('TableCopy of a table without a key', () => {
   it('applies, after the chunk, exactly the held changes of transactions its snapshot did not see', async () => {
     const chunk: ChunkRead = {
@@ -82,12 +87,7 @@ describe('TableCopy of a table without a key', () => {
       contains: (txn) => txn === 5,
     };
     const reader = readerOf(chunk);
-    const copy = new TableCopy(
-      reader,
-      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
-      null,
-      'test',
-    );
+    const copy = freshCopy(reader, bag);
     copy.issue(100);
     expect(copy.observe(insert(['2', 'y']), 5)).toBeNull();
     expect(copy.observe(del(['1', 'x']), 6)).toBeNull();
@@ -115,12 +115,7 @@ describe('TableCopy of a table without a key', () => {
       lastKey: null,
       done: true,
     });
-    const copy = new TableCopy(
-      reader,
-      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
-      null,
-      'test',
-    );
+    const copy = freshCopy(reader, bag);
     copy.issue(100);
     copy.observe(insert(['3', 'z']), undefined);
     await settled(copy);
@@ -135,12 +130,7 @@ describe('TableCopy of a table without a key', () => {
       lastKey: null,
       done: true,
     });
-    const copy = new TableCopy(
-      reader,
-      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
-      null,
-      'test',
-    );
+    const copy = freshCopy(reader, bag);
     copy.issue(100);
     expect(copy.observe({ tag: 'truncate', tables: [bag] }, 8)).toEqual({
       tag: 'truncate',
@@ -168,12 +158,7 @@ describe('TableCopy of a table without a key', () => {
       read: () => (calls++, moved()),
       close: () => Promise.resolve(),
     };
-    const copy = new TableCopy(
-      reader,
-      { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
-      null,
-      'test',
-    );
+    const copy = freshCopy(reader, bag);
     copy.issue(100);
     await settled(copy);
     expect(() => copy.finish()).toThrow(/SOURCE_SNAPSHOT_SCHEMA_MOVED/);

@@ -1,5 +1,5 @@
 import { PackedCells, unpackCells } from '../../core/packed-cells.ts';
-import { UNCHANGED, type Cell, type Row } from '../../core/row.ts';
+import type { Cell, Row } from '../../core/row.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { Lsn } from './lsn.ts';
 import type {
@@ -331,36 +331,9 @@ function decodeRelation(r: Reader): PgoutputMessage {
   };
 }
 
+/** A tuple's cells as strings: the packed form, unpacked (one parser for both forms). */
 function decodeTuple(r: Reader, allowUnchanged: boolean): Cell[] {
-  const buf = r.buf;
-  const count = r.u16();
-  const cells: Cell[] = new Array<Cell>(count);
-  let pos = r.pos;
-  for (let i = 0; i < count; i++) {
-    const kind = buf[pos];
-    if (kind === 0x74) {
-      // t: Int32 length + text
-      const len = buf.readInt32BE(pos + 1);
-      const start = pos + 5;
-      const end = start + len;
-      if (len < 0 || end > buf.length)
-        throw protocolError(`column ${i + 1} length ${len} runs past the message`, pos);
-      cells[i] = buf.toString('utf8', start, end);
-      pos = end;
-    } else if (kind === 0x6e) {
-      cells[i] = null;
-      pos += 1;
-    } else if (kind === 0x75 && allowUnchanged) {
-      cells[i] = UNCHANGED;
-      pos += 1;
-    } else if (kind === 0x62) {
-      throw protocolError(`column ${i + 1} is in binary format, which Tidemark never requests`, pos);
-    } else {
-      throw protocolError(`unexpected tuple column kind ${describeByte(kind)} in column ${i + 1}`, pos);
-    }
-  }
-  r.pos = pos;
-  return cells;
+  return unpackCells(packTuple(r, allowUnchanged));
 }
 
 /** A cursor over one message; bounds are enforced by Buffer's readers (RangeError → truncated). */
