@@ -72,7 +72,8 @@ describe('rowsInKeyOrder', () => {
       const src = await freshDatabase('kor2_src');
       await src.query(`
       CREATE TABLE k2 (id int, tenant int, v text, PRIMARY KEY (tenant, id));
-      INSERT INTO k2 SELECT g, g % 13, repeat('w', g % 20) FROM generate_series(1, 2000) g;
+      -- ~340 kB: several pieces of the COPY stream, so several batches.
+      INSERT INTO k2 SELECT g, g % 13, repeat('w', 150 + g % 20) FROM generate_series(1, 2000) g;
       ANALYZE k2;`);
       await agree(src, 'k2', 2000);
       const connector = await createConnector(src.url, { heartbeatIntervalMs: 1000 });
