@@ -14,12 +14,34 @@ describe('describePlan', () => {
     ).toEqual([
       'reads public.orders, public.customers',
       '  scan public.orders: its changes feed the steps above',
+      '  filter: only rows matching the condition pass (each change checked on its own, no state)',
       '  scan public.customers: its changes feed the steps above',
       'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
-      'filter: only rows matching the condition pass (each change checked on its own, no state)',
       'aggregate count(*), sum(…) per group of 1 expression; only running totals are kept',
       'compute the columns region, orders, revenue (no state)',
       'key: region (rows upserted by it)',
+    ]);
+  });
+
+  it('joins the lookups by key to each other before the large table, whatever the written order', async () => {
+    const joinsFirst = [
+      '    scan public.orders: its changes feed the steps above',
+      '    scan public.customers: its changes feed the steps above',
+      '  inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
+    ];
+    const explicit = await words(`SELECT c.region, sum(l.qty) AS q FROM lines l
+        JOIN orders o ON l.order_id = o.id JOIN customers c ON o.customer_id = c.id GROUP BY c.region`);
+    expect(explicit.slice(1, 6)).toEqual([
+      '  scan public.lines: its changes feed the steps above',
+      ...joinsFirst,
+      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
+    ]);
+    const comma = await words(`SELECT c.name, l.qty, o.status FROM customers c, lines l, orders o
+        WHERE l.order_id = o.id AND o.customer_id = c.id`);
+    expect(comma.slice(1, 6)).toEqual([
+      ...joinsFirst,
+      '  scan public.lines: its changes feed the steps above',
+      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
     ]);
   });
 

@@ -190,6 +190,14 @@ function planTable(rv: RangeVar, pc: PlannerContext): Planned {
   };
 }
 
+/** The column names a table reference shows (after its column aliases); undefined for a CTE or an unknown table. */
+export function tableColumnNames(pc: PlannerContext, rv: RangeVar): readonly string[] | undefined {
+  if (!rv.schemaname && findCte(pc, rv.relname ?? '')) return undefined;
+  const table = pc.catalog(rv.schemaname ?? null, rv.relname ?? '');
+  const names = strings(rv.alias?.colnames);
+  return table?.columns.map((c, i) => names[i] ?? c.name);
+}
+
 function findCte(pc: PlannerContext, name: string): CteEntry | undefined {
   for (let i = pc.ctes.length - 1; i >= 0; i--) {
     const e = pc.ctes[i]!.get(name);

@@ -5,8 +5,9 @@
  *      every branch (TPC-H Q19) becomes a join key; an OR whose every branch restricts item x
  *      also gives x the OR of those restrictions as a filter of its own (the OR stays).
  *   2. conditions on one item → filters on it, before any join
- *   3. equalities between two items → join keys; the items are joined in FROM order, each next
- *      one the first connected to those joined by an equality (a cross join only when none is)
+ *   3. equalities between two items → join keys; lookups by key are joined to each other first
+ *      (preJoinDimensions), then the items are joined in FROM order, each next one the first
+ *      connected to those joined by an equality (a cross join only when none is)
  *   4. other conditions → filters as soon as every item they read is joined
  *   5. conditions with subqueries (subquery.ts) → semi/anti joins, or joined columns and a
  *      filter, as soon as the items they read are joined (EXISTS on one table filters that table
@@ -92,11 +93,14 @@ export function planWhere(leaves: Planned[], where: Node | undefined, pc: Planne
   }
   const pending = subqueries.filter((q) => q.leaves.size !== 1);
 
-  // Greedy join in FROM order, always along an equality when one connects.
-  const order = [0];
-  let rel = planned[0]!;
-  const joined = new Set([0]);
-  const place = new Map<number, number>([[0, 0]]);
+  // Dimensions first (see preJoinDimensions), then a greedy join in FROM order, always along an
+  // equality when one connects.
+  const units = preJoinDimensions(planned, edges, pc);
+  const unitOf = (leaf: number): Unit => units.find((u) => u.leaves.includes(leaf))!;
+  const first = unitOf(0);
+  let rel = first.rel;
+  const joined = new Set(first.leaves);
+  const place = new Map(first.place);
   const applyReady = () => {
     for (let k = residuals.length - 1; k >= 0; k--) {
       const r = residuals[k]!;
@@ -120,34 +124,34 @@ export function planWhere(leaves: Planned[], where: Node | undefined, pc: Planne
     let next = -1;
     for (let i = 0; i < leaves.length && next < 0; i++) if (!joined.has(i) && connected(i)) next = i;
     if (next < 0) for (let i = 0; i < leaves.length && next < 0; i++) if (!joined.has(i)) next = i;
-    const right = planned[next]!;
+    const unit = unitOf(next);
+    const inUnit = (i: number) => unit.leaves.includes(i);
     const lctx = exprContext(pc, rel.scope, 'WHERE');
-    const rctx = exprContext(pc, right.scope, 'WHERE');
+    const rctx = exprContext(pc, unit.rel.scope, 'WHERE');
     const leftKey: Compiled[] = [];
     const rightKey: Compiled[] = [];
     for (let k = edges.length - 1; k >= 0; k--) {
       const e = edges[k]!;
       const [mine, theirs] =
-        e.a === next && joined.has(e.b)
+        inUnit(e.a) && joined.has(e.b)
           ? [e.exprB, e.exprA]
-          : e.b === next && joined.has(e.a)
+          : inUnit(e.b) && joined.has(e.a)
             ? [e.exprA, e.exprB]
             : [];
       if (!mine || !theirs) continue;
       addKey(compileExpr(mine, lctx), compileExpr(theirs, rctx), all, e.location, leftKey, rightKey);
       edges.splice(k, 1);
     }
-    place.set(next, rel.scope.length);
-    rel = joinRel({ left: rel, right, kind: 'inner', leftKey, rightKey });
-    joined.add(next);
-    order.push(next);
+    for (const [leaf, at] of unit.place) place.set(leaf, rel.scope.length + at);
+    rel = joinRel({ left: rel, right: unit.rel, kind: 'inner', leftKey, rightKey });
+    for (const leaf of unit.leaves) joined.add(leaf);
     applyReady();
   }
   // Equalities left over (a second edge between items already joined) and the rest.
   for (const e of edges) residuals.push({ conj: eqNode(e), leaves: new Set([e.a, e.b]) });
   for (const r of residuals) rel = applyFilters(rel, [r.conj], pc);
   for (const q of pending) rel = applySubqueryConjunct(rel, q.conj, pc);
-  if (order.some((leaf, i) => leaf !== i)) {
+  if (leaves.some((_, i) => place.get(i) !== offsets[i])) {
     const starOrder = leaves.flatMap((l, i) => {
       const inner = l.starOrder ?? l.scope.map((_, j) => j);
       return inner.map((j) => place.get(i)! + j);
@@ -155,6 +159,71 @@ export function planWhere(leaves: Planned[], where: Node | undefined, pc: Planne
     rel = { ...rel, starOrder };
   }
   return rel;
+}
+
+/** Items already joined to each other, and where each item's columns start in their relation. */
+interface Unit {
+  readonly rel: Planned;
+  readonly leaves: readonly number[];
+  readonly place: ReadonlyMap<number, number>;
+}
+
+/**
+ * Joins each item first with the items that hang off it by their key, where the item itself is
+ * looked up by its key from another: in `orders ⋈ customers ⋈ regions` (orders.customer_id =
+ * customers.id, customers.region_id = regions.id) customers ⋈ regions is planned before orders
+ * joins it. A left-deep plan in FROM order would hold every order twice, in the left state of
+ * each join, and write both on every order change; this way one join state holds the orders, and
+ * the other only the small tables.
+ *
+ * A unit u is joined into c when all of u's equalities are with c and they cover u's key (each
+ * c row matches at most one u row, so c's key stays the unit's key), and c's own key is covered
+ * by its equalities with a third unit (c is a lookup too, not the large table).
+ */
+function preJoinDimensions(planned: readonly Planned[], edges: Edge[], pc: PlannerContext): Unit[] {
+  const units: Unit[] = planned.map((rel, i) => ({ rel, leaves: [i], place: new Map([[i, 0]]) }));
+  const has = (u: Unit, leaf: number) => u.leaves.includes(leaf);
+  const between = (x: Unit, y: Unit) =>
+    edges.filter((e) => (has(x, e.a) && has(y, e.b)) || (has(x, e.b) && has(y, e.a)));
+  const keyedBy = (u: Unit, es: readonly Edge[]): boolean => {
+    const key = u.rel.key;
+    if (key === undefined || key.length === 0 || es.length === 0) return false;
+    const ctx = exprContext(pc, u.rel.scope, 'WHERE');
+    const cols = es.map((e) => compileExpr(has(u, e.a) ? e.exprA : e.exprB, ctx).column);
+    return key.every((k) => cols.includes(k));
+  };
+  for (;;) {
+    let merge: [Unit, Unit, Edge[]] | undefined;
+    for (const c of units) {
+      for (const u of units) {
+        if (u === c || merge) continue;
+        const es = between(c, u);
+        const touching = edges.filter((e) => has(u, e.a) || has(u, e.b));
+        if (es.length === 0 || touching.length !== es.length || !keyedBy(u, es)) continue;
+        if (units.some((f) => f !== c && f !== u && keyedBy(c, between(f, c)))) merge = [c, u, es];
+      }
+    }
+    if (!merge) return units;
+    const [c, u, es] = merge;
+    const lctx = exprContext(pc, c.rel.scope, 'WHERE');
+    const rctx = exprContext(pc, u.rel.scope, 'WHERE');
+    const all = exprContext(pc, [...c.rel.scope, ...u.rel.scope], 'WHERE');
+    const leftKey: Compiled[] = [];
+    const rightKey: Compiled[] = [];
+    for (const e of es) {
+      const [mine, theirs] = has(c, e.a) ? [e.exprA, e.exprB] : [e.exprB, e.exprA];
+      addKey(compileExpr(mine, lctx), compileExpr(theirs, rctx), all, e.location, leftKey, rightKey);
+      edges.splice(edges.indexOf(e), 1);
+    }
+    const width = c.rel.scope.length;
+    const merged: Unit = {
+      rel: joinRel({ left: c.rel, right: u.rel, kind: 'inner', leftKey, rightKey }),
+      leaves: [...c.leaves, ...u.leaves],
+      place: new Map([...c.place, ...[...u.place].map(([leaf, at]): [number, number] => [leaf, width + at])]),
+    };
+    units.splice(units.indexOf(c), 1, merged);
+    units.splice(units.indexOf(u), 1);
+  }
 }
 
 /** Filters `rel` by each condition; columns a condition proves non-NULL are marked so. */

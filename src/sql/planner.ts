@@ -19,6 +19,7 @@ import { collectAggregates, planAggregate, type Target } from './plan-aggregate.
 import {
   exprContext,
   planFromItems,
+  tableColumnNames,
   type CteEntry,
   type PlannerContext,
   type RowNumberLimit,
@@ -26,6 +27,7 @@ import {
 } from './plan-from.ts';
 import type { PlanNode, ViewPlan } from './plan.ts';
 import { planTopN } from './plan-order.ts';
+import { flattenInnerJoins } from './flatten-joins.ts';
 import { planWhere } from './plan-where.ts';
 import { planWindows, windowCalls } from './plan-window.ts';
 import { columnsOf, projectRel, type Planned } from './relation.ts';
@@ -191,8 +193,9 @@ function rowNumberLimits(where: Node | undefined): RowNumberLimit[] {
 
 function planSimple(stmt: SelectStmt, pc: PlannerContext, options: SelectOptions): Planned {
   const view = pc.view;
-  const leaves = planFromItems(stmt.fromClause ?? [], pc, rowNumberLimits(stmt.whereClause));
-  let rel = planWhere(leaves, stmt.whereClause, pc);
+  const flat = flattenInnerJoins(stmt.fromClause ?? [], stmt.whereClause, (rv) => tableColumnNames(pc, rv));
+  const leaves = planFromItems(flat.from, pc, rowNumberLimits(stmt.whereClause));
+  let rel = planWhere(leaves, flat.where, pc);
   const targets = expandTargets(stmt.targetList ?? [], rel, view);
   const aggCalls = collectAggregates([
     ...targets.map((t) => t.node),

@@ -34,6 +34,7 @@ export const TEST_TABLES: readonly TableSchema[] = [
     col('name', 'text'),
     col('vip', 'boolean'),
   ]),
+  table('lines', 3, [col('id', 'integer', true), col('order_id', 'integer'), col('qty', 'integer')]),
 ];
 
 export function testCatalog(schema: string | null, name: string): TableSchema | undefined {

@@ -91,6 +91,15 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
     name: 'three_way_join',
     sql: 'SELECT c.region, t.tag, count(*) AS n FROM orders o JOIN customers c ON o.customer_id = c.id JOIN tags t ON t.order_id = o.id GROUP BY c.region, t.tag',
   },
+  // Lookups by key joined to each other before the large table (plan-where.ts preJoinDimensions).
+  {
+    name: 'snowflake_star',
+    sql: 'SELECT * FROM customers c, tags t, (SELECT id AS oid, customer_id, amount FROM orders) o WHERE t.order_id = o.oid AND o.customer_id = c.id',
+  },
+  {
+    name: 'snowflake_unqualified_on',
+    sql: 'SELECT c.region, t.tag, sum(amount) AS s, count(*) AS n FROM tags t JOIN orders o ON order_id = o.id JOIN customers c ON customer_id = c.id WHERE c.vip IS NOT TRUE GROUP BY c.region, t.tag',
+  },
   {
     name: 'region_revenue',
     sql: "SELECT c.region, count(*) AS orders, sum(o.amount) AS revenue FROM orders o JOIN customers c ON o.customer_id = c.id WHERE o.status <> 'cancelled' GROUP BY c.region",
