@@ -6,7 +6,7 @@
  * layouts; `diffTable` says what changed when the source's layout is another.
  *
  *   meta|schema → {"format":1,"fingerprint":"<sha256>","views":[{name,sql}…],"inputs":[TableSchema…],
- *                  "generation":<n>}
+ *                  "generation":<n>,"plans":"<sha256 of the plans>"}
  *
  * `generation` counts the rebuilds of the graph's state at schema barriers (absent: 0): graph
  * node namespaces are `n<id>` in generation 0, `g<n>n<id>` after, so a rebuilt graph never reads
@@ -37,6 +37,8 @@ export interface SchemaRecord {
    */
   readonly current?: readonly TableSchema[];
   readonly fills?: Readonly<Record<string, Readonly<Record<string, string | null>>>>;
+  /** How the views were planned (sql/plan.ts `planDigest`); absent in records of older versions. */
+  readonly plans?: string;
 }
 
 const NS = 'meta';
@@ -45,10 +47,11 @@ const KEY = 'schema';
 export function schemaRecord(
   views: readonly ViewDefinition[],
   inputs: readonly TableSchema[],
+  plans: string,
   generation = 0,
 ): SchemaRecord {
   const v = views.map((x) => ({ name: x.name, sql: x.sql }));
-  return { format: 1, fingerprint: fingerprint(v, inputs), views: v, inputs, generation };
+  return { format: 1, fingerprint: fingerprint(v, inputs), views: v, inputs, generation, plans };
 }
 
 /** The namespace prefix of graph nodes in the record's generation. */

@@ -29,7 +29,7 @@ import type { SnapshotRows, TableChanges } from '../core/epoch.ts';
 import { schemaChangeTableId, type ColumnChange, type SchemaChange } from '../core/schema-change.ts';
 import { buildViewGraph } from '../sql/build-graph.ts';
 import { planView } from '../sql/planner.ts';
-import type { ViewPlan } from '../sql/plan.ts';
+import { planDigest, type ViewPlan } from '../sql/plan.ts';
 import { markConsolidated, type Change } from './change.ts';
 import { GraphBuilder, type Graph, type NodeRef } from './graph.ts';
 import { InputArrangement } from './input-arrangement.ts';
@@ -156,6 +156,10 @@ export class ViewMaintainer {
             planView({ ...v, catalog: lookupIn([...defined(current), ...options.catalog]) }),
         });
       if (decision.kind === 'rebuild') throw stale(decision.reason);
+      if (record.plans !== planDigest(plans))
+        throw stale(
+          'this version of Tidemark plans the views another way (join order, operators) than the one that built their state',
+        );
     }
     const { graph, arrangements, outputs } = await buildGraph(
       store,
@@ -174,7 +178,7 @@ export class ViewMaintainer {
       arrangements,
       outputs,
       inputTables,
-      record ?? schemaRecord(options.views, inputTables),
+      record ?? schemaRecord(options.views, inputTables, planDigest(plans)),
       options,
       current,
       plans.map((p) => ({ name: p.name, plan: describePlan(p) })),
@@ -328,7 +332,7 @@ export class ViewMaintainer {
       }
     }
     const generation = (this.record.generation ?? 0) + 1;
-    const record = schemaRecord(this.options.views, inputs, generation);
+    const record = schemaRecord(this.options.views, inputs, planDigest(plans), generation);
     const built = await buildGraph(this.store, this.options.views, plans, inputs, nodePrefix(record));
     // Input rows move into the new layouts.
     for (const [j, t] of inputs.entries()) {

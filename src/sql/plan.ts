@@ -7,6 +7,7 @@
  *            (UnionAll at any level; subqueries in FROM nest whole trees, those in expressions are
  *             decorrelated into joins, semi-joins and aggregates; a CTE's tree is shared by its uses)
  */
+import { createHash } from 'node:crypto';
 import type { ColumnSchema, TableSchema } from '../core/table-schema.ts';
 import type { RowFn } from './scope.ts';
 import type { SqlType } from './sql-type.ts';
@@ -140,4 +141,25 @@ export interface ViewPlan {
   /** The base-table columns the view reads (relation id → column names), `*` expanded. */
   readonly reads: ReadonlyMap<number, ReadonlySet<string>>;
   readonly root: PlanNode;
+}
+
+/**
+ * A digest of how the views are planned: every node's kind, columns and settings, in tree order,
+ * tables by id, expressions only counted. Operator state is laid out by the plan (node ids in
+ * build order, join sides, row layouts), so state built under one digest is read only under the
+ * same one: a planner that orders joins another way gets a fresh state, not another's.
+ */
+export function planDigest(plans: readonly ViewPlan[]): string {
+  const shape = JSON.stringify(
+    plans.map((p) => [p.name, p.key, p.root]),
+    (k, v: unknown) =>
+      k === 'table'
+        ? (v as TableSchema).relationId
+        : typeof v === 'function'
+          ? 'fn'
+          : typeof v === 'bigint'
+            ? String(v)
+            : v,
+  );
+  return createHash('sha256').update(shape).digest('hex');
 }

@@ -14,6 +14,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Row } from '../../src/core/row.ts';
 import type { ColumnSchema, TableSchema } from '../../src/core/table-schema.ts';
 import { ViewStage } from '../../src/runtime/view-stage.ts';
+import { LmdbStateStore } from '../../src/dataflow/lmdb-state-store.ts';
+import { readSchemaRecord, writeSchemaRecord } from '../../src/dataflow/schema-record.ts';
 import type { SnapshotRows, TableChanges } from '../../src/core/epoch.ts';
 
 const dirs: string[] = [];
@@ -112,6 +114,28 @@ describe('view state records the schema it was built with', () => {
     expect(stage.needsSnapshot).toBe(true);
     expect(stage.rebuildReason).toMatch(/view "v".*SQL changed/);
     await stage.close();
+  });
+
+  it('state built by a version that planned the views another way: rebuilt, with the reason', async () => {
+    const dir = tempDir();
+    const view = { name: 'v', sql: 'SELECT b, count(*) AS n FROM prices GROUP BY b' };
+    await snapshotStage(dir, view, ROWS);
+    // As an older version left it: its record names no plan digest.
+    const store = LmdbStateStore.open({ path: dir });
+    const { plans: _, ...older } = readSchemaRecord(store)!;
+    store.beginEpoch(1);
+    writeSchemaRecord(store, older);
+    await store.commitEpoch(1);
+    await store.close();
+    const stage = await ViewStage.open({ views: [view], catalog: [V1], stateDir: dir, sinkEpoch: 1 });
+    expect(stage.needsSnapshot).toBe(true);
+    expect(stage.rebuildReason).toMatch(/plans the views another way/);
+    await stage.close();
+    // Rebuilt, the state records this version's digest and resumes without another rebuild.
+    await snapshotStage(dir, view, ROWS);
+    const again = await ViewStage.open({ views: [view], catalog: [V1], stateDir: dir, sinkEpoch: null });
+    expect(again.needsSnapshot).toBe(false);
+    await again.close();
   });
 
   it('at a barrier: a read column dropped is refused; SELECT * needs a rebuild', async () => {
