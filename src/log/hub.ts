@@ -279,6 +279,14 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     return this.logRef.isClosed ? [] : this.logRef.latestTables();
   }
 
+  /**
+   * Whether subscription `id` has a record here: false for a changefeed never registered, one
+   * released as stale, or one whose hub directory was lost or replaced.
+   */
+  hasRecord(id: string): boolean {
+    return this.store.get(id) !== null;
+  }
+
   /** The tables subscription `id` replicates, as recorded; null when it has no record. */
   recordedTables(id: string): readonly RecordedTable[] | null {
     return this.store.get(id)?.tables ?? null;

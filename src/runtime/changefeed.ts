@@ -297,6 +297,20 @@ export class ChangefeedRunner implements Changefeed {
       const stored = await sink.open();
       let checkpoint =
         stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
+      if (checkpoint !== null && !hub.hasRecord(cfg.id)) {
+        // The sink has our checkpoint, the data directory no record of us (lost, replaced, or
+        // released as stale): which tables were still being copied, and whether the source kept
+        // every change after the checkpoint, is unknown here. Every table is copied again, in
+        // one transaction with the checkpoint, as when view state is lost.
+        this.log.warn(
+          'no local record of this changefeed, whose sink holds a checkpoint: taking a new snapshot',
+          {
+            checkpoint: stored,
+            dataDir: this.env.dataDir,
+          },
+        );
+        checkpoint = null;
+      }
       let pending: PendingTables | null = null;
       const copyStore = CopyProgressStore.open(
         CopyProgressStore.pathFor(this.env.dataDir, cfg.id),
