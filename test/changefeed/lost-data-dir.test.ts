@@ -11,21 +11,13 @@ import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
 import { expectSameTables, waitForCatchUp } from '../support/changefeed.ts';
 import { runCli, testDataDir, writeConfig } from '../support/cli-process.ts';
-import { startReader, startTransfers } from '../support/wallet.ts';
+import { cliFeedYaml, startReader, startTransfers, waitFor } from '../support/wallet.ts';
 
 const WALLETS = [
   { name: 'w1', accounts: 3000 },
   { name: 'w2', accounts: 150_000 },
 ] as const;
 const CHUNK_ROWS = 2000;
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('a lost data directory', () => {
   it(
@@ -40,16 +32,7 @@ describe('a lost data directory', () => {
           INSERT INTO ${name} SELECT g, 100, repeat('x', 40) FROM generate_series(1, ${accounts}) g;`);
       }
       const w2 = (await src.query(`SELECT 'w2'::regclass::oid::int AS oid`)).rows[0]!.oid as number;
-      const config = writeConfig(`
-changefeeds:
-  - id: test
-    source: \${SRC_URL}
-    sink: \${DST_URL}
-    tables: [public.w1, public.w2]
-    epoch: { intervalMs: 30 }
-    heartbeatIntervalMs: 100
-    snapshot: { parallelism: 1, chunkRows: ${CHUNK_ROWS} }
-`);
+      const config = writeConfig(cliFeedYaml('public.w1, public.w2', CHUNK_ROWS));
       const env = { SRC_URL: src.url, DST_URL: dst.url };
       const exists = async (name: string) =>
         (await dst.query(`SELECT to_regclass('public.${name}') IS NOT NULL AS e`)).rows[0]!.e as boolean;
