@@ -35,6 +35,7 @@ import { qualifiedName, quoteIdent } from '../core/table-schema.ts';
 import { selects } from '../core/selection.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
+import { oweSnapshot, snapshotOwed } from './snapshot-owed.ts';
 import { CopyProgressStore } from './copy-progress.ts';
 import { shadowOf, TableCopy, type CopyProgress } from './table-copy.ts';
 import { snapshotByTable } from './snapshot-by-table.ts';
@@ -297,19 +298,25 @@ export class ChangefeedRunner implements Changefeed {
       const stored = await sink.open();
       let checkpoint =
         stored === null ? null : { position: parsePosition(codec, stored.position), epoch: stored.epoch };
-      if (checkpoint !== null && !hub.hasRecord(cfg.id)) {
+      if (checkpoint !== null) {
         // The sink has our checkpoint, the data directory no record of us (lost, replaced, or
-        // released as stale): which tables were still being copied, and whether the source kept
-        // every change after the checkpoint, is unknown here. Every table is copied again, in
-        // one transaction with the checkpoint, as when view state is lost.
-        this.log.warn(
-          'no local record of this changefeed, whose sink holds a checkpoint: taking a new snapshot',
-          {
-            checkpoint: stored,
-            dataDir: this.env.dataDir,
-          },
-        );
-        checkpoint = null;
+        // released as stale), or a snapshot owed for that reason has not committed yet: which
+        // tables were still being copied, and whether the source kept every change after the
+        // checkpoint, is unknown here. Every table is copied again, in one transaction with the
+        // checkpoint, as when view state is lost.
+        const owed = snapshotOwed(this.env.dataDir, cfg.id, checkpoint.epoch);
+        if (owed || !hub.hasRecord(cfg.id)) {
+          oweSnapshot(this.env.dataDir, cfg.id, checkpoint.epoch);
+          this.log.warn(
+            'no local record of this changefeed, whose sink holds a checkpoint: taking a new snapshot',
+            {
+              checkpoint: stored,
+              dataDir: this.env.dataDir,
+              ...(owed ? { reason: 'the snapshot this decided earlier has not committed' } : {}),
+            },
+          );
+          checkpoint = null;
+        }
       }
       let pending: PendingTables | null = null;
       const copyStore = CopyProgressStore.open(

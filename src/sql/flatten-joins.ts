@@ -35,7 +35,7 @@ export function flattenInnerJoins(
   const perItem = from.map((item) => itemColumns(item, columns));
   const names = perItem.every((c) => c !== undefined) ? perItem.flat() : undefined;
   for (const item of from) {
-    const opened = open(item, names);
+    const opened = open(item, names, columns);
     if (opened === undefined) items.push(item);
     else {
       items.push(...opened.items);
@@ -49,25 +49,32 @@ export function flattenInnerJoins(
 }
 
 /** An inner join's items and conditions, or undefined when it must stay as written. */
-function open(item: Node, names: Names): { items: Node[]; conds: Node[] } | undefined {
+function open(item: Node, names: Names, columns: TableColumns): { items: Node[]; conds: Node[] } | undefined {
   const [kind, body] = nodeKind(item);
   if (kind !== 'JoinExpr') return { items: [item], conds: [] };
   const j = body as JoinExpr;
   if (j.jointype !== 'JOIN_INNER' || j.isNatural || j.alias || strings(j.usingClause).length > 0)
     return undefined;
-  const left = open(j.larg!, names);
-  const right = open(j.rarg!, names);
+  const left = open(j.larg!, names, columns);
+  const right = open(j.rarg!, names, columns);
   if (left === undefined || right === undefined) return undefined;
   const quals = j.quals as Node | undefined;
-  if (quals !== undefined && !qualsStayMeaningful(quals, [...left.items, ...right.items], names))
-    return undefined;
+  const items = [...left.items, ...right.items];
+  const own = items.map((i) => itemColumns(i, columns));
+  const ownNames = own.every((c) => c !== undefined) ? own.flat() : undefined;
+  if (quals !== undefined && !qualsStayMeaningful(quals, items, names, ownNames)) return undefined;
   return {
     items: [...left.items, ...right.items],
     conds: [...left.conds, ...right.conds, ...(quals === undefined ? [] : [quals])],
   };
 }
 
-function qualsStayMeaningful(quals: Node, items: readonly Node[], names: Names): boolean {
+/**
+ * True when every column `quals` reads means the same in the whole FROM list as in the join: a
+ * qualified one names an item of the join; an unqualified one is a column of exactly one item of
+ * the join (as PostgreSQL resolves ON) and of exactly one of the whole list.
+ */
+function qualsStayMeaningful(quals: Node, items: readonly Node[], names: Names, ownNames: Names): boolean {
   if (containsSubLink(quals)) return false;
   const qualifiers = new Set(items.map(qualifierOf));
   let ok = true;
@@ -80,7 +87,10 @@ function qualsStayMeaningful(quals: Node, items: readonly Node[], names: Names):
         const fields = strings((o['ColumnRef'] as { fields?: Node[] }).fields);
         const column = fields[fields.length - 1];
         if (fields.length === 0 || column === undefined) ok = false;
-        else if (fields.length === 1) ok = names?.filter((n) => n === column).length === 1;
+        else if (fields.length === 1)
+          ok =
+            names?.filter((n) => n === column).length === 1 &&
+            ownNames?.filter((n) => n === column).length === 1;
         else ok = qualifiers.has(fields[fields.length - 2]!);
       } else Object.values(o).forEach(walk);
     }

@@ -103,6 +103,18 @@ describe('planView', () => {
       'VIEW_INVALID',
       'column reference "id" is ambiguous',
     ],
+    // ON sees only its own join's items (as in PostgreSQL), also where inner joins are opened
+    // into a FROM list to choose their order (flatten-joins.ts).
+    [
+      'SELECT l.id FROM lines l JOIN orders o ON l.order_id = o.id AND region = \'x\' JOIN customers c ON o.customer_id = c.id',
+      'VIEW_INVALID',
+      'column "region" does not exist',
+    ],
+    [
+      'SELECT l.id FROM lines l JOIN orders o ON l.order_id = o.id AND name = \'x\', customers c',
+      'VIEW_INVALID',
+      'column "name" does not exist',
+    ],
     ['SELECT id FROM missing', 'VIEW_INVALID', 'at 1:16: relation "missing" does not exist'],
     ['SELECT status + 1 FROM orders', 'VIEW_INVALID', 'operator does not exist: text + integer'],
     [

@@ -133,7 +133,7 @@ describe('view state records the schema it was built with', () => {
     await stage.close();
     // Rebuilt, the state records this version's digest and resumes without another rebuild.
     await snapshotStage(dir, view, ROWS);
-    const again = await ViewStage.open({ views: [view], catalog: [V1], stateDir: dir, sinkEpoch: null });
+    const again = await ViewStage.open({ views: [view], catalog: [V1], stateDir: dir, sinkEpoch: 0 });
     expect(again.needsSnapshot).toBe(false);
     await again.close();
   });
