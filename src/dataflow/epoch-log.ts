@@ -28,11 +28,35 @@ const ENTRY_OVERHEAD_BYTES = 96;
 export const NOT_HELD: unique symbol = Symbol('not held');
 
 export class Layer {
-  private readonly tables = new Map<string, NsTable<string | undefined>>();
   /** Approximate bytes held (strings as UTF-16, plus per-entry overhead). */
   bytes = 0;
   /** Entries held. */
   size = 0;
+
+  private constructor(private readonly tables: Map<string, NsTable<string | undefined>>) {}
+
+  static empty(): Layer {
+    return new Layer(new Map());
+  }
+
+  /**
+   * A layer of the tables given, kept as they are (no copy): an epoch's overlay at its commit.
+   * `check` sees every key once.
+   */
+  static adopt(
+    tables: ReadonlyMap<string, NsTable<string | undefined>>,
+    check: (ns: string, key: string) => void,
+  ): Layer {
+    const layer = new Layer(new Map(tables));
+    for (const [ns, table] of tables) {
+      layer.size += table.size;
+      for (const [key, value] of table.all()) {
+        check(ns, key);
+        layer.bytes += 2 * (ns.length + key.length + (value?.length ?? 0)) + ENTRY_OVERHEAD_BYTES;
+      }
+    }
+    return layer;
+  }
 
   set(ns: string, key: string, value: string | undefined): void {
     let table = this.tables.get(ns);

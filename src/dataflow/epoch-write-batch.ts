@@ -37,10 +37,10 @@ export interface OrderedBackend {
   /** Applies writes of the open epoch `epoch` (undefined: delete), logging what they overwrite. */
   spill(epoch: number, writes: readonly Write[]): void;
   /**
-   * Applies the last writes and commits `epoch` atomically; its undo log becomes the one
+   * Applies the open epoch's last writes and commits `epoch` atomically; its undo becomes the one
    * `rollbackLast` restores (the previous one is dropped).
    */
-  commit(epoch: number, writes: readonly Write[]): Promise<void>;
+  commit(epoch: number, overlay: EpochOverlay): Promise<void>;
   /** Undoes the open epoch's spilled writes (no-op when none). */
   abort(): void;
   /** Restores the epoch committed before the last commit (see StateStore.rollbackLastEpoch). */
@@ -48,6 +48,14 @@ export interface OrderedBackend {
   committedEpoch(): number | null;
   undoableEpoch(): number | null;
   close(): Promise<void>;
+}
+
+/** The open epoch's writes at its commit. */
+export interface EpochOverlay {
+  /** Per namespace (undefined: deleted). Handed over: the store starts new tables after it. */
+  readonly tables: ReadonlyMap<string, NsTable<string | undefined>>;
+  /** The writes with the values they overwrite where known (for a backend that logs priors). */
+  writes(): Write[];
 }
 
 const TOMBSTONE = undefined;
@@ -73,7 +81,7 @@ export class EpochWriteBatchStore implements StateStore {
    * The open epoch's writes not yet spilled, per namespace (undefined: deleted); an entry marked
    * ABSENT_BEFORE overwrites nothing in the backend, so its prior needs no read for the undo log.
    */
-  private readonly pending = new Map<string, NsTable<string | undefined>>();
+  private pending = new Map<string, NsTable<string | undefined>>();
   /**
    * The last key read from the backend and found absent: operators read a key and then write it,
    * and that write then knows its prior without a second read (on LMDB a random page each).
@@ -184,9 +192,9 @@ export class EpochWriteBatchStore implements StateStore {
         detail: `cannot commit epoch ${epoch}: the open epoch is ${this.openEpoch ?? 'none'}`,
       });
     }
-    const writes = this.pendingWrites();
+    const overlay: EpochOverlay = { tables: this.pending, writes: () => this.pendingWrites() };
     try {
-      await this.backend.commit(epoch, writes);
+      await this.backend.commit(epoch, overlay);
     } catch (err) {
       this.clearReadCache();
       throw err;
@@ -267,7 +275,8 @@ export class EpochWriteBatchStore implements StateStore {
   }
 
   private clearPending(): void {
-    this.pending.clear();
+    // A new map: a commit may have handed the old one's tables to the backend.
+    this.pending = new Map();
     this.pendingBytes = 0;
     this.missKey = null;
   }

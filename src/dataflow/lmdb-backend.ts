@@ -41,7 +41,7 @@ import { getHeapStatistics } from 'node:v8';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { decodeRecord, encodeRecords, Layer, mergeLayers, NOT_HELD } from './epoch-log.ts';
-import { UNKNOWN, type OrderedBackend, type Write } from './epoch-write-batch.ts';
+import { UNKNOWN, type EpochOverlay, type OrderedBackend, type Write } from './epoch-write-batch.ts';
 import { fullGc, residentBytes } from './process-memory.ts';
 
 const FORMAT = '3';
@@ -92,7 +92,7 @@ export class LmdbBackend implements OrderedBackend {
   /** The last committed epoch's writes while its undo is dropping them (undo.elog). */
   private last: Layer | null = null;
   /** Committed epochs before the last, not merged into data yet. */
-  private older = new Layer();
+  private older = Layer.empty();
   private reads = 0;
   /** Iterators over the map in progress: no re-map under them. */
   private ranges = 0;
@@ -174,7 +174,7 @@ export class LmdbBackend implements OrderedBackend {
     const undo = this.undo;
     for (const { key, value } of this.elog.getRange()) {
       let layer = this.older;
-      if (undo?.elog === true && key[0] === undo.epoch) layer = this.last ??= new Layer();
+      if (undo?.elog === true && key[0] === undo.epoch) layer = this.last ??= Layer.empty();
       for (const [ns, k, v] of decodeRecord(value)) layer.set(ns, k, v);
     }
   }
@@ -239,17 +239,13 @@ export class LmdbBackend implements OrderedBackend {
     this.checkMap();
   }
 
-  commit(epoch: number, writes: readonly Write[]): Promise<void> {
-    if (this.openLog !== null) return this.commitIntoData(epoch, writes);
-    const layer = new Layer();
-    for (const [ns, key, value] of writes) {
-      checkKeyLength(ns, key);
-      layer.set(ns, key, value);
-    }
+  commit(epoch: number, overlay: EpochOverlay): Promise<void> {
+    if (this.openLog !== null) return this.commitIntoData(epoch, overlay.writes());
+    const layer = Layer.adopt(overlay.tables, checkKeyLength);
     const previous = this.undo;
     const undo: UndoRecord = { epoch, previousEpoch: this.epoch, elog: true };
     this.root.transactionSync(() => {
-      for (const [i, text] of encodeRecords(writes).entries()) this.elog.putSync([epoch, i], text);
+      for (const [i, text] of encodeRecords(layer.writes()).entries()) this.elog.putSync([epoch, i], text);
       this.meta.putSync('epoch', String(epoch));
       this.meta.putSync('undo', JSON.stringify(undo));
       if (previous !== null && previous.elog !== true) this.log(previous.db).clearSync();
@@ -335,7 +331,7 @@ export class LmdbBackend implements OrderedBackend {
       from = to;
     } while (from < writes.length);
     if (writes.length > 0) this.merges++;
-    this.older = new Layer();
+    this.older = Layer.empty();
   }
 
   /** Deletes the epoch log's records of epochs before `below`; inside a write transaction. */
