@@ -86,6 +86,7 @@ describe('lmdb epoch log against the memory store', () => {
           fc.constantFrom(1, 600, 2 ** 30),
           fc.constantFrom(undefined, 300, 2000),
           async (ops, memtableBytes, spillBytes) => {
+            await breathe();
             const path = tempDir();
             const options: LmdbStateStoreOptions = {
               path,
@@ -188,7 +189,14 @@ function expectedState(upTo: number | null): Map<string, string> {
   return m;
 }
 
+/**
+ * The store's promises resolve at once, so a test of many large epochs would hold the event loop
+ * for tens of seconds (vitest's worker then misses its RPC deadline): let it run between epochs.
+ */
+const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 async function writeEpoch(s: LmdbStateStore, e: number): Promise<void> {
+  await breathe();
   s.beginEpoch(e);
   const { puts, del } = epochWrites(e);
   for (const k of puts) s.put('n1', k, String(e));
