@@ -228,10 +228,16 @@ export async function runCpu(opts: CpuBenchOptions): Promise<Record<string, numb
 /**
  * The LMDB store as a changefeed opens it, with the RSS limit raised by what this process holds
  * for the bench itself when the store opens (the base rows, the client): the store gets the
- * default limit as headroom above that.
+ * default limit as headroom above that. TM_MEMTABLE_MIB=<n>: committed epochs held in memory
+ * before a merge into the B-tree (default: the store's), to measure merges in steady state.
  */
 export function openLmdb(path: string): LmdbStateStore {
-  return LmdbStateStore.open({ path, rssLimitBytes: DEFAULT_RSS_LIMIT_BYTES + process.memoryUsage.rss() });
+  const memtable = process.env['TM_MEMTABLE_MIB'];
+  return LmdbStateStore.open({
+    path,
+    rssLimitBytes: DEFAULT_RSS_LIMIT_BYTES + process.memoryUsage.rss(),
+    ...(memtable === undefined ? {} : { memtableBytes: Number(memtable) * 2 ** 20 }),
+  });
 }
 
 /** Deterministic updates: each changes one order's customer and amount. */
@@ -271,6 +277,7 @@ async function runTidemark(
     await vm.loadSnapshot({ table: ORDERS, rows: base.orders.slice(i, i + 50_000) });
   for await (const chunk of vm.finishSnapshot()) void chunk;
   await vm.commit(0);
+  const merges0 = store instanceof LmdbStateStore ? store.merges : 0;
   log(
     `views: ${view}: Tidemark snapshot ${Math.round(performance.now() - t)} ms, RSS ${mibOf(process.memoryUsage())}${store instanceof LmdbStateStore ? `, ${store.remaps} re-maps, ${store.collections} collections so far` : ''}`,
   );
@@ -303,7 +310,7 @@ async function runTidemark(
   );
   if (store instanceof LmdbStateStore)
     log(
-      `views: ${view}: ${store.remaps} re-maps of the LMDB map, ${store.collections} collections, RSS ${mibOf(process.memoryUsage())}`,
+      `views: ${view}: ${store.remaps} re-maps of the LMDB map, ${store.collections} collections, ${store.merges - merges0} merges into the B-tree, RSS ${mibOf(process.memoryUsage())}`,
     );
   if (session !== null) {
     const { profile } = await session.post('Profiler.stop');

@@ -14,8 +14,9 @@ import { NsTable } from './ns-table.ts';
 import { MISS, ReadCache } from './read-cache.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
 
-/** A write: full key, new value (undefined: delete), and the value it overwrites when known. */
+/** A write: namespace, key in it, new value (undefined: delete), the value it overwrites when known. */
 export type Write = readonly [
+  ns: string,
   key: string,
   value: string | undefined,
   prior: string | undefined | typeof UNKNOWN,
@@ -24,19 +25,22 @@ export type Write = readonly [
 /** A write's prior value the store does not know (the backend reads it). */
 export const UNKNOWN: unique symbol = Symbol('unknown prior');
 
-/** The backend's data, keyed by the full key `ns|key`, plus the epochs written into it. */
+/** The backend's data, per namespace, plus the epochs written into it. */
 export interface OrderedBackend {
   /** The value as of the last commit, plus the open epoch's spilled writes. */
-  get(fullKey: string): string | undefined;
-  /** Entries from the first key ≥ `from` (or, reversed, from the last key ≤ `from`) onwards. */
-  range(from: string, reverse: boolean): Iterable<[string, string]>;
+  get(ns: string, key: string): string | undefined;
+  /**
+   * Entries of namespace `ns` (keys within it) from the first key ≥ `from` (or, reversed, from
+   * the last key ≤ `from`) onwards, up to the namespace's end.
+   */
+  range(ns: string, from: string, reverse: boolean): Iterable<[string, string]>;
   /** Applies writes of the open epoch `epoch` (undefined: delete), logging what they overwrite. */
   spill(epoch: number, writes: readonly Write[]): void;
   /**
-   * Applies the last writes and commits `epoch` atomically; its undo log becomes the one
+   * Applies the open epoch's last writes and commits `epoch` atomically; its undo becomes the one
    * `rollbackLast` restores (the previous one is dropped).
    */
-  commit(epoch: number, writes: readonly Write[]): Promise<void>;
+  commit(epoch: number, overlay: EpochOverlay): Promise<void>;
   /** Undoes the open epoch's spilled writes (no-op when none). */
   abort(): void;
   /** Restores the epoch committed before the last commit (see StateStore.rollbackLastEpoch). */
@@ -44,6 +48,14 @@ export interface OrderedBackend {
   committedEpoch(): number | null;
   undoableEpoch(): number | null;
   close(): Promise<void>;
+}
+
+/** The open epoch's writes at its commit. */
+export interface EpochOverlay {
+  /** Per namespace (undefined: deleted). Handed over: the store starts new tables after it. */
+  readonly tables: ReadonlyMap<string, NsTable<string | undefined>>;
+  /** The writes with the values they overwrite where known (for a backend that logs priors). */
+  writes(): Write[];
 }
 
 const TOMBSTONE = undefined;
@@ -69,7 +81,7 @@ export class EpochWriteBatchStore implements StateStore {
    * The open epoch's writes not yet spilled, per namespace (undefined: deleted); an entry marked
    * ABSENT_BEFORE overwrites nothing in the backend, so its prior needs no read for the undo log.
    */
-  private readonly pending = new Map<string, NsTable<string | undefined>>();
+  private pending = new Map<string, NsTable<string | undefined>>();
   /**
    * The last key read from the backend and found absent: operators read a key and then write it,
    * and that write then knows its prior without a second read (on LMDB a random page each).
@@ -122,23 +134,22 @@ export class EpochWriteBatchStore implements StateStore {
   }
 
   scanPrefix(ns: string, prefix: string, options: ScanOptions = {}): [string, string][] {
-    const full = `${ns}|${prefix}`;
     const reverse = options.reverse ?? false;
     const limit = options.limit ?? Infinity;
     const out: [string, string][] = [];
     if (limit <= 0) return out;
     const table = this.pending.get(ns);
     const after = options.after;
-    const start = after !== undefined && !reverse ? after : prefix;
+    // An `after` before the prefix (outside it) skips nothing.
+    const start = after !== undefined && !reverse && after > prefix ? after : prefix;
     const a =
       table === undefined || table.size === 0
         ? null
         : table.entries(reverse ? prefix + PREFIX_END : start, { reverse })[Symbol.iterator]();
-    const b = this.backend.range(reverse ? full + PREFIX_END : `${ns}|${start}`, reverse)[Symbol.iterator]();
-    const strip = ns.length + 1;
+    const b = this.backend.range(ns, reverse ? prefix + PREFIX_END : start, reverse)[Symbol.iterator]();
     let x = a === null ? null : nextInPrefix(a, prefix);
-    let y = nextInPrefix(b, full);
-    let yKey = y === null ? '' : y[0].slice(strip);
+    let y = nextInPrefix(b, prefix);
+    let yKey = y === null ? '' : y[0];
     while (x !== null || y !== null) {
       let take: [string, string | undefined];
       if (y === null || (x !== null && (reverse ? x[0] > yKey : x[0] < yKey))) {
@@ -152,8 +163,8 @@ export class EpochWriteBatchStore implements StateStore {
           take = x;
           x = nextInPrefix(a as Iterator<[string, string | undefined]>, prefix);
         }
-        y = nextInPrefix(b, full);
-        yKey = y === null ? '' : y[0].slice(strip);
+        y = nextInPrefix(b, prefix);
+        yKey = y === null ? '' : y[0];
       }
       if (take[1] === TOMBSTONE) continue;
       if (after !== undefined && !reverse && take[0] <= after) continue;
@@ -181,9 +192,9 @@ export class EpochWriteBatchStore implements StateStore {
         detail: `cannot commit epoch ${epoch}: the open epoch is ${this.openEpoch ?? 'none'}`,
       });
     }
-    const writes = this.pendingWrites();
+    const overlay: EpochOverlay = { tables: this.pending, writes: () => this.pendingWrites() };
     try {
-      await this.backend.commit(epoch, writes);
+      await this.backend.commit(epoch, overlay);
     } catch (err) {
       this.clearReadCache();
       throw err;
@@ -250,7 +261,7 @@ export class EpochWriteBatchStore implements StateStore {
   }
 
   /**
-   * The overlay's writes in key order (so a backend's B-tree is written page after page), each
+   * The overlay's writes (in no particular order: a backend that writes a B-tree sorts them), each
    * with the value it overwrites when the read cache knows it (operators read before they write).
    */
   private pendingWrites(): Write[] {
@@ -258,13 +269,14 @@ export class EpochWriteBatchStore implements StateStore {
     for (const [ns, table] of this.pending)
       for (const [key, e] of table.allEntries()) {
         const prior = e.mark === ABSENT_BEFORE ? undefined : this.cache.peek(ns, key);
-        writes.push([`${ns}|${key}`, e.value, prior === MISS ? UNKNOWN : prior]);
+        writes.push([ns, key, e.value, prior === MISS ? UNKNOWN : prior]);
       }
-    return writes.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return writes;
   }
 
   private clearPending(): void {
-    this.pending.clear();
+    // A new map: a commit may have handed the old one's tables to the backend.
+    this.pending = new Map();
     this.pendingBytes = 0;
     this.missKey = null;
   }
@@ -278,7 +290,7 @@ export class EpochWriteBatchStore implements StateStore {
     let value: string | undefined;
     if (cached !== MISS) value = cached;
     else {
-      value = this.backend.get(`${ns}|${key}`);
+      value = this.backend.get(ns, key);
       if (value !== undefined) this.cache.set(ns, key, value);
     }
     if (value === undefined) {

@@ -1,68 +1,25 @@
 /**
- * The durable StateStore: state in an LMDB environment on local disk. Memory stays bounded
- * whatever the state's size: the open epoch's writes spill into LMDB past `spillBytes`, with an
- * undo log of what they overwrote, and the environment is re-mapped whenever the process's RSS
- * (which counts the map's pages read) passes `rssLimitBytes` and a collection of the JS heap's
- * garbage does not bring it back under.
+ * The durable StateStore: state in an LMDB environment on local disk (lmdb-backend.ts: layout,
+ * epoch log, undo). Memory stays bounded whatever the state's size: committed epochs are held in
+ * memory up to `memtableBytes` before they are merged into LMDB's B-tree, the open epoch's writes
+ * spill into LMDB past `spillBytes`, with an undo log of what they overwrote, and the environment
+ * is re-mapped whenever the process's RSS (which counts the map's pages read) passes
+ * `rssLimitBytes` and a collection of the JS heap's garbage does not bring it back under.
  *
- *   named database   key                         value
- *   data             UTF-8 of `ns|key`           the state value (see state-store.ts)
- *   meta             'format'                    '2'
- *                    'epoch'                     the last committed epoch
- *                    'undo'                      {epoch, previousEpoch, db, wipe, count}: the last
- *                                                commit's undo log (in undo-<db>)
- *                    'open'                      {epoch, db, wipe, count}: an epoch with writes
- *                                                spilled but not committed (rolled back at open)
- *                    'rollback'                  '1' while a rollback runs (finished at open)
- *   undo-a, undo-b   sequence number (1, 2, …)   a pack: JSON [[fullKey, prior value or null], …]
- *
- * An epoch's undo log records, for every write spilled or committed, the value it overwrote;
- * undoing applies the log newest first (repeated keys are harmless: the oldest entry wins), in
- * chunks of transactions, idempotently, so a crash during an undo is finished at the next open.
- * The first epoch of an empty store logs nothing: its undo empties the data ("wipe").
- * `commit` writes the last writes, the epoch number and the log's meta record in one LMDB
- * transaction and empties the other log (the previous epoch's): the two alternate.
- *
- * Limit: LMDB keys are at most 1978 bytes, so rows keyed into state (join, distinct, top-n,
- * ordered aggregates) must stay below that; longer keys fail with DATAFLOW_UNSUPPORTED_VALUE.
+ * Limit: LMDB keys are at most 1978 bytes; longer keys are stored in a bounded form (long-keys.ts).
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { open, type Database, type RootDatabase } from 'lmdb';
 import { TidemarkError } from '../errors/tidemark-error.ts';
-import { EpochWriteBatchStore, UNKNOWN, type OrderedBackend, type Write } from './epoch-write-batch.ts';
+import { EpochWriteBatchStore } from './epoch-write-batch.ts';
+import {
+  DEFAULT_MAP_BUDGET_BYTES,
+  DEFAULT_MEMTABLE_BYTES,
+  DEFAULT_RSS_LIMIT_BYTES,
+  LmdbBackend,
+} from './lmdb-backend.ts';
 import { LONG_KEY_CHARS, storedKey, storedValue, unwrapEntry } from './long-keys.ts';
 import type { ScanOptions } from './state-store.ts';
 
-const FORMAT = '2';
-const MAX_KEY_BYTES = 1978;
-/** Undo packs applied per LMDB transaction while undoing. */
-const UNDO_CHUNK = 100;
-/** Undo entries packed into one value of an undo log. */
-const PACK_ENTRIES = 256;
-/** Reads between two looks at how much of the map is resident. */
-const MAP_CHECK_READS = 256;
-/** The address range reserved for the map (not memory: pages count only once read). */
-const MAP_SIZE_BYTES = 2 ** 40;
-/** File pages of the map always allowed, whatever the process's RSS. */
-const MIN_MAP_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_RSS_LIMIT_BYTES = 400 * 1024 * 1024;
-export const DEFAULT_MAP_BUDGET_BYTES = 256 * 1024 * 1024;
-
-interface LogRecord {
-  readonly epoch: number;
-  readonly db: 'a' | 'b';
-  /** The store was empty before the epoch: undo = empty the data, nothing is logged. */
-  readonly wipe: boolean;
-  /** Packs in the log: sequence numbers 1 … count. */
-  readonly count: number;
-}
-
-interface UndoRecord extends LogRecord {
-  readonly previousEpoch: number | null;
-}
+export { DEFAULT_MAP_BUDGET_BYTES, DEFAULT_MEMTABLE_BYTES, DEFAULT_RSS_LIMIT_BYTES } from './lmdb-backend.ts';
 
 export interface LmdbStateStoreOptions {
   /** Directory of the LMDB environment (created if missing); one per changefeed. */
@@ -81,331 +38,13 @@ export interface LmdbStateStoreOptions {
   readonly rssLimitBytes?: number;
   /** File pages of the map beyond which it is re-mapped whatever the RSS (default 256 MiB). */
   readonly mapBudgetBytes?: number;
+  /**
+   * Committed writes held in memory (and in the epoch log) before those of all epochs but the
+   * last are merged into the B-tree (default 64 MiB).
+   */
+  readonly memtableBytes?: number;
   /** fsync every commit (survives a machine crash; default false, as the change log). */
   readonly fsync?: boolean;
-}
-
-class LmdbBackend implements OrderedBackend {
-  private root!: RootDatabase<string, string>;
-  private data!: Database<string, string>;
-  private meta!: Database<string, string>;
-  private undoA!: Database<string, number>;
-  private undoB!: Database<string, number>;
-  private epoch: number | null = null;
-  private undo: UndoRecord | null = null;
-  private openLog: LogRecord | null = null;
-  private reads = 0;
-  /** Iterators over the map in progress: no re-map under them. */
-  private ranges = 0;
-  private mapBaseline = 0;
-  /** The heap's used bytes after the last garbage collection this store asked for. */
-  private heapAfterCollect = 0;
-  /** Re-maps done (for benches and tests). */
-  remaps = 0;
-  /** Garbage collections asked for instead of a re-map (for benches and tests). */
-  collections = 0;
-
-  constructor(
-    private readonly path: string,
-    private readonly rssLimitBytes: number,
-    private readonly mapBudgetBytes: number,
-    private readonly fsync: boolean,
-  ) {
-    this.openEnv();
-    if (this.root.get('meta|epoch') !== undefined) {
-      // State of format 1 (keys in the root database): views rebuild it from a snapshot.
-      this.root.close().catch(() => {});
-      for (const f of ['data.mdb', 'lock.mdb']) rmSync(join(path, f), { force: true });
-      this.openEnv();
-    }
-    const format = this.meta.get('format');
-    if (format === undefined) this.root.transactionSync(() => this.meta.putSync('format', FORMAT));
-    else if (format !== FORMAT)
-      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
-        detail: `view state of unknown format ${format} at ${path}`,
-      });
-    const epoch = this.meta.get('epoch');
-    this.epoch = epoch === undefined ? null : Number(epoch);
-    this.undo = this.readRecord<UndoRecord>('undo');
-    this.openLog = this.readRecord<LogRecord>('open');
-    // A crash during a rollback or an epoch: finish the rollback, undo the epoch.
-    if (this.meta.get('rollback') !== undefined) this.finishRollback();
-    if (this.openLog !== null) this.abort();
-    this.mapBaseline = residentBytes()?.file ?? 0;
-  }
-
-  private openEnv(): void {
-    this.root = open<string, string>({
-      path: this.path,
-      encoding: 'string',
-      maxDbs: 8,
-      // As the change log: a process crash loses nothing (pages are in the OS); a machine crash
-      // may lose the last commits, and then the state is behind the sink and rebuilt.
-      noSync: !this.fsync,
-      // One mapping of the whole (sparse, never preallocated) address range: closing it for a
-      // re-map is a single munmap. With remapChunks every chunk read is its own mapping, and
-      // closing thousands of them cost ~0.5–2 s per re-map (measured, bench/views.ts).
-      remapChunks: false,
-      mapSize: MAP_SIZE_BYTES,
-    });
-    // Keys as strings (lmdb's ordered-binary: our keys, starting with a letter, are their UTF-8
-    // bytes, so LMDB's order is the order state-store.ts relies on), encoded without a Buffer.
-    this.data = this.root.openDB<string, string>({ name: 'data', encoding: 'string' });
-    this.meta = this.root.openDB<string, string>({ name: 'meta', encoding: 'string' });
-    this.undoA = this.root.openDB<string, number>({
-      name: 'undo-a',
-      keyEncoding: 'uint32',
-      encoding: 'string',
-    });
-    this.undoB = this.root.openDB<string, number>({
-      name: 'undo-b',
-      keyEncoding: 'uint32',
-      encoding: 'string',
-    });
-  }
-
-  private readRecord<T>(name: string): T | null {
-    const text = this.meta.get(name);
-    if (text === undefined) return null;
-    try {
-      return JSON.parse(text) as T;
-    } catch (cause) {
-      throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
-        detail: `the ${name} record of the view state`,
-        cause,
-      });
-    }
-  }
-
-  private log(db: 'a' | 'b'): Database<string, number> {
-    return db === 'a' ? this.undoA : this.undoB;
-  }
-
-  get(fullKey: string): string | undefined {
-    this.tick();
-    return this.data.get(fullKey);
-  }
-
-  *range(from: string, reverse: boolean): Generator<[string, string]> {
-    this.tick();
-    this.ranges++;
-    try {
-      for (const { key, value } of this.data.getRange({ start: from, reverse })) yield [key, value];
-    } finally {
-      this.ranges--;
-    }
-  }
-
-  spill(epoch: number, writes: readonly Write[]): void {
-    this.root.transactionSync(() => {
-      const log = this.apply(epoch, writes);
-      this.meta.putSync('open', JSON.stringify(log));
-      this.openLog = log;
-    });
-    this.checkMap();
-  }
-
-  commit(epoch: number, writes: readonly Write[]): Promise<void> {
-    const previous = this.undo;
-    let undo: UndoRecord | null = null;
-    this.root.transactionSync(() => {
-      const log = this.apply(epoch, writes);
-      undo = { ...log, previousEpoch: this.epoch };
-      this.meta.putSync('epoch', String(epoch));
-      this.meta.putSync('undo', JSON.stringify(undo));
-      this.meta.removeSync('open');
-      // The previous epoch's log (the other database) is no longer needed.
-      if (previous !== null && previous.db !== log.db) this.log(previous.db).clearSync();
-    });
-    this.epoch = epoch;
-    this.undo = undo;
-    this.openLog = null;
-    this.checkMap();
-    return Promise.resolve();
-  }
-
-  /** Writes into `data`, logging priors; inside a write transaction. Returns the open log. */
-  private apply(epoch: number, writes: readonly Write[]): LogRecord {
-    let log = this.openLog;
-    if (log === null || log.epoch !== epoch) {
-      const db = this.undo?.db === 'a' ? 'b' : 'a';
-      this.log(db).clearSync();
-      log = { epoch, db, wipe: this.epoch === null, count: 0 };
-    }
-    const undo = this.log(log.db);
-    let count = log.count;
-    let pack: [string, string | null][] = [];
-    for (const [key, value, known] of writes) {
-      // A UTF-8 character is at most 3 bytes per UTF-16 unit: measure only keys that may be long.
-      if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
-        throw new TidemarkError('DATAFLOW_UNSUPPORTED_VALUE', {
-          detail: `state key of ${Buffer.byteLength(key, 'utf8')} bytes exceeds LMDB's ${MAX_KEY_BYTES}: ${key.slice(0, 60)}…`,
-          hint: 'Key, group or order views by shorter values, or use the memory state store.',
-        });
-      }
-      if (!log.wipe) {
-        const prior = known === UNKNOWN ? this.data.get(key) : known;
-        if (prior !== value) pack.push([key, prior ?? null]);
-        if (pack.length >= PACK_ENTRIES) {
-          undo.putSync(++count, JSON.stringify(pack));
-          pack = [];
-        }
-      }
-      if (value === undefined) this.data.removeSync(key);
-      else this.data.putSync(key, value);
-    }
-    if (pack.length > 0) undo.putSync(++count, JSON.stringify(pack));
-    return { ...log, count };
-  }
-
-  abort(): void {
-    const log = this.openLog;
-    if (log === null) return;
-    this.undoLog(log);
-    this.root.transactionSync(() => {
-      this.meta.removeSync('open');
-      this.log(log.db).clearSync();
-    });
-    this.openLog = null;
-  }
-
-  rollbackLast(): Promise<void> {
-    if (this.undo === null)
-      throw new TidemarkError('DATAFLOW_EPOCH_ORDER', { detail: 'cannot roll back: no undo record' });
-    this.root.transactionSync(() => this.meta.putSync('rollback', '1'));
-    this.finishRollback();
-    return Promise.resolve();
-  }
-
-  private finishRollback(): void {
-    const undo = this.undo;
-    if (undo !== null) this.undoLog(undo);
-    this.root.transactionSync(() => {
-      const previous = undo?.previousEpoch ?? null;
-      if (previous === null) this.meta.removeSync('epoch');
-      else this.meta.putSync('epoch', String(previous));
-      this.meta.removeSync('undo');
-      this.meta.removeSync('rollback');
-      if (undo !== null) this.log(undo.db).clearSync();
-    });
-    if (undo !== null) this.epoch = undo.previousEpoch;
-    this.undo = null;
-  }
-
-  /** Applies a log newest first, in chunks; idempotent (a crash part-way is finished later). */
-  private undoLog(log: LogRecord): void {
-    if (log.wipe) {
-      this.root.transactionSync(() => this.data.clearSync());
-      return;
-    }
-    const undo = this.log(log.db);
-    for (let seq = log.count; seq > 0;) {
-      const stop = Math.max(0, seq - UNDO_CHUNK);
-      this.root.transactionSync(() => {
-        for (let i = seq; i > stop; i--) {
-          const text = undo.get(i);
-          if (text === undefined) continue;
-          const pack = JSON.parse(text) as [string, string | null][];
-          for (let j = pack.length - 1; j >= 0; j--) {
-            const [key, prior] = pack[j]!;
-            if (prior === null) this.data.removeSync(key);
-            else this.data.putSync(key, prior);
-          }
-        }
-      });
-      seq = stop;
-    }
-  }
-
-  committedEpoch(): number | null {
-    return this.epoch;
-  }
-
-  undoableEpoch(): number | null {
-    return this.undo?.epoch ?? null;
-  }
-
-  async close(): Promise<void> {
-    await this.root.close();
-  }
-
-  private tick(): void {
-    if (++this.reads % MAP_CHECK_READS === 0) this.checkMap();
-  }
-
-  /**
-   * LMDB is read through mmap: every page touched counts in the process's RSS until unmapped.
-   * Past the RSS limit, close and reopen the environment (a munmap, synchronous): the pages stay
-   * in the page cache, outside the process.
-   */
-  private checkMap(): void {
-    if (this.ranges > 0) return;
-    const mapped = residentBytes();
-    if (mapped === null) return;
-    const map = mapped.file - this.mapBaseline;
-    if (map <= MIN_MAP_BYTES) return;
-    if (mapped.total <= this.rssLimitBytes && map <= this.mapBudgetBytes) return;
-    if (map <= this.mapBudgetBytes && mapped.total - this.collectGarbage() <= this.rssLimitBytes) return;
-    this.root.close().catch(() => {});
-    this.openEnv();
-    this.remaps++;
-    this.mapBaseline = Math.min(mapped.file, residentBytes()?.file ?? mapped.file);
-  }
-
-  /**
-   * Over the RSS limit with the map within its budget, the JS heap's garbage may be what fills
-   * the limit: V8 lets the old generation grow to several times its live size before collecting
-   * it (694 MiB used, ~150 MiB live, measured after a 1M-row snapshot), and dropping the map
-   * cannot free that. A full collection is asked for only when the heap has grown by an eighth of
-   * the limit (at least 32 MiB) since the last one, so its cost stays proportional to the
-   * allocation; otherwise the map is dropped. Returns the heap bytes released (0: none asked).
-   */
-  private collectGarbage(): number {
-    const gc = fullGc();
-    if (gc === null) return 0;
-    const before = getHeapStatistics();
-    if (before.used_heap_size - this.heapAfterCollect < Math.max(MIN_MAP_BYTES, this.rssLimitBytes / 8))
-      return 0;
-    gc();
-    this.collections++;
-    const after = getHeapStatistics();
-    this.heapAfterCollect = after.used_heap_size;
-    // The freed pages leave the RSS as V8 unmaps them (a background task): count them as gone.
-    return Math.max(0, before.total_heap_size - after.total_heap_size);
-  }
-}
-
-let gcFunction: (() => void) | null | undefined;
-
-/**
- * V8's full garbage collection, exposed without `--expose-gc` on the command line: the flag is
- * set just long enough to take `gc` from a fresh context, then cleared. null where that fails.
- */
-function fullGc(): (() => void) | null {
-  if (gcFunction !== undefined) return gcFunction;
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    gcFunction = typeof gc === 'function' ? (gc as () => void) : null;
-  } catch {
-    gcFunction = null;
-  } finally {
-    setFlagsFromString('--no-expose-gc');
-  }
-  return gcFunction;
-}
-
-const HAS_STATM = existsSync('/proc/self/statm');
-
-/** Resident bytes of this process, all and file-backed (/proc/self/statm); null off Linux. */
-function residentBytes(): { total: number; file: number } | null {
-  if (!HAS_STATM) return null;
-  try {
-    const f = readFileSync('/proc/self/statm', 'utf8').split(' ');
-    return { total: Number(f[1]) * 4096, file: Number(f[2]) * 4096 };
-  } catch {
-    return null;
-  }
 }
 
 export class LmdbStateStore extends EpochWriteBatchStore {
@@ -471,6 +110,11 @@ export class LmdbStateStore extends EpochWriteBatchStore {
     return this.lmdb.collections;
   }
 
+  /** Merges of committed epochs from memory into LMDB's B-tree (see `memtableBytes`). */
+  get merges(): number {
+    return this.lmdb.merges;
+  }
+
   /** Opens (or creates) the store at `options.path`, showing the last committed epoch's state. */
   static open(options: LmdbStateStoreOptions): LmdbStateStore {
     let backend: LmdbBackend;
@@ -479,6 +123,7 @@ export class LmdbStateStore extends EpochWriteBatchStore {
         options.path,
         options.rssLimitBytes ?? DEFAULT_RSS_LIMIT_BYTES,
         options.mapBudgetBytes ?? DEFAULT_MAP_BUDGET_BYTES,
+        options.memtableBytes ?? DEFAULT_MEMTABLE_BYTES,
         options.fsync === true,
       );
     } catch (cause) {

@@ -32,8 +32,9 @@ export interface ViewStageOptions {
   readonly sinkEpoch: number | null;
   /**
    * The changefeed's memory quota: the view state holds a sixteenth of it (at most 16 MiB) of an
-   * epoch's writes before they spill into LMDB, and keeps at most the quota of LMDB's pages mapped
-   * (at least 32 MiB). Default: the store's defaults (16 MiB, 256 MiB).
+   * epoch's writes before they spill into LMDB, a quarter of it (at most 64 MiB) of committed
+   * epochs' writes before they are merged into LMDB's B-tree, and keeps at most the quota of
+   * LMDB's pages mapped (at least 32 MiB). Default: the store's defaults (16, 64, 256 MiB).
    */
   readonly memoryQuotaBytes?: number;
 }
@@ -43,11 +44,13 @@ const MiB = 1024 * 1024;
 /** The LMDB store's options for a changefeed's memory quota (see ViewStageOptions). */
 export function stateStoreLimits(quota: number | undefined): {
   spillBytes?: number;
+  memtableBytes?: number;
   mapBudgetBytes?: number;
 } {
   if (quota === undefined) return {};
   return {
     spillBytes: Math.max(64 * 1024, Math.min(16 * MiB, Math.floor(quota / 16))),
+    memtableBytes: Math.max(256 * 1024, Math.min(64 * MiB, Math.floor(quota / 4))),
     mapBudgetBytes: Math.max(32 * MiB, quota),
   };
 }
