@@ -34,7 +34,7 @@ import { ITEMS_DDL, MARKER_ID, pacedLatency } from './replication-workload.ts';
 import { mib, peakRssBytes, resetPeakRss, samplePeakRss } from './peak-rss.ts';
 import { fanout, insertLsn } from './changelog-fanout.ts';
 import { spawnTidemarkCli, waitCheckpoint, type Child } from './cli-child.ts';
-import { peerShaped, PEER_DDL, PROBE_DDL, type PeerRun } from './throughput-peer.ts';
+import { peerShaped, PEER_DDL, PROBE_DDL, type PeerRun, type PeerStep } from './throughput-peer.ts';
 
 const DEFAULT_ROWS = 200_000;
 const FULL_ROWS = 1_000_000;
@@ -453,7 +453,11 @@ async function peer(ctx: Ctx): Promise<void> {
   } finally {
     await child.stop();
   }
-  const best = (r: PeerRun) => r.steps.filter((s) => s.sustained).at(-1);
+  // The highest rate achieved in a sustained step (a later step's writers may have achieved less).
+  const best = (r: PeerRun) =>
+    r.steps
+      .filter((s) => s.sustained)
+      .reduce<PeerStep | undefined>((b, s) => (b && b.achieved >= s.achieved ? b : s), undefined);
   const tb = best(tm);
   const sb = best(sub);
   push(
