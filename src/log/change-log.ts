@@ -107,6 +107,24 @@ export interface LogMark<P extends Position = Position> {
   readonly position: P;
 }
 
+/** Transactions ended with `commit(…, hold)`: their LMDB puts (null: remove), in order. */
+interface HeldCommits<P extends Position> {
+  readonly puts: [Buffer, Buffer | null][];
+  /** Latest table shapes they set, in order. */
+  readonly tables: [number, number | null][];
+  /** The last of them, and its `committed` meta value. */
+  mark: LogMark<P>;
+  markBytes: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function u32(n: number): Buffer {
+  const v = Buffer.allocUnsafe(4);
+  v.writeUInt32BE(n);
+  return v;
+}
+
 interface OpenTxn {
   readonly seq: bigint;
   /** The seq of its next LMDB value (one per pack). */
@@ -143,6 +161,8 @@ export class ChangeLog<P extends Position = Position> {
   private txn: OpenTxn | null = null;
   private committedMark: LogMark<P> | null;
   private coveredFromMark: LogMark<P> | null;
+  /** Transactions committed with `hold`, not written yet: `publish` writes them in one LMDB write. */
+  private held: HeldCommits<P> | null = null;
   /** Bytes of the segments of committed transactions (the open one's is counted apart). */
   private committedSpillBytes = 0;
   private waiters: (() => void)[] = [];
@@ -250,9 +270,12 @@ export class ChangeLog<P extends Position = Position> {
     return this.coveredFromMark;
   }
 
-  /** The position transactions are appended after: the last commit, else the coverage start. */
+  /**
+   * The position transactions are appended after: the last commit (held ones included), else the
+   * coverage start.
+   */
   get end(): LogMark<P> | null {
-    return this.committedMark ?? this.coveredFromMark;
+    return this.held?.mark ?? this.committedMark ?? this.coveredFromMark;
   }
 
   /**
@@ -266,6 +289,7 @@ export class ChangeLog<P extends Position = Position> {
         detail: `startAt(${position}) on ${this.path}, which holds transactions`,
       });
     }
+    this.held = null;
     const mark = { seq: this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n, position };
     this.write(() => {
       this.db.transactionSync(() => {
@@ -284,6 +308,7 @@ export class ChangeLog<P extends Position = Position> {
    */
   reset(position: P): void {
     this.abort();
+    this.held = null;
     const last = this.committedMark?.seq ?? this.coveredFromMark?.seq ?? 0n;
     // The marks first: a crash in the deletions leaves keys before the coverage, which the next
     // open deletes, never a log claiming transactions it lost.
@@ -363,8 +388,13 @@ export class ChangeLog<P extends Position = Position> {
    * Ends the open transaction, committed at `position` (after every position before it): when
    * this returns it is durable (per `fsync`) and readable, with its segment if it spilled. On a
    * throw the transaction stays open and the caller must `abort`.
+   *
+   * With `hold`, a transaction wholly in memory is only ended: it is written, and readable, with
+   * the next `publish` or unheld commit, in the same LMDB write as the other held ones (one write
+   * per source batch instead of one per transaction: most of the log's cost for single-row
+   * transactions). Until then it is the log's `end`, not `committed`; `close` and `reset` drop it.
    */
-  commit(position: P, commitTimeMs: number): void {
+  commit(position: P, commitTimeMs: number, hold = false): void {
     const txn = this.txn;
     if (!txn) throw new TidemarkError('INTERNAL', { detail: 'commit outside a transaction' });
     const end = this.end!;
@@ -386,6 +416,10 @@ export class ChangeLog<P extends Position = Position> {
     }
     this.packs.add(this.enc.encodeView({ tag: 'commit', commitTimeMs, position: positionBytes }));
     this.recordsAppended++;
+    if (hold && !txn.segment && !txn.flushed) {
+      this.holdCommit(txn, position, positionBytes);
+      return;
+    }
     this.flush(txn, { position: positionBytes });
     if (txn.segment) {
       this.committedSpillBytes += txn.segment.bytes;
@@ -400,6 +434,62 @@ export class ChangeLog<P extends Position = Position> {
     const w = this.waiters;
     this.waiters = [];
     for (const wake of w) wake();
+  }
+
+  /**
+   * Writes the transactions committed with `hold` (one LMDB write) and wakes the readers. On a
+   * throw they are dropped: `end` is the last written commit again.
+   */
+  publish(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    this.checkDiskLimit();
+    this.write(() => {
+      this.db.transactionSync(() => {
+        this.putHeld(held);
+        this.db.putSync(metaKey('committed'), held.markBytes);
+      });
+    }, 'appending');
+    this.settleHeld(held);
+    this.wakeReaders();
+  }
+
+  private holdCommit(txn: OpenTxn, position: P, positionBytes: Buffer): void {
+    const held: HeldCommits<P> = this.held ?? {
+      puts: [],
+      tables: [],
+      mark: { seq: 0n, position },
+      markBytes: EMPTY,
+    };
+    for (const kv of this.pendingSchemas) held.puts.push(kv);
+    this.pendingSchemas = [];
+    this.packs.take().forEach((p, i) => held.puts.push([dataKey(txn.seq, txn.pack + i), p.bytes]));
+    held.puts.push([commitKey(txn.seq), positionBytes]);
+    for (const [table, schemaId] of txn.tables) {
+      held.puts.push([tableKey(table), schemaId === null ? null : u32(schemaId)]);
+      held.tables.push([table, schemaId]);
+    }
+    held.mark = { seq: txn.seq, position };
+    held.markBytes = encodeMark(txn.seq, positionBytes);
+    this.held = held;
+    this.txn = null;
+  }
+
+  private putHeld(held: HeldCommits<P>): void {
+    for (const [k, v] of held.puts) {
+      if (v === null) this.db.removeSync(k);
+      else this.db.putSync(k, v);
+    }
+  }
+
+  /** The held transactions are written: readable from here. */
+  private settleHeld(held: HeldCommits<P>): void {
+    for (const [table, schemaId] of held.tables) {
+      if (schemaId === null) this.latest.delete(table);
+      else this.latest.set(table, schemaId);
+    }
+    this.committedMark = held.mark;
   }
 
   /**
@@ -611,6 +701,7 @@ export class ChangeLog<P extends Position = Position> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.held = null;
     const segment = this.txn?.segment;
     this.txn = null;
     this.packs.clear();
@@ -704,19 +795,18 @@ export class ChangeLog<P extends Position = Position> {
    * changes only once the write succeeded.
    */
   private flush(txn: OpenTxn, commit: { position: Buffer } | null): void {
-    const max = this.options.maxDiskBytes;
-    if (max !== undefined) {
-      const used = this.usedBytes();
-      if (used >= max) {
-        throw new TidemarkError('CHANGELOG_DISK_FULL', {
-          detail: `${this.path} holds ${used} bytes (LMDB pages in use and spill segments), its limit is ${max}`,
-        });
-      }
-    }
+    // Held transactions come before this one: written first, in the same LMDB write.
+    const held = this.held;
+    this.held = null;
+    this.checkDiskLimit();
     const packs = this.packs.take();
     const schemas = this.pendingSchemas;
     this.write(() => {
       this.db.transactionSync(() => {
+        if (held) {
+          this.putHeld(held);
+          if (!commit) this.db.putSync(metaKey('committed'), held.markBytes);
+        }
         for (const [k, v] of schemas) this.db.putSync(k, v);
         packs.forEach((p, i) => this.db.putSync(dataKey(txn.seq, txn.pack + i), p.bytes));
         if (commit) {
@@ -733,9 +823,24 @@ export class ChangeLog<P extends Position = Position> {
         }
       });
     }, 'appending');
+    if (held) {
+      this.settleHeld(held);
+      this.wakeReaders();
+    }
     txn.pack += packs.length;
     if (!commit && packs.length > 0) txn.flushed = true;
     this.pendingSchemas = [];
+  }
+
+  private checkDiskLimit(): void {
+    const max = this.options.maxDiskBytes;
+    if (max === undefined) return;
+    const used = this.usedBytes();
+    if (used >= max) {
+      throw new TidemarkError('CHANGELOG_DISK_FULL', {
+        detail: `${this.path} holds ${used} bytes (LMDB pages in use and spill segments), its limit is ${max}`,
+      });
+    }
   }
 
   private removeRange(from: Buffer, to: Buffer): void {

@@ -666,6 +666,12 @@ export class ChangefeedRunner implements Changefeed {
     const builder = new EpochBuilder();
     let epochNo = lastEpoch;
     let lastCutMs = Date.now();
+    /**
+     * The reader has handed over everything the log holds (its next batch was not ready at once):
+     * an idle sink then gets the complete transactions now, not after `intervalMs`. While behind
+     * (more is ready), a cut still waits for `intervalMs` or a limit: epochs grow, collapse more.
+     */
+    let caughtUp = false;
     let inflight: Promise<void> | null = null;
     let inflightOldestMs: number | null = null;
     let failure: unknown = null;
@@ -763,6 +769,7 @@ export class ChangefeedRunner implements Changefeed {
         writer !== null ||
         builder.changes >= maxRows ||
         builder.bytes >= maxBytes ||
+        caughtUp ||
         Date.now() - lastCutMs >= intervalMs;
       if (!due) return;
       const oldest = builder.oldestCommitMs;
@@ -1241,6 +1248,9 @@ export class ChangefeedRunner implements Changefeed {
         // A fresh stop promise per wait: racing one long-lived promise would leave a reaction on
         // it for every batch, never released (a leak proportional to the stream).
         nextBatch ??= it.next();
+        // A batch the log already holds resolves within the microtasks before a macrotask runs.
+        caughtUp = !(await Promise.race([nextBatch.then(() => true), macrotask()]));
+        if (caughtUp) maybeCut();
         const next = await Promise.race([
           nextBatch,
           new Promise<'stop'>((r) => (this.wakeStream = () => r('stop'))),
@@ -1251,6 +1261,7 @@ export class ChangefeedRunner implements Changefeed {
         this.wakeRequests = null;
         if (next === 'copy') continue;
         nextBatch = null;
+        caughtUp = false;
         if (next === 'stop' || next.done) break;
         for (const m of next.value) {
           if (m.tag === 'schema') {
@@ -1310,6 +1321,11 @@ export class ChangefeedRunner implements Changefeed {
       await (writer as EpochWriter | null)?.abort().catch(() => {});
     }
   }
+}
+
+/** Resolves false once the event loop has run the current macrotask's microtasks and I/O polled. */
+function macrotask(): Promise<false> {
+  return new Promise((r) => setImmediate(() => r(false)));
 }
 
 function notTaken(id: string): TidemarkError {

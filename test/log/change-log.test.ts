@@ -95,6 +95,57 @@ describe('change log', () => {
     },
   );
 
+  it('writes held commits together: readable once published, before an unheld commit, gone if never written', async () => {
+    const path = tempLogDir();
+    const log = openLog({ path });
+    log.startAt(at(1));
+    const held = (pos: number, t = items) => {
+      log.begin(pos);
+      for (const c of rows(1, pos, t)) log.append(c);
+      log.commit(at(pos), pos, true);
+      return rows(1, pos, t).map(plain);
+    };
+    const reader = new ChangeLogReader(log).read(at(1))[Symbol.asyncIterator]();
+    const first = reader.next();
+    let seen = false;
+    void first.then(() => (seen = true));
+    const t10 = held(10);
+    const t20 = held(20, other);
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toBe(false);
+    expect(log.committed).toBeNull();
+    expect(log.end).toEqual({ seq: 2n, position: at(20) });
+    log.publish();
+    expect(log.committed).toEqual({ seq: 2n, position: at(20) });
+    expect(((await first).value as Message[]).map(plain)).toEqual([
+      { tag: 'begin' },
+      ...t10,
+      { tag: 'commit', position: '0/A' },
+      { tag: 'begin' },
+      ...t20,
+      { tag: 'commit', position: '0/14' },
+    ]);
+    await reader.return?.(undefined);
+    expect(log.latestTables().map((t) => t.name)).toEqual(['items', 'other']);
+
+    // An unheld commit writes the held ones first, in the same LMDB write.
+    held(30);
+    appendTxn(log, 40, rows(1, 40));
+    expect(log.committed).toEqual({ seq: 4n, position: at(40) });
+    const after20 = await take(new ChangeLogReader(log).read(at(20)), 2 * 3);
+    expect(after20.filter((m) => m.tag === 'commit').map((m) => [m.seq, m.position.toString()])).toEqual([
+      [3n, '0/1E'],
+      [4n, '0/28'],
+    ]);
+
+    // Never published: not in the log after a reopen (the source delivers it again).
+    held(50);
+    await log.close();
+    const reopened = openLog({ path });
+    expect(reopened.committed).toEqual({ seq: 4n, position: at(40) });
+    expect(reopened.end).toEqual({ seq: 4n, position: at(40) });
+  });
+
   it('recovers after a SIGKILL mid-transaction: the last complete transaction stays, the tail goes', async () => {
     const path = tempLogDir();
     expect(crashWriter(path, 'lmdb')).toContain('spilled 0');
