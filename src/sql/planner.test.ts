@@ -106,12 +106,12 @@ describe('planView', () => {
     // ON sees only its own join's items (as in PostgreSQL), also where inner joins are opened
     // into a FROM list to choose their order (flatten-joins.ts).
     [
-      'SELECT l.id FROM lines l JOIN orders o ON l.order_id = o.id AND region = \'x\' JOIN customers c ON o.customer_id = c.id',
+      "SELECT l.id FROM lines l JOIN orders o ON l.order_id = o.id AND region = 'x' JOIN customers c ON o.customer_id = c.id",
       'VIEW_INVALID',
       'column "region" does not exist',
     ],
     [
-      'SELECT l.id FROM lines l JOIN orders o ON l.order_id = o.id AND name = \'x\', customers c',
+      "SELECT l.id FROM lines l JOIN orders o ON l.order_id = o.id AND name = 'x', customers c",
       'VIEW_INVALID',
       'column "name" does not exist',
     ],

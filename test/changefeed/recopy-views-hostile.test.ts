@@ -123,7 +123,7 @@ describe('views over keyless and partitioned inputs copied again online', () => 
       await reader.stop();
       expect(feed.status().error).toBeNull();
       await feed.stop();
-    expect(made).toBeGreaterThan(20);
+      expect(made).toBeGreaterThan(20);
       expect(reads).toBeGreaterThan(0);
       expect(await views(dst)).toEqual(await expected(src));
       await expectSameTables(src.url, dst.url, ['events']);
