@@ -110,6 +110,8 @@ export interface LogMark<P extends Position = Position> {
 /** Transactions ended with `commit(…, hold)`: their LMDB puts (null: remove), in order. */
 interface HeldCommits<P extends Position> {
   readonly puts: [Buffer, Buffer | null][];
+  /** The schema records among `puts`: pending again when the write fails (their ids stay interned). */
+  readonly schemas: [Buffer, Buffer][];
   /** Latest table shapes they set, in order. */
   readonly tables: [number, number | null][];
   /** The last of them, and its `committed` meta value. */
@@ -444,13 +446,15 @@ export class ChangeLog<P extends Position = Position> {
     const held = this.held;
     if (!held) return;
     this.held = null;
-    this.checkDiskLimit();
-    this.write(() => {
-      this.db.transactionSync(() => {
-        this.putHeld(held);
-        this.db.putSync(metaKey('committed'), held.markBytes);
-      });
-    }, 'appending');
+    this.unlessWritten(held, () => {
+      this.checkDiskLimit();
+      this.write(() => {
+        this.db.transactionSync(() => {
+          this.putHeld(held);
+          this.db.putSync(metaKey('committed'), held.markBytes);
+        });
+      }, 'appending');
+    });
     this.settleHeld(held);
     this.wakeReaders();
   }
@@ -458,11 +462,15 @@ export class ChangeLog<P extends Position = Position> {
   private holdCommit(txn: OpenTxn, position: P, positionBytes: Buffer): void {
     const held: HeldCommits<P> = this.held ?? {
       puts: [],
+      schemas: [],
       tables: [],
       mark: { seq: 0n, position },
       markBytes: EMPTY,
     };
-    for (const kv of this.pendingSchemas) held.puts.push(kv);
+    for (const kv of this.pendingSchemas) {
+      held.puts.push(kv);
+      held.schemas.push(kv);
+    }
     this.pendingSchemas = [];
     this.packs.take().forEach((p, i) => held.puts.push([dataKey(txn.seq, txn.pack + i), p.bytes]));
     held.puts.push([commitKey(txn.seq), positionBytes]);
@@ -474,6 +482,20 @@ export class ChangeLog<P extends Position = Position> {
     held.markBytes = encodeMark(txn.seq, positionBytes);
     this.held = held;
     this.txn = null;
+  }
+
+  /**
+   * Runs the write of `held`; when it throws, their schema records are pending again: the ids
+   * stay interned, so the transactions the source sends again would otherwise refer to a schema
+   * never written (CHANGELOG_CORRUPT at the next open).
+   */
+  private unlessWritten(held: HeldCommits<P> | null, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (held) this.pendingSchemas = [...held.schemas, ...this.pendingSchemas];
+      throw err;
+    }
   }
 
   private putHeld(held: HeldCommits<P>): void {
@@ -798,31 +820,33 @@ export class ChangeLog<P extends Position = Position> {
     // Held transactions come before this one: written first, in the same LMDB write.
     const held = this.held;
     this.held = null;
-    this.checkDiskLimit();
+    this.unlessWritten(held, () => this.checkDiskLimit());
     const packs = this.packs.take();
     const schemas = this.pendingSchemas;
-    this.write(() => {
-      this.db.transactionSync(() => {
-        if (held) {
-          this.putHeld(held);
-          if (!commit) this.db.putSync(metaKey('committed'), held.markBytes);
-        }
-        for (const [k, v] of schemas) this.db.putSync(k, v);
-        packs.forEach((p, i) => this.db.putSync(dataKey(txn.seq, txn.pack + i), p.bytes));
-        if (commit) {
-          this.db.putSync(commitKey(txn.seq), commit.position);
-          for (const [table, schemaId] of txn.tables) {
-            if (schemaId === null) this.db.removeSync(tableKey(table));
-            else {
-              const v = Buffer.allocUnsafe(4);
-              v.writeUInt32BE(schemaId);
-              this.db.putSync(tableKey(table), v);
-            }
+    this.unlessWritten(held, () => {
+      this.write(() => {
+        this.db.transactionSync(() => {
+          if (held) {
+            this.putHeld(held);
+            if (!commit) this.db.putSync(metaKey('committed'), held.markBytes);
           }
-          this.db.putSync(metaKey('committed'), encodeMark(txn.seq, commit.position));
-        }
-      });
-    }, 'appending');
+          for (const [k, v] of schemas) this.db.putSync(k, v);
+          packs.forEach((p, i) => this.db.putSync(dataKey(txn.seq, txn.pack + i), p.bytes));
+          if (commit) {
+            this.db.putSync(commitKey(txn.seq), commit.position);
+            for (const [table, schemaId] of txn.tables) {
+              if (schemaId === null) this.db.removeSync(tableKey(table));
+              else {
+                const v = Buffer.allocUnsafe(4);
+                v.writeUInt32BE(schemaId);
+                this.db.putSync(tableKey(table), v);
+              }
+            }
+            this.db.putSync(metaKey('committed'), encodeMark(txn.seq, commit.position));
+          }
+        });
+      }, 'appending');
+    });
     if (held) {
       this.settleHeld(held);
       this.wakeReaders();

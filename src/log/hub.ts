@@ -486,11 +486,15 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
       if (this.acknowledged) session.acknowledge(this.acknowledged);
       for await (const batch of session.events) {
         // The batch's transactions are written to the log together, at its end (commit's `hold`).
+        let appended = false;
         try {
-          this.append(log, batch, onAppended);
+          appended = this.append(log, batch);
         } finally {
           log.publish();
         }
+        // Only once written: a write that fails (a full disk) must not reset the back-off, or the
+        // hub would reconnect to the source every half second while the disk stays full.
+        if (appended) onAppended();
         if (this.pendingRefill) return;
       }
     } finally {
@@ -499,8 +503,12 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     }
   }
 
-  /** One batch of the source's events into the log; a transaction may go on in the next batch. */
-  private append(log: ChangeLog<P>, batch: readonly ChangeEvent<P>[], onAppended: () => void): void {
+  /**
+   * One batch of the source's events into the log; a transaction may go on in the next batch.
+   * Returns true when it committed a transaction (held: written by the caller's `publish`).
+   */
+  private append(log: ChangeLog<P>, batch: readonly ChangeEvent<P>[]): boolean {
+    let committed = false;
     let open = log.inTransaction;
     for (const ev of batch) {
       this.events++;
@@ -517,7 +525,7 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
             log.abort(); // delivered before: never twice
           else {
             log.commit(ev.position, ev.commitTimeMs, true);
-            onAppended();
+            committed = true;
           }
           break;
         }
@@ -525,6 +533,7 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
           if (open) log.append(ev);
       }
     }
+    return committed;
   }
 
   /** True when no subscriber needs anything at or before `earliest` (the source discarded it). */

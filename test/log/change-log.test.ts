@@ -146,6 +146,36 @@ describe('change log', () => {
     expect(reopened.end).toEqual({ seq: 4n, position: at(40) });
   });
 
+  it('a held commit whose write fails keeps its new table shape pending: the resent transaction is readable after a reopen', async () => {
+    const path = tempLogDir();
+    const log = openLog({ path });
+    log.startAt(at(1));
+    appendTxn(log, 5, rows(1, 5));
+    // A full disk at the batch's write (the limit below what the log uses already).
+    const limits = log as unknown as { options: { maxDiskBytes?: number } };
+    limits.options.maxDiskBytes = 1;
+    log.begin(10);
+    for (const c of rows(2, 10, other)) log.append(c);
+    log.commit(at(10), 10, true);
+    expect(() => log.publish()).toThrow(/CHANGELOG_DISK_FULL/);
+    expect(log.end).toEqual({ seq: 1n, position: at(5) });
+    // Space again; the source sends the transaction again.
+    delete limits.options.maxDiskBytes;
+    log.begin(10);
+    for (const c of rows(2, 10, other)) log.append(c);
+    log.commit(at(10), 10, true);
+    log.publish();
+    await log.close();
+    const reopened = openLog({ path });
+    expect(reopened.latestTables().map((t) => t.name)).toEqual(['items', 'other']);
+    const read = await take(new ChangeLogReader(reopened).read(at(5)), 4);
+    expect(read.map(plain)).toEqual([
+      { tag: 'begin' },
+      ...rows(2, 10, other).map(plain),
+      { tag: 'commit', position: '0/A' },
+    ]);
+  });
+
   it('recovers after a SIGKILL mid-transaction: the last complete transaction stays, the tail goes', async () => {
     const path = tempLogDir();
     expect(crashWriter(path, 'lmdb')).toContain('spilled 0');

@@ -409,6 +409,34 @@ describe('change hub', () => {
     ]);
   });
 
+  it('a full log disk backs off between source sessions: a write that failed is not progress', async () => {
+    const db = await freshDatabase('hubfull');
+    await db.query(`CREATE TABLE t0 (id int PRIMARY KEY, v text)`);
+    const { hub, connector, errors } = openHub(db, tempHubDir(), { logOptions: { maxDiskBytes: 1 } });
+    const tables = await describeTables(connector, ['t0']);
+    const start = await hub.registerAtEnd('full', tables);
+    (await hub.subscribe({ id: 'full', tables, checkpoint: start })).close();
+    const writer = await db.connect();
+    let stop = false;
+    const writes = (async () => {
+      for (let i = 0; !stop; i++) {
+        await writer.query(`INSERT INTO t0 VALUES ($1, 'v')`, [i]);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await until(() => (errors.some((e) => e.code === 'CHANGELOG_DISK_FULL') ? true : undefined));
+    const first = hub.stats().replicationStarts;
+    await new Promise((r) => setTimeout(r, 5000));
+    const sessions = hub.stats().replicationStarts - first;
+    stop = true;
+    await writes;
+    await writer.end();
+    // Back-off from 250–500 ms, doubling: at most 4 sessions in 5 s. Reset by every batch before
+    // its write (the defect), a session began every ~0.5 s.
+    expect(sessions).toBeGreaterThan(0);
+    expect(sessions).toBeLessThanOrEqual(4);
+  });
+
   it('warns about a stale subscription, then releases it, and the slot advances past it', async () => {
     const db = await freshDatabase('hubstale');
     await db.query(`CREATE TABLE t0 (id int PRIMARY KEY, v text)`);
