@@ -265,6 +265,33 @@ describe('lmdb epoch log: layers, merges and crashes', () => {
     await s.close();
   });
 
+  it('a merge that fails after its commit (a full disk) leaves that epoch committed; the next commit merges first', async () => {
+    const path = tempDir();
+    const s = LmdbStateStore.open({ path, memtableBytes: 1 });
+    await writeEpoch(s, 1);
+    // The transaction after epoch 2's commit (its merge) fails without writing anything.
+    const root = rootOf(s);
+    const original = root.transactionSync.bind(root);
+    let count = 0;
+    root.transactionSync = <T>(f: () => T): T => {
+      if (++count === 2) throw new Error('MDB_MAP_FULL (injected)');
+      return original(f);
+    };
+    await writeEpoch(s, 2);
+    expect(s.merges).toBe(0);
+    expectState(s, 2);
+    root.transactionSync = original;
+    await writeEpoch(s, 3);
+    expect(s.merges).toBe(2);
+    expectState(s, 3);
+    await s.rollbackLastEpoch();
+    expectState(s, 2);
+    await s.close();
+    const reopened = LmdbStateStore.open({ path });
+    expectState(reopened, 2);
+    await reopened.close();
+  });
+
   it('an epoch that spills merges the layers first; its commit and rollback stay exact', async () => {
     const path = tempDir();
     let s = LmdbStateStore.open({ path, spillBytes: 2 ** 30 });

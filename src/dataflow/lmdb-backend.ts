@@ -93,6 +93,8 @@ export class LmdbBackend implements OrderedBackend {
   private last: Layer | null = null;
   /** Committed epochs before the last, not merged into data yet. */
   private older = Layer.empty();
+  /** A merge failed after its commit: the next commit merges first. */
+  private mergeOwed = false;
   private reads = 0;
   /** Iterators over the map in progress: no re-map under them. */
   private ranges = 0;
@@ -240,6 +242,12 @@ export class LmdbBackend implements OrderedBackend {
   }
 
   commit(epoch: number, overlay: EpochOverlay): Promise<void> {
+    // A merge that failed after the last commit (a full disk, say) goes first: failing here
+    // fails this commit before anything of it is written.
+    if (this.mergeOwed) {
+      this.mergeOlder(() => {});
+      this.mergeOwed = false;
+    }
     if (this.openLog !== null) return this.commitIntoData(epoch, overlay.writes());
     const layer = Layer.adopt(overlay.tables, checkKeyLength);
     const previous = this.undo;
@@ -254,7 +262,16 @@ export class LmdbBackend implements OrderedBackend {
     this.last = layer;
     this.epoch = epoch;
     this.undo = undo;
-    if (this.older.size > 0 && this.older.bytes + layer.bytes > this.memtableBytes) this.mergeOlder(() => {});
+    if (this.older.size > 0 && this.older.bytes + layer.bytes > this.memtableBytes) {
+      // Epoch `epoch` is committed: a failure from here must not report it as failed (the
+      // caller would retry an epoch already durable). A merge stopped part-way leaves the layer
+      // and its records as they were; the next commit merges first.
+      try {
+        this.mergeOlder(() => {});
+      } catch {
+        this.mergeOwed = true;
+      }
+    }
     this.checkMap();
     return Promise.resolve();
   }
