@@ -574,8 +574,9 @@ export class ChangeHub<P extends Position = Position> implements SubscriptionHos
     const min = this.store.minPosition();
     if (min === null || (this.acknowledged && min.compare(this.acknowledged) <= 0)) return;
     const log = this.logRef;
-    const end = log.end;
-    // Only what the log has: a registration ahead of it (a snapshot's position) waits for it.
+    // Only what the log has written (never a held commit, should one outlive its batch): a
+    // registration ahead of it (a snapshot's position) waits for it.
+    const end = log.committed ?? log.coveredFrom;
     const upTo = end && min.compare(end.position) > 0 ? end.position : min;
     if (this.acknowledged && upTo.compare(this.acknowledged) <= 0) return;
     const next = log.seqAfter(upTo);
