@@ -87,6 +87,51 @@ export function exprContext(pc: PlannerContext, scope: readonly ScopeColumn[], c
   return { view: pc.view, scope, clause, enclosing: pc.enclosing };
 }
 
+/**
+ * Refuses a FROM list that names two items alike, as PostgreSQL does (42712): otherwise a
+ * qualified column found in only one of them would be accepted where PostgreSQL refuses the view.
+ * Two tables without aliases and of different schemas may share a name (PostgreSQL allows it).
+ */
+export function checkDistinctNames(from: readonly Node[], pc: PlannerContext): void {
+  const seen: { name: string; relationId: number | undefined }[] = [];
+  const visit = (item: Node): void => {
+    const [kind, body] = nodeKind(item);
+    let name: string | undefined;
+    let relationId: number | undefined;
+    let loc: number | undefined;
+    if (kind === 'JoinExpr') {
+      const j = body as JoinExpr;
+      if (j.larg) visit(j.larg);
+      if (j.rarg) visit(j.rarg);
+      return;
+    } else if (kind === 'RangeVar') {
+      const rv = body as RangeVar;
+      name = rv.alias?.aliasname ?? rv.relname;
+      loc = rv.location;
+      if (!rv.alias && !(!rv.schemaname && findCte(pc, rv.relname ?? '')))
+        relationId = pc.catalog(rv.schemaname ?? null, rv.relname ?? '')?.relationId;
+    } else if (kind === 'RangeSubselect') {
+      name = (body as RangeSubselect).alias?.aliasname;
+      loc = locationOf((body as RangeSubselect).subquery);
+    }
+    if (name === undefined) return;
+    const clash = seen.find(
+      (s) =>
+        s.name === name &&
+        (s.relationId === undefined || relationId === undefined || s.relationId === relationId),
+    );
+    if (clash)
+      throw invalid(
+        pc.view,
+        loc,
+        `table name "${name}" specified more than once`,
+        'Give each item of the FROM list its own alias.',
+      );
+    seen.push({ name, relationId });
+  };
+  from.forEach(visit);
+}
+
 /** Each item of a FROM list, planned on its own (plan-where.ts joins them). */
 export function planFromItems(
   from: readonly Node[],

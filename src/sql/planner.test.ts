@@ -129,6 +129,27 @@ describe('planView', () => {
     ],
     ['SELECT id FROM\n  orders WHERE', 'VIEW_INVALID', 'syntax error at end of input'],
     ['SELECT id, id FROM orders', 'VIEW_INVALID', 'column "id" specified more than once'],
+    // Two FROM items named alike, as PostgreSQL refuses them (a column of only one was accepted).
+    [
+      'SELECT o.status FROM orders o, customers o',
+      'VIEW_INVALID',
+      'at 1:32: table name "o" specified more than once',
+    ],
+    [
+      'SELECT 1 AS x FROM orders JOIN orders ON true',
+      'VIEW_INVALID',
+      'table name "orders" specified more than once',
+    ],
+    [
+      'SELECT s.id FROM (SELECT id FROM orders) s JOIN (SELECT id FROM lines) s ON true',
+      'VIEW_INVALID',
+      'table name "s" specified more than once',
+    ],
+    [
+      'WITH c AS (SELECT id FROM orders) SELECT c.id FROM c, customers c',
+      'VIEW_INVALID',
+      'table name "c" specified more than once',
+    ],
     ['SELECT 1; SELECT 2', 'VIEW_INVALID', 'exactly one SELECT'],
     ['DELETE FROM orders', 'VIEW_UNSUPPORTED', 'a view must be a SELECT'],
   ])('refuses %s', async (sql, code, message) => {

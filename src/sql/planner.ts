@@ -19,6 +19,7 @@ import { collectAggregates, planAggregate, type Target } from './plan-aggregate.
 import {
   exprContext,
   planFromItems,
+  checkDistinctNames,
   tableColumnNames,
   type CteEntry,
   type PlannerContext,
@@ -193,6 +194,7 @@ function rowNumberLimits(where: Node | undefined): RowNumberLimit[] {
 
 function planSimple(stmt: SelectStmt, pc: PlannerContext, options: SelectOptions): Planned {
   const view = pc.view;
+  checkDistinctNames(stmt.fromClause ?? [], pc);
   const flat = flattenInnerJoins(stmt.fromClause ?? [], stmt.whereClause, (rv) => tableColumnNames(pc, rv));
   const leaves = planFromItems(flat.from, pc, rowNumberLimits(stmt.whereClause));
   let rel = planWhere(leaves, flat.where, pc);
