@@ -150,16 +150,48 @@ export interface ViewPlan {
  * same one: a planner that orders joins another way gets a fresh state, not another's.
  */
 export function planDigest(plans: readonly ViewPlan[]): string {
-  const shape = JSON.stringify(
+  return createHash('sha256').update(planShape(plans)).digest('hex');
+}
+
+/**
+ * The text `planDigest` hashes. A plan node met again (a CTE read twice) is written as a reference
+ * to its first appearance, so the text grows with the nodes, not with the paths to them (nested
+ * CTEs each read twice would double it at every level).
+ */
+export function planShape(plans: readonly ViewPlan[]): string {
+  const seen = new Map<object, number>();
+  return JSON.stringify(
     plans.map((p) => [p.name, p.key, p.root]),
-    (k, v: unknown) =>
-      k === 'table'
-        ? (v as TableSchema).relationId
-        : typeof v === 'function'
-          ? 'fn'
-          : typeof v === 'bigint'
-            ? String(v)
-            : v,
+    (k, v: unknown) => {
+      if (k === 'table') return (v as TableSchema).relationId;
+      if (typeof v === 'function') return 'fn';
+      if (typeof v === 'bigint') return String(v);
+      if (isPlanNode(v)) {
+        const first = seen.get(v);
+        if (first !== undefined) return { ref: first };
+        seen.set(v, seen.size);
+      }
+      return v;
+    },
   );
-  return createHash('sha256').update(shape).digest('hex');
+}
+
+const PLAN_KINDS: Readonly<Record<PlanNode['kind'], true>> = {
+  scan: true,
+  filter: true,
+  project: true,
+  join: true,
+  aggregate: true,
+  'semi-join': true,
+  window: true,
+  distinct: true,
+  'union-all': true,
+  'top-n': true,
+};
+
+/** A plan node (not a shared SqlType, which also has a `kind`: those stay written in full). */
+function isPlanNode(v: unknown): v is PlanNode {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const o = v as { kind?: unknown; columns?: unknown };
+  return typeof o.kind === 'string' && Object.hasOwn(PLAN_KINDS, o.kind) && Array.isArray(o.columns);
 }

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { planShape } from './plan.ts';
 import { planView } from './planner.ts';
 import { testCatalog } from './test-catalog.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
@@ -205,5 +206,20 @@ describe('planView', () => {
       ['region', true, true],
       ['n', false, false],
     ]);
+  });
+
+  test('the plan digest grows with the nodes, not with the paths to a CTE read twice', async () => {
+    const depth = 16;
+    const ctes = ['c0 AS (SELECT id, status FROM orders)'];
+    for (let i = 1; i <= depth; i++)
+      ctes.push(`c${i} AS (SELECT a.id, a.status FROM c${i - 1} a JOIN c${i - 1} b ON a.id = b.id)`);
+    const p = await plan(`WITH ${ctes.join(', ')} SELECT id, status FROM c${depth}`);
+    // Written out per path, the text doubles at every level (2^16 copies of the scan).
+    expect(planShape([p]).length).toBeLessThan(100_000);
+    const again = await plan(`WITH ${ctes.join(', ')} SELECT id, status FROM c${depth}`);
+    expect(planShape([again])).toBe(planShape([p]));
+    // Plans without a shared node are written as before (no reference), so their digests hold.
+    const simple = await plan('SELECT o.id, c.region FROM orders o JOIN customers c ON o.customer_id = c.id');
+    expect(planShape([simple])).not.toContain('"ref"');
   });
 });
