@@ -164,6 +164,12 @@ export const ERROR_CODES = {
     hint: 'The source restarted or the connection dropped; Tidemark reconnects.',
   },
 
+  SOURCE_QUERY_CANCELED: {
+    message: "A query of Tidemark's on the source was cancelled",
+    retriable: true,
+    hint: "Someone cancelled it (pg_cancel_backend) or a timeout fired; Tidemark's sessions turn statement_timeout and idle_in_transaction_session_timeout off, so look for a job that cancels long queries. Tidemark retries.",
+  },
+
   // Source (MySQL/MariaDB binlog)
   SOURCE_BINLOG_OFF: {
     message: 'The source does not write a binary log',

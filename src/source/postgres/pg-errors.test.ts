@@ -70,3 +70,20 @@ describe('wrapPgError for a sink', () => {
     });
   });
 });
+
+describe('wrapPgError for a source', () => {
+  it('a cancelled query (57014) is retried, with what cancels it in the hint', () => {
+    const e = wrapPgError(
+      serverError({ code: '57014', message: 'canceling statement due to user request' }),
+      {
+        role: 'source',
+        uri: 'postgres://u:secret@h/db',
+        action: 'reading table t',
+      },
+    );
+    expect(e.code).toBe('SOURCE_QUERY_CANCELED');
+    expect(e.retriable).toBe(true);
+    expect(e.hint).toContain('pg_cancel_backend');
+    expect(e.message).not.toContain('secret');
+  });
+});

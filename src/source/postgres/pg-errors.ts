@@ -81,6 +81,7 @@ export function wrapPgError(
     case '40P01': // deadlock
       return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'CONNECT_REFUSED', { retriable: true });
   }
+  if (sysCode === '57014' && where.role === 'source') return opts('SOURCE_QUERY_CANCELED');
   if (/wal_level/i.test(e.message ?? '')) return opts('SOURCE_WAL_LEVEL');
   if (/Connection terminated|connection lost|socket hang up/i.test(e.message ?? '')) {
     return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'SOURCE_STREAM_ENDED', { retriable: true });
