@@ -65,6 +65,11 @@ export const SESSION_SQL = [
   'SET bytea_output = hex',
   "SET client_encoding = 'UTF8'",
   'SET standard_conforming_strings = on',
+  // Off, as pg_restore sets them: operators set them per database or role against runaway
+  // queries, but a snapshot's COPY runs long by design and its transaction waits on the source.
+  // Inherited, they fail the same write on every retry. lock_timeout stays the operator's.
+  'SET statement_timeout = 0',
+  'SET idle_in_transaction_session_timeout = 0',
   // Unqualified names resolve only to the catalog and public; the sink qualifies everything else.
   'SET search_path = public',
   // A commit the sink reports must survive a crash of the downstream: the source's change log is
