@@ -71,6 +71,14 @@ function transferWriter(db: string, seed: number): { stop(): Promise<number> } {
   });
 }
 
+async function expectSinksEqualPostgres(url: string, selection: string[], pgUrl: string): Promise<void> {
+  for (const { t, rows } of (await sourceRows(url, selection)).values()) {
+    const pgRows = (await readPostgres(pgUrl, t)).map(text).sort();
+    expect(pgRows.length, `postgres ${t.name}: rows`).toBe(rows.length);
+    expect(pgRows, `postgres ${t.name}`).toEqual(rows);
+  }
+}
+
 async function expectSinksEqualSource(
   url: string,
   selection: string[],
@@ -353,6 +361,42 @@ changefeeds:
       } finally {
         await feed.stop();
       }
+    },
+  );
+
+  it(
+    "a source user whose statements an operator limits (MAX_STATEMENT_TIME 0.001 s): Tidemark's sessions lift it, the copy lands whole",
+    { timeout: 180_000 },
+    async () => {
+      const db = await src.freshDatabase('limits');
+      const dst = await freshDatabase('my_limits');
+      await src.sql(
+        db.name,
+        `CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200));
+         INSERT INTO t SELECT seq, REPEAT(MD5(seq), 3) FROM seq_1_to_200000;`,
+      );
+      await src.server.query(
+        `CREATE USER IF NOT EXISTS 'tm_limited'@'127.0.0.1' IDENTIFIED BY 'pw' WITH MAX_STATEMENT_TIME 0.001;
+         GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'tm_limited'@'127.0.0.1';`,
+      );
+      const url = new URL(db.url);
+      url.username = 'tm_limited';
+      url.password = 'pw';
+      const cfg = testConfig({
+        id: 'limits',
+        source: url.toString(),
+        sink: dst.url,
+        tables: [`${db.name}.*`],
+      });
+      const feed = startChangefeed(cfg, { logger: silentLogger });
+      try {
+        await src.sql(db.name, 'UPDATE t SET v = NULL WHERE id % 1000 = 0; DELETE FROM t WHERE id % 777 = 0');
+        await waitCaughtUp(db.url, () => sinkCheckpoint(dst.url, 'limits'));
+        expect(feed.status().error).toBeNull();
+      } finally {
+        await feed.stop();
+      }
+      await expectSinksEqualPostgres(db.url, [`${db.name}.*`], dst.url);
     },
   );
 });

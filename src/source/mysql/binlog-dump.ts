@@ -11,13 +11,13 @@
  * lost in the hand-over. Events are handed out raw (`next()`), decoded by the caller.
  */
 import type { Socket } from 'node:net';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import { maskUri } from '../../errors/mask.ts';
 import type { GtidList } from './gtid.ts';
 import { PacketStream } from './packet-stream.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
-import type { SourceUri } from './source-uri.ts';
+import { connectSource, type SourceUri } from './source-uri.ts';
 
 export interface BinlogDumpOptions {
   readonly source: SourceUri;
@@ -46,7 +46,7 @@ export async function openBinlogDump(o: BinlogDumpOptions): Promise<BinlogDump> 
   const uri = o.source.uri;
   let conn: mysql.Connection;
   try {
-    conn = await mysql.createConnection(o.source.config);
+    conn = await connectSource(o.source);
   } catch (err) {
     throw wrapMysqlError(err, { role: 'source', uri, action: 'connecting for the binlog dump' });
   }

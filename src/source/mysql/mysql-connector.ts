@@ -11,7 +11,7 @@
  * `knownTables` by `replicate`, and moved forward by the stream (DDL, table maps).
  */
 import { randomInt } from 'node:crypto';
-import mysql, { type Connection } from 'mysql2/promise';
+import type { Connection } from 'mysql2/promise';
 import type {
   CheckResult,
   DescribedSelection,
@@ -36,7 +36,7 @@ import { GtidList } from './gtid.ts';
 import { MysqlReplicationSession } from './replication-session.ts';
 import { openSnapshot, readSnapshot } from './snapshot-reader.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
-import { parseSourceUri, sourceKeyOf, type SourceUri } from './source-uri.ts';
+import { connectSource, parseSourceUri, sourceKeyOf, type SourceUri } from './source-uri.ts';
 import { TableRegistry } from './table-registry.ts';
 import { sameColumns, type Shape } from './table-shapes.ts';
 import { TransactionAssembler } from './transaction-assembler.ts';
@@ -403,7 +403,7 @@ export class MysqlConnector implements SourceConnector<BinlogPosition> {
 
   private conn(): Promise<Connection> {
     if (this.catalog === null) {
-      const p = mysql.createConnection(this.source.config);
+      const p = connectSource(this.source);
       this.catalog = p;
       p.then(
         (c) =>

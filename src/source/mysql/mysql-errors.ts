@@ -54,6 +54,8 @@ export function wrapMysqlError(
   if (source) {
     if (e.code === 'ER_TABLE_DEF_CHANGED') return make('SOURCE_SNAPSHOT_SCHEMA_MOVED');
     if (e.code === 'ER_NO_SUCH_TABLE') return make('SOURCE_TABLE_NOT_FOUND');
+    // A query killed (KILL QUERY) or past a statement limit: transient, Tidemark lifts the limits.
+    if (e.errno === 1317 || e.errno === 1969) return make('SOURCE_QUERY_CANCELED');
     return make('SOURCE_STREAM_ENDED', e.errno === undefined);
   }
   if (e.errno !== undefined && VALUE_ERRNO.has(e.errno)) return make('SINK_VALUE_OUT_OF_RANGE');

@@ -13,7 +13,7 @@
  * readers are only used when their snapshots opened at the same binlog position; under a write
  * load that keeps them apart, the copy runs on one reader, still exact.
  */
-import mysql, { type Connection } from 'mysql2/promise';
+import type { Connection } from 'mysql2/promise';
 import type { SnapshotRows } from '../../core/epoch.ts';
 import type { Row } from '../../core/row.ts';
 import { formatFloat4, formatFloat8 } from '../../decode/pg-values.ts';
@@ -22,7 +22,7 @@ import { BinlogPosition } from './binlog-position.ts';
 import type { MysqlType } from './column-types.ts';
 import { GtidList } from './gtid.ts';
 import { wrapMysqlError } from './mysql-errors.ts';
-import type { SourceUri } from './source-uri.ts';
+import { connectSource, type SourceUri } from './source-uri.ts';
 import type { Shape } from './table-shapes.ts';
 
 export interface OpenedSnapshot {
@@ -67,7 +67,7 @@ export async function openSnapshot(source: SourceUri, parallelism: number): Prom
 }
 
 async function connect(source: SourceUri): Promise<Connection> {
-  const c = await mysql.createConnection({ ...source.config, rowsAsArray: true });
+  const c = await connectSource(source, { rowsAsArray: true });
   await c.query("SET SESSION time_zone = '+00:00'");
   await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   return c;

@@ -3,6 +3,7 @@
  * `mysql-uri.ts`) → mysql2 connection options, and the connector's `sourceKey`.
  */
 import type { ConnectionOptions } from 'mysql2';
+import mysql, { type Connection } from 'mysql2/promise';
 import { createHash } from 'node:crypto';
 import { mysqlUriParts } from './mysql-uri.ts';
 
@@ -43,4 +44,23 @@ export function parseSourceUri(uri: string): SourceUri {
 export function sourceKeyOf(s: SourceUri): string {
   const hash = createHash('sha256').update(`${s.host}:${s.port}`).digest('hex').slice(0, 12);
   return `mysql-${s.host.replace(/[^A-Za-z0-9.-]/g, '_')}-${s.port}-${hash}`;
+}
+
+/**
+ * A connection to the source with the limits operators set against runaway queries and idle
+ * sessions lifted for it: a snapshot's chunk reads run long by design and its readers sit idle in
+ * their transactions while a slow sink catches up (MariaDB's `max_statement_time`, also set per
+ * user, and `wait_timeout`). Kept, they fail the copy on every retry.
+ */
+export async function connectSource(source: SourceUri, extra: ConnectionOptions = {}): Promise<Connection> {
+  const c = await mysql.createConnection({ ...source.config, ...extra });
+  try {
+    await c.query(
+      'SET SESSION max_statement_time = 0, wait_timeout = GREATEST(@@session.wait_timeout, 28800)',
+    );
+  } catch (err) {
+    await c.end().catch(() => {});
+    throw err;
+  }
+  return c;
 }
