@@ -105,6 +105,30 @@ describe('mysql sink with max-txn-rows', () => {
   });
 });
 
+describe('mysql sink under a statement limit an operator set (MariaDB, per user)', () => {
+  it('lifts it for its own sessions: a snapshot and the epochs land, not cancelled on every retry', async () => {
+    const db = await maria.freshDatabase('limited');
+    await maria.query(
+      `CREATE USER IF NOT EXISTS 'tm_limited'@'127.0.0.1' IDENTIFIED BY 'pw' WITH MAX_STATEMENT_TIME 0.001`,
+    );
+    await maria.query(`GRANT ALL ON \`${db.name}\`.* TO 'tm_limited'@'127.0.0.1'`);
+    const url = new URL(db.url);
+    url.username = 'tm_limited';
+    url.password = 'pw';
+    const sink = createMysqlSink({ uri: url.toString(), changefeedId: 'feed-1' });
+    try {
+      await sink.open();
+      await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), { position: '0/1000000', epoch: 0 });
+      for (const e of contractEpochs()) await sink.commitEpoch(e);
+    } finally {
+      await sink.close();
+    }
+    const expected = expectedContent(snapshotRows(), contractEpochs());
+    for (const t of contractTables)
+      expect(sortRows(await readMysql(db.url, t))).toEqual(expected.get(`${t.schema}.${t.name}`));
+  });
+});
+
 describe('mysql sink: columns added in the middle of an epoch written in chunks', () => {
   const changes = (t: TableSchema, c: Partial<TableChanges>): TableChanges => ({
     table: t,

@@ -35,7 +35,7 @@ export async function openMysqlSinkRead(
   );
   try {
     await io('starting the verify read', async () => {
-      await conn.query(`SET SESSION time_zone = '+00:00'`);
+      await conn.query("SET SESSION time_zone = '+00:00' /*M!, max_statement_time = 0 */");
       await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     });
