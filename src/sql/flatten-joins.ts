@@ -11,6 +11,7 @@
  */
 import type { JoinExpr, Node, RangeSubselect, RangeVar } from 'libpg-query';
 import { nodeKind, strings } from './ast.ts';
+import { AGGREGATES } from './functions.ts';
 import { containsSubLink } from './plan-from.ts';
 
 export interface Flattened {
@@ -83,7 +84,14 @@ function qualsStayMeaningful(quals: Node, items: readonly Node[], names: Names, 
     if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      if ('ColumnRef' in o) {
+      if ('FuncCall' in o) {
+        // Aggregates and window functions are refused in ON; left in place, the refusal names
+        // JOIN conditions as PostgreSQL's does (in the WHERE list it would say WHERE).
+        const f = o['FuncCall'] as { funcname?: Node[]; over?: unknown };
+        const name = strings(f.funcname).at(-1)?.toLowerCase();
+        if (f.over !== undefined || (name !== undefined && AGGREGATES.has(name))) ok = false;
+        else Object.values(o).forEach(walk);
+      } else if ('ColumnRef' in o) {
         const fields = strings((o['ColumnRef'] as { fields?: Node[] }).fields);
         const column = fields[fields.length - 1];
         if (fields.length === 0 || column === undefined) ok = false;

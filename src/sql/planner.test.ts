@@ -116,6 +116,12 @@ describe('planView', () => {
       'VIEW_INVALID',
       'column "name" does not exist',
     ],
+    // An aggregate in an inner join's ON is refused as PostgreSQL refuses it, naming the clause.
+    [
+      'SELECT o.id FROM orders o JOIN customers c ON o.customer_id = c.id AND count(*) > 1',
+      'VIEW_INVALID',
+      'at 1:72: aggregate functions are not allowed in JOIN conditions',
+    ],
     ['SELECT id FROM missing', 'VIEW_INVALID', 'at 1:16: relation "missing" does not exist'],
     ['SELECT status + 1 FROM orders', 'VIEW_INVALID', 'operator does not exist: text + integer'],
     [
