@@ -62,21 +62,26 @@ describeSinkContract(
   { unmappableType: true, schemaMismatch: true, wrongPassword: true, concurrentSnapshots: true },
 );
 
+/** Writes the contract's snapshot and epochs through `sink`; the database at `url` then holds their content. */
+async function expectContractLands(sink: ReturnType<typeof createMysqlSink>, url: string): Promise<void> {
+  try {
+    await sink.open();
+    await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), { position: '0/1000000', epoch: 0 });
+    for (const e of contractEpochs()) await sink.commitEpoch(e);
+  } finally {
+    await sink.close();
+  }
+  const expected = expectedContent(snapshotRows(), contractEpochs());
+  for (const t of contractTables)
+    expect(sortRows(await readMysql(url, t))).toEqual(expected.get(`${t.schema}.${t.name}`));
+}
+
 describe('mysql sink with max-txn-rows', () => {
   it('commits an epoch in chunks and ends at the same content and checkpoint', async () => {
     const db = await maria.freshDatabase('chunks');
     const sink = createMysqlSink({ uri: `${db.url}?max-txn-rows=2`, changefeedId: 'feed-1' });
     expect(sink.guarantee).toBe('effectively-once');
-    try {
-      await sink.open();
-      await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), { position: '0/1000000', epoch: 0 });
-      for (const e of contractEpochs()) await sink.commitEpoch(e);
-    } finally {
-      await sink.close();
-    }
-    const expected = expectedContent(snapshotRows(), contractEpochs());
-    for (const t of contractTables)
-      expect(sortRows(await readMysql(db.url, t))).toEqual(expected.get(`${t.schema}.${t.name}`));
+    await expectContractLands(sink, db.url);
   });
 
   it('refuses a numeric value that would be rounded', async () => {
@@ -116,16 +121,7 @@ describe('mysql sink under a statement limit an operator set (MariaDB, per user)
     url.username = 'tm_limited';
     url.password = 'pw';
     const sink = createMysqlSink({ uri: url.toString(), changefeedId: 'feed-1' });
-    try {
-      await sink.open();
-      await sink.writeSnapshot(contractTables, chunksOf(snapshotRows()), { position: '0/1000000', epoch: 0 });
-      for (const e of contractEpochs()) await sink.commitEpoch(e);
-    } finally {
-      await sink.close();
-    }
-    const expected = expectedContent(snapshotRows(), contractEpochs());
-    for (const t of contractTables)
-      expect(sortRows(await readMysql(db.url, t))).toEqual(expected.get(`${t.schema}.${t.name}`));
+    await expectContractLands(sink, db.url);
   });
 });
 
