@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { decodeRecord, encodeRecords, writeUtf8 } from './epoch-log.ts';
 import { LmdbStateStore, type LmdbStateStoreOptions } from './lmdb-state-store.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
@@ -363,4 +364,50 @@ describe('lmdb epoch log: layers, merges and crashes', () => {
       }
     },
   );
+});
+
+describe('epoch log records', () => {
+  // Any UTF-16 units, lone surrogates included (they become U+FFFD, as with Buffer.from).
+  const text = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.string({ unit: 'grapheme', maxLength: 80 }),
+    fc.string({ maxLength: 300 }),
+  );
+
+  it('writeUtf8 writes the bytes Buffer.from writes', () => {
+    fc.assert(
+      fc.property(text, (s) => {
+        const buf = Buffer.alloc(3 * s.length + 1);
+        const end = writeUtf8(buf, 1, s);
+        expect(buf.subarray(1, end)).toEqual(Buffer.from(s, 'utf8'));
+      }),
+      { seed: 5, numRuns: 3000 },
+    );
+  });
+
+  it('records round-trip: lengths, then the strings concatenated; chunked past 4M characters', () => {
+    const write = fc.tuple(text, text, fc.option(text, { nil: undefined }));
+    fc.assert(
+      fc.property(fc.array(write, { maxLength: 50 }), (writes) => {
+        const records = encodeRecords((visit) => {
+          for (const [ns, key, value] of writes) visit(ns, key, value);
+        });
+        expect(records).toHaveLength(1);
+        const wellFormed = (s: string | undefined) => (s === undefined ? s : Buffer.from(s).toString());
+        const read = [...decodeRecord(records[0]!.toString())];
+        expect(read).toEqual(writes.map(([n, k, v]) => [wellFormed(n), wellFormed(k), wellFormed(v)]));
+      }),
+      { seed: 6, numRuns: 500 },
+    );
+    const big = 'x'.repeat(1024 * 1024);
+    const records = encodeRecords((visit) => {
+      for (let i = 0; i < 9; i++) visit('n1', `k${i}`, i === 4 ? undefined : big);
+    });
+    expect(records.length).toBeGreaterThan(1);
+    const read = records.flatMap((r) => [...decodeRecord(r.toString())]);
+    expect(read.map(([, k, v]) => [k, v?.length])).toEqual(
+      Array.from({ length: 9 }, (_, i) => [`k${i}`, i === 4 ? undefined : big.length]),
+    );
+    expect(encodeRecords(() => {}).map((r) => r.toString())).toEqual(['[]\n']);
+  });
 });

@@ -302,9 +302,11 @@ export class EpochWriteBatchStore implements StateStore {
 
   /** The overlay's writes have reached the backend: cached keys take their new values. */
   private cacheWrites(): void {
+    const cache = this.cache;
     for (const [ns, table] of this.pending)
-      for (const [key, value] of table.all())
-        if (this.cache.peek(ns, key) !== MISS) this.cache.set(ns, key, value);
+      table.forEach((key, value) => {
+        if (cache.peek(ns, key) !== MISS) cache.set(ns, key, value);
+      });
   }
 
   private clearReadCache(): void {

@@ -83,7 +83,8 @@ export class LmdbBackend implements OrderedBackend {
   private root!: RootDatabase<string, string>;
   private data!: Database<string, string>;
   private meta!: Database<string, string>;
-  private elog!: Database<string, [number, number]>;
+  /** Records are written as UTF-8 bytes (epoch-log.ts encodeRecords) and read back as text. */
+  private elog!: Database<string | Buffer, [number, number]>;
   private undoA!: Database<string, number>;
   private undoB!: Database<string, number>;
   private epoch: number | null = null;
@@ -158,7 +159,7 @@ export class LmdbBackend implements OrderedBackend {
     this.data = this.root.openDB<string, string>({ name: 'data', encoding: 'string' });
     this.meta = this.root.openDB<string, string>({ name: 'meta', encoding: 'string' });
     // Keys [epoch, chunk] (ordered-binary arrays: in epoch order).
-    this.elog = this.root.openDB<string, [number, number]>({ name: 'elog', encoding: 'string' });
+    this.elog = this.root.openDB<string | Buffer, [number, number]>({ name: 'elog', encoding: 'string' });
     this.undoA = this.root.openDB<string, number>({
       name: 'undo-a',
       keyEncoding: 'uint32',
@@ -177,7 +178,7 @@ export class LmdbBackend implements OrderedBackend {
     for (const { key, value } of this.elog.getRange()) {
       let layer = this.older;
       if (undo?.elog === true && key[0] === undo.epoch) layer = this.last ??= Layer.empty();
-      for (const [ns, k, v] of decodeRecord(value)) layer.set(ns, k, v);
+      for (const [ns, k, v] of decodeRecord(String(value))) layer.set(ns, k, v);
     }
   }
 
@@ -253,7 +254,8 @@ export class LmdbBackend implements OrderedBackend {
     const previous = this.undo;
     const undo: UndoRecord = { epoch, previousEpoch: this.epoch, elog: true };
     this.root.transactionSync(() => {
-      for (const [i, text] of encodeRecords(layer.writes()).entries()) this.elog.putSync([epoch, i], text);
+      for (const [i, bytes] of encodeRecords((visit) => layer.forEachWrite(visit)).entries())
+        this.elog.putSync([epoch, i], bytes);
       this.meta.putSync('epoch', String(epoch));
       this.meta.putSync('undo', JSON.stringify(undo));
       if (previous !== null && previous.elog !== true) this.log(previous.db).clearSync();

@@ -30,9 +30,14 @@ export class NsTable<V> {
   /** Adds an entry for `key`, which must be absent. */
   add(key: string, value: V, mark = 0): NsEntry<V> {
     const e: NsEntry<V> = { value, mark };
+    this.addEntry(key, e);
+    return e;
+  }
+
+  /** Adds `e` (taken over, e.g. from a table about to be dropped) for `key`, which must be absent. */
+  addEntry(key: string, e: NsEntry<V>): void {
     if (this.map !== null) this.map.set(key, e);
     else this.sorted?.set(key, e);
-    return e;
   }
 
   get(key: string): V | undefined {
@@ -58,6 +63,17 @@ export class NsTable<V> {
   *all(): Generator<[string, V]> {
     if (this.map !== null) for (const [k, e] of this.map) yield [k, e.value];
     else for (const [k, e] of this.ordered().entries('')) yield [k, e.value];
+  }
+
+  /** Calls `visit` with every entry, in the order `all` yields them (no tuple per entry). */
+  forEach(visit: (key: string, value: V) => void): void {
+    this.forEachEntry((k, e) => visit(k, e.value));
+  }
+
+  /** Calls `visit` with every entry and its mark, in the order `allEntries` yields them. */
+  forEachEntry(visit: (key: string, e: NsEntry<V>) => void): void {
+    if (this.map !== null) this.map.forEach((e, k) => visit(k, e));
+    else for (const [k, e] of this.ordered().entries('')) visit(k, e);
   }
 
   /** All entries with their marks, in no particular order unless the table is already ordered. */

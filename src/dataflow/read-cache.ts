@@ -40,12 +40,15 @@ export class ReadCache {
 
   /** The cached value without promoting it. */
   peek(ns: string, key: string): string | undefined | typeof MISS {
-    for (const gen of [this.young, this.old]) {
-      const m = gen.get(ns);
-      if (m !== undefined) {
-        const v = m.get(key);
-        if (v !== undefined || m.has(key)) return v;
-      }
+    const y = this.young.get(ns);
+    if (y !== undefined) {
+      const v = y.get(key);
+      if (v !== undefined || y.has(key)) return v;
+    }
+    const o = this.old.get(ns);
+    if (o !== undefined) {
+      const v = o.get(key);
+      if (v !== undefined || o.has(key)) return v;
     }
     return MISS;
   }
