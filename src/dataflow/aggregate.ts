@@ -4,7 +4,11 @@
  * times, as in SQL (count 0, sum NULL over no rows).
  *
  * Maintains the invariant that for every group with rows, state holds:
- *   g|rowKey(key)                          → [[rows, emitted], key, lastOutput, acc0, acc1, …]
+ *   g|rowKey(key)                          → [[rows], key, acc0, acc1, …]    (invertible only)
+ *                                            [[rows, true], key, lastOutput, acc0, acc1, …]
+ *   (the first form when every aggregate is invertible: the output emitted last is the results
+ *   of the accumulators, so it is not stored; state written before holds the second form, read
+ *   either way)
  *   d<i>|rowKey(key)rowKey([v])            → multiplicity of v        (DISTINCT aggregate i)
  *   v<i>|rowKey(key)orderKey rowKey([v])   → multiplicity and v       (ordered aggregate i)
  * Each epoch touches only the groups its changes fall into; min/max read one entry of the
@@ -64,6 +68,8 @@ export class AggregateOperator implements Operator {
   private readonly global: boolean;
   private readonly distinctParts: readonly string[];
   private readonly orderedParts: readonly string[];
+  /** Every aggregate invertible: a group's last output is derived from its accumulators. */
+  private readonly derived: boolean;
   /**
    * Saves decoding the group's state on every epoch. Entries are checked against the stored text,
    * so an aborted or rolled-back epoch can never leave a stale group behind.
@@ -85,6 +91,7 @@ export class AggregateOperator implements Operator {
     }
     this.distinctParts = options.aggregates.map((_, i) => `d${i}`);
     this.orderedParts = options.aggregates.map((_, i) => `v${i}`);
+    this.derived = options.aggregates.every((a) => a.fn.kind === 'invertible');
   }
 
   step([input = []]: readonly (readonly Change[])[]): Change[] {
@@ -123,12 +130,7 @@ export class AggregateOperator implements Operator {
         }
       }
     }
-    let output: Row | null = null;
-    if (g.rows > 0 || this.global) {
-      const row: Value[] = [...g.key];
-      for (let i = 0; i < specs.length; i++) row.push(this.result(specs[i] as AggregateSpec, i, gk, g));
-      output = row;
-    }
+    const output = g.rows > 0 || this.global ? this.outputOf(gk, g) : null;
     const last = g.lastOutput;
     const changed = last === null || output === null || !sameRow(output, last);
     if (changed && last !== null) out.push({ row: last, weight: -1 });
@@ -137,7 +139,9 @@ export class AggregateOperator implements Operator {
       this.state.delete('g', gk);
       this.cache.delete(gk);
     } else {
-      const text = encodeRows([[g.rows, true], g.key, output, ...g.accs]);
+      const text = this.derived
+        ? encodeRows([[g.rows], g.key, ...g.accs])
+        : encodeRows([[g.rows, true], g.key, output, ...g.accs]);
       this.state.put('g', gk, text);
       if (this.cache.size >= GROUP_CACHE_ENTRIES) this.cache.clear();
       this.cache.set(gk, { text, rows: g.rows, key: g.key, lastOutput: output, accs: g.accs });
@@ -165,8 +169,24 @@ export class AggregateOperator implements Operator {
         accs: cached.accs.map((a) => [...a]),
       };
     }
-    const [head = [], key = [], lastOutput = [], ...accs] = decodeRows(stored);
-    return { rows: head[0] as number, key, lastOutput: head[1] === true ? lastOutput : null, accs };
+    const [head = [], key = [], ...rest] = decodeRows(stored);
+    const rows = head[0] as number;
+    if (head.length > 1) {
+      const [lastOutput = [], ...accs] = rest;
+      return { rows, key, lastOutput: head[1] === true ? lastOutput : null, accs };
+    }
+    // Derived: the results of the accumulators as stored (result() leaves them as they are).
+    const g: GroupState = { rows, key, lastOutput: null, accs: rest };
+    g.lastOutput = this.outputOf(gk, g);
+    return g;
+  }
+
+  /** The group's output row (key, then the aggregates' results). */
+  private outputOf(gk: string, g: GroupState): Row {
+    const specs = this.options.aggregates;
+    const row: Value[] = [...g.key];
+    for (let i = 0; i < specs.length; i++) row.push(this.result(specs[i] as AggregateSpec, i, gk, g));
+    return row;
   }
 
   private result(spec: AggregateSpec, i: number, gk: string, g: GroupState): Value {
@@ -194,7 +214,12 @@ function sameRow(a: Row, b: Row): boolean {
       if (typeof x === 'number' && typeof y === 'number' && Number.isNaN(x) && Number.isNaN(y)) continue;
       return false;
     }
-    if (valueToken(x) !== valueToken(y)) return false;
+    // Values with canonical() (Numeric, dates): equal canonical texts of one class, without
+    // building both tokens.
+    const cx = (x as { canonical?: () => string }).canonical;
+    if (typeof cx === 'function' && x.constructor === y.constructor) {
+      if (cx.call(x) !== (y as { canonical: () => string }).canonical()) return false;
+    } else if (valueToken(x) !== valueToken(y)) return false;
   }
   return true;
 }
