@@ -10,6 +10,7 @@
  *                                                            and the undo log made current, at once
  */
 import { TidemarkError } from '../errors/tidemark-error.ts';
+import { NOT_HELD } from './epoch-log.ts';
 import { NsTable } from './ns-table.ts';
 import { MISS, ReadCache } from './read-cache.ts';
 import type { ScanOptions, StateStore } from './state-store.ts';
@@ -29,6 +30,11 @@ export const UNKNOWN: unique symbol = Symbol('unknown prior');
 export interface OrderedBackend {
   /** The value as of the last commit, plus the open epoch's spilled writes. */
   get(ns: string, key: string): string | undefined;
+  /**
+   * The committed value the backend holds in memory (undefined: deleted there), or NOT_HELD: a
+   * memory lookup, never a read of the disk. Such keys are not kept in the read cache.
+   */
+  held(ns: string, key: string): string | undefined | typeof NOT_HELD;
   /**
    * Entries of namespace `ns` (keys within it) from the first key ≥ `from` (or, reversed, from
    * the last key ≤ `from`) onwards, up to the namespace's end.
@@ -116,10 +122,11 @@ export class EpochWriteBatchStore implements StateStore {
 
   insert(ns: string, key: string, value: string): void {
     this.requireOpen('insert');
-    // Checked where it costs nothing (the epoch's writes, the read cache): a key known to hold a
-    // value means the caller's "absent" is wrong, and the undo log would lose that value.
+    // Checked where it costs nothing (the epoch's writes, the backend's memory, the read cache):
+    // a key known to hold a value means the caller's "absent" is wrong, and the undo log would
+    // lose that value.
     const table = this.pending.get(ns);
-    const held = table !== undefined && table.has(key) ? table.get(key) : this.cache.peek(ns, key);
+    const held = table !== undefined && table.has(key) ? table.get(key) : this.known(ns, key);
     if (typeof held === 'string') {
       throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
         detail: `a row inserted as new already holds a value in state namespace ${ns}`,
@@ -268,7 +275,7 @@ export class EpochWriteBatchStore implements StateStore {
     const writes: Write[] = [];
     for (const [ns, table] of this.pending)
       for (const [key, e] of table.allEntries()) {
-        const prior = e.mark === ABSENT_BEFORE ? undefined : this.cache.peek(ns, key);
+        const prior = e.mark === ABSENT_BEFORE ? undefined : this.known(ns, key);
         writes.push([ns, key, e.value, prior === MISS ? UNKNOWN : prior]);
       }
     return writes;
@@ -282,16 +289,20 @@ export class EpochWriteBatchStore implements StateStore {
   }
 
   /**
-   * A backend value, through the cache. Only values found are cached: keys read once and then
-   * inserted (base rows) would only churn it; keys read every epoch (groups) stay.
+   * A backend value: held in the backend's memory (written in recent epochs: groups, base rows
+   * changed lately), else through the cache. Only values found are cached: keys read once and
+   * then inserted (base rows) would only churn it; keys read and never written (a join's other
+   * side) stay.
    */
   private committed(ns: string, key: string): string | undefined {
-    const cached = this.cache.get(ns, key);
-    let value: string | undefined;
-    if (cached !== MISS) value = cached;
-    else {
-      value = this.backend.get(ns, key);
-      if (value !== undefined) this.cache.set(ns, key, value);
+    let value = this.backend.held(ns, key);
+    if (value === NOT_HELD) {
+      const cached = this.cache.get(ns, key);
+      if (cached !== MISS) value = cached;
+      else {
+        value = this.backend.get(ns, key);
+        if (value !== undefined) this.cache.set(ns, key, value);
+      }
     }
     if (value === undefined) {
       this.missNs = ns;
@@ -300,13 +311,19 @@ export class EpochWriteBatchStore implements StateStore {
     return value;
   }
 
-  /** The overlay's writes have reached the backend: cached keys take their new values. */
+  /** The backend value as far as known without reading the disk, or MISS. */
+  private known(ns: string, key: string): string | undefined | typeof MISS {
+    const held = this.backend.held(ns, key);
+    return held === NOT_HELD ? this.cache.peek(ns, key) : held;
+  }
+
+  /**
+   * The overlay's writes have reached the backend: their keys leave the cache (the backend holds
+   * them in memory now, or reads them from the disk at the next read).
+   */
   private cacheWrites(): void {
     const cache = this.cache;
-    for (const [ns, table] of this.pending)
-      table.forEach((key, value) => {
-        if (cache.peek(ns, key) !== MISS) cache.set(ns, key, value);
-      });
+    for (const [ns, table] of this.pending) cache.forget(ns, table);
   }
 
   private clearReadCache(): void {

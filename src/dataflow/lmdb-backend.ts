@@ -200,14 +200,19 @@ export class LmdbBackend implements OrderedBackend {
   }
 
   get(ns: string, key: string): string | undefined {
+    const v = this.held(ns, key);
+    if (v !== NOT_HELD) return v;
+    this.tick();
+    return this.data.get(`${ns}|${key}`);
+  }
+
+  /** The value of the epoch log's layers (the last epoch's first), or NOT_HELD. */
+  held(ns: string, key: string): string | undefined | typeof NOT_HELD {
     if (this.last !== null) {
       const v = this.last.lookup(ns, key);
       if (v !== NOT_HELD) return v;
     }
-    const v = this.older.lookup(ns, key);
-    if (v !== NOT_HELD) return v;
-    this.tick();
-    return this.data.get(`${ns}|${key}`);
+    return this.older.lookup(ns, key);
   }
 
   range(ns: string, from: string, reverse: boolean): Iterable<[string, string]> {

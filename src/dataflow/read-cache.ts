@@ -67,6 +67,17 @@ export class ReadCache {
     this.youngBytes += 2 * (key.length + (value?.length ?? 0)) + ENTRY_OVERHEAD_BYTES;
   }
 
+  /** Drops the keys of `table` in `ns` (both generations). */
+  forget(ns: string, table: { forEach(visit: (key: string) => void): void }): void {
+    const y = this.young.get(ns);
+    const o = this.old.get(ns);
+    if (y === undefined && o === undefined) return;
+    table.forEach((key) => {
+      y?.delete(key);
+      o?.delete(key);
+    });
+  }
+
   clear(): void {
     this.young = new Map();
     this.old = new Map();
