@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { open } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecords, writeUtf8 } from './epoch-log.ts';
 import { LmdbStateStore, type LmdbStateStoreOptions } from './lmdb-state-store.ts';
@@ -270,6 +271,27 @@ describe('lmdb epoch log: layers, merges and crashes', () => {
     s = LmdbStateStore.open({ path });
     expectState(s, 3);
     await s.close();
+  });
+
+  it('a store of format 3 opens and is marked 4 (older code then refuses it); an unknown format is refused', async () => {
+    const path = tempDir();
+    let s = LmdbStateStore.open({ path });
+    for (let e = 1; e <= 2; e++) await writeEpoch(s, e);
+    await s.close();
+    const setFormat = async (value: string | null): Promise<string | undefined> => {
+      const root = open<string, string>({ path, encoding: 'string', maxDbs: 8, remapChunks: false });
+      const meta = root.openDB<string, string>({ name: 'meta', encoding: 'string' });
+      const before = meta.get('format');
+      if (value !== null) root.transactionSync(() => meta.putSync('format', value));
+      await root.close();
+      return before;
+    };
+    expect(await setFormat('3')).toBe('4');
+    s = LmdbStateStore.open({ path });
+    expectState(s, 2);
+    await s.close();
+    expect(await setFormat('5')).toBe('4');
+    expect(() => LmdbStateStore.open({ path })).toThrow(/DATAFLOW_STATE_CORRUPT.*unknown format 5/);
   });
 
   it('a merge that fails after its commit (a full disk) leaves that epoch committed; the next commit merges first', async () => {

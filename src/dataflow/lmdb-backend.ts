@@ -6,7 +6,7 @@
  *   data             UTF-8 of `ns|key`           the state value (see state-store.ts)
  *   elog             [epoch, chunk]              a committed epoch's writes not merged into data
  *                                                yet (epoch-log.ts)
- *   meta             'format'                    '3'
+ *   meta             'format'                    '4'
  *                    'epoch'                     the last committed epoch
  *                    'undo'                      {epoch, previousEpoch, elog: true}: the last epoch
  *                                                is in elog; or {epoch, previousEpoch, db, wipe,
@@ -44,9 +44,13 @@ import { decodeRecord, encodeRecords, Layer, mergeLayers, NOT_HELD } from './epo
 import { UNKNOWN, type EpochOverlay, type OrderedBackend, type Write } from './epoch-write-batch.ts';
 import { fullGc, residentBytes } from './process-memory.ts';
 
-const FORMAT = '3';
-/** Formats this code opens (2: no elog, read as one with an empty elog). */
-const FORMATS = new Set(['2', FORMAT]);
+/**
+ * 4: a group's state may omit its last output (aggregate.ts, invertible aggregates only), which
+ * code of format 3 would misread as accumulators: marked so that such code refuses the store.
+ */
+const FORMAT = '4';
+/** Formats this code opens (2: no elog, read as one with an empty elog; 3: every group whole). */
+const FORMATS = new Set(['2', '3', FORMAT]);
 const MAX_KEY_BYTES = 1978;
 /** Undo packs applied per LMDB transaction while undoing. */
 const UNDO_CHUNK = 100;
@@ -124,10 +128,12 @@ export class LmdbBackend implements OrderedBackend {
       this.openEnv();
     }
     const format = this.meta.get('format');
-    if (format !== undefined && !FORMATS.has(format))
+    if (format !== undefined && !FORMATS.has(format)) {
+      this.root.close().catch(() => {});
       throw new TidemarkError('DATAFLOW_STATE_CORRUPT', {
         detail: `view state of unknown format ${format} at ${path}`,
       });
+    }
     if (format !== FORMAT) this.root.transactionSync(() => this.meta.putSync('format', FORMAT));
     const epoch = this.meta.get('epoch');
     this.epoch = epoch === undefined ? null : Number(epoch);
