@@ -1,7 +1,7 @@
 /**
  * Peak resident memory (VmHWM) of this process or of a child, from /proc. Linux only; figures
  * are null elsewhere. The peak of this process can be reset (`clear_refs` = 5) so that each
- * phase of a benchmark reports its own peak.
+ * phase of a benchmark reports its own peak. Also a process's CPU time, for CPU per op.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -51,4 +51,19 @@ export function samplePeakRss(options: { pid: () => number | null; intervalMs: n
 
 export function mib(bytes: number | null): number {
   return bytes === null ? Number.NaN : bytes / 1024 ** 2;
+}
+
+/**
+ * CPU time (user + system) `pid` has used so far, in ms, from /proc/<pid>/stat (clock ticks of
+ * 10 ms), or null if unreadable. A difference of two readings over a run is its CPU per op.
+ */
+export function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
 }

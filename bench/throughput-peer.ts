@@ -15,8 +15,7 @@
  */
 import pg from 'pg';
 import { quantile, sleep } from './bench-cluster.ts';
-import { samplePeakRss } from './peak-rss.ts';
-import { peakRssBytes } from './peak-rss.ts';
+import { cpuMs, peakRssBytes, samplePeakRss } from './peak-rss.ts';
 
 export const PEER_DDL =
   'CREATE TABLE public.peer_events (id bigint PRIMARY KEY, kind text NOT NULL, payload jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())';
@@ -34,6 +33,8 @@ export interface PeerStep {
   readonly p50: number;
   readonly p99: number;
   readonly sustained: boolean;
+  /** The consumer process's CPU per op over the step and its catch-up (µs), when its pid is known. */
+  readonly cpuUsPerOp: number | null;
 }
 
 export interface PeerRun {
@@ -125,6 +126,7 @@ export async function peerShaped(opts: {
       const pending: { seq: number; at: number }[] = [];
       const lags: number[] = [];
       let running = true;
+      const cpu0 = pid === null ? null : cpuMs(pid);
       const t0 = performance.now();
       const end = t0 + opts.stepSeconds * 1000;
       let ops = 0;
@@ -167,14 +169,16 @@ export async function peerShaped(opts: {
       running = false;
       await probing;
       const caughtUp = await polling;
+      const cpu1 = pid === null ? null : cpuMs(pid);
+      const cpuUsPerOp = cpu0 === null || cpu1 === null || ops === 0 ? null : ((cpu1 - cpu0) * 1000) / ops;
       const achieved = (ops * 1000) / elapsed;
       const p50 = Math.round(quantile(lags, 0.5));
       const p99 = Math.round(quantile(lags, 0.99));
       const sustained = caughtUp && p99 <= MAX_P99_MS;
       const before = steps.at(-1);
-      steps.push({ target: rate, achieved, p50, p99, sustained });
+      steps.push({ target: rate, achieved, p50, p99, sustained, cpuUsPerOp });
       opts.log(
-        `  ${rate} ops/s: achieved ${Math.round(achieved)}, lag p50 ${p50} ms p99 ${p99} ms${caughtUp ? '' : ' (not caught up 60 s after)'}`,
+        `  ${rate} ops/s: achieved ${Math.round(achieved)}, lag p50 ${p50} ms p99 ${p99} ms${cpuUsPerOp === null ? '' : `, consumer CPU ${Math.round(cpuUsPerOp)} µs/op`}${caughtUp ? '' : ' (not caught up 60 s after)'}`,
       );
       if (!sustained || (before !== undefined && achieved < 1.1 * before.achieved)) break;
     }

@@ -31,7 +31,7 @@ import {
   type DrainResult,
 } from './replication-consumers.ts';
 import { ITEMS_DDL, MARKER_ID, pacedLatency } from './replication-workload.ts';
-import { mib, peakRssBytes, resetPeakRss, samplePeakRss } from './peak-rss.ts';
+import { cpuMs, mib, peakRssBytes, resetPeakRss, samplePeakRss } from './peak-rss.ts';
 import { fanout, insertLsn } from './changelog-fanout.ts';
 import { spawnTidemarkCli, waitCheckpoint, type Child } from './cli-child.ts';
 import { peerShaped, PEER_DDL, PROBE_DDL, type PeerRun, type PeerStep } from './throughput-peer.ts';
@@ -380,8 +380,12 @@ async function latency(ctx: Ctx): Promise<void> {
   const child = await startChild(p, 'latency');
   try {
     const rss = samplePeakRss({ pid: () => child.proc.pid ?? null, intervalMs: 100 });
+    const cpu0 = child.proc.pid === undefined ? null : cpuMs(child.proc.pid);
     const tm = await paced(p.dstUrl, 1_000_000_000);
+    const cpu1 = child.proc.pid === undefined ? null : cpuMs(child.proc.pid);
     const tmPeak = rss.stop();
+    const rows = tm.lastId - 1_000_000_000 + 1;
+    const cpuPerRow = cpu0 === null || cpu1 === null ? 'n/a' : (((cpu1 - cpu0) * 1000) / rows).toFixed(1);
     const rate = `@${num(L.rowsPerSec)} rows/s`;
     for (const q of [0.5, 0.99]) {
       push(
@@ -404,7 +408,7 @@ async function latency(ctx: Ctx): Promise<void> {
       'native subscription',
     );
     ctx.notes.push(
-      `latency: writer paced at ${num(L.rowsPerSec)} rows/s (achieved: subscription ${num(Math.round(sub.achievedRowsPerSec))}, tidemark ${num(Math.round(tm.achievedRowsPerSec))}), ${L.tickMs} ms per 1,000-row transaction, ${L.seconds} s, synchronous_commit on; latency = COMMIT returned → first ${L.pollMs} ms poll of downstream max(id) that sees it; tidemark runs as \`tidemark start\` in a child process (writer and prober in the benchmark's process, as for the subscription)`,
+      `latency: writer paced at ${num(L.rowsPerSec)} rows/s (achieved: subscription ${num(Math.round(sub.achievedRowsPerSec))}, tidemark ${num(Math.round(tm.achievedRowsPerSec))}), ${L.tickMs} ms per 1,000-row transaction, ${L.seconds} s, synchronous_commit on; latency = COMMIT returned → first ${L.pollMs} ms poll of downstream max(id) that sees it; tidemark runs as \`tidemark start\` in a child process (writer and prober in the benchmark's process, as for the subscription); its CPU ${cpuPerRow} µs per row`,
     );
   } finally {
     await child.stop();
@@ -491,7 +495,7 @@ async function peer(ctx: Ctx): Promise<void> {
     r.steps
       .map(
         (s) =>
-          `${num(s.target)}→${num(Math.round(s.achieved))} ops/s p50 ${s.p50} p99 ${s.p99} ms${s.sustained ? '' : ' (lag grows)'}`,
+          `${num(s.target)}→${num(Math.round(s.achieved))} ops/s p50 ${s.p50} p99 ${s.p99} ms${s.cpuUsPerOp === null ? '' : ` ${Math.round(s.cpuUsPerOp)} µs CPU/op`}${s.sustained ? '' : ' (lag grows)'}`,
       )
       .join('; ');
   ctx.notes.push(
