@@ -54,6 +54,8 @@ export async function runWorkload(
 export interface PacedRun {
   /** Commit-to-visible latency of each writer transaction, as seen by polling the downstream. */
   readonly latenciesMs: number[];
+  /** The same, of the transactions committed after the first `warmupSeconds` (all without it). */
+  readonly steadyLatenciesMs: number[];
   /** Rows the writer actually committed per second (it may fall behind the target). */
   readonly achievedRowsPerSec: number;
   /** The last id written. */
@@ -74,12 +76,19 @@ export async function pacedLatency(options: {
   seconds: number;
   tickMs: number;
   pollMs: number;
+  /**
+   * Transactions committed in the first seconds count in `latenciesMs` only: both sides start
+   * cold (JIT, plan caches, the sink's first statements), and a user's p99 over hours is the
+   * steady state's.
+   */
+  warmupSeconds?: number;
 }): Promise<PacedRun> {
   const { writer, probe, tickMs } = options;
   const perTick = Math.max(1, Math.round((options.rowsPerSec * tickMs) / 1000));
   const ticks = Math.round((options.seconds * 1000) / tickMs);
-  const pending: { lastId: number; committedAt: number }[] = [];
+  const pending: { lastId: number; committedAt: number; steady: boolean }[] = [];
   const latenciesMs: number[] = [];
+  const steadyLatenciesMs: number[] = [];
   let writing = true;
   let writtenAt = 0;
   const poll = async () => {
@@ -91,7 +100,9 @@ export async function pacedLatency(options: {
       const seenAt = Date.now();
       const max = Number(r.rows[0]?.m ?? 0);
       while (pending.length > 0 && pending[0]!.lastId <= max) {
-        latenciesMs.push(Math.max(0, seenAt - pending.shift()!.committedAt));
+        const t = pending.shift()!;
+        latenciesMs.push(Math.max(0, seenAt - t.committedAt));
+        if (t.steady) steadyLatenciesMs.push(Math.max(0, seenAt - t.committedAt));
       }
       await sleep(options.pollMs);
     }
@@ -108,7 +119,8 @@ export async function pacedLatency(options: {
         'INSERT INTO public.items SELECT g, 1, md5(g::text) FROM generate_series($1::bigint, $2::bigint) g',
         [next, lastId],
       );
-      pending.push({ lastId, committedAt: Date.now() });
+      const committedAt = Date.now();
+      pending.push({ lastId, committedAt, steady: committedAt - t0 >= (options.warmupSeconds ?? 0) * 1000 });
       next = lastId + 1;
     }
   } finally {
@@ -117,5 +129,10 @@ export async function pacedLatency(options: {
   }
   const elapsedMs = Date.now() - t0;
   await poller;
-  return { latenciesMs, achievedRowsPerSec: ((next - options.firstId) * 1000) / elapsedMs, lastId: next - 1 };
+  return {
+    latenciesMs,
+    steadyLatenciesMs,
+    achievedRowsPerSec: ((next - options.firstId) * 1000) / elapsedMs,
+    lastId: next - 1,
+  };
 }
