@@ -115,7 +115,8 @@ export function createMysqlSink(options: MysqlSinkOptions): MysqlSink {
 
 /** See `#connect`. */
 const SESSION_SQL =
-  "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00' /*M!, max_statement_time = 0 */";
+  "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00' /*M!, max_statement_time = 0 */" +
+  ' /*M!100300 , idle_transaction_timeout = 0, idle_readonly_transaction_timeout = 0, idle_write_transaction_timeout = 0 */';
 
 export class MysqlSink implements Sink {
   readonly guarantee: 'exactly-once' | 'effectively-once';

@@ -50,13 +50,16 @@ export function sourceKeyOf(s: SourceUri): string {
  * A connection to the source with the limits operators set against runaway queries and idle
  * sessions lifted for it: a snapshot's chunk reads run long by design and its readers sit idle in
  * their transactions while a slow sink catches up (MariaDB's `max_statement_time`, also set per
- * user, and `wait_timeout`). Kept, they fail the copy on every retry.
+ * user, `idle_*transaction_timeout` and `wait_timeout`). Kept, they fail the copy on every retry.
  */
 export async function connectSource(source: SourceUri, extra: ConnectionOptions = {}): Promise<Connection> {
   const c = await mysql.createConnection({ ...source.config, ...extra });
   try {
+    // MariaDB-only variables in comments MariaDB runs (MySQL skips them, so check() can refuse
+    // a MySQL server with its own message): the statement limit, and from 10.3 the idle ones.
     await c.query(
-      'SET SESSION max_statement_time = 0, wait_timeout = GREATEST(@@session.wait_timeout, 28800)',
+      'SET SESSION wait_timeout = GREATEST(@@session.wait_timeout, 28800) /*M!, max_statement_time = 0 */' +
+        ' /*M!100300 , idle_transaction_timeout = 0, idle_readonly_transaction_timeout = 0, idle_write_transaction_timeout = 0 */',
     );
   } catch (err) {
     await c.end().catch(() => {});
