@@ -12,13 +12,14 @@ import { PostgresConnector } from '../../src/source/postgres/pg-connector.ts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('source session timeouts', () => {
-  it('a snapshot read slowly under 1 ms statement and 200 ms idle timeouts holds every row', async () => {
+  it('a snapshot read slowly under 1 ms statement and 200 ms idle timeouts holds every row; sessions keep alive', async () => {
     const db = await freshDatabase('timeouts');
     await db.query(`
       CREATE TABLE t (id int PRIMARY KEY, pad text);
       INSERT INTO t SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 60000) g;
       ALTER DATABASE "${db.name}" SET statement_timeout = '1ms';
-      ALTER DATABASE "${db.name}" SET idle_in_transaction_session_timeout = '200ms';`);
+      ALTER DATABASE "${db.name}" SET idle_in_transaction_session_timeout = '200ms';
+      ALTER DATABASE "${db.name}" SET idle_session_timeout = '200ms';`);
     const connector = new PostgresConnector({ url: db.url, heartbeatIntervalMs: 60_000 });
     try {
       const { tables } = await connector.describe(['t']);
@@ -32,6 +33,9 @@ describe('source session timeouts', () => {
       }
       await snap.release();
       expect(rows).toBe(60000);
+      // The catalog session, idle meanwhile, still answers (idle_session_timeout lifted).
+      await sleep(400);
+      expect((await connector.describe(['t'])).tables).toHaveLength(1);
       // The online copy's chunk reader, the other reading path.
       const reader = connector.openChunkReader!(tables[0]!);
       try {

@@ -27,8 +27,7 @@ import type { Row } from '../../core/row.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 import type { ChunkRead, ChunkReader } from '../connector.ts';
 import { Lsn } from './lsn.ts';
-import { connectPgClient } from './pg-tls.ts';
-import { sessionOptions } from './session-settings.ts';
+import { connectSourceClient } from './session-settings.ts';
 import { wrapReadError } from './pg-errors.ts';
 import { keyAfterPredicate, keyIndexOrder } from './key-range.ts';
 import { snapshotContains } from './snapshot-visibility.ts';
@@ -55,10 +54,10 @@ export class PgChunkReader implements ChunkReader<Lsn> {
 
   private async connect(): Promise<pg.Client> {
     if (this.client) return this.client;
-    const c = await connectPgClient(
+    const c = await connectSourceClient(
       this.url,
-      { options: sessionOptions(), types: rawText, application_name: 'tidemark:copy' } as pg.ClientConfig,
-      { role: 'source', action: 'connecting for an online copy' },
+      { types: rawText, application_name: 'tidemark:copy' } as pg.ClientConfig,
+      'connecting for an online copy',
     );
     c.on('error', () => {});
     this.client = c;

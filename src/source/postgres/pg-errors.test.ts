@@ -86,4 +86,13 @@ describe('wrapPgError for a source', () => {
     expect(e.hint).toContain('pg_cancel_backend');
     expect(e.message).not.toContain('secret');
   });
+
+  it('a client whose connection broke, used again, is retried (the server ended the session)', () => {
+    const e = wrapPgError(new Error('Client has encountered a connection error and is not queryable'), {
+      role: 'source',
+      uri: 'postgres://u:secret@h/db',
+    });
+    expect(e.code).toBe('SOURCE_STREAM_ENDED');
+    expect(e.retriable).toBe(true);
+  });
 });

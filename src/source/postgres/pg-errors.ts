@@ -83,7 +83,8 @@ export function wrapPgError(
   }
   if (sysCode === '57014' && where.role === 'source') return opts('SOURCE_QUERY_CANCELED');
   if (/wal_level/i.test(e.message ?? '')) return opts('SOURCE_WAL_LEVEL');
-  if (/Connection terminated|connection lost|socket hang up/i.test(e.message ?? '')) {
+  // node-postgres: the server closed the session, or a client whose connection broke was used again.
+  if (/Connection terminated|connection lost|socket hang up|not queryable/i.test(e.message ?? '')) {
     return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'SOURCE_STREAM_ENDED', { retriable: true });
   }
   if (where.role === 'sink' && sysCode?.startsWith('23')) {

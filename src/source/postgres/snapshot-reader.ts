@@ -18,9 +18,8 @@ import type { SnapshotRows } from '../../core/epoch.ts';
 import { BoundedQueue } from '../../core/bounded-queue.ts';
 import { CopyTextBatcher, decodeLine } from './copy-text.ts';
 import type { KeyOrderedRows } from '../connector.ts';
-import { sessionOptions } from './session-settings.ts';
+import { connectSourceClient } from './session-settings.ts';
 import { wrapReadError } from './pg-errors.ts';
-import { connectPgClient } from './pg-tls.ts';
 import { keyIndexOrder } from './key-range.ts';
 import { TidemarkError } from '../../errors/tidemark-error.ts';
 
@@ -76,11 +75,7 @@ export async function* readSnapshot(opts: SnapshotReadOptions): AsyncGenerator<S
   try {
     const n = Math.max(1, opts.parallelism);
     for (let i = 0; i < n; i++) {
-      const c = await connectPgClient(
-        opts.url,
-        { options: sessionOptions(), types: rawText },
-        { role: 'source', action: 'connecting for the snapshot' },
-      );
+      const c = await connectSourceClient(opts.url, { types: rawText }, 'connecting for the snapshot');
       clients.push(c);
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await c.query(`SET TRANSACTION SNAPSHOT '${opts.snapshotName.replaceAll("'", "''")}'`);
@@ -134,11 +129,7 @@ export async function* readInKeyOrder(opts: KeyOrderReadOptions): AsyncGenerator
   const action = { role: 'source' as const, uri: opts.url, action: 'reading the snapshot' };
   let client: pg.Client | null = null;
   try {
-    const c = await connectPgClient(
-      opts.url,
-      { options: sessionOptions(), types: rawText },
-      { role: 'source', action: 'connecting for the snapshot' },
-    );
+    const c = await connectSourceClient(opts.url, { types: rawText }, 'connecting for the snapshot');
     client = c;
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await c.query(`SET TRANSACTION SNAPSHOT '${opts.snapshotName.replaceAll("'", "''")}'`);

@@ -6,8 +6,7 @@
  */
 import type pg from 'pg';
 import { wrapPgError } from './pg-errors.ts';
-import { connectPgClient } from './pg-tls.ts';
-import { sessionOptions } from './session-settings.ts';
+import { connectSourceClient } from './session-settings.ts';
 
 export class SourceSql {
   private client: pg.Client | null = null;
@@ -65,11 +64,7 @@ export class SourceSql {
     if (this.closed)
       throw wrapPgError(new Error('Connection terminated: the connector is closed'), { role: 'source' });
     this.connecting ??= (async () => {
-      const c = await connectPgClient(
-        this.url,
-        { options: sessionOptions(), application_name: 'tidemark' },
-        { role: 'source', action: 'connecting' },
-      );
+      const c = await connectSourceClient(this.url, { application_name: 'tidemark' }, 'connecting');
       c.on('error', () => {
         // Surfaced by the next query, which reconnects.
         if (this.client === c) this.client = null;

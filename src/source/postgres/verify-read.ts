@@ -18,18 +18,17 @@ import { quoteIdent, quoteTable, type TableSchema } from '../../core/table-schem
 import { CopyTextDecoder } from './copy-text.ts';
 import { Lsn } from './lsn.ts';
 import { wrapPgError } from './pg-errors.ts';
-import { connectPgClient } from './pg-tls.ts';
-import { sessionOptions } from './session-settings.ts';
+import { connectSourceClient } from './session-settings.ts';
 import { pgKeyRangeWhere } from './key-range-sql.ts';
 
 const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 const BATCH_ROWS = 2000;
 
 export async function openPgSourceRead(url: string): Promise<SourceReadSession> {
-  const c = await connectPgClient(
+  const c = await connectSourceClient(
     url,
-    { options: sessionOptions(), types: rawText, application_name: 'tidemark:verify' },
-    { role: 'source', action: 'connecting for verify' },
+    { types: rawText, application_name: 'tidemark:verify' },
+    'connecting for verify',
   );
   try {
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
