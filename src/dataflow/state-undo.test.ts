@@ -174,6 +174,15 @@ describe('insert of a key known to hold a value', () => {
     expect(() => s.insert('n1.a', 'k', 'v3')).toThrow(/already holds a value/);
     s.insert('n1.a', 'new', 'v4');
     s.abortEpoch();
+    // A key the epoch log holds (written in a recent epoch), not the last key read.
+    s.beginEpoch(2);
+    expect(s.get('n1.a', 'k')).toBe('v1');
+    s.put('n1.a', 'k', 'v2');
+    await s.commitEpoch(2);
+    s.beginEpoch(3);
+    expect(s.get('n1.a', 'other')).toBeUndefined();
+    expect(() => s.insert('n1.a', 'k', 'v3')).toThrow(/already holds a value/);
+    s.abortEpoch();
     await s.close();
   });
 });

@@ -167,7 +167,7 @@ export const ERROR_CODES = {
   SOURCE_QUERY_CANCELED: {
     message: "A query of Tidemark's on the source was cancelled",
     retriable: true,
-    hint: "Someone cancelled it (pg_cancel_backend, KILL QUERY) or a limit fired; Tidemark's sessions lift the statement and idle-session limits, so look for a job that cancels long queries. Tidemark retries.",
+    hint: "Someone cancelled it, or a limit fired; Tidemark's sessions lift the source's statement and idle limits, so look for a job that cancels long queries. Tidemark retries.",
   },
 
   // Source (MySQL/MariaDB binlog)

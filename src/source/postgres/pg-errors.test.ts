@@ -83,7 +83,7 @@ describe('wrapPgError for a source', () => {
     );
     expect(e.code).toBe('SOURCE_QUERY_CANCELED');
     expect(e.retriable).toBe(true);
-    expect(e.hint).toContain('pg_cancel_backend');
+    expect(e.hint).toContain('cancels long queries');
     expect(e.message).not.toContain('secret');
   });
 
