@@ -101,15 +101,24 @@ export function checkDistinctNames(from: readonly Node[], pc: PlannerContext): v
     let loc: number | undefined;
     if (kind === 'JoinExpr') {
       const j = body as JoinExpr;
-      if (j.larg) visit(j.larg);
-      if (j.rarg) visit(j.rarg);
-      return;
+      // An alias hides the join's own names (planJoin refuses the alias itself).
+      if (j.alias) {
+        name = j.alias.aliasname;
+        loc = locationOf(j.rarg);
+      } else {
+        if (j.larg) visit(j.larg);
+        if (j.rarg) visit(j.rarg);
+        return;
+      }
     } else if (kind === 'RangeVar') {
       const rv = body as RangeVar;
       name = rv.alias?.aliasname ?? rv.relname;
       loc = rv.location;
-      if (!rv.alias && !(!rv.schemaname && findCte(pc, rv.relname ?? '')))
+      if (!rv.alias && !(!rv.schemaname && findCte(pc, rv.relname ?? ''))) {
         relationId = pc.catalog(rv.schemaname ?? null, rv.relname ?? '')?.relationId;
+        // A missing table: planTable says it does not exist.
+        if (relationId === undefined) return;
+      }
     } else if (kind === 'RangeSubselect') {
       name = (body as RangeSubselect).alias?.aliasname;
       loc = locationOf((body as RangeSubselect).subquery);

@@ -153,6 +153,12 @@ describe('planView', () => {
       'table name "s" specified more than once',
     ],
     [
+      'SELECT 1 AS x FROM (orders o JOIN customers c ON o.customer_id = c.id) AS j JOIN orders o ON true',
+      'VIEW_UNSUPPORTED',
+      'an alias on a JOIN',
+    ],
+    ['SELECT 1 AS x FROM missing, missing', 'VIEW_INVALID', 'relation "missing" does not exist'],
+    [
       'WITH c AS (SELECT id FROM orders) SELECT c.id FROM c, customers c',
       'VIEW_INVALID',
       'table name "c" specified more than once',
