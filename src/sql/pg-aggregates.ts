@@ -7,6 +7,7 @@ import { Numeric } from '../decode/numeric.ts';
 import type { AggregateFunction } from '../dataflow/aggregate-function.ts';
 import type { Value } from '../decode/value.ts';
 import type { AggregateCall } from './plan.ts';
+import type { SqlKind } from './sql-type.ts';
 import { checkInt, SqlRuntimeError, toNumeric } from './value-ops.ts';
 
 const ZERO = Numeric.fromBigInt(0n);
@@ -28,37 +29,10 @@ export function pgAggregate(call: AggregateCall): AggregateFunction {
       };
     case 'sum':
     case 'avg': {
-      // Accumulator: [non-null count, exact sum as numeric]; floats sum as numbers.
-      const float = argKind === 'float4' || argKind === 'float8';
       if (argKind === 'interval')
         throw new SqlRuntimeError(`${call.name}(interval) is not supported incrementally`);
       if (argKind === 'int2' || argKind === 'int4' || argKind === 'int8') return integerSum(call);
-      return {
-        kind: 'invertible',
-        init: () => [0n, float ? 0 : ZERO],
-        add: (acc, v, w) => {
-          const n = (acc[0] as bigint) + BigInt(w);
-          if (float) return [n, (acc[1] as number) + (v as number) * w];
-          const x = toNumeric(argKind, v);
-          const dx = w === 1 ? x : w === -1 ? x.neg() : x.mul(Numeric.fromBigInt(BigInt(w)));
-          return [n, (acc[1] as Numeric).add(dx)];
-        },
-        result: (acc) => {
-          const n = acc[0] as bigint;
-          if (n === 0n) return null;
-          if (float)
-            return call.name === 'avg'
-              ? (acc[1] as number) / Number(n)
-              : argKind === 'float4'
-                ? Math.fround(acc[1] as number)
-                : acc[1]!;
-          const s = acc[1] as Numeric;
-          if (call.name === 'avg') return s.div(Numeric.fromBigInt(n));
-          if (call.resultType.kind === 'int8')
-            return checkInt('int8', s.coefficient / 10n ** BigInt(s.scale));
-          return s;
-        },
-      };
+      return inexactOrNumericSum(call, argKind === 'float4' || argKind === 'float8', argKind);
     }
     case 'bool_and':
     case 'bool_or':
@@ -127,4 +101,91 @@ function integerOf(v: unknown): bigint {
   if (typeof v === 'number') return BigInt(v);
   const x = v as Numeric;
   return x.coefficient / 10n ** BigInt(x.scale);
+}
+
+/** Accumulator slots of `inexactOrNumericSum`. */
+const COUNT = 0;
+const FINITE = 1;
+const NANS = 2;
+const POS_INF = 3;
+const NEG_INF = 4;
+/** From here: pairs [scale, count] of the numeric values summed (numeric only). */
+const SCALES = 5;
+
+/**
+ * sum/avg over float4/float8 and numeric: [count, sum of the finite values, NaN count, +∞ count,
+ * −∞ count, then (numeric) a count per scale]. The special values are counted apart because a
+ * sum holding one is stuck there (∞ − ∞ is NaN), while a retraction must bring the sum back; the
+ * scales because PostgreSQL shows a numeric sum with the largest scale among its values, which
+ * falls when the only 1.50 goes. State written before holds [count, sum] and reads as before.
+ */
+function inexactOrNumericSum(call: AggregateCall, float: boolean, argKind: SqlKind): AggregateFunction {
+  return {
+    kind: 'invertible',
+    init: () => [0n, float ? 0 : ZERO, 0, 0, 0],
+    add: (acc, v, w) => {
+      const out = [...acc] as Value[];
+      while (out.length < SCALES) out.push(0); // state written before: [count, sum]
+      out[COUNT] = (acc[COUNT] as bigint) + BigInt(w);
+      const x = float ? (v as number) : toNumeric(argKind, v);
+      const special = float
+        ? Number.isNaN(x)
+          ? 'NaN'
+          : x === Infinity
+            ? 'Infinity'
+            : x === -Infinity
+              ? '-Infinity'
+              : undefined
+        : (x as Numeric).special;
+      if (special !== undefined) {
+        const slot = special === 'NaN' ? NANS : special === 'Infinity' ? POS_INF : NEG_INF;
+        out[slot] = Number(acc[slot] ?? 0) + w;
+      } else if (float) out[FINITE] = (acc[FINITE] as number) + (x as number) * w;
+      else {
+        const n = x as Numeric;
+        const dx = w === 1 ? n : w === -1 ? n.neg() : n.mul(Numeric.fromBigInt(BigInt(w)));
+        out[FINITE] = (acc[FINITE] as Numeric).add(dx);
+        addScale(out, n.scale, w);
+      }
+      return out;
+    },
+    result: (acc) => {
+      const n = acc[COUNT] as bigint;
+      if (n === 0n) return null;
+      const nans = Number(acc[NANS] ?? 0);
+      const pos = Number(acc[POS_INF] ?? 0);
+      const neg = Number(acc[NEG_INF] ?? 0);
+      if (nans > 0 || (pos > 0 && neg > 0)) return float ? NaN : Numeric.NAN;
+      if (pos > 0) return float ? Infinity : Numeric.POSITIVE_INFINITY;
+      if (neg > 0) return float ? -Infinity : Numeric.NEGATIVE_INFINITY;
+      if (float) {
+        const f = acc[FINITE] as number;
+        return call.name === 'avg' ? f / Number(n) : argKind === 'float4' ? Math.fround(f) : f;
+      }
+      const s = liveScale(acc[FINITE] as Numeric, acc);
+      if (call.name === 'avg') return s.div(Numeric.fromBigInt(n));
+      if (call.resultType.kind === 'int8') return checkInt('int8', s.coefficient / 10n ** BigInt(s.scale));
+      return s;
+    },
+  };
+}
+
+function addScale(acc: Value[], scale: number, w: number): void {
+  for (let i = SCALES; i + 1 < acc.length; i += 2) {
+    if (acc[i] === scale) {
+      const c = Number(acc[i + 1]) + w;
+      if (c === 0) acc.splice(i, 2);
+      else acc[i + 1] = c;
+      return;
+    }
+  }
+  acc.push(scale, w);
+}
+
+/** The sum at the largest scale among the values it holds (exact: no digit lies beyond it). */
+function liveScale(sum: Numeric, acc: readonly Value[]): Numeric {
+  if (acc.length <= SCALES || !sum.isFinite()) return sum;
+  let max = 0;
+  for (let i = SCALES; i + 1 < acc.length; i += 2) max = Math.max(max, Number(acc[i]));
+  return max < sum.scale ? sum.trunc(max) : sum;
 }
