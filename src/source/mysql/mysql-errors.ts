@@ -56,6 +56,8 @@ export function wrapMysqlError(
     if (e.code === 'ER_NO_SUCH_TABLE') return make('SOURCE_TABLE_NOT_FOUND');
     // A query killed (KILL QUERY) or past a statement limit: transient, Tidemark lifts the limits.
     if (e.errno === 1317 || e.errno === 1969) return make('SOURCE_QUERY_CANCELED');
+    // The session killed (KILL CONNECTION, ER_CONNECTION_KILLED): a new one heals it.
+    if (e.errno === 1927) return make('SOURCE_STREAM_ENDED', true);
     return make('SOURCE_STREAM_ENDED', e.errno === undefined);
   }
   if (e.errno !== undefined && VALUE_ERRNO.has(e.errno)) return make('SINK_VALUE_OUT_OF_RANGE');

@@ -52,6 +52,14 @@ describe('MySQL URIs and errors, one place for the source and the sink', () => {
       retriable: true,
     });
     expect(as('source', { code: 'ER_NO_SUCH_TABLE', errno: 1146 }).code).toBe('SOURCE_TABLE_NOT_FOUND');
+    expect(as('source', { code: 'ER_QUERY_INTERRUPTED', errno: 1317 })).toMatchObject({
+      code: 'SOURCE_QUERY_CANCELED',
+      retriable: true,
+    });
+    expect(as('source', { code: 'ER_CONNECTION_KILLED', errno: 1927 })).toMatchObject({
+      code: 'SOURCE_STREAM_ENDED',
+      retriable: true,
+    });
     expect(as('sink', { code: 'ER_DUP_ENTRY', errno: 1062 }).code).toBe('SINK_CONSTRAINT_VIOLATION');
     expect(as('sink', { code: 'ER_LOCK_DEADLOCK', errno: 1213 })).toMatchObject({
       code: 'SINK_WRITE_FAILED',
