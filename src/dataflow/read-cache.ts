@@ -20,37 +20,19 @@ export class ReadCache {
   private youngEntries = 0;
   private youngBytes = 0;
 
-  /** The cached value (undefined: known absent), or MISS. */
+  /** The cached value (undefined: known absent), or MISS; found in the old generation, promoted. */
   get(ns: string, key: string): string | undefined | typeof MISS {
-    const y = this.young.get(ns);
-    if (y !== undefined) {
-      const v = y.get(key);
-      if (v !== undefined || y.has(key)) return v;
-    }
-    const o = this.old.get(ns);
-    if (o !== undefined) {
-      const v = o.get(key);
-      if (v !== undefined || o.has(key)) {
-        this.set(ns, key, v);
-        return v;
-      }
-    }
-    return MISS;
+    const young = lookup(this.young, ns, key);
+    if (young !== MISS) return young;
+    const old = lookup(this.old, ns, key);
+    if (old !== MISS) this.set(ns, key, old);
+    return old;
   }
 
   /** The cached value without promoting it. */
   peek(ns: string, key: string): string | undefined | typeof MISS {
-    const y = this.young.get(ns);
-    if (y !== undefined) {
-      const v = y.get(key);
-      if (v !== undefined || y.has(key)) return v;
-    }
-    const o = this.old.get(ns);
-    if (o !== undefined) {
-      const v = o.get(key);
-      if (v !== undefined || o.has(key)) return v;
-    }
-    return MISS;
+    const young = lookup(this.young, ns, key);
+    return young !== MISS ? young : lookup(this.old, ns, key);
   }
 
   set(ns: string, key: string, value: string | undefined): void {
@@ -84,4 +66,12 @@ export class ReadCache {
     this.youngEntries = 0;
     this.youngBytes = 0;
   }
+}
+
+/** `key` of namespace `ns` in one generation (undefined: known absent), or MISS. */
+function lookup(gen: Generation, ns: string, key: string): string | undefined | typeof MISS {
+  const m = gen.get(ns);
+  if (m === undefined) return MISS;
+  const v = m.get(key);
+  return v !== undefined || m.has(key) ? v : MISS;
 }

@@ -124,7 +124,8 @@ function inexactOrNumericSum(call: AggregateCall, float: boolean, argKind: SqlKi
     kind: 'invertible',
     init: () => [0n, float ? 0 : ZERO, 0, 0, 0],
     add: (acc, v, w) => {
-      const out = [...acc] as Value[];
+      // In place, as count's: the engine hands each group's accumulator to one fold at a time.
+      const out = acc as Value[];
       while (out.length < SCALES) out.push(0); // state written before: [count, sum]
       out[COUNT] = (acc[COUNT] as bigint) + BigInt(w);
       const x = float ? (v as number) : toNumeric(argKind, v);

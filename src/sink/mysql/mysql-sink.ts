@@ -42,7 +42,7 @@ import { EpochWriterSlot } from '../shared/epoch-writer-slot.ts';
 import { wrapMysqlError } from '../../source/mysql/mysql-errors.ts';
 import { schemaChangeTableId, type SchemaChange } from '../../core/schema-change.ts';
 import { mysqlSchemaDdl, sameChange, throughPending } from './mysql-schema.ts';
-import { mysqlUriParts } from '../../source/mysql/mysql-uri.ts';
+import { MARIADB_LIMITS_LIFTED, mysqlUriParts } from '../../source/mysql/mysql-uri.ts';
 import { MysqlTableWriter, mysqlTableName } from './mysql-table-writer.ts';
 
 export interface MysqlSinkOptions {
@@ -114,9 +114,7 @@ export function createMysqlSink(options: MysqlSinkOptions): MysqlSink {
 }
 
 /** See `#connect`. */
-const SESSION_SQL =
-  "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00' /*M!, max_statement_time = 0 */" +
-  ' /*M!100300 , idle_transaction_timeout = 0, idle_readonly_transaction_timeout = 0, idle_write_transaction_timeout = 0 */';
+const SESSION_SQL = `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'${MARIADB_LIMITS_LIFTED}`;
 
 export class MysqlSink implements Sink {
   readonly guarantee: 'exactly-once' | 'effectively-once';

@@ -12,6 +12,7 @@ import type { TableSchema } from '../../core/table-schema.ts';
 import { formatArrayLiteral, type ArrayItem } from '../../decode/pg-array.ts';
 import { pgTypeKind } from '../shared/pg-type-kind.ts';
 import { wrapMysqlError } from '../../source/mysql/mysql-errors.ts';
+import { MARIADB_LIMITS_LIFTED } from '../../source/mysql/mysql-uri.ts';
 import { mysqlIdent, mysqlTableName } from './mysql-table-writer.ts';
 import { mysqlColumnType, type MysqlValue } from './mysql-types.ts';
 
@@ -35,7 +36,7 @@ export async function openMysqlSinkRead(
   );
   try {
     await io('starting the verify read', async () => {
-      await conn.query("SET SESSION time_zone = '+00:00' /*M!, max_statement_time = 0 */");
+      await conn.query(`SET SESSION time_zone = '+00:00'${MARIADB_LIMITS_LIFTED}`);
       await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     });

@@ -27,6 +27,17 @@ const MODES = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'] as const;
 
 export type MysqlRole = 'source' | 'sink';
 
+/**
+ * Appended to a `SET SESSION …` (source and sink): MariaDB's statement limit and, from 10.3, its
+ * idle-transaction limits lifted, in comments only MariaDB runs (MySQL and TiDB have no such
+ * variables and skip them). Operators set them against runaway queries and forgotten sessions;
+ * a snapshot's reads and writes run long and wait on the other side by design, and inherited they
+ * fail the same work on every retry.
+ */
+export const MARIADB_LIMITS_LIFTED =
+  ' /*M!, max_statement_time = 0 */' +
+  ' /*M!100300 , idle_transaction_timeout = 0, idle_readonly_transaction_timeout = 0, idle_write_transaction_timeout = 0 */';
+
 export interface MysqlUriParts {
   readonly url: URL;
   readonly host: string;

@@ -5,7 +5,7 @@
 import type { ConnectionOptions } from 'mysql2';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createHash } from 'node:crypto';
-import { mysqlUriParts } from './mysql-uri.ts';
+import { MARIADB_LIMITS_LIFTED, mysqlUriParts } from './mysql-uri.ts';
 
 export interface SourceUri {
   readonly uri: string;
@@ -55,11 +55,8 @@ export function sourceKeyOf(s: SourceUri): string {
 export async function connectSource(source: SourceUri, extra: ConnectionOptions = {}): Promise<Connection> {
   const c = await mysql.createConnection({ ...source.config, ...extra });
   try {
-    // MariaDB-only variables in comments MariaDB runs (MySQL skips them, so check() can refuse
-    // a MySQL server with its own message): the statement limit, and from 10.3 the idle ones.
     await c.query(
-      'SET SESSION wait_timeout = GREATEST(@@session.wait_timeout, 28800) /*M!, max_statement_time = 0 */' +
-        ' /*M!100300 , idle_transaction_timeout = 0, idle_readonly_transaction_timeout = 0, idle_write_transaction_timeout = 0 */',
+      `SET SESSION wait_timeout = GREATEST(@@session.wait_timeout, 28800)${MARIADB_LIMITS_LIFTED}`,
     );
   } catch (err) {
     await c.end().catch(() => {});
