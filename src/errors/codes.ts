@@ -233,6 +233,11 @@ export const ERROR_CODES = {
     retriable: true,
     hint: 'Check the sink database. A failure that can heal (connection, lock, serialization) is retried from the last checkpoint; one that cannot (the sink refused what the detail names) stops the changefeed: fix the cause, then resume.',
   },
+  SINK_LOCK_TIMEOUT: {
+    message: 'The sink gave up waiting for a lock that a session downstream holds',
+    retriable: true,
+    hint: "A reader or writer downstream (a long query, or a session idle in its transaction) holds a lock on the table the detail names, and the sink's DDL (a schema change, a new column, a copy's swap) needs an exclusive one. The sink waits a bounded time for it, so that other readers do not queue behind its request, and retries from the last checkpoint until it gets it. If it keeps failing, find the session (pg_locks, pg_stat_activity) and end its transaction.",
+  },
   SINK_SCHEMA_UNSUPPORTED: {
     message: 'The sink cannot replay this schema change',
     retriable: false,

@@ -275,4 +275,54 @@ changefeeds:
       await expectSameInMysql(src, dst.url, ['t']);
     },
   );
+
+  it(
+    'a downstream reader holding a metadata lock: later readers do not queue behind the DDL; the change lands once it ends',
+    { timeout: 120_000 },
+    async () => {
+      const src = await freshDatabase('mylq_src');
+      const dst = await maria.freshDatabase('mylq');
+      await src.query(`
+        CREATE TABLE t (id int PRIMARY KEY, v text);
+        INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g;`);
+      const errors: string[] = [];
+      const feed = startChangefeed(
+        testConfig({ id: 'mylq', source: src.url, sink: dst.url, tables: ['t'] }),
+        {
+          logger: silentLogger,
+          onError: (e) => errors.push(e.code),
+        },
+      );
+      const holder = await mysql.createConnection({ uri: dst.url });
+      const reader = await mysql.createConnection({ uri: dst.url });
+      try {
+        await caughtUp(src, dst.url, 'mylq', feed);
+        await holder.query('BEGIN');
+        await holder.query('SELECT count(*) FROM t');
+        await src.query(`ALTER TABLE t ADD COLUMN w int; INSERT INTO t VALUES (101, 'v101', 7)`);
+        // The sink's ALTER waits for the holder's metadata lock (or between two bounded waits).
+        for (;;) {
+          const [rows] = await reader.query(
+            `SELECT count(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE '%metadata lock%' AND INFO LIKE 'ALTER TABLE%'`,
+          );
+          if (Number((rows as { n: number }[])[0]?.n) > 0) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        // Unbounded, the ALTER's pending exclusive lock stays at the head of the queue while the
+        // holder holds: this reader would wait there until its own lock_wait_timeout.
+        await reader.query('SET SESSION lock_wait_timeout = 20');
+        const [rows] = await reader.query('SELECT count(*) AS n FROM t');
+        expect(Number((rows as { n: number }[])[0]?.n)).toBe(100);
+        await holder.query('COMMIT');
+        await caughtUp(src, dst.url, 'mylq', feed);
+        expect(feed.status().error).toBeNull();
+        expect(errors).toContain('SINK_LOCK_TIMEOUT');
+      } finally {
+        await holder.end();
+        await reader.end();
+        await feed.stop();
+      }
+      await expectSameInMysql(src, dst.url, ['t']);
+    },
+  );
 });

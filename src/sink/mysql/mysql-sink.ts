@@ -114,7 +114,14 @@ export function createMysqlSink(options: MysqlSinkOptions): MysqlSink {
 }
 
 /** See `#connect`. */
-const SESSION_SQL = `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'${MARIADB_LIMITS_LIFTED}`;
+/**
+ * Strict mode and UTC; the operator's limits lifted (MARIADB_LIMITS_LIFTED); metadata-lock waits
+ * bounded to 2 s (or the operator's `lock_wait_timeout`, if shorter). A DDL waiting for a metadata
+ * lock that a downstream reader's transaction holds makes every later reader of the table queue
+ * behind it; bounded, it fails with 1205 (SINK_LOCK_TIMEOUT), the queue moves on, and the epoch is
+ * retried after a back-off.
+ */
+const SESSION_SQL = `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', lock_wait_timeout = LEAST(@@SESSION.lock_wait_timeout, 2)${MARIADB_LIMITS_LIFTED}`;
 
 export class MysqlSink implements Sink {
   readonly guarantee: 'exactly-once' | 'effectively-once';

@@ -24,7 +24,7 @@ import {
 import { CopyWriter } from './copy-writer.ts';
 import { StageTables, stageFrom, stagedChars, valuesFrom } from './staging.ts';
 import { TargetTables, nameKey } from './target-tables.ts';
-import { alterTableDdl, enumLabelDdl } from './schema-ddl.ts';
+import { alterTableDdl, enumLabelDdl, withBoundedLockWait } from './schema-ddl.ts';
 
 /**
  * The PostgreSQL sink: every epoch is one transaction that applies the epoch's changes in bulk
@@ -135,7 +135,12 @@ export class PostgresSink implements Sink {
       for (const t of tables) ddl.push(...(await this.tables.prepare(client, t)));
       const empty = options.append ? [] : tables.map((t) => `DELETE FROM ${quoteTable(t)}`);
       await client.query(
-        ['BEGIN', fenceCheck(this.changefeedId, expected, this.fence.writer), ...ddl, ...empty].join(';\n'),
+        [
+          'BEGIN',
+          fenceCheck(this.changefeedId, expected, this.fence.writer),
+          ...withBoundedLockWait(ddl),
+          ...empty,
+        ].join(';\n'),
       );
       const seen = new Set(tables.map(nameKey));
       let current: string | null = null;
@@ -157,7 +162,9 @@ export class PostgresSink implements Sink {
             // A table the caller did not list up front: treat it the same way, mid-transaction.
             seen.add(name);
             const more = await this.tables.prepare(client, chunk.table);
-            await client.query([...more, `DELETE FROM ${quoteTable(chunk.table)}`].join(';\n'));
+            await client.query(
+              [...withBoundedLockWait(more), `DELETE FROM ${quoteTable(chunk.table)}`].join(';\n'),
+            );
           }
           copy = new CopyWriter(client.query(copyFrom(copyIntoTable(chunk.table))));
           current = name;
@@ -228,7 +235,7 @@ export class PostgresSink implements Sink {
       const begin = !begun;
       begun = true;
       const head = begin ? ['BEGIN', fenceCheck(this.changefeedId, expected, this.fence.writer)] : [];
-      await client.query([...head, ...statements].join(';\n'));
+      await client.query([...head, ...withBoundedLockWait(statements)].join(';\n'));
     };
     return this.epochSlot.open({
       applyChunk: async (tables, chunk) => {
@@ -329,10 +336,12 @@ export class PostgresSink implements Sink {
     const head =
       o.begin !== undefined ? ['BEGIN', fenceCheck(this.changefeedId, o.begin, this.fence.writer)] : [];
     const plans: TablePlan[] = [];
+    const ddl: string[] = [];
     for (const changes of tables) {
-      head.push(...(await this.tables.prepare(client, changes.table)));
+      ddl.push(...(await this.tables.prepare(client, changes.table)));
       plans.push(planTableChanges(changes));
     }
+    head.push(...withBoundedLockWait(ddl));
     const groups = plans.flatMap((p) => p.groups);
     const rows = groups.reduce((n, g) => n + g.rows.length, 0);
     if (rows <= this.inlineMaxRows && stagedChars(groups) <= this.inlineMaxChars) {

@@ -20,6 +20,26 @@ import type { ColumnChange, SchemaChange } from '../../core/schema-change.ts';
 import { quoteIdent, quoteTable, type EnumType, type TableSchema } from '../../core/table-schema.ts';
 import { quoteLiteral } from './sql-text.ts';
 
+/** How long one DDL statement of the sink waits for a table's lock before the epoch is retried. */
+export const DDL_LOCK_WAIT_MS = 2_000;
+
+/**
+ * `ddl` run with lock waits bounded by DDL_LOCK_WAIT_MS (or the operator's `lock_timeout`, if
+ * shorter), the operator's restored after it. PostgreSQL queues every later lock request on a
+ * table behind a waiting ACCESS EXCLUSIVE one: an ALTER that waits for a downstream reader's long
+ * query without bound makes every other reader of the table wait too. Bounded, it fails with
+ * 55P03 (SINK_LOCK_TIMEOUT), the queue moves on, and the epoch is retried after a back-off.
+ */
+export function withBoundedLockWait(ddl: readonly string[]): string[] {
+  if (ddl.length === 0) return [];
+  const bound = `'${DDL_LOCK_WAIT_MS}ms'`;
+  return [
+    `SELECT set_config('lock_timeout', CASE WHEN current_setting('lock_timeout')::interval = '0' OR current_setting('lock_timeout')::interval > ${bound}::interval THEN ${bound} ELSE current_setting('lock_timeout') END, true)`,
+    ...ddl,
+    'SET LOCAL lock_timeout TO DEFAULT',
+  ];
+}
+
 /** `ALTER TYPE … ADD VALUE IF NOT EXISTS …` for labels `after` has that `before` lacks. */
 export function enumLabelDdl(before: readonly EnumType[], after: readonly EnumType[]): string[] {
   const out: string[] = [];

@@ -62,6 +62,8 @@ export function wrapMysqlError(
   }
   if (e.errno !== undefined && VALUE_ERRNO.has(e.errno)) return make('SINK_VALUE_OUT_OF_RANGE');
   if (e.errno !== undefined && CONSTRAINT_ERRNO.has(e.errno)) return make('SINK_CONSTRAINT_VIOLATION');
+  // A lock wait past its timeout: a metadata lock (lock_wait_timeout, which the sink bounds) or a row lock.
+  if (e.errno === 1205) return make('SINK_LOCK_TIMEOUT');
   if (e.errno !== undefined && RETRIABLE_ERRNO.has(e.errno)) return make('SINK_WRITE_FAILED', true);
   // Other server errors (syntax) repeat on retry; socket-level ones may pass.
   return make('SINK_WRITE_FAILED', e.errno === undefined);

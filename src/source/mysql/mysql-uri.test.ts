@@ -65,5 +65,9 @@ describe('MySQL URIs and errors, one place for the source and the sink', () => {
       code: 'SINK_WRITE_FAILED',
       retriable: true,
     });
+    expect(as('sink', { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 })).toMatchObject({
+      code: 'SINK_LOCK_TIMEOUT',
+      retriable: true,
+    });
   });
 });

@@ -46,6 +46,19 @@ describe('wrapPgError for a sink', () => {
     expect(e.message).toContain(detail);
   });
 
+  it('a lock wait the sink bounded (55P03) is SINK_LOCK_TIMEOUT, retried', () => {
+    const e = wrapPgError(
+      serverError({ code: '55P03', message: 'canceling statement due to lock timeout' }),
+      {
+        role: 'sink',
+        action: 'applying a schema change of public.t',
+      },
+    );
+    expect(e.code).toBe('SINK_LOCK_TIMEOUT');
+    expect(e.retriable).toBe(true);
+    expect(e.message).toContain('public.t');
+  });
+
   it('a unique violation on a catalog index (two sessions creating one table) is a race: retried', () => {
     const e = wrapPgError(
       serverError({

@@ -82,6 +82,7 @@ export function wrapPgError(
       return opts(where.role === 'sink' ? 'SINK_WRITE_FAILED' : 'CONNECT_REFUSED', { retriable: true });
   }
   if (sysCode === '57014' && where.role === 'source') return opts('SOURCE_QUERY_CANCELED');
+  if (sysCode === '55P03' && where.role === 'sink') return opts('SINK_LOCK_TIMEOUT');
   if (/wal_level/i.test(e.message ?? '')) return opts('SOURCE_WAL_LEVEL');
   // node-postgres: the server closed the session, or a client whose connection broke was used again.
   if (/Connection terminated|connection lost|socket hang up|not queryable/i.test(e.message ?? '')) {
