@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
@@ -83,10 +83,20 @@ export async function startMariaDb(options: {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-maria-'));
   const dataDir = join(dir, 'data');
   const socket = join(dir, 'mysqld.sock');
+  // Its own temporary directory: bootstraps running at once in the shared /tmp failed deleting
+  // their temporary tables ("Error on delete of '/tmp/#sql-temptable-…' (Errcode: 2)").
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
   execFileSync(
     'mariadb-install-db',
-    [`--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asRoot],
+    [
+      `--datadir=${dataDir}`,
+      `--tmpdir=${tmp}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      ...asRoot,
+    ],
     { stdio: 'pipe' },
   );
   const errLog = join(dir, 'error.log');
@@ -100,6 +110,7 @@ export async function startMariaDb(options: {
         '--no-defaults',
         `--datadir=${dataDir}`,
         `--socket=${socket}`,
+        `--tmpdir=${tmp}`,
         `--port=${port}`,
         '--bind-address=127.0.0.1',
         `--pid-file=${join(dir, 'mysqld.pid')}`,
