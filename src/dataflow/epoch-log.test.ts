@@ -273,7 +273,7 @@ describe('lmdb epoch log: layers, merges and crashes', () => {
     await s.close();
   });
 
-  it('a store of format 3 opens and is marked 4 (older code then refuses it); an unknown format is refused', async () => {
+  it('stores of formats 3 and 4 open and are marked 5 (older code then refuses them); an unknown format is refused', async () => {
     const path = tempDir();
     let s = LmdbStateStore.open({ path });
     for (let e = 1; e <= 2; e++) await writeEpoch(s, e);
@@ -286,12 +286,14 @@ describe('lmdb epoch log: layers, merges and crashes', () => {
       await root.close();
       return before;
     };
-    expect(await setFormat('3')).toBe('4');
-    s = LmdbStateStore.open({ path });
-    expectState(s, 2);
-    await s.close();
-    expect(await setFormat('5')).toBe('4');
-    expect(() => LmdbStateStore.open({ path })).toThrow(/DATAFLOW_STATE_CORRUPT.*unknown format 5/);
+    for (const older of ['3', '4']) {
+      expect(await setFormat(older)).toBe('5');
+      s = LmdbStateStore.open({ path });
+      expectState(s, 2);
+      await s.close();
+    }
+    expect(await setFormat('6')).toBe('5');
+    expect(() => LmdbStateStore.open({ path })).toThrow(/DATAFLOW_STATE_CORRUPT.*unknown format 6/);
   });
 
   it('a merge that fails after its commit (a full disk) leaves that epoch committed; the next commit merges first', async () => {

@@ -6,7 +6,7 @@
  *   data             UTF-8 of `ns|key`           the state value (see state-store.ts)
  *   elog             [epoch, chunk]              a committed epoch's writes not merged into data
  *                                                yet (epoch-log.ts)
- *   meta             'format'                    '4'
+ *   meta             'format'                    '5'
  *                    'epoch'                     the last committed epoch
  *                    'undo'                      {epoch, previousEpoch, elog: true}: the last epoch
  *                                                is in elog; or {epoch, previousEpoch, db, wipe,
@@ -46,11 +46,13 @@ import { fullGc, residentBytes } from './process-memory.ts';
 
 /**
  * 4: a group's state may omit its last output (aggregate.ts, invertible aggregates only), which
- * code of format 3 would misread as accumulators: marked so that such code refuses the store.
+ * code of format 3 would misread as accumulators. 5: a float sum's accumulator holds an exact sum
+ * (a bigint and an exponent, sql/exact-float-sum.ts), on which code of format 4 fails. Marked so
+ * that older code refuses the store.
  */
-const FORMAT = '4';
-/** Formats this code opens (2: no elog, read as one with an empty elog; 3: every group whole). */
-const FORMATS = new Set(['2', '3', FORMAT]);
+const FORMAT = '5';
+/** Formats this code opens (2: no elog, read as one with an empty elog; 3: every group whole; 4). */
+const FORMATS = new Set(['2', '3', '4', FORMAT]);
 const MAX_KEY_BYTES = 1978;
 /** Undo packs applied per LMDB transaction while undoing. */
 const UNDO_CHUNK = 100;

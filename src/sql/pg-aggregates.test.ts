@@ -140,8 +140,34 @@ describe('sum and avg follow retractions as PostgreSQL recomputes them', () => {
     ).toBe(text(n('1.5').div(Numeric.fromBigInt(1n))));
   });
 
+  it('a float sum is exact: retractions leave no rounding error (+1e20, +1, −1e20 gave 0, not 1)', () => {
+    expect(
+      fold(fn('sum', 'float8'), [
+        [1e20, 1],
+        [1, 1],
+        [1e20, -1],
+      ]).result,
+    ).toBe(1);
+    expect(
+      fold(fn('avg', 'float8'), [
+        [1e20, 1],
+        [1, 1],
+        [3, 1],
+        [1e20, -1],
+      ]).result,
+    ).toBe(2);
+    expect(
+      fold(fn('sum', 'float4'), [
+        [Math.fround(0.1), 1],
+        [Math.fround(0.2), 1],
+        [Math.fround(0.1), -1],
+      ]).result,
+    ).toBe(Math.fround(0.2));
+  });
+
   it('reads accumulators written before the special counts and scales ([count, sum])', () => {
     expect(fold(fn('sum', 'float8'), [[1, 1]], [1n, 2.5]).result).toBe(3.5);
+    expect(fold(fn('sum', 'float8'), [], [1n, 2.5, 0, 0, 0]).result).toBe(2.5);
     expect(
       String(fold(fn('sum', 'numeric'), [[Numeric.parse('1.25'), 1]], [1n, Numeric.parse('1.5')]).result),
     ).toBe('2.75');

@@ -9,6 +9,7 @@ import type { Value } from '../decode/value.ts';
 import type { AggregateCall } from './plan.ts';
 import type { SqlKind } from './sql-type.ts';
 import { checkInt, SqlRuntimeError, toNumeric } from './value-ops.ts';
+import { addExact, exactToNumber } from './exact-float-sum.ts';
 
 const ZERO = Numeric.fromBigInt(0n);
 
@@ -111,22 +112,31 @@ const POS_INF = 3;
 const NEG_INF = 4;
 /** From here: pairs [scale, count] of the numeric values summed (numeric only). */
 const SCALES = 5;
+/** float: the exponent of the exact sum (FINITE × 2^EXP, exact-float-sum.ts). */
+const EXP = 5;
 
 /**
  * sum/avg over float4/float8 and numeric: [count, sum of the finite values, NaN count, +∞ count,
- * −∞ count, then (numeric) a count per scale]. The special values are counted apart because a
- * sum holding one is stuck there (∞ − ∞ is NaN), while a retraction must bring the sum back; the
- * scales because PostgreSQL shows a numeric sum with the largest scale among its values, which
- * falls when the only 1.50 goes. State written before holds [count, sum] and reads as before.
+ * −∞ count, then (numeric) a count per scale or (float) the sum's exponent]. The special values
+ * are counted apart because a sum holding one is stuck there (∞ − ∞ is NaN), while a retraction
+ * must bring the sum back; the scales because PostgreSQL shows a numeric sum with the largest
+ * scale among its values, which falls when the only 1.50 goes. A float sum is exact (a bigint
+ * times a power of two), so retractions leave no rounding error behind. State written before
+ * holds [count, sum], the sum a double for floats, and reads as before.
  */
 function inexactOrNumericSum(call: AggregateCall, float: boolean, argKind: SqlKind): AggregateFunction {
   return {
     kind: 'invertible',
-    init: () => [0n, float ? 0 : ZERO, 0, 0, 0],
+    init: () => (float ? [0n, 0n, 0, 0, 0, 0] : [0n, ZERO, 0, 0, 0]),
     add: (acc, v, w) => {
       // In place, as count's: the engine hands each group's accumulator to one fold at a time.
       const out = acc as Value[];
-      while (out.length < SCALES) out.push(0); // state written before: [count, sum]
+      while (out.length < (float ? EXP + 1 : SCALES)) out.push(0); // state written before: [count, sum]
+      if (float && typeof out[FINITE] === 'number') {
+        const before = out[FINITE];
+        out[FINITE] = 0n;
+        addExact(out, FINITE, EXP, before, 1);
+      }
       out[COUNT] = (acc[COUNT] as bigint) + BigInt(w);
       const x = float ? (v as number) : toNumeric(argKind, v);
       const special = float
@@ -141,7 +151,7 @@ function inexactOrNumericSum(call: AggregateCall, float: boolean, argKind: SqlKi
       if (special !== undefined) {
         const slot = special === 'NaN' ? NANS : special === 'Infinity' ? POS_INF : NEG_INF;
         out[slot] = Number(acc[slot] ?? 0) + w;
-      } else if (float) out[FINITE] = (acc[FINITE] as number) + (x as number) * w;
+      } else if (float) addExact(out, FINITE, EXP, x as number, w);
       else {
         const n = x as Numeric;
         const dx = w === 1 ? n : w === -1 ? n.neg() : n.mul(Numeric.fromBigInt(BigInt(w)));
@@ -160,7 +170,8 @@ function inexactOrNumericSum(call: AggregateCall, float: boolean, argKind: SqlKi
       if (pos > 0) return float ? Infinity : Numeric.POSITIVE_INFINITY;
       if (neg > 0) return float ? -Infinity : Numeric.NEGATIVE_INFINITY;
       if (float) {
-        const f = acc[FINITE] as number;
+        const sum = acc[FINITE];
+        const f = typeof sum === 'number' ? sum : exactToNumber(sum as bigint, acc[EXP] as number);
         return call.name === 'avg' ? f / Number(n) : argKind === 'float4' ? Math.fround(f) : f;
       }
       const s = liveScale(acc[FINITE] as Numeric, acc);
