@@ -980,6 +980,7 @@ export class ChangefeedRunner implements Changefeed {
         progress ?? { table: t, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
         estimate,
         this.cfg.id,
+        CopyProgressStore.spillPathFor(this.env.dataDir, this.cfg.id, t.relationId),
       );
       copy.onSettled = () => copyWake?.();
       // A shadow left by a copy that never committed a chunk is stale: dropped before any change
@@ -1148,10 +1149,14 @@ export class ChangefeedRunner implements Changefeed {
             reason: f.reread,
           });
         }
-        for (const row of f.rows) builder.insert(c.shadow, row);
+        for (const row of f.rows) {
+          builder.insert(c.shadow, row);
+          // A keyless table's whole read comes from its spill: it goes down in chunks of the epoch.
+          if (builder.bytes >= chunkBytes || builder.changes >= chunkRows) await applyChunk();
+        }
         for (const change of f.changes) builder.add(change);
-        this.rateCount += f.rows.length;
-        this.st.snapshotRows += f.rows.length;
+        this.rateCount += f.rowCount;
+        this.st.snapshotRows += f.rowCount;
         copyProgress.set(c.table.relationId, c.progress);
         if (f.complete) await swap(c);
         else c.issue(copyChunkRows);

@@ -42,6 +42,11 @@ export class CopyProgressStore {
     return join(dataDir, 'copies', `${encodeURIComponent(changefeedId)}.json`);
   }
 
+  /** Where the online copy of table `relationId` spills a keyless table's read (row-spill.ts). */
+  static spillPathFor(dataDir: string, changefeedId: string, relationId: number): string {
+    return join(dataDir, 'copies', `${encodeURIComponent(changefeedId)}.${relationId}.rows`);
+  }
+
   /** Reads the file; keeps, per table, the entries up to `sinkEpoch` (null: nothing committed). */
   static open(path: string, sinkEpoch: number | null): CopyProgressStore {
     const s = new CopyProgressStore(path);

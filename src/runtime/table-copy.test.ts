@@ -2,6 +2,9 @@
  * The reconciliation of one chunk with the stream (`TableCopy`), driven by hand: a reader that
  * returns what the test says, and stream changes fed between its issue and its finish.
  */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RowChange } from '../core/change.ts';
 import type { Position } from '../core/position.ts';
@@ -107,6 +110,78 @@ describe('TableCopy of a table without a key', () => {
     expect(reader.calls).toBe(1);
   });
 
+  it('with a spill path, takes the read’s rows as they come onto disk and gives them back once; a re-read drops them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-copy-'));
+    try {
+      const spillPath = join(dir, 'bag.rows');
+      let batches = 0;
+      const reader: ChunkReader = {
+        table: bag,
+        estimateRows: () => Promise.resolve(null),
+        read(_after, _limit, each) {
+          // The whole table in batches; the chunk itself carries no rows.
+          for (let b = 0; b < 3; b++) {
+            each!([
+              [`${b}`, 'x'],
+              [`${b}`, 'y'],
+            ]);
+            batches++;
+          }
+          return Promise.resolve({
+            rows: [],
+            low: new At(10),
+            high: new At(20),
+            lastKey: null,
+            done: true,
+            contains: (txn: number) => txn === 5,
+          });
+        },
+        close: () => Promise.resolve(),
+      };
+      const copy = new TableCopy(
+        reader,
+        { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+        null,
+        'test',
+        spillPath,
+      );
+      copy.issue(100);
+      expect(copy.observe(insert(['9', 'z']), 6)).toBeNull();
+      await settled(copy);
+      expect(existsSync(spillPath)).toBe(true);
+      const f = copy.finish();
+      expect(batches).toBe(3);
+      expect(f.rowCount).toBe(6);
+      expect([...f.rows]).toEqual([
+        ['0', 'x'],
+        ['0', 'y'],
+        ['1', 'x'],
+        ['1', 'y'],
+        ['2', 'x'],
+        ['2', 'y'],
+      ]);
+      expect(f.changes).toEqual([{ tag: 'insert', table: copy.shadow, row: ['9', 'z'] }]);
+      expect(copy.progress.rows).toBe(6);
+      expect(existsSync(spillPath)).toBe(false);
+
+      // A change the source cannot place (no txn): the read is thrown away, and its spill with it.
+      const again = new TableCopy(
+        reader,
+        { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+        null,
+        'test',
+        spillPath,
+      );
+      again.issue(100);
+      again.observe(insert(['9', 'z']), undefined);
+      await settled(again);
+      expect(again.finish().reread).toMatch(/changed while it was read/);
+      expect(existsSync(spillPath)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads again when the source cannot tell which transactions the chunk holds', async () => {
     const reader = readerOf({
       rows: [['1', 'x']],
@@ -143,7 +218,7 @@ describe('TableCopy of a table without a key', () => {
       row: ['9', 'w'],
     });
     expect(copy.ready(new At(100))).toBe(true);
-    expect(copy.finish()).toEqual({ rows: [], changes: [], complete: true, reread: null });
+    expect(copy.finish()).toEqual({ rows: [], rowCount: 0, changes: [], complete: true, reread: null });
   });
 
   it('a read that finds the table moved waits for the stream to pass the change, then reads again (once)', async () => {

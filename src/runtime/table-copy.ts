@@ -13,7 +13,8 @@
  *
  * Every change of the table goes to the shadow (`shadow`, a table of its own downstream) while the
  * copy runs, so the shadow is at the stream's position; readers never see it under the table's
- * name until the swap. Keyless tables are read whole in one chunk, and their changes are held
+ * name until the swap. Keyless tables are read whole in one chunk (through the source's cursor onto
+ * a local spill, row-spill.ts, when the runtime gives a path), and their changes are held
  * back until it lands: then the chunk's rows, and after them the held changes of the transactions
  * the chunk's snapshot did not see (`ChunkRead.contains`), go to the shadow — exact, since rows
  * without a key cannot be reconciled one by one. A source that cannot tell which transactions a
@@ -26,6 +27,7 @@ import type { Position } from '../core/position.ts';
 import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { ChunkRead, ChunkReader } from '../source/connector.ts';
+import { RowSpill } from './row-spill.ts';
 
 /** What a copy has durably done: the part of it that commits with an epoch. */
 export interface CopyProgress {
@@ -58,8 +60,10 @@ interface Window {
 }
 
 export interface FinishedChunk {
-  /** Rows to apply to the shadow now. */
-  readonly rows: readonly Row[];
+  /** Rows to apply to the shadow now (a keyless table's read back from its spill, once). */
+  readonly rows: Iterable<Row>;
+  /** How many `rows` holds. */
+  readonly rowCount: number;
   /** Changes to apply to the shadow after `rows` (a keyless table's, held back meanwhile). */
   readonly changes: readonly RowChange[];
   /** The shadow holds the whole table: swap it in. */
@@ -99,6 +103,8 @@ export class TableCopy {
   reads = 0;
   /** Set when a result or failure arrives (the runtime wakes its stream loop). */
   onSettled: (() => void) | null = null;
+  /** A keyless table's rows of the read in flight, on disk (row-spill.ts). */
+  private spill: RowSpill | null = null;
   private state: CopyProgress;
   private dirty = true;
 
@@ -108,6 +114,8 @@ export class TableCopy {
     readonly estimatedRows: number | null,
     /** The changefeed copying (its shadow's name is its own). */
     owner: string,
+    /** Where a keyless table's read is spilled; null: held in memory. */
+    private readonly spillPath: string | null = null,
   ) {
     this.shadow = shadowOf(progress.table, owner);
     this.state = { ...progress, shadow: this.shadow.name };
@@ -142,7 +150,12 @@ export class TableCopy {
     this.result = null;
     this.reads++;
     const after = this.table.keyless ? null : this.state.lastKey;
-    const p = this.reader.read(after, chunkRows);
+    this.spill?.close();
+    this.spill = this.table.keyless && this.spillPath !== null ? new RowSpill(this.spillPath) : null;
+    const spill = this.spill;
+    const p = spill
+      ? this.reader.read(null, chunkRows, (rows) => spill.append(rows))
+      : this.reader.read(after, chunkRows);
     this.pending = p;
     p.then(
       (r) => {
@@ -242,6 +255,7 @@ export class TableCopy {
     this.pending = null;
     this.result = null;
     this.window = null;
+    this.dropSpill();
     return true;
   }
 
@@ -261,17 +275,24 @@ export class TableCopy {
   finish(): FinishedChunk {
     if (this.waitingUntil !== null) {
       this.waitingUntil = null;
-      return { rows: [], changes: [], complete: false, reread: 'the table changed while it was read' };
+      return {
+        rows: [],
+        rowCount: 0,
+        changes: [],
+        complete: false,
+        reread: 'the table changed while it was read',
+      };
     }
     if (this.failure !== null) {
       const f = this.failure;
       this.failure = null;
       this.pending = null;
+      this.dropSpill();
       throw f;
     }
     if (this.truncated) {
       this.abandonRead();
-      return { rows: [], changes: [], complete: true, reread: null };
+      return { rows: [], rowCount: 0, changes: [], complete: true, reread: null };
     }
     const r = this.result!;
     const w = this.window!;
@@ -279,32 +300,45 @@ export class TableCopy {
     this.result = null;
     this.window = null;
     if (w.held.length > 0 && !r.contains) w.reread = 'the table changed while it was read';
-    if (w.reread !== null) return { rows: [], changes: [], complete: false, reread: w.reread };
+    const spill = this.spill;
+    this.spill = null;
+    if (w.reread !== null) {
+      spill?.close();
+      return { rows: [], rowCount: 0, changes: [], complete: false, reread: w.reread };
+    }
     this.waitedForChange = false;
     const seen = r.contains;
     const changes = seen
       ? w.held.filter((h) => !seen(h.txn)).map((h): RowChange => ({ ...h.change, table: this.shadow }))
       : [];
     const t = this.table;
-    const rows: Row[] = [];
-    for (const row of r.rows) {
-      if (t.keyless) {
-        rows.push(row);
-        continue;
+    let rows: Iterable<Row>;
+    let rowCount: number;
+    if (spill) {
+      rows = spill.rows();
+      rowCount = spill.count;
+    } else if (t.keyless) {
+      rows = r.rows;
+      rowCount = r.rows.length;
+    } else {
+      const kept: Row[] = [];
+      for (const row of r.rows) {
+        const seen = w.touched.get(keyText(t, row));
+        if (!seen) kept.push(row);
+        else if (seen.kind === 'partial')
+          kept.push(row.map((c, i) => (seen.cells[i] === UNCHANGED ? c : (seen.cells[i] as string | null))));
       }
-      const seen = w.touched.get(keyText(t, row));
-      if (!seen) rows.push(row);
-      else if (seen.kind === 'partial')
-        rows.push(row.map((c, i) => (seen.cells[i] === UNCHANGED ? c : (seen.cells[i] as string | null))));
+      rows = kept;
+      rowCount = kept.length;
     }
     this.state = {
       ...this.state,
       lastKey: r.lastKey ?? this.state.lastKey,
-      rows: this.state.rows + rows.length,
+      rows: this.state.rows + rowCount,
       chunks: this.state.chunks + 1,
     };
     this.dirty = true;
-    return { rows, changes, complete: r.done, reread: null };
+    return { rows, rowCount, changes, complete: r.done, reread: null };
   }
 
   /** The swap went into the epoch being built. */
@@ -328,6 +362,12 @@ export class TableCopy {
     this.pending = null;
     this.result = null;
     this.window = null;
+    this.dropSpill();
+  }
+
+  private dropSpill(): void {
+    this.spill?.close();
+    this.spill = null;
   }
 }
 

@@ -247,9 +247,11 @@ export interface ChunkReader<P extends Position = Position> {
    * order; a keyless table is read whole. The rows hold every transaction committed before `low`
    * and none committed at or after `high` (positions of commits as the stream reports them);
    * transactions committed in between may or may not be in it. A commit at or after `high` reaches
-   * the stream promptly.
+   * the stream promptly. With `each`, a keyless table's rows are handed to it in batches as they
+   * are read, in the read's one snapshot, and the chunk's `rows` is empty: such a table is read
+   * whole, and it may not fit in memory.
    */
-  read(after: Row | null, limit: number): Promise<ChunkRead<P>>;
+  read(after: Row | null, limit: number, each?: (rows: readonly Row[]) => void): Promise<ChunkRead<P>>;
   close(): Promise<void>;
 }
 

@@ -38,6 +38,8 @@ const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.Custo
 
 /** How often a chunk whose snapshot misses an already committed transaction is tried again. */
 const MAX_AMBIGUOUS_RETRIES = 200;
+/** Rows fetched per round trip when a keyless table is read whole through a cursor. */
+const CURSOR_BATCH_ROWS = 2_000;
 
 export class PgChunkReader implements ChunkReader<Lsn> {
   private client: pg.Client | null = null;
@@ -79,7 +81,11 @@ export class PgChunkReader implements ChunkReader<Lsn> {
     });
   }
 
-  async read(after: Row | null, limit: number): Promise<ChunkRead<Lsn>> {
+  async read(
+    after: Row | null,
+    limit: number,
+    each?: (rows: readonly Row[]) => void,
+  ): Promise<ChunkRead<Lsn>> {
     return this.run('reading a chunk of an online copy', async (c) => {
       const t = this.table;
       this.from ??= await this.fromClause(c);
@@ -132,12 +138,26 @@ export class PgChunkReader implements ChunkReader<Lsn> {
             await new Promise((r) => setTimeout(r, Math.min(50, 1 + attempt)));
             continue;
           }
-          const res = await c.query({ text, values, rowMode: 'array' } satisfies pg.QueryArrayConfig);
+          let rows: Row[] = [];
+          if (!keyed && each) {
+            // A cursor: the whole table passes through in batches, never held at once.
+            await c.query(`DECLARE tidemark_copy NO SCROLL CURSOR FOR ${text}`);
+            for (;;) {
+              const batch = await c.query({
+                text: `FETCH FORWARD ${CURSOR_BATCH_ROWS} FROM tidemark_copy`,
+                rowMode: 'array',
+              } satisfies pg.QueryArrayConfig);
+              if (batch.rows.length === 0) break;
+              each(batch.rows as Row[]);
+            }
+          } else {
+            const res = await c.query({ text, values, rowMode: 'array' } satisfies pg.QueryArrayConfig);
+            rows = res.rows as Row[];
+          }
           await c.query('COMMIT');
           const { rows: highRows } = await c.query<{ high: string }>(
             `SELECT pg_current_wal_insert_lsn()::text AS high, pg_logical_emit_message(true, '${WATERMARK_MESSAGE_PREFIX}', '') IS NOT NULL AS w`,
           );
-          const rows = res.rows as Row[];
           const last = rows.at(-1);
           return {
             rows,
