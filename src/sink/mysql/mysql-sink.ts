@@ -114,14 +114,15 @@ export function createMysqlSink(options: MysqlSinkOptions): MysqlSink {
 }
 
 /** See `#connect`. */
+const SESSION_SQL = `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'${MARIADB_LIMITS_LIFTED}`;
 /**
- * Strict mode and UTC; the operator's limits lifted (MARIADB_LIMITS_LIFTED); metadata-lock waits
- * bounded to 2 s (or the operator's `lock_wait_timeout`, if shorter). A DDL waiting for a metadata
- * lock that a downstream reader's transaction holds makes every later reader of the table queue
- * behind it; bounded, it fails with 1205 (SINK_LOCK_TIMEOUT), the queue moves on, and the epoch is
- * retried after a back-off.
+ * Metadata-lock waits bounded to 2 s (or the operator's `lock_wait_timeout`, if shorter): a DDL
+ * waiting for a metadata lock that a downstream reader's transaction holds makes every later
+ * reader of the table queue behind it. Bounded, it fails with 1205 (SINK_LOCK_TIMEOUT), the queue
+ * moves on, and the epoch is retried after a back-off. Apart, and skipped where the server has no
+ * such variable (1193): TiDB's DDL does not queue readers this way.
  */
-const SESSION_SQL = `SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', lock_wait_timeout = LEAST(@@SESSION.lock_wait_timeout, 2)${MARIADB_LIMITS_LIFTED}`;
+const LOCK_WAIT_SQL = 'SET SESSION lock_wait_timeout = LEAST(@@SESSION.lock_wait_timeout, 2)';
 
 export class MysqlSink implements Sink {
   readonly guarantee: 'exactly-once' | 'effectively-once';
@@ -451,7 +452,12 @@ export class MysqlSink implements Sink {
    */
   async #connect(): Promise<mysql.Connection> {
     const conn = await this.#io('connecting', () => mysql.createConnection(this.#parsed.config));
-    await this.#io('setting up the session', () => conn.query(SESSION_SQL)).catch(async (err: unknown) => {
+    await this.#io('setting up the session', async () => {
+      await conn.query(SESSION_SQL);
+      await conn.query(LOCK_WAIT_SQL).catch((err: unknown) => {
+        if ((err as { errno?: number }).errno !== 1193) throw err;
+      });
+    }).catch(async (err: unknown) => {
       await conn.end().catch(() => conn.destroy());
       throw err;
     });
