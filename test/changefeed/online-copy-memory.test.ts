@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
 import { runCli, writeConfig } from '../support/cli-process.ts';
 import { expectSameTables } from '../support/changefeed.ts';
-import { untilCaughtUp, waitFor } from '../support/wallet.ts';
+import { cliFeedYaml, untilCaughtUp, waitFor } from '../support/wallet.ts';
 
 const LONG = process.env['TIDEMARK_LONG_TESTS'] === '1';
 const MiB = 1024 * 1024;
@@ -28,17 +28,9 @@ function rssOf(pid: number): number | null {
   }
 }
 
+/** The copy's rows go down in chunks of its epoch: the quota bounds them, not the table. */
 function yaml(tables: string): string {
-  return `
-changefeeds:
-  - id: test
-    source: \${SRC_URL}
-    sink: \${DST_URL}
-    tables: [${tables}]
-    epoch: { intervalMs: 50 }
-    heartbeatIntervalMs: 100
-    memoryQuotaBytes: ${64 * MiB}
-`;
+  return `${cliFeedYaml(tables, 2000)}    memoryQuotaBytes: ${64 * MiB}\n`;
 }
 
 describe('online copy of a large table without a key', () => {
