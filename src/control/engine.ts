@@ -24,6 +24,7 @@ import {
   type StartChangefeedOptions,
 } from '../runtime/changefeed.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { CopyProgressStore } from '../runtime/copy-progress.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 
 const DAY_MS = 24 * 3600_000;
@@ -176,6 +177,8 @@ export class Engine implements ChangefeedEnvironment {
     } finally {
       await lease?.release();
     }
+    // Its spilled keyless reads, if it stopped in one (the file of a table without a key).
+    rmSync(CopyProgressStore.spillDirFor(this.dataDir, cfg.id), { recursive: true, force: true });
     if (remaining === 0 && opts.dropSourceObjects && !this.hubs.has(sourceKeyOf(cfg.source))) {
       const connector = await this.connectorFor(cfg);
       try {

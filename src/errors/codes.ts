@@ -451,6 +451,11 @@ export const ERROR_CODES = {
     retriable: false,
     hint: 'The log directory named in the detail was removed or its disk is not mounted: restore it, or let Tidemark recreate it (the source is then re-read from the slot).',
   },
+  COPY_SPILL_FAILED: {
+    message: 'An online copy could not keep its rows on the local disk',
+    retriable: true,
+    hint: "A table without a key is copied online in one read, kept under the data directory (copies/) until it is applied: it needs about the table's size in free space there. Free space or fix the directory's permissions (the detail names the file and the error); the copy is retried from the start.",
+  },
   CHANGELOG_DISK_FULL: {
     message: 'The change log is out of disk space',
     retriable: true,

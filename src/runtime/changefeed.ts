@@ -36,6 +36,7 @@ import { selects } from '../core/selection.ts';
 import { schemaChangeTableId, type SchemaChange } from '../core/schema-change.ts';
 import { decideBarrier, viewBarrier } from './schema-barrier.ts';
 import { oweSnapshot, snapshotOwed } from './snapshot-owed.ts';
+import { removeSpills } from './row-spill.ts';
 import { CopyProgressStore } from './copy-progress.ts';
 import { shadowOf, TableCopy, type CopyProgress } from './table-copy.ts';
 import { snapshotByTable } from './snapshot-by-table.ts';
@@ -323,6 +324,8 @@ export class ChangefeedRunner implements Changefeed {
         CopyProgressStore.pathFor(this.env.dataDir, cfg.id),
         checkpoint?.epoch ?? null,
       );
+      // A spill is never resumed: what a crash left is only disk used.
+      removeSpills(CopyProgressStore.spillDirFor(this.env.dataDir, cfg.id));
       const recordedIds = new Set((hub.recordedTables(cfg.id) ?? []).map((r) => r.id));
       const abandoned = copyStore.retain(new Set(tables.map((t) => t.relationId)), recordedIds);
       if (abandoned.size > 0) hub.unrecordTables(cfg.id, abandoned);

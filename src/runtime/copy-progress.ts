@@ -42,9 +42,14 @@ export class CopyProgressStore {
     return join(dataDir, 'copies', `${encodeURIComponent(changefeedId)}.json`);
   }
 
-  /** Where the online copy of table `relationId` spills a keyless table's read (row-spill.ts). */
+  /** The directory of a changefeed's spilled keyless reads (row-spill.ts). */
+  static spillDirFor(dataDir: string, changefeedId: string): string {
+    return join(dataDir, 'copies', 'spill', encodeURIComponent(changefeedId));
+  }
+
+  /** Where the online copy of table `relationId` spills a keyless table's read. */
   static spillPathFor(dataDir: string, changefeedId: string, relationId: number): string {
-    return join(dataDir, 'copies', `${encodeURIComponent(changefeedId)}.${relationId}.rows`);
+    return join(CopyProgressStore.spillDirFor(dataDir, changefeedId), `${relationId}.rows`);
   }
 
   /** Reads the file; keeps, per table, the entries up to `sinkEpoch` (null: nothing committed). */

@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Row } from '../core/row.ts';
-import { RowSpill } from './row-spill.ts';
+import { removeSpills, RowSpill } from './row-spill.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -55,5 +55,31 @@ describe('RowSpill', () => {
     const d = new RowSpill(p);
     d.append([['new']]);
     expect([...d.rows()]).toEqual([['new']]);
+  });
+
+  it('a file that gives back fewer rows than were appended fails (COPY_SPILL_FAILED, retriable), never short', () => {
+    const p = path();
+    const spill = new RowSpill(p);
+    spill.append(Array.from({ length: 200_000 }, (_, i) => [String(i), 'x']));
+    // All rows are in the file once the read-back starts (it reads 1 MiB at a time): its end cut
+    // off then, as a disk that took a short write would have left it.
+    const it = spill.rows();
+    expect(it.next().value).toEqual(['0', 'x']);
+    truncateSync(p, statSync(p).size - 20);
+    expect(() => [...it]).toThrow(
+      /COPY_SPILL_FAILED.*199998 of 200000 rows read back, the last one cut short/,
+    );
+    expect(existsSync(p)).toBe(false);
+  });
+
+  it('removeSpills deletes what a crash left in a changefeed’s directory, and nothing else', () => {
+    const p = path();
+    const dir = join(p, '..');
+    new RowSpill(p).append([['1']]);
+    writeFileSync(join(dir, 'keep.json'), '{}');
+    removeSpills(dir);
+    expect(existsSync(p)).toBe(false);
+    expect(existsSync(join(dir, 'keep.json'))).toBe(true);
+    removeSpills(join(dir, 'missing'));
   });
 });

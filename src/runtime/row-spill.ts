@@ -5,14 +5,19 @@
  *
  * The file holds one JSON array of cells per line (JSON escapes newlines and lone surrogates, so
  * every text round-trips). It lives under the data directory; a crash leaves it behind, and the
- * next copy of the table writes over it.
+ * runtime deletes such files when a changefeed starts (`removeSpills`). Every failure of the file
+ * is COPY_SPILL_FAILED (retriable), and a read-back that does not give every row appended fails
+ * the same way rather than apply a table with rows missing.
  */
-import { closeSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Row } from '../core/row.ts';
+import { TidemarkError } from '../errors/tidemark-error.ts';
 
 const WRITE_BYTES = 1 << 20;
 const READ_BYTES = 1 << 20;
+/** Spill files end so (copy-progress.ts names them, in a directory per changefeed). */
+const SUFFIX = '.rows';
 
 export class RowSpill {
   private fd: number | null;
@@ -23,8 +28,10 @@ export class RowSpill {
 
   /** Creates (or empties) the file at `path`. */
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.fd = openSync(path, 'w+');
+    this.fd = this.io('creating', () => {
+      mkdirSync(dirname(path), { recursive: true });
+      return openSync(path, 'w+');
+    });
   }
 
   /** Appends `rows`. Only before `rows()`. */
@@ -52,18 +59,26 @@ export class RowSpill {
       const buf = Buffer.allocUnsafe(READ_BYTES);
       let at = 0;
       let carry: Buffer = Buffer.alloc(0);
+      let read = 0;
       for (;;) {
-        const n = readSync(fd, buf, 0, READ_BYTES, at);
+        const n = this.io('reading', () => readSync(fd, buf, 0, READ_BYTES, at));
         if (n === 0) break;
         at += n;
         const block = carry.length > 0 ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
         let start = 0;
         for (let nl = block.indexOf(10, start); nl !== -1; nl = block.indexOf(10, start)) {
-          yield JSON.parse(block.toString('utf8', start, nl)) as Row;
+          const line = block.toString('utf8', start, nl);
+          yield this.io('reading', () => JSON.parse(line) as Row);
+          read++;
           start = nl + 1;
         }
         // A copy: `buf` is refilled by the next read.
         carry = Buffer.from(block.subarray(start));
+      }
+      if (carry.length > 0 || read !== this.count) {
+        throw new TidemarkError('COPY_SPILL_FAILED', {
+          detail: `${this.path}: ${read} of ${this.count} rows read back${carry.length > 0 ? ', the last one cut short' : ''}`,
+        });
       }
     } finally {
       closeSync(fd);
@@ -84,8 +99,35 @@ export class RowSpill {
 
   private flush(): void {
     if (this.pending.length === 0 || this.fd === null) return;
-    writeSync(this.fd, this.pending.join('\n') + '\n');
+    const fd = this.fd;
+    const bytes = Buffer.from(this.pending.join('\n') + '\n');
     this.pending = [];
     this.pendingChars = 0;
+    // writeSync may write less than asked (a disk nearly full): the rest is written again.
+    this.io('writing', () => {
+      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+    });
   }
+
+  private io<T>(action: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw new TidemarkError('COPY_SPILL_FAILED', {
+        detail: `${action} ${this.path}: ${(err as Error).message}`,
+        cause: err,
+      });
+    }
+  }
+}
+
+/** Deletes every spill file in `dir` (left by a crash: a spill is never resumed). */
+export function removeSpills(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.endsWith(SUFFIX)) rmSync(join(dir, n), { force: true });
 }

@@ -315,6 +315,8 @@ export class TableCopy {
     let rows: Iterable<Row>;
     let rowCount: number;
     if (spill) {
+      // A reader that returns the rows instead of handing them over: they go to the spill too.
+      if (r.rows.length > 0) spill.append(r.rows);
       rows = spill.rows();
       rowCount = spill.count;
     } else if (t.keyless) {

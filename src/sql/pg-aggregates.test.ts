@@ -168,6 +168,9 @@ describe('sum and avg follow retractions as PostgreSQL recomputes them', () => {
   it('reads accumulators written before the special counts and scales ([count, sum])', () => {
     expect(fold(fn('sum', 'float8'), [[1, 1]], [1n, 2.5]).result).toBe(3.5);
     expect(fold(fn('sum', 'float8'), [], [1n, 2.5, 0, 0, 0]).result).toBe(2.5);
+    // An old sum that had overflowed has lost its finite part: it stays what it was.
+    expect(fold(fn('sum', 'float8'), [[1e308, -1]], [3n, Infinity]).result).toBe(Infinity);
+    expect(fold(fn('sum', 'float8'), [[1, 1]], [2n, NaN]).result).toBeNaN();
     expect(
       String(fold(fn('sum', 'numeric'), [[Numeric.parse('1.25'), 1]], [1n, Numeric.parse('1.5')]).result),
     ).toBe('2.75');

@@ -132,10 +132,14 @@ function inexactOrNumericSum(call: AggregateCall, float: boolean, argKind: SqlKi
       // In place, as count's: the engine hands each group's accumulator to one fold at a time.
       const out = acc as Value[];
       while (out.length < (float ? EXP + 1 : SCALES)) out.push(0); // state written before: [count, sum]
-      if (float && typeof out[FINITE] === 'number') {
-        const before = out[FINITE];
+      // An old double sum starts the exact one; one already NaN or infinite (an overflow, or a
+      // special value added before they were counted apart) has lost its finite part: it folds
+      // on as a double, as it did.
+      const old = float ? out[FINITE] : undefined;
+      if (typeof old === 'number') {
         out[FINITE] = 0n;
-        addExact(out, FINITE, EXP, before, 1);
+        if (Number.isFinite(old)) addExact(out, FINITE, EXP, old, 1);
+        else out[FINITE] = old;
       }
       out[COUNT] = (acc[COUNT] as bigint) + BigInt(w);
       const x = float ? (v as number) : toNumeric(argKind, v);
@@ -151,8 +155,11 @@ function inexactOrNumericSum(call: AggregateCall, float: boolean, argKind: SqlKi
       if (special !== undefined) {
         const slot = special === 'NaN' ? NANS : special === 'Infinity' ? POS_INF : NEG_INF;
         out[slot] = Number(acc[slot] ?? 0) + w;
-      } else if (float) addExact(out, FINITE, EXP, x as number, w);
-      else {
+      } else if (float) {
+        const sum = out[FINITE];
+        if (typeof sum === 'number') out[FINITE] = sum + (x as number) * w;
+        else addExact(out, FINITE, EXP, x as number, w);
+      } else {
         const n = x as Numeric;
         const dx = w === 1 ? n : w === -1 ? n.neg() : n.mul(Numeric.fromBigInt(BigInt(w)));
         out[FINITE] = (acc[FINITE] as Numeric).add(dx);

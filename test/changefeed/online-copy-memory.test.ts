@@ -15,8 +15,8 @@ import { cliFeedYaml, untilCaughtUp, waitFor } from '../support/wallet.ts';
 
 const LONG = process.env['TIDEMARK_LONG_TESTS'] === '1';
 const MiB = 1024 * 1024;
-/** ~250 MB of row text by default (~2.5 GB with TIDEMARK_LONG_TESTS=1). */
-const ROWS = LONG ? 10_000_000 : 1_000_000;
+/** ~150 MB of row text by default (~2.5 GB with TIDEMARK_LONG_TESTS=1). */
+const ROWS = LONG ? 10_000_000 : 600_000;
 const RSS_LIMIT = 320 * MiB;
 
 function rssOf(pid: number): number | null {

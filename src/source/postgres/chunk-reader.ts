@@ -38,8 +38,12 @@ const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.Custo
 
 /** How often a chunk whose snapshot misses an already committed transaction is tried again. */
 const MAX_AMBIGUOUS_RETRIES = 200;
-/** Rows fetched per round trip when a keyless table is read whole through a cursor. */
-const CURSOR_BATCH_ROWS = 2_000;
+/**
+ * Bytes of row text fetched per round trip when a keyless table is read whole through a cursor:
+ * the row count of each fetch follows the rows' width (1 MB TOAST values included).
+ */
+const CURSOR_BATCH_BYTES = 4 << 20;
+const CURSOR_MAX_ROWS = 10_000;
 
 export class PgChunkReader implements ChunkReader<Lsn> {
   private client: pg.Client | null = null;
@@ -142,13 +146,19 @@ export class PgChunkReader implements ChunkReader<Lsn> {
           if (!keyed && each) {
             // A cursor: the whole table passes through in batches, never held at once.
             await c.query(`DECLARE tidemark_copy NO SCROLL CURSOR FOR ${text}`);
-            for (;;) {
+            for (let n = 100; ;) {
               const batch = await c.query({
-                text: `FETCH FORWARD ${CURSOR_BATCH_ROWS} FROM tidemark_copy`,
+                text: `FETCH FORWARD ${n} FROM tidemark_copy`,
                 rowMode: 'array',
               } satisfies pg.QueryArrayConfig);
-              if (batch.rows.length === 0) break;
-              each(batch.rows as Row[]);
+              const got = batch.rows as Row[];
+              if (got.length === 0) break;
+              each(got);
+              const rowBytes = textBytes(got) / got.length;
+              n = Math.max(
+                1,
+                Math.min(CURSOR_MAX_ROWS, Math.floor(CURSOR_BATCH_BYTES / Math.max(1, rowBytes))),
+              );
             }
           } else {
             const res = await c.query({ text, values, rowMode: 'array' } satisfies pg.QueryArrayConfig);
@@ -206,4 +216,11 @@ export class PgChunkReader implements ChunkReader<Lsn> {
         : wrapReadError(err, { role: 'source', uri: this.url, action });
     }
   }
+}
+
+/** Characters of the rows' cells (their text size, near enough for sizing a fetch). */
+function textBytes(rows: readonly Row[]): number {
+  let n = 0;
+  for (const r of rows) for (const c of r) n += c === null ? 1 : c.length;
+  return n;
 }
