@@ -236,7 +236,7 @@ export const ERROR_CODES = {
   SINK_LOCK_TIMEOUT: {
     message: 'The sink gave up waiting for a lock that a session downstream holds',
     retriable: true,
-    hint: "A reader or writer downstream (a long query, or a session idle in its transaction) holds a lock on the table the detail names, and the sink's DDL (a schema change, a new column, a copy's swap) needs an exclusive one. The sink waits a bounded time for it, so that other readers do not queue behind its request, and retries from the last checkpoint until it gets it. If it keeps failing, find the session (pg_locks, pg_stat_activity) and end its transaction.",
+    hint: "A reader or writer downstream (a long query, or a session idle in its transaction; the detail names what the sink could see) holds a lock on a table the sink must change or write. The sink waits a bounded time, so that other readers do not queue behind its request, and retries from the last checkpoint until it gets it. If it keeps failing, end that session's transaction.",
   },
   SINK_SCHEMA_UNSUPPORTED: {
     message: 'The sink cannot replay this schema change',

@@ -3,7 +3,8 @@
  * in its transaction) when a schema change reaches the sink. The sink's ALTER TABLE needs an
  * ACCESS EXCLUSIVE lock; PostgreSQL queues every later lock request on the table behind it, so
  * an ALTER that waits without bound stops every reader of the table until the first one ends.
- * The sink bounds each wait (as gh-ost and pg-osc do for their cut-over) and retries the epoch.
+ * The sink bounds each wait (as gh-ost and pg-osc do for their cut-over) and tries again from a
+ * savepoint; past its tries the epoch fails (SINK_LOCK_TIMEOUT, naming the holder) and is retried.
  */
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -33,7 +34,7 @@ describe('a downstream reader holding a lock on a target table', () => {
       await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'test', timeoutMs: 60_000 });
       await holder.query('BEGIN; SELECT count(*) FROM t');
       await src.query(`ALTER TABLE t ADD COLUMN w int; INSERT INTO t VALUES (101, 'v101', 7)`);
-      // The sink's ALTER is waiting for the holder's lock (or between two of its bounded waits).
+      // The sink's ALTER is waiting for the holder's lock (or between two of its bounded tries).
       await until(async () => {
         const { rows } = await reader.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM pg_stat_activity
@@ -48,9 +49,20 @@ describe('a downstream reader holding a lock on a target table', () => {
       expect(rows[0]?.n).toBe(100);
       await holder.query('COMMIT');
       await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'test', timeoutMs: 60_000 });
+      // The tries were rolled back to a savepoint: the epoch was never thrown away.
+      expect(errors).toEqual([]);
+
+      // A holder that stays past every try: the epoch fails, naming it, and is retried whole.
+      await holder.query('BEGIN; SELECT count(*) FROM t');
+      const holderPid = (await holder.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]?.p;
+      await src.query(`ALTER TABLE t ADD COLUMN x int; INSERT INTO t VALUES (102, 'v102', 8, 9)`);
+      await until(() => Promise.resolve(errors.length > 0));
+      expect(errors[0]?.code).toBe('SINK_LOCK_TIMEOUT');
+      expect(errors[0]?.retriable).toBe(true);
+      expect(errors[0]?.message).toContain(`pid ${holderPid} (idle in transaction`);
+      await holder.query('COMMIT');
+      await waitForCatchUp({ sourceUrl: src.url, sinkUrl: dst.url, id: 'test', timeoutMs: 120_000 });
       expect(feed.status().error).toBeNull();
-      expect(errors.map((e) => e.code)).toContain('SINK_LOCK_TIMEOUT');
-      expect(errors.every((e) => e.retriable)).toBe(true);
     } finally {
       await holder.end().catch(() => {});
       await reader.end().catch(() => {});

@@ -24,7 +24,7 @@ import {
 import { CopyWriter } from './copy-writer.ts';
 import { StageTables, stageFrom, stagedChars, valuesFrom } from './staging.ts';
 import { TargetTables, nameKey } from './target-tables.ts';
-import { alterTableDdl, enumLabelDdl, withBoundedLockWait } from './schema-ddl.ts';
+import { alterTableDdl, enumLabelDdl, runBoundedDdl } from './schema-ddl.ts';
 
 /**
  * The PostgreSQL sink: every epoch is one transaction that applies the epoch's changes in bulk
@@ -134,14 +134,8 @@ export class PostgresSink implements Sink {
       const ddl: string[] = [];
       for (const t of tables) ddl.push(...(await this.tables.prepare(client, t)));
       const empty = options.append ? [] : tables.map((t) => `DELETE FROM ${quoteTable(t)}`);
-      await client.query(
-        [
-          'BEGIN',
-          fenceCheck(this.changefeedId, expected, this.fence.writer),
-          ...withBoundedLockWait(ddl),
-          ...empty,
-        ].join(';\n'),
-      );
+      await runBoundedDdl(client, ['BEGIN', fenceCheck(this.changefeedId, expected, this.fence.writer)], ddl);
+      if (empty.length > 0) await client.query(empty.join(';\n'));
       const seen = new Set(tables.map(nameKey));
       let current: string | null = null;
       const it = chunks[Symbol.asyncIterator]();
@@ -162,9 +156,8 @@ export class PostgresSink implements Sink {
             // A table the caller did not list up front: treat it the same way, mid-transaction.
             seen.add(name);
             const more = await this.tables.prepare(client, chunk.table);
-            await client.query(
-              [...withBoundedLockWait(more), `DELETE FROM ${quoteTable(chunk.table)}`].join(';\n'),
-            );
+            await runBoundedDdl(client, [], more);
+            await client.query(`DELETE FROM ${quoteTable(chunk.table)}`);
           }
           copy = new CopyWriter(client.query(copyFrom(copyIntoTable(chunk.table))));
           current = name;
@@ -230,12 +223,14 @@ export class PostgresSink implements Sink {
       }
       return wrapPgError(err, { role: 'sink', uri: this.uri, action });
     };
-    const exec = async (statements: readonly string[]) => {
-      if (statements.length === 0) return;
+    /** DDL (its lock waits bounded, schema-ddl.ts) then `data`, in the epoch's transaction. */
+    const exec = async (ddl: readonly string[], data: readonly string[] = []) => {
+      if (ddl.length + data.length === 0) return;
       const begin = !begun;
       begun = true;
       const head = begin ? ['BEGIN', fenceCheck(this.changefeedId, expected, this.fence.writer)] : [];
-      await client.query([...head, ...withBoundedLockWait(statements)].join(';\n'));
+      await runBoundedDdl(client, head, ddl);
+      if (data.length > 0) await client.query(data.join(';\n'));
     };
     return this.epochSlot.open({
       applyChunk: async (tables, chunk) => {
@@ -255,7 +250,8 @@ export class PostgresSink implements Sink {
       },
       replaceTable: async (table, shadow) => {
         try {
-          await exec(await this.tables.replaceDdl(client, table, shadow));
+          const { ddl, data } = await this.tables.replaceDdl(client, table, shadow);
+          await exec(ddl, data);
         } catch (err) {
           throw await failure(err, `replacing ${qualifiedName(table)} with its online copy`, null);
         }
@@ -333,7 +329,7 @@ export class PostgresSink implements Sink {
     tables: readonly TableChanges[],
     o: { begin: Checkpoint | null | undefined; finish: readonly string[] },
   ): Promise<void> {
-    const head =
+    let head =
       o.begin !== undefined ? ['BEGIN', fenceCheck(this.changefeedId, o.begin, this.fence.writer)] : [];
     const plans: TablePlan[] = [];
     const ddl: string[] = [];
@@ -341,7 +337,11 @@ export class PostgresSink implements Sink {
       ddl.push(...(await this.tables.prepare(client, changes.table)));
       plans.push(planTableChanges(changes));
     }
-    head.push(...withBoundedLockWait(ddl));
+    // Tables first seen or grown: their DDL goes first, its lock waits bounded (rare: a round trip more).
+    if (ddl.length > 0) {
+      await runBoundedDdl(client, head, ddl);
+      head = [];
+    }
     const groups = plans.flatMap((p) => p.groups);
     const rows = groups.reduce((n, g) => n + g.rows.length, 0);
     if (rows <= this.inlineMaxRows && stagedChars(groups) <= this.inlineMaxChars) {

@@ -18,26 +18,82 @@
  */
 import type { ColumnChange, SchemaChange } from '../../core/schema-change.ts';
 import { quoteIdent, quoteTable, type EnumType, type TableSchema } from '../../core/table-schema.ts';
+import type pg from 'pg';
 import { quoteLiteral } from './sql-text.ts';
 
-/** How long one DDL statement of the sink waits for a table's lock before the epoch is retried. */
+/** How long one try of the sink's DDL waits for a table's lock. */
 export const DDL_LOCK_WAIT_MS = 2_000;
+/** Tries within the transaction before the epoch fails (SINK_LOCK_TIMEOUT) and is retried whole. */
+const DDL_LOCK_TRIES = 10;
 
 /**
- * `ddl` run with lock waits bounded by DDL_LOCK_WAIT_MS (or the operator's `lock_timeout`, if
- * shorter), the operator's restored after it. PostgreSQL queues every later lock request on a
- * table behind a waiting ACCESS EXCLUSIVE one: an ALTER that waits for a downstream reader's long
- * query without bound makes every other reader of the table wait too. Bounded, it fails with
- * 55P03 (SINK_LOCK_TIMEOUT), the queue moves on, and the epoch is retried after a back-off.
+ * Runs `before` (BEGIN and the fence, or nothing inside an open transaction), then `ddl` with its
+ * lock waits bounded by DDL_LOCK_WAIT_MS (or the operator's `lock_timeout`, if shorter).
+ * PostgreSQL queues every later lock request on a table behind a waiting ACCESS EXCLUSIVE one: an
+ * ALTER that waits for a downstream reader's long query without bound makes every other reader
+ * of the table wait too. A try that times out (55P03) is rolled back to a savepoint, so the work
+ * the transaction holds stays; the readers go through during the pause, and the DDL is tried
+ * again. After DDL_LOCK_TRIES the error is thrown, naming the sessions that hold locks, and the
+ * epoch is retried after a back-off (SINK_LOCK_TIMEOUT).
  */
-export function withBoundedLockWait(ddl: readonly string[]): string[] {
-  if (ddl.length === 0) return [];
+export async function runBoundedDdl(
+  client: pg.Client,
+  before: readonly string[],
+  ddl: readonly string[],
+): Promise<void> {
+  if (ddl.length === 0) {
+    if (before.length > 0) await client.query(before.join(';\n'));
+    return;
+  }
   const bound = `'${DDL_LOCK_WAIT_MS}ms'`;
-  return [
+  const bounded = [
+    'SAVEPOINT tidemark_ddl',
     `SELECT set_config('lock_timeout', CASE WHEN current_setting('lock_timeout')::interval = '0' OR current_setting('lock_timeout')::interval > ${bound}::interval THEN ${bound} ELSE current_setting('lock_timeout') END, true)`,
     ...ddl,
     'SET LOCAL lock_timeout TO DEFAULT',
+    'RELEASE SAVEPOINT tidemark_ddl',
   ];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query([...(attempt === 1 ? before : []), ...bounded].join(';\n'));
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // Not a lock wait, or `before` failed (no savepoint yet): the caller's failure.
+      if (code !== '55P03' || !(await rolledBackToSavepoint(client))) throw err;
+      if (attempt >= DDL_LOCK_TRIES) {
+        (err as { detail?: string }).detail = await lockHolders(client);
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+async function rolledBackToSavepoint(client: pg.Client): Promise<boolean> {
+  try {
+    await client.query('ROLLBACK TO SAVEPOINT tidemark_ddl');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The other sessions of this database holding a lock on a table, for the error's detail. */
+async function lockHolders(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ pid: number; state: string | null; age: string | null; app: string }>(
+    `SELECT DISTINCT a.pid, a.state, date_trunc('second', now() - a.xact_start)::text AS age, a.application_name AS app
+       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+      WHERE l.granted AND l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+        AND l.relation >= 16384 AND a.pid <> pg_backend_pid()
+      ORDER BY 1 LIMIT 10`,
+  );
+  if (rows.length === 0) return 'no session holds a lock on a table now';
+  const who = rows.map(
+    (r) =>
+      `pid ${r.pid} (${r.state ?? 'unknown state'}${r.age ? `, transaction open ${r.age}` : ''}${r.app ? `, ${r.app}` : ''})`,
+  );
+  return `sessions holding locks on tables: ${who.join('; ')}`;
 }
 
 /** `ALTER TYPE … ADD VALUE IF NOT EXISTS …` for labels `after` has that `before` lacks. */

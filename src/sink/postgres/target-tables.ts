@@ -77,7 +77,8 @@ export class TargetTables {
 
   /**
    * The statements that give `table` the rows of `shadow` (an online copy, with `table`'s columns)
-   * and drop the shadow, in the caller's transaction. An existing table keeps its identity —
+   * and drop the shadow, in the caller's transaction: `ddl` (which takes the table's exclusive
+   * lock: run it with schema-ddl.ts `runBoundedDdl`), then `data`. An existing table keeps its identity —
    * grants, indexes, views over it — when its shape differs at most by columns the source added:
    * `DELETE`, then `INSERT … SELECT`, so a reader whose snapshot predates the commit goes on seeing
    * the old rows. A rename would not do: name lookups in PostgreSQL do not follow the reader's
@@ -87,13 +88,19 @@ export class TargetTables {
    * snapshot then sees it empty, as PostgreSQL shows it a table rewritten by ALTER TABLE. The
    * price of the copy: the table's rows are written a second time, inside the swap's epoch.
    */
-  async replaceDdl(client: pg.Client, table: TableSchema, shadow: TableSchema): Promise<string[]> {
+  async replaceDdl(
+    client: pg.Client,
+    table: TableSchema,
+    shadow: TableSchema,
+  ): Promise<{ ddl: string[]; data: string[] }> {
     const { rows } = await client.query<SinkColumn>(COLUMNS_SQL, [table.schema, table.name]);
     let ddl: string[];
+    const data: string[] = [];
     if (rows.length === 0) ddl = await this.createDdl(client, table);
     else {
       try {
-        ddl = [...alterDdl(table, rows), `DELETE FROM ${quoteTable(table)}`];
+        ddl = alterDdl(table, rows);
+        data.push(`DELETE FROM ${quoteTable(table)}`);
       } catch (err) {
         if (!(err instanceof TidemarkError) || err.code !== 'SINK_SCHEMA_MISMATCH') throw err;
         ddl = [`DROP TABLE ${quoteTable(table)}`, ...(await this.createDdl(client, table))];
@@ -102,11 +109,11 @@ export class TargetTables {
     this.assume(shadow, null);
     this.assume(table, table);
     const cols = table.columns.map((c) => quoteIdent(c.name)).join(', ');
-    return [
-      ...ddl,
+    data.push(
       `INSERT INTO ${quoteTable(table)} (${cols}) SELECT ${cols} FROM ${quoteTable(shadow)}`,
       `DROP TABLE ${quoteTable(shadow)}`,
-    ];
+    );
+    return { ddl, data };
   }
 
   /** CREATE SCHEMA / CREATE TYPE for the schemas and enum types `table` needs that do not exist yet. */
