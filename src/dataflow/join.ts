@@ -15,8 +15,9 @@
  * A side the planner knows holds at most one row per join key (`leftUnique`/`rightUnique`: its key
  * is among its equi-key columns) is stored by join key alone, `su|rowKey(key)` → its rows as
  * `count row` lines: the other side's changes look it up with a point read (served by the store's
- * caches) instead of a range scan (LMDB's cursor every time). Should a second row ever arrive
- * under a key, it is one more line: the lookup stays exact, only slower.
+ * caches) instead of a range scan (LMDB's cursor every time); an outer join reads that side's
+ * total under the key from the same value (no `sc|`). Should a second row ever arrive under a
+ * key, it is one more line: the lookup stays exact, only slower.
  */
 import type { Value } from '../decode/value.ts';
 import { groupBy, isMarkedConsolidated, markConsolidated, type Change, type Row } from './change.ts';
@@ -91,22 +92,26 @@ export class JoinOperator implements Operator {
       return;
     }
     const s = this.state;
-    const lcOld = s.getCount('lc', k);
-    const rcOld = s.getCount('rc', k);
+    // A side stored by key has its total in its one value: read it, keep no count beside it.
+    const lUnique = this.unique('l') ? this.rows('l', k) : null;
+    const rUnique = this.unique('r') ? this.rows('r', k) : null;
+    const lcOld = lUnique === null ? s.getCount('lc', k) : sum(lUnique);
+    const rcOld = rUnique === null ? s.getCount('rc', k) : sum(rUnique);
     const lcNew = lcOld + sum(dL);
     const rcNew = rcOld + sum(dR);
-    const rOld = dL.length > 0 || (this.rightOuter && lcOld === 0 && lcNew !== 0) ? this.rows('r', k) : [];
-    const lOld = this.leftOuter && rcOld === 0 && rcNew !== 0 ? this.rows('l', k) : [];
+    const rOld =
+      dL.length > 0 || (this.rightOuter && lcOld === 0 && lcNew !== 0) ? (rUnique ?? this.rows('r', k)) : [];
+    const lOld = this.leftOuter && rcOld === 0 && rcNew !== 0 ? (lUnique ?? this.rows('l', k)) : [];
 
     for (const l of dL)
       for (const r of rOld) out.push({ row: [...l.row, ...r.row], weight: l.weight * r.weight });
     this.store('l', k, dL);
-    s.addCount('lc', k, lcNew - lcOld);
+    if (lUnique === null) setCount(s, 'lc', k, lcOld, lcNew);
     const lNew = dR.length > 0 || (this.leftOuter && rcOld !== 0 && rcNew === 0) ? this.rows('l', k) : [];
     for (const r of dR)
       for (const l of lNew) out.push({ row: [...l.row, ...r.row], weight: l.weight * r.weight });
     this.store('r', k, dR);
-    s.addCount('rc', k, rcNew - rcOld);
+    if (rUnique === null) setCount(s, 'rc', k, rcOld, rcNew);
 
     if (this.leftOuter) {
       if (rcOld === 0 && rcNew === 0) for (const l of dL) out.push(this.padLeft(l));
@@ -200,6 +205,16 @@ function storeByKey(s: OperatorState, part: string, k: string, changes: readonly
 /** `count row` lines (JSON rows never hold a raw line feed). */
 function decodeLines(stored: string): Change[] {
   return stored.includes('\n') ? stored.split('\n').map(decodeCountedRow) : [decodeCountedRow(stored)];
+}
+
+/**
+ * Writes a per-key total read earlier in the step: nothing when it did not move (a change on one
+ * side leaves the other's total as it was; `addCount` would read it again and rewrite it).
+ */
+function setCount(s: OperatorState, part: string, k: string, before: number, after: number): void {
+  if (after === before) return;
+  if (after === 0) s.delete(part, k);
+  else s.put(part, k, String(after));
 }
 
 function sum(changes: readonly Change[]): number {
