@@ -292,6 +292,20 @@ async function runTidemark(
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
   }
+  // TM_HEAP_PROF=<path prefix>: a V8 heap sampling profile of the upkeep epochs, objects that
+  // scavenges or full collections freed included (what the upkeep allocates, not what it keeps).
+  const heapProf = process.env['TM_HEAP_PROF'];
+  if (heapProf !== undefined) {
+    if (session === null) {
+      session = new Session();
+      session.connect();
+    }
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
   t = performance.now();
   const cpu0 = process.cpuUsage();
   for (const [i, batch] of batches.entries()) {
@@ -312,9 +326,13 @@ async function runTidemark(
     log(
       `views: ${view}: ${store.remaps} re-maps of the LMDB map, ${store.collections} collections, ${store.merges - merges0} merges into the B-tree, RSS ${mibOf(process.memoryUsage())}`,
     );
-  if (session !== null) {
+  if (session !== null && prof !== undefined) {
     const { profile } = await session.post('Profiler.stop');
     writeFileSync(`${prof}-${view}.cpuprofile`, JSON.stringify(profile));
+  }
+  if (session !== null && heapProf !== undefined) {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    writeFileSync(`${heapProf}-${view}.heapprofile`, JSON.stringify(profile));
   }
   await vm.close();
   return { changesPerSec: (changes / total) * 1000, epochMs };

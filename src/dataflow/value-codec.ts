@@ -92,8 +92,12 @@ export function decodeRow(text: string): Value[] {
 /**
  * Several rows (e.g. an aggregate group's key, counts and accumulators) as one stored value:
  * the JSON of `rows.map((r) => r.map(encodeValue))`, written without the intermediate arrays.
+ * Rows of JSON's own values only (the common group: numbers, text) are JSON.stringify's, the same
+ * text in one buffer: the concatenation below allocates ~10× the text's size in pieces (~500 B
+ * per aggregate group, the largest allocation of a GROUP BY's upkeep).
  */
 export function encodeRows(rows: readonly (readonly Value[])[]): string {
+  if (jsonNative(rows)) return JSON.stringify(rows);
   let out = '[';
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as readonly Value[];
@@ -105,6 +109,21 @@ export function encodeRows(rows: readonly (readonly Value[])[]): string {
     out += ']';
   }
   return out + ']';
+}
+
+/** Whether every value is written by JSON.stringify as `valueJson` writes it. */
+function jsonNative(rows: readonly (readonly Value[])[]): boolean {
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as readonly Value[];
+    for (let j = 0; j < row.length; j++) {
+      const v = row[j];
+      if (typeof v === 'number') {
+        if (!Number.isFinite(v) || Object.is(v, -0)) return false;
+      } else if (typeof v !== 'string' && typeof v !== 'boolean' && v !== null && v !== undefined)
+        return false;
+    }
+  }
+  return true;
 }
 
 /** JSON.stringify(encodeValue(v)), with the common primitives written directly. */

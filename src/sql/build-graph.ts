@@ -99,6 +99,8 @@ export function buildViewGraph(
           rightKey: rowOf(rk),
           leftWidth: node.left.columns.length,
           rightWidth: node.right.columns.length,
+          ...(node.leftUnique ? { leftUnique: true } : {}),
+          ...(node.rightUnique ? { rightUnique: true } : {}),
         });
       }
       case 'aggregate': {

@@ -16,7 +16,7 @@ describe('describePlan', () => {
       '  scan public.orders: its changes feed the steps above',
       '  filter: only rows matching the condition pass (each change checked on its own, no state)',
       '  scan public.customers: its changes feed the steps above',
-      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
+      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches; the right side holds one row per key, read directly',
       'aggregate count(*), sum(…) per group of 1 expression; only running totals are kept',
       'compute the columns region, orders, revenue (no state)',
       'key: region (rows upserted by it)',
@@ -27,21 +27,21 @@ describe('describePlan', () => {
     const joinsFirst = [
       '    scan public.orders: its changes feed the steps above',
       '    scan public.customers: its changes feed the steps above',
-      '  inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
+      '  inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches; the right side holds one row per key, read directly',
     ];
     const explicit = await words(`SELECT c.region, sum(l.qty) AS q FROM lines l
         JOIN orders o ON l.order_id = o.id JOIN customers c ON o.customer_id = c.id GROUP BY c.region`);
     expect(explicit.slice(1, 6)).toEqual([
       '  scan public.lines: its changes feed the steps above',
       ...joinsFirst,
-      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
+      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches; the right side holds one row per key, read directly',
     ]);
     const comma = await words(`SELECT c.name, l.qty, o.status FROM customers c, lines l, orders o
         WHERE l.order_id = o.id AND o.customer_id = c.id`);
     expect(comma.slice(1, 6)).toEqual([
       ...joinsFirst,
       '  scan public.lines: its changes feed the steps above',
-      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches',
+      'inner join on 1 key column: both sides are kept indexed by the key, so a change on either side finds its matches; the left side holds one row per key, read directly',
     ]);
   });
 

@@ -51,7 +51,10 @@ function step(node: PlanNode): string {
       return `compute the columns ${names(node)} (no state)`;
     case 'join': {
       const on = `${node.leftKey.length} key column${node.leftKey.length === 1 ? '' : 's'}`;
-      return `${node.joinType} join on ${on}: both sides are kept indexed by the key, so a change on either side finds its matches`;
+      const one = node.leftUnique ? (node.rightUnique ? 'each side' : 'the left side') : 'the right side';
+      const direct =
+        node.leftUnique || node.rightUnique ? `; ${one} holds one row per key, read directly` : '';
+      return `${node.joinType} join on ${on}: both sides are kept indexed by the key, so a change on either side finds its matches${direct}`;
     }
     case 'aggregate': {
       const aggs = node.aggregates.map((a) =>

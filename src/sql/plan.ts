@@ -87,6 +87,12 @@ export type PlanNode =
       /** Equi-join keys: `leftKey[i](leftRow)` = `rightKey[i](rightRow)`; NULL never matches. */
       readonly leftKey: readonly RowFn[];
       readonly rightKey: readonly RowFn[];
+      /**
+       * The left (right) side's key is among its plain equi-key columns: at most one row per join
+       * key, so the join stores that side by join key (dataflow/join.ts). Absent when not known.
+       */
+      readonly leftUnique?: true;
+      readonly rightUnique?: true;
     })
   | (Base & {
       readonly kind: 'aggregate';

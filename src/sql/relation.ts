@@ -106,6 +106,8 @@ export function joinRel(spec: JoinSpec): Planned {
       right: right.node,
       leftKey: spec.leftKey.map((k) => k.fn),
       rightKey: spec.rightKey.map((k) => k.fn),
+      ...(leftUnique ? { leftUnique: true as const } : {}),
+      ...(rightUnique ? { rightUnique: true as const } : {}),
       columns: columnsOf(scope),
     },
     scope,

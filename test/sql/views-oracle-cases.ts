@@ -305,4 +305,19 @@ export const VIEWS: readonly { name: string; sql: string }[] = [
     name: 'top_n_of_aggregate',
     sql: 'SELECT c.region, count(DISTINCT o.status) AS statuses, sum(o.qty) AS q FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region ORDER BY q DESC NULLS LAST, c.region NULLS FIRST LIMIT 3 OFFSET 1',
   },
+  // Sides holding one row per join key (a table's key, a GROUP BY's groups), stored by key and
+  // read with a point read (dataflow/join.ts): inner and outer, one side or both, and a key
+  // side reached through another such join.
+  {
+    name: 'join_unique_aggregate_sides',
+    sql: 'SELECT c.id, c.name, s.n, s.total FROM customers c JOIN (SELECT customer_id, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer_id) s ON s.customer_id = c.id',
+  },
+  {
+    name: 'full_join_unique_sides',
+    sql: 'SELECT c.id AS cid, s.customer_id, c.region, s.n FROM customers c FULL JOIN (SELECT customer_id, count(*) AS n FROM orders GROUP BY customer_id) s ON s.customer_id = c.id',
+  },
+  {
+    name: 'left_join_unique_right_through_join',
+    sql: 'SELECT t.tag, o.status, c.region FROM tags t LEFT JOIN (orders o JOIN customers c ON o.customer_id = c.id) ON t.order_id = o.id',
+  },
 ];
