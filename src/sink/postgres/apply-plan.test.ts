@@ -3,7 +3,7 @@ import { UNCHANGED, type Row } from '../../core/row.ts';
 import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
 import type { TableChanges } from '../../core/epoch.ts';
 import { planTableChanges, tableStatements } from './apply-plan.ts';
-import { valuesFrom } from './staging.ts';
+import { arraysFrom } from './staging.ts';
 
 const col = (name: string, typeName: string, isKey = false): ColumnSchema => ({
   name,
@@ -36,7 +36,7 @@ const changes = (t: TableSchema, over: Partial<TableChanges>): TableChanges => (
 
 const sql = (c: TableChanges) => {
   const plan = planTableChanges(c);
-  return tableStatements(plan, (g) => valuesFrom(plan.table, g));
+  return tableStatements(plan, (g) => arraysFrom(plan.table, g));
 };
 
 describe('planTableChanges / tableStatements', () => {
@@ -84,9 +84,10 @@ describe('planTableChanges / tableStatements', () => {
     );
   });
 
-  it('quotes literals so quotes and backslashes survive', () => {
-    const [stmt] = sql(changes(kv, { upserts: [['1', "it's \\ fine", null]] }));
-    expect(stmt).toContain("'it''s \\ fine'");
+  it('quotes array elements and literals so quotes and backslashes survive', () => {
+    const [stmt] = sql(changes(kv, { upserts: [['1', 'it\'s \\ "fine"', null]] }));
+    // Inside the array each backslash and double quote gets a backslash; inside the literal each ' is doubled.
+    expect(stmt).toContain(`'{"it''s \\\\ \\"fine\\""}'::text[], '{NULL}'::text[]`);
   });
 
   it('refuses changes that break the contract', () => {

@@ -8,7 +8,7 @@ import type { TableChanges } from '../../core/epoch.ts';
  * Turns one table's changes of an epoch into a few set-based statements, never one per row.
  *
  *   TableChanges ──planTableChanges──► groups of staged rows ──tableStatements──► SQL
- *                                       (COPY into a temp table, or an inline VALUES list)
+ *                                       (COPY into a temp table, or inline text[] arrays)
  *
  * Every staged row has the same all-text shape, so any group can be read as relation `s`:
  *

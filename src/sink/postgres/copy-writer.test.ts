@@ -5,7 +5,7 @@ import type { Row } from '../../core/row.ts';
 import type { ColumnSchema, TableSchema } from '../../core/table-schema.ts';
 import { planTableChanges, stagedCells, type StageGroup } from './apply-plan.ts';
 import { CopyWriter } from './copy-writer.ts';
-import { stagedChars, valuesFrom } from './staging.ts';
+import { stagedChars, arraysFrom } from './staging.ts';
 
 const col = (name: string, isKey: boolean): ColumnSchema => ({
   name,
@@ -76,8 +76,8 @@ describe('CopyWriter.writeStaged', () => {
     const spelled = packed.groups.map((g) => ({ ...g, rows: g.rows.map((r) => stagedCells(table, g, r)) }));
     expect(spelled).toEqual(unpacked.groups);
     for (const g of packed.groups)
-      expect(valuesFrom(table, g)).toBe(
-        valuesFrom(
+      expect(arraysFrom(table, g)).toBe(
+        arraysFrom(
           table,
           spelled.find((s) => s.op === g.op && s.mask === g.mask)!,
         ),

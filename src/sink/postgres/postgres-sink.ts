@@ -22,7 +22,7 @@ import {
   readCheckpoint,
 } from './checkpoint-table.ts';
 import { CopyWriter } from './copy-writer.ts';
-import { StageTables, stageFrom, stagedChars, valuesFrom } from './staging.ts';
+import { StageTables, arraysFrom, stageFrom, stagedChars } from './staging.ts';
 import { TargetTables, nameKey } from './target-tables.ts';
 import { alterTableDdl, enumLabelDdl, runBoundedDdl } from './schema-ddl.ts';
 
@@ -30,7 +30,7 @@ import { alterTableDdl, enumLabelDdl, runBoundedDdl } from './schema-ddl.ts';
  * The PostgreSQL sink: every epoch is one transaction that applies the epoch's changes in bulk
  * and advances the changefeed's row in `tidemark.checkpoints`.
  *
- *   small epoch:  BEGIN; fence; DDL?; DELETE … USING (VALUES …); INSERT … ON CONFLICT …;
+ *   small epoch:  BEGIN; fence; DDL?; DELETE … USING unnest(…); INSERT … ON CONFLICT …;
  *                 checkpoint; COMMIT ── one simple query, one round trip
  *   large epoch:  BEGIN; fence; DDL?; CREATE TEMP stage? ─► COPY stage ×tables ─► apply from
  *                 stage; checkpoint; COMMIT
@@ -42,9 +42,11 @@ import { alterTableDdl, enumLabelDdl, runBoundedDdl } from './schema-ddl.ts';
  * one this instance read or wrote, so a second process's transaction waits for the first and
  * then fails with SINK_FENCED, having committed nothing.
  *
- * The inline path is the default up to 2,000 rows: measured on 3-column upserts it costs one
- * round trip (~1.7 ms per 5-row epoch against ~9 ms via COPY) and is as fast as COPY at 2,000
- * rows; at 20k–100k rows COPY staging is 2–3× faster.
+ * The inline path takes epochs up to 2,000 rows and ~100 KB of cells (`bench/sink-epoch-cost.ts`,
+ * 2026-12-05): one round trip instead of three, so it is faster in wall time below that; above
+ * it COPY costs both processes less CPU per row (the latency phase's 3-column rows: 6.3 against
+ * 4.8 µs of the backend's at 2,000 rows; ~1 KB jsonb rows: 39 against 25 at 256 rows), and at
+ * 4,000 rows it is faster in wall time too.
  *
  * Values travel in PostgreSQL text form and are converted by the column types' own input
  * functions, so the session pins every setting that changes a type's text form.
@@ -52,7 +54,7 @@ import { alterTableDdl, enumLabelDdl, runBoundedDdl } from './schema-ddl.ts';
 export interface PostgresSinkOptions {
   readonly uri: string;
   readonly changefeedId: string;
-  /** Epochs staging at most this many rows and characters go inline (VALUES), larger ones by COPY. */
+  /** Epochs staging at most this many rows and characters go inline (unnest of arrays), larger ones by COPY. */
   readonly inlineMaxRows?: number;
   readonly inlineMaxChars?: number;
 }
@@ -98,7 +100,7 @@ export class PostgresSink implements Sink {
     this.uri = options.uri;
     this.changefeedId = options.changefeedId;
     this.inlineMaxRows = options.inlineMaxRows ?? 2_000;
-    this.inlineMaxChars = options.inlineMaxChars ?? 1_000_000;
+    this.inlineMaxChars = options.inlineMaxChars ?? 100_000;
     this.fence = new CheckpointFence(`postgres sink ${maskUri(options.uri)}`);
   }
 
@@ -345,7 +347,7 @@ export class PostgresSink implements Sink {
     const groups = plans.flatMap((p) => p.groups);
     const rows = groups.reduce((n, g) => n + g.rows.length, 0);
     if (rows <= this.inlineMaxRows && stagedChars(groups) <= this.inlineMaxChars) {
-      const apply = plans.flatMap((p) => tableStatements(p, (g) => valuesFrom(p.table, g)));
+      const apply = plans.flatMap((p) => tableStatements(p, (g) => arraysFrom(p.table, g)));
       const all = [...head, ...apply, ...o.finish];
       if (all.length > 0) await client.query(all.join(';\n'));
       return;

@@ -7,8 +7,11 @@ import { nameKey } from './target-tables.ts';
 /**
  * Where an epoch's staged rows (apply-plan.ts) live while the apply statements read them:
  *
- * - small epochs: inline `(VALUES …) AS s(…)` lists, so BEGIN, the changes, the checkpoint and
- *   COMMIT travel as one simple query, one round trip;
+ * - small epochs: inline, one `text[]` literal per staging column read by `unnest(…) AS s(…)`, so
+ *   BEGIN, the changes, the checkpoint and COMMIT travel as one simple query, one round trip. Not
+ *   a `VALUES` list: PostgreSQL parses and plans one of those per cell (a 1,000-row upsert of
+ *   three columns: ~20 ms of the backend's CPU against ~5 ms for the arrays, whose elements
+ *   `array_in` reads in one pass);
  * - large epochs: one temp table per target table and shape, all text, `ON COMMIT DELETE ROWS`,
  *   created once per connection and filled by COPY. Not shared between tables of the same width,
  *   so two tables of one epoch never see each other's rows.
@@ -53,13 +56,27 @@ export function stageFrom(name: string, group: StageGroup): string {
   return `(SELECT * FROM pg_temp.${name} WHERE op = '${group.op}' AND mask IS NOT DISTINCT FROM ${quoteLiteral(group.mask || null)}) AS s`;
 }
 
-/** The group's rows as an inline VALUES list named `s`. */
-export function valuesFrom(table: TableSchema, group: StageGroup): string {
-  const rows = group.rows.map((r) => `(${stagedCells(table, group, r).map(quoteLiteral).join(', ')})`);
-  return `(VALUES ${rows.join(', ')}) AS s(${stageColumns(table).join(', ')})`;
+/**
+ * The group's rows inline as `s`: column j of every row in one array literal, the arrays zipped
+ * by `unnest`. Every element is quoted (a backslash before each double quote and backslash), so
+ * only an unquoted NULL is NULL; the literal's own quotes are doubled by `quoteLiteral`.
+ */
+export function arraysFrom(table: TableSchema, group: StageGroup): string {
+  const names = stageColumns(table);
+  const columns: string[][] = names.map(() => []);
+  for (const row of group.rows) {
+    const cells = stagedCells(table, group, row);
+    for (let j = 0; j < names.length; j++) columns[j]!.push(arrayElement(cells[j] ?? null));
+  }
+  const arrays = columns.map((c) => `${quoteLiteral(`{${c.join(',')}}`)}::text[]`);
+  return `unnest(${arrays.join(', ')}) AS s(${names.join(', ')})`;
 }
 
-/** Characters of SQL an inline VALUES list for these rows takes, near enough to pick a path. */
+function arrayElement(cell: string | null): string {
+  return cell === null ? 'NULL' : `"${cell.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** Characters of SQL the inline arrays for these rows take, near enough to pick a path. */
 export function stagedChars(groups: readonly StageGroup[]): number {
   let n = 0;
   for (const g of groups) {
