@@ -3,6 +3,9 @@ import type { Checkpoint } from '../../core/epoch.ts';
 import type { StoredCheckpoint } from '../shared/checkpoint-fence.ts';
 import { quoteLiteral } from './sql-text.ts';
 
+/** SQLSTATE the fence check raises (a class of our own: no server error uses it). */
+export const FENCE_SQLSTATE = 'TMF01';
+
 /**
  * `tidemark.checkpoints`: one row per changefeed, written in the same transaction as the data it
  * vouches for. `position` is the source's canonical text (for PostgreSQL an LSN, so
@@ -18,10 +21,23 @@ export const CHECKPOINT_DDL = [
   `DO $tidemark_ddl$ BEGIN
      IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = 'tidemark.checkpoints'::regclass AND attname = 'writer' AND NOT attisdropped)
      THEN ALTER TABLE tidemark.checkpoints ADD COLUMN writer text; END IF; END $tidemark_ddl$`,
+  // The fence and the checkpoint write of every epoch, one statement (`fenceCheck`). A function,
+  // not a DO block per epoch: PL/pgSQL compiles it and plans its UPDATE once per session (a 1-row
+  // epoch's fence and write took ~100 µs less of the sink backend's CPU, 170 -> 70). Created
+  // only when missing, as the table is: CREATE OR REPLACE would rewrite the catalog every start.
+  `DO $tidemark_ddl$ BEGIN
+     IF to_regprocedure('tidemark.advance(text, bigint, text, bigint, text, text)') IS NULL THEN
+       CREATE FUNCTION tidemark.advance(cf text, from_epoch bigint, from_position text,
+                                        to_epoch bigint, to_position text, by_writer text)
+       RETURNS void LANGUAGE plpgsql AS $tidemark_advance$ BEGIN
+         UPDATE tidemark.checkpoints c SET (position, epoch, committed_at, writer) = (to_position, to_epoch, now(), by_writer)
+          WHERE c.changefeed = cf AND c.epoch = from_epoch AND c.position = from_position;
+         IF NOT FOUND THEN
+           RAISE EXCEPTION 'checkpoint of changefeed % changed', cf USING ERRCODE = '${FENCE_SQLSTATE}';
+         END IF;
+       END $tidemark_advance$;
+     END IF; END $tidemark_ddl$`,
 ];
-
-/** SQLSTATE the fence check raises (a class of our own: no server error uses it). */
-export const FENCE_SQLSTATE = 'TMF01';
 
 /** Reads this changefeed's checkpoint, or null if it never committed here. */
 export async function readCheckpoint(
@@ -37,24 +53,31 @@ export async function readCheckpoint(
 }
 
 /**
- * The fence, first statement of every transaction that commits (after BEGIN). With a checkpoint
- * expected: locks the row and fails with FENCE_SQLSTATE unless it is still that one, so a second
- * writer's transaction waits here until the first ends, then fails. With none expected: inserts
- * the row (a placeholder, rewritten by `checkpointWrite` before COMMIT), so a second writer's
- * insert waits on this one's row and fails on the key when it commits — before either has made
- * any table (two CREATE TABLEs at once would collide in the catalog instead).
+ * The fence, first statement of every transaction that commits (after BEGIN), and with `next` the
+ * checkpoint write too. With a checkpoint expected: `tidemark.advance` moves the row from it to
+ * `next` (to itself without: a fence only, `checkpointWrite` follows before COMMIT) and fails
+ * with FENCE_SQLSTATE unless it still held it; its UPDATE locks the row, so a second writer's
+ * transaction waits here until the first ends, then finds the row moved and fails. With none
+ * expected: inserts the row (`next`, or a placeholder that `checkpointWrite` rewrites), so a
+ * second writer's insert waits on this one's row and fails on the key when it commits — before
+ * either has made any table (two CREATE TABLEs at once would collide in the catalog instead).
  */
-export function fenceCheck(changefeedId: string, expected: Checkpoint | null, writer: string): string {
+export function fenceCheck(
+  changefeedId: string,
+  expected: Checkpoint | null,
+  writer: string,
+  next?: Checkpoint,
+): string {
   const cf = quoteLiteral(changefeedId);
+  const w = quoteLiteral(writer);
   if (expected === null) {
-    return `INSERT INTO tidemark.checkpoints (changefeed, position, epoch, writer) VALUES (${cf}, '', -1, ${quoteLiteral(writer)})`;
+    const [position, epoch] = next ? [quoteLiteral(next.position), epochLiteral(next.epoch)] : ["''", '-1'];
+    return `INSERT INTO tidemark.checkpoints (changefeed, position, epoch, writer) VALUES (${cf}, ${position}, ${epoch}, ${w})`;
   }
-  const holds = `FOUND AND e = ${epochLiteral(expected.epoch)} AND p = ${quoteLiteral(expected.position)}`;
+  const to = next ?? expected;
   return (
-    'DO $tidemark_fence$ DECLARE e bigint; p text; BEGIN ' +
-    `SELECT epoch, position INTO e, p FROM tidemark.checkpoints WHERE changefeed = ${cf} FOR UPDATE; ` +
-    `IF NOT (${holds}) THEN RAISE EXCEPTION 'checkpoint of changefeed % changed', ${cf} USING ERRCODE = '${FENCE_SQLSTATE}'; END IF; ` +
-    'END $tidemark_fence$'
+    `SELECT tidemark.advance(${cf}, ${epochLiteral(expected.epoch)}, ${quoteLiteral(expected.position)}, ` +
+    `${epochLiteral(to.epoch)}, ${quoteLiteral(to.position)}, ${w})`
   );
 }
 

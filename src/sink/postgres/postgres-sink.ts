@@ -30,17 +30,18 @@ import { alterTableDdl, enumLabelDdl, runBoundedDdl } from './schema-ddl.ts';
  * The PostgreSQL sink: every epoch is one transaction that applies the epoch's changes in bulk
  * and advances the changefeed's row in `tidemark.checkpoints`.
  *
- *   small epoch:  BEGIN; fence; DDL?; DELETE … USING unnest(…); INSERT … ON CONFLICT …;
- *                 checkpoint; COMMIT ── one simple query, one round trip
- *   large epoch:  BEGIN; fence; DDL?; CREATE TEMP stage? ─► COPY stage ×tables ─► apply from
- *                 stage; checkpoint; COMMIT
+ *   small epoch:  BEGIN; fence + checkpoint; DDL?; DELETE … USING unnest(…); INSERT … ON
+ *                 CONFLICT …; COMMIT ── one simple query, one round trip
+ *   large epoch:  BEGIN; fence + checkpoint; DDL?; CREATE TEMP stage? ─► COPY stage ×tables ─►
+ *                 apply from stage; COMMIT
  *   in chunks:    BEGIN; fence with the first chunk, then per chunk: DDL?; inline apply, or COPY
  *                 stage ─► apply from stage; TRUNCATE stage ── and the commit: last chunk;
  *                 checkpoint; COMMIT
  *
- * The fence (`checkpoint-table.ts`) locks the checkpoint row first and checks it is still the
- * one this instance read or wrote, so a second process's transaction waits for the first and
- * then fails with SINK_FENCED, having committed nothing.
+ * The fence (`checkpoint-table.ts`) first moves the checkpoint row on from the one this instance
+ * read or wrote, or fails if it holds another, so a second process's transaction waits for the
+ * first and then fails with SINK_FENCED, having committed nothing. When the epoch's checkpoint is
+ * known as the transaction begins, that one statement also writes it.
  *
  * The inline path takes epochs up to 2,000 rows and ~100 KB of cells (`bench/sink-epoch-cost.ts`,
  * 2026-12-05): one round trip instead of three, so it is faster in wall time below that; above
@@ -204,7 +205,7 @@ export class PostgresSink implements Sink {
     const mayBeCommitted = this.reconnected;
     const expected = this.fence.expected;
     let begun = false;
-    const apply = async (tables: readonly TableChanges[], finish: readonly string[]) => {
+    const apply = async (tables: readonly TableChanges[], commit?: Checkpoint) => {
       if (this.client !== client) {
         throw wrapPgError(new Error('Connection terminated while an epoch was open'), {
           role: 'sink',
@@ -213,7 +214,7 @@ export class PostgresSink implements Sink {
       }
       const begin = !begun;
       begun = true;
-      await this.applyTables(client, tables, { begin: begin ? expected : undefined, finish });
+      await this.applyTables(client, tables, { begin: begin ? expected : undefined, commit });
     };
     /** A fence failure becomes SINK_FENCED, read after rolling back; anything else is wrapped. */
     const failure = async (err: unknown, action: string, cp: Checkpoint | null) => {
@@ -237,7 +238,7 @@ export class PostgresSink implements Sink {
     return this.epochSlot.open({
       applyChunk: async (tables, chunk) => {
         try {
-          await apply(tables, []);
+          await apply(tables);
         } catch (err) {
           throw await failure(err, `applying chunk ${chunk} of an epoch`, null);
         }
@@ -267,7 +268,7 @@ export class PostgresSink implements Sink {
             this.fence.committed(cp);
             return;
           }
-          await apply(epoch.tables, [checkpointWrite(this.changefeedId, cp, this.fence.writer), 'COMMIT']);
+          await apply(epoch.tables, cp);
           this.committed();
           this.fence.committed(cp);
         } catch (err) {
@@ -322,17 +323,25 @@ export class PostgresSink implements Sink {
 
   /**
    * Sends `tables`' changes on `client`'s transaction (opening it first when `begin` is given:
-   * BEGIN and the fence on that expected checkpoint), followed by `finish` in the last query.
-   * Small runs go inline (one query); larger ones are COPYed into the stage tables, applied from
-   * them, and the stages emptied unless `finish` commits (their ON COMMIT DELETE ROWS does it then).
+   * BEGIN and the fence on that expected checkpoint), and with `commit` writes that checkpoint and
+   * commits in the last query — in the fence's own statement when this query opens the
+   * transaction too. Small runs go inline (one query); larger ones are COPYed into the stage
+   * tables, applied from them, and the stages emptied unless this commits (their ON COMMIT DELETE
+   * ROWS does it then).
    */
   private async applyTables(
     client: pg.Client,
     tables: readonly TableChanges[],
-    o: { begin: Checkpoint | null | undefined; finish: readonly string[] },
+    o: { begin: Checkpoint | null | undefined; commit: Checkpoint | undefined },
   ): Promise<void> {
+    const writer = this.fence.writer;
     let head =
-      o.begin !== undefined ? ['BEGIN', fenceCheck(this.changefeedId, o.begin, this.fence.writer)] : [];
+      o.begin !== undefined ? ['BEGIN', fenceCheck(this.changefeedId, o.begin, writer, o.commit)] : [];
+    const finish = !o.commit
+      ? []
+      : o.begin !== undefined
+        ? ['COMMIT']
+        : [checkpointWrite(this.changefeedId, o.commit, writer), 'COMMIT'];
     const plans: TablePlan[] = [];
     const ddl: string[] = [];
     for (const changes of tables) {
@@ -348,7 +357,7 @@ export class PostgresSink implements Sink {
     const rows = groups.reduce((n, g) => n + g.rows.length, 0);
     if (rows <= this.inlineMaxRows && stagedChars(groups) <= this.inlineMaxChars) {
       const apply = plans.flatMap((p) => tableStatements(p, (g) => arraysFrom(p.table, g)));
-      const all = [...head, ...apply, ...o.finish];
+      const all = [...head, ...apply, ...finish];
       if (all.length > 0) await client.query(all.join(';\n'));
       return;
     }
@@ -375,8 +384,8 @@ export class PostgresSink implements Sink {
     );
     // A later chunk reuses the stages: they must not still hold this chunk's rows.
     const used = [...new Set(staged.flatMap(({ stage }) => (stage ? [`pg_temp.${stage.name}`] : [])))];
-    const empty = o.finish.length === 0 && used.length > 0 ? [`TRUNCATE ${used.join(', ')}`] : [];
-    await client.query([...apply, ...empty, ...o.finish].join(';\n'));
+    const empty = finish.length === 0 && used.length > 0 ? [`TRUNCATE ${used.join(', ')}`] : [];
+    await client.query([...apply, ...empty, ...finish].join(';\n'));
   }
 
   /** Ends the connection; idempotent. An open transaction is rolled back by the server. */
