@@ -16,6 +16,7 @@
 import pg from 'pg';
 import { quantile, sleep } from './bench-cluster.ts';
 import { cpuMs, peakRssBytes, samplePeakRss } from './peak-rss.ts';
+import type { SinkMeter } from './sink-meter.ts';
 
 export const PEER_DDL =
   'CREATE TABLE public.peer_events (id bigint PRIMARY KEY, kind text NOT NULL, payload jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())';
@@ -35,6 +36,12 @@ export interface PeerStep {
   readonly sustained: boolean;
   /** The consumer process's CPU per op over the step and its catch-up (µs), when its pid is known. */
   readonly cpuUsPerOp: number | null;
+  /** With a sink meter: its backend's CPU per op (µs), ops per epoch, consumer CPU per epoch (µs). */
+  readonly sink?: {
+    readonly cpuUsPerOp: number | null;
+    readonly opsPerEpoch: number;
+    readonly consumerUsPerEpoch: number | null;
+  };
 }
 
 export interface PeerRun {
@@ -96,6 +103,8 @@ export async function peerShaped(opts: {
   log: (line: string) => void;
   /** The consumer's process to sample for peak RSS, or null for this process. */
   rssPid: (() => Promise<number | null>) | null;
+  /** Tidemark into PostgreSQL: its sink's backend CPU and epochs, per step. */
+  sinkMeter?: SinkMeter;
 }): Promise<PeerRun> {
   const connect = async (url: string) => {
     const c = new pg.Client({ connectionString: url });
@@ -127,6 +136,7 @@ export async function peerShaped(opts: {
       const lags: number[] = [];
       let running = true;
       const cpu0 = pid === null ? null : cpuMs(pid);
+      const sink0 = await opts.sinkMeter?.read();
       const t0 = performance.now();
       const end = t0 + opts.stepSeconds * 1000;
       let ops = 0;
@@ -170,15 +180,28 @@ export async function peerShaped(opts: {
       await probing;
       const caughtUp = await polling;
       const cpu1 = pid === null ? null : cpuMs(pid);
+      const sink1 = await opts.sinkMeter?.read();
       const cpuUsPerOp = cpu0 === null || cpu1 === null || ops === 0 ? null : ((cpu1 - cpu0) * 1000) / ops;
+      const epochs = sink0 && sink1 ? sink1.epoch - sink0.epoch : 0;
+      const sink =
+        sink0 && sink1 && epochs > 0 && ops > 0
+          ? {
+              cpuUsPerOp:
+                sink0.cpuMs === null || sink1.cpuMs === null
+                  ? null
+                  : ((sink1.cpuMs - sink0.cpuMs) * 1000) / ops,
+              opsPerEpoch: ops / epochs,
+              consumerUsPerEpoch: cpuUsPerOp === null ? null : (cpuUsPerOp * ops) / epochs,
+            }
+          : undefined;
       const achieved = (ops * 1000) / elapsed;
       const p50 = Math.round(quantile(lags, 0.5));
       const p99 = Math.round(quantile(lags, 0.99));
       const sustained = caughtUp && p99 <= MAX_P99_MS;
       const before = steps.at(-1);
-      steps.push({ target: rate, achieved, p50, p99, sustained, cpuUsPerOp });
+      steps.push({ target: rate, achieved, p50, p99, sustained, cpuUsPerOp, ...(sink ? { sink } : {}) });
       opts.log(
-        `  ${rate} ops/s: achieved ${Math.round(achieved)}, lag p50 ${p50} ms p99 ${p99} ms${cpuUsPerOp === null ? '' : `, consumer CPU ${Math.round(cpuUsPerOp)} µs/op`}${caughtUp ? '' : ' (not caught up 60 s after)'}`,
+        `  ${rate} ops/s: achieved ${Math.round(achieved)}, lag p50 ${p50} ms p99 ${p99} ms${cpuUsPerOp === null ? '' : `, consumer CPU ${Math.round(cpuUsPerOp)} µs/op`}${sink ? `, ${describeSink(sink)}` : ''}${caughtUp ? '' : ' (not caught up 60 s after)'}`,
       );
       if (!sustained || (before !== undefined && achieved < 1.1 * before.achieved)) break;
     }
@@ -187,4 +210,11 @@ export async function peerShaped(opts: {
     rss?.stop();
     for (const c of [...writers, prober, poller]) await c.end().catch(() => {});
   }
+}
+
+/** A step's sink figures: backend CPU per op, ops and consumer CPU per epoch. */
+export function describeSink(s: NonNullable<PeerStep['sink']>): string {
+  const backend = s.cpuUsPerOp === null ? 'n/a' : String(Math.round(s.cpuUsPerOp));
+  const perEpoch = s.consumerUsPerEpoch === null ? 'n/a' : String(Math.round(s.consumerUsPerEpoch));
+  return `sink backend ${backend} µs/op, ${s.opsPerEpoch.toFixed(1)} ops/epoch, consumer ${perEpoch} µs/epoch`;
 }

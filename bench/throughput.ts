@@ -34,7 +34,15 @@ import { ITEMS_DDL, MARKER_ID, pacedLatency } from './replication-workload.ts';
 import { cpuMs, mib, peakRssBytes, resetPeakRss, samplePeakRss } from './peak-rss.ts';
 import { fanout, insertLsn } from './changelog-fanout.ts';
 import { spawnTidemarkCli, waitCheckpoint, type Child } from './cli-child.ts';
-import { peerShaped, PEER_DDL, PROBE_DDL, type PeerRun, type PeerStep } from './throughput-peer.ts';
+import {
+  describeSink,
+  peerShaped,
+  PEER_DDL,
+  PROBE_DDL,
+  type PeerRun,
+  type PeerStep,
+} from './throughput-peer.ts';
+import { sinkMeter } from './sink-meter.ts';
 
 const DEFAULT_ROWS = 200_000;
 const FULL_ROWS = 1_000_000;
@@ -386,12 +394,21 @@ async function latency(ctx: Ctx): Promise<void> {
   const child = await startChild(p, 'latency');
   try {
     const rss = samplePeakRss({ pid: () => child.proc.pid ?? null, intervalMs: 100 });
+    const meter = await sinkMeter(p.dstUrl, p.cfg.id);
+    const sink0 = await meter.read();
     const cpu0 = child.proc.pid === undefined ? null : cpuMs(child.proc.pid);
     const tm = await paced(p.dstUrl, 1_000_000_000);
     const cpu1 = child.proc.pid === undefined ? null : cpuMs(child.proc.pid);
+    const sink1 = await meter.read();
+    await meter.close();
     const tmPeak = rss.stop();
     const rows = tm.lastId - 1_000_000_000 + 1;
     const cpuPerRow = cpu0 === null || cpu1 === null ? 'n/a' : (((cpu1 - cpu0) * 1000) / rows).toFixed(1);
+    const epochs = sink1.epoch - sink0.epoch;
+    const backendMs = sink0.cpuMs === null || sink1.cpuMs === null ? null : sink1.cpuMs - sink0.cpuMs;
+    const per = (ms: number | null, n: number) =>
+      ms === null || n === 0 ? 'n/a' : ((ms * 1000) / n).toFixed(1);
+    const sinkNote = `; sink backend ${per(backendMs, rows)} µs per row; ${num(epochs)} epochs (${epochs ? Math.round(rows / epochs) : 'n/a'} rows each): tidemark ${per(cpu0 === null || cpu1 === null ? null : cpu1 - cpu0, epochs)} µs, sink backend ${per(backendMs, epochs)} µs per epoch`;
     const rate = `@${num(L.rowsPerSec)} rows/s`;
     for (const q of [0.5, 0.99]) {
       push(
@@ -425,7 +442,7 @@ async function latency(ctx: Ctx): Promise<void> {
       'native subscription',
     );
     ctx.notes.push(
-      `latency: writer paced at ${num(L.rowsPerSec)} rows/s (achieved: subscription ${num(Math.round(sub.achievedRowsPerSec))}, tidemark ${num(Math.round(tm.achievedRowsPerSec))}), ${L.tickMs} ms per 1,000-row transaction, ${L.seconds} s, synchronous_commit on; latency = COMMIT returned → first ${L.pollMs} ms poll of downstream max(id) that sees it; tidemark runs as \`tidemark start\` in a child process (writer and prober in the benchmark's process, as for the subscription); its CPU ${cpuPerRow} µs per row`,
+      `latency: writer paced at ${num(L.rowsPerSec)} rows/s (achieved: subscription ${num(Math.round(sub.achievedRowsPerSec))}, tidemark ${num(Math.round(tm.achievedRowsPerSec))}), ${L.tickMs} ms per 1,000-row transaction, ${L.seconds} s, synchronous_commit on; latency = COMMIT returned → first ${L.pollMs} ms poll of downstream max(id) that sees it; tidemark runs as \`tidemark start\` in a child process (writer and prober in the benchmark's process, as for the subscription); its CPU ${cpuPerRow} µs per row${sinkNote}`,
     );
   } finally {
     await child.stop();
@@ -463,14 +480,20 @@ async function peer(ctx: Ctx): Promise<void> {
   const child = await startChild(p, 'peer-shaped');
   let tm: PeerRun;
   try {
-    tm = await peerShaped({
-      srcUrl: p.srcUrl,
-      probeUrl: p.dstUrl,
-      rates,
-      stepSeconds,
-      log: ctx.log,
-      rssPid: () => Promise.resolve(child.proc.pid ?? null),
-    });
+    const meter = await sinkMeter(p.dstUrl, p.cfg.id);
+    try {
+      tm = await peerShaped({
+        srcUrl: p.srcUrl,
+        probeUrl: p.dstUrl,
+        rates,
+        stepSeconds,
+        log: ctx.log,
+        rssPid: () => Promise.resolve(child.proc.pid ?? null),
+        sinkMeter: meter,
+      });
+    } finally {
+      await meter.close();
+    }
   } finally {
     await child.stop();
   }
@@ -512,7 +535,7 @@ async function peer(ctx: Ctx): Promise<void> {
     r.steps
       .map(
         (s) =>
-          `${num(s.target)}→${num(Math.round(s.achieved))} ops/s p50 ${s.p50} p99 ${s.p99} ms${s.cpuUsPerOp === null ? '' : ` ${Math.round(s.cpuUsPerOp)} µs CPU/op`}${s.sustained ? '' : ' (lag grows)'}`,
+          `${num(s.target)}→${num(Math.round(s.achieved))} ops/s p50 ${s.p50} p99 ${s.p99} ms${s.cpuUsPerOp === null ? '' : ` ${Math.round(s.cpuUsPerOp)} µs CPU/op`}${s.sink ? ` (${describeSink(s.sink)})` : ''}${s.sustained ? '' : ' (lag grows)'}`,
       )
       .join('; ');
   ctx.notes.push(
