@@ -43,11 +43,12 @@ import { alterTableDdl, enumLabelDdl, runBoundedDdl } from './schema-ddl.ts';
  * first and then fails with SINK_FENCED, having committed nothing. When the epoch's checkpoint is
  * known as the transaction begins, that one statement also writes it.
  *
- * The inline path takes epochs up to 2,000 rows and ~100 KB of cells (`bench/sink-epoch-cost.ts`,
- * 2026-12-05): one round trip instead of three, so it is faster in wall time below that; above
- * it COPY costs both processes less CPU per row (the latency phase's 3-column rows: 6.3 against
- * 4.8 µs of the backend's at 2,000 rows; ~1 KB jsonb rows: 39 against 25 at 256 rows), and at
- * 4,000 rows it is faster in wall time too.
+ * The inline path takes epochs up to 2,000 rows and 1 MB of cells (`bench/sink-epoch-cost.ts`,
+ * 2026-12-05): one round trip instead of three. COPY costs less CPU per row from ~1,000 narrow
+ * rows or ~100 wide ones (3-column rows: 4.8 against 6.3 µs of the backend's at 2,000 rows; ~1 KB
+ * jsonb rows: 25 against 39 at 256), but ending the inline path there lost more than it saved:
+ * on a loaded machine each extra round trip waits to be scheduled, a slower commit makes the
+ * next epoch larger, and the peer-shaped benchmark's first step failed in 3 of 5 runs.
  *
  * Values travel in PostgreSQL text form and are converted by the column types' own input
  * functions, so the session pins every setting that changes a type's text form.
@@ -101,7 +102,7 @@ export class PostgresSink implements Sink {
     this.uri = options.uri;
     this.changefeedId = options.changefeedId;
     this.inlineMaxRows = options.inlineMaxRows ?? 2_000;
-    this.inlineMaxChars = options.inlineMaxChars ?? 100_000;
+    this.inlineMaxChars = options.inlineMaxChars ?? 1_000_000;
     this.fence = new CheckpointFence(`postgres sink ${maskUri(options.uri)}`);
   }
 
