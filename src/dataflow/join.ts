@@ -9,14 +9,14 @@
  * Rows whose key has a NULL never match (SQL `=`); in outer joins they pass through padded.
  *
  * State (per side s ∈ {l, r}): `s|rowKey(key)rowKey(row)` → count and row; outer joins also keep
- * `sc|rowKey(key)` → total multiplicity of side s under key (inner joins neither read nor write it). Work per epoch is proportional to the changes plus the
+ * `lc|` / `rc|rowKey(key)` → total multiplicity of the side under key (inner joins neither read nor write it). Work per epoch is proportional to the changes plus the
  * rows they join with.
  *
  * A side the planner knows holds at most one row per join key (`leftUnique`/`rightUnique`: its key
  * is among its equi-key columns) is stored by join key alone, `su|rowKey(key)` → its rows as
  * `count row` lines: the other side's changes look it up with a point read (served by the store's
  * caches) instead of a range scan (LMDB's cursor every time); an outer join reads that side's
- * total under the key from the same value (no `sc|`). Should a second row ever arrive under a
+ * total under the key from the same value (no `lc|` / `rc|`). Should a second row ever arrive under a
  * key, it is one more line: the lookup stays exact, only slower.
  */
 import type { Value } from '../decode/value.ts';
@@ -186,7 +186,7 @@ const UNIQUE_PART: Readonly<Record<Side, string>> = { l: 'lu', r: 'ru' };
 function storeByKey(s: OperatorState, part: string, k: string, changes: readonly Change[]): void {
   const stored = s.get(part, k);
   const first = changes[0];
-  if (stored === undefined && changes.length === 1 && first !== undefined) {
+  if (stored === undefined && changes.length === 1 && first !== undefined && first.weight !== 0) {
     s.put(part, k, `${first.weight} ${encodeRow(first.row)}`);
     return;
   }

@@ -80,6 +80,26 @@ describe.each(modes)('PostgresSink epochs via $mode', ({ inlineMaxRows }) => {
     }
   });
 
+  it('keeps NULL a NULL when the database turns array_nulls off (inline epochs are text[] literals)', async () => {
+    const { db, sink: first, r } = await setup();
+    await first.close();
+    await db.query(`ALTER DATABASE "${db.name}" SET array_nulls = off`);
+    // A new session reads the database's settings.
+    const sink = new PostgresSink({ uri: db.url, changefeedId: 'feed-1', inlineMaxRows });
+    try {
+      await sink.open();
+      const rows = [richRow(1, null), richRow(2, 'NULL')];
+      await sink.commitEpoch(epoch(1, [changes(rich, { upserts: rows })]));
+      expect(await textRows(r, 'SELECT t IS NULL, t FROM public.rich ORDER BY id')).toEqual([
+        ['t', null],
+        ['f', 'NULL'],
+      ]);
+    } finally {
+      await sink.close();
+      await db.query(`ALTER DATABASE "${db.name}" RESET array_nulls`);
+    }
+  });
+
   it('matches compound text, uuid and numeric keys by value', async () => {
     const { sink, r } = await setup();
     const t = table('keys', [

@@ -25,17 +25,21 @@ export const CHECKPOINT_DDL = [
   // not a DO block per epoch: PL/pgSQL compiles it and plans its UPDATE once per session (a 1-row
   // epoch's fence and write took ~100 µs less of the sink backend's CPU, 170 -> 70). Created
   // only when missing, as the table is: CREATE OR REPLACE would rewrite the catalog every start.
+  // Its version is in its name: a body that changes gets a new name, never an old body kept. Any
+  // role may call it (it runs with the caller's rights, who still needs UPDATE on the table):
+  // changefeeds under other roles share the sink database, whatever their default privileges.
   `DO $tidemark_ddl$ BEGIN
-     IF to_regprocedure('tidemark.advance(text, bigint, text, bigint, text, text)') IS NULL THEN
-       CREATE FUNCTION tidemark.advance(cf text, from_epoch bigint, from_position text,
+     IF to_regprocedure('tidemark.advance_v1(text, bigint, text, bigint, text, text)') IS NULL THEN
+       CREATE FUNCTION tidemark.advance_v1(cf text, from_epoch bigint, from_position text,
                                         to_epoch bigint, to_position text, by_writer text)
        RETURNS void LANGUAGE plpgsql AS $tidemark_advance$ BEGIN
-         UPDATE tidemark.checkpoints c SET (position, epoch, committed_at, writer) = (to_position, to_epoch, now(), by_writer)
+         UPDATE tidemark.checkpoints c SET (position, epoch, committed_at, writer) = (to_position, to_epoch, pg_catalog.now(), by_writer)
           WHERE c.changefeed = cf AND c.epoch = from_epoch AND c.position = from_position;
          IF NOT FOUND THEN
            RAISE EXCEPTION 'checkpoint of changefeed % changed', cf USING ERRCODE = '${FENCE_SQLSTATE}';
          END IF;
        END $tidemark_advance$;
+       GRANT EXECUTE ON FUNCTION tidemark.advance_v1(text, bigint, text, bigint, text, text) TO PUBLIC;
      END IF; END $tidemark_ddl$`,
 ];
 
@@ -54,7 +58,7 @@ export async function readCheckpoint(
 
 /**
  * The fence, first statement of every transaction that commits (after BEGIN), and with `next` the
- * checkpoint write too. With a checkpoint expected: `tidemark.advance` moves the row from it to
+ * checkpoint write too. With a checkpoint expected: `tidemark.advance_v1` moves the row from it to
  * `next` (to itself without: a fence only, `checkpointWrite` follows before COMMIT) and fails
  * with FENCE_SQLSTATE unless it still held it; its UPDATE locks the row, so a second writer's
  * transaction waits here until the first ends, then finds the row moved and fails. With none
@@ -76,7 +80,7 @@ export function fenceCheck(
   }
   const to = next ?? expected;
   return (
-    `SELECT tidemark.advance(${cf}, ${epochLiteral(expected.epoch)}, ${quoteLiteral(expected.position)}, ` +
+    `SELECT tidemark.advance_v1(${cf}, ${epochLiteral(expected.epoch)}, ${quoteLiteral(expected.position)}, ` +
     `${epochLiteral(to.epoch)}, ${quoteLiteral(to.position)}, ${w})`
   );
 }

@@ -69,6 +69,9 @@ export const SESSION_SQL = [
   'SET bytea_output = hex',
   "SET client_encoding = 'UTF8'",
   'SET standard_conforming_strings = on',
+  // Inline epochs are text[] literals: with array_nulls off (settable per database or role) a
+  // NULL element would read as the text 'NULL'.
+  'SET array_nulls = on',
   // Off, as pg_restore sets them: operators set them per database or role against runaway
   // queries, but a snapshot's COPY runs long by design and its transaction waits on the source.
   // Inherited, they fail the same write on every retry. lock_timeout stays the operator's.
