@@ -75,7 +75,11 @@ describe('online copy of a large table without a key', () => {
           () => p.output().includes('online copy swapped in'),
           'the swap',
           LONG ? 3_000_000 : 500_000,
-        );
+        ).catch((e: unknown) => {
+          stop = true;
+          // What the process did (re-reads, retries, errors) when the copy never swapped in.
+          throw new Error(`${String(e)}\nprocess output:\n${p.output().slice(-6000)}`);
+        });
         stop = true;
         await writes;
         await untilCaughtUp(src, dst);
