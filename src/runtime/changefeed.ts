@@ -640,8 +640,10 @@ export class ChangefeedRunner implements Changefeed {
     let swapLogs: Record<string, unknown>[] = [];
     let copyWake: (() => void) | null = null;
     /**
-     * > 0 while a copy's downstream steps (shadow dropped, swap) are half applied between
-     * transactions: the timer must not cut the epoch there (a drop committed without its rename).
+     * > 0 while a step on the open writer is in flight (a chunk, a barrier), or a copy's
+     * downstream steps (its rows and held changes, a shadow dropped, a swap) are half applied
+     * between transactions: the timer must not cut the epoch there. A cut then committed the
+     * epoch on the writer a chunk was still using, or a drop without its rename.
      */
     let cutHeld = 0;
     const holdingCuts = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -790,7 +792,8 @@ export class ChangefeedRunner implements Changefeed {
      * A transaction outgrew the budget: its changes so far go downstream as a chunk of the epoch's
      * open transaction (begun here if needed), after the epoch before it has committed.
      */
-    const applyChunk = async () => {
+    const applyChunk = () => holdingCuts(applyChunkHeld);
+    const applyChunkHeld = async () => {
       while (inflight) await inflight;
       if (failure !== null) throw failure;
       if (!writer) {
@@ -808,7 +811,11 @@ export class ChangefeedRunner implements Changefeed {
      * changes after it follow in later chunks or the commit. With `change` null only the chunk
      * goes down (a table about to leave the changefeed keeps its last changes).
      */
-    const applyBarrier = async (
+    const applyBarrier = (
+      change: SchemaChange | null,
+      to: { sink: boolean; views: boolean; copyFollows?: boolean },
+    ) => holdingCuts(() => applyBarrierHeld(change, to));
+    const applyBarrierHeld = async (
       change: SchemaChange | null,
       to: { sink: boolean; views: boolean; copyFollows?: boolean },
     ) => {
@@ -1129,42 +1136,47 @@ export class ChangefeedRunner implements Changefeed {
     const settleCopies = async () => {
       for (const c of [...copies.values()]) {
         if (builder.isInTransaction || !c.ready(resolvedPosition)) continue;
-        let f: ReturnType<TableCopy['finish']>;
-        try {
-          f = c.finish();
-        } catch (err) {
-          // Renamed or altered while read: its barrier, still ahead in the stream, restarts the
-          // copy in the new shape; the copy reads nothing until the stream passed the change.
-          const until =
-            err instanceof TidemarkError && err.code === 'SOURCE_SNAPSHOT_SCHEMA_MOVED'
-              ? (await hub.connector.progress()).end
-              : null;
-          if (until === null || !c.waitForChange(until)) throw err;
-          this.log.info('online copy waits for a schema change to arrive', {
-            table: qualifiedName(c.table),
-            until: until.toString(),
-          });
-          continue;
-        }
-        if (f.reread !== null) {
-          this.log.debug('online copy: chunk read again', {
-            table: qualifiedName(c.table),
-            reason: f.reread,
-          });
-        }
-        for (const row of f.rows) {
-          builder.insert(c.shadow, row);
-          // A keyless table's whole read comes from its spill: it goes down in chunks of the epoch.
-          if (builder.bytes >= chunkBytes || builder.changes >= chunkRows) await applyChunk();
-        }
-        for (const change of f.changes) builder.add(change);
-        this.rateCount += f.rowCount;
-        this.st.snapshotRows += f.rowCount;
-        copyProgress.set(c.table.relationId, c.progress);
-        if (f.complete) await swap(c);
-        else c.issue(copyChunkRows);
+        // A chunk's rows, its held changes and its progress land in one epoch (a keyless table's
+        // rows may go down in several chunks of it).
+        await holdingCuts(() => settleCopy(c));
       }
       if (copies.size > 0) copyStatus();
+    };
+    const settleCopy = async (c: TableCopy) => {
+      let f: ReturnType<TableCopy['finish']>;
+      try {
+        f = c.finish();
+      } catch (err) {
+        // Renamed or altered while read: its barrier, still ahead in the stream, restarts the
+        // copy in the new shape; the copy reads nothing until the stream passed the change.
+        const until =
+          err instanceof TidemarkError && err.code === 'SOURCE_SNAPSHOT_SCHEMA_MOVED'
+            ? (await hub.connector.progress()).end
+            : null;
+        if (until === null || !c.waitForChange(until)) throw err;
+        this.log.info('online copy waits for a schema change to arrive', {
+          table: qualifiedName(c.table),
+          until: until.toString(),
+        });
+        return;
+      }
+      if (f.reread !== null) {
+        this.log.debug('online copy: chunk read again', {
+          table: qualifiedName(c.table),
+          reason: f.reread,
+        });
+      }
+      for (const row of f.rows) {
+        builder.insert(c.shadow, row);
+        // A keyless table's whole read comes from its spill: it goes down in chunks of the epoch.
+        if (builder.bytes >= chunkBytes || builder.changes >= chunkRows) await applyChunk();
+      }
+      for (const change of f.changes) builder.add(change);
+      this.rateCount += f.rowCount;
+      this.st.snapshotRows += f.rowCount;
+      copyProgress.set(c.table.relationId, c.progress);
+      if (f.complete) await swap(c);
+      else c.issue(copyChunkRows);
     };
     /** A change of a table being copied: aimed at its shadow (or held back), noted in its window. */
     const copyChange = (m: RowChange, txn: number | undefined): RowChange | null | undefined => {

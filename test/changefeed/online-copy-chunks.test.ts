@@ -1,0 +1,74 @@
+/**
+ * A keyless table's copy lands in one epoch: its rows (and the changes held while it was read) go
+ * downstream as chunks of the epoch's open transaction, since the table may not fit in memory. The
+ * epoch timer fires meanwhile; it must not cut between those chunks. Before, a cut committed the
+ * epoch on the writer a chunk was still using and the changefeed stopped with INTERNAL ("commit on
+ * a writer that is busy with another call"): CI's online-copy-memory waited for a swap from a
+ * process that had died.
+ */
+import { describe, expect, it } from 'vitest';
+import { freshDatabase } from '../support/db.ts';
+import { expectSameTables, testConfig } from '../support/changefeed.ts';
+import { startChangefeed } from '../support/engine.ts';
+import { silentLogger } from '../../src/runtime/logger.ts';
+import { recordingLogger, untilCaughtUp, waitFor } from '../support/wallet.ts';
+
+const KiB = 1024;
+
+describe('online copy of a keyless table applied in chunks', () => {
+  it('the epoch timer cuts no epoch between the chunks, under writes', { timeout: 180_000 }, async () => {
+    const src = await freshDatabase('occ_src');
+    const dst = await freshDatabase('occ_dst');
+    await src.query(`
+      CREATE TABLE other (id int PRIMARY KEY, v int);
+      INSERT INTO other VALUES (1, 0);
+      CREATE TABLE events (at int, payload text);
+      ALTER TABLE events REPLICA IDENTITY FULL;
+      INSERT INTO events SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 30000) g;`);
+    const first = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['other'] }), {
+      logger: silentLogger,
+    });
+    await untilCaughtUp(src, dst);
+    await first.stop();
+
+    // Transactions keep committing, so the timer always finds an epoch due.
+    let stop = false;
+    let n = 0;
+    const writes = (async () => {
+      while (!stop) {
+        n++;
+        await src.query(`UPDATE other SET v = v + 1; INSERT INTO events VALUES (${-n}, 'late')`);
+      }
+    })();
+    const log = recordingLogger();
+    // ~6 MB of rows against chunks of a quarter of 1 MiB. A long interval leaves the last commit
+    // before the copy lands uncut, so an epoch is due at every tick while the chunks go down.
+    const feed = startChangefeed(
+      testConfig({
+        source: src.url,
+        sink: dst.url,
+        tables: ['other', 'events'],
+        epoch: { intervalMs: 60_000 },
+        memoryQuotaBytes: 1024 * KiB,
+      }),
+      { logger: log },
+    );
+    feed.done.catch(() => {});
+    try {
+      await waitFor(
+        () => feed.status().error !== null || log.lines.some((l) => l.msg === 'online copy swapped in'),
+        'the swap',
+        150_000,
+      );
+      expect(feed.status().error).toBeNull();
+    } finally {
+      stop = true;
+      await writes;
+    }
+    await untilCaughtUp(src, dst);
+    expect(feed.status().error).toBeNull();
+    await feed.stop();
+    expect(log.lines.some((l) => l.msg === 'epoch too large for memory: applying it in chunks')).toBe(true);
+    await expectSameTables(src.url, dst.url, ['other', 'events']);
+  });
+});
