@@ -668,6 +668,8 @@ export class ChangefeedRunner implements Changefeed {
     // inside the quota; large enough that per-chunk statements are noise.
     const chunkBytes = Math.floor(budgetBytes / 4);
     const chunkRows = Math.max(1, Math.floor(maxRows / 4));
+    // A keyless table's changes held while its copy is read: beyond this, they wait on disk.
+    const heldMemoryBytes = Math.max(64 * 1024, Math.floor(budgetBytes / 16));
     const builder = new EpochBuilder();
     let epochNo = lastEpoch;
     let lastCutMs = Date.now();
@@ -990,7 +992,11 @@ export class ChangefeedRunner implements Changefeed {
         progress ?? { table: t, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
         estimate,
         this.cfg.id,
-        CopyProgressStore.spillPathFor(this.env.dataDir, this.cfg.id, t.relationId),
+        {
+          rowsPath: CopyProgressStore.spillPathFor(this.env.dataDir, this.cfg.id, t.relationId),
+          heldPath: CopyProgressStore.heldSpillPathFor(this.env.dataDir, this.cfg.id, t.relationId),
+          heldMemoryBytes,
+        },
       );
       copy.onSettled = () => copyWake?.();
       // A shadow left by a copy that never committed a chunk is stale: dropped before any change
@@ -1171,7 +1177,10 @@ export class ChangefeedRunner implements Changefeed {
         // A keyless table's whole read comes from its spill: it goes down in chunks of the epoch.
         if (builder.bytes >= chunkBytes || builder.changes >= chunkRows) await applyChunk();
       }
-      for (const change of f.changes) builder.add(change);
+      for (const change of f.changes) {
+        builder.add(change);
+        if (builder.bytes >= chunkBytes || builder.changes >= chunkRows) await applyChunk();
+      }
       this.rateCount += f.rowCount;
       this.st.snapshotRows += f.rowCount;
       copyProgress.set(c.table.relationId, c.progress);

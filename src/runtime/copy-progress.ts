@@ -52,6 +52,11 @@ export class CopyProgressStore {
     return join(CopyProgressStore.spillDirFor(dataDir, changefeedId), `${relationId}.rows`);
   }
 
+  /** Where the online copy of table `relationId` spills the changes held while it is read. */
+  static heldSpillPathFor(dataDir: string, changefeedId: string, relationId: number): string {
+    return join(CopyProgressStore.spillDirFor(dataDir, changefeedId), `${relationId}.held.rows`);
+  }
+
   /** Reads the file; keeps, per table, the entries up to `sinkEpoch` (null: nothing committed). */
   static open(path: string, sinkEpoch: number | null): CopyProgressStore {
     const s = new CopyProgressStore(path);

@@ -67,7 +67,7 @@ describe('RowSpill', () => {
     expect(it.next().value).toEqual(['0', 'x']);
     truncateSync(p, statSync(p).size - 20);
     expect(() => [...it]).toThrow(
-      /COPY_SPILL_FAILED.*199998 of 200000 rows read back, the last one cut short/,
+      /COPY_SPILL_FAILED.*199998 of 200000 lines read back, the last one cut short/,
     );
     expect(existsSync(p)).toBe(false);
   });

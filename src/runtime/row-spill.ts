@@ -1,13 +1,14 @@
 /**
- * Rows kept in a local file instead of memory: a table without a key is copied online in one read
+ * Items kept in a local file instead of memory: a table without a key is copied online in one read
  * (its rows cannot be reconciled with the stream chunk by chunk), and such a table may be larger
- * than memory. Written as the read hands rows over, read back once, then deleted.
+ * than memory; so may the changes the stream brings meanwhile (held-changes.ts). Written as they
+ * come, read back once, then deleted.
  *
- * The file holds one JSON array of cells per line (JSON escapes newlines and lone surrogates, so
- * every text round-trips). It lives under the data directory; a crash leaves it behind, and the
- * runtime deletes such files when a changefeed starts (`removeSpills`). Every failure of the file
- * is COPY_SPILL_FAILED (retriable), and a read-back that does not give every row appended fails
- * the same way rather than apply a table with rows missing.
+ * The file holds one JSON value per line (JSON escapes newlines and lone surrogates, so every text
+ * round-trips); a codec says what an item is as JSON. It lives under the data directory; a crash
+ * leaves it behind, and the runtime deletes such files when a changefeed starts (`removeSpills`).
+ * Every failure of the file is COPY_SPILL_FAILED (retriable), and a read-back that does not give
+ * every item appended fails the same way rather than apply a table with rows missing.
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,41 +20,52 @@ const READ_BYTES = 1 << 20;
 /** Spill files end so (copy-progress.ts names them, in a directory per changefeed). */
 const SUFFIX = '.rows';
 
-export class RowSpill {
+/** What an item is as a JSON value, and back. */
+export interface SpillCodec<T> {
+  encode(item: T): unknown;
+  decode(json: unknown): T;
+}
+
+const ROWS: SpillCodec<Row> = { encode: (r) => r, decode: (j) => j as Row };
+
+export class LineSpill<T> {
   private fd: number | null;
   private pending: string[] = [];
   private pendingChars = 0;
-  /** Rows appended. */
+  /** Items appended. */
   count = 0;
 
   /** Creates (or empties) the file at `path`. */
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    private readonly codec: SpillCodec<T>,
+  ) {
     this.fd = this.io('creating', () => {
       mkdirSync(dirname(path), { recursive: true });
       return openSync(path, 'w+');
     });
   }
 
-  /** Appends `rows`. Only before `rows()`. */
-  append(rows: readonly Row[]): void {
-    if (this.fd === null) throw new Error('row spill: appended after it was read or closed');
-    for (const r of rows) {
-      const line = JSON.stringify(r);
+  /** Appends `items`. Only before `rows()`. */
+  append(items: readonly T[]): void {
+    if (this.fd === null) throw new Error('spill: appended after it was read or closed');
+    for (const r of items) {
+      const line = JSON.stringify(this.codec.encode(r));
       this.pending.push(line);
       this.pendingChars += line.length + 1;
       if (this.pendingChars >= WRITE_BYTES) this.flush();
     }
-    this.count += rows.length;
+    this.count += items.length;
   }
 
   /**
-   * The rows appended, in order, read back from the file a block at a time. Once: the file is
+   * The items appended, in order, read back from the file a block at a time. Once: the file is
    * deleted when the iteration ends (also when it is left early).
    */
-  *rows(): Generator<Row> {
+  *rows(): Generator<T> {
     this.flush();
     const fd = this.fd;
-    if (fd === null) throw new Error('row spill: read twice or after it was closed');
+    if (fd === null) throw new Error('spill: read twice or after it was closed');
     this.fd = null;
     try {
       const buf = Buffer.allocUnsafe(READ_BYTES);
@@ -68,7 +80,7 @@ export class RowSpill {
         let start = 0;
         for (let nl = block.indexOf(10, start); nl !== -1; nl = block.indexOf(10, start)) {
           const line = block.toString('utf8', start, nl);
-          yield this.io('reading', () => JSON.parse(line) as Row);
+          yield this.io('reading', () => this.codec.decode(JSON.parse(line)));
           read++;
           start = nl + 1;
         }
@@ -77,7 +89,7 @@ export class RowSpill {
       }
       if (carry.length > 0 || read !== this.count) {
         throw new TidemarkError('COPY_SPILL_FAILED', {
-          detail: `${this.path}: ${read} of ${this.count} rows read back${carry.length > 0 ? ', the last one cut short' : ''}`,
+          detail: `${this.path}: ${read} of ${this.count} lines read back${carry.length > 0 ? ', the last one cut short' : ''}`,
         });
       }
     } finally {
@@ -118,6 +130,13 @@ export class RowSpill {
         cause: err,
       });
     }
+  }
+}
+
+/** A table's rows, as the source read them. */
+export class RowSpill extends LineSpill<Row> {
+  constructor(path: string) {
+    super(path, ROWS);
   }
 }
 

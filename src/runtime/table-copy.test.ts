@@ -103,7 +103,7 @@ describe('TableCopy of a table without a key', () => {
       ['1', 'x'],
       ['2', 'y'],
     ]);
-    expect(f.changes).toEqual([
+    expect([...f.changes]).toEqual([
       { tag: 'delete', table: copy.shadow, old: ['1', 'x'] },
       { tag: 'insert', table: copy.shadow, row: ['3', 'z'] },
     ]);
@@ -114,6 +114,9 @@ describe('TableCopy of a table without a key', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-copy-'));
     try {
       const spillPath = join(dir, 'bag.rows');
+      const heldPath = join(dir, 'bag.held.rows');
+      // Every held change beyond the first byte goes to disk too.
+      const spillTo = { rowsPath: spillPath, heldPath, heldMemoryBytes: 1 };
       let batches = 0;
       const reader: ChunkReader = {
         table: bag,
@@ -143,12 +146,14 @@ describe('TableCopy of a table without a key', () => {
         { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
         null,
         'test',
-        spillPath,
+        spillTo,
       );
       copy.issue(100);
       expect(copy.observe(insert(['9', 'z']), 6)).toBeNull();
+      expect(copy.observe(insert(['2', 'y']), 5)).toBeNull();
       await settled(copy);
       expect(existsSync(spillPath)).toBe(true);
+      expect(existsSync(heldPath)).toBe(true);
       const f = copy.finish();
       expect(batches).toBe(3);
       expect(f.rowCount).toBe(6);
@@ -160,9 +165,10 @@ describe('TableCopy of a table without a key', () => {
         ['2', 'x'],
         ['2', 'y'],
       ]);
-      expect(f.changes).toEqual([{ tag: 'insert', table: copy.shadow, row: ['9', 'z'] }]);
+      expect([...f.changes]).toEqual([{ tag: 'insert', table: copy.shadow, row: ['9', 'z'] }]);
       expect(copy.progress.rows).toBe(6);
       expect(existsSync(spillPath)).toBe(false);
+      expect(existsSync(heldPath)).toBe(false);
 
       // A change the source cannot place (no txn): the read is thrown away, and its spill with it.
       const again = new TableCopy(
@@ -170,13 +176,15 @@ describe('TableCopy of a table without a key', () => {
         { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
         null,
         'test',
-        spillPath,
+        spillTo,
       );
       again.issue(100);
+      again.observe(insert(['8', 'z']), 6);
       again.observe(insert(['9', 'z']), undefined);
       await settled(again);
       expect(again.finish().reread).toMatch(/changed while it was read/);
       expect(existsSync(spillPath)).toBe(false);
+      expect(existsSync(heldPath)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

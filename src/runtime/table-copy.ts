@@ -15,7 +15,7 @@
  * copy runs, so the shadow is at the stream's position; readers never see it under the table's
  * name until the swap. Keyless tables are read whole in one chunk (through the source's cursor onto
  * a local spill, row-spill.ts, when the runtime gives a path), and their changes are held
- * back until it lands: then the chunk's rows, and after them the held changes of the transactions
+ * back until it lands (held-changes.ts, on disk past a budget): then the chunk's rows, and after them the held changes of the transactions
  * the chunk's snapshot did not see (`ChunkRead.contains`), go to the shadow — exact, since rows
  * without a key cannot be reconciled one by one. A source that cannot tell which transactions a
  * chunk holds has the chunk read again when its window saw any change. The argument:
@@ -28,6 +28,7 @@ import { hasUnchanged, UNCHANGED, type Cell, type Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { ChunkRead, ChunkReader } from '../source/connector.ts';
 import { RowSpill } from './row-spill.ts';
+import { HeldChanges, type RowEdit } from './held-changes.ts';
 
 /** What a copy has durably done: the part of it that commits with an epoch. */
 export interface CopyProgress {
@@ -46,15 +47,12 @@ export interface CopyProgress {
   readonly shadow?: string;
 }
 
-/** An insert, update or delete (a truncate and a barrier are handled apart). */
-type RowEdit = Exclude<RowChange, { tag: 'truncate' | 'schema' }>;
-
 type Touched = { readonly kind: 'full' } | { readonly kind: 'partial'; readonly cells: Cell[] };
 
 interface Window {
   readonly touched: Map<string, Touched>;
   /** A keyless table's changes in the window, with their transaction (`BeginEvent.txn`). */
-  readonly held: { readonly change: RowEdit; readonly txn: number }[];
+  readonly held: HeldChanges;
   /** Set when the chunk cannot be reconciled and must be read again (why). */
   reread: string | null;
 }
@@ -64,8 +62,8 @@ export interface FinishedChunk {
   readonly rows: Iterable<Row>;
   /** How many `rows` holds. */
   readonly rowCount: number;
-  /** Changes to apply to the shadow after `rows` (a keyless table's, held back meanwhile). */
-  readonly changes: readonly RowChange[];
+  /** Changes to apply to the shadow after `rows` (a keyless table's, held back meanwhile; once). */
+  readonly changes: Iterable<RowChange>;
   /** The shadow holds the whole table: swap it in. */
   readonly complete: boolean;
   /** The chunk was thrown away and will be read again (why), nothing to apply. */
@@ -85,6 +83,14 @@ export function shadowOf(table: TableSchema, owner: string): TableSchema {
 /** The name of table `relationId`'s shadow for changefeed `owner` (in the table's schema). */
 export function shadowName(relationId: number, owner: string): string {
   return `_tidemark_copy_${createHash('sha256').update(owner).digest('hex').slice(0, 8)}_${relationId}`;
+}
+
+/** Where a keyless table's read and the changes held meanwhile go (row-spill.ts, held-changes.ts). */
+export interface CopySpill {
+  readonly rowsPath: string;
+  readonly heldPath: string;
+  /** Bytes of held changes kept in memory before they spill. */
+  readonly heldMemoryBytes: number;
 }
 
 export class TableCopy {
@@ -114,8 +120,8 @@ export class TableCopy {
     readonly estimatedRows: number | null,
     /** The changefeed copying (its shadow's name is its own). */
     owner: string,
-    /** Where a keyless table's read is spilled; null: held in memory. */
-    private readonly spillPath: string | null = null,
+    /** Where a keyless table's read and the changes held meanwhile go; null: memory. */
+    private readonly spillTo: CopySpill | null = null,
   ) {
     this.shadow = shadowOf(progress.table, owner);
     this.state = { ...progress, shadow: this.shadow.name };
@@ -146,12 +152,17 @@ export class TableCopy {
    */
   issue(chunkRows: number): void {
     if (this.pending || this.state.phase !== 'copying' || this.truncated) return;
-    this.window = { touched: new Map(), held: [], reread: null };
+    this.closeWindow();
+    const held = new HeldChanges(this.table, {
+      spillPath: this.spillTo?.heldPath ?? null,
+      memoryBytes: this.spillTo?.heldMemoryBytes ?? Infinity,
+    });
+    this.window = { touched: new Map(), held, reread: null };
     this.result = null;
     this.reads++;
     const after = this.table.keyless ? null : this.state.lastKey;
     this.spill?.close();
-    this.spill = this.table.keyless && this.spillPath !== null ? new RowSpill(this.spillPath) : null;
+    this.spill = this.table.keyless && this.spillTo !== null ? new RowSpill(this.spillTo.rowsPath) : null;
     const spill = this.spill;
     const p = spill
       ? this.reader.read(null, chunkRows, (rows) => spill.append(rows))
@@ -192,7 +203,7 @@ export class TableCopy {
     // Emptied by a TRUNCATE: from there the stream holds the whole table.
     if (this.truncated) return { ...change, table: this.shadow };
     if (t.keyless) {
-      if (w && txn !== undefined) w.held.push({ change, txn });
+      if (w && txn !== undefined) w.held.push(change, txn);
       else if (w) w.reread = 'the table changed while it was read';
       return null;
     }
@@ -254,7 +265,7 @@ export class TableCopy {
     this.waitingUntil = until;
     this.pending = null;
     this.result = null;
-    this.window = null;
+    this.closeWindow();
     this.dropSpill();
     return true;
   }
@@ -299,18 +310,17 @@ export class TableCopy {
     this.pending = null;
     this.result = null;
     this.window = null;
-    if (w.held.length > 0 && !r.contains) w.reread = 'the table changed while it was read';
+    if (w.held.count > 0 && !r.contains) w.reread = 'the table changed while it was read';
     const spill = this.spill;
     this.spill = null;
     if (w.reread !== null) {
       spill?.close();
+      w.held.close();
       return { rows: [], rowCount: 0, changes: [], complete: false, reread: w.reread };
     }
     this.waitedForChange = false;
     const seen = r.contains;
-    const changes = seen
-      ? w.held.filter((h) => !seen(h.txn)).map((h): RowChange => ({ ...h.change, table: this.shadow }))
-      : [];
+    const changes = seen ? this.aimed(w.held.take((txn) => !seen(txn))) : [];
     const t = this.table;
     let rows: Iterable<Row>;
     let rowCount: number;
@@ -363,13 +373,23 @@ export class TableCopy {
   private abandonRead(): void {
     this.pending = null;
     this.result = null;
-    this.window = null;
+    this.closeWindow();
     this.dropSpill();
+  }
+
+  private closeWindow(): void {
+    this.window?.held.close();
+    this.window = null;
   }
 
   private dropSpill(): void {
     this.spill?.close();
     this.spill = null;
+  }
+
+  /** Held changes, aimed at the shadow. */
+  private *aimed(changes: Iterable<RowEdit>): Generator<RowChange> {
+    for (const c of changes) yield { ...c, table: this.shadow };
   }
 }
 

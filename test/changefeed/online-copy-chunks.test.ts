@@ -4,7 +4,8 @@
  * epoch timer fires meanwhile; it must not cut between those chunks. Before, a cut committed the
  * epoch on the writer a chunk was still using and the changefeed stopped with INTERNAL ("commit on
  * a writer that is busy with another call"): CI's online-copy-memory waited for a swap from a
- * process that had died.
+ * process that had died. The changes the stream brings while the table is read are held (past a
+ * sixteenth of the quota, on disk) and applied after its rows: inserts and deletes of copied rows.
  */
 import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/db.ts';
@@ -37,7 +38,11 @@ describe('online copy of a keyless table applied in chunks', () => {
     const writes = (async () => {
       while (!stop) {
         n++;
-        await src.query(`UPDATE other SET v = v + 1; INSERT INTO events VALUES (${-n}, 'late')`);
+        // Held while the copy is read: past 64 KiB (1/16 of the quota) they wait on disk.
+        await src.query(
+          `UPDATE other SET v = v + 1; INSERT INTO events VALUES (${-n}, repeat('late', 500));
+           DELETE FROM events WHERE at = ${n}`,
+        );
       }
     })();
     const log = recordingLogger();
