@@ -4,26 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packCells } from '../core/packed-cells.ts';
 import { UNCHANGED } from '../core/row.ts';
-import type { TableSchema } from '../core/table-schema.ts';
 import { HeldChanges, type RowEdit } from './held-changes.ts';
-
-const column = (name: string) => ({
-  name,
-  typeOid: 25,
-  typeMod: -1,
-  typeName: 'text',
-  isKey: false,
-  nullable: true,
-});
-const bag: TableSchema = {
-  schema: 'public',
-  name: 'bag',
-  relationId: 7,
-  columns: [column('a'), column('b')],
-  keyColumns: [],
-  keyless: true,
-  enums: [],
-};
+import { bag } from './tables.fixture.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -13,6 +13,7 @@ import type { TableSchema } from '../core/table-schema.ts';
 import type { ChunkRead, ChunkReader } from '../source/connector.ts';
 import { shadowName, TableCopy } from './table-copy.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
+import { bag } from './tables.fixture.ts';
 
 class At implements Position {
   constructor(readonly n: number) {}
@@ -29,24 +30,6 @@ class At implements Position {
     return String(this.n);
   }
 }
-
-const column = (name: string) => ({
-  name,
-  typeOid: 25,
-  typeMod: -1,
-  typeName: 'text',
-  isKey: false,
-  nullable: true,
-});
-const bag: TableSchema = {
-  schema: 'public',
-  name: 'bag',
-  relationId: 7,
-  columns: [column('a'), column('b')],
-  keyColumns: [],
-  keyless: true,
-  enums: [],
-};
 
 /** A reader whose next chunk is `read`, resolved at once. */
 function readerOf(read: ChunkRead): ChunkReader & { calls: number } {
