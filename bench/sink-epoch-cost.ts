@@ -17,6 +17,7 @@ import type { Row } from '../src/core/row.ts';
 import type { TableSchema } from '../src/core/table-schema.ts';
 import { createDatabase, startBenchCluster, withClient } from './bench-cluster.ts';
 import { cpuMs } from './peak-rss.ts';
+import { column, Ids, ITEMS } from './fixtures.ts';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -28,35 +29,14 @@ const seconds = Number(arg('--seconds') ?? 4);
 /** peer: the peer workload's rows (~1 KB); items: the latency phase's inserts (bigint, int, md5). */
 const shape = (arg('--shape') ?? 'peer') as 'peer' | 'items';
 
-const column = (name: string, typeOid: number, typeName: string, isKey: boolean) => ({
-  name,
-  typeOid,
-  typeMod: -1,
-  typeName,
-  isKey,
-  nullable: !isKey,
-});
 const PEER: TableSchema = {
-  schema: 'public',
+  ...ITEMS,
   name: 'peer_events',
-  relationId: 16_384,
   columns: [
     column('id', 20, 'bigint', true),
     column('kind', 25, 'text', false),
     column('payload', 3802, 'jsonb', false),
     column('updated_at', 1184, 'timestamp with time zone', false),
-  ],
-  keyColumns: [0],
-  keyless: false,
-  enums: [],
-};
-const ITEMS: TableSchema = {
-  ...PEER,
-  name: 'items',
-  columns: [
-    column('id', 20, 'bigint', true),
-    column('grp', 23, 'integer', false),
-    column('payload', 25, 'text', false),
   ],
 };
 const COLUMNS_DDL =
@@ -77,17 +57,7 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
 
 /** Peer-shaped changes, one epoch at a time, collapsed per key as the epoch builder would. */
 class Changes {
-  private next = 1;
-  private readonly live: number[] = [];
-  private seed = 42;
-  private rand(): number {
-    let x = this.seed;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.seed = x >>> 0;
-    return this.seed / 4_294_967_296;
-  }
+  private readonly ids = new Ids(1);
   private row(id: number, kind: string): Row {
     if (shape === 'items') return [String(id), '1', id.toString(16).padStart(32, '0')];
     const pad = id.toString(16).padStart(8, '0').repeat(124);
@@ -97,23 +67,11 @@ class Changes {
     const upserts = new Map<number, Row>();
     const deletes = new Map<number, Row>();
     for (let i = 0; i < size; i++) {
-      const r = this.rand();
-      if (shape === 'items' || r < 0.5 || this.live.length < 100) {
-        const id = this.next++;
-        this.live.push(id);
-        upserts.set(id, this.row(id, 'created'));
-        continue;
-      }
-      const at = Math.floor(this.rand() * this.live.length);
-      const id = this.live[at]!;
-      if (r < 0.85) {
-        upserts.set(id, this.row(id, 'updated'));
-        continue;
-      }
-      this.live[at] = this.live[this.live.length - 1]!;
-      this.live.pop();
-      upserts.delete(id);
-      deletes.set(id, [String(id), ...(shape === 'peer' ? [null, null, null] : [null, null])]);
+      const op = shape === 'items' ? { kind: 'insert' as const, id: this.ids.insert() } : this.ids.op();
+      if (op.kind === 'delete') {
+        upserts.delete(op.id);
+        deletes.set(op.id, [String(op.id), ...(shape === 'peer' ? [null, null, null] : [null, null])]);
+      } else upserts.set(op.id, this.row(op.id, op.kind === 'insert' ? 'created' : 'updated'));
     }
     return { upserts: [...upserts.values()], deletes: [...deletes.values()] };
   }

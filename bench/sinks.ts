@@ -17,11 +17,11 @@ import { EpochBuilder } from '../src/coordinator/epoch-builder.ts';
 import { CHANGEFEED_DEFAULTS } from '../src/runtime/changefeed-config.ts';
 import { createSink } from '../src/sink/create-sink.ts';
 import type { Row } from '../src/core/row.ts';
-import type { TableSchema } from '../src/core/table-schema.ts';
 import type { SnapshotRows } from '../src/core/epoch.ts';
 import { Lsn } from '../src/source/postgres/lsn.ts';
 import type { BenchFigure, BenchOptions, BenchResult } from './report.ts';
 import { createDatabase, startBenchCluster } from './bench-cluster.ts';
+import { ITEMS } from './fixtures.ts';
 import { mariaDbInstalled, startMariaDb, type MariaDb } from '../test/support/mariadb.ts';
 import {
   fileBaseline,
@@ -36,29 +36,6 @@ const DEFAULT_ROWS = 200_000;
 const TXN_ROWS = 1000;
 const HOT_KEYS = 10_000;
 const EPOCH_ROWS = CHANGEFEED_DEFAULTS.epoch.maxRows;
-
-const column = (name: string, typeOid: number, typeName: string, isKey: boolean) => ({
-  name,
-  typeOid,
-  typeMod: -1,
-  typeName,
-  isKey,
-  nullable: !isKey,
-});
-
-const ITEMS: TableSchema = {
-  schema: 'public',
-  name: 'items',
-  relationId: 16_384,
-  columns: [
-    column('id', 20, 'bigint', true),
-    column('grp', 23, 'integer', false),
-    column('payload', 25, 'text', false),
-  ],
-  keyColumns: [0],
-  keyless: false,
-  enums: [],
-};
 
 type Phase = 'inserts' | 'updates';
 

@@ -15,6 +15,7 @@
  */
 import pg from 'pg';
 import { quantile, sleep } from './bench-cluster.ts';
+import { Ids } from './fixtures.ts';
 import { cpuMs, peakRssBytes, samplePeakRss } from './peak-rss.ts';
 import type { SinkMeter } from './sink-meter.ts';
 
@@ -49,40 +50,6 @@ export interface PeerRun {
   readonly peakRssBytes: number | null;
   /** The last probe sequence written (the next run starts after it). */
   readonly lastSeq: number;
-}
-
-/** Row ids shared by the writers of one process (ids are never reused). */
-class Ids {
-  private next = 1;
-  private readonly live: number[] = [];
-  private seed = 42;
-  private rand(): number {
-    // xorshift32: deterministic, no dependency.
-    let x = this.seed;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.seed = x >>> 0;
-    return this.seed / 4_294_967_296;
-  }
-  op(): { kind: 'insert' | 'update' | 'delete'; id: number } {
-    const r = this.rand();
-    if (r < 0.5 || this.live.length < 100) {
-      const id = this.next++;
-      this.live.push(id);
-      return { kind: 'insert', id };
-    }
-    const i = Math.floor(this.rand() * this.live.length);
-    const id = this.live[i]!;
-    if (r < 0.85) return { kind: 'update', id };
-    this.live[i] = this.live[this.live.length - 1]!;
-    this.live.pop();
-    return { kind: 'delete', id };
-  }
-  /** Continues after what an earlier run (on the same table) wrote. */
-  constructor(start: number) {
-    this.next = start;
-  }
 }
 
 const SQL = {
