@@ -454,7 +454,7 @@ export const ERROR_CODES = {
   COPY_SPILL_FAILED: {
     message: 'An online copy could not keep its rows on the local disk',
     retriable: true,
-    hint: "A table without a key is copied online in one read, kept under the data directory (copies/) until it is applied: it needs about the table's size in free space there. Free space or fix the directory's permissions (the detail names the file and the error); the copy is retried from the start.",
+    hint: "A table without a key is copied online in one read, kept under the data directory (copies/) until it is applied, with the table's changes that arrive meanwhile: it needs about the table's size and theirs in free space there. Free space or fix the directory's permissions (the detail names the file and the error); the copy is retried from the start, backing off.",
   },
   CHANGELOG_DISK_FULL: {
     message: 'The change log is out of disk space',

@@ -44,6 +44,13 @@ import type { RowChange } from '../core/change.ts';
 
 const MiB = 1024 * 1024;
 
+/**
+ * Failures that epochs committed meanwhile do not show healed, so they keep backing off: an online
+ * copy's local spill fails the same way until someone frees space, however many epochs of other
+ * tables committed while it read (each retry reads the whole table from the source again).
+ */
+const NOT_HEALED_BY_PROGRESS: ReadonlySet<string> = new Set(['COPY_SPILL_FAILED']);
+
 /** A table selected now that the changefeed's record does not hold, and why that matters. */
 interface PendingTable {
   readonly table: TableSchema;
@@ -258,7 +265,7 @@ export class ChangefeedRunner implements Changefeed {
           this.update({ phase: 'failed' });
           throw e;
         }
-        attempt = this.committedSince ? 0 : attempt + 1;
+        attempt = this.committedSince && !NOT_HEALED_BY_PROGRESS.has(e.code) ? 0 : attempt + 1;
         const wait = backoffMs(attempt);
         this.log.warn('changefeed error, retrying', { error: e, retryInMs: wait });
         await Promise.race([new Promise((r) => setTimeout(r, wait)), this.stopSignal]);
@@ -1172,14 +1179,29 @@ export class ChangefeedRunner implements Changefeed {
           reason: f.reread,
         });
       }
-      for (const row of f.rows) {
-        builder.insert(c.shadow, row);
-        // A keyless table's whole read comes from its spill: it goes down in chunks of the epoch.
-        if (builder.bytes >= chunkBytes || builder.changes >= chunkRows) await applyChunk();
+      if (f.held.onDisk) {
+        this.log.info('online copy: the changes held during the read were kept on disk', {
+          table: qualifiedName(c.table),
+          changes: f.held.count,
+        });
       }
-      for (const change of f.changes) {
-        builder.add(change);
+      // A keyless table's whole read and its held changes come from disk: they go down in chunks
+      // of the epoch. A stop is honoured between chunks (the epoch's open transaction is dropped).
+      const oneMore = async () => {
+        if (this.stopping) throw stoppedDuringCopy();
         if (builder.bytes >= chunkBytes || builder.changes >= chunkRows) await applyChunk();
+      };
+      try {
+        for (const row of f.rows) {
+          builder.insert(c.shadow, row);
+          await oneMore();
+        }
+        for (const change of f.changes) {
+          builder.add(change);
+          await oneMore();
+        }
+      } finally {
+        f.release();
       }
       this.rateCount += f.rowCount;
       this.st.snapshotRows += f.rowCount;
@@ -1350,6 +1372,11 @@ export class ChangefeedRunner implements Changefeed {
       await (writer as EpochWriter | null)?.abort().catch(() => {});
     }
   }
+}
+
+/** A stop asked for while an online copy was landing: its epoch is dropped, the copy resumes. */
+function stoppedDuringCopy(): TidemarkError {
+  return new TidemarkError('CHANGEFEED_FAILED', { detail: 'stopped during an online copy', retriable: true });
 }
 
 /** Resolves false once the event loop has run the current macrotask's microtasks and I/O polled. */

@@ -54,7 +54,7 @@ export class HeldChanges {
     }
   }
 
-  /** True while every change held is in memory (tests). */
+  /** True while every change held is in memory. */
   get inMemory(): boolean {
     return this.spill === null;
   }

@@ -153,6 +153,27 @@ describe('TableCopy of a table without a key', () => {
       expect(existsSync(spillPath)).toBe(false);
       expect(existsSync(heldPath)).toBe(false);
 
+      expect(f.held).toEqual({ count: 2, onDisk: true });
+      f.release();
+
+      // Applying failed before the rows or the held changes were read: release deletes both.
+      const failed = new TableCopy(
+        reader,
+        { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+        null,
+        'test',
+        spillTo,
+      );
+      failed.issue(100);
+      failed.observe(insert(['7', 'z']), 6);
+      await settled(failed);
+      const g = failed.finish();
+      expect(existsSync(spillPath)).toBe(true);
+      expect(existsSync(heldPath)).toBe(true);
+      g.release();
+      expect(existsSync(spillPath)).toBe(false);
+      expect(existsSync(heldPath)).toBe(false);
+
       // A change the source cannot place (no txn): the read is thrown away, and its spill with it.
       const again = new TableCopy(
         reader,
@@ -209,7 +230,14 @@ describe('TableCopy of a table without a key', () => {
       row: ['9', 'w'],
     });
     expect(copy.ready(new At(100))).toBe(true);
-    expect(copy.finish()).toEqual({ rows: [], rowCount: 0, changes: [], complete: true, reread: null });
+    const f = copy.finish();
+    expect({ rows: f.rows, rowCount: f.rowCount, changes: f.changes, complete: f.complete }).toEqual({
+      rows: [],
+      rowCount: 0,
+      changes: [],
+      complete: true,
+    });
+    expect(f.reread).toBeNull();
   });
 
   it('a read that finds the table moved waits for the stream to pass the change, then reads again (once)', async () => {

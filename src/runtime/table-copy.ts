@@ -68,6 +68,26 @@ export interface FinishedChunk {
   readonly complete: boolean;
   /** The chunk was thrown away and will be read again (why), nothing to apply. */
   readonly reread: string | null;
+  /** Changes held while the table was read went to disk (how many were held). */
+  readonly held: { readonly count: number; readonly onDisk: boolean };
+  /**
+   * Deletes what `rows` and `changes` would read that was not read (their files). Call when done
+   * with them, also when applying them failed half way: an iteration never started holds its file.
+   */
+  release(): void;
+}
+
+/** A finished chunk with nothing to apply. */
+function nothing(complete: boolean, reread: string | null): FinishedChunk {
+  return {
+    rows: [],
+    rowCount: 0,
+    changes: [],
+    complete,
+    reread,
+    held: { count: 0, onDisk: false },
+    release: () => {},
+  };
 }
 
 /**
@@ -286,13 +306,7 @@ export class TableCopy {
   finish(): FinishedChunk {
     if (this.waitingUntil !== null) {
       this.waitingUntil = null;
-      return {
-        rows: [],
-        rowCount: 0,
-        changes: [],
-        complete: false,
-        reread: 'the table changed while it was read',
-      };
+      return nothing(false, 'the table changed while it was read');
     }
     if (this.failure !== null) {
       const f = this.failure;
@@ -303,7 +317,7 @@ export class TableCopy {
     }
     if (this.truncated) {
       this.abandonRead();
-      return { rows: [], rowCount: 0, changes: [], complete: true, reread: null };
+      return nothing(true, null);
     }
     const r = this.result!;
     const w = this.window!;
@@ -316,7 +330,7 @@ export class TableCopy {
     if (w.reread !== null) {
       spill?.close();
       w.held.close();
-      return { rows: [], rowCount: 0, changes: [], complete: false, reread: w.reread };
+      return nothing(false, w.reread);
     }
     this.waitedForChange = false;
     const seen = r.contains;
@@ -326,7 +340,13 @@ export class TableCopy {
     let rowCount: number;
     if (spill) {
       // A reader that returns the rows instead of handing them over: they go to the spill too.
-      if (r.rows.length > 0) spill.append(r.rows);
+      try {
+        if (r.rows.length > 0) spill.append(r.rows);
+      } catch (err) {
+        spill.close();
+        w.held.close();
+        throw err;
+      }
       rows = spill.rows();
       rowCount = spill.count;
     } else if (t.keyless) {
@@ -350,7 +370,12 @@ export class TableCopy {
       chunks: this.state.chunks + 1,
     };
     this.dirty = true;
-    return { rows, rowCount, changes, complete: r.done, reread: null };
+    const held = { count: w.held.count, onDisk: !w.held.inMemory };
+    const release = () => {
+      w.held.close();
+      spill?.close();
+    };
+    return { rows, rowCount, changes, complete: r.done, reread: null, held, release };
   }
 
   /** The swap went into the epoch being built. */

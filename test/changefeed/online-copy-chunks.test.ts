@@ -74,6 +74,10 @@ describe('online copy of a keyless table applied in chunks', () => {
     expect(feed.status().error).toBeNull();
     await feed.stop();
     expect(log.lines.some((l) => l.msg === 'epoch too large for memory: applying it in chunks')).toBe(true);
+    const held = log.lines.find(
+      (l) => l.msg === 'online copy: the changes held during the read were kept on disk',
+    );
+    expect(held?.fields.changes).toBeGreaterThan(0);
     await expectSameTables(src.url, dst.url, ['other', 'events']);
   });
 });
