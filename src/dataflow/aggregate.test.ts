@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Value } from '../decode/value.ts';
 import type { AggregateSpec } from './aggregate.ts';
+import type { AggregateFunction } from './aggregate-function.ts';
 import type { Row } from './change.ts';
 import { avg, boolAnd, boolOr, count, max, min, stringAgg, sum } from './default-aggregates.ts';
 import { GraphBuilder } from './graph.ts';
@@ -201,6 +202,53 @@ describe('aggregate against the oracle', () => {
     b.output('out', b.aggregate(b.input('t'), { aggregates: [{ fn: count }, { fn: sum, arg: v }] }));
     const g = b.build(new MemoryStateStore());
     expect(g.step(new Map()).get('out')).toEqual([{ row: [0n, null], weight: 1 }]);
+  });
+
+  it('a fold stopped by an error, or an aborted epoch, leaves no folded group behind', async () => {
+    // Folds in place, as count and sum do, and fails on 'boom' after it has added.
+    const fragile: AggregateFunction = {
+      kind: 'invertible',
+      init: () => [0],
+      add: (acc, value, weight) => {
+        (acc as Value[])[0] = (acc[0] as number) + (value === 'boom' ? 100 : (value as number)) * weight;
+        if (value === 'boom') throw new Error('boom');
+        return acc;
+      },
+      result: (acc) => acc[0] ?? null,
+    };
+    const b = new GraphBuilder();
+    const specs = [{ fn: count }, { fn: fragile, arg: v }];
+    b.output('out', b.aggregate(b.input('t'), { groupKey: (r) => [r[0] ?? null], aggregates: specs }));
+    const g = b.build(new MemoryStateStore());
+    g.step(new Map([['t', [{ row: ['a', 2], weight: 1 }]]]), { epoch: 1 });
+    await g.commit();
+    expect(() =>
+      g.step(
+        new Map([
+          [
+            't',
+            [
+              { row: ['a', 3], weight: 1 },
+              { row: ['a', 'boom'], weight: 1 },
+            ],
+          ],
+        ]),
+        { epoch: 2 },
+      ),
+    ).toThrow('boom');
+    let next = g.step(new Map([['t', [{ row: ['a', 7], weight: 1 }]]]), { epoch: 2 });
+    expect(next.get('out')).toEqual([
+      { row: ['a', 1n, 2], weight: -1 },
+      { row: ['a', 2n, 9], weight: 1 },
+    ]);
+    g.abort();
+    g.step(new Map([['t', [{ row: ['a', 5], weight: 1 }]]]), { epoch: 2 });
+    g.abort();
+    next = g.step(new Map([['t', [{ row: ['a', 7], weight: 1 }]]]), { epoch: 2 });
+    expect(next.get('out')).toEqual([
+      { row: ['a', 1n, 2], weight: -1 },
+      { row: ['a', 2n, 9], weight: 1 },
+    ]);
   });
 
   it('sums bigints exactly', async () => {

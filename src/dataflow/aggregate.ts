@@ -17,7 +17,7 @@
 import type { Value } from '../decode/value.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import type { AggregateFunction } from './aggregate-function.ts';
-import { groupBy, markConsolidated, type Change, type Row } from './change.ts';
+import { markConsolidated, type Change, type Row } from './change.ts';
 import type { Operator, OperatorState } from './operator.ts';
 import { orderToken } from './order-key.ts';
 import { rowKey, valueToken } from './row-key.ts';
@@ -47,15 +47,12 @@ interface GroupState {
   key: Row;
   lastOutput: Row | null;
   accs: Row[];
-}
-
-/** A group as last stored, decoded; valid while the store still holds exactly `text`. */
-interface CachedGroup {
-  readonly text: string;
-  readonly rows: number;
-  readonly key: Row;
-  readonly lastOutput: Row | null;
-  readonly accs: readonly Row[];
+  /**
+   * The stored text this state was decoded from or written as, while it sits in the cache; ''
+   * while an epoch folds changes into it (stored texts are never empty), so that a fold stopped
+   * by an error, or an epoch aborted, can never leave a cached state that matches the store.
+   */
+  text: string;
 }
 
 /** Decoded groups kept per operator; the cache is emptied when it reaches this size. */
@@ -71,10 +68,11 @@ export class AggregateOperator implements Operator {
   /** Every aggregate invertible: a group's last output is derived from its accumulators. */
   private readonly derived: boolean;
   /**
-   * Saves decoding the group's state on every epoch. Entries are checked against the stored text,
-   * so an aborted or rolled-back epoch can never leave a stale group behind.
+   * Saves decoding the group's state on every epoch; a cached state is folded into in place (no
+   * copy per epoch). Entries are checked against the stored text, so an aborted or rolled-back
+   * epoch can never leave a stale group behind.
    */
-  private readonly cache = new Map<string, CachedGroup>();
+  private readonly cache = new Map<string, GroupState>();
 
   constructor(
     private readonly state: OperatorState,
@@ -97,39 +95,50 @@ export class AggregateOperator implements Operator {
   step([input = []]: readonly (readonly Change[])[]): Change[] {
     const out: Change[] = [];
     const groupKey = this.groupKey;
-    const groups = groupBy(input, (row) => rowKey(groupKey(row)));
-    if (this.global && !groups.has(rowKey([])) && this.state.get('g', rowKey([])) === undefined) {
-      groups.set(rowKey([]), []);
+    // The epoch's groups, each loaded at its first change and folded change by change in input
+    // order (no list of changes per group: those lived until the epoch's end, surviving
+    // scavenges, docs/performance.md "2026-12-05 e").
+    const touched = new Map<string, GroupState>();
+    for (const c of input) {
+      const key = groupKey(c.row);
+      const gk = rowKey(key);
+      let g = touched.get(gk);
+      if (g === undefined) touched.set(gk, (g = this.load(gk, key)));
+      this.fold(gk, g, c);
     }
-    for (const [gk, changes] of groups) this.stepGroup(gk, changes, out);
+    if (this.global && !touched.has(rowKey([])) && this.state.get('g', rowKey([])) === undefined) {
+      touched.set(rowKey([]), this.load(rowKey([]), []));
+    }
+    for (const [gk, g] of touched) this.finish(gk, g, out);
     // One change per touched group, whose rows differ: already consolidated.
     return markConsolidated(out);
   }
 
-  private stepGroup(gk: string, changes: readonly Change[], out: Change[]): void {
+  private fold(gk: string, g: GroupState, c: Change): void {
     const specs = this.options.aggregates;
-    const g = this.load(gk, changes);
-    for (const c of changes) {
-      g.rows += c.weight;
-      for (let i = 0; i < specs.length; i++) {
-        const spec = specs[i] as AggregateSpec;
-        const value = spec.arg === undefined ? null : spec.arg(c.row);
-        if (spec.arg !== undefined && value === null) continue;
-        let weight = c.weight;
-        if (spec.distinct === true) {
-          const part = this.distinctParts[i] as string;
-          const [before, after] = this.state.addCount(part, gk + rowKey([value]), weight);
-          weight = (after > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
-          if (weight === 0) continue;
-        }
-        if (spec.fn.kind === 'invertible') {
-          g.accs[i] = spec.fn.add(g.accs[i] ?? spec.fn.init(), value, weight);
-        } else {
-          const order = (spec.orderKey ?? ascending)(value);
-          this.state.addRow(this.orderedParts[i] as string, gk + order + rowKey([value]), [value], weight);
-        }
+    g.rows += c.weight;
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i] as AggregateSpec;
+      const value = spec.arg === undefined ? null : spec.arg(c.row);
+      if (spec.arg !== undefined && value === null) continue;
+      let weight = c.weight;
+      if (spec.distinct === true) {
+        const part = this.distinctParts[i] as string;
+        const [before, after] = this.state.addCount(part, gk + rowKey([value]), weight);
+        weight = (after > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
+        if (weight === 0) continue;
+      }
+      if (spec.fn.kind === 'invertible') {
+        g.accs[i] = spec.fn.add(g.accs[i] ?? spec.fn.init(), value, weight);
+      } else {
+        const order = (spec.orderKey ?? ascending)(value);
+        this.state.addRow(this.orderedParts[i] as string, gk + order + rowKey([value]), [value], weight);
       }
     }
+  }
+
+  /** The group's changes folded in: its output change, its state stored and cached. */
+  private finish(gk: string, g: GroupState, out: Change[]): void {
     const output = g.rows > 0 || this.global ? this.outputOf(gk, g) : null;
     const last = g.lastOutput;
     const changed = last === null || output === null || !sameRow(output, last);
@@ -138,45 +147,45 @@ export class AggregateOperator implements Operator {
     if (output === null) {
       this.state.delete('g', gk);
       this.cache.delete(gk);
-    } else {
-      const text = this.derived
-        ? encodeRows([[g.rows], g.key, ...g.accs])
-        : encodeRows([[g.rows, true], g.key, output, ...g.accs]);
-      this.state.put('g', gk, text);
+      return;
+    }
+    const text = this.derived
+      ? encodeRows([[g.rows], g.key, ...g.accs])
+      : encodeRows([[g.rows, true], g.key, output, ...g.accs]);
+    this.state.put('g', gk, text);
+    g.lastOutput = output;
+    g.text = text;
+    if (this.cache.get(gk) !== g) {
       if (this.cache.size >= GROUP_CACHE_ENTRIES) this.cache.clear();
-      this.cache.set(gk, { text, rows: g.rows, key: g.key, lastOutput: output, accs: g.accs });
+      this.cache.set(gk, g);
     }
   }
 
-  private load(gk: string, changes: readonly Change[]): GroupState {
+  /** The group's state, to fold into (`key`: the group's key, for a group not stored yet). */
+  private load(gk: string, key: Row): GroupState {
     const stored = this.state.get('g', gk);
     if (stored === undefined) {
-      const first = changes[0];
       return {
         rows: 0,
-        key: first === undefined ? [] : this.groupKey(first.row),
+        key,
         lastOutput: null,
         accs: this.options.aggregates.map((a) => (a.fn.kind === 'invertible' ? a.fn.init() : [])),
+        text: '',
       };
     }
     const cached = this.cache.get(gk);
     if (cached !== undefined && cached.text === stored) {
-      // Copies: an AggregateFunction may update its accumulator in place.
-      return {
-        rows: cached.rows,
-        key: cached.key,
-        lastOutput: cached.lastOutput,
-        accs: cached.accs.map((a) => [...a]),
-      };
+      cached.text = '';
+      return cached;
     }
-    const [head = [], key = [], ...rest] = decodeRows(stored);
+    const [head = [], storedKey = [], ...rest] = decodeRows(stored);
     const rows = head[0] as number;
     if (head.length > 1) {
       const [lastOutput = [], ...accs] = rest;
-      return { rows, key, lastOutput: head[1] === true ? lastOutput : null, accs };
+      return { rows, key: storedKey, lastOutput: head[1] === true ? lastOutput : null, accs, text: '' };
     }
     // Derived: the results of the accumulators as stored (result() leaves them as they are).
-    const g: GroupState = { rows, key, lastOutput: null, accs: rest };
+    const g: GroupState = { rows, key: storedKey, lastOutput: null, accs: rest, text: '' };
     g.lastOutput = this.outputOf(gk, g);
     return g;
   }
