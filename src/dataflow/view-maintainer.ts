@@ -703,24 +703,32 @@ export class ViewMaintainer {
         rowDeltas: deltas.map((c) => ({ row: this.encode(o, c.row), count: c.weight })),
       };
     }
-    // A keyed view changes each key by at most −old +new: one upsert, or one delete.
-    const byKey = new Map<string, { up: readonly Value[] | null; old: readonly Value[] | null }>();
-    const key0 = o.key.length === 1 ? o.key[0] : undefined;
-    for (const c of deltas) {
-      const k =
-        key0 !== undefined ? valueToken(c.row[key0] ?? null) : rowKey(o.key.map((i) => c.row[i] ?? null));
-      let e = byKey.get(k);
-      if (e === undefined) byKey.set(k, (e = { up: null, old: null }));
-      if (c.weight > 0) e.up = c.row;
-      else e.old = c.row;
-    }
+    // A keyed view's deltas (consolidated) change each key by at most −old +new: every +row is an
+    // upsert, a −row a delete unless its key also has a +row. Producers put a key's −old +new side
+    // by side (the aggregate, an arrangement's update), so only −rows outside such a pair need the
+    // keys of the +rows (a map per delta was 3% of a GROUP BY's upkeep).
     const upserts: TextRow[] = [];
+    let alone: (readonly Value[])[] | null = null;
+    for (let i = 0; i < deltas.length; i++) {
+      const c = deltas[i] as Change;
+      if (c.weight > 0) {
+        upserts.push(this.encode(o, c.row));
+        continue;
+      }
+      const next = deltas[i + 1];
+      const prev = deltas[i - 1];
+      if (next !== undefined && next.weight > 0 && sameKey(o.key, c.row, next.row)) continue;
+      if (prev !== undefined && prev.weight > 0 && sameKey(o.key, c.row, prev.row)) continue;
+      (alone ??= []).push(c.row);
+    }
     const deletes: TextRow[] = [];
-    for (const e of byKey.values()) {
-      if (e.up !== null) upserts.push(this.encode(o, e.up));
-      else if (e.old !== null) {
-        const row = this.encode(o, e.old);
-        deletes.push(row.map((cell, i) => (o.key.includes(i) ? cell : null)));
+    if (alone !== null) {
+      const upserted = new Set<string>();
+      for (const c of deltas) if (c.weight > 0) upserted.add(keyToken(o.key, c.row));
+      for (const row of alone) {
+        if (upserted.has(keyToken(o.key, row))) continue;
+        const encoded = this.encode(o, row);
+        deletes.push(encoded.map((cell, i) => (o.key.includes(i) ? cell : null)));
       }
     }
     return { ...base, deletes, upserts, rowDeltas: [] };
@@ -739,6 +747,23 @@ export class ViewMaintainer {
     }
     return out;
   }
+}
+
+/** The identity of `row`'s key columns (row-key.ts). */
+function keyToken(key: readonly number[], row: readonly Value[]): string {
+  return key.length === 1
+    ? valueToken(row[key[0] as number] ?? null)
+    : rowKey(key.map((i) => row[i] ?? null));
+}
+
+/** Whether rows `a` and `b` have the same key (as `keyToken` compares). */
+function sameKey(key: readonly number[], a: readonly Value[], b: readonly Value[]): boolean {
+  for (const i of key) {
+    const x = a[i] ?? null;
+    const y = b[i] ?? null;
+    if (x !== y && (typeof x !== 'object' || valueToken(x) !== valueToken(y))) return false;
+  }
+  return true;
 }
 
 /** The graph, input arrangements and outputs for `plans` over `inputTables`, state under `prefix`. */
