@@ -11,7 +11,7 @@ import type { Position } from '../core/position.ts';
 import type { Row } from '../core/row.ts';
 import type { TableSchema } from '../core/table-schema.ts';
 import type { ChunkRead, ChunkReader } from '../source/connector.ts';
-import { shadowName, TableCopy } from './table-copy.ts';
+import { shadowName, TableCopy, type CopySpill } from './table-copy.ts';
 import { TidemarkError } from '../errors/tidemark-error.ts';
 import { bag } from './tables.fixture.ts';
 
@@ -54,8 +54,14 @@ async function settled(copy: TableCopy): Promise<void> {
 }
 
 /** A copy of `table` from its first key, with no row estimate, for changefeed `test`. */
-function freshCopy(reader: ChunkReader, table: TableSchema): TableCopy {
-  return new TableCopy(reader, { table, lastKey: null, rows: 0, chunks: 0, phase: 'copying' }, null, 'test');
+function freshCopy(reader: ChunkReader, table: TableSchema, spillTo: CopySpill | null = null): TableCopy {
+  return new TableCopy(
+    reader,
+    { table, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
+    null,
+    'test',
+    spillTo,
+  );
 }
 
 describe('TableCopy of a table without a key', () => {
@@ -124,13 +130,7 @@ describe('TableCopy of a table without a key', () => {
         },
         close: () => Promise.resolve(),
       };
-      const copy = new TableCopy(
-        reader,
-        { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
-        null,
-        'test',
-        spillTo,
-      );
+      const copy = freshCopy(reader, bag, spillTo);
       copy.issue(100);
       expect(copy.observe(insert(['9', 'z']), 6)).toBeNull();
       expect(copy.observe(insert(['2', 'y']), 5)).toBeNull();
@@ -157,13 +157,7 @@ describe('TableCopy of a table without a key', () => {
       f.release();
 
       // Applying failed before the rows or the held changes were read: release deletes both.
-      const failed = new TableCopy(
-        reader,
-        { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
-        null,
-        'test',
-        spillTo,
-      );
+      const failed = freshCopy(reader, bag, spillTo);
       failed.issue(100);
       failed.observe(insert(['7', 'z']), 6);
       await settled(failed);
@@ -175,13 +169,7 @@ describe('TableCopy of a table without a key', () => {
       expect(existsSync(heldPath)).toBe(false);
 
       // A change the source cannot place (no txn): the read is thrown away, and its spill with it.
-      const again = new TableCopy(
-        reader,
-        { table: bag, lastKey: null, rows: 0, chunks: 0, phase: 'copying' },
-        null,
-        'test',
-        spillTo,
-      );
+      const again = freshCopy(reader, bag, spillTo);
       again.issue(100);
       again.observe(insert(['8', 'z']), 6);
       again.observe(insert(['9', 'z']), undefined);
