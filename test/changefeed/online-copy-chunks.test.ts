@@ -12,7 +12,8 @@ import { freshDatabase } from '../support/db.ts';
 import { expectSameTables, testConfig } from '../support/changefeed.ts';
 import { startChangefeed } from '../support/engine.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { recordingLogger, untilCaughtUp, waitFor } from '../support/wallet.ts';
+import { expectNoShadowLeft, recordingLogger, untilCaughtUp, waitFor } from '../support/wallet.ts';
+import type { Changefeed } from '../../src/runtime/changefeed.ts';
 
 const KiB = 1024;
 
@@ -80,4 +81,58 @@ describe('online copy of a keyless table applied in chunks', () => {
     expect(held?.fields.changes).toBeGreaterThan(0);
     await expectSameTables(src.url, dst.url, ['other', 'events']);
   });
+
+  it(
+    'a stop while the copy lands is honoured between its chunks; the next start copies it whole',
+    { timeout: 180_000 },
+    async () => {
+      const src = await freshDatabase('occs_src');
+      const dst = await freshDatabase('occs_dst');
+      await src.query(`
+      CREATE TABLE other (id int PRIMARY KEY);
+      CREATE TABLE events (at int, payload text);
+      ALTER TABLE events REPLICA IDENTITY FULL;
+      INSERT INTO events SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 100000) g;`);
+      const first = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['other'] }), {
+        logger: silentLogger,
+      });
+      await untilCaughtUp(src, dst);
+      await first.stop();
+
+      const cfg = testConfig({
+        source: src.url,
+        sink: dst.url,
+        tables: ['other', 'events'],
+        memoryQuotaBytes: 1024 * KiB,
+      });
+      // ~20 MB of rows land in chunks of 256 KiB: the stop comes with the first one.
+      const log = recordingLogger();
+      let feed: Changefeed | null = null;
+      let stopped: Promise<void> | null = null;
+      const info = log.info.bind(log);
+      log.info = (msg, fields) => {
+        info(msg, fields);
+        if (msg === 'epoch too large for memory: applying it in chunks') stopped ??= feed!.stop();
+      };
+      feed = startChangefeed(cfg, { logger: log });
+      await waitFor(() => stopped !== null, 'the copy landing');
+      await stopped;
+      expect(feed.status().phase).toBe('stopped');
+      // Before, the stop waited for the whole table and committed its swap.
+      expect(log.lines.some((l) => l.msg === 'online copy swapped in')).toBe(false);
+      const tables = await dst.query(`SELECT to_regclass('public.events') AS t`);
+      expect(tables.rows[0]?.t).toBeNull();
+
+      const again = startChangefeed(cfg, { logger: silentLogger });
+      await untilCaughtUp(src, dst);
+      await waitFor(
+        async () => (await dst.query(`SELECT to_regclass('public.events') AS t`)).rows[0]?.t !== null,
+        'the swap',
+      );
+      expect(again.status().error).toBeNull();
+      await again.stop();
+      await expectSameTables(src.url, dst.url, ['other', 'events']);
+      await expectNoShadowLeft(dst);
+    },
+  );
 });
