@@ -319,6 +319,7 @@ export class EpochWriteBatchStore implements StateStore {
     if (value === NOT_HELD) {
       const cached = this.cache.get(ns, key);
       if (cached !== MISS) value = cached;
+      else if (key === this.deferKey && ns === this.deferNs) value = this.deferValue;
       else {
         this.cacheDeferred();
         value = this.backend.get(ns, key);

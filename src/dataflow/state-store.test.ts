@@ -250,3 +250,29 @@ describe('lmdb store over its RSS limit', () => {
     await s.close();
   });
 });
+
+describe('lmdb store reads', () => {
+  it('a key read again (and nothing else read between) is read from the B-tree once', async () => {
+    const s = LmdbStateStore.open({ path: tempDir(), spillBytes: 100 });
+    s.beginEpoch(1);
+    for (let i = 0; i < 50; i++) s.put('n', `k${i}`, 'v'.repeat(20));
+    // Spilled as it was written: in the B-tree, not held in memory.
+    await s.commitEpoch(1);
+    const backend = (s as unknown as { backend: { get(ns: string, key: string): string | undefined } })
+      .backend;
+    const get = backend.get.bind(backend);
+    let reads = 0;
+    backend.get = (ns, key) => {
+      reads++;
+      return get(ns, key);
+    };
+    s.beginEpoch(2);
+    for (let i = 0; i < 3; i++) expect(s.get('n', 'k1')).toBe('v'.repeat(20));
+    expect(reads).toBe(1);
+    s.put('n', 'k1', 'w');
+    expect(s.get('n', 'k1')).toBe('w');
+    s.abortEpoch();
+    expect(s.get('n', 'k1')).toBe('v'.repeat(20));
+    await s.close();
+  });
+});

@@ -706,7 +706,9 @@ export class ViewMaintainer {
     // A keyed view's deltas (consolidated) change each key by at most −old +new: every +row is an
     // upsert, a −row a delete unless its key also has a +row. Producers put a key's −old +new side
     // by side (the aggregate, an arrangement's update), so only −rows outside such a pair need the
-    // keys of the +rows (a map per delta was 3% of a GROUP BY's upkeep).
+    // keys of the +rows (a map per delta was 3% of a GROUP BY's upkeep). This needs the plan's key
+    // to be unique in the view: two +rows under one key would be two upserts of one row, which a
+    // sink applying upserts in one statement refuses.
     const upserts: TextRow[] = [];
     let alone: (readonly Value[])[] | null = null;
     for (let i = 0; i < deltas.length; i++) {
