@@ -17,21 +17,30 @@ import type { Changefeed } from '../../src/runtime/changefeed.ts';
 
 const KiB = 1024;
 
+/**
+ * A source with `other (id, v)` streaming downstream and a keyless `events` of `rows` rows (~200
+ * bytes each) not yet selected: starting with both tables copies `events` online.
+ */
+async function keylessBeside(name: string, rows: number) {
+  const src = await freshDatabase(`${name}_src`);
+  const dst = await freshDatabase(`${name}_dst`);
+  await src.query(`
+    CREATE TABLE other (id int PRIMARY KEY, v int);
+    INSERT INTO other VALUES (1, 0);
+    CREATE TABLE events (at int, payload text);
+    ALTER TABLE events REPLICA IDENTITY FULL;
+    INSERT INTO events SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, ${rows}) g;`);
+  const first = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['other'] }), {
+    logger: silentLogger,
+  });
+  await untilCaughtUp(src, dst);
+  await first.stop();
+  return { src, dst };
+}
+
 describe('online copy of a keyless table applied in chunks', () => {
   it('the epoch timer cuts no epoch between the chunks, under writes', { timeout: 180_000 }, async () => {
-    const src = await freshDatabase('occ_src');
-    const dst = await freshDatabase('occ_dst');
-    await src.query(`
-      CREATE TABLE other (id int PRIMARY KEY, v int);
-      INSERT INTO other VALUES (1, 0);
-      CREATE TABLE events (at int, payload text);
-      ALTER TABLE events REPLICA IDENTITY FULL;
-      INSERT INTO events SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 30000) g;`);
-    const first = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['other'] }), {
-      logger: silentLogger,
-    });
-    await untilCaughtUp(src, dst);
-    await first.stop();
+    const { src, dst } = await keylessBeside('occ', 30_000);
 
     // Transactions keep committing, so the timer always finds an epoch due.
     let stop = false;
@@ -86,18 +95,7 @@ describe('online copy of a keyless table applied in chunks', () => {
     'a stop while the copy lands is honoured between its chunks; the next start copies it whole',
     { timeout: 180_000 },
     async () => {
-      const src = await freshDatabase('occs_src');
-      const dst = await freshDatabase('occs_dst');
-      await src.query(`
-      CREATE TABLE other (id int PRIMARY KEY);
-      CREATE TABLE events (at int, payload text);
-      ALTER TABLE events REPLICA IDENTITY FULL;
-      INSERT INTO events SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 100000) g;`);
-      const first = startChangefeed(testConfig({ source: src.url, sink: dst.url, tables: ['other'] }), {
-        logger: silentLogger,
-      });
-      await untilCaughtUp(src, dst);
-      await first.stop();
+      const { src, dst } = await keylessBeside('occs', 100_000);
 
       const cfg = testConfig({
         source: src.url,
